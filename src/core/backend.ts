@@ -1,0 +1,183 @@
+/**
+ * The contract between the router (src/core) and a model backend (src/backends).
+ *
+ * One `ModelBackend` instance serves one model file. The node-llama-cpp backend, the
+ * deterministic fake used by unit tests and the benchmark's simulated backend all implement it,
+ * so the router never knows which one it drives.
+ *
+ * Units: times in milliseconds, sizes in bytes, counts in tokens unless a name says otherwise.
+ */
+
+/** What a model is for. Roles, not sizes, are the concept: users name their own files. */
+export type Role = 'coder' | 'reasoner' | 'embedder';
+export const ROLES: readonly Role[] = ['coder', 'reasoner', 'embedder'];
+
+/** Fill-in-the-middle prompt families Zeta knows (see src/core/fim.ts). */
+export type FimFamily = 'qwen' | 'deepseek' | 'codellama' | 'starcoder2' | 'codestral';
+export const FIM_FAMILIES: readonly FimFamily[] = ['qwen', 'deepseek', 'codellama', 'starcoder2', 'codestral'];
+
+export interface ModelSpec {
+    /** Stable id used by the router, logs and the load view; by default the role name. */
+    readonly id: string;
+    readonly role: Role;
+    /** Absolute path of the GGUF file. */
+    readonly path: string;
+    /** Context size per model in tokens, shared by its sequences. Always a finite cap, never "auto". */
+    readonly contextSize: number;
+    /** Parallel sequences (slots) on the model's context; >= 1. */
+    readonly slots: number;
+    /** CPU threads for evaluation; 0 lets node-llama-cpp decide. Tests and benchmarks here use 1. */
+    readonly threads: number;
+    /** Layers offloaded to a GPU: "auto" when one is present, 0 forces the CPU. */
+    readonly gpuLayers: 'auto' | number;
+    /** Fill-in-the-middle template: detected from metadata ("auto"), forced, or disabled ("none"). */
+    readonly fimTemplate: FimFamily | 'auto' | 'none';
+    /** Refuse to load when the estimated memory need exceeds this many bytes (undefined: no limit). */
+    readonly memoryBudgetBytes?: number;
+}
+
+/** What a backend learned about a model file, before or after loading it. */
+export interface ModelInfo {
+    readonly id: string;
+    readonly path: string;
+    /** `general.architecture`, e.g. "llama", "qwen2". */
+    readonly architecture: string;
+    /** `general.name`, or the file name when absent. */
+    readonly name: string;
+    /** The fill-in-the-middle family in force (detected or forced), undefined when it cannot infill. */
+    readonly fim: FimFamily | undefined;
+    /** True when the model has a chat template usable for chat(). */
+    readonly hasChat: boolean;
+    /** Embedding vector length (the model's embedding width). */
+    readonly embeddingDims: number;
+    /**
+     * Identity of the model's embedding space: vectors from two models are comparable only when
+     * these are equal. Derived from the file's content metadata (not its path), so a moved file keeps it.
+     */
+    readonly embeddingSpace: string;
+    readonly trainContextSize: number;
+    /** Context size actually used (<= spec.contextSize). */
+    readonly contextSize: number;
+    readonly slots: number;
+    /** Estimated memory need for the model and its context, from node-llama-cpp's estimates. */
+    readonly estimatedMemory: MemoryEstimate;
+    /** True when layers are offloaded to a GPU. */
+    readonly gpu: boolean;
+}
+
+export interface MemoryEstimate {
+    /** Host memory in bytes. */
+    readonly ramBytes: number;
+    /** GPU memory in bytes (0 on CPU). */
+    readonly vramBytes: number;
+}
+
+/**
+ * Lets the caller hold a generation between tokens. `wait` returns undefined when the gate is open
+ * (the fast path costs no promise), or a promise that resolves when it opens again. When `signal`
+ * aborts while waiting, the promise rejects with `signal.reason`.
+ */
+export interface TokenGate {
+    wait(signal: AbortSignal): Promise<void> | undefined;
+}
+
+/** Called once per generated piece of text, in order. Never called after the call settles. */
+export type TokenListener = (text: string) => void;
+
+export interface GenerateRequest {
+    /** "raw": `prompt` is evaluated as is. "fim": the model's FIM template wraps prefix and suffix. */
+    readonly mode: 'raw' | 'fim';
+    readonly prompt?: string;
+    readonly prefix?: string;
+    readonly suffix?: string;
+    readonly maxTokens: number;
+    /** 0 (the default) means greedy decoding: deterministic. */
+    readonly temperature?: number;
+    readonly seed?: number;
+    /** Generation stops before any of these strings; they are not part of the result. */
+    readonly stop?: readonly string[];
+    /**
+     * Prefix reuse: requests with the same key (for completions, the document URI) may reuse the
+     * evaluated tokens the previous request of that key left in its sequence.
+     */
+    readonly cacheKey?: string;
+    readonly gate?: TokenGate;
+    readonly onToken?: TokenListener;
+    /** Never sample end-of-generation tokens (tests and benchmarks that need exactly maxTokens). */
+    readonly ignoreEndOfGeneration?: boolean;
+}
+
+export type ChatRole = 'system' | 'user' | 'assistant';
+export interface ChatMessage {
+    readonly role: ChatRole;
+    readonly content: string;
+}
+
+export interface ChatRequest {
+    readonly messages: readonly ChatMessage[];
+    readonly maxTokens: number;
+    readonly temperature?: number;
+    readonly seed?: number;
+    readonly cacheKey?: string;
+    readonly gate?: TokenGate;
+    readonly onToken?: TokenListener;
+    readonly ignoreEndOfGeneration?: boolean;
+}
+
+export type StopReason = 'endOfGeneration' | 'maxTokens' | 'stopString';
+
+export interface GenerationResult {
+    readonly text: string;
+    readonly stopReason: StopReason;
+    /** Tokens in the whole prompt. */
+    readonly promptTokens: number;
+    /** Prompt tokens taken from a kept sequence instead of being evaluated. */
+    readonly reusedPromptTokens: number;
+    /** Prompt tokens actually evaluated (promptTokens - reusedPromptTokens). */
+    readonly evaluatedPromptTokens: number;
+    readonly generatedTokens: number;
+    /** From the call to the first generated token; undefined when none was generated. */
+    readonly firstTokenMs: number | undefined;
+    readonly totalMs: number;
+}
+
+/** Live, measured numbers. `stats()` returns a fresh copy each call. */
+export interface BackendStats {
+    readonly loaded: boolean;
+    /** Sequences currently generating or embedding. */
+    readonly inFlight: number;
+    readonly slots: number;
+    /** Moving averages; undefined until measured. */
+    readonly firstTokenMs: number | undefined;
+    readonly promptTokensPerSec: number | undefined;
+    readonly decodeTokensPerSec: number | undefined;
+    /** Texts embedded per second (embed calls). */
+    readonly embedItemsPerSec: number | undefined;
+    /** Totals since load. */
+    readonly promptTokensEvaluated: number;
+    readonly promptTokensReused: number;
+    readonly generatedTokens: number;
+    readonly requests: number;
+    readonly errors: number;
+    readonly memory: MemoryEstimate;
+}
+
+/**
+ * Every method that can wait takes an AbortSignal. On abort, a pending call rejects with
+ * `signal.reason` within a few milliseconds, and its sequence is released (never leaked).
+ * Errors on bad model files are `ModelFileError`s (src/core/errors.ts).
+ */
+export interface ModelBackend {
+    /** Reads and validates the file without loading it into llama.cpp (never aborts the process). */
+    inspect(spec: ModelSpec, signal: AbortSignal): Promise<ModelInfo>;
+    load(spec: ModelSpec, signal: AbortSignal): Promise<ModelInfo>;
+    unload(): Promise<void>;
+    generate(request: GenerateRequest, signal: AbortSignal): Promise<GenerationResult>;
+    chat(request: ChatRequest, signal: AbortSignal): Promise<GenerationResult>;
+    /** One vector per text, in order; each of length `info.embeddingDims`. */
+    embed(texts: readonly string[], signal: AbortSignal): Promise<number[][]>;
+    /** Approximate token count of a text with this model's tokenizer (loaded models only). */
+    countTokens(text: string): number;
+    stats(): BackendStats;
+    readonly info: ModelInfo | undefined;
+}

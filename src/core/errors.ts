@@ -1,0 +1,86 @@
+/**
+ * Typed errors shared by the core, the backends and the editor layer. The core never shows UI:
+ * it throws or returns these, and the shell decides what to show. Every message says what
+ * happened, to what, and (where it can) what to do.
+ */
+
+export type ModelFileProblem =
+    | 'missing'
+    | 'notGguf'
+    | 'truncated'
+    | 'badMetadata'
+    | 'unsupportedArchitecture'
+    | 'unsupportedTokenizer'
+    | 'overMemoryBudget'
+    | 'loadFailed';
+
+/** A model file that cannot be used. It never reached llama.cpp unless `problem` is "loadFailed". */
+export class ModelFileError extends Error {
+    override readonly name = 'ModelFileError';
+    constructor(
+        readonly problem: ModelFileProblem,
+        readonly file: string,
+        detail: string,
+    ) {
+        super(`${file}: ${detail}`);
+    }
+}
+
+/** A bounded queue refused a task. */
+export class QueueFullError extends Error {
+    override readonly name = 'QueueFullError';
+    constructor(
+        readonly modelId: string,
+        readonly waiting: number,
+        readonly limit: number,
+    ) {
+        super(`queue full on ${modelId}: ${waiting} waiting (limit ${limit}); try again when it drains`);
+    }
+}
+
+/** A task that could no longer meet its latency objective was dropped before being served. */
+export class DeadlineError extends Error {
+    override readonly name = 'DeadlineError';
+    constructor(
+        readonly taskKind: string,
+        readonly objectiveMs: number,
+        detail: string,
+    ) {
+        super(`${taskKind} dropped: cannot finish within its ${Math.round(objectiveMs)} ms objective (${detail})`);
+    }
+}
+
+/** No loaded or loadable model can serve this kind of task. */
+export class NoCapableModelError extends Error {
+    override readonly name = 'NoCapableModelError';
+    constructor(
+        readonly taskKind: string,
+        detail: string,
+    ) {
+        super(`no model can serve ${taskKind}: ${detail}`);
+    }
+}
+
+/** The reason given to aborts when a newer completion for the same document supersedes an older one. */
+export class SupersededError extends Error {
+    override readonly name = 'AbortError';
+    readonly superseded = true;
+    constructor(readonly doc: string) {
+        super(`superseded by a newer completion for ${doc}`);
+    }
+}
+
+export function isAbortError(e: unknown): boolean {
+    return e instanceof Error && (e.name === 'AbortError' || e instanceof SupersededError);
+}
+
+/** The standard reason for an AbortSignal aborted without one. */
+export function abortError(message = 'cancelled'): Error {
+    const e = new Error(message);
+    e.name = 'AbortError';
+    return e;
+}
+
+export function errorMessage(e: unknown): string {
+    return e instanceof Error ? e.message : String(e);
+}

@@ -1,0 +1,239 @@
+/**
+ * The router's public contract: the tasks it takes, what it returns, and the snapshot the status
+ * bar and load view render. Implemented in src/core/router/; used by src/vscode/ and bench/.
+ * Units: milliseconds, tokens.
+ */
+import type { ChatMessage, ModelBackend, ModelInfo, ModelSpec, Role, TokenListener } from './backend';
+import type { Clock } from './clock';
+
+export type TaskKind = 'completion' | 'edit' | 'explain' | 'refactorPlan' | 'embed' | 'embedQuery';
+export const TASK_KINDS: readonly TaskKind[] = ['completion', 'edit', 'explain', 'refactorPlan', 'embed', 'embedQuery'];
+
+/** Inline fill-in-the-middle. Supersedable: a newer completion for the same `doc` cancels this one. */
+export interface CompletionTask {
+    readonly kind: 'completion';
+    /** Document identity (URI); also the prefix-cache key. */
+    readonly doc: string;
+    readonly prefix: string;
+    readonly suffix: string;
+    readonly maxTokens: number;
+    readonly stop?: readonly string[];
+    readonly onToken?: TokenListener;
+}
+
+/** Streaming chat-style work: edits, explanations, refactor plans. */
+export interface ChatTask {
+    readonly kind: 'edit' | 'explain' | 'refactorPlan';
+    readonly doc?: string;
+    readonly messages: readonly ChatMessage[];
+    readonly maxTokens: number;
+    readonly onToken?: TokenListener;
+}
+
+/**
+ * Embeddings. `embed` is background indexing, run in small batches that can be interrupted
+ * between batches; `embedQuery` is interactive. `space` names the embedding space of the index
+ * the vectors are for: only models of that space may serve it (undefined: any embedder, and the
+ * result names the space used, so the caller can bind a new index to it).
+ */
+export interface EmbedTask {
+    readonly kind: 'embed' | 'embedQuery';
+    readonly texts: readonly string[];
+    readonly space?: string;
+    /** Called after each batch with the number of texts embedded so far (progress). */
+    readonly onProgress?: (done: number, total: number) => void;
+}
+
+export type Task = CompletionTask | ChatTask | EmbedTask;
+
+/** Predicted cost of one task on one candidate model. */
+export interface CandidatePrediction {
+    readonly modelId: string;
+    /** Predicted wait before the task starts (work ahead of it at its priority, load time). */
+    readonly waitMs: number;
+    /** Predicted time to first token from submission (completion/chat) or to finish (embed). */
+    readonly firstTokenMs: number;
+    readonly finishMs: number;
+    /** Learned quality penalty, in milliseconds-equivalent, added before choosing the minimum. */
+    readonly qualityPenaltyMs: number;
+    /** Prompt tokens expected to be reused from this model's cache for the task's document. */
+    readonly reusedTokens: number;
+    /** Why this candidate was excluded, if it was. */
+    readonly excluded?: string;
+}
+
+/** Why a task went where it did; kept for the load view and the log. */
+export interface DecisionRecord {
+    readonly taskId: number;
+    readonly kind: TaskKind;
+    readonly doc?: string;
+    /** Time of the decision (clock ms). */
+    readonly at: number;
+    readonly policy: string;
+    readonly chosen: string | undefined;
+    readonly candidates: readonly CandidatePrediction[];
+    /** A reason in words a user can follow, e.g. "coder busy (3 waiting): reasoner idle, 120 ms sooner". */
+    readonly reason: string;
+}
+
+export interface TaskTimings {
+    /** Submission to start on a model. */
+    readonly queuedMs: number;
+    /** Submission to first token (chat/completion) or first batch (embed); undefined if none. */
+    readonly firstTokenMs: number | undefined;
+    readonly totalMs: number;
+}
+
+export interface TaskResult {
+    readonly taskId: number;
+    readonly kind: TaskKind;
+    /** The model that served the task (after any retry). */
+    readonly modelId: string;
+    readonly text?: string;
+    readonly vectors?: number[][];
+    /** Embedding space of `vectors`. */
+    readonly space?: string;
+    readonly timings: TaskTimings;
+    readonly decision: DecisionRecord;
+    readonly promptTokens: number;
+    readonly reusedPromptTokens: number;
+    readonly generatedTokens: number;
+}
+
+export type Residency = 'unloaded' | 'loading' | 'loaded' | 'failed';
+
+/** One model's live state, as the load view shows it. Copies, never live objects. */
+export interface ModelSnapshot {
+    readonly id: string;
+    readonly role: Role;
+    readonly name: string;
+    readonly residency: Residency;
+    /** Set when residency is "failed" or the model is cooling down after errors. */
+    readonly error?: string;
+    readonly coolingDownUntil?: number;
+    readonly queued: number;
+    /** Tokens of work waiting in the queue (prompt + max generated). */
+    readonly queuedTokens: number;
+    readonly inFlight: number;
+    readonly slots: number;
+    readonly paused: number;
+    readonly firstTokenMs: number | undefined;
+    readonly promptTokensPerSec: number | undefined;
+    readonly decodeTokensPerSec: number | undefined;
+    /** Share of the last window the model spent working, 0..1. */
+    readonly utilisation: number;
+    readonly memoryBytes: number;
+    readonly served: number;
+    readonly failed: number;
+}
+
+export interface RouterSnapshot {
+    readonly at: number;
+    readonly policy: string;
+    readonly models: readonly ModelSnapshot[];
+    /** Newest first, bounded. */
+    readonly recentDecisions: readonly DecisionRecord[];
+    /** Forecast arrivals per second per task kind. */
+    readonly forecast: Readonly<Partial<Record<TaskKind, number>>>;
+}
+
+export type FeedbackEvent = 'shown' | 'accepted' | 'dismissed';
+
+export interface Feedback {
+    readonly modelId: string;
+    readonly kind: TaskKind;
+    readonly event: FeedbackEvent;
+}
+
+/** Editor activity fed in by the VS Code layer; drives the typing-cadence forecast. */
+export interface ActivitySignal {
+    readonly type: 'keystroke';
+    readonly doc: string;
+}
+
+export interface Disposable {
+    dispose(): void;
+}
+
+export type PolicyName = 'static' | 'round-robin' | 'least-busy' | 'lowest-latency' | 'zeta';
+export const POLICY_NAMES: readonly PolicyName[] = ['static', 'round-robin', 'least-busy', 'lowest-latency', 'zeta'];
+
+/** Zeta's levers, each switchable for the benchmark's ablation. All true by default. */
+export interface Levers {
+    /** Prefer the model holding the document's prefix; count reused tokens as free. */
+    readonly prefixAffinity: boolean;
+    /** Pause other models' generations between tokens during a completion's prefill/first token. */
+    readonly pauseOthers: boolean;
+    /** Hold a completion's start when the typing cadence predicts it will be superseded. */
+    readonly holdSupersedable: boolean;
+    /** Send work to a non-preferred model when it will finish sooner. */
+    readonly spill: boolean;
+    /** Keep coder headroom: hold background batches back when completions are forecast. */
+    readonly forecastHeadroom: boolean;
+}
+
+/** Per task kind: priority (higher first) and objective as a multiple of the isolated estimate. */
+export interface TaskClassSettings {
+    readonly priority: number;
+    /** Latency objective as a multiple of the predicted time on the best idle model. */
+    readonly objectiveFactor: number;
+}
+
+export interface RoutingSettings {
+    readonly policy: PolicyName;
+    readonly levers: Levers;
+    readonly taskClasses: Readonly<Record<TaskKind, TaskClassSettings>>;
+    /** Per-model queue bound; a task past it is rejected with QueueFullError. */
+    readonly maxQueue: number;
+    /** Idle models may be unloaded after this long when memory is short. */
+    readonly keepAliveMs: number;
+    /** Total memory budget for resident models (undefined: from the machine). */
+    readonly memoryBudgetBytes: number | undefined;
+    /** A model that errors is not chosen for this long. */
+    readonly cooldownMs: number;
+    /** Texts per background embedding batch (the interruption granularity). */
+    readonly embedBatchSize: number;
+    /** Learn quality penalties from accepted/dismissed completions. */
+    readonly learnFromFeedback: boolean;
+}
+
+/** Persistence of learned feedback: a side effect passed in (file in production, memory in tests). */
+export interface FeedbackStore {
+    load(): Promise<string | undefined>;
+    /** Must write atomically (temporary file + rename). */
+    save(data: string): Promise<void>;
+    /** Moves a corrupt file aside; returns where it went. */
+    setAside(reason: string): Promise<string | undefined>;
+}
+
+export interface RouterLogger {
+    info(message: string): void;
+    warn(message: string): void;
+    error(message: string): void;
+}
+
+export interface RouterDeps {
+    readonly clock: Clock;
+    /** Creates a backend for a model spec (llama.cpp in production, fakes in tests, simulator in bench). */
+    readonly createBackend: (spec: ModelSpec) => ModelBackend;
+    readonly settings: RoutingSettings;
+    readonly models: readonly ModelSpec[];
+    readonly feedbackStore?: FeedbackStore;
+    readonly logger?: RouterLogger;
+}
+
+export interface Router {
+    /** Routes, queues and runs a task. Rejects with signal.reason on cancel/supersede, or a typed error. */
+    submit(task: Task, signal?: AbortSignal): Promise<TaskResult>;
+    feedback(feedback: Feedback): void;
+    activity(signal: ActivitySignal): void;
+    snapshot(): RouterSnapshot;
+    /** Fires (synchronously, possibly often) whenever the snapshot would change. */
+    onDidChange(listener: () => void): Disposable;
+    /** Applies new settings/models without a restart; a model whose path changed reloads. */
+    reconfigure(models: readonly ModelSpec[], settings: RoutingSettings): Promise<void>;
+    /** Model info of loaded/inspected models by id. */
+    modelInfo(id: string): ModelInfo | undefined;
+    /** Cancels everything, settles every task, unloads every model. */
+    dispose(): Promise<void>;
+}
