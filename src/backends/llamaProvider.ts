@@ -1,0 +1,73 @@
+/**
+ * Creates the process's one `Llama` instance (the llama.cpp binding) on first use.
+ *
+ * node-llama-cpp is ESM-only and this package is CommonJS, so it is loaded with a dynamic
+ * `import()` at run time; everything else in src/backends imports only its types. The provider is
+ * an object the composition root creates once and passes to every backend (no module singleton):
+ * tests create their own.
+ */
+import type { Llama, LlamaLogLevel } from 'node-llama-cpp' with { 'resolution-mode': 'import' };
+
+/** The node-llama-cpp module as loaded at run time. */
+export type LlamaLib = typeof import('node-llama-cpp', { with: { 'resolution-mode': 'import' } });
+
+/** What a backend needs from the binding: the shared Llama instance and the module's classes. */
+export interface LlamaRuntime {
+    readonly llama: Llama;
+    readonly lib: LlamaLib;
+}
+
+export interface LlamaProviderOptions {
+    /** "auto": use a GPU when one is present (CUDA, Vulkan, Metal), else the CPU. false: CPU only. */
+    readonly gpu?: 'auto' | false;
+    /**
+     * Upper bound on threads over all evaluations of the process; 0 lets node-llama-cpp use every
+     * core. Contexts ask for their own `threads` within it.
+     */
+    readonly maxThreads?: number;
+    /** Receives llama.cpp's warnings and errors (default: dropped; llama.cpp is chatty). */
+    readonly log?: (level: 'error' | 'warn', message: string) => void;
+}
+
+/** Returns the shared runtime; creates it on the first call. Calls after the first share one promise. */
+export type LlamaProvider = (() => Promise<LlamaRuntime>) & {
+    /** Disposes the Llama instance if it was created (after every model using it is unloaded). */
+    dispose(): Promise<void>;
+};
+
+export function createLlamaProvider(options: LlamaProviderOptions = {}): LlamaProvider {
+    let pending: Promise<LlamaRuntime> | undefined;
+    const get = (): Promise<LlamaRuntime> => {
+        pending ??= (async () => {
+            const lib: LlamaLib = await import('node-llama-cpp');
+            const llama = await lib.getLlama({
+                gpu: options.gpu ?? 'auto',
+                // Never compile llama.cpp on a user's machine: use the prebuilt binaries or fail.
+                build: 'never',
+                maxThreads: options.maxThreads,
+                progressLogs: false,
+                logLevel: lib.LlamaLogLevel.warn,
+                logger: (level: LlamaLogLevel, message: string) => {
+                    if (!options.log) return;
+                    if (level === lib.LlamaLogLevel.error || level === lib.LlamaLogLevel.fatal) options.log('error', message);
+                    else if (level === lib.LlamaLogLevel.warn) options.log('warn', message);
+                },
+            });
+            return { llama, lib };
+        })();
+        // A failed start (no binary for this platform) is not cached: a later call retries.
+        pending.catch(() => {
+            pending = undefined;
+        });
+        return pending;
+    };
+    return Object.assign(get, {
+        async dispose(): Promise<void> {
+            const p = pending;
+            pending = undefined;
+            if (!p) return;
+            const runtime = await p.catch(() => undefined);
+            await runtime?.llama.dispose();
+        },
+    });
+}
