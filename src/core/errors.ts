@@ -26,6 +26,30 @@ export class ModelFileError extends Error {
     }
 }
 
+/** Why a loaded (or expected) model could not serve a call. */
+export type ModelRuntimeProblem =
+    /** The call needs a loaded model and this one is not loaded (or was unloaded meanwhile). */
+    | 'notLoaded'
+    /** The model cannot do this (no FIM tokens for infill, no embedding output). */
+    | 'unsupported'
+    /** The prompt does not fit the context even after trimming. */
+    | 'promptTooLong'
+    /** llama.cpp reported an error while evaluating; the model stays usable for other calls. */
+    | 'evaluationFailed';
+
+/** A backend call failed for a reason other than the model file or an abort. */
+export class ModelRuntimeError extends Error {
+    override readonly name = 'ModelRuntimeError';
+    constructor(
+        readonly modelId: string,
+        readonly problem: ModelRuntimeProblem,
+        detail: string,
+        options?: { cause?: unknown },
+    ) {
+        super(`${modelId}: ${detail}`, options);
+    }
+}
+
 /** A bounded queue refused a task. */
 export class QueueFullError extends Error {
     override readonly name = 'QueueFullError';
