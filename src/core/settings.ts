@@ -90,21 +90,22 @@ const ENV_MODEL_KEYS: Readonly<Record<Role, keyof SettingsEnv>> = {
     embedder: 'ZETA_EMBEDDER_MODEL',
 };
 
+/** Same values as the router's DEFAULT_TASK_CLASSES (src/core/router/settings.ts). */
 export const DEFAULT_PRIORITIES: Readonly<Record<TaskKind, number>> = {
     completion: 100,
-    embedQuery: 80,
+    embedQuery: 90,
     edit: 60,
     explain: 50,
     refactorPlan: 40,
-    embed: 10,
+    embed: 0,
 };
 
 export const DEFAULT_OBJECTIVES: Readonly<Record<TaskKind, number>> = {
-    completion: 1.5,
-    embedQuery: 2,
-    edit: 3,
-    explain: 3,
-    refactorPlan: 4,
+    completion: 4,
+    embedQuery: 4,
+    edit: 4,
+    explain: 4,
+    refactorPlan: 5,
     embed: 20,
 };
 
@@ -126,7 +127,7 @@ export const DEFAULT_SETTINGS: ZetaSettings = {
         policy: 'zeta',
         objectives: DEFAULT_OBJECTIVES,
         priorities: DEFAULT_PRIORITIES,
-        maxQueue: 16,
+        maxQueue: 64,
         keepAliveSeconds: 300,
         learnFromFeedback: true,
     },
@@ -145,7 +146,7 @@ export interface RoutingInternals {
 export const DEFAULT_ROUTING_INTERNALS: RoutingInternals = {
     levers: { prefixAffinity: true, pauseOthers: true, holdSupersedable: true, spill: true, forecastHeadroom: true },
     cooldownMs: 30_000,
-    embedBatchSize: 16,
+    embedBatchSize: 8,
 };
 
 // ---- validators -------------------------------------------------------------------------------

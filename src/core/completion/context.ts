@@ -1,0 +1,89 @@
+/**
+ * The prefix and suffix windows sent with a completion, measured in tokens around the cursor.
+ * Windows are cut at line boundaries where the budget allows (a whole line or none), except the
+ * cursor's own line, which is always kept in full on both sides of the cursor so the model sees
+ * what it is completing.
+ * Units: tokens (from the `countTokens` passed in), characters for offsets.
+ */
+
+/** Counts tokens of a text. The VS Code layer passes a model tokenizer when it has one. */
+export type TokenCounter = (text: string) => number;
+
+/**
+ * A tokenizer-free estimate for code: a run of letters/digits counts one token per 4 characters
+ * (rounded up), each punctuation character one, a run of whitespace one, a newline one. It errs on
+ * the high side for code, so windows stay within the model's context.
+ */
+export function estimateTokens(text: string): number {
+    let n = 0;
+    const re = /[A-Za-z0-9_]+|\n|[ \t]+|[^A-Za-z0-9_\s]|\s/g;
+    for (let m = re.exec(text); m !== null; m = re.exec(text)) {
+        const t = m[0];
+        n += /^[A-Za-z0-9_]/.test(t) ? Math.ceil(t.length / 4) : 1;
+    }
+    return n;
+}
+
+export interface ContextWindow {
+    /** Text before the cursor, starting at a line start. */
+    readonly prefix: string;
+    /** Text after the cursor, ending at a line end. */
+    readonly suffix: string;
+    readonly prefixTokens: number;
+    readonly suffixTokens: number;
+    /** Offset of the first character of `prefix` in the document. */
+    readonly prefixStart: number;
+    /** The cursor line's text before and after the cursor. */
+    readonly linePrefix: string;
+    readonly lineSuffix: string;
+}
+
+export interface WindowLimits {
+    readonly prefixTokens: number;
+    readonly suffixTokens: number;
+}
+
+/** Builds the windows for a cursor at `offset` in `text`. */
+export function buildContextWindow(text: string, offset: number, limits: WindowLimits, countTokens: TokenCounter = estimateTokens): ContextWindow {
+    const cursor = Math.max(0, Math.min(offset, text.length));
+    const lineStart = text.lastIndexOf('\n', cursor - 1) + 1;
+    let lineEnd = text.indexOf('\n', cursor);
+    if (lineEnd < 0) lineEnd = text.length;
+    const linePrefix = text.slice(lineStart, cursor);
+    const lineSuffix = text.slice(cursor, lineEnd);
+
+    // Prefix: the cursor line's start, then whole earlier lines while they fit.
+    let prefixTokens = countTokens(linePrefix);
+    let start = lineStart;
+    while (start > 0) {
+        const prevStart = text.lastIndexOf('\n', start - 2) + 1;
+        const line = text.slice(prevStart, start); // includes its newline
+        const cost = countTokens(line);
+        if (prefixTokens + cost > limits.prefixTokens) break;
+        prefixTokens += cost;
+        start = prevStart;
+    }
+
+    // Suffix: the rest of the cursor line, then whole later lines while they fit.
+    let suffixTokens = limits.suffixTokens > 0 ? countTokens(lineSuffix) : 0;
+    let end = limits.suffixTokens > 0 ? lineEnd : cursor;
+    while (limits.suffixTokens > 0 && end < text.length) {
+        let next = text.indexOf('\n', end + 1);
+        if (next < 0) next = text.length;
+        const line = text.slice(end, next); // starts with the newline
+        const cost = countTokens(line);
+        if (suffixTokens + cost > limits.suffixTokens) break;
+        suffixTokens += cost;
+        end = next;
+    }
+
+    return {
+        prefix: text.slice(start, cursor),
+        suffix: text.slice(cursor, end),
+        prefixTokens,
+        suffixTokens,
+        prefixStart: start,
+        linePrefix,
+        lineSuffix,
+    };
+}
