@@ -1,0 +1,1096 @@
+/**
+ * `LlamaCppBackend`: one GGUF model served through node-llama-cpp (llama.cpp in process).
+ *
+ * One instance per model file. The shared `Llama` binding comes from a `LlamaProvider`
+ * (llamaProvider.ts); the file validator, the clock and the logger are passed in.
+ *
+ * Invariants:
+ * - No file reaches llama.cpp before `validate` (TypeScript, never llama.cpp) accepted it: llama.cpp
+ *   aborts the whole process on some malformed files, and the extension host is shared.
+ * - The context has `spec.slots` sequences, all taken at load time; a request holds exactly one slot
+ *   from acquire to its `finally`, so "No sequences left" cannot happen and no slot leaks.
+ * - A slot that served a `cacheKey` keeps that key (and its evaluated tokens) while idle; a request
+ *   with the same key takes it back and evaluates only the tokens after the common prefix. When no
+ *   free slot is unkeyed, the least recently used idle slot loses its key (LRU eviction).
+ * - Generation advances one token at a time: before each next token the request's gate is awaited
+ *   and the abort signal checked. On abort the call rejects at once with `signal.reason`; the slot
+ *   is released when the native evaluation in progress (at most one prefill chunk or one token)
+ *   returns, and `onToken` is never called after the call settled.
+ *
+ * Units: milliseconds (clock), tokens, bytes.
+ */
+import { createHash } from 'node:crypto';
+import * as path from 'node:path';
+import type {
+    ChatHistoryItem,
+    ChatWrapper,
+    GgufFileInfo,
+    GgufInsights,
+    LlamaContext,
+    LlamaContextSequence,
+    LlamaEmbeddingContext,
+    LlamaModel,
+    LlamaText,
+    Token,
+} from 'node-llama-cpp' with { 'resolution-mode': 'import' };
+import type {
+    BackendStats,
+    ChatRequest,
+    GenerateRequest,
+    GenerationResult,
+    MemoryEstimate,
+    ModelBackend,
+    ModelInfo,
+    ModelSpec,
+    StopReason,
+    TokenGate,
+    TokenListener,
+} from '../core/backend';
+import type { Clock } from '../core/clock';
+import { ModelFileError, ModelRuntimeError, errorMessage } from '../core/errors';
+import { buildFimParts, detectFimFamily, fimTemplate, resolveFimFamily } from '../core/fim';
+import type { FimFamily } from '../core/backend';
+import type { LlamaRuntime } from './llamaProvider';
+
+/** Rejects with a `ModelFileError` when the file must not reach llama.cpp; resolves otherwise. */
+export type ModelFileValidator = (
+    file: string,
+    options: { readonly signal: AbortSignal; readonly memoryBudgetBytes?: number; readonly contextSize: number; readonly slots: number },
+) => Promise<unknown>;
+
+export interface LlamaCppBackendOptions {
+    /** The shared runtime (see `createLlamaProvider`); called on inspect/load. */
+    readonly runtime: () => Promise<LlamaRuntime>;
+    readonly clock: Clock;
+    /** The GGUF validator (src/backends/ggufValidator.ts in production). Required: never skipped. */
+    readonly validate: ModelFileValidator;
+    readonly log?: (message: string) => void;
+    /** Weight of the newest sample in the moving averages of `stats()` (0 < alpha <= 1). Default 0.3. */
+    readonly ewmaAlpha?: number;
+    /**
+     * Prompt tokens evaluated per native call during prefill. Smaller chunks free the CPU sooner
+     * after an abort and let the gate pause a long prefill; larger ones evaluate a little faster.
+     * Default 64.
+     */
+    readonly prefillChunkTokens?: number;
+}
+
+/** Prompt-throughput samples with fewer evaluated tokens are dominated by fixed costs: not averaged. */
+const MIN_PROMPT_TOKENS_FOR_RATE = 16;
+/** A piece that still ends in U+FFFD after this many tokens is emitted as is (not a split UTF-8 char). */
+const MAX_UTF8_HOLD_TOKENS = 4;
+/** Tokens of context the detokenizer looks back at to place spaces correctly. */
+const DETOKENIZER_LOOKBACK = 3;
+
+interface Slot {
+    readonly index: number;
+    readonly sequence: LlamaContextSequence;
+    busy: boolean;
+    /** The cacheKey whose tokens this slot holds while idle; undefined: free for anyone. */
+    key: string | undefined;
+    /** clock.now() of its last release; orders LRU eviction. */
+    lastUsed: number;
+}
+
+interface Waiter {
+    readonly key: string | undefined;
+    readonly tokens: readonly Token[];
+    readonly resolve: (slot: Slot) => void;
+    readonly reject: (reason: unknown) => void;
+    readonly signal: AbortSignal;
+    readonly onAbort: () => void;
+}
+
+interface Loaded {
+    readonly spec: ModelSpec;
+    readonly info: ModelInfo;
+    readonly runtime: LlamaRuntime;
+    readonly model: LlamaModel;
+    readonly context: LlamaContext;
+    readonly slots: readonly Slot[];
+    /** Aborted by unload(): every call in flight observes it through its combined signal. */
+    readonly lifetime: AbortController;
+    embedding: Promise<LlamaEmbeddingContext> | undefined;
+    chatWrapper: ChatWrapper | undefined;
+    /** Control-token ids per FIM family, resolved once. */
+    readonly fimIds: Map<FimFamily, Map<string, Token>>;
+}
+
+/** A prompt ready to evaluate, with what ends its generation. */
+interface PreparedPrompt {
+    readonly tokens: Token[];
+    /** Tokens that end generation (besides llama.cpp's end-of-generation tokens). */
+    readonly stopTokens: ReadonlySet<Token>;
+    /** Text that ends generation; trimmed from the result. */
+    readonly stopStrings: readonly string[];
+    readonly maxTokens: number;
+    readonly temperature: number;
+    readonly seed: number | undefined;
+    readonly cacheKey: string | undefined;
+    readonly gate: TokenGate | undefined;
+    readonly onToken: TokenListener | undefined;
+    readonly ignoreEndOfGeneration: boolean;
+}
+
+interface Counters {
+    requests: number;
+    errors: number;
+    promptTokensEvaluated: number;
+    promptTokensReused: number;
+    generatedTokens: number;
+    firstTokenMs: number | undefined;
+    promptTokensPerSec: number | undefined;
+    decodeTokensPerSec: number | undefined;
+    embedItemsPerSec: number | undefined;
+    embedsInFlight: number;
+}
+
+function freshCounters(): Counters {
+    return {
+        requests: 0,
+        errors: 0,
+        promptTokensEvaluated: 0,
+        promptTokensReused: 0,
+        generatedTokens: 0,
+        firstTokenMs: undefined,
+        promptTokensPerSec: undefined,
+        decodeTokensPerSec: undefined,
+        embedItemsPerSec: undefined,
+        embedsInFlight: 0,
+    };
+}
+
+const ZERO_MEMORY: MemoryEstimate = { ramBytes: 0, vramBytes: 0 };
+
+export class LlamaCppBackend implements ModelBackend {
+    private state: Loaded | undefined;
+    private loading: Promise<ModelInfo> | undefined;
+    private unloading: Promise<void> | undefined;
+    private lastInfo: ModelInfo | undefined;
+    private counters = freshCounters();
+    /** FIFO of requests waiting for a slot. */
+    private waiters: Waiter[] = [];
+    /** Work still running natively (it may outlive its call after an abort); unload awaits it. */
+    private readonly active = new Set<Promise<unknown>>();
+    private readonly alpha: number;
+    private readonly chunk: number;
+
+    constructor(private readonly options: LlamaCppBackendOptions) {
+        this.alpha = options.ewmaAlpha ?? 0.3;
+        this.chunk = Math.max(1, Math.floor(options.prefillChunkTokens ?? 64));
+    }
+
+    get info(): ModelInfo | undefined {
+        return this.state?.info ?? this.lastInfo;
+    }
+
+    // ---------------------------------------------------------------- inspect / load / unload
+
+    async inspect(spec: ModelSpec, signal: AbortSignal): Promise<ModelInfo> {
+        signal.throwIfAborted();
+        await this.options.validate(spec.path, {
+            signal,
+            memoryBudgetBytes: spec.memoryBudgetBytes,
+            contextSize: spec.contextSize,
+            slots: spec.slots,
+        });
+        signal.throwIfAborted();
+        const runtime = await this.options.runtime();
+        let fileInfo: GgufFileInfo;
+        try {
+            fileInfo = await runtime.lib.readGgufFileInfo(spec.path, {
+                signal,
+                sourceType: 'filesystem',
+                logWarnings: false,
+                readTensorInfo: true,
+            });
+        } catch (e) {
+            signal.throwIfAborted();
+            throw new ModelFileError('badMetadata', spec.path, `cannot read its GGUF metadata: ${errorMessage(e)}`);
+        }
+        signal.throwIfAborted();
+        const info = await this.describe(spec, runtime, fileInfo);
+        const budget = spec.memoryBudgetBytes;
+        const need = info.estimatedMemory.ramBytes + info.estimatedMemory.vramBytes;
+        if (budget !== undefined && need > budget) {
+            throw new ModelFileError(
+                'overMemoryBudget',
+                spec.path,
+                `needs about ${mib(need)} MiB (model and a ${info.contextSize}-token context × ${info.slots} slots), ` +
+                    `above the memory budget of ${mib(budget)} MiB; lower the context size or slots, or raise the budget`,
+            );
+        }
+        this.lastInfo = info;
+        return info;
+    }
+
+    async load(spec: ModelSpec, signal: AbortSignal): Promise<ModelInfo> {
+        if (this.unloading) await this.unloading;
+        if (this.loading) await this.loading.catch(() => undefined);
+        if (this.state) {
+            if (this.state.spec.path === spec.path && this.state.spec.id === spec.id) return this.state.info;
+            throw new ModelRuntimeError(spec.id, 'unsupported', `this backend already serves ${this.state.spec.path}; unload it first`);
+        }
+        const p = this.doLoad(spec, signal);
+        this.loading = p;
+        try {
+            return await p;
+        } finally {
+            if (this.loading === p) this.loading = undefined;
+        }
+    }
+
+    private async doLoad(spec: ModelSpec, signal: AbortSignal): Promise<ModelInfo> {
+        const inspected = await this.inspect(spec, signal);
+        const runtime = await this.options.runtime();
+        signal.throwIfAborted();
+        const { llama } = runtime;
+        const started = this.options.clock.now();
+        let model: LlamaModel;
+        try {
+            model = await llama.loadModel({
+                modelPath: spec.path,
+                gpuLayers: llama.gpu === false ? 0 : spec.gpuLayers,
+                loadSignal: signal,
+            });
+        } catch (e) {
+            signal.throwIfAborted();
+            throw new ModelFileError('loadFailed', spec.path, `llama.cpp could not load it: ${errorMessage(e)}`);
+        }
+        let context: LlamaContext | undefined;
+        try {
+            signal.throwIfAborted();
+            const contextSize = inspected.contextSize;
+            context = await model.createContext({
+                contextSize,
+                sequences: spec.slots,
+                batchSize: Math.min(512, contextSize),
+                threads: spec.threads > 0 ? spec.threads : undefined,
+                createSignal: signal,
+                failedCreationRemedy: false,
+            });
+            const slots: Slot[] = [];
+            for (let i = 0; i < spec.slots; i++) {
+                slots.push({ index: i, sequence: context.getSequence(), busy: false, key: undefined, lastUsed: 0 });
+            }
+            const info: ModelInfo = { ...inspected, gpu: model.gpuLayers > 0 };
+            const loaded: Loaded = {
+                spec,
+                info,
+                runtime,
+                model,
+                context,
+                slots,
+                lifetime: new AbortController(),
+                embedding: undefined,
+                chatWrapper: undefined,
+                fimIds: new Map(),
+            };
+            // Resolving the chat wrapper tests the model's Jinja template (about 0.5 s once): at load,
+            // not on the first chat request.
+            if (info.hasChat) loaded.chatWrapper = runtime.lib.resolveChatWrapper(model, { warningLogs: false });
+            if (spec.role === 'embedder') {
+                loaded.embedding = this.createEmbeddingContext(loaded, signal);
+                await loaded.embedding;
+            }
+            signal.throwIfAborted();
+            this.state = loaded;
+            this.lastInfo = info;
+            this.counters = freshCounters();
+            this.options.log?.(
+                `${spec.id}: loaded ${path.basename(spec.path)} in ${Math.round(this.options.clock.now() - started)} ms ` +
+                    `(${info.contextSize} tokens × ${spec.slots} slots, ${model.gpuLayers} GPU layers, fim ${info.fim ?? 'none'}, chat ${info.hasChat})`,
+            );
+            return info;
+        } catch (e) {
+            await context?.dispose().catch(() => undefined);
+            await model.dispose().catch(() => undefined);
+            signal.throwIfAborted();
+            if (e instanceof ModelFileError) throw e;
+            throw new ModelFileError(
+                'loadFailed',
+                spec.path,
+                `llama.cpp loaded it but could not create a ${inspected.contextSize}-token context with ${spec.slots} slots: ${errorMessage(e)}`,
+            );
+        }
+    }
+
+    unload(): Promise<void> {
+        if (this.unloading) return this.unloading;
+        const loaded = this.state;
+        if (!loaded) return this.loading ? this.loading.then(() => this.unload(), () => undefined) : Promise.resolve();
+        const p = (async () => {
+            this.state = undefined;
+            loaded.lifetime.abort(new ModelRuntimeError(loaded.spec.id, 'notLoaded', 'the model was unloaded while the call was running'));
+            await Promise.allSettled([...this.active]);
+            const embedding = await loaded.embedding?.catch(() => undefined);
+            await embedding?.dispose().catch(() => undefined);
+            await loaded.context.dispose().catch(() => undefined);
+            await loaded.model.dispose().catch(() => undefined);
+            this.options.log?.(`${loaded.spec.id}: unloaded`);
+        })();
+        this.unloading = p;
+        return p.finally(() => {
+            if (this.unloading === p) this.unloading = undefined;
+        });
+    }
+
+    // ---------------------------------------------------------------- requests
+
+    generate(request: GenerateRequest, signal: AbortSignal): Promise<GenerationResult> {
+        return this.serve(signal, 'generate', async (loaded, sig, startedAt) => {
+            const prepared = this.prepareGenerate(loaded, request);
+            return this.runOnSlot(loaded, prepared, sig, startedAt);
+        });
+    }
+
+    chat(request: ChatRequest, signal: AbortSignal): Promise<GenerationResult> {
+        return this.serve(signal, 'chat', async (loaded, sig, startedAt) => {
+            const prepared = this.prepareChat(loaded, request);
+            return this.runOnSlot(loaded, prepared, sig, startedAt);
+        });
+    }
+
+    embed(texts: readonly string[], signal: AbortSignal): Promise<number[][]> {
+        return this.serve(signal, 'embed', async (loaded, sig, startedAt) => {
+            loaded.embedding ??= this.createEmbeddingContext(loaded, loaded.lifetime.signal);
+            const ctx = await loaded.embedding;
+            const out: number[][] = [];
+            this.counters.embedsInFlight++;
+            try {
+                for (const text of texts) {
+                    sig.throwIfAborted();
+                    const tokens = this.embeddingInput(loaded, text);
+                    const embedding = await ctx.getEmbeddingFor(tokens);
+                    if (embedding.vector.length !== loaded.info.embeddingDims) {
+                        throw new ModelRuntimeError(
+                            loaded.spec.id,
+                            'unsupported',
+                            `embedding has ${embedding.vector.length} dimensions, expected ${loaded.info.embeddingDims}`,
+                        );
+                    }
+                    out.push(Array.from(embedding.vector));
+                }
+            } finally {
+                this.counters.embedsInFlight--;
+            }
+            const seconds = (this.options.clock.now() - startedAt) / 1000;
+            if (texts.length > 0 && seconds > 0) this.counters.embedItemsPerSec = this.ewma(this.counters.embedItemsPerSec, texts.length / seconds);
+            return out;
+        });
+    }
+
+    countTokens(text: string): number {
+        const loaded = this.state;
+        // Not loaded: a rough estimate (about 4 characters a token for code and English).
+        if (!loaded) return Math.ceil(text.length / 4);
+        return loaded.model.tokenize(text, false).length;
+    }
+
+    stats(): BackendStats {
+        const loaded = this.state;
+        const c = this.counters;
+        const busy = loaded ? loaded.slots.filter((s) => s.busy).length : 0;
+        let memory: MemoryEstimate = ZERO_MEMORY;
+        if (loaded) {
+            const m = loaded.model.memoryUsage;
+            const x = loaded.context.memoryUsage;
+            memory = { ramBytes: m.ram + x.ram, vramBytes: m.vram + x.vram };
+        }
+        return {
+            loaded: loaded !== undefined,
+            inFlight: busy + c.embedsInFlight,
+            slots: loaded?.slots.length ?? 0,
+            firstTokenMs: c.firstTokenMs,
+            promptTokensPerSec: c.promptTokensPerSec,
+            decodeTokensPerSec: c.decodeTokensPerSec,
+            embedItemsPerSec: c.embedItemsPerSec,
+            promptTokensEvaluated: c.promptTokensEvaluated,
+            promptTokensReused: c.promptTokensReused,
+            generatedTokens: c.generatedTokens,
+            requests: c.requests,
+            errors: c.errors,
+            memory,
+        };
+    }
+
+    // ---------------------------------------------------------------- request plumbing
+
+    /**
+     * Runs `work` for a loaded model. The returned promise rejects with `signal.reason` as soon as
+     * `signal` aborts (or with a notLoaded error when the model is unloaded), even while `work` is
+     * still inside a native call; `work` sees the combined signal and cleans up in its own time.
+     * Errors that are neither aborts nor typed become `ModelRuntimeError('evaluationFailed')`.
+     */
+    private serve<T>(
+        signal: AbortSignal,
+        operation: string,
+        work: (loaded: Loaded, signal: AbortSignal, startedAt: number) => Promise<T>,
+    ): Promise<T> {
+        if (signal.aborted) return Promise.reject(signal.reason);
+        const loaded = this.state;
+        const id = loaded?.spec.id ?? this.lastInfo?.id ?? 'model';
+        if (!loaded) return Promise.reject(new ModelRuntimeError(id, 'notLoaded', `${operation}: the model is not loaded`));
+        const startedAt = this.options.clock.now();
+        this.counters.requests++;
+        const combined = AbortSignal.any([signal, loaded.lifetime.signal]);
+        const running = work(loaded, combined, startedAt);
+        this.active.add(running);
+        const forget = (): void => {
+            this.active.delete(running);
+        };
+        running.then(forget, forget);
+        return new Promise<T>((resolve, reject) => {
+            let settled = false;
+            const onAbort = (): void => {
+                if (settled) return;
+                settled = true;
+                reject(combined.reason);
+            };
+            combined.addEventListener('abort', onAbort, { once: true });
+            running.then(
+                (value) => {
+                    combined.removeEventListener('abort', onAbort);
+                    if (settled) return;
+                    settled = true;
+                    resolve(value);
+                },
+                (e: unknown) => {
+                    combined.removeEventListener('abort', onAbort);
+                    if (settled) return;
+                    settled = true;
+                    if (combined.aborted) {
+                        reject(combined.reason);
+                        return;
+                    }
+                    this.counters.errors++;
+                    if (e instanceof ModelRuntimeError || e instanceof ModelFileError) reject(e);
+                    else reject(new ModelRuntimeError(id, 'evaluationFailed', `${operation} failed in llama.cpp: ${errorMessage(e)}`, { cause: e }));
+                },
+            );
+        });
+    }
+
+    private async runOnSlot(loaded: Loaded, prompt: PreparedPrompt, signal: AbortSignal, startedAt: number): Promise<GenerationResult> {
+        const slot = await this.acquire(loaded, prompt.cacheKey, prompt.tokens, signal);
+        let keepKey: string | undefined = prompt.cacheKey;
+        try {
+            return await this.generateOnSequence(loaded, slot.sequence, prompt, signal, startedAt);
+        } catch (e) {
+            if (!signal.aborted) {
+                // After a native failure the sequence's state is not trusted: start it afresh.
+                keepKey = undefined;
+                await slot.sequence.clearHistory().catch(() => undefined);
+            }
+            throw e;
+        } finally {
+            this.release(loaded, slot, keepKey);
+        }
+    }
+
+    /** The token loop. The caller holds `sequence` (one slot) for the whole call. */
+    private async generateOnSequence(
+        loaded: Loaded,
+        sequence: LlamaContextSequence,
+        prompt: PreparedPrompt,
+        signal: AbortSignal,
+        startedAt: number,
+    ): Promise<GenerationResult> {
+        const { model } = loaded;
+        const clock = this.options.clock;
+        const tokens = prompt.tokens;
+        const contextSize = sequence.contextSize;
+        if (tokens.length === 0) throw new ModelRuntimeError(loaded.spec.id, 'unsupported', 'the prompt is empty');
+        if (tokens.length >= contextSize) {
+            throw new ModelRuntimeError(loaded.spec.id, 'promptTooLong', `the prompt has ${tokens.length} tokens; the context holds ${contextSize} per slot`);
+        }
+        const maxTokens = Math.max(0, Math.min(prompt.maxTokens, contextSize - tokens.length));
+
+        // Prefix reuse: keep the common prefix, erase the diverging tail, evaluate the rest. At least
+        // the last prompt token is evaluated, to get the logits of the first new token.
+        const common = sequence.compareContextTokens(tokens).firstDifferentIndex;
+        const keep = Math.min(common, tokens.length - 1);
+        if (sequence.nextTokenIndex > keep) {
+            await sequence.eraseContextTokenRanges([{ start: keep, end: sequence.nextTokenIndex }]);
+        }
+        // The library may keep fewer tokens than asked (e.g. models that cannot erase a suffix).
+        const reused = Math.min(sequence.nextTokenIndex, keep);
+        if (sequence.nextTokenIndex > reused) await sequence.eraseContextTokenRanges([{ start: reused, end: sequence.nextTokenIndex }]);
+        const evaluated = tokens.length - reused;
+        this.counters.promptTokensReused += reused;
+        this.counters.promptTokensEvaluated += evaluated;
+
+        let pausedMs = 0;
+        const pass = async (): Promise<void> => {
+            signal.throwIfAborted();
+            const wait = prompt.gate?.wait(signal);
+            if (wait) {
+                const t0 = clock.now();
+                await wait;
+                pausedMs += clock.now() - t0;
+            }
+            signal.throwIfAborted();
+        };
+
+        const prefillStarted = clock.now();
+        const pausedBeforePrefill = pausedMs;
+        for (let pos = reused; pos < tokens.length - 1; ) {
+            await pass();
+            const end = Math.min(tokens.length - 1, pos + this.chunk);
+            await sequence.evaluateWithoutGeneratingNewTokens(tokens.slice(pos, end));
+            pos = end;
+        }
+        await pass();
+
+        const stream = new TextStream(model, tokens.slice(-DETOKENIZER_LOOKBACK), prompt.stopStrings, (piece) => {
+            if (!signal.aborted) prompt.onToken?.(piece);
+        });
+        const generated: Token[] = [];
+        let stopReason: StopReason = 'maxTokens';
+        let firstTokenAt: number | undefined;
+        let lastTokenAt: number | undefined;
+        let pausedAtFirstToken = 0;
+
+        if (maxTokens > 0) {
+            const iterator = sequence.evaluateWithMetadata(
+                [tokens[tokens.length - 1]],
+                { probabilities: prompt.ignoreEndOfGeneration },
+                { temperature: prompt.temperature, seed: prompt.seed, yieldEogToken: true },
+            );
+            try {
+                let next = await iterator.next();
+                for (;;) {
+                    if (next.done) {
+                        stopReason = 'endOfGeneration';
+                        break;
+                    }
+                    const output: { readonly token: Token; readonly probabilities?: Map<Token, number> } = next.value;
+                    const sampled = output.token;
+                    let token: Token | undefined = sampled;
+                    if (model.isEogToken(sampled) || prompt.stopTokens.has(sampled)) {
+                        token = prompt.ignoreEndOfGeneration ? bestOtherToken(output.probabilities, model, prompt.stopTokens) : undefined;
+                        if (token === undefined) {
+                            stopReason = 'endOfGeneration';
+                            break;
+                        }
+                    }
+                    signal.throwIfAborted();
+                    const now = clock.now();
+                    if (firstTokenAt === undefined) {
+                        firstTokenAt = now;
+                        pausedAtFirstToken = pausedMs;
+                        const prefillMs = now - prefillStarted - (pausedMs - pausedBeforePrefill);
+                        if (evaluated >= MIN_PROMPT_TOKENS_FOR_RATE && prefillMs > 0) {
+                            this.counters.promptTokensPerSec = this.ewma(this.counters.promptTokensPerSec, evaluated / (prefillMs / 1000));
+                        }
+                    }
+                    lastTokenAt = now;
+                    generated.push(token);
+                    this.counters.generatedTokens++;
+                    if (stream.push(token)) {
+                        stopReason = 'stopString';
+                        break;
+                    }
+                    if (generated.length >= maxTokens) {
+                        stopReason = 'maxTokens';
+                        break;
+                    }
+                    await pass();
+                    next = await iterator.next(token === sampled ? undefined : token);
+                }
+            } finally {
+                await iterator.return();
+            }
+        }
+        signal.throwIfAborted();
+        if (stopReason !== 'stopString') stream.flush();
+
+        const end = clock.now();
+        if (firstTokenAt !== undefined) {
+            this.counters.firstTokenMs = this.ewma(this.counters.firstTokenMs, firstTokenAt - startedAt);
+            if (generated.length >= 2 && lastTokenAt !== undefined) {
+                const decodeMs = lastTokenAt - firstTokenAt - (pausedMs - pausedAtFirstToken);
+                if (decodeMs > 0) this.counters.decodeTokensPerSec = this.ewma(this.counters.decodeTokensPerSec, (generated.length - 1) / (decodeMs / 1000));
+            }
+        }
+        return {
+            text: stream.text,
+            stopReason,
+            promptTokens: tokens.length,
+            reusedPromptTokens: reused,
+            evaluatedPromptTokens: evaluated,
+            generatedTokens: generated.length,
+            firstTokenMs: firstTokenAt === undefined ? undefined : firstTokenAt - startedAt,
+            totalMs: end - startedAt,
+        };
+    }
+
+    // ---------------------------------------------------------------- prompts
+
+    private prepareGenerate(loaded: Loaded, request: GenerateRequest): PreparedPrompt {
+        const { model } = loaded;
+        const contextSize = loaded.slots[0].sequence.contextSize;
+        const budget = promptBudget(contextSize, request.maxTokens);
+        const bos = this.beginningToken(loaded);
+        const stopTokens = new Set<Token>();
+        const stopStrings = [...(request.stop ?? [])].filter((s) => s.length > 0);
+        let tokens: Token[];
+        if (request.mode === 'raw') {
+            const text = request.prompt ?? '';
+            // Raw prompts are evaluated as is: special-token text in them is honoured.
+            let body = model.tokenize(text, true, bos === undefined ? undefined : 'trimLeadingSpace');
+            const room = budget - (bos === undefined ? 0 : 1);
+            if (body.length > room) body = body.slice(body.length - room);
+            tokens = bos === undefined ? body : [bos, ...body];
+        } else {
+            const family = loaded.info.fim;
+            if (family === undefined) {
+                throw new ModelRuntimeError(loaded.spec.id, 'unsupported', 'this model cannot fill in the middle (no FIM template detected or set)');
+            }
+            const ids = this.fimTokenIds(loaded, family);
+            const parts = buildFimParts(family, request.prefix ?? '', request.suffix ?? '');
+            const encoded = parts.map((p) => (p.kind === 'control' ? [ids.get(p.token)!] : model.tokenize(p.text, false, 'trimLeadingSpace')));
+            // Trim to fit: the end of the prefix and the start of the suffix matter most.
+            const fixed = encoded.reduce((n, e, i) => n + (parts[i].kind === 'control' ? e.length : 0), bos === undefined ? 0 : 1);
+            // The text part right after the prefix (suffix) control token holds the prefix (suffix).
+            const textAfter = (role: 'prefix' | 'suffix'): number =>
+                parts.findIndex((p, i) => p.kind === 'text' && i > 0 && parts[i - 1].kind === 'control' && (parts[i - 1] as { role: string }).role === role);
+            const prefixIndex = textAfter('prefix');
+            const suffixIndex = textAfter('suffix');
+            const textRoom = budget - fixed;
+            const prefixTokens = encoded[prefixIndex] ?? [];
+            const suffixTokens = encoded[suffixIndex] ?? [];
+            if (textRoom < 1) throw new ModelRuntimeError(loaded.spec.id, 'promptTooLong', `the context (${contextSize} tokens) has no room for a prompt`);
+            if (prefixTokens.length + suffixTokens.length > textRoom) {
+                let suffixKeep = Math.min(suffixTokens.length, Math.floor(textRoom / 4));
+                const prefixKeep = Math.min(prefixTokens.length, textRoom - suffixKeep);
+                suffixKeep = Math.min(suffixTokens.length, textRoom - prefixKeep);
+                if (prefixIndex >= 0) encoded[prefixIndex] = prefixTokens.slice(prefixTokens.length - prefixKeep);
+                if (suffixIndex >= 0) encoded[suffixIndex] = suffixTokens.slice(0, suffixKeep);
+            }
+            tokens = bos === undefined ? encoded.flat() : [bos, ...encoded.flat()];
+            for (const stop of fimTemplate(family).stop) {
+                const id = this.singleControlToken(loaded, stop, fimTemplate(family).aliases[stop] ?? []);
+                if (id !== undefined) stopTokens.add(id);
+                else stopStrings.push(stop);
+            }
+        }
+        return {
+            tokens,
+            stopTokens,
+            stopStrings,
+            maxTokens: request.maxTokens,
+            temperature: request.temperature ?? 0,
+            seed: request.seed,
+            cacheKey: request.cacheKey,
+            gate: request.gate,
+            onToken: request.onToken,
+            ignoreEndOfGeneration: request.ignoreEndOfGeneration === true,
+        };
+    }
+
+    private prepareChat(loaded: Loaded, request: ChatRequest): PreparedPrompt {
+        const { model, runtime } = loaded;
+        loaded.chatWrapper ??= runtime.lib.resolveChatWrapper(model, { warningLogs: false });
+        const history: ChatHistoryItem[] = request.messages.map((m): ChatHistoryItem => {
+            if (m.role === 'system') return { type: 'system', text: m.content };
+            if (m.role === 'user') return { type: 'user', text: m.content };
+            return { type: 'model', response: [m.content] };
+        });
+        // The last model response is the one generated: an assistant message at the end is continued.
+        if (history.at(-1)?.type !== 'model') history.push({ type: 'model', response: [] });
+        const state = loaded.chatWrapper.generateContextState({ chatHistory: history });
+        const tokens = state.contextText.tokenize(model.tokenizer);
+        const contextSize = loaded.slots[0].sequence.contextSize;
+        const budget = promptBudget(contextSize, request.maxTokens);
+        if (tokens.length > budget) {
+            throw new ModelRuntimeError(
+                loaded.spec.id,
+                'promptTooLong',
+                `the chat has ${tokens.length} tokens; with ${request.maxTokens} to generate, ${budget} fit in the ${contextSize}-token context`,
+            );
+        }
+        const stopTokens = new Set<Token>();
+        const stopStrings: string[] = [];
+        for (const trigger of state.stopGenerationTriggers) this.addStopTrigger(loaded, trigger, stopTokens, stopStrings);
+        return {
+            tokens,
+            stopTokens,
+            stopStrings,
+            maxTokens: request.maxTokens,
+            temperature: request.temperature ?? 0,
+            seed: request.seed,
+            cacheKey: request.cacheKey,
+            gate: request.gate,
+            onToken: request.onToken,
+            ignoreEndOfGeneration: request.ignoreEndOfGeneration === true,
+        };
+    }
+
+    private addStopTrigger(loaded: Loaded, trigger: LlamaText, stopTokens: Set<Token>, stopStrings: string[]): void {
+        const plain = trigger.values.every((v) => typeof v === 'string');
+        if (!plain) {
+            const ids = trigger.tokenize(loaded.model.tokenizer);
+            if (ids.length === 1 && (loaded.model.isSpecialToken(ids[0]) || loaded.model.isEogToken(ids[0]))) {
+                stopTokens.add(ids[0]);
+                return;
+            }
+        }
+        const text = trigger.toString();
+        if (text.length > 0) stopStrings.push(text);
+    }
+
+    /** The BOS token when this model's tokenizer expects one at the start of a sequence. */
+    private beginningToken(loaded: Loaded): Token | undefined {
+        const t = loaded.model.tokens;
+        return t.shouldPrependBosToken && t.bos !== null ? t.bos : undefined;
+    }
+
+    /** Resolves a control-token string (or an alias) to one special token of this vocabulary. */
+    private singleControlToken(loaded: Loaded, text: string, aliases: readonly string[]): Token | undefined {
+        for (const candidate of [text, ...aliases]) {
+            const ids = loaded.model.tokenize(candidate, true);
+            if (ids.length === 1 && loaded.model.isSpecialToken(ids[0])) return ids[0];
+        }
+        return undefined;
+    }
+
+    /** Ids of the family's control tokens; prefers llama.cpp's own infill ids for the matching roles. */
+    private fimTokenIds(loaded: Loaded, family: FimFamily): Map<string, Token> {
+        const cached = loaded.fimIds.get(family);
+        if (cached) return cached;
+        const template = fimTemplate(family);
+        const ids = new Map<string, Token>();
+        const infill = loaded.model.tokens.infill;
+        const byRole: Record<'prefix' | 'suffix' | 'middle', Token | null> = { prefix: infill.prefix, suffix: infill.suffix, middle: infill.middle };
+        for (const part of template.parts('', '')) {
+            if (part.kind !== 'control') continue;
+            const spellings = [part.token, ...(template.aliases[part.token] ?? [])];
+            const fromInfill = byRole[part.role];
+            let id: Token | undefined;
+            if (fromInfill !== null && spellings.includes(loaded.model.detokenize([fromInfill], true).trim().replace(/^\u2581/, ''))) id = fromInfill;
+            id ??= this.singleControlToken(loaded, part.token, template.aliases[part.token] ?? []);
+            if (id === undefined) {
+                throw new ModelRuntimeError(
+                    loaded.spec.id,
+                    'unsupported',
+                    `the vocabulary has no "${part.token}" token, which the ${template.label} FIM template needs; set the FIM template to match the model or to "none"`,
+                );
+            }
+            ids.set(part.token, id);
+        }
+        loaded.fimIds.set(family, ids);
+        return ids;
+    }
+
+    // ---------------------------------------------------------------- embeddings
+
+    private createEmbeddingContext(loaded: Loaded, signal: AbortSignal): Promise<LlamaEmbeddingContext> {
+        const p = loaded.model.createEmbeddingContext({
+            contextSize: loaded.info.contextSize,
+            batchSize: loaded.info.contextSize,
+            threads: loaded.spec.threads > 0 ? loaded.spec.threads : undefined,
+            createSignal: signal,
+        });
+        // A failed creation is retried by the next embed call.
+        p.catch(() => {
+            if (loaded.embedding === p) loaded.embedding = undefined;
+        });
+        return p;
+    }
+
+    /** Tokens for one text, cut to the embedding context; never empty. */
+    private embeddingInput(loaded: Loaded, text: string): Token[] {
+        const bos = this.beginningToken(loaded);
+        let tokens = loaded.model.tokenize(text, false);
+        const room = loaded.info.contextSize - (bos === undefined ? 0 : 1);
+        if (tokens.length > room) tokens = tokens.slice(0, room);
+        if (bos !== undefined) tokens = [bos, ...tokens];
+        if (tokens.length === 0) tokens = loaded.model.tokenize(' ', false);
+        return tokens;
+    }
+
+    // ---------------------------------------------------------------- slots
+
+    private acquire(loaded: Loaded, key: string | undefined, tokens: readonly Token[], signal: AbortSignal): Promise<Slot> {
+        signal.throwIfAborted();
+        const free = this.pickFreeSlot(loaded, key, tokens);
+        if (free && this.waiters.length === 0) {
+            free.busy = true;
+            return Promise.resolve(free);
+        }
+        return new Promise<Slot>((resolve, reject) => {
+            const onAbort = (): void => {
+                this.waiters = this.waiters.filter((w) => w !== waiter);
+                reject(signal.reason);
+            };
+            const waiter: Waiter = { key, tokens, resolve, reject, signal, onAbort };
+            this.waiters.push(waiter);
+            signal.addEventListener('abort', onAbort, { once: true });
+            this.dispatch(loaded);
+        });
+    }
+
+    private release(loaded: Loaded, slot: Slot, key: string | undefined): void {
+        slot.busy = false;
+        slot.lastUsed = this.options.clock.now();
+        if (key !== undefined) {
+            // The freshest state for a key is the one just released.
+            for (const other of loaded.slots) if (other !== slot && !other.busy && other.key === key) other.key = undefined;
+        }
+        slot.key = key;
+        this.dispatch(loaded);
+    }
+
+    /** Hands free slots to waiters in FIFO order. */
+    private dispatch(loaded: Loaded): void {
+        while (this.waiters.length > 0) {
+            const waiter = this.waiters[0];
+            const slot = this.pickFreeSlot(loaded, waiter.key, waiter.tokens);
+            if (!slot) return;
+            this.waiters.shift();
+            waiter.signal.removeEventListener('abort', waiter.onAbort);
+            slot.busy = true;
+            waiter.resolve(slot);
+        }
+    }
+
+    /**
+     * The key's own idle slot; else the unkeyed idle slot sharing the longest prefix with `tokens`
+     * (ties: least recently used); else the least recently used idle slot, whose key is evicted.
+     */
+    private pickFreeSlot(loaded: Loaded, key: string | undefined, tokens: readonly Token[]): Slot | undefined {
+        const free = loaded.slots.filter((s) => !s.busy);
+        if (free.length === 0) return undefined;
+        if (key !== undefined) {
+            const own = free.find((s) => s.key === key);
+            if (own) return own;
+        }
+        const byAge = [...free].sort((a, b) => a.lastUsed - b.lastUsed);
+        let best: Slot | undefined;
+        let bestShared = -1;
+        for (const s of byAge) {
+            if (s.key !== undefined) continue;
+            const shared = commonPrefixLength(s.sequence.contextTokens, tokens);
+            if (shared > bestShared) {
+                best = s;
+                bestShared = shared;
+            }
+        }
+        if (best) return best;
+        const lru = byAge[0];
+        lru.key = undefined;
+        return lru;
+    }
+
+    // ---------------------------------------------------------------- model description
+
+    private async describe(spec: ModelSpec, runtime: LlamaRuntime, fileInfo: GgufFileInfo): Promise<ModelInfo> {
+        const meta = fileInfo.metadata as unknown as Record<string, unknown>;
+        const general = (meta.general ?? {}) as Record<string, unknown>;
+        const tokenizer = ((meta.tokenizer ?? {}) as Record<string, unknown>).ggml as Record<string, unknown> | undefined;
+        const chatTemplate = ((meta.tokenizer ?? {}) as Record<string, unknown>).chat_template;
+        const architecture = typeof general.architecture === 'string' ? general.architecture : 'unknown';
+        const name = typeof general.name === 'string' && general.name.length > 0 ? general.name : path.basename(spec.path);
+        const arch = fileInfo.architectureMetadata as Record<string, unknown>;
+        const tokens = Array.isArray(tokenizer?.tokens) ? (tokenizer.tokens as unknown[]).filter((t): t is string => typeof t === 'string') : [];
+        const detected = detectFimFamily({ tokens, generalName: typeof general.name === 'string' ? general.name : undefined, architecture });
+        const fim = resolveFimFamily(spec.fimTemplate, detected);
+
+        const insights = await runtime.lib.GgufInsights.from(fileInfo, runtime.llama);
+        const trainContextSize = insights.trainContextSize ?? numberOr(arch.context_length, spec.contextSize);
+        const contextSize = Math.max(1, Math.min(spec.contextSize, trainContextSize));
+        const embeddingDims = insights.embeddingVectorSize ?? numberOr(arch.embedding_length, 0);
+        const gpu = runtime.llama.gpu !== false && spec.gpuLayers !== 0;
+        const gpuLayers = !gpu ? 0 : spec.gpuLayers === 'auto' ? insights.totalLayers : Math.min(spec.gpuLayers, insights.totalLayers);
+        const estimatedMemory = estimateMemory(insights, gpuLayers, contextSize, spec);
+        return {
+            id: spec.id,
+            path: spec.path,
+            architecture,
+            name,
+            fim,
+            hasChat: typeof chatTemplate === 'string' && chatTemplate.length > 0,
+            embeddingDims,
+            embeddingSpace: embeddingSpaceOf(fileInfo),
+            trainContextSize,
+            contextSize,
+            slots: spec.slots,
+            estimatedMemory,
+            gpu,
+        };
+    }
+
+    private ewma(previous: number | undefined, sample: number): number {
+        return previous === undefined ? sample : previous + this.alpha * (sample - previous);
+    }
+}
+
+// -------------------------------------------------------------------- helpers
+
+/**
+ * Streams generated tokens as text: holds back a split UTF-8 character until it is complete and any
+ * tail that could be the start of a stop string, and cuts the text before the first stop string.
+ * Invariant: `emitted <= text.length`, and `text.slice(0, emitted)` has been passed to `emit`, in order.
+ */
+class TextStream {
+    text = '';
+    private emitted = 0;
+    private pending: Token[] = [];
+    private readonly longestStop: number;
+
+    constructor(
+        private readonly model: LlamaModel,
+        private lastTokens: Token[],
+        private readonly stops: readonly string[],
+        private readonly emit: (piece: string) => void,
+    ) {
+        this.longestStop = stops.reduce((n, s) => Math.max(n, s.length), 0);
+    }
+
+    /** Adds one token; returns true when a stop string completed (the text is cut before it). */
+    push(token: Token): boolean {
+        this.pending.push(token);
+        const piece = this.model.detokenize(this.pending, false, this.lastTokens);
+        if (piece.endsWith('\uFFFD') && this.pending.length < MAX_UTF8_HOLD_TOKENS) return false;
+        this.lastTokens = [...this.lastTokens, ...this.pending].slice(-DETOKENIZER_LOOKBACK);
+        this.pending = [];
+        const before = this.text.length;
+        this.text += piece;
+        if (this.stops.length > 0) {
+            const from = Math.max(0, before - this.longestStop + 1);
+            let cut = -1;
+            for (const s of this.stops) {
+                const i = this.text.indexOf(s, from);
+                if (i >= 0 && (cut < 0 || i < cut)) cut = i;
+            }
+            if (cut >= 0) {
+                this.text = this.text.slice(0, cut);
+                this.emitUpTo(this.text.length);
+                return true;
+            }
+        }
+        this.emitUpTo(this.text.length - this.heldForStops());
+        return false;
+    }
+
+    /** Emits everything held back (generation ended without a stop string). */
+    flush(): void {
+        if (this.pending.length > 0) {
+            this.text += this.model.detokenize(this.pending, false, this.lastTokens);
+            this.pending = [];
+        }
+        this.emitUpTo(this.text.length);
+    }
+
+    /** Length of the longest tail of `text` that is a proper prefix of some stop string. */
+    private heldForStops(): number {
+        let held = 0;
+        for (const s of this.stops) {
+            for (let k = Math.min(s.length - 1, this.text.length); k > held; k--) {
+                if (this.text.endsWith(s.slice(0, k))) {
+                    held = k;
+                    break;
+                }
+            }
+        }
+        return held;
+    }
+
+    private emitUpTo(end: number): void {
+        if (end <= this.emitted) return;
+        const piece = this.text.slice(this.emitted, end);
+        this.emitted = end;
+        this.emit(piece);
+    }
+}
+
+/** The most probable token that neither ends generation nor is a stop token (ignoreEndOfGeneration). */
+function bestOtherToken(probabilities: Map<Token, number> | undefined, model: LlamaModel, stops: ReadonlySet<Token>): Token | undefined {
+    if (!probabilities) return undefined;
+    for (const token of probabilities.keys()) {
+        if (!model.isEogToken(token) && !stops.has(token)) return token;
+    }
+    return undefined;
+}
+
+/** Prompt tokens allowed so that `maxTokens` can still be generated, but never less than half the context. */
+function promptBudget(contextSize: number, maxTokens: number): number {
+    return Math.max(Math.floor(contextSize / 2), contextSize - Math.max(1, maxTokens));
+}
+
+function estimateMemory(
+    insights: GgufInsights,
+    gpuLayers: number,
+    contextSize: number,
+    spec: ModelSpec,
+): MemoryEstimate {
+    try {
+        const model = insights.estimateModelResourceRequirements({ gpuLayers });
+        const context = insights.estimateContextResourceRequirements({
+            contextSize,
+            modelGpuLayers: gpuLayers,
+            sequences: spec.slots,
+            batchSize: Math.min(512, contextSize),
+        });
+        let ram = model.cpuRam + context.cpuRam;
+        let vram = model.gpuVram + context.gpuVram;
+        if (spec.role === 'embedder') {
+            const embedding = insights.estimateContextResourceRequirements({
+                contextSize,
+                modelGpuLayers: gpuLayers,
+                sequences: 1,
+                batchSize: contextSize,
+                isEmbeddingContext: true,
+            });
+            ram += embedding.cpuRam;
+            vram += embedding.gpuVram;
+        }
+        return { ramBytes: Math.round(ram), vramBytes: Math.round(vram) };
+    } catch {
+        return { ramBytes: insights.modelSize, vramBytes: 0 };
+    }
+}
+
+/**
+ * Identity of the embedding space: a hash of every metadata value (architecture, hyperparameters,
+ * names, tokenizer, quantization) and of every tensor's name, shape and type. Paths, offsets and
+ * file times play no part, so a moved or copied file keeps its space.
+ */
+export function embeddingSpaceOf(fileInfo: GgufFileInfo): string {
+    const hash = createHash('sha256');
+    hash.update(stableJson(fileInfo.metadata));
+    for (const t of fileInfo.fullTensorInfo ?? fileInfo.tensorInfo ?? []) {
+        hash.update(`\n${t.name}:${t.dimensions.map(String).join('x')}:${String(t.ggmlType)}`);
+    }
+    return `gguf-sha256:${hash.digest('hex').slice(0, 32)}`;
+}
+
+function stableJson(value: unknown): string {
+    if (typeof value === 'bigint') return `"${value.toString()}n"`;
+    if (Array.isArray(value)) return `[${value.map(stableJson).join(',')}]`;
+    if (value !== null && typeof value === 'object') {
+        const entries = Object.keys(value)
+            .sort()
+            .map((k) => `${JSON.stringify(k)}:${stableJson((value as Record<string, unknown>)[k])}`);
+        return `{${entries.join(',')}}`;
+    }
+    return JSON.stringify(value) ?? 'null';
+}
+
+function commonPrefixLength(a: readonly Token[], b: readonly Token[]): number {
+    const n = Math.min(a.length, b.length);
+    let i = 0;
+    while (i < n && a[i] === b[i]) i++;
+    return i;
+}
+
+function numberOr(value: unknown, fallback: number): number {
+    if (typeof value === 'number' && Number.isFinite(value)) return value;
+    if (typeof value === 'bigint') return Number(value);
+    return fallback;
+}
+
+function mib(bytes: number): number {
+    return Math.round(bytes / (1024 * 1024));
+}
