@@ -1,0 +1,468 @@
+/**
+ * Validates a model file before it reaches llama.cpp, which aborts the whole process (the shared
+ * extension host) on some malformed files instead of throwing. Reads only the header region
+ * through a file handle, parses it with Zeta's own GGUF reader (src/core/gguf/reader.ts: unlike
+ * node-llama-cpp's readGgufFileInfo it detects truncation), then checks the metadata llama.cpp
+ * asserts on. Every failure is a ModelFileError naming the file and the problem.
+ */
+
+import { open, type FileHandle } from 'node:fs/promises';
+import * as path from 'node:path';
+import { ModelFileError, abortError, errorMessage, type ModelFileProblem } from '../core/errors';
+import { readGguf, type GgufFileInfo, type GgufProblemKind } from '../core/gguf/reader';
+import { TOKEN_TYPE, isIntegerType, numberValue, stringValue, type GgufMetadata, type GgufValue } from '../core/gguf/types';
+
+/**
+ * Architectures the llama.cpp bundled with node-llama-cpp 3.21.1 runs and whose required
+ * hyperparameters this validator knows (all attention transformers with the common keys).
+ * Mistral and CodeLlama files use "llama".
+ */
+export const SUPPORTED_ARCHITECTURES: ReadonlySet<string> = new Set([
+    'llama', 'llama4', 'mistral3', 'deci', 'qwen', 'qwen2', 'qwen2moe', 'qwen2vl', 'qwen3', 'qwen3moe',
+    'gemma', 'gemma2', 'gemma3', 'gemma-embedding', 'phi2', 'phi3', 'phimoe', 'starcoder', 'starcoder2',
+    'deepseek', 'deepseek2', 'bert', 'nomic-bert', 'jina-bert-v2', 'modern-bert', 'gpt2', 'gptneox',
+    'falcon', 'stablelm', 'internlm2', 'minicpm', 'command-r', 'cohere2', 'olmo', 'olmo2', 'olmoe',
+    'granite', 'granitemoe', 'exaone', 'smollm3', 'glm4', 'chatglm', 'mpt', 'bloom', 'baichuan',
+    'codeshell', 'orion', 'refact', 'gpt-oss', 'ernie4_5', 'seed_oss', 'hunyuan-dense', 'arcee',
+]);
+
+/** `tokenizer.ggml.model` values llama.cpp can tokenize text with. */
+export const SUPPORTED_TOKENIZERS: ReadonlySet<string> = new Set(['llama', 'gpt2', 'bert', 't5', 'rwkv', 'plamo2', 'gemma4']);
+
+/** Upper bounds no real model reaches; larger values are corruption. */
+const LIMITS = {
+    /** llama.cpp's LLAMA_MAX_LAYERS (an assertion). */
+    blockCount: 512,
+    embeddingLength: 1 << 17,
+    feedForwardLength: 1 << 20,
+    headCount: 1 << 12,
+    contextLength: 1 << 24,
+    vocabSize: 1 << 22,
+    /** llama.cpp's LLAMA_MAX_EXPERTS (an assertion). */
+    expertCount: 1024,
+} as const;
+
+const ROPE_SCALING_TYPES: ReadonlySet<string> = new Set(['none', 'linear', 'yarn', 'longrope']);
+
+/** Token texts recognised as fill-in-the-middle markers when no fim_*_token_id keys are present. */
+const FIM_TEXTS: readonly (readonly [string, string, string])[] = [
+    ['<|fim_prefix|>', '<|fim_suffix|>', '<|fim_middle|>'],
+    ['<fim_prefix>', '<fim_suffix>', '<fim_middle>'],
+    ['<｜fim▁begin｜>', '<｜fim▁hole｜>', '<｜fim▁end｜>'],
+    ['▁<PRE>', '▁<SUF>', '▁<MID>'],
+    ['<PRE>', '<SUF>', '<MID>'],
+];
+
+export interface ValidateOptions {
+    /** Context size in tokens the model will be used with (for the KV cache estimate). */
+    readonly contextSize: number;
+    /** Reject when the estimated memory need exceeds this many bytes. */
+    readonly memoryBudgetBytes?: number;
+    /** Sequences sharing the context (default 1); they share its cells, so only compute grows. */
+    readonly sequences?: number;
+    /**
+     * Refine the memory estimate with node-llama-cpp's GgufInsights (loads node-llama-cpp and
+     * re-reads the header; default false). Used only when the file passed every other check.
+     */
+    readonly useInsights?: boolean;
+    /** Largest header region read, in bytes (default 256 MiB). */
+    readonly maxHeaderBytes?: number;
+}
+
+export interface FimTokenIds {
+    readonly prefix: number;
+    readonly suffix: number;
+    readonly middle: number;
+}
+
+export interface MemoryNeed {
+    /** Host memory, in bytes. */
+    readonly totalBytes: number;
+    /** Model weights (the file is memory-mapped, but its pages are resident while in use). */
+    readonly weightsBytes: number;
+    /** The context: KV cache plus compute buffers. */
+    readonly contextBytes: number;
+    readonly source: 'zeta' | 'gguf-insights';
+}
+
+/** What a sound model file declares. Counts in tokens, sizes in bytes. */
+export interface ModelFileFacts {
+    readonly path: string;
+    readonly fileSize: number;
+    readonly ggufVersion: number;
+    readonly architecture: string;
+    /** `general.name`, or the file name without extension. */
+    readonly name: string;
+    readonly tokenizerModel: string;
+    readonly embeddingLength: number;
+    readonly blockCount: number;
+    readonly trainContextSize: number;
+    /** Largest per-layer value when the file stores one per layer. */
+    readonly feedForwardLength: number;
+    readonly headCount: number;
+    readonly headCountKv: number;
+    readonly vocabSize: number;
+    readonly bosTokenId: number | undefined;
+    readonly eosTokenId: number | undefined;
+    /** Control and user-defined tokens (and known FIM/ChatML markers), text -> id. */
+    readonly specialTokens: ReadonlyMap<string, number>;
+    readonly fim: FimTokenIds | undefined;
+    /** Both `<|im_start|>` and `<|im_end|>` are in the vocabulary. */
+    readonly chatMl: boolean;
+    readonly chatTemplate: string | undefined;
+    /** `<arch>.pooling_type` when present (0 none, 1 mean, 2 cls, 3 last, 4 rank). */
+    readonly poolingType: number | undefined;
+    readonly tensorCount: number;
+    readonly memory: MemoryNeed;
+    /** All metadata as parsed (arrays included). */
+    readonly metadata: GgufMetadata;
+}
+
+const DEFAULT_MAX_HEADER_BYTES = 256 * 1024 * 1024;
+const FIRST_READ_BYTES = 1024 * 1024;
+
+function fail(problem: ModelFileProblem, file: string, detail: string): never {
+    throw new ModelFileError(problem, file, detail);
+}
+
+function checkAborted(signal: AbortSignal | undefined): void {
+    if (signal?.aborted === true) throw signal.reason instanceof Error ? signal.reason : abortError();
+}
+
+async function readPrefix(handle: FileHandle, length: number): Promise<Uint8Array> {
+    const buf = new Uint8Array(length);
+    let filled = 0;
+    while (filled < length) {
+        const { bytesRead } = await handle.read(buf, filled, length - filled, filled);
+        if (bytesRead === 0) break;
+        filled += bytesRead;
+    }
+    return filled === length ? buf : buf.subarray(0, filled);
+}
+
+const READER_PROBLEMS: Readonly<Record<GgufProblemKind, ModelFileProblem>> = {
+    badMagic: 'notGguf',
+    unsupportedVersion: 'notGguf',
+    truncatedHeader: 'truncated',
+    tensorOutOfBounds: 'truncated',
+    hugeCount: 'badMetadata',
+    badMetadata: 'badMetadata',
+    badAlignment: 'badMetadata',
+    badTensorInfo: 'badMetadata',
+    unknownTensorType: 'badMetadata',
+    misalignedTensor: 'badMetadata',
+    badTensorLayout: 'badMetadata',
+};
+
+/** Opens and parses the header; rejects with ModelFileError for missing, not-GGUF, truncated and corrupt files. */
+async function readHeader(file: string, maxHeaderBytes: number, signal: AbortSignal | undefined): Promise<GgufFileInfo> {
+    let handle: FileHandle;
+    try {
+        handle = await open(file, 'r');
+    } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT' || code === 'ENOTDIR') fail('missing', file, 'no such file');
+        if (code === 'EISDIR') fail('missing', file, 'is a directory, not a model file');
+        fail('missing', file, `cannot be opened (${code ?? errorMessage(e)})`);
+    }
+    try {
+        const st = await handle.stat();
+        if (st.isDirectory()) fail('missing', file, 'is a directory, not a model file');
+        if (!st.isFile()) fail('missing', file, 'is not a regular file');
+        const fileSize = st.size;
+        if (fileSize === 0) fail('notGguf', file, 'is empty (0 bytes), not a GGUF model');
+        let length = Math.min(fileSize, FIRST_READ_BYTES);
+        for (;;) {
+            checkAborted(signal);
+            const bytes = await readPrefix(handle, length);
+            // A file that shrank while being read is read as what is there now.
+            const result = readGguf(bytes, bytes.length < length ? bytes.length : fileSize);
+            if (result.status === 'ok') return result.info;
+            if (result.status === 'invalid') {
+                const problem = READER_PROBLEMS[result.problem.kind];
+                const what = problem === 'notGguf' ? 'not a usable GGUF file' : problem === 'truncated' ? 'truncated or incomplete download' : 'corrupt GGUF header';
+                fail(problem, file, `${what}: ${result.problem.message}`);
+            }
+            if (result.bytesWanted > maxHeaderBytes) {
+                fail('badMetadata', file, `header is larger than ${Math.round(maxHeaderBytes / 1048576)} MiB; refusing to read it`);
+            }
+            length = result.bytesWanted;
+        }
+    } finally {
+        await handle.close();
+    }
+}
+
+type Check = (problem: ModelFileProblem, detail: string) => never;
+
+/** An integer hyperparameter stored as a scalar or as one value per layer. */
+function layered(m: GgufMetadata, key: string, blockCount: number | undefined, bad: Check): number[] | undefined {
+    const v = m.get(key);
+    if (v === undefined) return undefined;
+    if (v.type === 'array') {
+        if (!isIntegerType(v.itemType)) bad('badMetadata', `${key} must hold integers, not ${v.itemType}`);
+        const values = (v.value as readonly (number | bigint)[]).map(Number);
+        if (blockCount !== undefined && values.length !== blockCount) bad('badMetadata', `${key} has ${values.length} values for ${blockCount} layers`);
+        if (values.some((x) => !Number.isSafeInteger(x) || x < 0)) bad('badMetadata', `${key} has a negative or invalid value`);
+        return values;
+    }
+    if (!isIntegerType(v.type)) bad('badMetadata', `${key} must be an integer, not ${v.type}`);
+    const n = numberValue(v);
+    if (n === undefined || !Number.isSafeInteger(n)) bad('badMetadata', `${key} is not a usable integer`);
+    return [n];
+}
+
+function requiredInt(m: GgufMetadata, key: string, max: number, bad: Check): number {
+    const v = m.get(key);
+    if (v === undefined) bad('badMetadata', `required key ${key} is missing (llama.cpp would abort loading it)`);
+    if (v.type === 'array' || !isIntegerType(v.type)) bad('badMetadata', `${key} must be an integer, not ${v.type === 'array' ? 'an array' : v.type}`);
+    const n = numberValue(v);
+    if (n === undefined || n <= 0 || n > max) bad('badMetadata', `${key} is ${String(v.value)}, outside 1..${max}`);
+    return n;
+}
+
+function optionalInt(m: GgufMetadata, key: string): number | undefined {
+    const v = m.get(key);
+    return v !== undefined && v.type !== 'array' && isIntegerType(v.type) ? numberValue(v) : undefined;
+}
+
+function stringArray(v: GgufValue | undefined): readonly string[] | undefined {
+    return v !== undefined && v.type === 'array' && v.itemType === 'string' ? v.value : undefined;
+}
+
+interface Hyperparameters {
+    readonly trainContextSize: number;
+    readonly embeddingLength: number;
+    readonly blockCount: number;
+    readonly feedForwardLength: number;
+    readonly headCount: number;
+    readonly headCountKv: number;
+    /** Sum over layers of the K and V widths (head_count_kv x head size), in elements. */
+    readonly kvWidthAllLayers: number;
+}
+
+function checkHyperparameters(m: GgufMetadata, arch: string, bad: Check): Hyperparameters {
+    const k = (suffix: string): string => `${arch}.${suffix}`;
+    const trainContextSize = requiredInt(m, k('context_length'), LIMITS.contextLength, bad);
+    const embeddingLength = requiredInt(m, k('embedding_length'), LIMITS.embeddingLength, bad);
+    const blockCount = requiredInt(m, k('block_count'), LIMITS.blockCount, bad);
+
+    const ff = layered(m, k('feed_forward_length'), blockCount, bad);
+    if (ff === undefined) bad('badMetadata', `required key ${k('feed_forward_length')} is missing (llama.cpp would abort loading it)`);
+    const maxFf = Math.max(...ff);
+    if (maxFf <= 0 || maxFf > LIMITS.feedForwardLength) bad('badMetadata', `${k('feed_forward_length')} is ${maxFf}, outside 1..${LIMITS.feedForwardLength}`);
+
+    const heads = layered(m, k('attention.head_count'), blockCount, bad);
+    if (heads === undefined) bad('badMetadata', `required key ${k('attention.head_count')} is missing (llama.cpp would abort loading it)`);
+    const maxHeads = Math.max(...heads);
+    if (maxHeads <= 0 || maxHeads > LIMITS.headCount) bad('badMetadata', `${k('attention.head_count')} is ${maxHeads}, outside 1..${LIMITS.headCount}`);
+    const headsKv = layered(m, k('attention.head_count_kv'), blockCount, bad) ?? heads;
+    if (headsKv.length === 1 && headsKv[0] === 0) bad('badMetadata', `${k('attention.head_count_kv')} is 0`);
+
+    const keyLength = optionalInt(m, k('attention.key_length'));
+    const valueLength = optionalInt(m, k('attention.value_length'));
+    if (keyLength === undefined && embeddingLength % maxHeads !== 0) {
+        bad('badMetadata', `${k('attention.head_count')} ${maxHeads} does not divide ${k('embedding_length')} ${embeddingLength}`);
+    }
+    const headDim = keyLength ?? embeddingLength / maxHeads;
+    for (let i = 0; i < heads.length; i++) {
+        const h = heads[i]!;
+        const hk = headsKv[Math.min(i, headsKv.length - 1)]!;
+        if (h > 0 && hk > 0 && h % hk !== 0) bad('badMetadata', `head_count ${h} is not a multiple of head_count_kv ${hk}`);
+    }
+    const ropeDims = optionalInt(m, k('rope.dimension_count'));
+    if ((arch === 'llama' || arch === 'deci') && ropeDims !== undefined && ropeDims !== headDim) {
+        bad('badMetadata', `${k('rope.dimension_count')} is ${ropeDims}, expected the head size ${headDim}`);
+    }
+    const ropeScaling = stringValue(m.get(k('rope.scaling.type')));
+    if (ropeScaling !== undefined && !ROPE_SCALING_TYPES.has(ropeScaling)) {
+        bad('badMetadata', `${k('rope.scaling.type')} "${ropeScaling}" is not one of ${[...ROPE_SCALING_TYPES].join(', ')} (llama.cpp would abort)`);
+    }
+    const experts = optionalInt(m, k('expert_count')) ?? 0;
+    const expertsUsed = Math.max(0, ...(layered(m, k('expert_used_count'), blockCount, bad) ?? [0]));
+    if (experts > LIMITS.expertCount) bad('badMetadata', `${k('expert_count')} ${experts} exceeds ${LIMITS.expertCount}`);
+    if (expertsUsed > experts || (experts > 0 && expertsUsed === 0)) {
+        bad('badMetadata', `${k('expert_used_count')} ${expertsUsed} does not fit ${k('expert_count')} ${experts} (llama.cpp would abort)`);
+    }
+    if (!m.has(k('attention.layer_norm_rms_epsilon')) && !m.has(k('attention.layer_norm_epsilon'))) {
+        bad('badMetadata', `neither ${k('attention.layer_norm_rms_epsilon')} nor ${k('attention.layer_norm_epsilon')} is present`);
+    }
+
+    let kvWidthAllLayers = 0;
+    for (let i = 0; i < blockCount; i++) {
+        const hk = headsKv[Math.min(i, headsKv.length - 1)]!;
+        kvWidthAllLayers += hk * (headDim + (valueLength ?? headDim));
+    }
+    return {
+        trainContextSize, embeddingLength, blockCount, feedForwardLength: maxFf, headCount: maxHeads,
+        headCountKv: Math.max(...headsKv), kvWidthAllLayers,
+    };
+}
+
+interface TokenizerFacts {
+    readonly tokenizerModel: string;
+    readonly vocabSize: number;
+    readonly specialTokens: ReadonlyMap<string, number>;
+    readonly fim: FimTokenIds | undefined;
+    readonly bosTokenId: number | undefined;
+    readonly eosTokenId: number | undefined;
+}
+
+function checkTokenizer(info: GgufFileInfo, bad: Check): TokenizerFacts {
+    const m = info.metadata;
+    const modelValue = m.get('tokenizer.ggml.model');
+    if (modelValue === undefined) bad('badMetadata', 'tokenizer.ggml.model is missing');
+    const tokenizerModel = stringValue(modelValue);
+    if (tokenizerModel === undefined) bad('badMetadata', 'tokenizer.ggml.model must be a string');
+    if (!SUPPORTED_TOKENIZERS.has(tokenizerModel)) {
+        bad('unsupportedTokenizer', `tokenizer "${tokenizerModel}" is not supported (supported: ${[...SUPPORTED_TOKENIZERS].join(', ')})`);
+    }
+    const tokens = stringArray(m.get('tokenizer.ggml.tokens'));
+    if (tokens === undefined) bad('badMetadata', 'tokenizer.ggml.tokens is missing or not an array of strings');
+    if (tokens.length === 0 || tokens.length > LIMITS.vocabSize) bad('badMetadata', `tokenizer.ggml.tokens has ${tokens.length} tokens`);
+    const scores = m.get('tokenizer.ggml.scores');
+    if (scores !== undefined && (scores.type !== 'array' || (scores.itemType !== 'float32' && scores.itemType !== 'int32') || scores.value.length < tokens.length)) {
+        bad('badMetadata', `tokenizer.ggml.scores must be a float32 array of ${tokens.length} values`);
+    }
+    const types = m.get('tokenizer.ggml.token_type');
+    if (types !== undefined && (types.type !== 'array' || types.itemType !== 'int32' || types.value.length < tokens.length)) {
+        bad('badMetadata', `tokenizer.ggml.token_type must be an int32 array of ${tokens.length} values`);
+    }
+    if (tokenizerModel === 'gpt2' && stringArray(m.get('tokenizer.ggml.merges')) === undefined) {
+        bad('badMetadata', 'tokenizer.ggml.merges is missing (required by the gpt2 tokenizer)');
+    }
+    const index = new Map<string, number>();
+    for (let i = 0; i < tokens.length; i++) {
+        const t = tokens[i]!;
+        // llama.cpp asserts that token texts are unique (empty ones it renames).
+        if (t.length > 0 && index.has(t)) bad('badMetadata', `token "${t}" appears twice (ids ${index.get(t)} and ${i}); llama.cpp would abort`);
+        index.set(t, i);
+    }
+    const embd = info.tensors.find((t) => t.name === 'token_embd.weight');
+    if (embd !== undefined && embd.dims.length >= 2 && embd.dims[1] !== tokens.length) {
+        bad('badMetadata', `tokenizer has ${tokens.length} tokens but token_embd.weight has rows for ${embd.dims[1]}`);
+    }
+
+    const specialTokens = new Map<string, number>();
+    const typeValues = types?.type === 'array' ? (types.value as readonly number[]) : undefined;
+    if (typeValues !== undefined) {
+        for (let i = 0; i < tokens.length; i++) {
+            if (typeValues[i] === TOKEN_TYPE.control || typeValues[i] === TOKEN_TYPE.userDefined) specialTokens.set(tokens[i]!, i);
+        }
+    }
+    for (const texts of [...FIM_TEXTS, ['<|im_start|>', '<|im_end|>', '<|endoftext|>'] as const]) {
+        for (const t of texts) {
+            const id = index.get(t);
+            if (id !== undefined) specialTokens.set(t, id);
+        }
+    }
+    const id = (key: string): number | undefined => {
+        const n = optionalInt(m, `tokenizer.ggml.${key}`);
+        return n !== undefined && n >= 0 && n < tokens.length ? n : undefined;
+    };
+    let fim: FimTokenIds | undefined;
+    const [pre, suf, mid] = [id('fim_pre_token_id') ?? id('prefix_token_id'), id('fim_suf_token_id') ?? id('suffix_token_id'), id('fim_mid_token_id') ?? id('middle_token_id')];
+    if (pre !== undefined && suf !== undefined && mid !== undefined) {
+        fim = { prefix: pre, suffix: suf, middle: mid };
+    } else {
+        for (const [p, s, md] of FIM_TEXTS) {
+            const ids = [index.get(p), index.get(s), index.get(md)];
+            if (ids[0] !== undefined && ids[1] !== undefined && ids[2] !== undefined) {
+                fim = { prefix: ids[0], suffix: ids[1], middle: ids[2] };
+                break;
+            }
+        }
+    }
+    return { tokenizerModel, vocabSize: tokens.length, specialTokens, fim, bosTokenId: id('bos_token_id'), eosTokenId: id('eos_token_id') };
+}
+
+/** Bytes: weights (the file, memory-mapped), an f16 KV cache for the context, compute buffers. */
+function estimateMemory(fileSize: number, splitCount: number, hp: Hyperparameters, vocabSize: number, contextSize: number, sequences: number): MemoryNeed {
+    const weightsBytes = fileSize * splitCount;
+    const kvCacheBytes = contextSize * hp.kvWidthAllLayers * 2;
+    const batch = Math.min(contextSize, 512);
+    // Logits for a batch plus the largest activations of one layer, f32.
+    const computeBytes = (vocabSize + 4 * hp.embeddingLength + 2 * hp.feedForwardLength) * batch * 4 * Math.max(1, sequences);
+    return { totalBytes: weightsBytes + kvCacheBytes + computeBytes, weightsBytes, contextBytes: kvCacheBytes + computeBytes, source: 'zeta' };
+}
+
+async function insightsEstimate(file: string, contextSize: number, sequences: number, signal: AbortSignal | undefined): Promise<MemoryNeed | undefined> {
+    try {
+        const { readGgufFileInfo, GgufInsights } = await import('node-llama-cpp');
+        const fileInfo = await readGgufFileInfo(file, { sourceType: 'filesystem', logWarnings: false, signal });
+        const insights = await GgufInsights.from(fileInfo);
+        const model = await insights.estimateModelResourceRequirementsV2({ gpuLayers: 0 });
+        const context = await insights.estimateContextResourceRequirementsV2({ contextSize, modelGpuLayers: 0, sequences });
+        return { totalBytes: model.cpuRam + context.cpuRam, weightsBytes: model.cpuRam, contextBytes: context.cpuRam, source: 'gguf-insights' };
+    } catch (e) {
+        if (signal?.aborted === true) throw e;
+        return undefined;
+    }
+}
+
+/**
+ * Reads and checks `file` without loading it into llama.cpp. Resolves with the facts it declares,
+ * or rejects with a ModelFileError (problem: missing, notGguf, truncated, badMetadata,
+ * unsupportedArchitecture, unsupportedTokenizer, overMemoryBudget), or with `signal.reason`.
+ */
+export async function validateModelFile(file: string, options: ValidateOptions, signal?: AbortSignal): Promise<ModelFileFacts> {
+    checkAborted(signal);
+    if (!Number.isSafeInteger(options.contextSize) || options.contextSize <= 0) {
+        throw new RangeError(`contextSize must be a positive integer, got ${options.contextSize}`);
+    }
+    const info = await readHeader(file, options.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES, signal);
+    checkAborted(signal);
+    const bad: Check = (problem, detail) => fail(problem, file, detail);
+    const m = info.metadata;
+
+    const archValue = m.get('general.architecture');
+    const architecture = stringValue(archValue);
+    if (architecture === undefined || architecture.length === 0) bad('badMetadata', 'general.architecture is missing or not a string');
+    if (!SUPPORTED_ARCHITECTURES.has(architecture)) {
+        bad('unsupportedArchitecture', `architecture "${architecture}" is not one Zeta can run with llama.cpp (supported include llama, qwen2, qwen3, gemma3, phi3, starcoder2, deepseek2, bert)`);
+    }
+    const tokenizer = checkTokenizer(info, bad);
+    const hp = checkHyperparameters(m, architecture, bad);
+    if (info.tensors.length === 0) bad('badMetadata', 'the file has no tensors');
+
+    const sequences = Math.max(1, options.sequences ?? 1);
+    const splitCount = Math.max(1, optionalInt(m, 'split.count') ?? 1);
+    let memory = estimateMemory(info.fileSize, splitCount, hp, tokenizer.vocabSize, options.contextSize, sequences);
+    if (options.useInsights === true) memory = (await insightsEstimate(file, options.contextSize, sequences, signal)) ?? memory;
+    checkAborted(signal);
+    const budget = options.memoryBudgetBytes;
+    if (budget !== undefined && memory.totalBytes > budget) {
+        const mib = (n: number): string => `${(n / 1048576).toFixed(1)} MiB`;
+        bad('overMemoryBudget', `needs about ${mib(memory.totalBytes)} (weights ${mib(memory.weightsBytes)}, ` +
+            `context of ${options.contextSize} tokens ${mib(memory.contextBytes)}), over the budget of ${mib(budget)}; ` +
+            'lower the context size or raise the memory budget');
+    }
+
+    const tokens = stringArray(m.get('tokenizer.ggml.tokens'))!;
+    const chatTemplate = stringValue(m.get('tokenizer.chat_template'));
+    return {
+        path: file,
+        fileSize: info.fileSize,
+        ggufVersion: info.version,
+        architecture,
+        name: stringValue(m.get('general.name')) ?? path.basename(file, path.extname(file)),
+        tokenizerModel: tokenizer.tokenizerModel,
+        embeddingLength: hp.embeddingLength,
+        blockCount: hp.blockCount,
+        trainContextSize: hp.trainContextSize,
+        feedForwardLength: hp.feedForwardLength,
+        headCount: hp.headCount,
+        headCountKv: hp.headCountKv,
+        vocabSize: tokenizer.vocabSize,
+        bosTokenId: tokenizer.bosTokenId,
+        eosTokenId: tokenizer.eosTokenId,
+        specialTokens: tokenizer.specialTokens,
+        fim: tokenizer.fim,
+        chatMl: tokens.includes('<|im_start|>') && tokens.includes('<|im_end|>'),
+        chatTemplate: chatTemplate !== undefined && chatTemplate.trim().length > 0 ? chatTemplate : undefined,
+        poolingType: optionalInt(m, `${architecture}.pooling_type`),
+        tensorCount: info.tensors.length,
+        memory,
+        metadata: m,
+    };
+}
