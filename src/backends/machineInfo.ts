@@ -1,0 +1,101 @@
+/**
+ * What the machine offers to models (GPU memory as node-llama-cpp reports it, RAM), and the
+ * recommended GGUF trio sized to it for the first-run walkthrough.
+ * Units: bytes.
+ */
+import { totalmem } from 'node:os';
+import type { Role } from '../core/backend';
+import type { LlamaProvider } from './llamaProvider';
+
+export interface MachineInfo {
+    /** The GPU backend node-llama-cpp uses, or false on CPU only. */
+    readonly gpu: false | string;
+    /** Total GPU memory (0 without a GPU). */
+    readonly vramBytes: number;
+    readonly ramBytes: number;
+}
+
+/**
+ * Asks node-llama-cpp (through the shared provider, so no second Llama instance is made) what GPU
+ * it uses and how much memory it has. Without a binding, reports the CPU and the system RAM.
+ */
+export async function getMachineInfo(provider: LlamaProvider | undefined, signal: AbortSignal): Promise<MachineInfo> {
+    const ramBytes = totalmem();
+    if (!provider) return { gpu: false, vramBytes: 0, ramBytes };
+    try {
+        const { llama } = await provider();
+        signal.throwIfAborted();
+        if (llama.gpu === false) return { gpu: false, vramBytes: 0, ramBytes };
+        const vram = await llama.getVramState();
+        return { gpu: llama.gpu, vramBytes: vram.total, ramBytes };
+    } catch (e) {
+        signal.throwIfAborted();
+        void e;
+        return { gpu: false, vramBytes: 0, ramBytes };
+    }
+}
+
+export interface ModelRecommendation {
+    readonly role: Role;
+    readonly title: string;
+    /** node-llama-cpp model URI (hf:...) or an http(s) URL. */
+    readonly uri: string;
+    readonly fileName: string;
+    /** Approximate size, for display and sizing (the downloader verifies the real size). */
+    readonly approxBytes: number;
+    readonly why: string;
+}
+
+export type RecommendationTier = 'small' | 'medium' | 'large';
+
+const GB = 1e9;
+
+const CATALOGUE: Readonly<Record<RecommendationTier, readonly Omit<ModelRecommendation, 'why'>[]>> = {
+    large: [
+        { role: 'coder', title: 'Qwen2.5-Coder 7B Instruct (Q4_K_M)', uri: 'hf:bartowski/Qwen2.5-Coder-7B-Instruct-GGUF:Q4_K_M', fileName: 'Qwen2.5-Coder-7B-Instruct-Q4_K_M.gguf', approxBytes: 4.68 * GB },
+        { role: 'reasoner', title: 'Qwen2.5-Coder 14B Instruct (Q4_K_M)', uri: 'hf:bartowski/Qwen2.5-Coder-14B-Instruct-GGUF:Q4_K_M', fileName: 'Qwen2.5-Coder-14B-Instruct-Q4_K_M.gguf', approxBytes: 8.99 * GB },
+        { role: 'embedder', title: 'nomic-embed-text v1.5 (Q8_0)', uri: 'hf:nomic-ai/nomic-embed-text-v1.5-GGUF:Q8_0', fileName: 'nomic-embed-text-v1.5.Q8_0.gguf', approxBytes: 0.146 * GB },
+    ],
+    medium: [
+        { role: 'coder', title: 'Qwen2.5-Coder 3B Instruct (Q4_K_M)', uri: 'hf:bartowski/Qwen2.5-Coder-3B-Instruct-GGUF:Q4_K_M', fileName: 'Qwen2.5-Coder-3B-Instruct-Q4_K_M.gguf', approxBytes: 1.93 * GB },
+        { role: 'reasoner', title: 'Qwen2.5-Coder 7B Instruct (Q4_K_M)', uri: 'hf:bartowski/Qwen2.5-Coder-7B-Instruct-GGUF:Q4_K_M', fileName: 'Qwen2.5-Coder-7B-Instruct-Q4_K_M.gguf', approxBytes: 4.68 * GB },
+        { role: 'embedder', title: 'nomic-embed-text v1.5 (Q8_0)', uri: 'hf:nomic-ai/nomic-embed-text-v1.5-GGUF:Q8_0', fileName: 'nomic-embed-text-v1.5.Q8_0.gguf', approxBytes: 0.146 * GB },
+    ],
+    small: [
+        { role: 'coder', title: 'Qwen2.5-Coder 1.5B Instruct (Q4_K_M)', uri: 'hf:bartowski/Qwen2.5-Coder-1.5B-Instruct-GGUF:Q4_K_M', fileName: 'Qwen2.5-Coder-1.5B-Instruct-Q4_K_M.gguf', approxBytes: 0.99 * GB },
+        { role: 'reasoner', title: 'Qwen2.5-Coder 3B Instruct (Q4_K_M)', uri: 'hf:bartowski/Qwen2.5-Coder-3B-Instruct-GGUF:Q4_K_M', fileName: 'Qwen2.5-Coder-3B-Instruct-Q4_K_M.gguf', approxBytes: 1.93 * GB },
+        { role: 'embedder', title: 'nomic-embed-text v1.5 (Q8_0)', uri: 'hf:nomic-ai/nomic-embed-text-v1.5-GGUF:Q8_0', fileName: 'nomic-embed-text-v1.5.Q8_0.gguf', approxBytes: 0.146 * GB },
+    ],
+};
+
+/** Weights + context + runtime overhead as a multiple of the file sizes. */
+const OVERHEAD = 1.2;
+
+/** Memory the models may use: 90% of GPU memory with a GPU, half the RAM without. */
+export function usableMemoryBytes(machine: MachineInfo): number {
+    return machine.gpu !== false && machine.vramBytes > 0 ? machine.vramBytes * 0.9 : machine.ramBytes * 0.5;
+}
+
+export function recommendationTier(machine: MachineInfo): RecommendationTier {
+    const usable = usableMemoryBytes(machine);
+    const need = (t: RecommendationTier): number => CATALOGUE[t].reduce((a, m) => a + m.approxBytes, 0) * OVERHEAD;
+    if (usable >= need('large')) return 'large';
+    if (usable >= need('medium')) return 'medium';
+    return 'small';
+}
+
+/**
+ * The coder / reasoner / embedder trio that fits the machine. `mirrorBaseUrl` (e.g. from the
+ * ZETA_MODEL_MIRROR environment variable) replaces each URI with `<base>/<fileName>`.
+ */
+export function recommendModels(machine: MachineInfo, mirrorBaseUrl?: string): ModelRecommendation[] {
+    const tier = recommendationTier(machine);
+    const where = machine.gpu !== false && machine.vramBytes > 0
+        ? `${(machine.vramBytes / 1024 ** 3).toFixed(1)} GiB of ${machine.gpu} GPU memory`
+        : `${(machine.ramBytes / 1024 ** 3).toFixed(1)} GiB of RAM and no GPU`;
+    return CATALOGUE[tier].map((m) => ({
+        ...m,
+        uri: mirrorBaseUrl ? `${mirrorBaseUrl.replace(/\/+$/, '')}/${m.fileName}` : m.uri,
+        why: `${tier} set, sized for ${where}`,
+    }));
+}

@@ -1,0 +1,88 @@
+/**
+ * The typed protocol between the extension and its webviews: one discriminated union per
+ * direction per webview. Both sides import these types (the webview scripts in src/webview/ are
+ * bundled separately), so a misspelled message type is a compile error, not a silent no-op.
+ * Plain data only: everything here crosses postMessage (structured clone).
+ */
+
+// ---- Markdown answer panel (Explain Selection, Plan Refactor) --------------------------------
+
+export interface RoutingInfo {
+    /** Model id that answered (or is answering). */
+    readonly model: string;
+    /** Display name of the model file. */
+    readonly modelName: string;
+    /** The router's reason in words. */
+    readonly reason: string;
+    readonly policy: string;
+    /** True once the task finished (the model that actually served it, after any retry). */
+    readonly final: boolean;
+}
+
+export type AnswerToWebview =
+    /** A new task started in this panel: clear it. */
+    | { readonly type: 'start'; readonly title: string; readonly subject: string }
+    /**
+     * The answer so far, already rendered from markdown to HTML by the extension with raw HTML
+     * disabled (model output is untrusted). Replaces the previous content.
+     */
+    | { readonly type: 'content'; readonly html: string }
+    | { readonly type: 'routing'; readonly routing: RoutingInfo }
+    | { readonly type: 'status'; readonly text: string; readonly busy: boolean }
+    | { readonly type: 'error'; readonly message: string };
+
+export type AnswerFromWebview =
+    | { readonly type: 'ready' }
+    | { readonly type: 'stop' }
+    /** A link in the answer was clicked (http/https only are opened). */
+    | { readonly type: 'openLink'; readonly href: string }
+    | { readonly type: 'copy' };
+
+// ---- Load view ------------------------------------------------------------------------------
+
+export interface LoadModelRow {
+    readonly id: string;
+    readonly role: string;
+    readonly name: string;
+    readonly residency: string;
+    readonly error?: string;
+    readonly queued: number;
+    readonly inFlight: number;
+    readonly slots: number;
+    readonly paused: number;
+    readonly firstTokenMs: number | undefined;
+    readonly decodeTokensPerSec: number | undefined;
+    readonly promptTokensPerSec: number | undefined;
+    readonly utilisation: number;
+    readonly memoryBytes: number;
+    readonly served: number;
+    readonly failed: number;
+}
+
+export interface LoadDecisionRow {
+    readonly taskId: number;
+    readonly kind: string;
+    /** Milliseconds before the snapshot time. */
+    readonly agoMs: number;
+    readonly chosen: string;
+    readonly reason: string;
+}
+
+export interface LoadSnapshotMessage {
+    readonly type: 'snapshot';
+    /** Wall-clock time of the snapshot, ms since the epoch (for the timeline axis). */
+    readonly wallTime: number;
+    readonly policy: string;
+    readonly models: readonly LoadModelRow[];
+    readonly decisions: readonly LoadDecisionRow[];
+}
+
+export type LoadToWebview =
+    | LoadSnapshotMessage
+    /** Shown instead of the tables when no model is configured. */
+    | { readonly type: 'empty'; readonly message: string };
+
+export type LoadFromWebview =
+    | { readonly type: 'ready' }
+    | { readonly type: 'openSettings' }
+    | { readonly type: 'showLog' };
