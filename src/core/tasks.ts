@@ -19,6 +19,8 @@ export interface CompletionTask {
     readonly maxTokens: number;
     readonly stop?: readonly string[];
     readonly onToken?: TokenListener;
+    /** Prompt tokens when the caller already knows them; otherwise the router counts with the backend's tokenizer. */
+    readonly promptTokens?: number;
 }
 
 /** Streaming chat-style work: edits, explanations, refactor plans. */
@@ -28,6 +30,8 @@ export interface ChatTask {
     readonly messages: readonly ChatMessage[];
     readonly maxTokens: number;
     readonly onToken?: TokenListener;
+    /** Prompt tokens when the caller already knows them; otherwise the router counts with the backend's tokenizer. */
+    readonly promptTokens?: number;
 }
 
 /**

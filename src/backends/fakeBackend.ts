@@ -1,0 +1,397 @@
+/**
+ * A deterministic fake `ModelBackend` on a `Clock`, for unit tests of the router (and a reference
+ * for simulated backends). With a `VirtualClock` nothing depends on real time.
+ *
+ * Timing model (ms): a generation waits for a free slot, then its prefill takes
+ * `firstTokenOverheadMs + evaluatedPromptTokens * 1000 / promptTokensPerSec`; the first token is
+ * emitted at the end of the prefill; every further token takes `1000 / decodeTokensPerSec` and is
+ * preceded by `gate.wait`. An embed call takes `embedMsPerText * texts.length`.
+ * Prefix reuse: the last `slots` cache keys keep their prompt's tokens; a request with a kept key
+ * evaluates only the tokens after the common prefix.
+ */
+import type {
+    BackendStats,
+    ChatRequest,
+    FimFamily,
+    GenerateRequest,
+    GenerationResult,
+    MemoryEstimate,
+    ModelBackend,
+    ModelInfo,
+    ModelSpec,
+    StopReason,
+    TokenGate,
+    TokenListener,
+} from '../core/backend';
+import { sleep, type Clock } from '../core/clock';
+import { ModelFileError, abortError } from '../core/errors';
+
+export interface FakeProfile {
+    readonly promptTokensPerSec: number;
+    readonly decodeTokensPerSec: number;
+    /** Fixed part of the time to first token, ms. */
+    readonly firstTokenOverheadMs: number;
+    readonly loadMs: number;
+    readonly memory: MemoryEstimate;
+    /** undefined: cannot infill. Default "qwen" unless the spec says fimTemplate "none". */
+    readonly fim: FimFamily | undefined;
+    readonly hasChat: boolean;
+    /** Default: "space-" + the spec id (every model its own space). */
+    readonly embeddingSpace: string | undefined;
+    readonly embeddingDims: number;
+    readonly embedMsPerText: number;
+    /** "whitespace": one token per whitespace-separated word; "chars4": one per 4 characters. */
+    readonly tokenCounting: 'whitespace' | 'chars4';
+    /** Text of generated token i (0-based). Default " t<i>". */
+    readonly tokenText: (i: number) => string;
+    /** End of generation after this many tokens (undefined: always maxTokens). */
+    readonly endAfterTokens: number | undefined;
+}
+
+export const DEFAULT_FAKE_PROFILE: FakeProfile = {
+    promptTokensPerSec: 1000,
+    decodeTokensPerSec: 50,
+    firstTokenOverheadMs: 10,
+    loadMs: 100,
+    memory: { ramBytes: 1_000_000_000, vramBytes: 0 },
+    fim: 'qwen',
+    hasChat: true,
+    embeddingSpace: undefined,
+    embeddingDims: 8,
+    embedMsPerText: 5,
+    tokenCounting: 'whitespace',
+    tokenText: (i) => ` t${i}`,
+    endAfterTokens: undefined,
+};
+
+export type FakeOp = 'load' | 'generate' | 'chat' | 'embed';
+
+/** One call seen by the fake, for assertions. */
+export interface FakeCall {
+    readonly op: FakeOp;
+    readonly at: number;
+    readonly cacheKey?: string;
+    readonly texts?: number;
+    /** Filled when the call settles. */
+    outcome?: 'ok' | 'aborted' | 'failed';
+    endAt?: number;
+    reusedPromptTokens?: number;
+}
+
+interface Sequence {
+    key: string;
+    tokens: string[];
+}
+
+interface Ewma {
+    value: number | undefined;
+}
+
+function ewma(e: Ewma, x: number, alpha = 0.3): void {
+    e.value = e.value === undefined ? x : e.value + alpha * (x - e.value);
+}
+
+export class FakeBackend implements ModelBackend {
+    readonly profile: FakeProfile;
+    readonly calls: FakeCall[] = [];
+    /** Highest number of concurrent sequences ever seen. */
+    maxInFlight = 0;
+    private spec: ModelSpec | undefined;
+    private loaded = false;
+    private currentInfo: ModelInfo | undefined;
+    private inFlight = 0;
+    private readonly slotWaiters: Array<() => void> = [];
+    /** Most recently used last. At most `slots` entries. */
+    private readonly sequences: Sequence[] = [];
+    private failures: Array<{ ops: readonly FakeOp[]; error: Error }> = [];
+    private readonly ttft: Ewma = { value: undefined };
+    private readonly promptTps: Ewma = { value: undefined };
+    private readonly decodeTps: Ewma = { value: undefined };
+    private readonly embedIps: Ewma = { value: undefined };
+    private totals = { promptTokensEvaluated: 0, promptTokensReused: 0, generatedTokens: 0, requests: 0, errors: 0 };
+
+    constructor(
+        private readonly clock: Clock,
+        profile: Partial<FakeProfile> = {},
+    ) {
+        this.profile = { ...DEFAULT_FAKE_PROFILE, ...profile };
+    }
+
+    /** The next `count` calls of the given kinds fail with `error` (default: all work calls). */
+    failNext(count = 1, error: Error = new Error('injected failure'), ops: readonly FakeOp[] = ['generate', 'chat', 'embed']): void {
+        for (let i = 0; i < count; i++) this.failures.push({ ops, error });
+    }
+
+    get info(): ModelInfo | undefined {
+        return this.currentInfo;
+    }
+
+    get isLoaded(): boolean {
+        return this.loaded;
+    }
+
+    inspect(spec: ModelSpec, signal: AbortSignal): Promise<ModelInfo> {
+        if (signal.aborted) return Promise.reject(signal.reason);
+        this.spec = spec;
+        this.currentInfo = this.makeInfo(spec);
+        return Promise.resolve(this.currentInfo);
+    }
+
+    async load(spec: ModelSpec, signal: AbortSignal): Promise<ModelInfo> {
+        const call: FakeCall = { op: 'load', at: this.clock.now() };
+        this.calls.push(call);
+        this.spec = spec;
+        try {
+            await sleep(this.clock, this.profile.loadMs, signal);
+            this.takeFailure('load');
+        } catch (e) {
+            call.outcome = signal.aborted ? 'aborted' : 'failed';
+            throw e;
+        }
+        call.outcome = 'ok';
+        call.endAt = this.clock.now();
+        this.loaded = true;
+        this.currentInfo = this.makeInfo(spec);
+        return this.currentInfo;
+    }
+
+    unload(): Promise<void> {
+        this.loaded = false;
+        this.sequences.length = 0;
+        return Promise.resolve();
+    }
+
+    countTokens(text: string): number {
+        return this.tokenize(text).length;
+    }
+
+    generate(request: GenerateRequest, signal: AbortSignal): Promise<GenerationResult> {
+        const prompt =
+            request.mode === 'fim'
+                ? ['<fim_prefix>', ...this.tokenize(request.prefix ?? ''), '<fim_suffix>', ...this.tokenize(request.suffix ?? ''), '<fim_middle>']
+                : this.tokenize(request.prompt ?? '');
+        return this.run('generate', prompt, request.maxTokens, request.cacheKey, request.gate, request.onToken, request.ignoreEndOfGeneration, signal);
+    }
+
+    chat(request: ChatRequest, signal: AbortSignal): Promise<GenerationResult> {
+        const prompt: string[] = [];
+        for (const m of request.messages) prompt.push(`<${m.role}>`, ...this.tokenize(m.content));
+        return this.run('chat', prompt, request.maxTokens, request.cacheKey, request.gate, request.onToken, request.ignoreEndOfGeneration, signal);
+    }
+
+    async embed(texts: readonly string[], signal: AbortSignal): Promise<number[][]> {
+        this.requireLoaded();
+        const call: FakeCall = { op: 'embed', at: this.clock.now(), texts: texts.length };
+        this.calls.push(call);
+        await this.acquireSlot(signal);
+        const start = this.clock.now();
+        try {
+            await sleep(this.clock, this.profile.embedMsPerText * texts.length, signal);
+            this.takeFailure('embed');
+            const dims = this.profile.embeddingDims;
+            const out = texts.map((t) => {
+                const v = new Array<number>(dims).fill(0);
+                for (let i = 0; i < t.length; i++) v[i % dims] += t.charCodeAt(i) / 1000;
+                return v;
+            });
+            const ms = this.clock.now() - start;
+            if (ms > 0) ewma(this.embedIps, (texts.length * 1000) / ms);
+            call.outcome = 'ok';
+            this.totals.requests++;
+            return out;
+        } catch (e) {
+            call.outcome = signal.aborted ? 'aborted' : 'failed';
+            if (!signal.aborted) this.totals.errors++;
+            throw e;
+        } finally {
+            call.endAt = this.clock.now();
+            this.releaseSlot();
+        }
+    }
+
+    stats(): BackendStats {
+        return {
+            loaded: this.loaded,
+            inFlight: this.inFlight,
+            slots: this.spec?.slots ?? 1,
+            firstTokenMs: this.ttft.value,
+            promptTokensPerSec: this.promptTps.value,
+            decodeTokensPerSec: this.decodeTps.value,
+            embedItemsPerSec: this.embedIps.value,
+            ...this.totals,
+            memory: this.profile.memory,
+        };
+    }
+
+    private async run(
+        op: 'generate' | 'chat',
+        prompt: string[],
+        maxTokens: number,
+        cacheKey: string | undefined,
+        gate: TokenGate | undefined,
+        onToken: TokenListener | undefined,
+        ignoreEog: boolean | undefined,
+        signal: AbortSignal,
+    ): Promise<GenerationResult> {
+        this.requireLoaded();
+        const call: FakeCall = { op, at: this.clock.now(), cacheKey };
+        this.calls.push(call);
+        const t0 = this.clock.now();
+        await this.acquireSlot(signal);
+        let listener: TokenListener | undefined = onToken;
+        try {
+            const reused = this.reuse(cacheKey, prompt);
+            call.reusedPromptTokens = reused;
+            const evaluated = prompt.length - reused;
+            const p = this.profile;
+            await sleep(this.clock, p.firstTokenOverheadMs + (evaluated * 1000) / p.promptTokensPerSec, signal);
+            this.takeFailure(op);
+            this.totals.promptTokensEvaluated += evaluated;
+            this.totals.promptTokensReused += reused;
+            const limit = ignoreEog || p.endAfterTokens === undefined ? maxTokens : Math.min(maxTokens, p.endAfterTokens);
+            let text = '';
+            let firstTokenAt: number | undefined;
+            let generated = 0;
+            for (let i = 0; i < limit; i++) {
+                if (i > 0) {
+                    const w = gate?.wait(signal);
+                    if (w) await w;
+                    await sleep(this.clock, 1000 / p.decodeTokensPerSec, signal);
+                }
+                if (signal.aborted) throw signal.reason;
+                const piece = p.tokenText(i);
+                text += piece;
+                generated++;
+                this.totals.generatedTokens++;
+                if (firstTokenAt === undefined) {
+                    firstTokenAt = this.clock.now();
+                    const prefillMs = firstTokenAt - t0 - p.firstTokenOverheadMs;
+                    ewma(this.ttft, firstTokenAt - t0);
+                    if (evaluated > 0 && prefillMs > 0) ewma(this.promptTps, (evaluated * 1000) / prefillMs);
+                }
+                listener?.(piece);
+            }
+            const end = this.clock.now();
+            if (generated > 1 && firstTokenAt !== undefined) ewma(this.decodeTps, ((generated - 1) * 1000) / Math.max(1e-9, end - firstTokenAt));
+            if (cacheKey !== undefined) this.keep(cacheKey, prompt);
+            const stopReason: StopReason = generated < maxTokens ? 'endOfGeneration' : 'maxTokens';
+            call.outcome = 'ok';
+            this.totals.requests++;
+            return {
+                text,
+                stopReason,
+                promptTokens: prompt.length,
+                reusedPromptTokens: reused,
+                evaluatedPromptTokens: evaluated,
+                generatedTokens: generated,
+                firstTokenMs: firstTokenAt === undefined ? undefined : firstTokenAt - t0,
+                totalMs: end - t0,
+            };
+        } catch (e) {
+            call.outcome = signal.aborted ? 'aborted' : 'failed';
+            if (!signal.aborted) this.totals.errors++;
+            // A sequence interrupted mid-prefill keeps nothing reusable.
+            if (cacheKey !== undefined) this.drop(cacheKey);
+            throw e;
+        } finally {
+            listener = undefined;
+            call.endAt = this.clock.now();
+            this.releaseSlot();
+        }
+    }
+
+    private reuse(key: string | undefined, prompt: readonly string[]): number {
+        if (key === undefined) return 0;
+        const s = this.sequences.find((q) => q.key === key);
+        if (!s) return 0;
+        const n = Math.min(s.tokens.length, prompt.length);
+        let i = 0;
+        while (i < n && s.tokens[i] === prompt[i]) i++;
+        // At least one token is always evaluated to produce logits.
+        return Math.min(i, prompt.length - 1);
+    }
+
+    private keep(key: string, prompt: string[]): void {
+        this.drop(key);
+        this.sequences.push({ key, tokens: prompt });
+        const slots = this.spec?.slots ?? 1;
+        while (this.sequences.length > slots) this.sequences.shift();
+    }
+
+    private drop(key: string): void {
+        const i = this.sequences.findIndex((q) => q.key === key);
+        if (i >= 0) this.sequences.splice(i, 1);
+    }
+
+    private tokenize(text: string): string[] {
+        if (this.profile.tokenCounting === 'whitespace') return text.split(/\s+/).filter((w) => w.length > 0);
+        const out: string[] = [];
+        for (let i = 0; i < text.length; i += 4) out.push(text.slice(i, i + 4));
+        return out;
+    }
+
+    private takeFailure(op: FakeOp): void {
+        const i = this.failures.findIndex((f) => f.ops.includes(op));
+        if (i < 0) return;
+        const f = this.failures[i];
+        this.failures.splice(i, 1);
+        throw f.error;
+    }
+
+    private requireLoaded(): void {
+        if (!this.loaded) throw new Error(`fake backend ${this.spec?.id ?? '?'}: not loaded`);
+    }
+
+    /** FIFO slot wait; rejects with signal.reason if aborted while waiting. */
+    private acquireSlot(signal: AbortSignal): Promise<void> {
+        if (signal.aborted) return Promise.reject(signal.reason ?? abortError());
+        const slots = this.spec?.slots ?? 1;
+        if (this.inFlight < slots) {
+            this.inFlight++;
+            this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+            return Promise.resolve();
+        }
+        return new Promise((resolve, reject) => {
+            const grant = (): void => {
+                signal.removeEventListener('abort', onAbort);
+                this.inFlight++;
+                this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+                resolve();
+            };
+            const onAbort = (): void => {
+                const i = this.slotWaiters.indexOf(grant);
+                if (i >= 0) this.slotWaiters.splice(i, 1);
+                reject(signal.reason);
+            };
+            this.slotWaiters.push(grant);
+            signal.addEventListener('abort', onAbort, { once: true });
+        });
+    }
+
+    private releaseSlot(): void {
+        this.inFlight--;
+        const next = this.slotWaiters.shift();
+        next?.();
+    }
+
+    private makeInfo(spec: ModelSpec): ModelInfo {
+        if (spec.path.length === 0) throw new ModelFileError('missing', spec.path, 'no path given');
+        const p = this.profile;
+        const fim = spec.fimTemplate === 'none' ? undefined : spec.fimTemplate === 'auto' ? p.fim : spec.fimTemplate;
+        return {
+            id: spec.id,
+            path: spec.path,
+            architecture: 'fake',
+            name: `fake ${spec.id}`,
+            fim,
+            hasChat: p.hasChat,
+            embeddingDims: p.embeddingDims,
+            embeddingSpace: p.embeddingSpace ?? `space-${spec.id}`,
+            trainContextSize: spec.contextSize,
+            contextSize: spec.contextSize,
+            slots: spec.slots,
+            estimatedMemory: p.memory,
+            gpu: false,
+        };
+    }
+}

@@ -1,0 +1,141 @@
+/**
+ * Decision records. A record is built on the hot path with numbers only; its `reason` sentence is
+ * composed the first time someone reads it (load view, log), so routing pays no string cost.
+ */
+import type { CandidatePrediction, DecisionRecord, TaskKind } from '../tasks';
+
+/** A candidate's prediction. Mutable while the decision is made; never changed after. Units: ms. */
+export class Candidate implements CandidatePrediction {
+    modelId: string;
+    waitMs = 0;
+    firstTokenMs = 0;
+    finishMs = 0;
+    qualityPenaltyMs = 0;
+    reusedTokens = 0;
+    excluded?: string;
+    /** Prefill + decode with no wait and no load (ms): the idle reference for objectives. */
+    isolatedMs = 0;
+    /** Expected acceptance 0..1 (Beta posterior mean). */
+    quality = 0;
+    /** Excluded only softly (cooling down): usable when nothing else is. */
+    soft = false;
+    /** finishMs + qualityPenaltyMs: what the zeta policy minimises. */
+    score = Number.POSITIVE_INFINITY;
+    /** Load at decision time. */
+    inFlight = 0;
+    queued = 0;
+    meanLatencyMs = 0;
+
+    constructor(modelId: string) {
+        this.modelId = modelId;
+    }
+}
+
+export type ReasonCode = 'best' | 'spill' | 'static' | 'round-robin' | 'least-busy' | 'lowest-latency' | 'none';
+
+function ms(x: number): string {
+    return `${Math.round(x)} ms`;
+}
+
+export class DecisionRecordImpl implements DecisionRecord {
+    private text: string | undefined;
+    /** Free-form notes appended to the reason (retry, hold, drop). */
+    notes: string[] | undefined;
+
+    constructor(
+        readonly taskId: number,
+        readonly kind: TaskKind,
+        readonly doc: string | undefined,
+        readonly at: number,
+        readonly policy: string,
+        readonly chosen: string | undefined,
+        readonly candidates: readonly Candidate[],
+        private readonly code: ReasonCode,
+        /** The model the task's kind goes to when nothing pulls it elsewhere. */
+        private readonly preferred: string | undefined,
+    ) {}
+
+    note(text: string): void {
+        (this.notes ??= []).push(text);
+        this.text = undefined;
+    }
+
+    get reason(): string {
+        return (this.text ??= this.compose());
+    }
+
+    /** A plain copy (no getters, no shared arrays). */
+    copy(): DecisionRecord {
+        return {
+            taskId: this.taskId,
+            kind: this.kind,
+            doc: this.doc,
+            at: this.at,
+            policy: this.policy,
+            chosen: this.chosen,
+            candidates: this.candidates.map((c) => ({
+                modelId: c.modelId,
+                waitMs: c.waitMs,
+                firstTokenMs: c.firstTokenMs,
+                finishMs: c.finishMs,
+                qualityPenaltyMs: c.qualityPenaltyMs,
+                reusedTokens: c.reusedTokens,
+                ...(c.excluded !== undefined ? { excluded: c.excluded } : {}),
+            })),
+            reason: this.reason,
+        };
+    }
+
+    private find(id: string | undefined): Candidate | undefined {
+        return id === undefined ? undefined : this.candidates.find((c) => c.modelId === id);
+    }
+
+    private compose(): string {
+        const chosen = this.find(this.chosen);
+        const pref = this.find(this.preferred);
+        const others = this.candidates.filter((c) => c !== chosen && c.excluded === undefined);
+        let s: string;
+        switch (this.code) {
+            case 'none':
+                s = `no model can take ${this.kind} now`;
+                break;
+            case 'static':
+                s = `static policy: ${this.kind} always goes to ${this.chosen}`;
+                break;
+            case 'round-robin':
+                s = `round-robin: ${this.chosen} is next of ${others.length + 1} capable models`;
+                break;
+            case 'least-busy':
+                s =
+                    `least busy: ${this.chosen} has ${chosen ? chosen.inFlight + chosen.queued : 0} running or waiting` +
+                    (others.length ? ` (${others.map((c) => `${c.modelId} ${c.inFlight + c.queued}`).join(', ')})` : '');
+                break;
+            case 'lowest-latency':
+                s =
+                    `lowest latency: ${this.chosen} averages ${ms(chosen?.meanLatencyMs ?? 0)} over its last 10 tasks` +
+                    (others.length ? ` (${others.map((c) => `${c.modelId} ${ms(c.meanLatencyMs)}`).join(', ')})` : '');
+                break;
+            case 'spill':
+                if (pref && chosen) {
+                    const why = pref.excluded ?? `busy (${pref.queued} waiting, ~${ms(pref.waitMs)})`;
+                    s = `${pref.modelId} ${why}: spilled to ${chosen.modelId}, predicted ${ms(chosen.finishMs)}` + (pref.excluded ? '' : ` vs ${ms(pref.finishMs)}`);
+                } else {
+                    s = `sent to ${this.chosen}, predicted ${ms(chosen?.finishMs ?? 0)}`;
+                }
+                break;
+            case 'best':
+            default:
+                s =
+                    `${this.chosen}: predicted ${ms(chosen?.finishMs ?? 0)}` +
+                    (chosen && chosen.waitMs >= 1 ? ` (waits ~${ms(chosen.waitMs)})` : '') +
+                    (others.length ? `, sooner or better than ${others.map((c) => `${c.modelId} ${ms(c.finishMs)}`).join(', ')}` : '');
+                break;
+        }
+        if (chosen && chosen.reusedTokens > 0 && this.code !== 'none') s += `; reuses ${chosen.reusedTokens} cached prompt tokens of this document`;
+        const excluded = this.candidates.filter((c) => c.excluded !== undefined && c !== pref);
+        if (excluded.length) s += `; not considered: ${excluded.map((c) => `${c.modelId} (${c.excluded})`).join(', ')}`;
+        if (this.code === 'none' && pref?.excluded) s += `; ${pref.modelId}: ${pref.excluded}`;
+        if (this.notes) s += `; ${this.notes.join('; ')}`;
+        return s;
+    }
+}

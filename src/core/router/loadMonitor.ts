@@ -1,0 +1,189 @@
+/**
+ * Measured speed and load of one model: moving averages of time to first token, prefill and decode
+ * cost per token, embedding cost per text, load time, the last 10 latencies and a utilisation
+ * window. Units: ms, tokens. Everything is O(1) per update and per read; no allocation.
+ */
+
+/** Smoothing for speed EWMAs: recent observations weigh about a third. */
+const ALPHA = 0.3;
+/** Utilisation window. */
+export const UTIL_WINDOW_MS = 10_000;
+export const LATENCY_RING = 10;
+
+export interface SpeedPrior {
+    /** ms per evaluated prompt token. */
+    readonly prefillMsPerToken: number;
+    /** ms per generated token after the first. */
+    readonly decodeMsPerToken: number;
+    /** Fixed part of time to first token, ms. */
+    readonly overheadMs: number;
+    readonly embedMsPerText: number;
+    readonly loadMs: number;
+}
+
+/**
+ * Priors from a model's memory size when nothing is measured yet: bigger models are slower,
+ * roughly linearly in bytes moved per token (a 4 GB Q4 model ~ 25 ms/token decode on a consumer GPU).
+ */
+export function priorFromMemory(bytes: number): SpeedPrior {
+    const gb = Math.max(0.01, bytes / 1e9);
+    return {
+        decodeMsPerToken: 2 + 6 * gb,
+        prefillMsPerToken: 0.1 + 0.3 * gb,
+        overheadMs: 10,
+        embedMsPerText: 2 + 2 * gb,
+        loadMs: 200 + 500 * gb,
+    };
+}
+
+export class LoadMonitor {
+    prefillMsPerToken: number;
+    decodeMsPerToken: number;
+    overheadMs: number;
+    embedMsPerText: number;
+    loadMs: number;
+    /** EWMA of observed time to first token (ms, as the backend reported it); undefined until measured. */
+    firstTokenMs: number | undefined;
+    measured = false;
+    /** Last LATENCY_RING end-to-end latencies (ms), ring buffer. */
+    private readonly latencies = new Float64Array(LATENCY_RING);
+    private latencyCount = 0;
+    private latencyNext = 0;
+    /** Least-squares fit of ttft = overhead + slope * evaluated, with exponentially decayed sums. */
+    private sw = 0;
+    private sx = 0;
+    private sy = 0;
+    private sxx = 0;
+    private sxy = 0;
+    /** Busy accounting: time spent with >= 1 task running, in the current and previous window. */
+    private busySince: number | undefined;
+    private windowStart = 0;
+    private busyCurrent = 0;
+    private busyPrevious = 0;
+
+    constructor(prior: SpeedPrior) {
+        this.prefillMsPerToken = prior.prefillMsPerToken;
+        this.decodeMsPerToken = prior.decodeMsPerToken;
+        this.overheadMs = prior.overheadMs;
+        this.embedMsPerText = prior.embedMsPerText;
+        this.loadMs = prior.loadMs;
+    }
+
+    /** Replaces unmeasured priors (e.g. when the model info arrives). */
+    setPrior(prior: SpeedPrior): void {
+        if (this.measured) return;
+        this.prefillMsPerToken = prior.prefillMsPerToken;
+        this.decodeMsPerToken = prior.decodeMsPerToken;
+        this.overheadMs = prior.overheadMs;
+        this.embedMsPerText = prior.embedMsPerText;
+        this.loadMs = prior.loadMs;
+    }
+
+    /**
+     * A generation finished. `firstTokenMs` is from the backend call to its first token, with any
+     * gate pause before it removed; `decodeMs` is first token to end with pauses removed.
+     */
+    observeGeneration(evaluatedTokens: number, firstTokenMs: number | undefined, generatedTokens: number, decodeMs: number): void {
+        this.measured = true;
+        if (firstTokenMs !== undefined && firstTokenMs >= 0) {
+            this.firstTokenMs = this.firstTokenMs === undefined ? firstTokenMs : this.firstTokenMs + ALPHA * (firstTokenMs - this.firstTokenMs);
+            const d = 1 - ALPHA / 2;
+            this.sw = this.sw * d + 1;
+            this.sx = this.sx * d + evaluatedTokens;
+            this.sy = this.sy * d + firstTokenMs;
+            this.sxx = this.sxx * d + evaluatedTokens * evaluatedTokens;
+            this.sxy = this.sxy * d + evaluatedTokens * firstTokenMs;
+            const varX = this.sxx * this.sw - this.sx * this.sx;
+            if (varX > 1e-6 * this.sw * this.sw * Math.max(1, this.sxx / this.sw)) {
+                const slope = (this.sxy * this.sw - this.sx * this.sy) / varX;
+                const icpt = (this.sy - slope * this.sx) / this.sw;
+                if (slope > 0 && icpt >= 0) {
+                    this.prefillMsPerToken = slope;
+                    this.overheadMs = icpt;
+                    return this.observeDecode(generatedTokens, decodeMs);
+                }
+            }
+            // Not enough spread in prompt sizes: keep the overhead, attribute the rest to prefill.
+            if (evaluatedTokens > 0) {
+                const per = Math.max(0, firstTokenMs - this.overheadMs) / evaluatedTokens;
+                if (per > 0) this.prefillMsPerToken += ALPHA * (per - this.prefillMsPerToken);
+            } else {
+                this.overheadMs += ALPHA * (firstTokenMs - this.overheadMs);
+            }
+        }
+        this.observeDecode(generatedTokens, decodeMs);
+    }
+
+    private observeDecode(generatedTokens: number, decodeMs: number): void {
+        if (generatedTokens >= 2 && decodeMs > 0) {
+            const per = decodeMs / (generatedTokens - 1);
+            this.decodeMsPerToken += ALPHA * (per - this.decodeMsPerToken);
+        }
+    }
+
+    observeEmbed(texts: number, ms: number): void {
+        if (texts <= 0 || ms <= 0) return;
+        this.measured = true;
+        this.embedMsPerText += ALPHA * (ms / texts - this.embedMsPerText);
+    }
+
+    observeLoad(ms: number): void {
+        this.loadMs += 0.5 * (ms - this.loadMs);
+    }
+
+    observeLatency(ms: number): void {
+        this.latencies[this.latencyNext] = ms;
+        this.latencyNext = (this.latencyNext + 1) % LATENCY_RING;
+        if (this.latencyCount < LATENCY_RING) this.latencyCount++;
+    }
+
+    /** Mean of the last LATENCY_RING latencies; 0 when none (so an untried model is tried first). */
+    meanLatency(): number {
+        if (this.latencyCount === 0) return 0;
+        let s = 0;
+        for (let i = 0; i < this.latencyCount; i++) s += this.latencies[i];
+        return s / this.latencyCount;
+    }
+
+    /** Running-count transitions: call with the running count after each change. */
+    markBusy(now: number, running: number): void {
+        this.roll(now);
+        if (running > 0 && this.busySince === undefined) this.busySince = now;
+        else if (running === 0 && this.busySince !== undefined) {
+            this.busyCurrent += now - this.busySince;
+            this.busySince = undefined;
+        }
+    }
+
+    /** Share of the last window spent with work running, 0..1. */
+    utilisation(now: number): number {
+        this.roll(now);
+        const inWindow = now - this.windowStart;
+        const open = this.busySince !== undefined ? now - Math.max(this.busySince, this.windowStart) : 0;
+        const prevWeight = Math.max(0, UTIL_WINDOW_MS - inWindow) / UTIL_WINDOW_MS;
+        const busy = this.busyCurrent + open + this.busyPrevious * prevWeight;
+        return Math.min(1, Math.max(0, busy / UTIL_WINDOW_MS));
+    }
+
+    /** Invariant: busySince, when set, is >= windowStart. */
+    private roll(now: number): void {
+        while (now - this.windowStart >= UTIL_WINDOW_MS) {
+            const end = this.windowStart + UTIL_WINDOW_MS;
+            let cur = this.busyCurrent;
+            if (this.busySince !== undefined) {
+                cur += end - this.busySince;
+                this.busySince = end;
+            }
+            this.busyPrevious = cur;
+            this.busyCurrent = 0;
+            this.windowStart = end;
+            const whole = Math.floor((now - end) / UTIL_WINDOW_MS) - 1;
+            if (whole > 0) {
+                // Whole windows passed without an event: all busy or all idle.
+                this.windowStart = end + whole * UTIL_WINDOW_MS;
+                this.busyPrevious = this.busySince !== undefined ? UTIL_WINDOW_MS : 0;
+                if (this.busySince !== undefined) this.busySince = this.windowStart;
+            }
+        }
+    }
+}

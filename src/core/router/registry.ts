@@ -1,0 +1,124 @@
+/**
+ * The models the router knows: spec, backend, what inspection learned (capabilities, memory),
+ * residency, live load, per-document prefix cache knowledge and cooldown. Units: ms, bytes, tokens.
+ */
+import type { ModelBackend, ModelInfo, ModelSpec } from '../backend';
+import type { TimerHandle } from '../clock';
+import type { Residency } from '../tasks';
+import type { Job } from './job';
+import { LoadMonitor, priorFromMemory } from './loadMonitor';
+import { JobQueue } from './queue';
+
+/** What the router believes a model's sequence holds for a document (its last completion prompt). */
+export interface DocPrefix {
+    prefix: string;
+    suffix: string;
+    /** Prompt tokens of that request. */
+    tokens: number;
+}
+
+export class ModelEntry {
+    info: ModelInfo | undefined;
+    residency: Residency = 'unloaded';
+    error: string | undefined;
+    coolingDownUntil = 0;
+    readonly queue = new JobQueue();
+    /** Jobs with a backend call in progress. At most `spec.slots`. */
+    readonly running: Job[] = [];
+    readonly load: LoadMonitor;
+    /** Clock time the model last finished work (for keep-alive and eviction order). */
+    lastUsedAt = 0;
+    keepAliveTimer: TimerHandle | undefined;
+    /** When the current load began (clock ms). */
+    loadStartedAt = 0;
+    loadWanted = false;
+    /** Documents whose prefix this model's sequences likely hold; most recent last, <= slots entries. */
+    readonly docs = new Map<string, DocPrefix>();
+    served = 0;
+    failed = 0;
+    /** Generations of this model's jobs currently paused at their gate. */
+    paused = 0;
+    /** Re-pump timer while background batches are held for headroom. */
+    holdTimer: TimerHandle | undefined;
+    /** Called when the last running job finishes (used while retiring). */
+    onIdle: (() => void) | undefined;
+    /** Removed by reconfigure: finishes its running work, takes no new work. */
+    retired = false;
+    /** Round-robin cursor position. */
+    readonly index: number;
+
+    constructor(
+        public spec: ModelSpec,
+        public backend: ModelBackend,
+        index: number,
+    ) {
+        this.index = index;
+        this.load = new LoadMonitor(priorFromMemory(1e9));
+    }
+
+    get id(): string {
+        return this.spec.id;
+    }
+
+    get slots(): number {
+        return Math.max(1, this.info?.slots ?? this.spec.slots);
+    }
+
+    /** Memory the model needs when loaded (bytes, host + GPU). */
+    get memoryBytes(): number {
+        const m = this.info?.estimatedMemory;
+        return m ? m.ramBytes + m.vramBytes : 0;
+    }
+
+    get canInfill(): boolean {
+        return this.info !== undefined && this.info.fim !== undefined && this.spec.fimTemplate !== 'none';
+    }
+
+    get canChat(): boolean {
+        return this.info?.hasChat === true;
+    }
+
+    get space(): string | undefined {
+        return this.info?.embeddingSpace;
+    }
+
+    get idle(): boolean {
+        return this.running.length === 0 && this.queue.length === 0;
+    }
+
+    setInfo(info: ModelInfo): void {
+        this.info = info;
+        this.load.setPrior(priorFromMemory(this.memoryBytes || 1e9));
+    }
+
+    /** Remembers the prompt a completion left in this model's sequences for `doc`. */
+    rememberDoc(doc: string, prefix: string, suffix: string, tokens: number): void {
+        this.docs.delete(doc);
+        this.docs.set(doc, { prefix, suffix, tokens });
+        while (this.docs.size > this.slots) this.docs.delete(this.docs.keys().next().value as string);
+    }
+
+    /**
+     * Prompt tokens a completion for `doc` would reuse here: the common prefix with the last prompt
+     * of that document, in tokens (characters scaled by the task's tokens per character).
+     * O(common prefix length) character comparisons; no allocation.
+     */
+    reusableTokens(doc: string, prefix: string, suffix: string, promptTokens: number, tokensPerChar: number): number {
+        const d = this.docs.get(doc);
+        if (!d) return 0;
+        const a = d.prefix;
+        const n = Math.min(a.length, prefix.length);
+        let i = 0;
+        while (i < n && a.charCodeAt(i) === prefix.charCodeAt(i)) i++;
+        let chars = i;
+        if (i === a.length && i === prefix.length) {
+            const s = d.suffix;
+            const m = Math.min(s.length, suffix.length);
+            let j = 0;
+            while (j < m && s.charCodeAt(j) === suffix.charCodeAt(j)) j++;
+            chars += j;
+        }
+        // The template's leading control token is shared too; at least one token is always evaluated.
+        return Math.max(0, Math.min(promptTokens - 1, Math.floor(chars * tokensPerChar)));
+    }
+}

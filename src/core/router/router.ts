@@ -1,0 +1,1164 @@
+/**
+ * The router: admission (supersession, hold-start), routing decisions, per-model queues and slot
+ * dispatch, cross-model pausing, deadlines, cooldown and retry, residency under a memory budget,
+ * forecasting, feedback, snapshot and events.
+ *
+ * Time comes only from `deps.clock`. Units: ms, tokens, bytes.
+ *
+ * Invariants:
+ * - Every submitted task settles exactly once (`settle`), whatever happens: superseded, cancelled,
+ *   dropped, failed, disposed.
+ * - A job is in at most one place: holding (a timer), one model's queue, or one model's `running`.
+ * - `m.running.length <= m.slots`; dispatch happens only on loaded models.
+ * - At most one model loads at a time (`this.loading`).
+ * - No timer is left armed when nothing is queued, running, held, loading or unsaved, except
+ *   keep-alive timers of idle models while memory is short.
+ */
+import type { GenerationResult, ModelBackend, ModelInfo, ModelSpec } from '../backend';
+import type { Clock, TimerHandle } from '../clock';
+import { DeadlineError, NoCapableModelError, QueueFullError, SupersededError, abortError, errorMessage } from '../errors';
+import {
+    TASK_KINDS,
+    type ActivitySignal,
+    type Disposable,
+    type DecisionRecord,
+    type Feedback,
+    type FeedbackStore,
+    type ModelSnapshot,
+    type Router,
+    type RouterDeps,
+    type RouterLogger,
+    type RouterSnapshot,
+    type RoutingSettings,
+    type Task,
+    type TaskKind,
+    type TaskResult,
+} from '../tasks';
+import { Candidate, DecisionRecordImpl } from './decision';
+import { predict, type EstimateInputs } from './estimator';
+import { FeedbackModel } from './feedback';
+import { Forecaster } from './forecast';
+import { Job, isEmbedTask } from './job';
+import { choose, type Choice } from './policies';
+import { ModelEntry } from './registry';
+import { FEEDBACK_SAVE_DEBOUNCE_MS, MAX_HOLD_SHARE, PREFERRED_ROLE, QUALITY_WEIGHT, RECENT_DECISIONS, STARVATION_MS } from './settings';
+
+const NK = TASK_KINDS.length;
+const CLASS_INDEX: Readonly<Record<TaskKind, number>> = Object.fromEntries(TASK_KINDS.map((k, i) => [k, i])) as Record<TaskKind, number>;
+/** Prompts up to this many characters are counted exactly with the backend's tokenizer. */
+const EXACT_COUNT_CHARS = 4096;
+/** FIM control tokens around prefix and suffix. */
+const FIM_OVERHEAD_TOKENS = 3;
+/** Chat template tokens per message (role markers). */
+const CHAT_OVERHEAD_TOKENS = 4;
+
+/** The router plus a dry-run decision, for the benchmark's decision-cost measurement. */
+export interface ZetaRouter extends Router {
+    /** Makes the routing decision `submit` would make now, without queuing anything. */
+    decide(task: Task): DecisionRecord;
+}
+
+function holdPending(job: Job): boolean {
+    return job.holdSince !== undefined;
+}
+
+export class RouterImpl implements ZetaRouter {
+    private settings: RoutingSettings;
+    private models: ModelEntry[] = [];
+    private readonly byId = new Map<string, ModelEntry>();
+    /** Per task class: index into `models` of the kind's fixed model, or -1. */
+    private preferredIdx = new Int32Array(NK).fill(-1);
+    private readonly priorities = new Float64Array(NK);
+    private readonly rrCursor = new Int32Array(NK);
+    /** Expected generated tokens as a share of maxTokens, per task class (EWMA). */
+    private readonly genRatio = new Float64Array(NK).fill(1);
+    private tokensPerChar = 0.25;
+    private readonly clock: Clock;
+    private readonly createBackend: (spec: ModelSpec) => ModelBackend;
+    private readonly logger: RouterLogger | undefined;
+    private readonly store: FeedbackStore | undefined;
+    private readonly listeners = new Set<() => void>();
+    /** Unsettled completions per document, oldest first. */
+    private readonly docJobs = new Map<string, Job[]>();
+    private readonly live = new Set<Job>();
+    private readonly executing = new Set<Promise<void>>();
+    private readonly recent: DecisionRecordImpl[] = [];
+    private readonly forecaster = new Forecaster();
+    private readonly feedbackModel = new FeedbackModel();
+    private nextId = 1;
+    private ready: Promise<void>;
+    private isReady = false;
+    private disposed = false;
+    private loading: ModelEntry | undefined;
+    private loadingPromise: Promise<void> | undefined;
+    private readonly loadController = new AbortController();
+    /** Completions in their prefill/first-token phase; while > 0, `pausedJobs` are held. */
+    private pausers = 0;
+    private readonly pausedJobs: Job[] = [];
+    private pauseTimer: TimerHandle | undefined;
+    private saveTimer: TimerHandle | undefined;
+    private saving: Promise<void> | undefined;
+    private readonly choice: Choice = { index: -1, code: 'none' };
+    private readonly inputs: { -readonly [K in keyof EstimateInputs]: EstimateInputs[K] };
+
+    constructor(deps: RouterDeps) {
+        this.clock = deps.clock;
+        this.createBackend = deps.createBackend;
+        this.logger = deps.logger;
+        this.store = deps.feedbackStore;
+        this.settings = deps.settings;
+        this.inputs = { now: 0, fifo: false, priorities: this.priorities, affinity: true, embedBatch: 8, loadBusyMs: 0, tokensPerChar: 0.25 };
+        this.applySettings(deps.settings);
+        for (const spec of deps.models) this.addModel(spec);
+        this.recomputePreferred();
+        this.ready = this.init(this.models.slice());
+    }
+
+    // ---------------------------------------------------------------- public API
+
+    submit(task: Task, signal?: AbortSignal): Promise<TaskResult> {
+        if (this.disposed) return Promise.reject(abortError('router disposed'));
+        if (signal?.aborted) return Promise.reject(signal.reason);
+        const classIndex = CLASS_INDEX[task.kind];
+        if (classIndex === undefined) return Promise.reject(new TypeError(`unknown task kind ${String((task as { kind: unknown }).kind)}`));
+        const now = this.clock.now();
+        return new Promise<TaskResult>((resolve, reject) => {
+            const job = new Job(this.nextId++, task, task.kind, classIndex, this.priorities[classIndex], now, resolve, reject);
+            this.live.add(job);
+            if (signal) {
+                const onAbort = (): void => this.cancel(job, signal.reason);
+                signal.addEventListener('abort', onAbort, { once: true });
+                job.detachExternal = () => signal.removeEventListener('abort', onAbort);
+            }
+            const doc = job.doc;
+            this.forecaster.arrival(task.kind, now, task.kind === 'completion' ? doc : undefined);
+            if (task.kind === 'completion') {
+                const older = this.docJobs.get(task.doc);
+                if (older) {
+                    for (const o of older.slice()) this.cancel(o, new SupersededError(task.doc));
+                }
+                const list = this.docJobs.get(task.doc);
+                if (list) list.push(job);
+                else this.docJobs.set(task.doc, [job]);
+            }
+            if (this.isReady) this.admit(job);
+            else void this.ready.then(() => this.admit(job));
+        });
+    }
+
+    decide(task: Task): DecisionRecord {
+        const classIndex = CLASS_INDEX[task.kind];
+        const job = new Job(0, task, task.kind, classIndex, this.priorities[classIndex], this.clock.now(), noop, noop);
+        this.prepare(job);
+        return this.decideFor(job);
+    }
+
+    feedback(f: Feedback): void {
+        this.feedbackModel.record(f.modelId, f.kind, f.event);
+        this.scheduleSave();
+    }
+
+    activity(signal: ActivitySignal): void {
+        if (signal.type === 'keystroke') this.forecaster.keystroke(signal.doc, this.clock.now());
+    }
+
+    onDidChange(listener: () => void): Disposable {
+        this.listeners.add(listener);
+        return { dispose: () => this.listeners.delete(listener) };
+    }
+
+    modelInfo(id: string): ModelInfo | undefined {
+        return this.byId.get(id)?.info;
+    }
+
+    snapshot(): RouterSnapshot {
+        const now = this.clock.now();
+        const models: ModelSnapshot[] = this.models.map((m) => ({
+            id: m.id,
+            role: m.spec.role,
+            name: m.info?.name ?? m.spec.id,
+            residency: m.residency,
+            ...(m.error !== undefined ? { error: m.error } : {}),
+            ...(m.coolingDownUntil > now ? { coolingDownUntil: m.coolingDownUntil } : {}),
+            queued: m.queue.length,
+            queuedTokens: m.queue.tokens,
+            inFlight: m.running.length,
+            slots: m.slots,
+            paused: m.paused,
+            firstTokenMs: m.load.firstTokenMs,
+            promptTokensPerSec: m.load.measured ? 1000 / m.load.prefillMsPerToken : undefined,
+            decodeTokensPerSec: m.load.measured ? 1000 / m.load.decodeMsPerToken : undefined,
+            utilisation: m.load.utilisation(now),
+            memoryBytes: m.residency === 'loaded' || m.residency === 'loading' ? m.memoryBytes : 0,
+            served: m.served,
+            failed: m.failed,
+        }));
+        return {
+            at: now,
+            policy: this.settings.policy,
+            models,
+            recentDecisions: this.recent.map((d) => d.copy()),
+            forecast: this.forecaster.snapshot(now),
+        };
+    }
+
+    async reconfigure(specs: readonly ModelSpec[], settings: RoutingSettings): Promise<void> {
+        if (this.disposed) return;
+        this.settings = settings;
+        this.applySettings(settings);
+        const wanted = new Set(specs.map((s) => s.id));
+        const toInspect: ModelEntry[] = [];
+        for (const spec of specs) {
+            const m = this.byId.get(spec.id);
+            if (!m) {
+                toInspect.push(this.addModel(spec));
+            } else if (m.retired) {
+                m.retired = false;
+                if (needsReload(m.spec, spec)) toInspect.push(this.replaceBackend(m, spec));
+                else m.spec = spec;
+            } else if (needsReload(m.spec, spec)) {
+                toInspect.push(this.replaceBackend(m, spec));
+            } else {
+                m.spec = spec;
+            }
+        }
+        for (const m of this.models) if (!wanted.has(m.id) && !m.retired) this.retire(m);
+        this.recomputePreferred();
+        await this.inspectAll(toInspect);
+        for (const m of toInspect) this.wantInitialLoad(m);
+        this.runLoads();
+        for (const m of this.models) this.pump(m);
+        this.emit();
+    }
+
+    async dispose(): Promise<void> {
+        if (this.disposed) return;
+        this.disposed = true;
+        const reason = abortError('router disposed');
+        for (const job of [...this.live]) this.cancel(job, reason);
+        this.loadController.abort(reason);
+        for (const m of this.models) this.clockClear(m, 'keepAlive');
+        this.clock.clearTimeout(this.pauseTimer);
+        this.pauseTimer = undefined;
+        await Promise.allSettled([...this.executing]);
+        if (this.loadingPromise) await this.loadingPromise.catch(noop);
+        if (this.saveTimer) {
+            this.clock.clearTimeout(this.saveTimer);
+            this.saveTimer = undefined;
+            await this.save();
+        } else if (this.saving) await this.saving;
+        await Promise.allSettled(this.models.map((m) => m.backend.unload()));
+        for (const m of this.models) m.residency = 'unloaded';
+        this.emit();
+        this.listeners.clear();
+    }
+
+    // ---------------------------------------------------------------- setup
+
+    private applySettings(s: RoutingSettings): void {
+        for (let k = 0; k < NK; k++) this.priorities[k] = s.taskClasses[TASK_KINDS[k]].priority;
+        this.inputs.fifo = s.policy !== 'zeta';
+        this.inputs.affinity = s.policy === 'zeta' && s.levers.prefixAffinity;
+        this.inputs.embedBatch = Math.max(1, Math.floor(s.embedBatchSize));
+    }
+
+    private addModel(spec: ModelSpec): ModelEntry {
+        const m = new ModelEntry(spec, this.createBackend(spec), this.models.length);
+        this.models.push(m);
+        this.byId.set(spec.id, m);
+        return m;
+    }
+
+    private recomputePreferred(): void {
+        for (let k = 0; k < NK; k++) {
+            const role = PREFERRED_ROLE[TASK_KINDS[k]];
+            this.preferredIdx[k] = this.models.findIndex((m) => !m.retired && m.spec.role === role);
+        }
+    }
+
+    private async init(entries: ModelEntry[]): Promise<void> {
+        const fb = this.store ? this.feedbackModel.loadFrom(this.store, this.logger) : Promise.resolve();
+        await Promise.all([this.inspectAll(entries), fb]);
+        this.isReady = true;
+        if (this.disposed) return;
+        for (const m of entries) this.wantInitialLoad(m);
+        this.runLoads();
+        this.emit();
+    }
+
+    private async inspectAll(entries: ModelEntry[]): Promise<void> {
+        await Promise.all(
+            entries.map(async (m) => {
+                const backend = m.backend;
+                try {
+                    const info = await backend.inspect(m.spec, this.loadController.signal);
+                    if (m.backend !== backend) return;
+                    m.setInfo(info);
+                    if (m.residency === 'failed') m.residency = 'unloaded';
+                    m.error = undefined;
+                } catch (e) {
+                    if (m.backend !== backend) return;
+                    m.residency = 'failed';
+                    m.error = errorMessage(e);
+                    this.logger?.error(`model ${m.id}: ${m.error}`);
+                }
+            }),
+        );
+    }
+
+    /** Loads at start: the coder always; the others while they fit in the memory budget. */
+    private wantInitialLoad(m: ModelEntry): void {
+        if (m.residency !== 'unloaded' || m.retired) return;
+        if (this.isPinned(m)) {
+            m.loadWanted = true;
+            return;
+        }
+        const budget = this.settings.memoryBudgetBytes;
+        if (budget === undefined) {
+            m.loadWanted = true;
+            return;
+        }
+        let planned = 0;
+        for (const o of this.models) if (o !== m && (o.residency === 'loaded' || o.residency === 'loading' || o.loadWanted)) planned += o.memoryBytes;
+        if (planned + m.memoryBytes <= budget) m.loadWanted = true;
+    }
+
+    private replaceBackend(m: ModelEntry, spec: ModelSpec): ModelEntry {
+        const old = m.backend;
+        const running = m.running.slice();
+        m.spec = spec;
+        m.backend = this.createBackend(spec);
+        m.info = undefined;
+        m.residency = 'unloaded';
+        m.error = undefined;
+        m.docs.clear();
+        m.loadWanted = true;
+        if (this.loading === m) this.loading = undefined;
+        // The old backend is unloaded once its running calls have settled.
+        void Promise.allSettled(running.map((j) => j.execution)).then(() => old.unload().catch((e: unknown) => this.logger?.warn(`unload of old ${m.id} failed: ${errorMessage(e)}`)));
+        return m;
+    }
+
+    private retire(m: ModelEntry): void {
+        m.retired = true;
+        m.loadWanted = false;
+        for (const job of m.queue.items.slice()) {
+            m.queue.remove(job);
+            job.state = 'holding';
+            this.route(job, 0);
+        }
+        const finish = (): void => {
+            if (m.running.length > 0 || !m.retired) return;
+            this.clockClear(m, 'keepAlive');
+            void m.backend.unload().catch(noop);
+            m.residency = 'unloaded';
+            const i = this.models.indexOf(m);
+            if (i >= 0) this.models.splice(i, 1);
+            this.byId.delete(m.id);
+            this.recomputePreferred();
+            this.emit();
+        };
+        if (m.running.length === 0) finish();
+        else m.onIdle = finish;
+    }
+
+    // ---------------------------------------------------------------- admission and routing
+
+    /** Counts prompt tokens and expected generated tokens. */
+    private prepare(job: Job): void {
+        const t = job.task;
+        let chars = 0;
+        let tokens: number | undefined;
+        if (t.kind === 'completion') {
+            chars = t.prefix.length + t.suffix.length;
+            tokens = t.promptTokens;
+            if (tokens === undefined) {
+                const b = this.countingBackend(job.classIndex);
+                if (b && chars <= EXACT_COUNT_CHARS) {
+                    tokens = b.countTokens(t.prefix) + b.countTokens(t.suffix) + FIM_OVERHEAD_TOKENS;
+                    this.learnTokensPerChar(chars, tokens);
+                } else tokens = Math.ceil(chars * this.tokensPerChar) + FIM_OVERHEAD_TOKENS;
+            }
+            job.genTokens = Math.max(1, t.maxTokens * this.genRatio[job.classIndex]);
+            job.workTokens = tokens + t.maxTokens;
+        } else if (isEmbedTask(t)) {
+            for (const s of t.texts) chars += s.length;
+            tokens = Math.ceil(chars * this.tokensPerChar);
+            job.genTokens = 0;
+            job.workTokens = tokens;
+        } else {
+            for (const msg of t.messages) chars += msg.content.length;
+            tokens = t.promptTokens;
+            if (tokens === undefined) {
+                const b = this.countingBackend(job.classIndex);
+                if (b && chars <= EXACT_COUNT_CHARS) {
+                    tokens = CHAT_OVERHEAD_TOKENS * t.messages.length;
+                    for (const msg of t.messages) tokens += b.countTokens(msg.content);
+                    this.learnTokensPerChar(chars, tokens);
+                } else tokens = Math.ceil(chars * this.tokensPerChar) + CHAT_OVERHEAD_TOKENS * t.messages.length;
+            }
+            job.genTokens = Math.max(1, t.maxTokens * this.genRatio[job.classIndex]);
+            job.workTokens = tokens + t.maxTokens;
+        }
+        job.promptTokens = tokens;
+        job.promptChars = chars;
+        if (isEmbedTask(t)) {
+            if (job.space === undefined) job.space = t.space ?? this.defaultSpace();
+        }
+    }
+
+    private learnTokensPerChar(chars: number, tokens: number): void {
+        if (chars >= 16) this.tokensPerChar += 0.2 * (tokens / chars - this.tokensPerChar);
+    }
+
+    /** A loaded backend to count tokens with: the kind's preferred model if loaded, else any. */
+    private countingBackend(classIndex: number): ModelBackend | undefined {
+        const p = this.preferredIdx[classIndex];
+        if (p >= 0 && this.models[p].residency === 'loaded') return this.models[p].backend;
+        for (const m of this.models) if (m.residency === 'loaded') return m.backend;
+        return undefined;
+    }
+
+    /** The embedding space of the preferred embedder, else of the first inspected model. */
+    private defaultSpace(): string | undefined {
+        const p = this.preferredIdx[CLASS_INDEX.embed];
+        if (p >= 0 && this.models[p].space !== undefined) return this.models[p].space;
+        for (const m of this.models) if (m.space !== undefined && m.residency !== 'failed') return m.space;
+        return undefined;
+    }
+
+    private admit(job: Job): void {
+        if (job.state === 'done') return;
+        if (this.disposed) return this.settle(job, abortError('router disposed'));
+        this.prepare(job);
+        const s = this.settings;
+        if (s.policy === 'zeta' && s.levers.holdSupersedable && job.task.kind === 'completion') {
+            const cadence = this.forecaster.cadence;
+            const last = cadence.lastKeystroke(job.task.doc);
+            if (last !== undefined && cadence.samples > 0) {
+                const rec = this.decideFor(job);
+                const c = rec.chosen === undefined ? undefined : rec.candidates.find((x) => x.modelId === rec.chosen);
+                if (c) {
+                    const hold = cadence.holdFor(this.clock.now() - last, c.finishMs);
+                    if (hold >= 1) {
+                        job.state = 'holding';
+                        job.holdMs = hold;
+                        job.timer = this.clock.setTimeout(() => {
+                            job.timer = undefined;
+                            if (job.state === 'holding') this.route(job, hold);
+                        }, hold);
+                        this.emit();
+                        return;
+                    }
+                }
+            }
+        }
+        this.route(job, 0);
+    }
+
+    /** Decides, then queues the job on the chosen model or settles it with a typed error. */
+    private route(job: Job, heldMs: number): void {
+        if (job.state === 'done') return;
+        if (this.disposed) return this.settle(job, abortError('router disposed'));
+        const rec = this.decideFor(job);
+        job.decision = rec;
+        this.remember(rec);
+        if (heldMs > 0) rec.note(`held ${Math.round(heldMs)} ms first: this user's typing cadence said another keystroke was likely to replace it`);
+        if (job.failedOn) rec.note(`retry after ${job.failedOn[job.failedOn.length - 1].id} failed`);
+        if (rec.chosen === undefined) {
+            this.logger?.info(`task ${job.id} (${job.kind}): ${rec.reason}`);
+            return this.settle(job, this.noModelError(job, rec));
+        }
+        const m = this.byId.get(rec.chosen)!;
+        const c = rec.candidates[this.models.indexOf(m)];
+        const now = this.clock.now();
+        job.deadlineAt = job.submittedAt + job.objectiveMs;
+        if (this.dropsLate(job) && now + c.finishMs > job.deadlineAt) {
+            rec.note(`dropped: predicted ${Math.round(now + c.finishMs - job.submittedAt)} ms exceeds the ${Math.round(job.objectiveMs)} ms objective`);
+            return this.settle(job, new DeadlineError(job.kind, job.objectiveMs, `best prediction ${Math.round(c.finishMs)} ms on ${m.id}`));
+        }
+        this.enqueue(job, m, c.finishMs - c.waitMs, c.firstTokenMs - c.waitMs);
+    }
+
+    private dropsLate(job: Job): boolean {
+        return this.settings.policy === 'zeta' && job.kind === 'completion' && Number.isFinite(job.objectiveMs);
+    }
+
+    private noModelError(job: Job, rec: DecisionRecordImpl): Error {
+        const full = rec.candidates.filter((c) => c.excluded === 'queue full');
+        if (full.length > 0 && rec.candidates.every((c) => c.excluded === 'queue full' || c.excluded === undefined || !c.soft)) {
+            const pi = this.preferredIdx[job.classIndex];
+            const m = (pi >= 0 && full.find((c) => c.modelId === this.models[pi].id)) || full[0];
+            const entry = this.byId.get(m.modelId);
+            return new QueueFullError(m.modelId, entry ? entry.queue.length : m.queued, this.settings.maxQueue);
+        }
+        if (job.lastError !== undefined) return job.lastError as Error;
+        return new NoCapableModelError(job.kind, rec.reason);
+    }
+
+    /**
+     * The routing decision for `job` now. Hot path: one Candidate per model, no sorting, no
+     * strings (reasons are composed lazily), O(models * (classes + slots)).
+     */
+    private decideFor(job: Job): DecisionRecordImpl {
+        const now = this.clock.now();
+        const s = this.settings;
+        const models = this.models;
+        const n = models.length;
+        const x = this.inputs;
+        x.now = now;
+        x.tokensPerChar = job.promptChars > 0 ? job.promptTokens / job.promptChars : this.tokensPerChar;
+        x.loadBusyMs = this.loading ? Math.max(0, this.loading.loadStartedAt + this.loading.load.loadMs - now) : 0;
+        const zeta = s.policy === 'zeta';
+        const learn = s.learnFromFeedback;
+        const cands = new Array<Candidate>(n);
+        let usable = 0;
+        let soft = 0;
+        for (let i = 0; i < n; i++) {
+            const m = models[i];
+            const c = new Candidate(m.id);
+            cands[i] = c;
+            const hard = this.hardExclusion(m, job);
+            if (hard !== undefined) {
+                c.excluded = hard;
+                continue;
+            }
+            predict(c, m, job, x);
+            c.meanLatencyMs = m.load.meanLatency();
+            c.quality = zeta ? this.feedbackModel.quality(m.id, m.spec.role, job.kind, learn) : 1;
+            if (m.coolingDownUntil > now) {
+                c.excluded = 'cooling down after an error';
+                c.soft = true;
+                soft++;
+            } else if (job.failedOn !== undefined && job.failedOn.includes(m)) {
+                c.excluded = 'failed this task';
+            } else if (m.queue.length >= s.maxQueue) {
+                c.excluded = 'queue full';
+            } else usable++;
+        }
+        if (usable === 0 && soft > 0) {
+            // Every capable model is cooling down: the soonest is still better than failing.
+            for (const c of cands) if (c.soft) c.excluded = undefined;
+        }
+        let pref = this.preferredIdx[job.classIndex];
+        if (pref >= n) pref = -1;
+        let isoBest = Number.POSITIVE_INFINITY;
+        let qMax = 0;
+        for (let i = 0; i < n; i++) {
+            const c = cands[i];
+            if (c.excluded !== undefined) continue;
+            if (c.isolatedMs < isoBest) isoBest = c.isolatedMs;
+            if (c.quality > qMax) qMax = c.quality;
+        }
+        const refIso = pref >= 0 && cands[pref].excluded === undefined ? cands[pref].isolatedMs : isoBest;
+        for (let i = 0; i < n; i++) {
+            const c = cands[i];
+            if (c.excluded !== undefined) continue;
+            c.qualityPenaltyMs = zeta && qMax > 0 ? QUALITY_WEIGHT * (1 - c.quality / qMax) * refIso : 0;
+            c.score = c.finishMs + c.qualityPenaltyMs;
+        }
+        const ch = this.choice;
+        choose(s.policy, cands, pref, this.rrCursor[job.classIndex], s.levers.spill, ch);
+        if (job.id !== 0 && ch.index >= 0 && s.policy === 'round-robin') this.rrCursor[job.classIndex] = (ch.index + 1) % n;
+        job.objectiveMs = Number.isFinite(isoBest) ? s.taskClasses[job.kind].objectiveFactor * isoBest : Number.POSITIVE_INFINITY;
+        return new DecisionRecordImpl(job.id, job.kind, job.doc, now, s.policy, ch.index >= 0 ? cands[ch.index].modelId : undefined, cands, ch.code, pref >= 0 ? models[pref].id : undefined);
+    }
+
+    /** Why `m` can never serve `job` (capability, space, residency failure), or undefined. */
+    private hardExclusion(m: ModelEntry, job: Job): string | undefined {
+        if (m.retired) return 'being removed';
+        if (m.residency === 'failed') return m.error !== undefined ? `failed: ${m.error}` : 'failed to load';
+        if (m.info === undefined) return 'not inspected yet';
+        switch (job.kind) {
+            case 'completion':
+                return m.canInfill ? undefined : 'no fill-in-the-middle template';
+            case 'embed':
+            case 'embedQuery':
+                return m.space === job.space ? undefined : 'other embedding space';
+            default:
+                return m.canChat ? undefined : 'no chat template';
+        }
+    }
+
+    private remember(rec: DecisionRecordImpl): void {
+        this.recent.unshift(rec);
+        if (this.recent.length > RECENT_DECISIONS) this.recent.pop();
+    }
+
+    // ---------------------------------------------------------------- queues and dispatch
+
+    /** @param serviceMs predicted run time once started; @param firstMs to first token once started. */
+    private enqueue(job: Job, m: ModelEntry, serviceMs: number, firstMs: number): void {
+        const now = this.clock.now();
+        job.model = m;
+        job.state = 'queued';
+        job.queuedAt = now;
+        job.serviceMs = serviceMs;
+        job.firstMs = firstMs;
+        job.aheadMs = job.isBackground && !this.inputs.fifo ? Math.min(serviceMs, firstMs) : serviceMs;
+        m.queue.push(job);
+        if (this.dropsLate(job) && Number.isFinite(job.deadlineAt)) {
+            // The last moment it can start and still meet its objective.
+            const latest = job.deadlineAt - serviceMs;
+            job.timer = this.clock.setTimeout(() => {
+                job.timer = undefined;
+                if (job.state === 'queued') this.dropQueued(job, `still waiting at its latest start time on ${m.id}`);
+            }, Math.max(0, latest - now));
+        }
+        if (m.residency === 'unloaded') {
+            m.loadWanted = true;
+            this.runLoads();
+        }
+        this.pump(m);
+        this.emit();
+    }
+
+    private dropQueued(job: Job, detail: string): void {
+        const m = job.model;
+        if (m) m.queue.remove(job);
+        job.decision?.note(`dropped: ${detail}`);
+        this.settle(job, new DeadlineError(job.kind, job.objectiveMs, detail));
+    }
+
+    /** Starts queued jobs on free slots of a loaded model. */
+    private pump(m: ModelEntry): void {
+        if (m.residency !== 'loaded' || this.disposed || m.retired) return;
+        const zeta = this.settings.policy === 'zeta';
+        while (m.running.length < m.slots && m.queue.length > 0) {
+            const now = this.clock.now();
+            const skip = zeta && this.settings.levers.forecastHeadroom ? this.headroomSkip(m, now) : undefined;
+            const job = m.queue.next(!zeta, now - STARVATION_MS, skip);
+            if (!job) break;
+            m.queue.remove(job);
+            if (job.holdSince !== undefined) {
+                job.heldMs += now - job.holdSince;
+                job.holdSince = undefined;
+            }
+            if (this.dropsLate(job) && now + job.serviceMs > job.deadlineAt) {
+                this.dropQueued(job, `could not start on ${m.id} in time`);
+                continue;
+            }
+            this.start(job, m);
+        }
+    }
+
+    /**
+     * Headroom: a background batch is held back while a completion is more likely than not to
+     * arrive before the batch would finish, and only while the job's total hold stays within
+     * MAX_HOLD_SHARE of its age (so indexing never slows by more than 1 / (1 - share)).
+     * Returns the skip predicate for this pump, or undefined when nothing is held.
+     */
+    private headroomSkip(m: ModelEntry, now: number): ((job: Job) => boolean) | undefined {
+        let anyBackground = false;
+        for (const j of m.queue.items) if (j.isBackground) anyBackground = true;
+        if (!anyBackground) return undefined;
+        let recheck = Number.POSITIVE_INFINITY;
+        const held: Job[] = [];
+        for (const j of m.queue.items) {
+            if (!j.isBackground) continue;
+            const heldSoFar = j.heldMs + (j.holdSince !== undefined ? now - j.holdSince : 0);
+            const allowance = MAX_HOLD_SHARE * (now - j.submittedAt) - heldSoFar;
+            const batchMs = Math.max(1, j.aheadMs);
+            if (allowance <= 0 || this.forecaster.completionWithin(now, batchMs) < 0.5) {
+                if (j.holdSince !== undefined) {
+                    j.heldMs += now - j.holdSince;
+                    j.holdSince = undefined;
+                }
+                continue;
+            }
+            if (j.holdSince === undefined) j.holdSince = now;
+            held.push(j);
+            // Allowance shrinks at (1 - share) per ms held.
+            recheck = Math.min(recheck, allowance / (1 - MAX_HOLD_SHARE), Math.max(10, batchMs / 2));
+        }
+        if (held.length === 0) return undefined;
+        if (m.holdTimer === undefined) {
+            m.holdTimer = this.clock.setTimeout(() => {
+                m.holdTimer = undefined;
+                this.pump(m);
+            }, Math.max(1, recheck));
+        }
+        return holdPending;
+    }
+
+    private start(job: Job, m: ModelEntry): void {
+        const now = this.clock.now();
+        if (job.timer) {
+            this.clock.clearTimeout(job.timer);
+            job.timer = undefined;
+        }
+        job.state = 'running';
+        job.attempts++;
+        if (job.startedAt === undefined) job.startedAt = now;
+        m.running.push(job);
+        m.load.markBusy(now, m.running.length);
+        this.clockClear(m, 'keepAlive');
+        job.predictedEndAt = now + (job.isBackground && !this.inputs.fifo ? job.aheadMs : job.serviceMs);
+        job.callStartedAt = now;
+        job.gate.pausedMs = 0;
+        if (this.settings.policy === 'zeta' && this.settings.levers.pauseOthers && job.kind === 'completion') this.beginPause(job);
+        const p = this.execute(job, m);
+        job.execution = p;
+        this.executing.add(p);
+        void p.finally(() => this.executing.delete(p));
+    }
+
+    private async execute(job: Job, m: ModelEntry): Promise<void> {
+        const backend = m.backend;
+        const t = job.task;
+        const signal = job.signal;
+        const callStart = this.clock.now();
+        let gen: GenerationResult | undefined;
+        let vectors: number[][] | undefined;
+        let batch = 0;
+        let error: unknown;
+        let ok = false;
+        try {
+            if (t.kind === 'completion') {
+                gen = await backend.generate(
+                    { mode: 'fim', prefix: t.prefix, suffix: t.suffix, maxTokens: t.maxTokens, stop: t.stop, cacheKey: t.doc, gate: job.gate, onToken: (s) => this.onToken(job, s) },
+                    signal,
+                );
+            } else if (isEmbedTask(t)) {
+                batch = t.kind === 'embed' ? Math.min(this.inputs.embedBatch, t.texts.length - job.textsDone) : t.texts.length - job.textsDone;
+                const texts = batch === t.texts.length ? t.texts : t.texts.slice(job.textsDone, job.textsDone + batch);
+                vectors = await backend.embed(texts, signal);
+            } else {
+                gen = await backend.chat({ messages: t.messages, maxTokens: t.maxTokens, gate: job.gate, onToken: (s) => this.onToken(job, s) }, signal);
+            }
+            ok = true;
+        } catch (e) {
+            error = e;
+        }
+        const now = this.clock.now();
+        // Cleanup first: the slot, the pause, the gate.
+        const ri = m.running.indexOf(job);
+        if (ri >= 0) m.running.splice(ri, 1);
+        m.load.markBusy(now, m.running.length);
+        m.lastUsedAt = now;
+        if (job.pausing) this.endPause(job);
+        this.unpauseJob(job);
+        if (ok && job.state === 'running' && !signal.aborted) {
+            if (gen && !isEmbedTask(t)) {
+                const pausedMs = job.gate.pausedMs;
+                const ftt = gen.firstTokenMs;
+                m.load.observeGeneration(gen.evaluatedPromptTokens, ftt, gen.generatedTokens, Math.max(0, gen.totalMs - (ftt ?? 0) - pausedMs));
+                if (t.maxTokens > 0) this.genRatio[job.classIndex] += 0.2 * (Math.min(1, gen.generatedTokens / t.maxTokens) - this.genRatio[job.classIndex]);
+                if (gen.promptTokens > 0 && job.promptChars >= 16) this.tokensPerChar += 0.1 * (gen.promptTokens / job.promptChars - this.tokensPerChar);
+                if (t.kind === 'completion') m.rememberDoc(t.doc, t.prefix, t.suffix, gen.promptTokens);
+                job.promptTokensResult += gen.promptTokens;
+                job.reusedTokensResult += gen.reusedPromptTokens;
+                job.generatedTokensResult += gen.generatedTokens;
+                this.finish(job, m, gen.text, undefined);
+            } else if (vectors && isEmbedTask(t)) {
+                m.load.observeEmbed(batch, now - callStart);
+                if (job.firstTokenAt === undefined) job.firstTokenAt = now;
+                if (!job.vectors) job.vectors = [];
+                for (const v of vectors) job.vectors.push(v);
+                job.textsDone += batch;
+                try {
+                    t.onProgress?.(job.textsDone, t.texts.length);
+                } catch (e) {
+                    this.logger?.warn(`onProgress listener threw: ${errorMessage(e)}`);
+                }
+                if (job.textsDone < t.texts.length) {
+                    // Next batch: back into the queue, keeping its place among equals (seq).
+                    const perText = m.load.embedMsPerText;
+                    const remaining = t.texts.length - job.textsDone;
+                    job.state = 'queued';
+                    job.queuedAt = now;
+                    job.serviceMs = remaining * perText;
+                    job.firstMs = Math.min(remaining, this.inputs.embedBatch) * perText;
+                    job.aheadMs = !this.inputs.fifo ? job.firstMs : job.serviceMs;
+                    m.queue.push(job);
+                } else this.finish(job, m, undefined, job.vectors);
+            }
+        } else if (job.state !== 'done') {
+            if (signal.aborted || this.disposed) {
+                this.settle(job, signal.aborted ? signal.reason : abortError('router disposed'));
+            } else {
+                this.failed(job, m, error);
+            }
+        }
+        if (m.running.length === 0) m.onIdle?.();
+        this.pump(m);
+        this.afterWork(m);
+        this.emit();
+    }
+
+    private onToken(job: Job, text: string): void {
+        if (job.state !== 'running') return;
+        if (job.firstTokenAt === undefined) {
+            job.firstTokenAt = this.clock.now();
+            if (job.pausing) this.endPause(job);
+        }
+        const listener = isEmbedTask(job.task) ? undefined : job.task.onToken;
+        if (!listener) return;
+        try {
+            listener(text);
+        } catch (e) {
+            this.logger?.warn(`onToken listener of task ${job.id} threw: ${errorMessage(e)}`);
+        }
+    }
+
+    private finish(job: Job, m: ModelEntry, text: string | undefined, vectors: number[][] | undefined): void {
+        const now = this.clock.now();
+        m.served++;
+        m.load.observeLatency(now - job.submittedAt);
+        const result: TaskResult = {
+            taskId: job.id,
+            kind: job.kind,
+            modelId: m.id,
+            ...(text !== undefined ? { text } : {}),
+            ...(vectors !== undefined ? { vectors, space: m.space } : {}),
+            timings: {
+                queuedMs: (job.startedAt ?? now) - job.submittedAt,
+                firstTokenMs: job.firstTokenAt === undefined ? undefined : job.firstTokenAt - job.submittedAt,
+                totalMs: now - job.submittedAt,
+            },
+            decision: job.decision!.copy(),
+            promptTokens: job.promptTokensResult,
+            reusedPromptTokens: job.reusedTokensResult,
+            generatedTokens: job.generatedTokensResult,
+        };
+        this.settle(job, undefined, result);
+    }
+
+    /** A backend error (not an abort): cooldown, then one retry on another capable model. */
+    private failed(job: Job, m: ModelEntry, error: unknown): void {
+        const now = this.clock.now();
+        m.failed++;
+        m.coolingDownUntil = now + this.settings.cooldownMs;
+        m.error = errorMessage(error);
+        this.logger?.warn(`model ${m.id} failed ${job.kind} task ${job.id}: ${m.error}; cooling down ${this.settings.cooldownMs} ms`);
+        job.lastError = error;
+        if (!job.failedOn) job.failedOn = [];
+        job.failedOn.push(m);
+        if (job.failedOn.length > 1) return this.settle(job, error);
+        job.state = 'holding';
+        job.model = undefined;
+        this.route(job, 0);
+    }
+
+    /** Settles a job exactly once and removes every trace of it. */
+    private settle(job: Job, error: unknown, result?: TaskResult): void {
+        if (job.state === 'done') return;
+        const wasQueued = job.state === 'queued';
+        job.state = 'done';
+        if (job.timer) {
+            this.clock.clearTimeout(job.timer);
+            job.timer = undefined;
+        }
+        if (wasQueued && job.model) job.model.queue.remove(job);
+        if (job.pausing) this.endPause(job);
+        this.unpauseJob(job);
+        job.detachExternal?.();
+        job.detachExternal = undefined;
+        this.live.delete(job);
+        if (job.task.kind === 'completion') {
+            const list = this.docJobs.get(job.task.doc);
+            if (list) {
+                const i = list.indexOf(job);
+                if (i >= 0) list.splice(i, 1);
+                if (list.length === 0) this.docJobs.delete(job.task.doc);
+            }
+        }
+        if (result) job.resolve(result);
+        else job.reject(error);
+        this.emit();
+    }
+
+    /** Two-phase cancellation: holding/queued jobs settle now; running ones abort and settle when the call returns. */
+    private cancel(job: Job, reason: unknown): void {
+        switch (job.state) {
+            case 'holding':
+            case 'queued': {
+                const m = job.model;
+                this.settle(job, reason);
+                if (m) this.pump(m);
+                break;
+            }
+            case 'running':
+                if (!job.signal.aborted) job.controller.abort(reason);
+                break;
+            default:
+                break;
+        }
+    }
+
+    // ---------------------------------------------------------------- pausing other models
+
+    /**
+     * While a completion prefills and produces its first token, lower-priority generations on
+     * other models that are already streaming wait at their gate. Bound: a job is paused only while
+     * its predicted finish (pauses included) stays within its own objective.
+     */
+    private beginPause(job: Job): void {
+        job.pausing = true;
+        this.pausers++;
+        const now = this.clock.now();
+        let soonest = Number.POSITIVE_INFINITY;
+        for (const m of this.models) {
+            if (m === job.model) continue;
+            for (const r of m.running) {
+                if (r.priority >= job.priority || r.gate.closed || r.firstTokenAt === undefined) continue;
+                if (r.kind === 'embed' || r.kind === 'embedQuery') continue;
+                const slack = this.slack(r, now);
+                if (slack <= 0) continue;
+                r.gate.close(now);
+                m.paused++;
+                this.pausedJobs.push(r);
+                soonest = Math.min(soonest, slack);
+            }
+        }
+        if (Number.isFinite(soonest)) this.armPauseTimer(soonest);
+    }
+
+    /** ms a running job can still be paused while meeting its objective. */
+    private slack(r: Job, now: number): number {
+        const paused = r.gate.pausedMs + (r.gate.closed ? now - r.gate.closedAt : 0);
+        return r.deadlineAt - (r.predictedEndAt + paused);
+    }
+
+    private armPauseTimer(ms: number): void {
+        this.clock.clearTimeout(this.pauseTimer);
+        this.pauseTimer = this.clock.setTimeout(() => {
+            this.pauseTimer = undefined;
+            const now = this.clock.now();
+            let soonest = Number.POSITIVE_INFINITY;
+            for (const r of this.pausedJobs.slice()) {
+                const slack = this.slack(r, now);
+                if (slack <= 0) this.unpauseJob(r);
+                else soonest = Math.min(soonest, slack);
+            }
+            if (Number.isFinite(soonest)) this.armPauseTimer(soonest);
+            this.emit();
+        }, Math.max(1, ms));
+    }
+
+    private endPause(job: Job): void {
+        if (!job.pausing) return;
+        job.pausing = false;
+        this.pausers--;
+        if (this.pausers > 0) return;
+        for (const r of this.pausedJobs.slice()) this.unpauseJob(r);
+        this.clock.clearTimeout(this.pauseTimer);
+        this.pauseTimer = undefined;
+    }
+
+    private unpauseJob(r: Job): void {
+        const i = this.pausedJobs.indexOf(r);
+        if (i < 0) return;
+        this.pausedJobs.splice(i, 1);
+        r.gate.open(this.clock.now());
+        if (r.model) r.model.paused = Math.max(0, r.model.paused - 1);
+    }
+
+    // ---------------------------------------------------------------- residency
+
+    private isPinned(m: ModelEntry): boolean {
+        const p = this.preferredIdx[CLASS_INDEX.completion];
+        return p >= 0 && this.models[p] === m;
+    }
+
+    private usedMemory(): number {
+        let used = 0;
+        for (const m of this.models) if (m.residency === 'loaded' || m.residency === 'loading') used += m.memoryBytes;
+        return used;
+    }
+
+    private memoryShort(): boolean {
+        const budget = this.settings.memoryBudgetBytes;
+        if (budget === undefined) return false;
+        let all = 0;
+        for (const m of this.models) if (!m.retired && m.residency !== 'failed') all += m.memoryBytes;
+        return all > budget;
+    }
+
+    /** Starts the next wanted load, one at a time, evicting idle models when memory is short. */
+    private runLoads(): void {
+        if (this.loading || this.disposed || !this.isReady) return;
+        let next: ModelEntry | undefined;
+        let nextRank = -1;
+        for (const m of this.models) {
+            if (!m.loadWanted || m.residency !== 'unloaded' || m.retired || m.info === undefined) continue;
+            // Rank: the pinned coder, then models with waiting work (highest priority first), then pre-loads.
+            let rank = 0;
+            if (this.isPinned(m)) rank = 1e9;
+            else for (const j of m.queue.items) rank = Math.max(rank, 1 + j.priority);
+            if (rank > nextRank) {
+                next = m;
+                nextRank = rank;
+            }
+        }
+        if (!next) return;
+        const budget = this.settings.memoryBudgetBytes;
+        if (budget !== undefined && this.usedMemory() + next.memoryBytes > budget) {
+            const evictable = this.models
+                .filter((m) => m !== next && m.residency === 'loaded' && !this.isPinned(m) && m.idle)
+                .sort((a, b) => a.lastUsedAt - b.lastUsedAt);
+            for (const v of evictable) {
+                if (this.usedMemory() + next.memoryBytes <= budget) break;
+                this.unload(v, `memory: making room for ${next.id}`);
+            }
+            if (this.usedMemory() + next.memoryBytes > budget) {
+                const busyEvictable = this.models.some((m) => m !== next && m.residency === 'loaded' && !this.isPinned(m));
+                if (busyEvictable) return; // Retried when a model goes idle (afterWork).
+                this.logger?.warn(`model ${next.id} needs ${next.memoryBytes} bytes, over the memory budget of ${budget} with the resident models; loading anyway`);
+            }
+        }
+        this.startLoad(next);
+    }
+
+    private startLoad(m: ModelEntry): void {
+        const now = this.clock.now();
+        m.loadWanted = false;
+        m.residency = 'loading';
+        m.loadStartedAt = now;
+        this.loading = m;
+        const backend = m.backend;
+        this.emit();
+        this.loadingPromise = backend.load(m.spec, this.loadController.signal).then(
+            (info) => {
+                if (m.backend !== backend) return;
+                if (this.loading === m) this.loading = undefined;
+                if (this.disposed) return;
+                m.setInfo(info);
+                m.residency = 'loaded';
+                m.error = undefined;
+                m.load.observeLoad(this.clock.now() - now);
+                this.logger?.info(`model ${m.id} loaded in ${Math.round(this.clock.now() - now)} ms`);
+                this.pump(m);
+                this.afterWork(m);
+                this.runLoads();
+                this.emit();
+            },
+            (e: unknown) => {
+                if (m.backend !== backend) return;
+                if (this.loading === m) this.loading = undefined;
+                if (this.disposed) return;
+                m.residency = 'failed';
+                m.error = errorMessage(e);
+                this.logger?.error(`model ${m.id} failed to load: ${m.error}`);
+                for (const job of m.queue.items.slice()) {
+                    m.queue.remove(job);
+                    job.state = 'holding';
+                    job.lastError = e;
+                    this.route(job, 0);
+                }
+                this.runLoads();
+                this.emit();
+            },
+        );
+    }
+
+    private unload(m: ModelEntry, why: string): void {
+        this.clockClear(m, 'keepAlive');
+        m.residency = 'unloaded';
+        m.docs.clear();
+        this.logger?.info(`model ${m.id} unloaded (${why})`);
+        void m.backend.unload().catch((e: unknown) => this.logger?.warn(`unload of ${m.id} failed: ${errorMessage(e)}`));
+        this.emit();
+    }
+
+    /** After work on `m`: pending loads may now fit; idle non-pinned models get a keep-alive when memory is short; forecast pre-loads. */
+    private afterWork(m: ModelEntry): void {
+        if (this.disposed) return;
+        if (m.idle && m.residency === 'loaded' && !this.isPinned(m) && this.memoryShort() && m.keepAliveTimer === undefined) {
+            m.keepAliveTimer = this.clock.setTimeout(() => {
+                m.keepAliveTimer = undefined;
+                if (m.idle && m.residency === 'loaded' && this.memoryShort()) {
+                    this.unload(m, `idle for ${this.settings.keepAliveMs} ms and memory is short`);
+                    this.runLoads();
+                }
+            }, this.settings.keepAliveMs);
+        }
+        this.preload();
+        this.runLoads();
+    }
+
+    /**
+     * Forecast pre-load: a kind whose preferred model is unloaded and whose next arrival is more
+     * likely than not within twice that model's load time gets its model loaded, if it fits
+     * after evicting only idle models.
+     */
+    private preload(): void {
+        if (this.settings.policy !== 'zeta' || this.loading) return;
+        const now = this.clock.now();
+        for (let k = 0; k < NK; k++) {
+            const p = this.preferredIdx[k];
+            if (p < 0) continue;
+            const m = this.models[p];
+            if (m.residency !== 'unloaded' || m.loadWanted || m.info === undefined) continue;
+            const rate = this.forecaster.rate(TASK_KINDS[k], now);
+            if (rate <= 0) continue;
+            const pArrive = 1 - Math.exp((-rate * 2 * m.load.loadMs) / 1000);
+            if (pArrive < 0.5) continue;
+            const budget = this.settings.memoryBudgetBytes;
+            if (budget !== undefined) {
+                let free = budget - this.usedMemory();
+                for (const o of this.models) if (o !== m && o.residency === 'loaded' && !this.isPinned(o) && o.idle) free += o.memoryBytes;
+                if (free < m.memoryBytes) continue;
+            }
+            this.logger?.info(`pre-loading ${m.id}: ${TASK_KINDS[k]} expected within ${Math.round(2 * m.load.loadMs)} ms`);
+            m.loadWanted = true;
+        }
+    }
+
+    private clockClear(m: ModelEntry, which: 'keepAlive'): void {
+        if (which === 'keepAlive' && m.keepAliveTimer !== undefined) {
+            this.clock.clearTimeout(m.keepAliveTimer);
+            m.keepAliveTimer = undefined;
+        }
+    }
+
+    // ---------------------------------------------------------------- feedback persistence
+
+    private scheduleSave(): void {
+        if (!this.store || this.saveTimer || this.disposed) return;
+        this.saveTimer = this.clock.setTimeout(() => {
+            this.saveTimer = undefined;
+            void this.save();
+        }, FEEDBACK_SAVE_DEBOUNCE_MS);
+    }
+
+    private save(): Promise<void> {
+        const store = this.store;
+        if (!store) return Promise.resolve();
+        const data = this.feedbackModel.serialize();
+        const p = (this.saving ?? Promise.resolve())
+            .then(() => store.save(data))
+            .catch((e: unknown) => this.logger?.warn(`feedback: could not save (${errorMessage(e)})`));
+        this.saving = p;
+        return p;
+    }
+
+    // ---------------------------------------------------------------- events
+
+    private emit(): void {
+        if (this.listeners.size === 0) return;
+        for (const l of this.listeners) {
+            try {
+                l();
+            } catch (e) {
+                this.logger?.warn(`onDidChange listener threw: ${errorMessage(e)}`);
+            }
+        }
+    }
+}
+
+function noop(): void {}
+
+/** A spec change that needs a new backend (the file or how it is loaded). */
+function needsReload(a: ModelSpec, b: ModelSpec): boolean {
+    return (
+        a.path !== b.path ||
+        a.contextSize !== b.contextSize ||
+        a.slots !== b.slots ||
+        a.threads !== b.threads ||
+        a.gpuLayers !== b.gpuLayers ||
+        a.fimTemplate !== b.fimTemplate ||
+        a.role !== b.role ||
+        a.memoryBudgetBytes !== b.memoryBudgetBytes
+    );
+}

@@ -1,0 +1,80 @@
+/**
+ * Default routing settings and the fixed tables the router starts from (priorities, objectives,
+ * quality priors). Units: milliseconds, bytes.
+ */
+import type { Role } from '../backend';
+import type { Levers, RoutingSettings, TaskClassSettings, TaskKind } from '../tasks';
+
+export const defaultLevers: Levers = Object.freeze({
+    prefixAffinity: true,
+    pauseOthers: true,
+    holdSupersedable: true,
+    spill: true,
+    forecastHeadroom: true,
+});
+
+/** Higher priority runs first. Objectives are multiples of the best idle model's predicted time. */
+export const DEFAULT_TASK_CLASSES: Readonly<Record<TaskKind, TaskClassSettings>> = Object.freeze({
+    completion: { priority: 100, objectiveFactor: 4 },
+    embedQuery: { priority: 90, objectiveFactor: 4 },
+    edit: { priority: 60, objectiveFactor: 4 },
+    explain: { priority: 50, objectiveFactor: 4 },
+    refactorPlan: { priority: 40, objectiveFactor: 5 },
+    embed: { priority: 0, objectiveFactor: 20 },
+});
+
+export function defaultRoutingSettings(): RoutingSettings {
+    return {
+        policy: 'zeta',
+        levers: { ...defaultLevers },
+        taskClasses: { ...DEFAULT_TASK_CLASSES },
+        maxQueue: 64,
+        keepAliveMs: 5 * 60_000,
+        memoryBudgetBytes: undefined,
+        cooldownMs: 30_000,
+        embedBatchSize: 8,
+        learnFromFeedback: true,
+    };
+}
+
+/** The role whose model serves a task kind when nothing pulls it elsewhere (the `static` policy's map). */
+export const PREFERRED_ROLE: Readonly<Record<TaskKind, Role>> = Object.freeze({
+    completion: 'coder',
+    edit: 'coder',
+    explain: 'reasoner',
+    refactorPlan: 'reasoner',
+    embed: 'embedder',
+    embedQuery: 'embedder',
+});
+
+/**
+ * Prior acceptance rate per role and task (0..1): the coder is best at completions and edits, the
+ * reasoner at explanations and plans, the small embedder an acceptable fallback. Feedback moves
+ * these (Beta posterior with PRIOR_STRENGTH pseudo-observations).
+ */
+export const QUALITY_PRIOR: Readonly<Record<Role, Readonly<Record<TaskKind, number>>>> = Object.freeze({
+    coder: { completion: 0.9, edit: 0.85, explain: 0.7, refactorPlan: 0.65, embed: 0.8, embedQuery: 0.8 },
+    reasoner: { completion: 0.75, edit: 0.8, explain: 0.9, refactorPlan: 0.9, embed: 0.8, embedQuery: 0.8 },
+    embedder: { completion: 0.6, edit: 0.5, explain: 0.5, refactorPlan: 0.45, embed: 0.9, embedQuery: 0.9 },
+});
+export const PRIOR_STRENGTH = 20;
+
+/**
+ * Quality penalty scale: a candidate whose quality is q against the best candidate's qBest pays
+ * (1 - q/qBest) * QUALITY_WEIGHT * (the preferred model's idle time). With the priors above, a
+ * completion spills from an idle-equivalent coder to the embedder only when the coder's wait
+ * exceeds about the coder's own idle completion time.
+ */
+export const QUALITY_WEIGHT = 3;
+
+/** A queued background job that has waited this long runs next regardless of priority (starvation bound). */
+export const STARVATION_MS = 5_000;
+
+/** Headroom holds may delay a background job by at most this share of its age (indexing <= 1.5x). */
+export const MAX_HOLD_SHARE = 1 / 3;
+
+/** Decision records kept for the snapshot, newest first. */
+export const RECENT_DECISIONS = 50;
+
+/** Feedback is saved at most this often. */
+export const FEEDBACK_SAVE_DEBOUNCE_MS = 2_000;
