@@ -1,0 +1,317 @@
+#!/usr/bin/env node
+// `npm start [-- --port N]`: Zeta in a real VS Code workbench (code-server 4.100.3, tools/workbench),
+// on a demo workspace, bound to 127.0.0.1. Builds, packages the extension for this platform and
+// installs it into a fresh extensions folder, generates the demo models when no model paths are
+// configured, prints the URL, and on Ctrl+C (SIGINT/SIGTERM/SIGHUP) stops everything it started.
+//
+// State lives under .zeta/ (gitignored):
+//   .zeta/start/user-data     the workbench profile (User/settings.json: your edits are kept)
+//   .zeta/start/extensions    recreated on every start, holding only Zeta
+//   .zeta/start/xdg           code-server's own config/data (XDG_* point here, not at ~)
+//   .zeta/models/full         the generated demo models (when no model paths are configured)
+//   .zeta/demo-workspace      the demo folder; its sample files are rewritten on every start
+//
+// Options: --port N (default 8080), --no-build (use dist/ as it is), --folder DIR (open DIR instead).
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { platform, arch } from 'node:os';
+import { join, resolve } from 'node:path';
+import {
+    ROOT, ensureWorkbenchTools, folderUrl, installVsix, portInUse, quietUserSettings, startCodeServer, writeUserSettings, xdgEnv,
+} from '../test/e2e/lib/workbench.mjs';
+import { externalPackages, packageTarget, runtimeClosure } from './package.mjs';
+
+const ROLES = ['coder', 'reasoner', 'embedder'];
+const ENV_NAMES = { coder: 'ZETA_CODER_MODEL', reasoner: 'ZETA_REASONER_MODEL', embedder: 'ZETA_EMBEDDER_MODEL' };
+
+function parseArgs(argv) {
+    const opts = { port: 8080, build: true, folder: undefined };
+    for (let i = 0; i < argv.length; i++) {
+        const a = argv[i];
+        if (a === '--port' || a === '-p') opts.port = Number(argv[++i]);
+        else if (a.startsWith('--port=')) opts.port = Number(a.slice(7));
+        else if (a === '--no-build') opts.build = false;
+        else if (a === '--folder') opts.folder = resolve(argv[++i]);
+        else if (a === '--help' || a === '-h') {
+            console.log('usage: npm start [-- --port N] [--no-build] [--folder DIR]');
+            process.exit(0);
+        } else throw new Error(`unknown option ${a} (try --help)`);
+    }
+    if (!Number.isInteger(opts.port) || opts.port < 1 || opts.port > 65535) throw new Error(`--port wants a port number, got ${opts.port}`);
+    return opts;
+}
+
+const t0 = Date.now();
+const log = (msg) => console.log(`[zeta start ${((Date.now() - t0) / 1000).toFixed(1).padStart(5)} s] ${msg}`);
+
+function run(cmd, args, what) {
+    const r = spawnSync(cmd, args, { cwd: ROOT, stdio: 'inherit' });
+    if (r.status !== 0) throw new Error(`${what} failed (${r.status ?? r.signal})`);
+}
+
+/** JSON with comments and trailing commas (settings.json), or undefined when it cannot be read. */
+function readJsonc(file) {
+    try {
+        const text = readFileSync(file, 'utf8')
+            .replace(/("(?:[^"\\]|\\.)*")|\/\/[^\n]*|\/\*[\s\S]*?\*\//g, (_m, str) => str ?? '')
+            .replace(/,(\s*[}\]])/g, '$1');
+        return JSON.parse(text);
+    } catch {
+        return undefined;
+    }
+}
+
+/** VS Code's target name for this machine (linux-x64, darwin-arm64, ...). */
+function hostTarget() {
+    const a = arch() === 'arm' ? 'armhf' : arch();
+    return `${platform()}-${a}`;
+}
+
+/** Hash of what goes into the .vsix, so an unchanged build is not packaged again. */
+function packageInputsHash() {
+    const h = createHash('sha256');
+    const walk = (dir) => {
+        for (const e of readdirSync(dir, { withFileTypes: true }).sort((x, y) => x.name.localeCompare(y.name))) {
+            const p = join(dir, e.name);
+            if (e.isDirectory()) walk(p);
+            else h.update(`${p}\0${statSync(p).size}\0`).update(readFileSync(p));
+        }
+    };
+    for (const d of ['dist', 'media']) if (existsSync(join(ROOT, d))) walk(join(ROOT, d));
+    for (const f of ['package.json', '.vscodeignore', 'package-lock.json']) if (existsSync(join(ROOT, f))) h.update(readFileSync(join(ROOT, f)));
+    return h.digest('hex');
+}
+
+/** Builds the host platform's .vsix unless the one from the last start is still current. */
+function packageForHost() {
+    const target = hostTarget();
+    const out = join(ROOT, '.zeta/start/vsix');
+    const stampFile = join(out, 'stamp');
+    const hash = packageInputsHash();
+    const manifest = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
+    const vsix = join(out, `${manifest.name}-${target}-${manifest.version}.vsix`);
+    if (existsSync(vsix) && existsSync(stampFile) && readFileSync(stampFile, 'utf8') === hash) {
+        log(`extension unchanged since the last start: ${vsix}`);
+        return vsix;
+    }
+    const closure = runtimeClosure(externalPackages(join(ROOT, 'dist/extension.js')));
+    const r = packageTarget(target, { closure, out, log: (m) => log(m.trim()) });
+    writeFileSync(stampFile, hash);
+    log(`packaged ${r.vsix} (${(r.bytes / 1024 / 1024).toFixed(1)} MB)`);
+    return r.vsix;
+}
+
+/** Model paths set in the profile's settings or the environment, per role. */
+function configuredModels(userSettings) {
+    const found = {};
+    for (const role of ROLES) {
+        const fromEnv = process.env[ENV_NAMES[role]];
+        const fromSettings = userSettings?.[`zeta.models.${role}.path`];
+        if (fromEnv) found[role] = `${ENV_NAMES[role]}=${fromEnv}`;
+        else if (typeof fromSettings === 'string' && fromSettings.trim()) found[role] = `zeta.models.${role}.path=${fromSettings}`;
+    }
+    return found;
+}
+
+/** Generates (when missing or stale) the full-preset demo models; returns their paths. */
+function ensureDemoModels() {
+    const script = "require('./test/support/models').ensureModels('full').then((m) => console.log(JSON.stringify(m)))";
+    const r = spawnSync(join(ROOT, 'node_modules/.bin/tsx'), ['-e', script], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+    if (r.status !== 0) throw new Error(`generating the demo models failed (${r.status ?? r.signal})`);
+    const models = JSON.parse(r.stdout.trim().split('\n').pop());
+    return { coder: models.coder, reasoner: models.reasoner, embedder: models.embedder };
+}
+
+const DEMO_FILES = {
+    'README.md': `# Zeta demo workspace
+
+Try Zeta here:
+
+- Open \`src/geometry.ts\` or \`scripts/stats.py\` and type: ghost text from the coder model appears; Tab accepts it.
+- Select a function and run **Zeta: Explain Selection** (F1): the explanation streams into a panel.
+- **Zeta: Edit Selection** asks for an instruction and shows a diff; **Zeta: Plan Refactor** writes a plan.
+- Click Zeta's status bar item (or run **Zeta: Show Model Load**) to watch the models' queues and speed.
+
+The demo models are tiny generated GGUF files: their text is gibberish, but every path through
+the extension is real (llama.cpp through node-llama-cpp). Point \`zeta.models.*.path\` at real
+GGUF models for real answers.
+`,
+    'src/geometry.ts': `export interface Point {
+    x: number;
+    y: number;
+}
+
+export function distance(a: Point, b: Point): number {
+    const dx = a.x - b.x;
+    const dy = a.y - b.y;
+    return Math.sqrt(dx * dx + dy * dy);
+}
+
+export function centroid(points: Point[]): Point {
+    const sum = points.reduce((acc, p) => ({ x: acc.x + p.x, y: acc.y + p.y }), { x: 0, y: 0 });
+    return { x: sum.x / points.length, y: sum.y / points.length };
+}
+
+export function perimeter(polygon: Point[]): number {
+    let total = 0;
+    for (let i = 0; i < polygon.length; i++) {
+        total += distance(polygon[i], polygon[(i + 1) % polygon.length]);
+    }
+    return total;
+}
+`,
+    'src/cache.js': `// A least-recently-used cache with a fixed capacity.
+export class LruCache {
+    constructor(capacity) {
+        this.capacity = capacity;
+        this.entries = new Map();
+    }
+
+    get(key) {
+        if (!this.entries.has(key)) return undefined;
+        const value = this.entries.get(key);
+        this.entries.delete(key);
+        this.entries.set(key, value);
+        return value;
+    }
+
+    set(key, value) {
+        this.entries.delete(key);
+        this.entries.set(key, value);
+        if (this.entries.size > this.capacity) {
+            this.entries.delete(this.entries.keys().next().value);
+        }
+    }
+}
+`,
+    'scripts/stats.py': `"""Small statistics helpers."""
+
+
+def mean(values):
+    return sum(values) / len(values)
+
+
+def variance(values):
+    m = mean(values)
+    return sum((v - m) ** 2 for v in values) / len(values)
+
+
+def median(values):
+    ordered = sorted(values)
+    n = len(ordered)
+    mid = n // 2
+    if n % 2:
+        return ordered[mid]
+    return (ordered[mid - 1] + ordered[mid]) / 2
+
+
+if __name__ == "__main__":
+    data = [3, 1, 4, 1, 5, 9, 2, 6]
+    print(mean(data), variance(data), median(data))
+`,
+    'cmd/wordcount/main.go': `package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"strings"
+)
+
+func main() {
+	counts := map[string]int{}
+	scanner := bufio.NewScanner(os.Stdin)
+	for scanner.Scan() {
+		for _, word := range strings.Fields(scanner.Text()) {
+			counts[strings.ToLower(word)]++
+		}
+	}
+	for word, n := range counts {
+		fmt.Printf("%6d %s\\n", n, word)
+	}
+}
+`,
+};
+
+/** Creates .zeta/demo-workspace, rewriting the sample files (files you add there are left alone). */
+function refreshDemoWorkspace(dir) {
+    for (const [rel, text] of Object.entries(DEMO_FILES)) {
+        const file = join(dir, rel);
+        mkdirSync(join(file, '..'), { recursive: true });
+        writeFileSync(file, text);
+    }
+}
+
+async function main() {
+    const opts = parseArgs(process.argv.slice(2));
+    if (await portInUse(opts.port)) throw new Error(`127.0.0.1:${opts.port} is already in use; pick another with npm start -- --port N`);
+
+    ensureWorkbenchTools();
+    if (opts.build) {
+        log('building (npm run build)');
+        run(process.execPath, ['scripts/build.mjs'], 'npm run build');
+    }
+    if (!existsSync(join(ROOT, 'dist/extension.js'))) throw new Error('dist/extension.js is missing: run npm run build');
+
+    const state = join(ROOT, '.zeta/start');
+    const userDataDir = join(state, 'user-data');
+    const extensionsDir = join(state, 'extensions');
+    const settingsFile = join(userDataDir, 'User/settings.json');
+
+    // The profile keeps your edits; the quiet defaults fill in what is not set.
+    const existing = existsSync(settingsFile) ? readJsonc(settingsFile) : {};
+    if (existing === undefined) log(`${settingsFile} is not valid JSON; left as it is`);
+    else writeUserSettings(userDataDir, { ...quietUserSettings(), ...existing });
+
+    const env = {};
+    const configured = configuredModels(existing);
+    if (Object.keys(configured).length > 0) {
+        log(`model paths configured: ${Object.values(configured).join(', ')}`);
+    } else {
+        log('no model paths configured: generating the demo models into .zeta/models/full');
+        const models = ensureDemoModels();
+        for (const role of ROLES) env[ENV_NAMES[role]] = models[role];
+        log(`demo models: ${ROLES.map((r) => `${ENV_NAMES[r]}=${models[r]}`).join(' ')}`);
+    }
+
+    const vsix = packageForHost();
+    rmSync(extensionsDir, { recursive: true, force: true });
+    installVsix(vsix, { extensionsDir, userDataDir, env: { ...env, ...xdgEnv(state) } });
+    log(`installed into ${extensionsDir}`);
+
+    const folder = opts.folder ?? join(ROOT, '.zeta/demo-workspace');
+    if (!opts.folder) refreshDemoWorkspace(folder);
+
+    const cs = await startCodeServer({
+        port: opts.port, userDataDir, extensionsDir, stateDir: state, folder, env,
+        onLine: (line) => { if (/error|warn/i.test(line) && !/open-vsx|ENOTFOUND/.test(line)) console.log(`[code-server] ${line}`); },
+    });
+
+    let stopping = false;
+    const shutdown = async (why) => {
+        if (stopping) return;
+        stopping = true;
+        log(`${why}: stopping code-server (process group ${cs.pid})`);
+        await cs.stop();
+        log('stopped');
+        process.exit(0);
+    };
+    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => void shutdown(sig));
+
+    console.log(`\n  Zeta is running in VS Code (code-server 4.100.3):\n\n      ${folderUrl(cs.url, folder)}\n\n  Ctrl+C stops it.\n`);
+    for (;;) {
+        await new Promise((r) => setTimeout(r, 500));
+        const ex = cs.exited();
+        if (ex && !stopping) {
+            console.error(`code-server exited (${ex.code ?? ex.signal}):\n${cs.output().slice(-4000)}`);
+            await cs.stop();
+            process.exit(1);
+        }
+    }
+}
+
+main().catch((err) => {
+    console.error(`npm start: ${err instanceof Error ? err.message : err}`);
+    process.exit(1);
+});
