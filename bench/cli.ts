@@ -1,0 +1,190 @@
+/**
+ * npm run bench -- --mode sim|real|profile [--trace FILE] [--seed N] [--profile FILE] --out DIR
+ *
+ *   sim      the trace through the five policies on the simulator (virtual time, deterministic),
+ *            plus the isolated replay, the lever ablation and the decision-cost micro-benchmark.
+ *            Default trace bench/traces/typing-indexing.jsonl, default profile
+ *            bench/profiles/rtx4090-qwen2.5-trio.json.
+ *   real     the generated full models through node-llama-cpp on this machine (wall clock), the
+ *            same policies, plus a sim prediction from a speed profile measured first (or --profile).
+ *            Default trace bench/traces/real-typing-indexing.jsonl.
+ *   profile  only measures the speed profile of the generated models (bench/profile.ts) and
+ *            writes it to DIR/profile.json (and bench/profiles/local-generated.json with --save).
+ *
+ * Other flags: --no-ablation, --no-isolated, --quick (real: a 20 s slice of the trace).
+ */
+import { readFileSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import { createRouter, defaultRoutingSettings } from '../src/core/router';
+import { POLICY_NAMES, type PolicyName } from '../src/core/tasks';
+import { measureDecisionCost } from './decisionCost';
+import type { PolicyMetrics } from './metrics';
+import { loadProfile } from './profileTypes';
+import { evaluateTargets, policyReport, writeReport, type LeverName, type PolicyReport, type Report } from './report';
+import { runProfileMode, runRealMode } from './real';
+import { runSimSuite, settingsFor } from './suite';
+import { parseTrace, summarize, type Trace } from './trace';
+import { DEFAULT_TRACE_SEED, TRACE_SPECS, generateTrace } from './traces/generate';
+
+export interface CliArgs {
+    readonly mode: 'sim' | 'real' | 'profile';
+    readonly trace: string | undefined;
+    readonly seed: number;
+    readonly out: string;
+    readonly profile: string | undefined;
+    readonly ablation: boolean;
+    readonly isolated: boolean;
+    readonly save: boolean;
+    readonly quick: boolean;
+}
+
+export function parseArgs(argv: readonly string[]): CliArgs {
+    let mode: CliArgs['mode'] | undefined;
+    let trace: string | undefined;
+    let seed = DEFAULT_TRACE_SEED;
+    let out: string | undefined;
+    let profile: string | undefined;
+    let ablation = true;
+    let isolated = true;
+    let save = false;
+    let quick = false;
+    for (let i = 0; i < argv.length; i++) {
+        const a = argv[i];
+        const value = (): string => {
+            const v = argv[++i];
+            if (v === undefined) throw new Error(`${a} needs a value`);
+            return v;
+        };
+        switch (a) {
+            case '--mode': {
+                const m = value();
+                if (m !== 'sim' && m !== 'real' && m !== 'profile') throw new Error(`--mode must be sim, real or profile, got "${m}"`);
+                mode = m;
+                break;
+            }
+            case '--trace':
+                trace = value();
+                break;
+            case '--seed':
+                seed = Number(value());
+                if (!Number.isInteger(seed)) throw new Error(`--seed must be an integer, got "${argv[i]}"`);
+                break;
+            case '--out':
+                out = value();
+                break;
+            case '--profile':
+                profile = value();
+                break;
+            case '--no-ablation':
+                ablation = false;
+                break;
+            case '--no-isolated':
+                isolated = false;
+                break;
+            case '--save':
+                save = true;
+                break;
+            case '--quick':
+                quick = true;
+                break;
+            default:
+                throw new Error(`unknown argument "${a}" (see bench/cli.ts for usage)`);
+        }
+    }
+    if (!mode) throw new Error('--mode sim|real|profile is required');
+    return { mode, trace, seed, out: out ?? join('bench-out', mode), profile, ablation, isolated, save, quick };
+}
+
+const BENCH_DIR = __dirname;
+
+/**
+ * Loads a trace file. With a seed other than the shipped one, a shipped trace is regenerated
+ * from its spec with that seed instead (same shape, different random draws).
+ */
+export function loadTrace(file: string, seed: number): Trace {
+    const name = basename(file).replace(/\.jsonl$/, '');
+    if (seed !== DEFAULT_TRACE_SEED) {
+        const spec = TRACE_SPECS.find((s) => s.name === name);
+        if (!spec) throw new Error(`--seed ${seed}: "${name}" is not a shipped trace, so it cannot be regenerated`);
+        return { name, lines: generateTrace(spec, seed) };
+    }
+    return parseTrace(name, readFileSync(file, 'utf8'));
+}
+
+function reports(m: Record<PolicyName, PolicyMetrics>): Record<PolicyName, PolicyReport> {
+    const out = {} as Record<PolicyName, PolicyReport>;
+    for (const p of POLICY_NAMES) out[p] = policyReport(m[p]);
+    return out;
+}
+
+async function runSimMode(args: CliArgs, command: string): Promise<Report> {
+    const started = performance.now();
+    const traceFile = args.trace ?? join(BENCH_DIR, 'traces', 'typing-indexing.jsonl');
+    const trace = loadTrace(traceFile, args.seed);
+    const profileFile = args.profile ?? join(BENCH_DIR, 'profiles', 'rtx4090-qwen2.5-trio.json');
+    const profile = loadProfile(profileFile);
+    const s = summarize(trace);
+    console.log(`sim: trace ${trace.name} (${trace.lines.length} lines, ${(s.durationMs / 1000).toFixed(0)} s), profile ${profile.name}`);
+    const base = defaultRoutingSettings();
+    const suite = await runSimSuite(trace, profile, base, createRouter, { ablation: args.ablation, isolated: args.isolated, log: console.log });
+    const cost = await measureDecisionCost(profile, settingsFor(base, 'zeta', profile), createRouter);
+    console.log(`  decision cost: p50 ${cost.p50.toFixed(2)} µs, p99 ${cost.p99.toFixed(2)} µs`);
+    const policies = reports(suite.policies);
+    const isolatedFt = suite.isolated.completion.firstTokenMs;
+    const ablation: Partial<Record<LeverName, PolicyReport>> = {};
+    for (const [l, m] of Object.entries(suite.ablation)) ablation[l as LeverName] = policyReport(m);
+    const report: Report = {
+        mode: 'sim',
+        trace: trace.name,
+        seed: args.seed,
+        profile: profile.name,
+        generatedAt: new Date().toISOString(),
+        command,
+        policies,
+        isolated: { completion: { firstTokenMs: isolatedFt, served: suite.isolated.completion.served } },
+        decisionCostUs: { p50: cost.p50, p99: cost.p99, decisions: cost.decisions, models: cost.models, how: cost.how },
+        ablation: args.ablation ? ablation : undefined,
+        targets: evaluateTargets('sim', policies, isolatedFt.p95, cost.p99),
+        environment: { traceSummary: s, profileFile: resolve(profileFile), node: process.version },
+        runtimeMs: performance.now() - started,
+    };
+    writeReport(
+        args.out,
+        report,
+        {
+            firstToken: [
+                ...POLICY_NAMES.map((p) => ({ name: p, values: suite.policies[p].completionFirstTokenSamples })),
+                { name: 'isolated', values: suite.isolated.completionFirstTokenSamples },
+            ],
+        },
+        [
+            'Simulated: the real router (src/core/router) drives simulated backends on virtual time; see bench/README.md for the model.',
+            `Profile sources: ${profile.sources.join(' | ')}`,
+        ],
+    );
+    return report;
+}
+
+async function main(): Promise<void> {
+    const argv = process.argv.slice(2);
+    const args = parseArgs(argv);
+    const command = `npm run bench -- ${argv.join(' ')}`;
+    let report: Report | undefined;
+    if (args.mode === 'sim') report = await runSimMode(args, command);
+    else if (args.mode === 'real') report = await runRealMode(args, command);
+    else await runProfileMode(args);
+    if (report) {
+        console.log(`\nwrote ${join(args.out, 'report.json')} and report.md (${(report.runtimeMs / 1000).toFixed(1)} s)`);
+        for (const t of report.targets) console.log(`  ${t.met ? 'met    ' : 'NOT met'}  ${t.text}: ${t.detail}`);
+    }
+}
+
+if (require.main === module) {
+    main().then(
+        () => process.exit(0),
+        (e: unknown) => {
+            console.error(e instanceof Error ? (e.stack ?? e.message) : String(e));
+            process.exit(1);
+        },
+    );
+}

@@ -1,0 +1,122 @@
+/**
+ * Speed profiles: how fast each model of a trio runs on one device, and how models slow each
+ * other when they run at once. The simulator (bench/sim) is driven only by these numbers.
+ * Units: tokens per second, milliseconds, bytes. Stored as JSON in bench/profiles/.
+ */
+import { readFileSync } from 'node:fs';
+import { ROLES, type Role } from '../src/core/backend';
+
+export type Phase = 'prefill' | 'decode' | 'embed';
+export const PHASES: readonly Phase[] = ['prefill', 'decode', 'embed'];
+
+export interface ModelProfile {
+    /** Prompt evaluation rate alone on the device (tokens/s). */
+    readonly promptTokensPerSec: number;
+    /** Generation rate alone on the device (tokens/s), one sequence. */
+    readonly decodeTokensPerSec: number;
+    /** Fixed part of every generate/chat call before the first token (ms): setup, sampling. */
+    readonly firstTokenOverheadMs: number;
+    /** Embedding evaluation rate alone (tokens/s). */
+    readonly embedTokensPerSec: number;
+    /** Fixed cost per embedded text (ms). */
+    readonly embedOverheadMsPerItem: number;
+    readonly loadMs: number;
+    /** Resident memory for weights + context (bytes). */
+    readonly memoryBytes: number;
+    readonly slots: number;
+    readonly contextSize: number;
+    readonly fim: boolean;
+    readonly hasChat: boolean;
+    /**
+     * Total throughput multiplier when n sequences of this model run at once (index n-1), per phase.
+     * [1, 1.4] means two sequences together run 1.4x as many tokens/s as one (each at 0.7x).
+     */
+    readonly batchGain: Readonly<Record<Phase, readonly number[]>>;
+}
+
+export interface DeviceProfile {
+    readonly kind: 'gpu' | 'cpu';
+    readonly name: string;
+    /** Memory budget for resident models (bytes). */
+    readonly memoryBytes: number;
+    /**
+     * Slowdown of a job in a phase when k distinct models are computing at once (index k-1),
+     * relative to running alone: [1, 1.9, 2.8] means 1.9x slower with one other model active.
+     * A model waiting at the token gate or idle does not count.
+     */
+    readonly contention: Readonly<Record<Phase, readonly number[]>>;
+}
+
+export interface SpeedProfile {
+    readonly name: string;
+    readonly description: string;
+    /** Where the numbers come from (URLs, or "measured by bench/profile.ts on ..."). */
+    readonly sources: readonly string[];
+    readonly device: DeviceProfile;
+    readonly models: Readonly<Record<Role, ModelProfile>>;
+    /**
+     * What a sequence keeps for prefix reuse when its call is aborted: "evaluated" keeps the
+     * tokens evaluated so far (llama.cpp's KV cache holds them), "nothing" drops the sequence.
+     */
+    readonly keepOnAbort: 'evaluated' | 'nothing';
+    /** Free-form measurement details (conditions, raw samples, machine load). */
+    readonly measurement?: Record<string, unknown>;
+}
+
+export class ProfileError extends Error {
+    override readonly name = 'ProfileError';
+}
+
+function posNum(v: unknown, where: string): number {
+    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new ProfileError(`${where} must be a positive number, got ${JSON.stringify(v)}`);
+    return v;
+}
+
+function factors(v: unknown, where: string, ascending: boolean): number[] {
+    if (!Array.isArray(v) || v.length === 0) throw new ProfileError(`${where} must be a non-empty array of numbers`);
+    const out = v.map((x, i) => posNum(x, `${where}[${i}]`));
+    if (ascending && Math.abs(out[0] - 1) > 1e-9) throw new ProfileError(`${where}[0] must be 1 (alone), got ${out[0]}`);
+    return out;
+}
+
+/** Validates a parsed profile; throws ProfileError naming the field. */
+export function validateProfile(o: unknown, where = 'profile'): SpeedProfile {
+    if (typeof o !== 'object' || o === null) throw new ProfileError(`${where}: not an object`);
+    const p = o as Record<string, unknown>;
+    const device = p.device as Record<string, unknown> | undefined;
+    if (!device) throw new ProfileError(`${where}.device missing`);
+    const cont = device.contention as Record<string, unknown> | undefined;
+    if (!cont) throw new ProfileError(`${where}.device.contention missing`);
+    for (const ph of PHASES) factors(cont[ph], `${where}.device.contention.${ph}`, true);
+    posNum(device.memoryBytes, `${where}.device.memoryBytes`);
+    const models = p.models as Record<string, Record<string, unknown>> | undefined;
+    if (!models) throw new ProfileError(`${where}.models missing`);
+    for (const r of ROLES) {
+        const m = models[r];
+        if (!m) throw new ProfileError(`${where}.models.${r} missing`);
+        for (const k of ['promptTokensPerSec', 'decodeTokensPerSec', 'embedTokensPerSec', 'memoryBytes', 'slots', 'contextSize']) {
+            posNum(m[k], `${where}.models.${r}.${k}`);
+        }
+        for (const k of ['firstTokenOverheadMs', 'embedOverheadMsPerItem', 'loadMs']) {
+            if (typeof m[k] !== 'number' || (m[k] as number) < 0) throw new ProfileError(`${where}.models.${r}.${k} must be >= 0`);
+        }
+        const bg = m.batchGain as Record<string, unknown> | undefined;
+        if (!bg) throw new ProfileError(`${where}.models.${r}.batchGain missing`);
+        for (const ph of PHASES) factors(bg[ph], `${where}.models.${r}.batchGain.${ph}`, true);
+    }
+    if (p.keepOnAbort !== 'evaluated' && p.keepOnAbort !== 'nothing') throw new ProfileError(`${where}.keepOnAbort must be "evaluated" or "nothing"`);
+    return o as SpeedProfile;
+}
+
+export function loadProfile(file: string): SpeedProfile {
+    return validateProfile(JSON.parse(readFileSync(file, 'utf8')), file);
+}
+
+/** Factor at index n-1, extrapolated linearly in n past the end of the table. */
+export function factorAt(table: readonly number[], n: number): number {
+    if (n <= 1) return table[0];
+    if (n <= table.length) return table[n - 1];
+    const last = table[table.length - 1];
+    const prev = table.length >= 2 ? table[table.length - 2] : last;
+    return last + (n - table.length) * Math.max(0, last - prev);
+}

@@ -1,0 +1,231 @@
+/**
+ * report.json (the shape issue 4 §1 relies on, plus more fields) and report.md with its charts,
+ * and the §5 targets evaluated from the numbers. Units: ms, tokens, fractions 0..1, µs for the
+ * decision cost.
+ */
+import { writeFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { POLICY_NAMES, type Levers, type PolicyName } from '../src/core/tasks';
+import type { PolicyMetrics } from './metrics';
+import { barChart, cdfChart } from './svg';
+import type { Quantiles } from './stats';
+
+export type LeverName = keyof Levers;
+export const LEVER_NAMES: readonly LeverName[] = ['prefixAffinity', 'pauseOthers', 'holdSupersedable', 'spill', 'forecastHeadroom'];
+
+export interface PolicyReport {
+    readonly completion: {
+        readonly firstTokenMs: Quantiles;
+        readonly totalMs: Quantiles;
+        readonly served: number;
+        readonly cancelled: number;
+        readonly dropped: number;
+        readonly failed: number;
+        readonly hung: number;
+    };
+    readonly generatedTokens: number;
+    readonly wastedTokens: number;
+    readonly wastedShare: number;
+    readonly computedTokens: number;
+    readonly completionsByModel: Record<string, number>;
+    readonly completionsByModelCount: Record<string, number>;
+    readonly explain: { readonly firstTokenMs: { readonly p50: number; readonly p95: number }; readonly served: number };
+    readonly embed: { readonly chunksPerSec: number; readonly indexDoneMs: number; readonly chunks: number };
+    readonly objectiveAttainment: number;
+}
+
+export interface Target {
+    readonly id: string;
+    readonly text: string;
+    readonly value: number;
+    readonly limit: number;
+    readonly met: boolean;
+    readonly detail: string;
+}
+
+export interface Report {
+    readonly mode: 'sim' | 'real';
+    readonly trace: string;
+    readonly seed: number;
+    readonly profile: string;
+    readonly generatedAt: string;
+    readonly command: string;
+    readonly policies: Record<PolicyName, PolicyReport>;
+    readonly isolated: { readonly completion: { readonly firstTokenMs: Quantiles; readonly served: number } };
+    readonly decisionCostUs: { readonly p50: number; readonly p99: number; readonly decisions: number; readonly models: number; readonly how: string };
+    /** zeta with one lever off, per lever. */
+    readonly ablation?: Partial<Record<LeverName, PolicyReport>>;
+    /** real mode: a sim run of the same trace with the profile just measured. */
+    readonly simPredicted?: Partial<Record<PolicyName, { readonly firstTokenMs: { readonly p50: number; readonly p95: number } }>>;
+    readonly simVsReal?: Partial<Record<PolicyName, { readonly realP50: number; readonly simP50: number; readonly ratio: number; readonly within30: boolean }>>;
+    readonly targets: readonly Target[];
+    readonly environment: Record<string, unknown>;
+    readonly runtimeMs: number;
+}
+
+export function policyReport(m: PolicyMetrics): PolicyReport {
+    return {
+        completion: m.completion,
+        generatedTokens: m.generatedTokens,
+        wastedTokens: m.wastedTokens,
+        wastedShare: m.wastedShare,
+        computedTokens: m.computedTokens,
+        completionsByModel: m.completionsByModel,
+        completionsByModelCount: m.completionsByModelCount,
+        explain: m.explain,
+        embed: m.embed,
+        objectiveAttainment: m.objectiveAttainment,
+    };
+}
+
+/** `cmp`: how value must compare with limit ("le" <=, "lt" <, "ge" >=). */
+function target(id: string, text: string, value: number, limit: number, detail: string, cmp: 'le' | 'lt' | 'ge' = 'le'): Target {
+    const ok = cmp === 'le' ? value <= limit : cmp === 'lt' ? value < limit : value >= limit;
+    const met = Number.isFinite(value) && Number.isFinite(limit) && ok;
+    return { id, text, value, limit, met, detail };
+}
+
+/** The targets of issue 4 §5 (and the ±30% fidelity of §3 in real mode). */
+export function evaluateTargets(
+    mode: 'sim' | 'real',
+    policies: Record<PolicyName, PolicyReport>,
+    isolatedP95: number,
+    decisionP99: number,
+    simVsReal?: Report['simVsReal'],
+): Target[] {
+    const z = policies.zeta;
+    const s = policies.static;
+    const zp95 = z.completion.firstTokenMs.p95;
+    const baselines = POLICY_NAMES.filter((p) => p !== 'zeta');
+    const best = baselines.reduce((b, p) => (policies[p].completion.firstTokenMs.p95 < policies[b].completion.firstTokenMs.p95 ? p : b), baselines[0]);
+    const bestP95 = policies[best].completion.firstTokenMs.p95;
+    const r = (x: number): string => (Number.isFinite(x) ? x.toFixed(x < 10 ? 2 : 0) : 'n/a');
+    const out: Target[] = [];
+    if (mode === 'sim') {
+        out.push(target('p95-vs-static', 'zeta completion p95 first token <= 0.5x static', zp95 / s.completion.firstTokenMs.p95, 0.5, `${r(zp95)} ms vs static ${r(s.completion.firstTokenMs.p95)} ms`));
+        out.push(target('p95-vs-best-baseline', 'zeta completion p95 first token <= 0.8x the best other baseline', zp95 / bestP95, 0.8, `${r(zp95)} ms vs ${best} ${r(bestP95)} ms`));
+        out.push(target('p95-vs-isolated', 'zeta completion p95 first token <= 1.3x isolated', zp95 / isolatedP95, 1.3, `${r(zp95)} ms vs isolated ${r(isolatedP95)} ms`));
+    }
+    out.push(target('wasted-share', 'zeta wasted-token share <= 0.5x static', z.wastedShare / s.wastedShare, 0.5, `${(100 * z.wastedShare).toFixed(1)}% vs static ${(100 * s.wastedShare).toFixed(1)}%`));
+    const coder = z.completionsByModel.coder ?? 0;
+    out.push(target('coder-share', 'at least 70% of zeta served completions from the coder', coder, 0.7, `${(100 * coder).toFixed(1)}% from the coder`, 'ge'));
+    out.push(target('explain-p95', 'zeta explain p95 first token <= 1.5x static', z.explain.firstTokenMs.p95 / s.explain.firstTokenMs.p95, 1.5, `${r(z.explain.firstTokenMs.p95)} ms vs static ${r(s.explain.firstTokenMs.p95)} ms`));
+    out.push(target('index-done', 'indexing finishes no later than 1.5x static', z.embed.indexDoneMs / s.embed.indexDoneMs, 1.5, `${r(z.embed.indexDoneMs / 1000)} s vs static ${r(s.embed.indexDoneMs / 1000)} s`));
+    out.push(target('decision-cost', 'router decision cost p99 < 50 µs', decisionP99, 50, `p99 ${r(decisionP99)} µs`, 'lt'));
+    if (mode === 'real') {
+        const worst = Math.max(...baselines.map((p) => zp95 / policies[p].completion.firstTokenMs.p95));
+        out.push(
+            target(
+                'real-beats-all',
+                'real mode: zeta completion p95 beats every baseline',
+                worst,
+                1,
+                baselines.map((p) => `${p} ${r(policies[p].completion.firstTokenMs.p95)} ms`).join(', ') + ` vs zeta ${r(zp95)} ms`,
+                'lt',
+            ),
+        );
+        if (simVsReal) {
+            const ratios = Object.values(simVsReal).map((v) => Math.abs(v.ratio - 1));
+            out.push(target('sim-fidelity', 'sim p50 first token within ±30% of real, every policy', Math.max(...ratios), 0.3, Object.entries(simVsReal).map(([p, v]) => `${p} ${r(v.simP50)}/${r(v.realP50)} ms`).join(', ')));
+        }
+    }
+    return out;
+}
+
+function cell(x: number, digits = 0): string {
+    return Number.isFinite(x) ? x.toFixed(digits) : 'n/a';
+}
+
+function pct(x: number): string {
+    return Number.isFinite(x) ? `${(100 * x).toFixed(1)}%` : 'n/a';
+}
+
+export function policyTable(rows: ReadonlyArray<readonly [string, PolicyReport]>): string {
+    const head =
+        '| policy | first token p50 / p95 / p99 (ms) | total p50 / p95 (ms) | served / cancelled / dropped | wasted tokens (share) | completions coder / embedder / reasoner | explain first token p50 / p95 (ms) | embed chunks/s | index done (s) | objectives met |\n' +
+        '|---|---|---|---|---|---|---|---|---|---|\n';
+    return (
+        head +
+        rows
+            .map(([name, p]) => {
+                const c = p.completion;
+                const by = p.completionsByModel;
+                return `| ${name} | ${cell(c.firstTokenMs.p50)} / ${cell(c.firstTokenMs.p95)} / ${cell(c.firstTokenMs.p99)} | ${cell(c.totalMs.p50)} / ${cell(c.totalMs.p95)} | ${c.served} / ${c.cancelled} / ${c.dropped + c.failed + c.hung} | ${p.wastedTokens} (${pct(p.wastedShare)}) | ${pct(by.coder ?? 0)} / ${pct(by.embedder ?? 0)} / ${pct(by.reasoner ?? 0)} | ${cell(p.explain.firstTokenMs.p50)} / ${cell(p.explain.firstTokenMs.p95)} | ${cell(p.embed.chunksPerSec, 1)} | ${cell(p.embed.indexDoneMs / 1000, 1)} | ${pct(p.objectiveAttainment)} |`;
+            })
+            .join('\n') +
+        '\n'
+    );
+}
+
+export function targetsTable(targets: readonly Target[]): string {
+    return (
+        '| target | result | number |\n|---|---|---|\n' +
+        targets.map((t) => `| ${t.text} | ${t.met ? 'met' : '**NOT met**'} | ${t.detail} (value ${cell(t.value, 2)}, limit ${cell(t.limit, 2)}) |`).join('\n') +
+        '\n'
+    );
+}
+
+export interface ChartInputs {
+    /** Served completions' first-token latencies, ascending, per policy (and "isolated"). */
+    readonly firstToken: ReadonlyArray<{ readonly name: string; readonly values: readonly number[] }>;
+}
+
+/** Writes report.json, report.md and the SVG charts into `dir`. */
+export function writeReport(dir: string, report: Report, charts: ChartInputs, notes: readonly string[]): void {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'report.json'), JSON.stringify(report, null, 2) + '\n');
+    const cdf = cdfChart(`Completion time to first token (${report.mode}, ${report.trace})`, charts.firstToken, { xLabel: 'ms from keystroke to first token' });
+    writeFileSync(join(dir, 'completion-first-token-cdf.svg'), cdf);
+    const bars = barChart(
+        'Completion first token: p50 / p95 / p99',
+        ['p50', 'p95', 'p99'],
+        [
+            ...POLICY_NAMES.map((p) => {
+                const q = report.policies[p].completion.firstTokenMs;
+                return { name: p, values: [q.p50, q.p95, q.p99] };
+            }),
+            { name: 'isolated', values: [report.isolated.completion.firstTokenMs.p50, report.isolated.completion.firstTokenMs.p95, report.isolated.completion.firstTokenMs.p99] },
+        ],
+    );
+    writeFileSync(join(dir, 'completion-first-token-bars.svg'), bars);
+
+    const md: string[] = [];
+    md.push(`# Zeta benchmark: ${report.mode} mode, trace \`${report.trace}\``, '');
+    md.push(`Command: \`${report.command}\`  `, `Profile: \`${report.profile}\`, seed ${report.seed}, generated ${report.generatedAt}, ran in ${(report.runtimeMs / 1000).toFixed(1)} s.`, '');
+    md.push('## Policies side by side', '');
+    md.push(policyTable(POLICY_NAMES.map((p) => [p, report.policies[p]] as const)));
+    const iso = report.isolated.completion.firstTokenMs;
+    md.push(`Isolated (the trace's completions alone on an idle system, static handling): first token p50 ${cell(iso.p50)} ms, p95 ${cell(iso.p95)} ms, p99 ${cell(iso.p99)} ms over ${report.isolated.completion.served} served completions.`, '');
+    md.push('Latencies are of served requests; "dropped" counts deadline drops, queue-full rejections and failures. Wasted tokens: prompt tokens evaluated (not reused) plus tokens generated for requests that were then superseded; share of all generate/chat tokens computed (embeddings not counted).', '');
+    md.push('![CDF of completion first-token latency](completion-first-token-cdf.svg)', '');
+    md.push('![p50/p95/p99 bars](completion-first-token-bars.svg)', '');
+    if (report.ablation) {
+        md.push('## Lever ablation (zeta with one lever off)', '');
+        md.push(policyTable([['zeta (all levers)', report.policies.zeta] as const, ...LEVER_NAMES.filter((l) => report.ablation?.[l]).map((l) => [`zeta without ${l}`, report.ablation?.[l] as PolicyReport] as const)]));
+        const z95 = report.policies.zeta.completion.firstTokenMs.p95;
+        md.push(
+            LEVER_NAMES.filter((l) => report.ablation?.[l])
+                .map((l) => {
+                    const a = report.ablation?.[l] as PolicyReport;
+                    return `- ${l}: p95 first token ${cell(a.completion.firstTokenMs.p95)} ms without it vs ${cell(z95)} ms with all levers (${cell(a.completion.firstTokenMs.p95 / z95, 2)}x); wasted share ${pct(a.wastedShare)} vs ${pct(report.policies.zeta.wastedShare)}.`;
+                })
+                .join('\n'),
+            '',
+        );
+    }
+    if (report.simVsReal) {
+        md.push('## Simulator vs real (same trace, profile just measured)', '');
+        md.push('| policy | real p50 (ms) | sim p50 (ms) | sim/real | within ±30% | real p95 (ms) | sim p95 (ms) |\n|---|---|---|---|---|---|---|');
+        for (const p of POLICY_NAMES) {
+            const v = report.simVsReal[p];
+            if (!v) continue;
+            md.push(`| ${p} | ${cell(v.realP50)} | ${cell(v.simP50)} | ${cell(v.ratio, 2)} | ${v.within30 ? 'yes' : 'NO'} | ${cell(report.policies[p].completion.firstTokenMs.p95)} | ${cell(report.simPredicted?.[p]?.firstTokenMs.p95 ?? Number.NaN)} |`);
+        }
+        md.push('');
+    }
+    md.push('## Targets (issue 4 §5)', '');
+    md.push(targetsTable(report.targets));
+    md.push(`Router decision cost: p50 ${cell(report.decisionCostUs.p50, 2)} µs, p99 ${cell(report.decisionCostUs.p99, 2)} µs over ${report.decisionCostUs.decisions} decisions with ${report.decisionCostUs.models} models (${report.decisionCostUs.how}).`, '');
+    if (notes.length > 0) md.push('## Notes', '', ...notes.map((n) => `- ${n}`), '');
+    writeFileSync(join(dir, 'report.md'), md.join('\n'));
+}

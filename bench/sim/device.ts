@@ -1,0 +1,142 @@
+/**
+ * One shared compute device (a GPU, or the CPU cores) under processor sharing, in virtual time.
+ *
+ * Every running job (a prefill, one decoded token, or an embedding batch) has an amount of work
+ * measured in "isolated ms": the time it takes alone on the device. While k distinct models are
+ * computing, a job of phase p on model m progresses at rate
+ *     (batchGain_m[p](n_m) / n_m) / contention[p](k)        isolated-ms per ms,
+ * where n_m is the number of jobs on model m. Rates change only when the set of jobs changes, so
+ * the device keeps a single timer for the earliest completion and re-plans on every change.
+ * Invariant: `remaining` of every job is exact as of `lastUpdate`.
+ */
+import type { Clock, TimerHandle } from '../../src/core/clock';
+import { factorAt, type DeviceProfile, type ModelProfile, type Phase } from '../profileTypes';
+
+interface Job {
+    readonly model: string;
+    readonly phase: Phase;
+    readonly work: number;
+    remaining: number;
+    rate: number;
+    readonly resolve: () => void;
+    readonly reject: (e: unknown) => void;
+}
+
+export interface JobHandle {
+    /** Resolves when the work is done; rejects with signal.reason on abort. */
+    readonly done: Promise<void>;
+    /** Fraction of the work done so far, 0..1. */
+    progress(): number;
+}
+
+/** Work left below this (isolated ms) counts as done: guards float round-off. */
+const EPS = 1e-7;
+
+export class SimDevice {
+    private readonly jobs = new Set<Job>();
+    private lastUpdate: number;
+    private timer: TimerHandle | undefined;
+    /** Busy time per model (ms of wall time with at least one job), for utilisation checks. */
+    readonly busyMs = new Map<string, number>();
+    /** Highest number of distinct models seen computing at once. */
+    maxConcurrentModels = 0;
+
+    constructor(
+        private readonly clock: Clock,
+        private readonly device: DeviceProfile,
+        private readonly models: Readonly<Record<string, ModelProfile>>,
+    ) {
+        this.lastUpdate = clock.now();
+    }
+
+    /** Number of distinct models with work on the device now. */
+    get activeModels(): number {
+        const s = new Set<string>();
+        for (const j of this.jobs) s.add(j.model);
+        return s.size;
+    }
+
+    run(model: string, phase: Phase, isolatedMs: number, signal: AbortSignal): JobHandle {
+        const work = Math.max(0, isolatedMs);
+        let job: Job | undefined;
+        const done = new Promise<void>((resolve, reject) => {
+            if (signal.aborted) {
+                reject(signal.reason);
+                return;
+            }
+            this.settle();
+            job = { model, phase, work, remaining: work, rate: 0, resolve, reject };
+            this.jobs.add(job);
+        });
+        if (job) {
+            const j = job;
+            const onAbort = (): void => {
+                if (!this.jobs.has(j)) return;
+                this.settle();
+                this.jobs.delete(j);
+                j.reject(signal.reason);
+                this.plan();
+            };
+            signal.addEventListener('abort', onAbort, { once: true });
+            const detach = (): void => signal.removeEventListener('abort', onAbort);
+            done.then(detach, detach);
+            this.plan();
+        }
+        return {
+            done,
+            progress: () => {
+                if (!job) return 0;
+                if (job.work === 0) return 1;
+                let rem = job.remaining;
+                if (this.jobs.has(job)) rem = Math.max(0, rem - (this.clock.now() - this.lastUpdate) * job.rate);
+                return 1 - rem / job.work;
+            },
+        };
+    }
+
+    /** Advances every job's remaining work to now at the rates in force since lastUpdate. */
+    private settle(): void {
+        const now = this.clock.now();
+        const dt = now - this.lastUpdate;
+        if (dt > 0) {
+            const busy = new Set<string>();
+            for (const j of this.jobs) {
+                j.remaining = Math.max(0, j.remaining - dt * j.rate);
+                busy.add(j.model);
+            }
+            for (const m of busy) this.busyMs.set(m, (this.busyMs.get(m) ?? 0) + dt);
+        }
+        this.lastUpdate = now;
+    }
+
+    /** Completes finished jobs, recomputes rates and sets the timer for the next completion. */
+    private plan(): void {
+        for (const j of [...this.jobs]) {
+            if (j.remaining <= EPS) {
+                this.jobs.delete(j);
+                j.resolve();
+            }
+        }
+        const perModel = new Map<string, number>();
+        for (const j of this.jobs) perModel.set(j.model, (perModel.get(j.model) ?? 0) + 1);
+        const k = perModel.size;
+        this.maxConcurrentModels = Math.max(this.maxConcurrentModels, k);
+        let nextMs = Number.POSITIVE_INFINITY;
+        for (const j of this.jobs) {
+            const n = perModel.get(j.model) ?? 1;
+            const m = this.models[j.model];
+            const gain = m ? factorAt(m.batchGain[j.phase], n) : 1;
+            j.rate = gain / n / factorAt(this.device.contention[j.phase], k);
+            nextMs = Math.min(nextMs, j.remaining / j.rate);
+        }
+        this.clock.clearTimeout(this.timer);
+        this.timer = undefined;
+        if (Number.isFinite(nextMs)) {
+            this.timer = this.clock.setTimeout(() => {
+                this.timer = undefined;
+                this.settle();
+                this.plan();
+            }, nextMs);
+        }
+    }
+}

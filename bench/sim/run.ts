@@ -1,0 +1,111 @@
+/**
+ * One simulated replay: a trace through the real router (`createRouter`) whose backends are
+ * `SimBackend`s sharing one `SimDevice`, on a `VirtualClock`. Deterministic: same inputs, same
+ * numbers, on any machine.
+ */
+import { ROLES, type ModelSpec, type Role } from '../../src/core/backend';
+import { VirtualClock } from '../../src/core/clock';
+import type { Router, RouterDeps, RoutingSettings, TaskKind } from '../../src/core/tasks';
+import { replay, virtualEnv, type ReplayResult, type RequestRecord } from '../harness';
+import { computeMetrics, type PolicyMetrics } from '../metrics';
+import type { SpeedProfile } from '../profileTypes';
+import { TaskBuilder } from '../text';
+import type { Trace } from '../trace';
+import { SimBackend } from './simBackend';
+import { SimDevice } from './device';
+
+export function modelSpecs(profile: SpeedProfile, paths?: Readonly<Record<Role, string>>): ModelSpec[] {
+    return ROLES.map((role) => ({
+        id: role,
+        role,
+        path: paths?.[role] ?? `/simulated/${profile.name}/${role}.gguf`,
+        contextSize: profile.models[role].contextSize,
+        slots: profile.models[role].slots,
+        threads: 1,
+        gpuLayers: profile.device.kind === 'gpu' ? 'auto' : 0,
+        fimTemplate: profile.models[role].fim ? 'auto' : 'none',
+    }));
+}
+
+/** The model a task class belongs on (its quality-preferred role). */
+export const PREFERRED_ROLE: Readonly<Record<TaskKind, Role>> = {
+    completion: 'coder',
+    edit: 'coder',
+    explain: 'reasoner',
+    refactorPlan: 'reasoner',
+    embed: 'embedder',
+    embedQuery: 'embedder',
+};
+
+/**
+ * A request's latency objective (ms): the task class's objective factor times its predicted
+ * time to first token (finish, for embedQuery) on its preferred model, idle, without reuse.
+ */
+export function objectiveFn(profile: SpeedProfile, settings: RoutingSettings): (r: RequestRecord) => number {
+    return (r) => {
+        const m = profile.models[PREFERRED_ROLE[r.kind]];
+        const factor = settings.taskClasses[r.kind].objectiveFactor;
+        const l = r.line;
+        const ideal =
+            r.kind === 'embedQuery' || r.kind === 'embed'
+                ? l.items * (m.embedOverheadMsPerItem + (l.promptTokens * 1000) / m.embedTokensPerSec)
+                : m.firstTokenOverheadMs + (l.promptTokens * 1000) / m.promptTokensPerSec;
+        return factor * ideal;
+    };
+}
+
+export interface SimRun {
+    readonly metrics: PolicyMetrics;
+    readonly replay: ReplayResult;
+    /** Virtual ms the device had at least one job, per model. */
+    readonly busyMs: Record<string, number>;
+}
+
+export async function runSim(
+    trace: Trace,
+    profile: SpeedProfile,
+    settings: RoutingSettings,
+    createRouter: (deps: RouterDeps) => Router,
+): Promise<SimRun> {
+    const clock = new VirtualClock(0);
+    const modelProfiles: Record<string, SpeedProfile['models'][Role]> = {};
+    for (const r of ROLES) modelProfiles[r] = profile.models[r];
+    const device = new SimDevice(clock, profile.device, modelProfiles);
+    const backends: SimBackend[] = [];
+    const totals = (): { computed: number; generated: number } => {
+        let computed = 0;
+        let generated = 0;
+        for (const b of backends) {
+            computed += b.computed.promptEvaluated + b.computed.generated;
+            generated += b.computed.generated;
+        }
+        return { computed, generated };
+    };
+    let base = { computed: 0, generated: 0 };
+    const result = await replay({
+        trace,
+        settings,
+        models: modelSpecs(profile),
+        createRouter,
+        createBackend: (spec) => {
+            const b = new SimBackend(clock, device, profile.models[spec.role], {
+                keepOnAbort: profile.keepOnAbort,
+                embeddingSpace: `sim-space-${spec.id}`,
+            });
+            backends.push(b);
+            return b;
+        },
+        builder: new TaskBuilder(1),
+        env: virtualEnv(clock),
+        drainLimitMs: 600_000,
+        onStart: () => {
+            // What warm-up computed is not part of the trace.
+            base = totals();
+        },
+    });
+    const end = totals();
+    const computed = end.computed - base.computed;
+    const generated = end.generated - base.generated;
+    const metrics = computeMetrics(result.records, { computed, generated }, objectiveFn(profile, settings));
+    return { metrics, replay: result, busyMs: Object.fromEntries(device.busyMs) };
+}

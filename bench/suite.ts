@@ -1,0 +1,59 @@
+/**
+ * Runs the benchmark's sim suite: the five policies side by side, the isolated replay, and the
+ * lever ablation, all on one trace and one speed profile.
+ */
+import { POLICY_NAMES, type PolicyName, type Router, type RouterDeps, type RoutingSettings } from '../src/core/tasks';
+import type { PolicyMetrics } from './metrics';
+import type { SpeedProfile } from './profileTypes';
+import { LEVER_NAMES, type LeverName } from './report';
+import { runSim } from './sim/run';
+import { completionsOnly, type Trace } from './trace';
+
+export function settingsFor(base: RoutingSettings, policy: PolicyName, profile: SpeedProfile, leverOff?: LeverName): RoutingSettings {
+    const levers = { ...base.levers };
+    if (leverOff) levers[leverOff] = false;
+    return { ...base, policy, levers, memoryBudgetBytes: base.memoryBudgetBytes ?? profile.device.memoryBytes };
+}
+
+export interface SimSuite {
+    readonly policies: Record<PolicyName, PolicyMetrics>;
+    readonly isolated: PolicyMetrics;
+    readonly ablation: Partial<Record<LeverName, PolicyMetrics>>;
+}
+
+export interface SuiteOptions {
+    readonly ablation: boolean;
+    readonly isolated: boolean;
+    readonly log: (line: string) => void;
+}
+
+export async function runSimSuite(
+    trace: Trace,
+    profile: SpeedProfile,
+    base: RoutingSettings,
+    createRouter: (deps: RouterDeps) => Router,
+    options: SuiteOptions,
+): Promise<SimSuite> {
+    const policies = {} as Record<PolicyName, PolicyMetrics>;
+    for (const p of POLICY_NAMES) {
+        const t0 = performance.now();
+        const r = await runSim(trace, profile, settingsFor(base, p, profile), createRouter);
+        policies[p] = r.metrics;
+        options.log(`  ${p}: first token p95 ${r.metrics.completion.firstTokenMs.p95.toFixed(0)} ms, ${r.metrics.completion.served} served, hung ${r.replay.hung} (${(performance.now() - t0).toFixed(0)} ms)`);
+    }
+    let isolated = policies.static;
+    if (options.isolated) {
+        const r = await runSim(completionsOnly(trace), profile, settingsFor(base, 'static', profile), createRouter);
+        isolated = r.metrics;
+        options.log(`  isolated: first token p95 ${r.metrics.completion.firstTokenMs.p95.toFixed(0)} ms, ${r.metrics.completion.served} served`);
+    }
+    const ablation: Partial<Record<LeverName, PolicyMetrics>> = {};
+    if (options.ablation) {
+        for (const l of LEVER_NAMES) {
+            const r = await runSim(trace, profile, settingsFor(base, 'zeta', profile, l), createRouter);
+            ablation[l] = r.metrics;
+            options.log(`  zeta without ${l}: first token p95 ${r.metrics.completion.firstTokenMs.p95.toFixed(0)} ms`);
+        }
+    }
+    return { policies, isolated, ablation };
+}

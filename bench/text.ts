@@ -1,0 +1,93 @@
+/**
+ * Turns trace lines into router tasks with synthetic text of the right size.
+ *
+ * Every document has a deterministic word sequence (seeded by its name), so the same document
+ * always yields the same prefix and a later keystroke's prompt shares all but its last word with
+ * the previous one: exactly what prefix reuse feeds on. With the simulator's tokenizer one word is
+ * one token; for a real tokenizer `tokensPerWord` (measured with `calibrate`) converts token
+ * budgets to word counts.
+ */
+import type { ChatMessage, TokenListener } from '../src/core/backend';
+import type { ChatTask, CompletionTask, EmbedTask } from '../src/core/tasks';
+import { hashString } from './rng';
+import type { TraceLine } from './trace';
+
+/** Code-like words; all lower-case ASCII so any byte-level tokenizer handles them. */
+const WORDS: readonly string[] = [
+    'const', 'value', 'return', 'index', 'result', 'items', 'length', 'function', 'string', 'number',
+    'export', 'import', 'from', 'await', 'async', 'if', 'else', 'for', 'of', 'let', 'new', 'this',
+    'map', 'filter', 'reduce', 'push', 'count', 'total', 'name', 'data', 'node', 'list', 'key',
+    'error', 'throw', 'true', 'false', 'null', 'type', 'interface', 'class', 'extends', 'private',
+    'readonly', 'public', 'static', 'get', 'set', 'size', 'start', 'end', 'next', 'prev', 'child',
+];
+
+/** Word i of a document's stream; deterministic in (doc, stream, i). */
+export function docWord(doc: string, stream: string, i: number): string {
+    const h = hashString(`${stream}:${doc}`);
+    const idx = ((h ^ Math.imul(i + 1, 2654435761)) >>> 0) % WORDS.length;
+    return WORDS[idx];
+}
+
+/** Per (stream, doc): the words generated so far (memoised: traces ask for the same text often). */
+const wordCache = new Map<string, string[]>();
+
+function words(doc: string, stream: string, from: number, count: number): string {
+    const key = `${stream}:${doc}`;
+    let arr = wordCache.get(key);
+    if (!arr) {
+        arr = [];
+        wordCache.set(key, arr);
+    }
+    const h = hashString(key);
+    for (let i = arr.length; i < from + count; i++) arr.push(WORDS[((h ^ Math.imul(i + 1, 2654435761)) >>> 0) % WORDS.length]);
+    return arr.slice(from, from + count).join(' ');
+}
+
+export class TaskBuilder {
+    /** Keystrokes seen per document: makes the word being typed differ between keystrokes. */
+    private readonly keystrokes = new Map<string, number>();
+
+    /** @param tokensPerWord tokens the target tokenizer spends per synthetic word (1 in the simulator). */
+    constructor(readonly tokensPerWord = 1) {}
+
+    private wordsFor(tokens: number): number {
+        return Math.max(0, Math.round(tokens / this.tokensPerWord));
+    }
+
+    completion(line: TraceLine, onToken?: TokenListener): CompletionTask {
+        const k = (this.keystrokes.get(line.doc) ?? 0) + 1;
+        this.keystrokes.set(line.doc, k);
+        const suffixTokens = line.suffixTokens ?? 0;
+        // 3 tokens go to the FIM markers.
+        const prefixWords = Math.max(1, this.wordsFor(line.promptTokens - suffixTokens - 3));
+        const typed = docWord(line.doc, 'body', prefixWords - 1);
+        const partial = (typed + 'xyzw').slice(0, 1 + (k % 4));
+        const prefix = (prefixWords > 1 ? words(line.doc, 'body', 0, prefixWords - 1) + ' ' : '') + partial;
+        const suffix = words(line.doc, 'tail', 0, this.wordsFor(suffixTokens));
+        return { kind: 'completion', doc: line.doc, prefix, suffix, maxTokens: line.maxTokens, onToken };
+    }
+
+    chat(line: TraceLine, onToken?: TokenListener): ChatTask {
+        if (line.kind !== 'edit' && line.kind !== 'explain' && line.kind !== 'refactorPlan') throw new Error(`not a chat line: ${line.kind}`);
+        // ~8 tokens go to the instruction and the chat template.
+        const messages: ChatMessage[] = [
+            { role: 'system', content: 'explain the code' },
+            { role: 'user', content: words(line.doc, 'body', 0, this.wordsFor(Math.max(1, line.promptTokens - 8))) },
+        ];
+        return { kind: line.kind, doc: line.doc, messages, maxTokens: line.maxTokens, onToken };
+    }
+
+    embed(line: TraceLine): EmbedTask {
+        if (line.kind !== 'embed' && line.kind !== 'embedQuery') throw new Error(`not an embed line: ${line.kind}`);
+        const per = this.wordsFor(line.promptTokens);
+        const texts: string[] = [];
+        for (let i = 0; i < line.items; i++) texts.push(words(line.doc, line.kind === 'embed' ? 'body' : 'query', i * per, Math.max(1, per)));
+        return { kind: line.kind, texts };
+    }
+}
+
+/** Tokens per synthetic word for a tokenizer, measured on a long sample of the word stream. */
+export function calibrate(countTokens: (text: string) => number, sampleWords = 2000): number {
+    const text = words('calibration.ts', 'body', 0, sampleWords);
+    return Math.max(0.25, countTokens(text) / sampleWords);
+}

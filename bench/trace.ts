@@ -1,0 +1,110 @@
+/**
+ * Workload traces: JSON Lines, one request a line, ordered by `t`.
+ *
+ *   {"t": ms, "kind": "completion|edit|explain|refactorPlan|embed|embedQuery", "doc": "name",
+ *    "promptTokens": n, "maxTokens": n, "items": n}
+ *
+ * Meaning of the fields (units: ms from the start of the trace, tokens):
+ * - completion: `promptTokens` is the whole fill-in-the-middle context (prefix + suffix);
+ *   the optional `suffixTokens` says how much of it lies after the cursor (default 0).
+ *   Every completion is a keystroke and supersedes the previous completion for the same `doc`.
+ * - edit / explain / refactorPlan: `promptTokens` of chat context, `maxTokens` to generate.
+ * - embed: background indexing of file `doc` in `items` chunks of `promptTokens` tokens each.
+ *   Embed lines form one sequential stream, like an indexer that awaits each file: a line is
+ *   submitted at `t` or when the previous embed line settles, whichever is later.
+ * - embedQuery: `items` query texts of `promptTokens` tokens (interactive search).
+ */
+import { TASK_KINDS, type TaskKind } from '../src/core/tasks';
+
+export interface TraceLine {
+    readonly t: number;
+    readonly kind: TaskKind;
+    readonly doc: string;
+    readonly promptTokens: number;
+    readonly maxTokens: number;
+    readonly items: number;
+    /** Completions only: tokens of the prompt after the cursor (part of promptTokens). */
+    readonly suffixTokens?: number;
+}
+
+export interface Trace {
+    readonly name: string;
+    readonly lines: readonly TraceLine[];
+}
+
+export class TraceError extends Error {
+    override readonly name = 'TraceError';
+}
+
+function nonNegInt(v: unknown, field: string, where: string): number {
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || Math.floor(v) !== v) {
+        throw new TraceError(`${where}: "${field}" must be a non-negative integer, got ${JSON.stringify(v)}`);
+    }
+    return v;
+}
+
+/** Parses JSON Lines; blank lines are skipped. Throws TraceError naming the line and field. */
+export function parseTrace(name: string, text: string): Trace {
+    const lines: TraceLine[] = [];
+    const raw = text.split('\n');
+    let lastT = 0;
+    for (let i = 0; i < raw.length; i++) {
+        const s = raw[i].trim();
+        if (s.length === 0) continue;
+        const where = `${name}:${i + 1}`;
+        let o: Record<string, unknown>;
+        try {
+            o = JSON.parse(s) as Record<string, unknown>;
+        } catch (e) {
+            throw new TraceError(`${where}: not JSON (${(e as Error).message})`);
+        }
+        const kind = o.kind;
+        if (typeof kind !== 'string' || !(TASK_KINDS as readonly string[]).includes(kind)) {
+            throw new TraceError(`${where}: "kind" must be one of ${TASK_KINDS.join('|')}, got ${JSON.stringify(kind)}`);
+        }
+        if (typeof o.doc !== 'string' || o.doc.length === 0) throw new TraceError(`${where}: "doc" must be a non-empty string`);
+        const t = nonNegInt(o.t, 't', where);
+        if (t < lastT) throw new TraceError(`${where}: "t" goes backwards (${t} < ${lastT})`);
+        lastT = t;
+        const line: TraceLine = {
+            t,
+            kind: kind as TaskKind,
+            doc: o.doc,
+            promptTokens: nonNegInt(o.promptTokens, 'promptTokens', where),
+            maxTokens: nonNegInt(o.maxTokens, 'maxTokens', where),
+            items: nonNegInt(o.items ?? 1, 'items', where),
+            ...(o.suffixTokens !== undefined ? { suffixTokens: nonNegInt(o.suffixTokens, 'suffixTokens', where) } : {}),
+        };
+        if (line.suffixTokens !== undefined && line.suffixTokens > line.promptTokens) {
+            throw new TraceError(`${where}: "suffixTokens" (${line.suffixTokens}) exceeds "promptTokens" (${line.promptTokens})`);
+        }
+        lines.push(line);
+    }
+    return { name, lines };
+}
+
+export function serializeTrace(lines: readonly TraceLine[]): string {
+    return lines.map((l) => JSON.stringify(l)).join('\n') + '\n';
+}
+
+/** The trace's completions alone: the input of the `isolated` replay. */
+export function completionsOnly(trace: Trace): Trace {
+    return { name: `${trace.name} (completions only)`, lines: trace.lines.filter((l) => l.kind === 'completion') };
+}
+
+export interface TraceSummary {
+    readonly durationMs: number;
+    readonly counts: Readonly<Partial<Record<TaskKind, number>>>;
+    readonly embedChunks: number;
+}
+
+export function summarize(trace: Trace): TraceSummary {
+    const counts: Partial<Record<TaskKind, number>> = {};
+    let embedChunks = 0;
+    for (const l of trace.lines) {
+        counts[l.kind] = (counts[l.kind] ?? 0) + 1;
+        if (l.kind === 'embed') embedChunks += l.items;
+    }
+    const last = trace.lines[trace.lines.length - 1];
+    return { durationMs: last ? last.t : 0, counts, embedChunks };
+}

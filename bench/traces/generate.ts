@@ -1,0 +1,239 @@
+/**
+ * Generates the shipped workload traces deterministically from a seed:
+ *   npx tsx bench/traces/generate.ts [--seed N] [--out DIR]
+ * writes bench/traces/<name>.jsonl for every spec in TRACE_SPECS. Same seed, same bytes.
+ *
+ * Model of the user (all times ms): typing comes in bursts of keystrokes separated by log-normal
+ * inter-key gaps, bursts are separated by log-normal pauses (reading, thinking); after a pause the
+ * user sometimes switches to another open document. Every keystroke is a completion request for
+ * the document being typed in (it supersedes the previous one); the cursor's prefix grows by one
+ * token every `charsPerToken` keystrokes. Background indexing walks a workspace file by file.
+ * Explains (and edits) arrive at random intervals.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { TaskKind } from '../../src/core/tasks';
+import { createRng, hashString, type Rng } from '../rng';
+import { serializeTrace, type TraceLine } from '../trace';
+
+export interface TypingSpec {
+    readonly docs: number;
+    readonly prefixTokens: readonly [number, number];
+    readonly suffixTokens: readonly [number, number];
+    readonly keyGapMedianMs: number;
+    readonly keyGapSigma: number;
+    readonly burst: readonly [number, number];
+    readonly pauseMedianMs: number;
+    readonly pauseSigma: number;
+    readonly switchDocChance: number;
+    readonly charsPerToken: number;
+    readonly maxTokens: number;
+}
+
+export interface IndexingSpec {
+    readonly startMs: number;
+    readonly files: number;
+    readonly fileTokens: readonly [number, number];
+    readonly chunkTokens: number;
+}
+
+export interface ChatSpec {
+    readonly kind: Extract<TaskKind, 'explain' | 'edit' | 'refactorPlan'>;
+    readonly everyMs: readonly [number, number];
+    readonly promptTokens: readonly [number, number];
+    readonly maxTokens: number;
+}
+
+export interface TraceSpec {
+    readonly name: string;
+    readonly description: string;
+    readonly durationMs: number;
+    readonly typing?: TypingSpec;
+    readonly indexing?: IndexingSpec;
+    readonly chats: readonly ChatSpec[];
+    /** Interactive searches: one query every so often. */
+    readonly queries?: { readonly everyMs: readonly [number, number]; readonly tokens: number };
+}
+
+function typingLines(spec: TypingSpec, durationMs: number, rng: Rng): TraceLine[] {
+    const out: TraceLine[] = [];
+    const docs = Array.from({ length: spec.docs }, (_, i) => ({
+        name: `src/editor/file${i + 1}.ts`,
+        prefix: rng.int(spec.prefixTokens[0], spec.prefixTokens[1]),
+        suffix: rng.int(spec.suffixTokens[0], spec.suffixTokens[1]),
+        chars: 0,
+    }));
+    let doc = docs[0];
+    let t = rng.uniform(200, 1500);
+    while (t < durationMs) {
+        const n = rng.int(spec.burst[0], spec.burst[1]);
+        for (let i = 0; i < n && t < durationMs; i++) {
+            doc.chars++;
+            if (doc.chars % spec.charsPerToken === 0) doc.prefix++;
+            out.push({
+                t: Math.round(t),
+                kind: 'completion',
+                doc: doc.name,
+                promptTokens: doc.prefix + doc.suffix,
+                suffixTokens: doc.suffix,
+                maxTokens: spec.maxTokens,
+                items: 1,
+            });
+            t += Math.max(25, rng.logNormal(spec.keyGapMedianMs, spec.keyGapSigma));
+        }
+        t += rng.logNormal(spec.pauseMedianMs, spec.pauseSigma);
+        if (rng.chance(spec.switchDocChance)) doc = rng.pick(docs);
+    }
+    return out;
+}
+
+function indexingLines(spec: IndexingSpec, rng: Rng): TraceLine[] {
+    const out: TraceLine[] = [];
+    for (let i = 0; i < spec.files; i++) {
+        const tokens = rng.int(spec.fileTokens[0], spec.fileTokens[1]);
+        out.push({
+            // The indexer queues every file at the start; embed lines run one after another.
+            t: spec.startMs,
+            kind: 'embed',
+            doc: `workspace/pkg${i % 7}/module${i}.ts`,
+            promptTokens: spec.chunkTokens,
+            maxTokens: 0,
+            items: Math.max(1, Math.ceil(tokens / spec.chunkTokens)),
+        });
+    }
+    return out;
+}
+
+function chatLines(spec: ChatSpec, durationMs: number, rng: Rng): TraceLine[] {
+    const out: TraceLine[] = [];
+    let t = rng.uniform(spec.everyMs[0] / 2, spec.everyMs[1]);
+    let n = 0;
+    while (t < durationMs) {
+        out.push({
+            t: Math.round(t),
+            kind: spec.kind,
+            doc: `src/editor/file${(n++ % 3) + 1}.ts`,
+            promptTokens: rng.int(spec.promptTokens[0], spec.promptTokens[1]),
+            maxTokens: spec.maxTokens,
+            items: 1,
+        });
+        t += rng.uniform(spec.everyMs[0], spec.everyMs[1]);
+    }
+    return out;
+}
+
+export function generateTrace(spec: TraceSpec, seed: number): TraceLine[] {
+    // Each component has its own stream so changing one leaves the others as they were.
+    const stream = (part: string): Rng => createRng((seed ^ hashString(`${spec.name}/${part}`)) >>> 0);
+    const lines: TraceLine[] = [];
+    if (spec.typing) lines.push(...typingLines(spec.typing, spec.durationMs, stream('typing')));
+    if (spec.indexing) lines.push(...indexingLines(spec.indexing, stream('indexing')));
+    spec.chats.forEach((c, i) => lines.push(...chatLines(c, spec.durationMs, stream(`chat${i}`))));
+    if (spec.queries) {
+        const rng = stream('queries');
+        let t = rng.uniform(spec.queries.everyMs[0], spec.queries.everyMs[1]);
+        while (t < spec.durationMs) {
+            lines.push({ t: Math.round(t), kind: 'embedQuery', doc: 'search', promptTokens: spec.queries.tokens, maxTokens: 0, items: 1 });
+            t += rng.uniform(spec.queries.everyMs[0], spec.queries.everyMs[1]);
+        }
+    }
+    // Stable sort: ties keep component order.
+    return lines.map((l, i) => ({ l, i })).sort((a, b) => a.l.t - b.l.t || a.i - b.i).map((x) => x.l);
+}
+
+/** Typing of a fluent programmer: ~7 keys/s inside bursts (median gap 120 ms). */
+const GPU_TYPING: TypingSpec = {
+    docs: 4,
+    prefixTokens: [1200, 3000],
+    suffixTokens: [200, 500],
+    keyGapMedianMs: 120,
+    keyGapSigma: 0.45,
+    burst: [4, 40],
+    pauseMedianMs: 1500,
+    pauseSigma: 0.8,
+    switchDocChance: 0.15,
+    charsPerToken: 4,
+    maxTokens: 48,
+};
+
+/** The same typist on the generated CPU models: shorter contexts and answers fit their speed. */
+const CPU_TYPING: TypingSpec = { ...GPU_TYPING, docs: 3, prefixTokens: [300, 560], suffixTokens: [60, 120], maxTokens: 16 };
+
+export const TRACE_SPECS: readonly TraceSpec[] = [
+    {
+        name: 'typing-indexing',
+        description: 'Typing in 4 files (bursts and pauses) while a 240-file workspace is indexed, an explain every 20-40 s, an occasional search.',
+        durationMs: 180_000,
+        typing: GPU_TYPING,
+        indexing: { startMs: 500, files: 240, fileTokens: [400, 4000], chunkTokens: 256 },
+        chats: [{ kind: 'explain', everyMs: [20_000, 40_000], promptTokens: [1500, 3000], maxTokens: 300 }],
+        queries: { everyMs: [25_000, 50_000], tokens: 24 },
+    },
+    {
+        name: 'heavy-indexing',
+        description: 'A large workspace (800 files) indexed while the user types occasionally.',
+        durationMs: 180_000,
+        typing: { ...GPU_TYPING, pauseMedianMs: 4000, burst: [4, 25] },
+        indexing: { startMs: 500, files: 800, fileTokens: [400, 6000], chunkTokens: 256 },
+        chats: [{ kind: 'explain', everyMs: [40_000, 80_000], promptTokens: [1500, 3000], maxTokens: 300 }],
+    },
+    {
+        name: 'explain-heavy',
+        description: 'Explains every 5-12 s and edits every 15-30 s while the user types; a small workspace indexed.',
+        durationMs: 150_000,
+        typing: GPU_TYPING,
+        indexing: { startMs: 500, files: 60, fileTokens: [400, 3000], chunkTokens: 256 },
+        chats: [
+            { kind: 'explain', everyMs: [5_000, 12_000], promptTokens: [1500, 3500], maxTokens: 300 },
+            { kind: 'edit', everyMs: [15_000, 30_000], promptTokens: [800, 2000], maxTokens: 200 },
+        ],
+    },
+    {
+        name: 'real-typing-indexing',
+        description: 'typing-indexing sized for the generated CPU models (real mode): 40 s.',
+        durationMs: 40_000,
+        typing: CPU_TYPING,
+        indexing: { startMs: 300, files: 40, fileTokens: [100, 500], chunkTokens: 96 },
+        chats: [{ kind: 'explain', everyMs: [10_000, 16_000], promptTokens: [200, 320], maxTokens: 48 }],
+    },
+    {
+        name: 'real-heavy-indexing',
+        description: 'heavy-indexing sized for the generated CPU models: 40 s.',
+        durationMs: 40_000,
+        typing: { ...CPU_TYPING, pauseMedianMs: 4000, burst: [4, 25] },
+        indexing: { startMs: 300, files: 120, fileTokens: [100, 600], chunkTokens: 96 },
+        chats: [{ kind: 'explain', everyMs: [15_000, 25_000], promptTokens: [200, 320], maxTokens: 48 }],
+    },
+    {
+        name: 'real-explain-heavy',
+        description: 'explain-heavy sized for the generated CPU models: 40 s.',
+        durationMs: 40_000,
+        typing: CPU_TYPING,
+        indexing: { startMs: 300, files: 15, fileTokens: [100, 400], chunkTokens: 96 },
+        chats: [
+            { kind: 'explain', everyMs: [4_000, 8_000], promptTokens: [200, 360], maxTokens: 48 },
+            { kind: 'edit', everyMs: [10_000, 16_000], promptTokens: [150, 300], maxTokens: 32 },
+        ],
+    },
+];
+
+export const DEFAULT_TRACE_SEED = 1;
+
+function main(argv: readonly string[]): void {
+    let seed = DEFAULT_TRACE_SEED;
+    let out = join(__dirname);
+    for (let i = 0; i < argv.length; i++) {
+        if (argv[i] === '--seed') seed = Number(argv[++i]);
+        else if (argv[i] === '--out') out = argv[++i];
+        else throw new Error(`unknown argument ${argv[i]}`);
+    }
+    if (!Number.isInteger(seed)) throw new Error('--seed must be an integer');
+    mkdirSync(out, { recursive: true });
+    for (const spec of TRACE_SPECS) {
+        const lines = generateTrace(spec, seed);
+        writeFileSync(join(out, `${spec.name}.jsonl`), serializeTrace(lines));
+        console.log(`${spec.name}: ${lines.length} lines`);
+    }
+}
+
+if (require.main === module) main(process.argv.slice(2));
