@@ -13,3 +13,4 @@ export { FEEDBACK_FORMAT_VERSION, parseFeedback } from './feedback';
 export function createRouter(deps: RouterDeps): ZetaRouter {
     return new RouterImpl(deps);
 }
+export { createFileFeedbackStore, type FeedbackFs } from './feedbackFileStore';

@@ -55,8 +55,9 @@ export function choose(policy: PolicyName, cands: readonly Candidate[], preferre
     out.code = 'none';
     switch (policy) {
         case 'static': {
+            // Falls back only when the fixed model cannot serve at all, never because it is busy.
             if (preferred >= 0 && usable(cands[preferred])) out.index = preferred;
-            else out.index = argmin(cands, -1, byNothing);
+            else if (preferred < 0 || cands[preferred].excluded !== 'queue full') out.index = argmin(cands, -1, byNothing);
             out.code = out.index === preferred ? 'static' : 'spill';
             break;
         }

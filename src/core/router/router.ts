@@ -486,7 +486,7 @@ export class RouterImpl implements ZetaRouter {
 
     private noModelError(job: Job, rec: DecisionRecordImpl): Error {
         const full = rec.candidates.filter((c) => c.excluded === 'queue full');
-        if (full.length > 0 && rec.candidates.every((c) => c.excluded === 'queue full' || c.excluded === undefined || !c.soft)) {
+        if (full.length > 0) {
             const pi = this.preferredIdx[job.classIndex];
             const m = (pi >= 0 && full.find((c) => c.modelId === this.models[pi].id)) || full[0];
             const entry = this.byId.get(m.modelId);
@@ -526,12 +526,12 @@ export class RouterImpl implements ZetaRouter {
             predict(c, m, job, x);
             c.meanLatencyMs = m.load.meanLatency();
             c.quality = zeta ? this.feedbackModel.quality(m.id, m.spec.role, job.kind, learn) : 1;
-            if (m.coolingDownUntil > now) {
+            if (job.failedOn !== undefined && job.failedOn.includes(m)) {
+                c.excluded = 'failed this task';
+            } else if (m.coolingDownUntil > now) {
                 c.excluded = 'cooling down after an error';
                 c.soft = true;
                 soft++;
-            } else if (job.failedOn !== undefined && job.failedOn.includes(m)) {
-                c.excluded = 'failed this task';
             } else if (m.queue.length >= s.maxQueue) {
                 c.excluded = 'queue full';
             } else usable++;
@@ -550,11 +550,12 @@ export class RouterImpl implements ZetaRouter {
             if (c.isolatedMs < isoBest) isoBest = c.isolatedMs;
             if (c.quality > qMax) qMax = c.quality;
         }
+        const qWeight = QUALITY_WEIGHT[job.kind];
         const refIso = pref >= 0 && cands[pref].excluded === undefined ? cands[pref].isolatedMs : isoBest;
         for (let i = 0; i < n; i++) {
             const c = cands[i];
             if (c.excluded !== undefined) continue;
-            c.qualityPenaltyMs = zeta && qMax > 0 ? QUALITY_WEIGHT * (1 - c.quality / qMax) * refIso : 0;
+            c.qualityPenaltyMs = zeta ? qWeight * (qMax - c.quality) * refIso : 0;
             c.score = c.finishMs + c.qualityPenaltyMs;
         }
         const ch = this.choice;
@@ -1067,10 +1068,14 @@ export class RouterImpl implements ZetaRouter {
         if (m.idle && m.residency === 'loaded' && !this.isPinned(m) && this.memoryShort() && m.keepAliveTimer === undefined) {
             m.keepAliveTimer = this.clock.setTimeout(() => {
                 m.keepAliveTimer = undefined;
-                if (m.idle && m.residency === 'loaded' && this.memoryShort()) {
-                    this.unload(m, `idle for ${this.settings.keepAliveMs} ms and memory is short`);
-                    this.runLoads();
+                if (!m.idle || m.residency !== 'loaded' || !this.memoryShort()) return;
+                if (this.expectedSoon(m)) {
+                    // Work for it is forecast: keep it another keep-alive period.
+                    this.afterWork(m);
+                    return;
                 }
+                this.unload(m, `idle for ${this.settings.keepAliveMs} ms and memory is short`);
+                this.runLoads();
             }, this.settings.keepAliveMs);
         }
         this.preload();
@@ -1084,16 +1089,12 @@ export class RouterImpl implements ZetaRouter {
      */
     private preload(): void {
         if (this.settings.policy !== 'zeta' || this.loading) return;
-        const now = this.clock.now();
         for (let k = 0; k < NK; k++) {
             const p = this.preferredIdx[k];
             if (p < 0) continue;
             const m = this.models[p];
-            if (m.residency !== 'unloaded' || m.loadWanted || m.info === undefined) continue;
-            const rate = this.forecaster.rate(TASK_KINDS[k], now);
-            if (rate <= 0) continue;
-            const pArrive = 1 - Math.exp((-rate * 2 * m.load.loadMs) / 1000);
-            if (pArrive < 0.5) continue;
+            if (m.residency !== 'unloaded' || m.loadWanted || m.info === undefined || m.retired) continue;
+            if (!this.expectedSoon(m)) continue;
             const budget = this.settings.memoryBudgetBytes;
             if (budget !== undefined) {
                 let free = budget - this.usedMemory();
@@ -1103,6 +1104,19 @@ export class RouterImpl implements ZetaRouter {
             this.logger?.info(`pre-loading ${m.id}: ${TASK_KINDS[k]} expected within ${Math.round(2 * m.load.loadMs)} ms`);
             m.loadWanted = true;
         }
+    }
+
+    /** True when a kind whose preferred model is `m` is more likely than not to arrive within twice its load time. */
+    private expectedSoon(m: ModelEntry): boolean {
+        if (this.settings.policy !== 'zeta') return false;
+        const now = this.clock.now();
+        for (let k = 0; k < NK; k++) {
+            const p = this.preferredIdx[k];
+            if (p < 0 || this.models[p] !== m) continue;
+            const rate = this.forecaster.rate(TASK_KINDS[k], now);
+            if (rate > 0 && 1 - Math.exp((-rate * 2 * m.load.loadMs) / 1000) >= 0.5) return true;
+        }
+        return false;
     }
 
     private clockClear(m: ModelEntry, which: 'keepAlive'): void {

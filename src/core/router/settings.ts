@@ -60,12 +60,22 @@ export const QUALITY_PRIOR: Readonly<Record<Role, Readonly<Record<TaskKind, numb
 export const PRIOR_STRENGTH = 20;
 
 /**
- * Quality penalty scale: a candidate whose quality is q against the best candidate's qBest pays
- * (1 - q/qBest) * QUALITY_WEIGHT * (the preferred model's idle time). With the priors above, a
- * completion spills from an idle-equivalent coder to the embedder only when the coder's wait
- * exceeds about the coder's own idle completion time.
+ * Quality penalty per task kind, in multiples of the preferred model's idle time per unit of
+ * acceptance lost: a candidate with acceptance q, against the best candidate's qBest, pays
+ * (qBest - q) * QUALITY_WEIGHT[kind] * (preferred model's predicted idle time). It stands for the
+ * expected cost of redoing rejected work. With the priors above: a completion leaves an idle-
+ * equivalent coder for the embedder only when the coder's wait exceeds ~0.7x its own idle time;
+ * an edit goes to the reasoner before the embedder, and only when the coder is busy for > ~2x.
+ * Embeddings stay in one space, so quality never decides between them.
  */
-export const QUALITY_WEIGHT = 3;
+export const QUALITY_WEIGHT: Readonly<Record<TaskKind, number>> = Object.freeze({
+    completion: 4,
+    edit: 10,
+    explain: 10,
+    refactorPlan: 10,
+    embed: 0,
+    embedQuery: 0,
+});
 
 /** A queued background job that has waited this long runs next regardless of priority (starvation bound). */
 export const STARVATION_MS = 5_000;

@@ -1,0 +1,147 @@
+import assert from 'node:assert/strict';
+import { NoCapableModelError } from '../../../src/core/errors';
+import { chat, completion, makeFixture, makeSettings, ready, spec, submit, texts, words } from './helpers';
+
+describe('router: spill rules (zeta)', () => {
+    const noHold = { levers: { holdSupersedable: false } };
+
+    it('coder overloaded: a completion goes to a smaller model with a FIM template and free capacity', async () => {
+        const f = makeFixture({ settings: noHold });
+        await ready(f);
+        const edit = submit(f, chat('edit', 30, 100)); // ~2 s on the coder
+        await f.clock.advance(100);
+        const c = submit(f, completion('a.ts', words(50)));
+        await f.clock.runUntilIdle(60_000);
+        assert.ok(edit.outcome?.ok && c.outcome?.ok);
+        assert.equal(edit.outcome.value.modelId, 'coder');
+        assert.equal(c.outcome.value.modelId, 'embedder', c.outcome.value.decision.reason);
+        assert.match(c.outcome.value.decision.reason, /^coder busy \(0 waiting, ~\d+ ms\): spilled to embedder, predicted \d+ ms vs \d+ ms/);
+        await f.router.dispose();
+    });
+
+    it('does not spill to a model without a FIM template', async () => {
+        const f = makeFixture({
+            settings: { ...noHold, taskClasses: { ...makeSettings().taskClasses, completion: { priority: 100, objectiveFactor: 100 } } },
+            profiles: { embedder: { fim: undefined }, reasoner: { fim: undefined } },
+        });
+        await ready(f);
+        const edit = submit(f, chat('edit', 30, 100));
+        await f.clock.advance(100);
+        const c = submit(f, completion('a.ts', words(50)));
+        await f.clock.runUntilIdle(60_000);
+        assert.ok(edit.outcome?.ok && c.outcome?.ok);
+        assert.equal(c.outcome.value.modelId, 'coder');
+        const excluded = c.outcome.value.decision.candidates.filter((x) => x.excluded === 'no fill-in-the-middle template').map((x) => x.modelId);
+        assert.deepEqual(excluded.sort(), ['embedder', 'reasoner']);
+        await f.router.dispose();
+    });
+
+    it('an idle coder keeps completions (quality counts): no spill without load', async () => {
+        const f = makeFixture({ settings: noHold });
+        await ready(f);
+        for (let i = 0; i < 5; i++) {
+            const c = submit(f, completion(`d${i}.ts`, words(50)));
+            await f.clock.runUntilIdle(60_000);
+            assert.ok(c.outcome?.ok);
+            assert.equal(c.outcome.value.modelId, 'coder', c.outcome.value.decision.reason);
+        }
+        await f.router.dispose();
+    });
+
+    it('reasoner idle: it takes an edit from a busy coder', async () => {
+        const f = makeFixture({ settings: noHold });
+        await ready(f);
+        const first = submit(f, chat('edit', 30, 100));
+        await f.clock.advance(50);
+        const second = submit(f, chat('edit', 30, 20));
+        await f.clock.runUntilIdle(60_000);
+        assert.ok(first.outcome?.ok && second.outcome?.ok);
+        assert.equal(first.outcome.value.modelId, 'coder');
+        assert.equal(second.outcome.value.modelId, 'reasoner', second.outcome.value.decision.reason);
+        await f.router.dispose();
+    });
+
+    it('spill lever off: work stays on its model however busy', async () => {
+        const f = makeFixture({
+            settings: { levers: { holdSupersedable: false, spill: false }, taskClasses: { ...makeSettings().taskClasses, completion: { priority: 100, objectiveFactor: 100 } } },
+        });
+        await ready(f);
+        const first = submit(f, chat('edit', 30, 100));
+        await f.clock.advance(50);
+        const second = submit(f, chat('edit', 30, 20));
+        const c = submit(f, completion('a.ts', words(20)));
+        await f.clock.runUntilIdle(60_000);
+        assert.ok(first.outcome?.ok && second.outcome?.ok && c.outcome?.ok);
+        assert.equal(second.outcome.value.modelId, 'coder');
+        assert.equal(c.outcome.value.modelId, 'coder');
+        await f.router.dispose();
+    });
+
+    it('embeddings never cross spaces: the only model of the space serves even when busy', async () => {
+        const f = makeFixture({ settings: noHold });
+        await ready(f);
+        const index = submit(f, { kind: 'embed', texts: texts(200), space: 'space-embedder' });
+        await f.clock.advance(20);
+        const q = submit(f, { kind: 'embedQuery', texts: ['where is main'], space: 'space-embedder' });
+        const onCoder = submit(f, { kind: 'embedQuery', texts: ['x'], space: 'space-coder' });
+        const nowhere = submit(f, { kind: 'embedQuery', texts: ['x'], space: 'space-of-another-model' });
+        await f.clock.runUntilIdle(60_000);
+        assert.ok(index.outcome?.ok && q.outcome?.ok && onCoder.outcome?.ok);
+        assert.equal(index.outcome.value.modelId, 'embedder');
+        assert.equal(index.outcome.value.space, 'space-embedder');
+        assert.equal(q.outcome.value.modelId, 'embedder');
+        for (const cand of q.outcome.value.decision.candidates) {
+            if (cand.modelId !== 'embedder') assert.equal(cand.excluded, 'other embedding space');
+        }
+        assert.equal(onCoder.outcome.value.modelId, 'coder');
+        assert.equal(onCoder.outcome.value.space, 'space-coder');
+        assert.ok(nowhere.outcome && !nowhere.outcome.ok);
+        assert.ok(nowhere.outcome.error instanceof NoCapableModelError, String(nowhere.outcome.error));
+        await f.router.dispose();
+    });
+
+    it('an embed task without a space binds to the embedder space and keeps it for every batch', async () => {
+        const f = makeFixture({ settings: { ...noHold, embedBatchSize: 4 } });
+        await ready(f);
+        const index = submit(f, { kind: 'embed', texts: texts(40) });
+        await f.clock.runUntilIdle(60_000);
+        assert.ok(index.outcome?.ok);
+        assert.equal(index.outcome.value.space, 'space-embedder');
+        assert.equal(index.outcome.value.vectors?.length, 40);
+        const embedCalls = f.backends.get('embedder')!.calls.filter((c) => c.op === 'embed');
+        assert.equal(embedCalls.length, 10);
+        assert.equal(f.backends.get('coder')!.calls.filter((c) => c.op === 'embed').length, 0);
+        await f.router.dispose();
+    });
+
+    it('prefix affinity: a completion prefers the model holding its document prefix (reused tokens are free)', async () => {
+        const run = async (affinity: boolean): Promise<string> => {
+            const f = makeFixture({
+                settings: { levers: { holdSupersedable: false, prefixAffinity: affinity } },
+                models: [spec('coder'), spec('coder', { id: 'coder2' })],
+            });
+            await ready(f);
+            // The coder is busy: the document's first completion lands on coder2.
+            const edit = submit(f, chat('edit', 30, 50));
+            await f.clock.advance(20);
+            const base = words(400);
+            const first = submit(f, completion('doc.ts', base));
+            await f.clock.runUntilIdle(60_000);
+            assert.ok(edit.outcome?.ok && first.outcome?.ok);
+            assert.equal(first.outcome.value.modelId, 'coder2');
+            // Both idle now; the next keystroke's completion.
+            const next = submit(f, completion('doc.ts', base + ' x'));
+            await f.clock.runUntilIdle(60_000);
+            assert.ok(next.outcome?.ok);
+            if (affinity) {
+                assert.ok(next.outcome.value.decision.candidates.find((c) => c.modelId === 'coder2')!.reusedTokens > 350);
+                assert.ok(next.outcome.value.reusedPromptTokens > 350);
+                assert.match(next.outcome.value.decision.reason, /reuses \d+ cached prompt tokens/);
+            }
+            await f.router.dispose();
+            return next.outcome.value.modelId;
+        };
+        assert.equal(await run(true), 'coder2');
+        assert.equal(await run(false), 'coder');
+    });
+});
