@@ -58,7 +58,7 @@ describe('router: priorities and background work', () => {
         const f = makeFixture({ settings: { embedBatchSize: 4, levers: { holdSupersedable: false } } });
         await ready(f);
         const progress: number[] = [];
-        const index = submit(f, { kind: 'embed', texts: texts(40), onProgress: (done) => progress.push(f.clock.now()) });
+        const index = submit(f, { kind: 'embed', texts: texts(40), onProgress: () => progress.push(f.clock.now()) });
         const start = f.clock.now();
         // Queries of 20 texts (100 ms each) every 90 ms: the embedder is never free of interactive work.
         const queries = [];
