@@ -15,7 +15,18 @@ export type LlamaLib = typeof import('node-llama-cpp', { with: { 'resolution-mod
 export interface LlamaRuntime {
     readonly llama: Llama;
     readonly lib: LlamaLib;
+    /** A position in llama.cpp's error log, for `errorsSince`. */
+    logMark(): number;
+    /**
+     * llama.cpp's error lines logged after `mark`, oldest first (the last 50 are kept). llama.cpp
+     * reports why a file failed to load only in its log ("check_tensor_dims: tensor ... not found");
+     * the exception just says "Failed to load model". Lines of concurrent loads may interleave.
+     */
+    errorsSince(mark: number): readonly string[];
 }
+
+/** Error lines kept for `errorsSince`. */
+const ERROR_LOG_LINES = 50;
 
 export interface LlamaProviderOptions {
     /** "auto": use a GPU when one is present (CUDA, Vulkan, Metal), else the CPU. false: CPU only. */
@@ -40,6 +51,9 @@ export function createLlamaProvider(options: LlamaProviderOptions = {}): LlamaPr
     const get = (): Promise<LlamaRuntime> => {
         pending ??= (async () => {
             const lib: LlamaLib = await import('node-llama-cpp');
+            /** errors[i] was the (errorCount - errors.length + i)-th error line logged. */
+            const errors: string[] = [];
+            let errorCount = 0;
             const llama = await lib.getLlama({
                 gpu: options.gpu ?? 'auto',
                 // Never compile llama.cpp on a user's machine: use the prebuilt binaries or fail.
@@ -48,12 +62,20 @@ export function createLlamaProvider(options: LlamaProviderOptions = {}): LlamaPr
                 progressLogs: false,
                 logLevel: lib.LlamaLogLevel.warn,
                 logger: (level: LlamaLogLevel, message: string) => {
-                    if (!options.log) return;
-                    if (level === lib.LlamaLogLevel.error || level === lib.LlamaLogLevel.fatal) options.log('error', message);
-                    else if (level === lib.LlamaLogLevel.warn) options.log('warn', message);
+                    if (level === lib.LlamaLogLevel.error || level === lib.LlamaLogLevel.fatal) {
+                        errors.push(message);
+                        errorCount++;
+                        if (errors.length > ERROR_LOG_LINES) errors.shift();
+                        options.log?.('error', message);
+                    } else if (level === lib.LlamaLogLevel.warn) options.log?.('warn', message);
                 },
             });
-            return { llama, lib };
+            return {
+                llama,
+                lib,
+                logMark: () => errorCount,
+                errorsSince: (mark: number) => errors.slice(Math.max(0, errors.length - (errorCount - mark))),
+            };
         })();
         // A failed start (no binary for this platform) is not cached: a later call retries.
         pending.catch(() => {

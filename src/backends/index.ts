@@ -1,0 +1,43 @@
+/**
+ * The backends' front door for the composition root: one provider of the llama.cpp runtime per
+ * process, and a factory the router calls once per model spec (`RouterDeps.createBackend`).
+ */
+import type { ModelBackend, ModelSpec } from '../core/backend';
+import type { Clock } from '../core/clock';
+import { validateModelFile } from './ggufValidator';
+import { LlamaCppBackend, type ModelFileValidator } from './llamaCpp';
+import type { LlamaRuntime } from './llamaProvider';
+
+export { LlamaCppBackend, embeddingSpaceOf, type LlamaCppBackendOptions, type ModelFileValidator } from './llamaCpp';
+export { createLlamaProvider, type LlamaProvider, type LlamaProviderOptions, type LlamaRuntime } from './llamaProvider';
+
+export interface LlamaCppBackendFactoryOptions {
+    /** The process's runtime provider (`createLlamaProvider(...)`), shared by every backend. */
+    readonly runtime: () => Promise<LlamaRuntime>;
+    readonly clock: Clock;
+    readonly log?: (message: string) => void;
+    /** Replaces the GGUF validator (tests only; production always validates). */
+    readonly validate?: ModelFileValidator;
+    /** See `LlamaCppBackendOptions.prefillChunkTokens`. */
+    readonly prefillChunkTokens?: number;
+}
+
+/** Zeta's GGUF validator, adapted to the backend's validator signature. */
+export const validateGguf: ModelFileValidator = (file, options) =>
+    validateModelFile(
+        file,
+        { contextSize: options.contextSize, memoryBudgetBytes: options.memoryBudgetBytes, sequences: options.slots },
+        options.signal,
+    );
+
+/** `(spec) => ModelBackend` for `RouterDeps.createBackend`: a fresh, unloaded backend per spec. */
+export function createLlamaCppBackendFactory(options: LlamaCppBackendFactoryOptions): (spec: ModelSpec) => ModelBackend {
+    return () =>
+        new LlamaCppBackend({
+            runtime: options.runtime,
+            clock: options.clock,
+            validate: options.validate ?? validateGguf,
+            log: options.log,
+            prefillChunkTokens: options.prefillChunkTokens,
+        });
+}

@@ -1,0 +1,434 @@
+/**
+ * Real inference through LlamaCppBackend on the generated models (tiny preset for speed, full where
+ * speed ratios matter). One CPU thread per context, as everywhere in tests and benchmarks here.
+ */
+import { strict as assert } from 'node:assert';
+import type { GenerateRequest, ModelBackend, ModelSpec, Role, TokenGate } from '../../src/core/backend';
+import { SystemClock } from '../../src/core/clock';
+import { ModelRuntimeError, abortError } from '../../src/core/errors';
+import { createLlamaCppBackendFactory } from '../../src/backends';
+import { createLlamaProvider, type LlamaProvider } from '../../src/backends/llamaProvider';
+import { ensureModels, type SyntheticModels } from '../support/models';
+
+/** A gate the test opens and closes; counts the times a generation had to wait on it. */
+class TestGate implements TokenGate {
+    private opened: Promise<void> | undefined;
+    private open_: (() => void) | undefined;
+    waits = 0;
+
+    close(): void {
+        if (this.opened) return;
+        this.opened = new Promise((resolve) => (this.open_ = resolve));
+    }
+
+    open(): void {
+        const open = this.open_;
+        this.opened = undefined;
+        this.open_ = undefined;
+        open?.();
+    }
+
+    wait(signal: AbortSignal): Promise<void> | undefined {
+        const opened = this.opened;
+        if (!opened) return undefined;
+        this.waits++;
+        return new Promise((resolve, reject) => {
+            const onAbort = (): void => reject(signal.reason);
+            signal.addEventListener('abort', onAbort, { once: true });
+            void opened.then(() => {
+                signal.removeEventListener('abort', onAbort);
+                resolve();
+            });
+        });
+    }
+}
+
+function delay(ms: number): Promise<void> {
+    return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+async function until(condition: () => boolean, timeoutMs: number): Promise<void> {
+    const end = performance.now() + timeoutMs;
+    while (!condition()) {
+        if (performance.now() > end) throw new Error(`condition not met within ${timeoutMs} ms`);
+        await delay(5);
+    }
+}
+
+/** Some source text to build long prompts from (about 11 tokens a line with the synthetic tokenizer). */
+function codeLines(n: number): string {
+    const lines: string[] = [];
+    for (let i = 0; i < n; i++) lines.push(`    const value${i} = compute(${i}, input) + offset;`);
+    return `function handler(input, offset) {\n${lines.join('\n')}\n`;
+}
+
+const never = new AbortController().signal;
+
+describe('LlamaCppBackend (real inference)', function () {
+    this.timeout(60_000);
+
+    let models: SyntheticModels;
+    let provider: LlamaProvider;
+    let create: (spec: ModelSpec) => ModelBackend;
+    const loaded: ModelBackend[] = [];
+
+    const spec = (role: Role, overrides: Partial<ModelSpec> = {}): ModelSpec => ({
+        id: role,
+        role,
+        path: models[role],
+        contextSize: 2048,
+        slots: 2,
+        threads: 1,
+        gpuLayers: 'auto',
+        fimTemplate: 'auto',
+        ...overrides,
+    });
+
+    async function load(role: Role, overrides: Partial<ModelSpec> = {}): Promise<ModelBackend> {
+        const backend = create(spec(role, overrides));
+        await backend.load(spec(role, overrides), never);
+        loaded.push(backend);
+        return backend;
+    }
+
+    let coder: ModelBackend;
+    let reasoner: ModelBackend;
+    let embedder: ModelBackend;
+
+    before(async function () {
+        this.timeout(120_000);
+        models = await ensureModels('tiny');
+        provider = createLlamaProvider({ gpu: false, maxThreads: 1 });
+        create = createLlamaCppBackendFactory({ runtime: provider, clock: new SystemClock() });
+        coder = await load('coder');
+        reasoner = await load('reasoner');
+        embedder = await load('embedder');
+    });
+
+    after(async () => {
+        await Promise.all(loaded.map((b) => b.unload()));
+        await provider?.dispose();
+    });
+
+    it('describes each model: FIM family, chat template, embedding size and space', async () => {
+        assert.equal(coder.info?.fim, 'qwen');
+        assert.equal(reasoner.info?.hasChat, true);
+        assert.equal(coder.info?.architecture, 'llama');
+        assert.ok((embedder.info?.embeddingDims ?? 0) > 0);
+        assert.equal(coder.info?.contextSize, 2048);
+        assert.ok((coder.info?.estimatedMemory.ramBytes ?? 0) > 0);
+        const spaces = new Set([coder.info?.embeddingSpace, reasoner.info?.embeddingSpace, embedder.info?.embeddingSpace]);
+        assert.equal(spaces.size, 3, 'different models, different embedding spaces');
+        const again = await create(spec('embedder')).inspect(spec('embedder', { id: 'other' }), never);
+        assert.equal(again.embeddingSpace, embedder.info?.embeddingSpace, 'the same file gives the same space');
+        assert.equal(create(spec('coder')).info, undefined);
+        const forced = await create(spec('coder')).inspect(spec('coder', { fimTemplate: 'none' }), never);
+        assert.equal(forced.fim, undefined);
+    });
+
+    it('raw completion streams every token and is deterministic at temperature 0', async () => {
+        const pieces: string[] = [];
+        const request: GenerateRequest = { mode: 'raw', prompt: 'function add(a, b) {', maxTokens: 24, ignoreEndOfGeneration: true };
+        const first = await coder.generate({ ...request, onToken: (t) => pieces.push(t) }, never);
+        assert.equal(first.generatedTokens, 24);
+        assert.equal(first.stopReason, 'maxTokens');
+        assert.equal(pieces.join(''), first.text);
+        assert.ok(pieces.length >= 8, `streamed in ${pieces.length} pieces`);
+        assert.ok(first.firstTokenMs !== undefined && first.firstTokenMs <= first.totalMs);
+        assert.equal(first.promptTokens, first.reusedPromptTokens + first.evaluatedPromptTokens);
+        const second = await coder.generate(request, never);
+        assert.equal(second.text, first.text);
+    });
+
+    it('fills in the middle on the coder with its FIM template', async () => {
+        const pieces: string[] = [];
+        const result = await coder.generate(
+            { mode: 'fim', prefix: 'function add(a, b) {\n    return ', suffix: ';\n}\n', maxTokens: 16, ignoreEndOfGeneration: true, onToken: (t) => pieces.push(t) },
+            never,
+        );
+        assert.equal(result.generatedTokens, 16);
+        assert.equal(pieces.join(''), result.text);
+        // The prompt is the three FIM control tokens plus the prefix and suffix text.
+        const textTokens = coder.countTokens('function add(a, b) {\n    return ') + coder.countTokens(';\n}\n');
+        assert.ok(Math.abs(result.promptTokens - (textTokens + 3)) <= 3, `prompt ${result.promptTokens} vs text ${textTokens} + 3`);
+        const noFim = await load('coder', { id: 'coder-nofim', fimTemplate: 'none', slots: 1, contextSize: 256 });
+        await assert.rejects(
+            noFim.generate({ mode: 'fim', prefix: 'a', suffix: 'b', maxTokens: 4 }, never),
+            (e: unknown) => e instanceof ModelRuntimeError && e.problem === 'unsupported',
+        );
+    });
+
+    it('streams chat on the reasoner through its chat template', async () => {
+        const pieces: string[] = [];
+        const result = await reasoner.chat(
+            {
+                messages: [
+                    { role: 'system', content: 'You explain code.' },
+                    { role: 'user', content: 'What does add do?' },
+                ],
+                maxTokens: 20,
+                ignoreEndOfGeneration: true,
+                onToken: (t) => pieces.push(t),
+            },
+            never,
+        );
+        assert.equal(result.generatedTokens, 20);
+        assert.ok(pieces.length >= 5, `onToken called ${pieces.length} times`);
+        assert.equal(pieces.join(''), result.text);
+        assert.ok(result.promptTokens > reasoner.countTokens('You explain code.What does add do?'), 'the template adds its markers');
+    });
+
+    it('cuts the text before a stop string and never streams any of it', async () => {
+        const request: GenerateRequest = { mode: 'raw', prompt: 'const x = ', maxTokens: 40, ignoreEndOfGeneration: true };
+        const full = await coder.generate(request, never);
+        const visible = full.text.replace(/\uFFFD/g, '');
+        const at = Math.max(4, Math.floor(visible.length / 2));
+        const stop = visible.slice(at, at + 3);
+        const expected = full.text.slice(0, full.text.indexOf(stop));
+        const pieces: string[] = [];
+        const cut = await coder.generate({ ...request, stop: [stop], onToken: (t) => pieces.push(t) }, never);
+        assert.equal(cut.stopReason, 'stopString');
+        assert.equal(cut.text, expected);
+        assert.equal(pieces.join(''), expected);
+    });
+
+    it('embeds in batches: same text, same vector; dimensions match', async () => {
+        const texts = ['function add(a, b)', 'return a + b;', 'function add(a, b)'];
+        const vectors = await embedder.embed(texts, never);
+        assert.equal(vectors.length, 3);
+        for (const v of vectors) assert.equal(v.length, embedder.info?.embeddingDims);
+        assert.deepEqual(vectors[0], vectors[2]);
+        assert.notDeepEqual(vectors[0], vectors[1]);
+        const single = await embedder.embed(['return a + b;'], never);
+        assert.deepEqual(single[0], vectors[1]);
+        assert.deepEqual(await embedder.embed([], never), []);
+        assert.equal((await embedder.embed([''], never))[0].length, embedder.info?.embeddingDims);
+        // Any model embeds on request (an embedding context is created lazily).
+        assert.equal((await coder.embed(['x'], never))[0].length, coder.info?.embeddingDims);
+        assert.ok((embedder.stats().embedItemsPerSec ?? 0) > 0);
+    });
+
+    it('serves all three models at once', async () => {
+        const [completion, chat, vectors] = await Promise.all([
+            coder.generate({ mode: 'fim', prefix: 'let total = ', suffix: ';\n', maxTokens: 12, ignoreEndOfGeneration: true }, never),
+            reasoner.chat({ messages: [{ role: 'user', content: 'Explain recursion.' }], maxTokens: 12, ignoreEndOfGeneration: true }, never),
+            embedder.embed(['alpha', 'beta', 'gamma', 'delta'], never),
+        ]);
+        assert.equal(completion.generatedTokens, 12);
+        assert.equal(chat.generatedTokens, 12);
+        assert.equal(vectors.length, 4);
+        for (const b of [coder, reasoner, embedder]) assert.equal(b.stats().inFlight, 0);
+    });
+
+    it('abort rejects within 50 ms, during decode and during prefill, and frees the slot', async () => {
+        // During decode: abort after the 5th token.
+        const controller = new AbortController();
+        let abortedAt = 0;
+        let tokensAfterSettle = 0;
+        let tokens = 0;
+        let settled = false;
+        const reason = abortError('test abort');
+        const running = coder.generate(
+            {
+                mode: 'raw',
+                prompt: 'while (true) {',
+                maxTokens: 1500,
+                ignoreEndOfGeneration: true,
+                onToken: () => {
+                    tokens++;
+                    if (settled) tokensAfterSettle++;
+                },
+                gate: {
+                    wait: () => {
+                        if (abortedAt === 0 && tokens >= 5) {
+                            // Abort from a timer, not from inside the backend's call stack.
+                            setTimeout(() => {
+                                abortedAt = performance.now();
+                                controller.abort(reason);
+                            }, 0);
+                            abortedAt = -1;
+                        }
+                        return undefined;
+                    },
+                },
+            },
+            controller.signal,
+        );
+        const rejection = await running.then(
+            () => undefined,
+            (e: unknown) => e,
+        );
+        const latency = performance.now() - abortedAt;
+        settled = true;
+        assert.equal(rejection, reason, 'rejects with signal.reason');
+        assert.ok(latency < 50, `rejected ${latency.toFixed(1)} ms after abort()`);
+
+        // During prefill of a long prompt.
+        const c2 = new AbortController();
+        const long = coder.generate({ mode: 'raw', prompt: codeLines(150), maxTokens: 8 }, c2.signal);
+        await delay(5);
+        const t0 = performance.now();
+        c2.abort(reason);
+        await assert.rejects(long, (e: unknown) => e === reason);
+        const prefillLatency = performance.now() - t0;
+        assert.ok(prefillLatency < 50, `rejected ${prefillLatency.toFixed(1)} ms after abort() during prefill`);
+
+        await until(() => coder.stats().inFlight === 0, 2000);
+        assert.equal(tokensAfterSettle, 0, 'onToken is never called after the call settled');
+        const after = await coder.generate({ mode: 'raw', prompt: 'ok', maxTokens: 4, ignoreEndOfGeneration: true }, never);
+        assert.equal(after.generatedTokens, 4);
+    });
+
+    it('holds tokens while the gate is closed and resumes when it opens', async () => {
+        const gate = new TestGate();
+        let count = 0;
+        const running = coder.generate(
+            {
+                mode: 'raw',
+                prompt: 'let s = 0;',
+                maxTokens: 20,
+                ignoreEndOfGeneration: true,
+                gate,
+                onToken: () => {
+                    count++;
+                    if (count === 3) gate.close();
+                },
+            },
+            never,
+        );
+        await until(() => gate.waits > 0, 5000);
+        const held = count;
+        await delay(150);
+        assert.equal(count, held, 'no token while paused');
+        assert.ok(held >= 3 && held < 20);
+        assert.equal(coder.stats().inFlight, 1, 'a paused generation keeps its slot');
+        gate.open();
+        const result = await running;
+        assert.equal(result.generatedTokens, 20);
+
+        // Abort while paused rejects at once.
+        const g2 = new TestGate();
+        g2.close();
+        const c = new AbortController();
+        const paused = coder.generate({ mode: 'raw', prompt: 'x', maxTokens: 5, gate: g2 }, c.signal);
+        await until(() => g2.waits > 0, 5000);
+        const t0 = performance.now();
+        c.abort(abortError('stop while paused'));
+        await assert.rejects(paused, { name: 'AbortError' });
+        assert.ok(performance.now() - t0 < 50);
+        await until(() => coder.stats().inFlight === 0, 1000);
+    });
+
+    it('runs parallel sequences on one model', async () => {
+        let peak = 0;
+        const watch = (): void => {
+            peak = Math.max(peak, coder.stats().inFlight);
+        };
+        const run = (prompt: string) =>
+            coder.generate({ mode: 'raw', prompt, maxTokens: 30, ignoreEndOfGeneration: true, onToken: watch }, never);
+        const [a, b] = await Promise.all([run('function first() {'), run('class Second {')]);
+        assert.equal(a.generatedTokens, 30);
+        assert.equal(b.generatedTokens, 30);
+        assert.equal(peak, 2, 'both slots generated at the same time');
+        assert.equal(coder.stats().slots, 2);
+    });
+
+    it('always releases slots: more requests than slots, some aborted, then a new one works', async () => {
+        const gen = await load('coder', { id: 'coder-slots', slots: 2, contextSize: 512 });
+        const controllers = Array.from({ length: 7 }, () => new AbortController());
+        const runs = controllers.map((c, i) =>
+            gen.generate({ mode: 'raw', prompt: `item ${i} = `, maxTokens: 25, ignoreEndOfGeneration: true, cacheKey: `doc${i % 3}` }, c.signal),
+        );
+        const settledAll = Promise.allSettled(runs);
+        controllers[6].abort(abortError('queued, aborted before start'));
+        await delay(2);
+        controllers[0].abort(abortError('running, aborted'));
+        await delay(10);
+        controllers[3].abort(abortError('aborted while waiting or running'));
+        const outcomes = await settledAll;
+        const rejected = outcomes.filter((o) => o.status === 'rejected');
+        for (const r of rejected) assert.equal((r as PromiseRejectedResult).reason.name, 'AbortError');
+        assert.ok(outcomes.filter((o) => o.status === 'fulfilled').length >= 4);
+        await until(() => gen.stats().inFlight === 0, 2000);
+        const fresh = await gen.generate({ mode: 'raw', prompt: 'still works', maxTokens: 5, ignoreEndOfGeneration: true }, never);
+        assert.equal(fresh.generatedTokens, 5);
+        assert.equal(gen.stats().inFlight, 0);
+    });
+
+    it('reuses the prefix of a cache key: one more character costs a few tokens', async () => {
+        const gen = await load('coder', { id: 'coder-cache', slots: 2, contextSize: 2048 });
+        const prefix = codeLines(40) + '    return value';
+        const suffix = ';\n}\n';
+        const first = await gen.generate({ mode: 'fim', prefix, suffix, maxTokens: 8, cacheKey: 'file:///a.ts', ignoreEndOfGeneration: true }, never);
+        assert.ok(first.promptTokens > 300, `prompt of ${first.promptTokens} tokens`);
+        assert.equal(first.reusedPromptTokens, 0);
+        const typed = await gen.generate({ mode: 'fim', prefix: prefix + '1', suffix, maxTokens: 8, cacheKey: 'file:///a.ts', ignoreEndOfGeneration: true }, never);
+        assert.ok(typed.evaluatedPromptTokens <= 12, `evaluated ${typed.evaluatedPromptTokens} of ${typed.promptTokens}`);
+        assert.equal(typed.reusedPromptTokens + typed.evaluatedPromptTokens, typed.promptTokens);
+        assert.ok(typed.reusedPromptTokens >= typed.promptTokens - 12);
+        // The identical request again evaluates a single token (the last one, for its logits).
+        const same = await gen.generate({ mode: 'fim', prefix: prefix + '1', suffix, maxTokens: 8, cacheKey: 'file:///a.ts', ignoreEndOfGeneration: true }, never);
+        assert.equal(same.evaluatedPromptTokens, 1);
+        const stats = gen.stats();
+        assert.equal(stats.promptTokensReused, typed.reusedPromptTokens + same.reusedPromptTokens);
+
+        // Two other documents take both slots: the least recently used key is evicted.
+        await gen.generate({ mode: 'fim', prefix: 'class B {', suffix: '}', maxTokens: 4, cacheKey: 'file:///b.ts' }, never);
+        await gen.generate({ mode: 'fim', prefix: 'class C {', suffix: '}', maxTokens: 4, cacheKey: 'file:///c.ts' }, never);
+        const evicted = await gen.generate({ mode: 'fim', prefix: prefix + '12', suffix, maxTokens: 4, cacheKey: 'file:///a.ts' }, never);
+        assert.ok(evicted.evaluatedPromptTokens > 300, `evaluated ${evicted.evaluatedPromptTokens} after eviction`);
+    });
+
+    it('unload aborts in-flight work, is idempotent, and later calls say the model is not loaded', async () => {
+        const gen = await load('coder', { id: 'coder-unload', slots: 1, contextSize: 1024 });
+        let started = false;
+        const running = gen.generate(
+            { mode: 'raw', prompt: 'loop', maxTokens: 900, ignoreEndOfGeneration: true, onToken: () => (started = true) },
+            never,
+        );
+        const queued = gen.generate({ mode: 'raw', prompt: 'queued', maxTokens: 4 }, never);
+        const notLoaded = (e: unknown): boolean => e instanceof ModelRuntimeError && e.problem === 'notLoaded';
+        const rejections = [assert.rejects(running, notLoaded), assert.rejects(queued, notLoaded)];
+        await until(() => started, 5000);
+        await Promise.all([gen.unload(), gen.unload()]);
+        await Promise.all(rejections);
+        assert.equal(gen.stats().loaded, false);
+        await assert.rejects(gen.generate({ mode: 'raw', prompt: 'x', maxTokens: 1 }, never), { name: 'ModelRuntimeError' });
+        await gen.unload();
+    });
+
+    it('counts tokens with the model tokenizer', () => {
+        assert.ok(coder.countTokens('function add(a, b) { return a + b; }') > 5);
+        assert.equal(coder.countTokens(''), 0);
+    });
+});
+
+describe('LlamaCppBackend (full models: prefix reuse by time)', function () {
+    this.timeout(120_000);
+    let provider: LlamaProvider;
+    let backend: ModelBackend | undefined;
+
+    after(async () => {
+        await backend?.unload();
+        await provider?.dispose();
+    });
+
+    it('typing one more character is several times faster to first token than the first request', async () => {
+        const models = await ensureModels('full');
+        provider = createLlamaProvider({ gpu: false, maxThreads: 1 });
+        const s: ModelSpec = { id: 'coder', role: 'coder', path: models.coder, contextSize: 2048, slots: 1, threads: 1, gpuLayers: 'auto', fimTemplate: 'auto' };
+        backend = createLlamaCppBackendFactory({ runtime: provider, clock: new SystemClock() })(s);
+        await backend.load(s, never);
+        const prefix = codeLines(20) + '    return value';
+        const cold = await backend.generate({ mode: 'fim', prefix, suffix: ';\n}\n', maxTokens: 4, cacheKey: 'doc', ignoreEndOfGeneration: true }, never);
+        const warm = await backend.generate({ mode: 'fim', prefix: prefix + '4', suffix: ';\n}\n', maxTokens: 4, cacheKey: 'doc', ignoreEndOfGeneration: true }, never);
+        const stats = backend.stats();
+        console.log(
+            `      full coder: ${cold.promptTokens}-token FIM prompt, first token ${cold.firstTokenMs?.toFixed(0)} ms cold, ` +
+                `${warm.firstTokenMs?.toFixed(0)} ms after typing one character (${warm.evaluatedPromptTokens} tokens evaluated); ` +
+                `prompt ${stats.promptTokensPerSec?.toFixed(0)} tok/s, decode ${stats.decodeTokensPerSec?.toFixed(0)} tok/s`,
+        );
+        assert.ok(warm.evaluatedPromptTokens <= 12);
+        assert.ok((warm.firstTokenMs ?? Infinity) * 3 < (cold.firstTokenMs ?? 0), 'at least 3x faster');
+    });
+});
