@@ -7,6 +7,7 @@ import {
     parseSettings,
     unconfiguredRoles,
 } from '../../src/core/settings';
+import { defaultRoutingSettings } from '../../src/core/router';
 
 describe('settings', () => {
     it('defaults: no models, no problems, routing derived', () => {
@@ -154,5 +155,13 @@ describe('settings', () => {
         const r = parseSettings(raw);
         assert.deepEqual(r.problems, []);
         assert.deepEqual(r.settings, DEFAULT_SETTINGS);
+    });
+});
+
+describe('settings and the router agree on defaults', () => {
+    it('default settings give exactly the router\'s default routing settings', () => {
+        const d = defaultRoutingSettings();
+        const r = parseSettings({}, undefined, {}, { levers: d.levers, cooldownMs: d.cooldownMs, embedBatchSize: d.embedBatchSize });
+        assert.deepEqual(r.routing, d);
     });
 });

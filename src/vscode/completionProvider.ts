@@ -1,0 +1,187 @@
+/**
+ * Inline (ghost text) completions through the router.
+ *
+ * Per request, in order: reuse a cached completion the user is typing along (no model call);
+ * otherwise settle the previous shown completion as dismissed, wait an adaptive debounce (from the
+ * router's snapshot and the typing cadence), build token-measured prefix/suffix windows, submit a
+ * `completion` task with the editor's cancellation as an AbortSignal (a newer request cancels the
+ * older one all the way into llama.cpp), post-process, cache and return the item. Accepting runs
+ * the item's command, which reports `accepted`; a completion shown and not accepted is reported
+ * `dismissed` at the next request or on Escape.
+ */
+import * as vscode from 'vscode';
+import type { Clock } from '../core/clock';
+import { sleep } from '../core/clock';
+import { CompletionCache } from '../core/completion/cache';
+import { buildContextWindow } from '../core/completion/context';
+import { TypingCadence, adaptiveDebounceMs, debounceInputs } from '../core/completion/debounce';
+import { CompletionFeedback } from '../core/completion/feedback';
+import { completionStops, postProcessCompletion } from '../core/completion/postprocess';
+import { DeadlineError, NoCapableModelError, QueueFullError, errorMessage, isAbortError } from '../core/errors';
+import type { ZetaSettings } from '../core/settings';
+import type { Router } from '../core/tasks';
+import { abortSignalFromToken } from './cancellation';
+
+export const ACCEPT_COMMAND = 'zeta.completion.accepted';
+export const DISMISS_COMMAND = 'zeta.completion.dismiss';
+
+/** Identifies one model answer across the items shown for it while the user types along. */
+interface Ticket {
+    readonly modelId: string;
+    /** Feedback id once shown. */
+    id: number | undefined;
+}
+
+/** Text after the cursor line looked at by post-processing (characters). */
+const SUFFIX_LOOKAHEAD = 2000;
+
+export interface CompletionProviderDeps {
+    readonly router: Router;
+    readonly clock: Clock;
+    readonly settings: () => ZetaSettings;
+    readonly log: vscode.LogOutputChannel;
+}
+
+export class ZetaCompletionProvider implements vscode.InlineCompletionItemProvider, vscode.Disposable {
+    private readonly cache = new CompletionCache(64);
+    private readonly cadence = new TypingCadence();
+    private readonly feedback: CompletionFeedback;
+    private readonly tickets = new WeakMap<vscode.InlineCompletionItem, Ticket>();
+    private lastTicket: Ticket | undefined;
+    private readonly disposables: vscode.Disposable[] = [];
+    /** Errors already logged at warn level, so a missing model does not flood the log per keystroke. */
+    private readonly loggedErrors = new Set<string>();
+
+    constructor(private readonly deps: CompletionProviderDeps) {
+        this.feedback = new CompletionFeedback((f) => deps.router.feedback(f));
+        this.disposables.push(
+            vscode.commands.registerCommand(ACCEPT_COMMAND, (ticket: Ticket | undefined) => this.accepted(ticket)),
+            vscode.commands.registerCommand(DISMISS_COMMAND, async () => {
+                this.feedback.dismiss();
+                await vscode.commands.executeCommand('editor.action.inlineSuggest.hide');
+            }),
+            vscode.workspace.onDidChangeTextDocument((e) => this.onEdit(e)),
+            vscode.workspace.onDidCloseTextDocument((d) => this.cache.forget(d.uri.toString())),
+        );
+    }
+
+    async provideInlineCompletionItems(
+        document: vscode.TextDocument,
+        position: vscode.Position,
+        _context: vscode.InlineCompletionContext,
+        token: vscode.CancellationToken,
+    ): Promise<vscode.InlineCompletionItem[] | undefined> {
+        const settings = this.deps.settings();
+        if (!settings.features.inlineCompletions) return undefined;
+        const doc = document.uri.toString();
+        const offset = document.offsetAt(position);
+        const text = document.getText();
+        const before = text.slice(0, offset);
+        const lineText = document.lineAt(position.line).text;
+        const lineSuffix = lineText.slice(position.character);
+        const range = new vscode.Range(position, position);
+
+        const hit = this.cache.get(doc, before, lineSuffix);
+        if (hit) {
+            const pending = this.feedback.pending;
+            const ticket = this.lastTicket && this.lastTicket.modelId === hit.modelId && this.lastTicket.id !== undefined && pending?.id === this.lastTicket.id
+                ? this.lastTicket
+                : { modelId: hit.modelId, id: undefined };
+            return [this.item(hit.text, range, ticket)];
+        }
+        this.feedback.nextRequest();
+
+        const { signal, dispose } = abortSignalFromToken(token, 'superseded by a newer completion request');
+        try {
+            const router = this.deps.router;
+            const delay = adaptiveDebounceMs(debounceInputs(router.snapshot(), this.cadence.intervalMs(this.deps.clock.now())), {
+                minMs: settings.completion.debounceMinMs,
+                maxMs: settings.completion.debounceMaxMs,
+            });
+            await sleep(this.deps.clock, delay, signal);
+
+            const window = buildContextWindow(text, offset, { prefixTokens: settings.completion.prefixTokens, suffixTokens: settings.completion.suffixTokens });
+            const result = await router.submit(
+                {
+                    kind: 'completion',
+                    doc,
+                    prefix: window.prefix,
+                    suffix: window.suffix,
+                    maxTokens: settings.completion.maxTokens,
+                    stop: completionStops(lineSuffix),
+                },
+                signal,
+            );
+            const lineEnd = document.offsetAt(document.lineAt(position.line).range.end);
+            const completion = postProcessCompletion(result.text ?? '', {
+                linePrefix: window.linePrefix,
+                lineSuffix,
+                suffixAfterLine: text.slice(lineEnd, lineEnd + SUFFIX_LOOKAHEAD),
+            });
+            this.deps.log.debug(
+                `completion #${result.taskId} by ${result.modelId} in ${Math.round(result.timings.totalMs)} ms (debounce ${delay} ms, ` +
+                    `${result.promptTokens} prompt tokens, ${result.reusedPromptTokens} reused, ${result.generatedTokens} generated): ${result.decision.reason}`,
+            );
+            if (completion === '' || token.isCancellationRequested) return undefined;
+            this.cache.put(doc, before, lineSuffix, completion, result.modelId);
+            return [this.item(completion, range, { modelId: result.modelId, id: undefined })];
+        } catch (e) {
+            if (isAbortError(e) || token.isCancellationRequested) return undefined;
+            this.logError(e);
+            return undefined;
+        } finally {
+            dispose();
+        }
+    }
+
+    handleDidShowCompletionItem(item: vscode.InlineCompletionItem): void {
+        const ticket = this.tickets.get(item);
+        if (!ticket) return;
+        if (ticket.id === undefined) ticket.id = this.feedback.shown(ticket.modelId);
+        this.lastTicket = ticket;
+    }
+
+    dispose(): void {
+        this.feedback.dismiss();
+        for (const d of this.disposables.splice(0)) d.dispose();
+    }
+
+    private item(text: string, range: vscode.Range, ticket: Ticket): vscode.InlineCompletionItem {
+        const item = new vscode.InlineCompletionItem(text, range, { title: 'Accept Zeta completion', command: ACCEPT_COMMAND, arguments: [ticket] });
+        this.tickets.set(item, ticket);
+        return item;
+    }
+
+    private accepted(ticket: Ticket | undefined): void {
+        if (!ticket) return;
+        if (ticket.id === undefined) ticket.id = this.feedback.shown(ticket.modelId);
+        this.feedback.accepted(ticket.id);
+        this.deps.log.debug(`completion by ${ticket.modelId} accepted`);
+    }
+
+    /** Keystrokes feed the router's typing forecast and the debounce's cadence. */
+    private onEdit(e: vscode.TextDocumentChangeEvent): void {
+        if (e.contentChanges.length === 0) return;
+        const active = vscode.window.activeTextEditor?.document;
+        if (!active || active !== e.document) return;
+        if (e.document.uri.scheme !== 'file' && e.document.uri.scheme !== 'untitled' && e.document.uri.scheme !== 'vscode-remote') return;
+        this.cadence.record(this.deps.clock.now());
+        this.deps.router.activity({ type: 'keystroke', doc: e.document.uri.toString() });
+    }
+
+    private logError(e: unknown): void {
+        const message = errorMessage(e);
+        if (e instanceof QueueFullError || e instanceof DeadlineError) {
+            this.deps.log.debug(`completion skipped: ${message}`);
+            return;
+        }
+        const key = e instanceof NoCapableModelError ? 'noModel' : message;
+        if (this.loggedErrors.has(key)) {
+            this.deps.log.debug(`completion failed: ${message}`);
+            return;
+        }
+        this.loggedErrors.add(key);
+        if (this.loggedErrors.size > 50) this.loggedErrors.clear();
+        this.deps.log.warn(`completion failed: ${message}`);
+    }
+}

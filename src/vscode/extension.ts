@@ -1,0 +1,282 @@
+/**
+ * Composition root: constructs Zeta's pieces, wires them, and hands every disposable to VS Code.
+ * No logic lives here beyond wiring. Ordering rules: the log exists before anything that can fail;
+ * the settings are read before the router is made; the router is disposed (tasks settled, models
+ * unloaded) before the llama.cpp runtime it uses. If start-up fails, everything made so far is
+ * released and the user gets the error with "Show Log" / "Retry".
+ */
+import { mkdir, readFile, rename, writeFile, access } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as vscode from 'vscode';
+import { createLlamaCppBackendFactory, createLlamaProvider, type LlamaProvider } from '../backends';
+import { SystemClock, type Clock } from '../core/clock';
+import { errorMessage } from '../core/errors';
+import { createFileFeedbackStore, createRouter, defaultRoutingSettings } from '../core/router';
+import type { ParsedSettings, RoutingInternals } from '../core/settings';
+import type { DecisionRecord, Router } from '../core/tasks';
+import { AnswerPanel } from './answerPanel';
+import { DISMISS_COMMAND, ZetaCompletionProvider } from './completionProvider';
+import { PROPOSAL_SCHEME, ProposalProvider, editSelection, type EditSelectionArgs } from './editSelection';
+import { LoadView } from './loadView';
+import { Notifier } from './notifications';
+import { explainMessages, refactorPlanMessages } from './prompts';
+import { SettingsService } from './settings';
+import { chooseModelFiles, downloadRecommendedModels, maybeShowFirstRun, openWalkthrough, type SetupDeps } from './setup';
+import { StatusBar } from './statusBar';
+import { Throttle } from './throttle';
+
+/** Settles the router and the runtime on deactivation; set while Zeta is running. */
+let shutdown: (() => Promise<void>) | undefined;
+
+export async function activate(context: vscode.ExtensionContext): Promise<void> {
+    const log = vscode.window.createOutputChannel('Zeta', { log: true });
+    context.subscriptions.push(log);
+    await startWithRetry(context, log);
+}
+
+export async function deactivate(): Promise<void> {
+    const s = shutdown;
+    shutdown = undefined;
+    await s?.();
+}
+
+async function startWithRetry(context: vscode.ExtensionContext, log: vscode.LogOutputChannel): Promise<void> {
+    try {
+        await start(context, log);
+    } catch (e) {
+        log.error(`Zeta failed to start: ${errorMessage(e)}`);
+        if (e instanceof Error && e.stack) log.error(e.stack);
+        void vscode.window.showErrorMessage(`Zeta failed to start: ${errorMessage(e)}`, 'Show Log', 'Retry').then((pick) => {
+            if (pick === 'Show Log') log.show(true);
+            else if (pick === 'Retry') void startWithRetry(context, log);
+        });
+    }
+}
+
+function routingInternals(): RoutingInternals {
+    const d = defaultRoutingSettings();
+    return { levers: d.levers, cooldownMs: d.cooldownMs, embedBatchSize: d.embedBatchSize };
+}
+
+function envThreads(): number | undefined {
+    const n = Number(process.env.ZETA_THREADS);
+    return Number.isInteger(n) && n > 0 ? n : undefined;
+}
+
+async function start(context: vscode.ExtensionContext, log: vscode.LogOutputChannel): Promise<void> {
+    // Everything made here is owned by this list until start-up succeeds, then by context.subscriptions.
+    const owned: vscode.Disposable[] = [];
+    const own = <T extends vscode.Disposable>(d: T): T => {
+        owned.push(d);
+        return d;
+    };
+    let router: Router | undefined;
+    let provider: LlamaProvider | undefined;
+    try {
+        const clock: Clock = new SystemClock();
+        const ref: { settings?: SettingsService } = {};
+        const notifier = new Notifier(log, () => (ref.settings?.current.modelSpecs.length ?? 0) > 0);
+        const settings = own(new SettingsService(routingInternals(), (problems) => notifier.settingsProblems(problems)));
+        ref.settings = settings;
+        const initial = settings.current;
+        logModels(log, initial);
+
+        provider = createLlamaProvider({
+            gpu: 'auto',
+            maxThreads: envThreads(),
+            log: (level, message) => (level === 'error' ? log.error(`llama.cpp: ${message.trim()}`) : log.warn(`llama.cpp: ${message.trim()}`)),
+        });
+        const storage = context.globalStorageUri.fsPath;
+        const zetaRouter = createRouter({
+            clock,
+            createBackend: createLlamaCppBackendFactory({ runtime: provider, clock, log: (m) => log.debug(m) }),
+            settings: initial.routing,
+            models: initial.modelSpecs,
+            feedbackStore: createFileFeedbackStore(join(storage, 'feedback.json'), { readFile, writeFile, rename, mkdir, access }),
+            logger: { info: (m) => log.info(m), warn: (m) => log.warn(m), error: (m) => log.error(m) },
+        });
+        router = zetaRouter;
+
+        // Settings changes apply without a reload; reconfigurations run one at a time, in order.
+        let reconfiguring: Promise<void> = Promise.resolve();
+        own(
+            settings.onDidChange((parsed) => {
+                logModels(log, parsed);
+                reconfiguring = reconfiguring
+                    .then(() => zetaRouter.reconfigure(parsed.modelSpecs, parsed.routing))
+                    .catch((e: unknown) => log.error(`applying settings failed: ${errorMessage(e)}`));
+            }),
+        );
+
+        own(watchRouter(zetaRouter, clock, log, notifier));
+
+        const proposals = own(new ProposalProvider());
+        own(vscode.workspace.registerTextDocumentContentProvider(PROPOSAL_SCHEME, proposals));
+        const completions = own(new ZetaCompletionProvider({ router: zetaRouter, clock, settings: () => settings.settings, log }));
+        own(
+            vscode.languages.registerInlineCompletionItemProvider(
+                [{ scheme: 'file' }, { scheme: 'untitled' }, { scheme: 'vscode-remote' }],
+                completions,
+            ),
+        );
+        void DISMISS_COMMAND;
+
+        const panelDeps = { extensionUri: context.extensionUri, router: zetaRouter, clock, log, notifier };
+        const explainPanel = own(new AnswerPanel(panelDeps, 'zeta.explain', 'Zeta: Explain'));
+        const planPanel = own(new AnswerPanel(panelDeps, 'zeta.refactorPlan', 'Zeta: Refactor Plan'));
+        const loadView = own(new LoadView(context.extensionUri, zetaRouter, clock, log));
+        own(new StatusBar(zetaRouter, clock, 'zeta.showLoad'));
+
+        const setupDeps: SetupDeps = { context, provider, settings: () => settings.settings, log, mirrorBaseUrl: process.env.ZETA_MODEL_MIRROR || undefined };
+
+        own(
+            vscode.commands.registerCommand('zeta.explainSelection', async () => {
+                if (!settings.settings.features.explain) return featureOff('Explain Selection', 'explain');
+                const sel = currentSelection();
+                if (!sel) return undefined;
+                const result = await explainPanel.run(sel.subject, {
+                    kind: 'explain',
+                    doc: sel.doc,
+                    messages: explainMessages(sel.text, sel.languageId, sel.fileName),
+                    maxTokens: settings.settings.chatMaxTokens,
+                });
+                return result && { modelId: result.modelId, text: result.text ?? '', reason: result.decision.reason };
+            }),
+        );
+        own(
+            vscode.commands.registerCommand('zeta.planRefactor', async (args?: { goal?: string }) => {
+                if (!settings.settings.features.refactorPlan) return featureOff('Plan Refactor', 'refactorPlan');
+                const sel = currentSelection();
+                if (!sel) return undefined;
+                const result = await planPanel.run(sel.subject, {
+                    kind: 'refactorPlan',
+                    doc: sel.doc,
+                    messages: refactorPlanMessages(sel.text, sel.languageId, sel.fileName, typeof args?.goal === 'string' ? args.goal : undefined),
+                    maxTokens: settings.settings.chatMaxTokens,
+                });
+                return result && { modelId: result.modelId, text: result.text ?? '', reason: result.decision.reason };
+            }),
+        );
+        own(
+            vscode.commands.registerCommand('zeta.editSelection', (args?: EditSelectionArgs) =>
+                editSelection({ router: zetaRouter, settings: () => settings.settings, proposals, log, notifier }, args),
+            ),
+        );
+        own(vscode.commands.registerCommand('zeta.showLoad', () => loadView.show()));
+        own(vscode.commands.registerCommand('zeta.showLog', () => log.show(true)));
+        own(vscode.commands.registerCommand('zeta.setup.chooseModelFiles', () => chooseModelFiles(setupDeps)));
+        own(vscode.commands.registerCommand('zeta.setup.downloadModels', () => downloadRecommendedModels(setupDeps)));
+        own(vscode.commands.registerCommand('zeta.setup.openWalkthrough', () => openWalkthrough()));
+
+        // Router before runtime: tasks settle and models unload before llama.cpp goes away.
+        const runtime = provider;
+        const teardown = async (): Promise<void> => {
+            await zetaRouter.dispose().catch((e: unknown) => log.error(`router shutdown: ${errorMessage(e)}`));
+            await runtime.dispose().catch((e: unknown) => log.error(`llama.cpp shutdown: ${errorMessage(e)}`));
+        };
+        shutdown = teardown;
+        own({
+            dispose: () => {
+                if (shutdown !== teardown) return;
+                shutdown = undefined;
+                void teardown();
+            },
+        });
+
+        context.subscriptions.push(...owned.splice(0));
+        log.info(`Zeta started: ${initial.modelSpecs.length} model(s) configured, policy ${initial.routing.policy}`);
+        void maybeShowFirstRun(setupDeps);
+    } catch (e) {
+        for (const d of owned.splice(0).reverse()) {
+            try {
+                d.dispose();
+            } catch {
+                // Releasing what was made must not hide the start-up error.
+            }
+        }
+        await router?.dispose().catch(() => undefined);
+        await provider?.dispose().catch(() => undefined);
+        throw e;
+    }
+}
+
+function featureOff(name: string, key: string): undefined {
+    void vscode.window.showInformationMessage(`Zeta: ${name} is turned off (zeta.features.${key}).`);
+    return undefined;
+}
+
+interface Selection {
+    readonly doc: string;
+    readonly text: string;
+    readonly languageId: string;
+    readonly fileName: string;
+    readonly subject: string;
+}
+
+/** The selection, or the cursor's line when nothing is selected. */
+function currentSelection(): Selection | undefined {
+    const editor = vscode.window.activeTextEditor;
+    if (!editor) {
+        void vscode.window.showInformationMessage('Zeta: open a file and select some code first.');
+        return undefined;
+    }
+    const d = editor.document;
+    const range = editor.selection.isEmpty ? d.lineAt(editor.selection.active.line).range : editor.selection;
+    const text = d.getText(range);
+    if (text.trim() === '') {
+        void vscode.window.showInformationMessage('Zeta: select some code first.');
+        return undefined;
+    }
+    const fileName = d.uri.path.split('/').pop() || 'untitled';
+    const lines = range.start.line === range.end.line ? `line ${range.start.line + 1}` : `lines ${range.start.line + 1}-${range.end.line + 1}`;
+    return { doc: d.uri.toString(), text, languageId: d.languageId, fileName, subject: `${fileName}, ${lines}` };
+}
+
+function logModels(log: vscode.LogOutputChannel, p: ParsedSettings): void {
+    if (p.modelSpecs.length === 0) log.info('no model paths configured (zeta.models.*.path or ZETA_*_MODEL)');
+    for (const m of p.modelSpecs) log.info(`model ${m.id}: ${m.path} (context ${m.contextSize}, ${m.slots} slot(s), threads ${m.threads || 'auto'}, gpu layers ${m.gpuLayers})`);
+}
+
+/**
+ * Follows the router's snapshot (throttled): logs each new routing decision once, and tells the
+ * user when a model fails (once per failure) while the other models keep serving.
+ */
+function watchRouter(router: Router, clock: Clock, log: vscode.LogOutputChannel, notifier: Notifier): vscode.Disposable {
+    let lastTaskId = -1;
+    const failed = new Map<string, string>();
+    const check = (): void => {
+        const s = router.snapshot();
+        const fresh: DecisionRecord[] = [];
+        for (const d of s.recentDecisions) {
+            if (d.taskId <= lastTaskId) break;
+            fresh.push(d);
+        }
+        if (fresh.length > 0) lastTaskId = fresh[0].taskId;
+        for (const d of fresh.reverse()) {
+            const line = `route #${d.taskId} ${d.kind} -> ${d.chosen ?? 'none'} [${d.policy}]: ${d.reason}`;
+            if (d.kind === 'completion' || d.kind === 'embed') log.debug(line);
+            else log.info(line);
+        }
+        for (const m of s.models) {
+            if (m.residency === 'failed') {
+                const error = m.error ?? 'failed to load';
+                if (failed.get(m.id) !== error) {
+                    failed.set(m.id, error);
+                    notifier.modelFailed(m.id, m.role, error);
+                }
+            } else if (m.residency === 'loaded' && failed.has(m.id)) {
+                failed.delete(m.id);
+                notifier.modelRecovered(m.id);
+                log.info(`model ${m.id} is serving again`);
+            }
+        }
+    };
+    const throttle = new Throttle(clock, 250, check);
+    const sub = router.onDidChange(() => throttle.trigger());
+    return {
+        dispose: () => {
+            sub.dispose();
+            throttle.dispose();
+        },
+    };
+}
