@@ -464,7 +464,8 @@ export class LlamaCppBackend implements ModelBackend {
                         return;
                     }
                     this.counters.errors++;
-                    if (e instanceof ModelRuntimeError || e instanceof ModelFileError) reject(e);
+                    if (e instanceof ListenerFailure) reject(e.cause);
+                    else if (e instanceof ModelRuntimeError || e instanceof ModelFileError) reject(e);
                     else reject(new ModelRuntimeError(id, 'evaluationFailed', `${operation} failed in llama.cpp: ${errorMessage(e)}`, { cause: e }));
                 },
             );
@@ -477,7 +478,7 @@ export class LlamaCppBackend implements ModelBackend {
         try {
             return await this.generateOnSequence(loaded, slot.sequence, prompt, signal, startedAt);
         } catch (e) {
-            if (!signal.aborted) {
+            if (!signal.aborted && !(e instanceof ListenerFailure)) {
                 // After a native failure the sequence's state is not trusted: start it afresh.
                 keepKey = undefined;
                 await slot.sequence.clearHistory().catch(() => undefined);
@@ -543,7 +544,12 @@ export class LlamaCppBackend implements ModelBackend {
         await pass();
 
         const stream = new TextStream(model, tokens.slice(-DETOKENIZER_LOOKBACK), prompt.stopStrings, (piece) => {
-            if (!signal.aborted) prompt.onToken?.(piece);
+            if (signal.aborted || !prompt.onToken) return;
+            try {
+                prompt.onToken(piece);
+            } catch (e) {
+                throw new ListenerFailure(e);
+            }
         });
         const generated: Token[] = [];
         let stopReason: StopReason = 'maxTokens';
@@ -959,6 +965,13 @@ export class LlamaCppBackend implements ModelBackend {
 }
 
 // -------------------------------------------------------------------- helpers
+
+/** The caller's onToken threw: the call rejects with that error, and the sequence stays trusted. */
+class ListenerFailure extends Error {
+    constructor(override readonly cause: unknown) {
+        super(`onToken threw: ${errorMessage(cause)}`);
+    }
+}
 
 /**
  * Streams generated tokens as text: holds back a split UTF-8 character until it is complete and any

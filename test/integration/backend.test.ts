@@ -397,6 +397,34 @@ describe('LlamaCppBackend (real inference)', function () {
         await gen.unload();
     });
 
+    it('ignoreEndOfGeneration generates exactly maxTokens where the model would have stopped', async function () {
+        // Random weights often pick an end-of-generation token (llama.cpp counts <|fim_pad|> and
+        // <|file_sep|> as such) after a FIM prompt: find one prompt that stops early.
+        for (let i = 0; i < 40; i++) {
+            const request: GenerateRequest = { mode: 'fim', prefix: `x${i} = f(`, suffix: `)\ny = ${i}\n`, maxTokens: 24 };
+            const natural = await coder.generate(request, never);
+            if (natural.stopReason !== 'endOfGeneration') continue;
+            assert.ok(natural.generatedTokens < 24);
+            const forced = await coder.generate({ ...request, ignoreEndOfGeneration: true }, never);
+            assert.equal(forced.generatedTokens, 24);
+            assert.equal(forced.stopReason, 'maxTokens');
+            assert.ok(forced.text.startsWith(natural.text.replace(/\uFFFD+$/, '')), 'the same greedy path up to the stop');
+            return;
+        }
+        this.skip();
+    });
+
+    it('a throwing onToken fails only its own call, with the listener error', async () => {
+        const boom = new Error('listener bug');
+        await assert.rejects(
+            coder.generate({ mode: 'raw', prompt: 'a', maxTokens: 8, ignoreEndOfGeneration: true, onToken: () => { throw boom; } }, never),
+            (e: unknown) => e === boom,
+        );
+        const ok = await coder.generate({ mode: 'raw', prompt: 'a', maxTokens: 8, ignoreEndOfGeneration: true }, never);
+        assert.equal(ok.generatedTokens, 8);
+        assert.equal(coder.stats().inFlight, 0);
+    });
+
     it('counts tokens with the model tokenizer', () => {
         assert.ok(coder.countTokens('function add(a, b) { return a + b; }') > 5);
         assert.equal(coder.countTokens(''), 0);
