@@ -28,9 +28,10 @@ class HoltRate {
     rate(now: number): number {
         this.advance(now);
         if (this.bucketStart === undefined) return 0;
-        // The elapsed part of the running bucket is observed; the rest is the smoothed forecast.
+        // The running bucket's count so far is evidence in proportion to the elapsed share f, at the
+        // same smoothing weight as a whole bucket: (1 - a f)(level + trend) + a f (count / f).
         const f = Math.min(1, (now - this.bucketStart) / FORECAST_BUCKET_MS);
-        const perBucket = Math.max(0, (1 - f) * (this.level + this.trend)) + this.count;
+        const perBucket = Math.max(0, (1 - HOLT_ALPHA * f) * (this.level + this.trend) + HOLT_ALPHA * this.count);
         return (perBucket * 1000) / FORECAST_BUCKET_MS;
     }
 

@@ -127,8 +127,12 @@ export class LoadMonitor {
         this.embedMsPerText += ALPHA * (ms / texts - this.embedMsPerText);
     }
 
+    private loadMeasured = false;
+
+    /** The first measured load replaces the prior; later ones are averaged. */
     observeLoad(ms: number): void {
-        this.loadMs += 0.5 * (ms - this.loadMs);
+        this.loadMs = this.loadMeasured ? this.loadMs + 0.5 * (ms - this.loadMs) : ms;
+        this.loadMeasured = true;
     }
 
     observeLatency(ms: number): void {

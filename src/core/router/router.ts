@@ -643,9 +643,20 @@ export class RouterImpl implements ZetaRouter {
         }
     }
 
+    /** True while a completion is queued or running on any model. */
+    private completionActive(): boolean {
+        const ci = CLASS_INDEX.completion;
+        for (const m of this.models) {
+            if (m.queue.count[ci] > 0) return true;
+            for (const r of m.running) if (r.classIndex === ci) return true;
+        }
+        return false;
+    }
+
     /**
-     * Headroom: a background batch is held back while a completion is more likely than not to
-     * arrive before the batch would finish, and only while the job's total hold stays within
+     * Headroom: a background batch is held back while a completion runs or waits, or is more
+     * likely than not to arrive before the batch would finish — models share one device, and a
+     * batch cannot be paused once started. Only while the job's total hold stays within
      * MAX_HOLD_SHARE of its age (so indexing never slows by more than 1 / (1 - share)).
      * Returns the skip predicate for this pump, or undefined when nothing is held.
      */
@@ -653,6 +664,7 @@ export class RouterImpl implements ZetaRouter {
         let anyBackground = false;
         for (const j of m.queue.items) if (j.isBackground) anyBackground = true;
         if (!anyBackground) return undefined;
+        const active = this.completionActive();
         let recheck = Number.POSITIVE_INFINITY;
         const held: Job[] = [];
         for (const j of m.queue.items) {
@@ -660,7 +672,7 @@ export class RouterImpl implements ZetaRouter {
             const heldSoFar = j.heldMs + (j.holdSince !== undefined ? now - j.holdSince : 0);
             const allowance = MAX_HOLD_SHARE * (now - j.submittedAt) - heldSoFar;
             const batchMs = Math.max(1, j.aheadMs);
-            if (allowance <= 0 || this.forecaster.completionWithin(now, batchMs) < 0.5) {
+            if (allowance <= 0 || (!active && this.forecaster.completionWithin(now, batchMs) < 0.5)) {
                 if (j.holdSince !== undefined) {
                     j.heldMs += now - j.holdSince;
                     j.holdSince = undefined;
@@ -995,9 +1007,19 @@ export class RouterImpl implements ZetaRouter {
         if (!next) return;
         const budget = this.settings.memoryBudgetBytes;
         if (budget !== undefined && this.usedMemory() + next.memoryBytes > budget) {
+            // A pre-load (no work waiting) never evicts a model whose own work is forecast.
+            const preloadOnly = next.queue.length === 0;
             const evictable = this.models
-                .filter((m) => m !== next && m.residency === 'loaded' && !this.isPinned(m) && m.idle)
+                .filter((m) => m !== next && m.residency === 'loaded' && !this.isPinned(m) && m.idle && !(preloadOnly && this.expectedSoon(m)))
                 .sort((a, b) => a.lastUsedAt - b.lastUsedAt);
+            if (preloadOnly) {
+                let free = budget - this.usedMemory();
+                for (const v of evictable) free += v.memoryBytes;
+                if (free < next.memoryBytes) {
+                    next.loadWanted = false;
+                    return;
+                }
+            }
             for (const v of evictable) {
                 if (this.usedMemory() + next.memoryBytes <= budget) break;
                 this.unload(v, `memory: making room for ${next.id}`);
@@ -1069,7 +1091,7 @@ export class RouterImpl implements ZetaRouter {
             m.keepAliveTimer = this.clock.setTimeout(() => {
                 m.keepAliveTimer = undefined;
                 if (!m.idle || m.residency !== 'loaded' || !this.memoryShort()) return;
-                if (this.expectedSoon(m)) {
+                if (this.expectedSoon(m) !== undefined) {
                     // Work for it is forecast: keep it another keep-alive period.
                     this.afterWork(m);
                     return;
@@ -1094,29 +1116,33 @@ export class RouterImpl implements ZetaRouter {
             if (p < 0) continue;
             const m = this.models[p];
             if (m.residency !== 'unloaded' || m.loadWanted || m.info === undefined || m.retired) continue;
-            if (!this.expectedSoon(m)) continue;
+            const kind = this.expectedSoon(m);
+            if (kind === undefined) continue;
             const budget = this.settings.memoryBudgetBytes;
             if (budget !== undefined) {
                 let free = budget - this.usedMemory();
-                for (const o of this.models) if (o !== m && o.residency === 'loaded' && !this.isPinned(o) && o.idle) free += o.memoryBytes;
+                for (const o of this.models) if (o !== m && o.residency === 'loaded' && !this.isPinned(o) && o.idle && this.expectedSoon(o) === undefined) free += o.memoryBytes;
                 if (free < m.memoryBytes) continue;
             }
-            this.logger?.info(`pre-loading ${m.id}: ${TASK_KINDS[k]} expected within ${Math.round(2 * m.load.loadMs)} ms`);
+            this.logger?.info(`pre-loading ${m.id}: ${kind} expected within ${Math.round(2 * m.load.loadMs)} ms`);
             m.loadWanted = true;
         }
     }
 
-    /** True when a kind whose preferred model is `m` is more likely than not to arrive within twice its load time. */
-    private expectedSoon(m: ModelEntry): boolean {
-        if (this.settings.policy !== 'zeta') return false;
+    /**
+     * A task kind whose preferred model is `m` and whose next arrival is more likely than not
+     * within twice `m`'s load time (Poisson at the forecast rate), or undefined.
+     */
+    private expectedSoon(m: ModelEntry): TaskKind | undefined {
+        if (this.settings.policy !== 'zeta') return undefined;
         const now = this.clock.now();
         for (let k = 0; k < NK; k++) {
             const p = this.preferredIdx[k];
             if (p < 0 || this.models[p] !== m) continue;
             const rate = this.forecaster.rate(TASK_KINDS[k], now);
-            if (rate > 0 && 1 - Math.exp((-rate * 2 * m.load.loadMs) / 1000) >= 0.5) return true;
+            if (rate > 0 && 1 - Math.exp((-rate * 2 * m.load.loadMs) / 1000) >= 0.5) return TASK_KINDS[k];
         }
-        return false;
+        return undefined;
     }
 
     private clockClear(m: ModelEntry, which: 'keepAlive'): void {

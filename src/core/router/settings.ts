@@ -80,8 +80,8 @@ export const QUALITY_WEIGHT: Readonly<Record<TaskKind, number>> = Object.freeze(
 /** A queued background job that has waited this long runs next regardless of priority (starvation bound). */
 export const STARVATION_MS = 5_000;
 
-/** Headroom holds may delay a background job by at most this share of its age (indexing <= 1.5x). */
-export const MAX_HOLD_SHARE = 1 / 3;
+/** Headroom holds may delay a background job by at most this share of its age (indexing <= 1.33x). */
+export const MAX_HOLD_SHARE = 1 / 4;
 
 /** Decision records kept for the snapshot, newest first. */
 export const RECENT_DECISIONS = 50;

@@ -88,6 +88,11 @@ export function track(f: Fixture, p: Promise<TaskResult>): { outcome: Outcome | 
     return t;
 }
 
+/** True while the tracked task has not settled (a function, so TypeScript does not narrow the field). */
+export function pending(t: { outcome: Outcome | undefined }): boolean {
+    return t.outcome === undefined;
+}
+
 export function submit(f: Fixture, task: Task, signal?: AbortSignal): ReturnType<typeof track> {
     return track(f, f.router.submit(task, signal));
 }

@@ -1,0 +1,223 @@
+import assert from 'node:assert/strict';
+import { Cadence, Forecaster } from '../../../src/core/router/forecast';
+import { SupersededError } from '../../../src/core/errors';
+import { chat, completion, makeFixture, submit, texts, words } from './helpers';
+
+describe('forecast: arrival rates and typing cadence (virtual time)', () => {
+    it('Holt rate follows a steady arrival rate and decays to zero in silence', () => {
+        const fc = new Forecaster();
+        let t = 0;
+        for (let i = 0; i < 100; i++, t += 200) fc.arrival('explain', t, undefined);
+        const r = fc.rate('explain', t);
+        assert.ok(r > 4 && r < 6, `rate ${r}`);
+        assert.equal(fc.rate('edit', t), 0);
+        const later = fc.rate('explain', t + 30_000);
+        assert.ok(later < 0.05, `rate after silence ${later}`);
+    });
+
+    it('Holt rate picks up a rising trend', () => {
+        const fc = new Forecaster();
+        let t = 0;
+        for (let s = 1; s <= 8; s++) {
+            for (let i = 0; i < s; i++) fc.arrival('completion', t + (i * 1000) / s, 'd');
+            t += 1000;
+        }
+        assert.ok(fc.rate('completion', t) > 6, `rate ${fc.rate('completion', t)}`);
+    });
+
+    it('cadence learns this user’s inter-keystroke intervals and answers conditional probabilities', () => {
+        const c = new Cadence();
+        let t = 0;
+        for (let i = 0; i < 40; i++, t += 120) c.keystroke('a', t);
+        assert.equal(c.samples, 39);
+        assert.ok(c.nextWithin(0, 200) > 0.95);
+        assert.ok(c.nextWithin(0, 50) < 0.05);
+        assert.ok(c.quantile(0.5) >= 100 && c.quantile(0.5) <= 150);
+        // A slow typist: two-second gaps make a 200 ms completion worth starting at once.
+        const slow = new Cadence();
+        t = 0;
+        for (let i = 0; i < 40; i++, t += 2_500) slow.keystroke('a', t);
+        assert.equal(slow.holdFor(0, 200), 0);
+        // The fast one: hold until the next keystroke would most likely have come.
+        const h = c.holdFor(0, 200);
+        assert.ok(h > 100 && h <= 150, `hold ${h}`);
+    });
+
+    it('never holds with too few samples (no fixed debounce)', () => {
+        const c = new Cadence();
+        c.keystroke('a', 0);
+        c.keystroke('a', 100);
+        assert.equal(c.holdFor(0, 500), 0);
+    });
+
+    it('router snapshot reports forecast rates per kind', async () => {
+        const f = makeFixture({ settings: { levers: { holdSupersedable: false } } });
+        await f.clock.advance(5_000);
+        for (let i = 0; i < 20; i++) {
+            void submit(f, completion(`d${i}`, words(5), 2)).promise;
+            await f.clock.advance(250);
+        }
+        const fc = f.router.snapshot().forecast;
+        assert.ok((fc.completion ?? 0) > 2, JSON.stringify(fc));
+        assert.equal(fc.explain, 0);
+        await f.router.dispose();
+    });
+});
+
+describe('router: hold-start from the learned typing cadence', () => {
+    async function typingBurst(hold: boolean): Promise<{ starts: number; last: boolean; reason: string; settled: boolean }> {
+        const f = makeFixture({ settings: { levers: { holdSupersedable: hold } } });
+        await f.clock.advance(5_000);
+        // Learn the cadence from an earlier session in another document.
+        for (let i = 0; i < 30; i++) {
+            f.router.activity({ type: 'keystroke', doc: 'other.ts' });
+            await f.clock.advance(110);
+        }
+        await f.clock.advance(3_000);
+        let prefix = words(200);
+        const all = [];
+        for (let i = 0; i < 20; i++) {
+            prefix += ` k${i}`;
+            f.router.activity({ type: 'keystroke', doc: 'doc.ts' });
+            all.push(submit(f, completion('doc.ts', prefix)));
+            await f.clock.advance(110);
+        }
+        await f.clock.runUntilIdle(60_000);
+        const starts = [...f.backends.values()].reduce((s, b) => s + b.calls.filter((c) => c.op === 'generate').length, 0);
+        const last = all[all.length - 1].outcome;
+        const settled = all.every((t) => t.outcome !== undefined) && all.slice(0, -1).every((t) => t.outcome && !t.outcome.ok && t.outcome.error instanceof SupersededError);
+        await f.router.dispose();
+        return { starts, last: last?.ok === true, reason: last?.ok ? last.value.decision.reason : '', settled };
+    }
+
+    it('holds a completion that the next keystroke will most likely supersede: far fewer wasted starts', async () => {
+        const held = await typingBurst(true);
+        const eager = await typingBurst(false);
+        assert.ok(held.last && eager.last && held.settled && eager.settled);
+        assert.ok(eager.starts >= 19, `eager starts ${eager.starts}`);
+        assert.ok(held.starts <= 2, `held starts ${held.starts}`);
+        assert.match(held.reason, /held \d+ ms first: this user's typing cadence said another keystroke was likely to replace it/);
+    });
+
+    it('does not hold for a slow typist', async () => {
+        const f = makeFixture();
+        await f.clock.advance(5_000);
+        for (let i = 0; i < 20; i++) {
+            f.router.activity({ type: 'keystroke', doc: 'a.ts' });
+            await f.clock.advance(3_000);
+        }
+        f.router.activity({ type: 'keystroke', doc: 'a.ts' });
+        const c = submit(f, completion('a.ts', words(50)));
+        await f.clock.advance(1);
+        assert.equal(f.backends.get('coder')!.stats().inFlight, 1, 'started at once');
+        await f.clock.runUntilIdle(60_000);
+        assert.ok(c.outcome?.ok);
+        assert.doesNotMatch(c.outcome.value.decision.reason, /held/);
+        await f.router.dispose();
+    });
+});
+
+describe('router: pausing other models during a completion’s prefill', () => {
+    async function explainTokensDuringCompletion(pause: boolean, explainFactor = 4): Promise<{ during: number; paused: number; ok: boolean }> {
+        const f = makeFixture({
+            settings: {
+                levers: { holdSupersedable: false, pauseOthers: pause },
+                taskClasses: {
+                    completion: { priority: 100, objectiveFactor: 4 },
+                    embedQuery: { priority: 90, objectiveFactor: 4 },
+                    edit: { priority: 60, objectiveFactor: 4 },
+                    explain: { priority: 50, objectiveFactor: explainFactor },
+                    refactorPlan: { priority: 40, objectiveFactor: 5 },
+                    embed: { priority: 0, objectiveFactor: 20 },
+                },
+            },
+        });
+        await f.clock.advance(5_000);
+        const times: number[] = [];
+        const explain = submit(f, { ...chat('explain', 10, 60), onToken: () => times.push(f.clock.now()) } as never);
+        await f.clock.advance(300);
+        assert.ok(times.length > 0, 'explain is streaming');
+        const start = f.clock.now();
+        let first: number | undefined;
+        let pausedSeen = 0;
+        const c = submit(f, { ...completion('a.ts', words(400)), onToken: () => (first ??= f.clock.now()) } as never);
+        await f.clock.advance(1);
+        pausedSeen = f.router.snapshot().models.find((m) => m.id === 'reasoner')!.paused;
+        await f.clock.runUntilIdle(600_000);
+        assert.ok(c.outcome?.ok && explain.outcome?.ok);
+        assert.equal(c.outcome.value.modelId, 'coder');
+        const during = times.filter((t) => t > start && t < first!).length;
+        await f.router.dispose();
+        return { during, paused: pausedSeen, ok: true };
+    }
+
+    it('holds other models’ streams between tokens until the completion’s first token', async () => {
+        const on = await explainTokensDuringCompletion(true);
+        const off = await explainTokensDuringCompletion(false);
+        assert.ok(on.during <= 1, `tokens during prefill with pausing: ${on.during}`);
+        assert.equal(on.paused, 1);
+        assert.ok(off.during >= 8, `tokens during prefill without pausing: ${off.during}`);
+        assert.equal(off.paused, 0);
+    });
+
+    it('does not pause a stream that would miss its own objective', async () => {
+        const tight = await explainTokensDuringCompletion(true, 1);
+        assert.equal(tight.paused, 0);
+        assert.ok(tight.during >= 8);
+    });
+});
+
+describe('router: headroom for completions', () => {
+    it('holds background batches while completions run or are expected, within its bound; indexing still finishes', async () => {
+        const run = async (headroom: boolean): Promise<{ indexDone: number; overlapping: number }> => {
+            const f = makeFixture({ settings: { embedBatchSize: 8, levers: { forecastHeadroom: headroom, holdSupersedable: false } } });
+            await f.clock.advance(5_000);
+            const t0 = f.clock.now();
+            const index = submit(f, { kind: 'embed', texts: texts(1000) });
+            // Indexing alone for 3 s, then typing for 2 s at 100 ms per keystroke, each keystroke a completion.
+            await f.clock.advance(3_000);
+            for (let i = 0; i < 20; i++) {
+                f.router.activity({ type: 'keystroke', doc: 'a.ts' });
+                void submit(f, completion('a.ts', words(20 + i), 8)).promise;
+                await f.clock.advance(100);
+            }
+            await f.clock.runUntilIdle(600_000);
+            assert.ok(index.outcome?.ok);
+            const gens = f.backends.get('coder')!.calls.filter((c) => c.op === 'generate');
+            const batches = f.backends.get('embedder')!.calls.filter((c) => c.op === 'embed');
+            const overlapping = batches.filter((b) => gens.some((g) => b.at >= g.at && b.at < g.endAt!)).length;
+            await f.router.dispose();
+            return { indexDone: index.outcome.at - t0, overlapping };
+        };
+        const on = await run(true);
+        const off = await run(false);
+        assert.ok(on.overlapping < off.overlapping / 2, `batches started during a completion: ${on.overlapping} vs ${off.overlapping}`);
+        assert.ok(on.indexDone <= 1.5 * off.indexDone, `${on.indexDone} vs ${off.indexDone}`);
+    });
+});
+
+describe('router: forecast pre-load', () => {
+    it('reloads an evicted model shortly before its forecast work arrives', async () => {
+        const f = makeFixture({ settings: { memoryBudgetBytes: 12.5e9, levers: { spill: false, holdSupersedable: false } } });
+        await f.clock.advance(5_000);
+        // Explanations every second: the reasoner's work is forecast.
+        for (let i = 0; i < 8; i++) {
+            void submit(f, chat('explain', 10, 3)).promise;
+            await f.clock.advance(1_000);
+        }
+        // An embedding evicts the idle reasoner...
+        const q = submit(f, { kind: 'embedQuery', texts: ['x'] });
+        await f.clock.advance(400);
+        assert.ok(q.outcome?.ok);
+        // ...which is loaded back before the next explanation arrives.
+        await f.clock.advance(1_000);
+        assert.equal(f.router.snapshot().models.find((m) => m.id === 'reasoner')!.residency, 'loaded');
+        assert.ok(f.log.info.some((l) => /^pre-loading reasoner: explain expected within \d+ ms$/.test(l)), f.log.info.join('\n'));
+        const e = submit(f, chat('explain', 10, 3));
+        await f.clock.advance(1);
+        assert.equal(f.router.snapshot().recentDecisions[0].candidates.find((c) => c.modelId === 'reasoner')!.waitMs, 0);
+        await f.clock.runUntilIdle(600_000);
+        assert.ok(e.outcome?.ok);
+        await f.router.dispose();
+    });
+});
