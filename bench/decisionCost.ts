@@ -45,7 +45,8 @@ export async function measureDecisionCost(
         clock,
         settings,
         models: modelSpecs(profile),
-        createBackend: (spec) => new SimBackend(clock, device, profile.models[spec.role as Role], { keepOnAbort: profile.keepOnAbort, embeddingSpace: `sim-space-${spec.id}` }),
+        createBackend: (spec) => new SimBackend(clock, device, profile.models[spec.role as Role], { keepOnAbort: profile.keepOnAbort,
+                prefillChunkTokens: profile.prefillChunkTokens, embeddingSpace: `sim-space-${spec.id}` }),
     });
     const b = new TaskBuilder(1);
     // Load the models and build some state: indexing queued, an explain streaming, keystrokes seen.

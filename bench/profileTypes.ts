@@ -59,6 +59,11 @@ export interface SpeedProfile {
      * tokens evaluated so far (llama.cpp's KV cache holds them), "nothing" drops the sequence.
      */
     readonly keepOnAbort: 'evaluated' | 'nothing';
+    /**
+     * Prompt tokens per native prefill call: the backend checks the gate and the abort signal
+     * between calls, and an aborted call still runs to its end (src/backends/llamaCpp.ts: 64).
+     */
+    readonly prefillChunkTokens: number;
     /** Free-form measurement details (conditions, raw samples, machine load). */
     readonly measurement?: Record<string, unknown>;
 }
@@ -104,6 +109,7 @@ export function validateProfile(o: unknown, where = 'profile'): SpeedProfile {
         if (!bg) throw new ProfileError(`${where}.models.${r}.batchGain missing`);
         for (const ph of PHASES) factors(bg[ph], `${where}.models.${r}.batchGain.${ph}`, true);
     }
+    posNum(p.prefillChunkTokens, `${where}.prefillChunkTokens`);
     if (p.keepOnAbort !== 'evaluated' && p.keepOnAbort !== 'nothing') throw new ProfileError(`${where}.keepOnAbort must be "evaluated" or "nothing"`);
     return o as SpeedProfile;
 }

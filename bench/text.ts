@@ -28,19 +28,43 @@ export function docWord(doc: string, stream: string, i: number): string {
     return WORDS[idx];
 }
 
-/** Per (stream, doc): the words generated so far (memoised: traces ask for the same text often). */
-const wordCache = new Map<string, string[]>();
+/**
+ * Per (stream, doc): the text of the words generated so far and where each word starts, so any
+ * run of words is one substring (memoised: a trace asks for the same document's text thousands
+ * of times).
+ */
+interface WordStream {
+    text: string;
+    /** starts[i]: offset of word i in `text`; starts[n] = text.length + 1 (past the last space). */
+    starts: number[];
+    readonly seed: number;
+}
+const streams = new Map<string, WordStream>();
 
 function words(doc: string, stream: string, from: number, count: number): string {
+    if (count <= 0) return '';
     const key = `${stream}:${doc}`;
-    let arr = wordCache.get(key);
-    if (!arr) {
-        arr = [];
-        wordCache.set(key, arr);
+    let ws = streams.get(key);
+    if (!ws) {
+        ws = { text: '', starts: [0], seed: hashString(key) };
+        streams.set(key, ws);
     }
-    const h = hashString(key);
-    for (let i = arr.length; i < from + count; i++) arr.push(WORDS[((h ^ Math.imul(i + 1, 2654435761)) >>> 0) % WORDS.length]);
-    return arr.slice(from, from + count).join(' ');
+    const need = from + count;
+    if (ws.starts.length - 1 < need) {
+        const parts: string[] = [];
+        let n = ws.starts.length - 1;
+        let offset = ws.starts[n];
+        // Grow geometrically so repeated small extensions stay cheap.
+        const target = Math.max(need, 2 * n);
+        for (; n < target; n++) {
+            const w = WORDS[((ws.seed ^ Math.imul(n + 1, 2654435761)) >>> 0) % WORDS.length];
+            parts.push(w);
+            offset += w.length + 1;
+            ws.starts.push(offset);
+        }
+        ws.text = (ws.text.length > 0 ? ws.text + ' ' : '') + parts.join(' ');
+    }
+    return ws.text.slice(ws.starts[from], ws.starts[need] - 1);
 }
 
 export class TaskBuilder {

@@ -56,11 +56,16 @@ export class SimDevice {
         return s.size;
     }
 
-    run(model: string, phase: Phase, isolatedMs: number, signal: AbortSignal): JobHandle {
+    /**
+     * Starts a job. With a `signal`, aborting removes the job at once (its done promise rejects
+     * with the reason); without one the job always runs to its end, as a native evaluation call
+     * does once started.
+     */
+    run(model: string, phase: Phase, isolatedMs: number, signal?: AbortSignal): JobHandle {
         const work = Math.max(0, isolatedMs);
         let job: Job | undefined;
         const done = new Promise<void>((resolve, reject) => {
-            if (signal.aborted) {
+            if (signal?.aborted) {
                 reject(signal.reason);
                 return;
             }
@@ -68,7 +73,7 @@ export class SimDevice {
             job = { model, phase, work, remaining: work, rate: 0, resolve, reject };
             this.jobs.add(job);
         });
-        if (job) {
+        if (job && signal) {
             const j = job;
             const onAbort = (): void => {
                 if (!this.jobs.has(j)) return;
@@ -80,8 +85,8 @@ export class SimDevice {
             signal.addEventListener('abort', onAbort, { once: true });
             const detach = (): void => signal.removeEventListener('abort', onAbort);
             done.then(detach, detach);
-            this.plan();
         }
+        if (job) this.plan();
         return {
             done,
             progress: () => {

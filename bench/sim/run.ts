@@ -90,6 +90,7 @@ export async function runSim(
         createBackend: (spec) => {
             const b = new SimBackend(clock, device, profile.models[spec.role], {
                 keepOnAbort: profile.keepOnAbort,
+                prefillChunkTokens: profile.prefillChunkTokens,
                 embeddingSpace: `sim-space-${spec.id}`,
             });
             backends.push(b);

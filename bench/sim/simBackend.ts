@@ -28,7 +28,7 @@ import type {
 } from '../../src/core/backend';
 import { sleep, type Clock } from '../../src/core/clock';
 import { abortError } from '../../src/core/errors';
-import type { ModelProfile } from '../profileTypes';
+import type { ModelProfile, Phase } from '../profileTypes';
 import type { SimDevice } from './device';
 
 interface Sequence {
@@ -52,7 +52,16 @@ const TOKEN_CACHE_SIZE = 16;
 export function simTokenize(text: string): string[] {
     const hit = tokenCache.get(text);
     if (hit) return hit;
-    const out = text.split(/\s+/).filter((w) => w.length > 0);
+    // Fast path for text with single spaces only (all the benchmark's synthetic text).
+    const simple =
+        text.length > 0 &&
+        text.charCodeAt(0) !== 32 &&
+        text.charCodeAt(text.length - 1) !== 32 &&
+        text.indexOf('  ') < 0 &&
+        text.indexOf('\n') < 0 &&
+        text.indexOf('\t') < 0 &&
+        text.indexOf('\r') < 0;
+    const out = simple ? text.split(' ') : text.split(/\s+/).filter((w) => w.length > 0);
     if (text.length > 64) {
         if (tokenCache.size >= TOKEN_CACHE_SIZE) tokenCache.delete(tokenCache.keys().next().value as string);
         tokenCache.set(text, out);
@@ -71,6 +80,8 @@ export interface SimAccounting {
 
 export interface SimBackendOptions {
     readonly keepOnAbort: 'evaluated' | 'nothing';
+    /** Prompt tokens per native prefill call (the gate and abort are checked between calls). */
+    readonly prefillChunkTokens: number;
     readonly embeddingSpace: string;
     readonly embeddingDims?: number;
 }
@@ -141,29 +152,32 @@ export class SimBackend implements ModelBackend {
         return this.run(prompt, request.maxTokens, request.cacheKey, request.gate, request.onToken, signal);
     }
 
+    /** One native call per text (as the llama.cpp backend does); abort is checked between texts. */
     async embed(texts: readonly string[], signal: AbortSignal): Promise<number[][]> {
         this.requireLoaded();
         await this.acquireSlot(signal);
         const start = this.clock.now();
+        const slot = { tail: Promise.resolve() };
         try {
             const p = this.profile;
-            let tokens = 0;
-            for (const t of texts) tokens += simTokenize(t).length;
-            const work = texts.length * p.embedOverheadMsPerItem + (tokens * 1000) / p.embedTokensPerSec;
-            await this.device.run(this.modelId, 'embed', work, signal).done;
-            this.computed.embedTexts += texts.length;
-            this.computed.embedTokens += tokens;
+            const dims = this.options.embeddingDims ?? 8;
+            const out: number[][] = [];
+            for (const t of texts) {
+                if (signal.aborted) throw signal.reason;
+                const tokens = simTokenize(t).length;
+                this.computed.embedTexts++;
+                this.computed.embedTokens += tokens;
+                await this.native('embed', p.embedOverheadMsPerItem + (tokens * 1000) / p.embedTokensPerSec, signal, slot);
+                const v = new Array<number>(dims).fill(0);
+                for (let i = 0; i < t.length; i++) v[i % dims] += t.charCodeAt(i) / 1000;
+                out.push(v);
+            }
             const ms = this.clock.now() - start;
             if (ms > 0) ewma(this.embedIps, (texts.length * 1000) / ms);
             this.totals.requests++;
-            const dims = this.options.embeddingDims ?? 8;
-            return texts.map((t) => {
-                const v = new Array<number>(dims).fill(0);
-                for (let i = 0; i < t.length; i++) v[i % dims] += t.charCodeAt(i) / 1000;
-                return v;
-            });
+            return out;
         } finally {
-            this.releaseSlot();
+            void slot.tail.then(() => this.releaseSlot());
         }
     }
 
@@ -183,6 +197,26 @@ export class SimBackend implements ModelBackend {
 
     private get modelId(): string {
         return this.spec?.id ?? '?';
+    }
+
+    /**
+     * Runs one native evaluation call of `isolatedMs` on the device. Like llama.cpp, a call once
+     * started cannot be interrupted: on abort the returned promise rejects at once with
+     * `signal.reason`, but the device keeps computing until the call ends, and the slot stays
+     * taken until then (`this.native` tracks the call so the slot is released after it).
+     */
+    private native(phase: Phase, isolatedMs: number, signal: AbortSignal, slot: { tail: Promise<void> }): Promise<void> {
+        const job = this.device.run(this.modelId, phase, isolatedMs);
+        slot.tail = job.done;
+        if (signal.aborted) return Promise.reject(signal.reason);
+        return new Promise<void>((resolve, reject) => {
+            const onAbort = (): void => reject(signal.reason);
+            signal.addEventListener('abort', onAbort, { once: true });
+            void job.done.then(() => {
+                signal.removeEventListener('abort', onAbort);
+                resolve();
+            });
+        });
     }
 
     private async run(
@@ -205,30 +239,41 @@ export class SimBackend implements ModelBackend {
         const p = this.profile;
         const reused = this.reuse(cacheKey, prompt);
         const evaluated = prompt.length - reused;
-        let prefillDone = false;
+        const slot = { tail: Promise.resolve() };
+        // Prompt tokens whose evaluation has been started (a started chunk always completes).
+        let started = 0;
         let generated = 0;
-        const prefill = this.device.run(this.modelId, 'prefill', p.firstTokenOverheadMs + (evaluated * 1000) / p.promptTokensPerSec, signal);
+        let prefillDone = false;
+        const pass = async (): Promise<void> => {
+            if (signal.aborted) throw signal.reason;
+            const w = gate?.wait(signal);
+            if (w) await w;
+            if (signal.aborted) throw signal.reason;
+        };
         try {
-            await prefill.done;
+            // Prefill in chunks; the gate and the abort signal are checked between chunks.
+            const chunk = Math.max(1, this.options.prefillChunkTokens);
+            while (started < evaluated) {
+                await pass();
+                const n = Math.min(chunk, evaluated - started);
+                started += n;
+                await this.native('prefill', (n * 1000) / p.promptTokensPerSec, signal, slot);
+            }
+            await pass();
+            // The first token's logits and sampling.
+            await this.native('prefill', p.firstTokenOverheadMs, signal, slot);
             prefillDone = true;
-            this.totals.promptTokensEvaluated += evaluated;
-            this.totals.promptTokensReused += reused;
-            this.computed.promptEvaluated += evaluated;
-            this.computed.promptReused += reused;
             let text = '';
             let firstTokenAt: number | undefined;
             for (let i = 0; i < maxTokens; i++) {
                 if (i > 0) {
-                    const w = gate?.wait(signal);
-                    if (w) await w;
-                    await this.device.run(this.modelId, 'decode', 1000 / p.decodeTokensPerSec, signal).done;
+                    await pass();
+                    await this.native('decode', 1000 / p.decodeTokensPerSec, signal, slot);
                 }
                 if (signal.aborted) throw signal.reason;
                 const piece = ` t${i}`;
                 text += piece;
                 generated++;
-                this.totals.generatedTokens++;
-                this.computed.generated++;
                 if (firstTokenAt === undefined) {
                     firstTokenAt = this.clock.now();
                     ewma(this.ttft, firstTokenAt - t0);
@@ -253,23 +298,22 @@ export class SimBackend implements ModelBackend {
             };
         } catch (e) {
             if (!signal.aborted) this.totals.errors++;
-            let kept = prompt.length;
-            if (!prefillDone) {
-                // The part of the prefill that ran was computed (and wasted if never used).
-                const ranMs = prefill.progress() * (p.firstTokenOverheadMs + (evaluated * 1000) / p.promptTokensPerSec);
-                const ranTokens = Math.min(evaluated, Math.max(0, Math.floor(((ranMs - p.firstTokenOverheadMs) * p.promptTokensPerSec) / 1000)));
-                this.totals.promptTokensEvaluated += ranTokens;
-                this.computed.promptEvaluated += ranTokens;
-                kept = reused + ranTokens;
-            }
             if (cacheKey !== undefined) {
-                if (this.options.keepOnAbort === 'evaluated') this.keep(cacheKey, prompt.slice(0, kept));
+                // The sequence holds what was evaluated (every started chunk completes).
+                if (this.options.keepOnAbort === 'evaluated') this.keep(cacheKey, prompt.slice(0, prefillDone ? prompt.length : reused + started));
                 else this.drop(cacheKey);
             }
             throw e;
         } finally {
             listener = undefined;
-            this.releaseSlot();
+            this.totals.promptTokensEvaluated += started;
+            this.totals.promptTokensReused += reused;
+            this.totals.generatedTokens += generated;
+            this.computed.promptEvaluated += started;
+            this.computed.promptReused += reused;
+            this.computed.generated += generated;
+            // The slot is free only when the native call in progress has returned.
+            void slot.tail.then(() => this.releaseSlot());
         }
     }
 

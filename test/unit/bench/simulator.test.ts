@@ -1,0 +1,199 @@
+import * as assert from 'node:assert/strict';
+import { join } from 'node:path';
+import type { ModelSpec, TokenGate } from '../../../src/core/backend';
+import { VirtualClock } from '../../../src/core/clock';
+import { SupersededError } from '../../../src/core/errors';
+import { loadProfile, validateProfile, type DeviceProfile, type ModelProfile } from '../../../bench/profileTypes';
+import { SimDevice } from '../../../bench/sim/device';
+import { SimBackend } from '../../../bench/sim/simBackend';
+
+const DEVICE: DeviceProfile = {
+    kind: 'cpu',
+    name: 'test',
+    memoryBytes: 1e9,
+    contention: { prefill: [1, 2, 3], decode: [1, 2, 3], embed: [1, 2, 3] },
+};
+
+const MODEL: ModelProfile = {
+    promptTokensPerSec: 1000,
+    decodeTokensPerSec: 100,
+    firstTokenOverheadMs: 10,
+    embedTokensPerSec: 1000,
+    embedOverheadMsPerItem: 0,
+    loadMs: 50,
+    memoryBytes: 1e8,
+    slots: 1,
+    contextSize: 4096,
+    fim: true,
+    hasChat: true,
+    batchGain: { prefill: [1, 1], decode: [1, 1.5], embed: [1, 1] },
+};
+
+function spec(id: string): ModelSpec {
+    return { id, role: 'coder', path: `/x/${id}.gguf`, contextSize: 4096, slots: 1, threads: 1, gpuLayers: 0, fimTemplate: 'auto' };
+}
+
+async function setup(ids: readonly string[], chunk = 64): Promise<{ clock: VirtualClock; device: SimDevice; backends: SimBackend[] }> {
+    const clock = new VirtualClock(0);
+    const models: Record<string, ModelProfile> = {};
+    for (const id of ids) models[id] = MODEL;
+    const device = new SimDevice(clock, DEVICE, models);
+    const backends = ids.map(() => new SimBackend(clock, device, MODEL, { keepOnAbort: 'evaluated', prefillChunkTokens: chunk, embeddingSpace: 's' }));
+    const loads = backends.map((b, i) => b.load(spec(ids[i]), new AbortController().signal));
+    await clock.runUntilIdle();
+    await Promise.all(loads);
+    return { clock, device, backends };
+}
+
+const words = (n: number, w = 'x'): string => Array.from({ length: n }, (_, i) => `${w}${i}`).join(' ');
+
+describe('bench simulator: device', () => {
+    it('runs one job in its isolated time, and two models at once at the contention rate', async () => {
+        const clock = new VirtualClock(0);
+        const device = new SimDevice(clock, DEVICE, { a: MODEL, b: MODEL });
+        const ends: Record<string, number> = {};
+        void device.run('a', 'prefill', 100).done.then(() => (ends.a = clock.now()));
+        await clock.runUntilIdle();
+        assert.equal(ends.a, 100);
+        // Together both run at half speed until a finishes (a: 50 work, b: 100 work).
+        void device.run('a', 'prefill', 50).done.then(() => (ends.a2 = clock.now()));
+        void device.run('b', 'prefill', 100).done.then(() => (ends.b = clock.now()));
+        await clock.runUntilIdle();
+        assert.ok(Math.abs(ends.a2 - 200) < 1e-6, `a2 at ${ends.a2}`);
+        // b did 50 by t=200 at half speed, then 50 alone.
+        assert.ok(Math.abs(ends.b - 250) < 1e-6, `b at ${ends.b}`);
+        assert.equal(device.maxConcurrentModels, 2);
+    });
+
+    it('two sequences of one model share it with the batch gain', async () => {
+        const clock = new VirtualClock(0);
+        const device = new SimDevice(clock, DEVICE, { a: MODEL });
+        const ends: number[] = [];
+        for (let i = 0; i < 2; i++) void device.run('a', 'decode', 30).done.then(() => ends.push(clock.now()));
+        await clock.runUntilIdle();
+        // Each at 1.5 / 2 = 0.75 of full speed: 40 ms.
+        assert.ok(ends.every((e) => Math.abs(e - 40) < 1e-6), ends.join(','));
+    });
+
+    it('an abortable job leaves at once and the others speed up', async () => {
+        const clock = new VirtualClock(0);
+        const device = new SimDevice(clock, DEVICE, { a: MODEL, b: MODEL });
+        const ac = new AbortController();
+        const a = device.run('a', 'prefill', 1000, ac.signal);
+        const aDone = a.done.catch((e: unknown) => e);
+        let bEnd = 0;
+        void device.run('b', 'prefill', 100).done.then(() => (bEnd = clock.now()));
+        await clock.advance(50);
+        ac.abort(new Error('stop'));
+        assert.equal(((await aDone) as Error).message, 'stop');
+        assert.ok(Math.abs(a.progress() - 0.025) < 1e-9);
+        await clock.runUntilIdle();
+        // b: 25 done at half speed by t=50, then 75 alone.
+        assert.ok(Math.abs(bEnd - 125) < 1e-6, `b at ${bEnd}`);
+    });
+});
+
+describe('bench simulator: backend', () => {
+    it('time to first token = overhead + prompt / rate; each further token 1 / decode rate', async () => {
+        const { clock, backends } = await setup(['a']);
+        const t0 = clock.now();
+        const tokens: number[] = [];
+        const p = backends[0].generate({ mode: 'raw', prompt: words(200), maxTokens: 3, onToken: () => tokens.push(clock.now() - t0) }, new AbortController().signal);
+        await clock.runUntilIdle();
+        const r = await p;
+        assert.equal(r.promptTokens, 200);
+        assert.equal(r.evaluatedPromptTokens, 200);
+        assert.deepEqual(tokens.map((t) => Math.round(t * 1000) / 1000), [210, 220, 230]);
+        assert.equal(r.firstTokenMs, 210);
+        assert.equal(r.generatedTokens, 3);
+    });
+
+    it('reuses the common prefix of the same cache key and evaluates the rest', async () => {
+        const { clock, backends } = await setup(['a']);
+        const s = new AbortController().signal;
+        const p1 = backends[0].generate({ mode: 'fim', prefix: words(300), suffix: words(50, 'y'), maxTokens: 1, cacheKey: 'doc' }, s);
+        await clock.runUntilIdle();
+        assert.equal((await p1).reusedPromptTokens, 0);
+        const p2 = backends[0].generate({ mode: 'fim', prefix: words(300) + ' more', suffix: words(50, 'y'), maxTokens: 1, cacheKey: 'doc' }, s);
+        await clock.runUntilIdle();
+        const r2 = await p2;
+        // <fim_prefix> + 300 words are shared; " more", <fim_suffix>, 50 suffix words, <fim_middle> are new.
+        assert.equal(r2.reusedPromptTokens, 301);
+        assert.equal(r2.evaluatedPromptTokens, 53);
+        const p3 = backends[0].generate({ mode: 'fim', prefix: words(300), suffix: words(50, 'y'), maxTokens: 1, cacheKey: 'other' }, s);
+        await clock.runUntilIdle();
+        assert.equal((await p3).reusedPromptTokens, 0);
+    });
+
+    it('abort: the call rejects at once, the started chunk still runs (slot busy, tokens counted), the sequence keeps it', async () => {
+        const { clock, backends } = await setup(['a'], 64);
+        const b = backends[0];
+        const ac = new AbortController();
+        const t0 = clock.now();
+        const p = b.generate({ mode: 'raw', prompt: words(640), maxTokens: 4, cacheKey: 'doc' }, ac.signal).catch((e: unknown) => e);
+        await clock.advance(100);
+        ac.abort(new SupersededError('doc'));
+        const err = await p;
+        assert.ok(err instanceof SupersededError);
+        assert.equal(clock.now() - t0, 100);
+        // Chunk 2 (64-128 ms) is in flight: the slot frees at 128 ms.
+        assert.equal(b.stats().inFlight, 1);
+        await clock.runUntilIdle();
+        assert.equal(b.stats().inFlight, 0);
+        assert.equal(b.computed.promptEvaluated, 128);
+        const p2 = b.generate({ mode: 'raw', prompt: words(640), maxTokens: 1, cacheKey: 'doc' }, new AbortController().signal);
+        await clock.runUntilIdle();
+        assert.equal((await p2).reusedPromptTokens, 128);
+    });
+
+    it('a closed gate pauses decoding: a paused sequence computes nothing and does not slow others', async () => {
+        const { clock, backends } = await setup(['a', 'b']);
+        let open = false;
+        let release: () => void = () => undefined;
+        const gate: TokenGate = { wait: () => (open ? undefined : new Promise<void>((r) => (release = r))) };
+        const s = new AbortController().signal;
+        const tokens: number[] = [];
+        const pa = backends[0].generate({ mode: 'raw', prompt: words(10), maxTokens: 3, gate, onToken: () => tokens.push(clock.now()) }, s);
+        await clock.advance(1000);
+        // First token came (the gate is checked before each prefill chunk and token: it was closed).
+        assert.equal(tokens.length, 0);
+        open = true;
+        release();
+        await clock.advance(1);
+        const pb = backends[1].generate({ mode: 'raw', prompt: words(100), maxTokens: 1 }, s);
+        await clock.runUntilIdle();
+        await Promise.all([pa, pb]);
+        assert.equal(tokens.length, 3);
+    });
+
+    it('embeds one text per native call; vectors in order', async () => {
+        const { clock, backends } = await setup(['a']);
+        const p = backends[0].embed([words(100), words(50)], new AbortController().signal);
+        await clock.runUntilIdle();
+        const v = await p;
+        assert.equal(v.length, 2);
+        assert.equal(clock.now() - 50, 150);
+        assert.equal(backends[0].computed.embedTokens, 150);
+    });
+
+    it('refuses prompts that do not fit the context, like llama.cpp', async () => {
+        const { backends } = await setup(['a']);
+        await assert.rejects(backends[0].generate({ mode: 'raw', prompt: words(4090), maxTokens: 10 }, new AbortController().signal), /context/);
+    });
+});
+
+describe('bench profiles', () => {
+    it('the shipped profiles validate', () => {
+        for (const f of ['rtx4090-qwen2.5-trio.json', 'local-generated.json']) {
+            const p = loadProfile(join(__dirname, '..', '..', '..', 'bench', 'profiles', f));
+            assert.ok(p.sources.length > 0);
+        }
+    });
+
+    it('validation names the bad field', () => {
+        const good = loadProfile(join(__dirname, '..', '..', '..', 'bench', 'profiles', 'rtx4090-qwen2.5-trio.json'));
+        const bad = JSON.parse(JSON.stringify(good)) as { models: { coder: { decodeTokensPerSec: number } } };
+        bad.models.coder.decodeTokensPerSec = -1;
+        assert.throws(() => validateProfile(bad), /models\.coder\.decodeTokensPerSec/);
+    });
+});
