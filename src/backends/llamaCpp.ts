@@ -535,6 +535,7 @@ export class LlamaCppBackend implements ModelBackend {
 
         const prefillStarted = clock.now();
         const pausedBeforePrefill = pausedMs;
+        // The gate and the signal are also checked between prefill chunks.
         for (let pos = reused; pos < tokens.length - 1; ) {
             await pass();
             const end = Math.min(tokens.length - 1, pos + this.chunk);
@@ -837,13 +838,14 @@ export class LlamaCppBackend implements ModelBackend {
         return p;
     }
 
-    /** Tokens for one text, cut to the embedding context; never empty. */
+    /**
+     * Tokens for one text, cut to fit the embedding context (node-llama-cpp adds the BOS/EOS the
+     * model expects and needs the input strictly shorter than the context); never empty.
+     */
     private embeddingInput(loaded: Loaded, text: string): Token[] {
-        const bos = this.beginningToken(loaded);
         let tokens = loaded.model.tokenize(text, false);
-        const room = loaded.info.contextSize - (bos === undefined ? 0 : 1);
+        const room = loaded.info.contextSize - 3;
         if (tokens.length > room) tokens = tokens.slice(0, room);
-        if (bos !== undefined) tokens = [bos, ...tokens];
         if (tokens.length === 0) tokens = loaded.model.tokenize(' ', false);
         return tokens;
     }

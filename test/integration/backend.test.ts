@@ -151,6 +151,10 @@ describe('LlamaCppBackend (real inference)', function () {
         // The prompt is the three FIM control tokens plus the prefix and suffix text.
         const textTokens = coder.countTokens('function add(a, b) {\n    return ') + coder.countTokens(';\n}\n');
         assert.ok(Math.abs(result.promptTokens - (textTokens + 3)) <= 3, `prompt ${result.promptTokens} vs text ${textTokens} + 3`);
+        // A prefix longer than the context is cut at its start, keeping the text next to the cursor.
+        const long = await coder.generate({ mode: 'fim', prefix: codeLines(200), suffix: '}\n', maxTokens: 8, ignoreEndOfGeneration: true }, never);
+        assert.ok(long.promptTokens <= 2048 - 8 && long.promptTokens > 1500, `trimmed to ${long.promptTokens} tokens`);
+        assert.equal(long.generatedTokens, 8);
         const noFim = await load('coder', { id: 'coder-nofim', fimTemplate: 'none', slots: 1, contextSize: 256 });
         await assert.rejects(
             noFim.generate({ mode: 'fim', prefix: 'a', suffix: 'b', maxTokens: 4 }, never),
@@ -176,6 +180,10 @@ describe('LlamaCppBackend (real inference)', function () {
         assert.ok(pieces.length >= 5, `onToken called ${pieces.length} times`);
         assert.equal(pieces.join(''), result.text);
         assert.ok(result.promptTokens > reasoner.countTokens('You explain code.What does add do?'), 'the template adds its markers');
+        await assert.rejects(
+            reasoner.chat({ messages: [{ role: 'user', content: codeLines(200) }], maxTokens: 16 }, never),
+            (e: unknown) => e instanceof ModelRuntimeError && e.problem === 'promptTooLong',
+        );
     });
 
     it('cuts the text before a stop string and never streams any of it', async () => {
@@ -203,6 +211,9 @@ describe('LlamaCppBackend (real inference)', function () {
         assert.deepEqual(single[0], vectors[1]);
         assert.deepEqual(await embedder.embed([], never), []);
         assert.equal((await embedder.embed([''], never))[0].length, embedder.info?.embeddingDims);
+        const long = codeLines(120);
+        assert.ok(embedder.countTokens(long) > 2048, 'longer than the context');
+        assert.equal((await embedder.embed([long], never))[0].length, embedder.info?.embeddingDims, 'cut to fit, not refused');
         // Any model embeds on request (an embedding context is created lazily).
         assert.equal((await coder.embed(['x'], never))[0].length, coder.info?.embeddingDims);
         assert.ok((embedder.stats().embedItemsPerSec ?? 0) > 0);
