@@ -95,6 +95,8 @@ export class Job {
     objectiveMs = Number.POSITIVE_INFINITY;
     deadlineAt = Number.POSITIVE_INFINITY;
     attempts = 0;
+    /** Set once the job was routed to a model that had to load first: never dropped for lateness. */
+    waitsForLoad = false;
     /** Models that failed this job (not retried there). */
     failedOn: ModelEntry[] | undefined;
     startedAt: number | undefined;

@@ -473,6 +473,7 @@ export class RouterImpl implements ZetaRouter {
         const c = rec.candidates[this.models.indexOf(m)];
         const now = this.clock.now();
         job.deadlineAt = job.submittedAt + job.objectiveMs;
+        job.model = m;
         if (this.dropsLate(job) && now + c.finishMs > job.deadlineAt) {
             rec.note(`dropped: predicted ${Math.round(now + c.finishMs - job.submittedAt)} ms exceeds the ${Math.round(job.objectiveMs)} ms objective`);
             return this.settle(job, new DeadlineError(job.kind, job.objectiveMs, `best prediction ${Math.round(c.finishMs)} ms on ${m.id}`));
@@ -480,8 +481,14 @@ export class RouterImpl implements ZetaRouter {
         this.enqueue(job, m, c.finishMs - c.waitMs, c.firstTokenMs - c.waitMs);
     }
 
+    /**
+     * Zeta drops completions that will be late, except while their model still has to load: a
+     * load is a one-off cost that dropping would not save.
+     */
     private dropsLate(job: Job): boolean {
-        return this.settings.policy === 'zeta' && job.kind === 'completion' && Number.isFinite(job.objectiveMs);
+        if (this.settings.policy !== 'zeta' || job.kind !== 'completion' || !Number.isFinite(job.objectiveMs)) return false;
+        if (job.model !== undefined && job.model.residency !== 'loaded') job.waitsForLoad = true;
+        return !job.waitsForLoad;
     }
 
     private noModelError(job: Job, rec: DecisionRecordImpl): Error {
@@ -774,7 +781,12 @@ export class RouterImpl implements ZetaRouter {
                 } catch (e) {
                     this.logger?.warn(`onProgress listener threw: ${errorMessage(e)}`);
                 }
-                if (job.textsDone < t.texts.length) {
+                if (job.textsDone < t.texts.length && m.retired) {
+                    // Its model is being removed: the rest goes to another model of the same space, if any.
+                    job.state = 'holding';
+                    job.model = undefined;
+                    this.route(job, 0);
+                } else if (job.textsDone < t.texts.length) {
                     // Next batch: back into the queue, keeping its place among equals (seq).
                     const perText = m.load.embedMsPerText;
                     const remaining = t.texts.length - job.textsDone;
