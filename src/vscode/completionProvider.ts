@@ -19,7 +19,8 @@ import { CompletionFeedback } from '../core/completion/feedback';
 import { completionStops, postProcessCompletion } from '../core/completion/postprocess';
 import { DeadlineError, NoCapableModelError, QueueFullError, errorMessage, isAbortError } from '../core/errors';
 import type { ZetaSettings } from '../core/settings';
-import type { Router } from '../core/tasks';
+import type { Router, TaskResult } from '../core/tasks';
+import { completionModel } from '../core/completion/debounce';
 import { abortSignalFromToken } from './cancellation';
 
 export const ACCEPT_COMMAND = 'zeta.completion.accepted';
@@ -31,6 +32,9 @@ interface Ticket {
     /** Feedback id once shown. */
     id: number | undefined;
 }
+
+/** Longest wait for a loading completion model before giving up on a request (ms). */
+const COLD_START_WAIT_MS = 15_000;
 
 /** Text after the cursor line looked at by post-processing (characters). */
 const SUFFIX_LOOKAHEAD = 2000;
@@ -101,17 +105,24 @@ export class ZetaCompletionProvider implements vscode.InlineCompletionItemProvid
             await sleep(this.deps.clock, delay, signal);
 
             const window = buildContextWindow(text, offset, { prefixTokens: settings.completion.prefixTokens, suffixTokens: settings.completion.suffixTokens });
-            const result = await router.submit(
-                {
-                    kind: 'completion',
-                    doc,
-                    prefix: window.prefix,
-                    suffix: window.suffix,
-                    maxTokens: settings.completion.maxTokens,
-                    stop: completionStops(lineSuffix),
-                },
-                signal,
-            );
+            const task = {
+                kind: 'completion' as const,
+                doc,
+                prefix: window.prefix,
+                suffix: window.suffix,
+                maxTokens: settings.completion.maxTokens,
+                stop: completionStops(lineSuffix),
+            };
+            const coldBefore = completionModel(router.snapshot())?.residency !== 'loaded';
+            let result: TaskResult;
+            try {
+                result = await router.submit(task, signal);
+            } catch (e) {
+                // A cold start (the model still loading) can miss the objective; VS Code does not ask
+                // again for the same position, so wait for the load once and retry instead of vanishing.
+                if (!(e instanceof DeadlineError) || !coldBefore || !(await this.waitForWarmModel(signal))) throw e;
+                result = await router.submit(task, signal);
+            }
             const lineEnd = document.offsetAt(document.lineAt(position.line).range.end);
             const completion = postProcessCompletion(result.text ?? '', {
                 linePrefix: window.linePrefix,
@@ -132,6 +143,36 @@ export class ZetaCompletionProvider implements vscode.InlineCompletionItemProvid
         } finally {
             dispose();
         }
+    }
+
+    /**
+     * Waits until the completion model is loaded. Resolves true when it is (at once if it already
+     * is), false when it failed or did not load within COLD_START_WAIT_MS; rejects with
+     * `signal.reason` on abort.
+     */
+    private waitForWarmModel(signal: AbortSignal): Promise<boolean> {
+        const router = this.deps.router;
+        const state = (): string | undefined => completionModel(router.snapshot())?.residency;
+        const initial = state();
+        if (initial === 'loaded') return Promise.resolve(true);
+        if (initial === undefined || initial === 'failed') return Promise.resolve(false);
+        return new Promise<boolean>((resolve, reject) => {
+            const finish = (ok: boolean | Error): void => {
+                sub.dispose();
+                this.deps.clock.clearTimeout(timer);
+                signal.removeEventListener('abort', onAbort);
+                if (ok instanceof Error) reject(ok);
+                else resolve(ok);
+            };
+            const onAbort = (): void => finish(signal.reason instanceof Error ? signal.reason : new Error(String(signal.reason)));
+            const sub = router.onDidChange(() => {
+                const s = state();
+                if (s === 'loaded') finish(true);
+                else if (s === 'failed' || s === undefined) finish(false);
+            });
+            const timer = this.deps.clock.setTimeout(() => finish(false), COLD_START_WAIT_MS);
+            signal.addEventListener('abort', onAbort, { once: true });
+        });
     }
 
     handleDidShowCompletionItem(item: vscode.InlineCompletionItem): void {

@@ -1,6 +1,7 @@
 /**
  * Turns a model's raw fill-in-the-middle output into the text shown as ghost text:
- * - strips control tokens and end markers a template may leave behind;
+ * - strips control tokens and end markers a template may leave behind, control characters and
+ *   U+FFFD replacement characters;
  * - mid-line (code after the cursor): one line at most;
  * - otherwise stops at the end of the block: the first line indented less than the cursor's
  *   block (a line that only closes a bracket at the block's level is kept when the suffix does not
@@ -23,6 +24,10 @@ export interface PostProcessContext {
 
 const CONTROL_TOKENS = /<\|[a-z_]+\|>|<｜[^｜]*｜>|<fim[_-][a-z]+>|<(?:PRE|SUF|MID|EOT)>|\[(?:PREFIX|SUFFIX|MIDDLE)\]|<\/?s>|<\|endoftext\|>|<file_sep>|<repo_name>/g;
 
+/** Control characters other than tab and newline, and U+FFFD (an undecodable byte): never code. */
+// eslint-disable-next-line no-control-regex
+const JUNK_CHARS = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\ufffd]/g;
+
 function indentOf(line: string): number {
     let n = 0;
     for (const ch of line) {
@@ -39,7 +44,7 @@ export function postProcessCompletion(raw: string, ctx: PostProcessContext): str
     let text = raw;
     const cut = text.search(CONTROL_TOKENS);
     if (cut >= 0) text = text.slice(0, cut);
-    text = text.replace(/\r\n?/g, '\n');
+    text = text.replace(/\r\n?/g, '\n').replace(JUNK_CHARS, '');
     const maxLines = ctx.maxLines ?? 12;
 
     const midLine = ctx.lineSuffix.trim() !== '';

@@ -36,6 +36,7 @@ describe('completion post-processing', () => {
         assert.equal(postProcessCompletion('   \n\n', ctx('a')), '');
         assert.equal(postProcessCompletion('<EOT>', ctx('a')), '');
         assert.equal(postProcessCompletion('a\r\nb', ctx('')), 'a\nb');
+        assert.equal(postProcessCompletion('x\u0000y\u000b\ufffdz\tw', ctx('a')), 'xyz\tw');
     });
 
     it('caps the number of lines', () => {
