@@ -20,6 +20,7 @@
  * Units: milliseconds (clock), tokens, bytes.
  */
 import { createHash } from 'node:crypto';
+import { stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import type {
     ChatHistoryItem,
@@ -167,6 +168,8 @@ export class LlamaCppBackend implements ModelBackend {
     private loading: Promise<ModelInfo> | undefined;
     private unloading: Promise<void> | undefined;
     private lastInfo: ModelInfo | undefined;
+    /** The last inspect's result, keyed by the spec and the file's size and mtime: load reuses it. */
+    private inspected: { readonly key: string; readonly info: ModelInfo } | undefined;
     private counters = freshCounters();
     /** FIFO of requests waiting for a slot. */
     private waiters: Waiter[] = [];
@@ -221,6 +224,8 @@ export class LlamaCppBackend implements ModelBackend {
             );
         }
         this.lastInfo = info;
+        const key = await inspectKey(spec);
+        if (key !== undefined) this.inspected = { key, info };
         return info;
     }
 
@@ -241,7 +246,11 @@ export class LlamaCppBackend implements ModelBackend {
     }
 
     private async doLoad(spec: ModelSpec, signal: AbortSignal): Promise<ModelInfo> {
-        const inspected = await this.inspect(spec, signal);
+        // The router inspects before it loads: an unchanged file (same size and mtime) is not read again.
+        const key = await inspectKey(spec);
+        const cached = key !== undefined && this.inspected?.key === key ? this.inspected.info : undefined;
+        const inspected = cached ?? (await this.inspect(spec, signal));
+        signal.throwIfAborted();
         const runtime = await this.options.runtime();
         signal.throwIfAborted();
         const { llama } = runtime;
@@ -1134,6 +1143,16 @@ function stableJson(value: unknown): string {
         return `{${entries.join(',')}}`;
     }
     return JSON.stringify(value) ?? 'null';
+}
+
+/** Identity of an inspection: the spec and the file's size and modification time (undefined: no file). */
+async function inspectKey(spec: ModelSpec): Promise<string | undefined> {
+    try {
+        const st = await stat(spec.path);
+        return JSON.stringify([spec, st.size, st.mtimeMs, st.ino]);
+    } catch {
+        return undefined;
+    }
 }
 
 function commonPrefixLength(a: readonly Token[], b: readonly Token[]): number {

@@ -6,7 +6,7 @@ import { strict as assert } from 'node:assert';
 import type { GenerateRequest, ModelBackend, ModelSpec, Role, TokenGate } from '../../src/core/backend';
 import { SystemClock } from '../../src/core/clock';
 import { ModelRuntimeError, abortError } from '../../src/core/errors';
-import { createLlamaCppBackendFactory } from '../../src/backends';
+import { createLlamaCppBackendFactory, validateGguf } from '../../src/backends';
 import { createLlamaProvider, type LlamaProvider } from '../../src/backends/llamaProvider';
 import { ensureModels, type SyntheticModels } from '../support/models';
 
@@ -124,6 +124,29 @@ describe('LlamaCppBackend (real inference)', function () {
         assert.equal(create(spec('coder')).info, undefined);
         const forced = await create(spec('coder')).inspect(spec('coder', { fimTemplate: 'none' }), never);
         assert.equal(forced.fim, undefined);
+    });
+
+    it('validates once when the router inspects and then loads an unchanged file', async () => {
+        let validations = 0;
+        const counting = createLlamaCppBackendFactory({
+            runtime: provider,
+            clock: new SystemClock(),
+            validate: (file, options) => {
+                validations++;
+                return validateGguf(file, options);
+            },
+        });
+        const s = spec('embedder', { id: 'embedder-twice', slots: 1, contextSize: 256 });
+        const backend = counting(s);
+        const inspected = await backend.inspect(s, never);
+        const info = await backend.load(s, never);
+        loaded.push(backend);
+        assert.equal(validations, 1);
+        assert.equal(info.embeddingSpace, inspected.embeddingSpace);
+        await backend.unload();
+        await backend.load(s, never);
+        assert.equal(validations, 1, 'a reload of the same file reuses the inspection');
+        assert.equal(backend.stats().loaded, true);
     });
 
     it('raw completion streams every token and is deterministic at temperature 0', async () => {
