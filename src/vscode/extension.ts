@@ -273,6 +273,8 @@ function watchRouter(router: Router, clock: Clock, log: vscode.LogOutputChannel,
     };
     const throttle = new Throttle(clock, 250, check);
     const sub = router.onDidChange(() => throttle.trigger());
+    // A model may already have failed while the router was being built, before this subscription.
+    throttle.trigger();
     return {
         dispose: () => {
             sub.dispose();
