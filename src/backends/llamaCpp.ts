@@ -567,7 +567,10 @@ export class LlamaCppBackend implements ModelBackend {
         let lastTokenAt: number | undefined;
         let pausedAtFirstToken = 0;
 
-        if (maxTokens > 0) {
+        if (maxTokens === 0) {
+            // Prefill only (e.g. warming a document's prefix): the whole prompt enters the sequence.
+            await sequence.evaluateWithoutGeneratingNewTokens([tokens[tokens.length - 1]]);
+        } else {
             const iterator = sequence.evaluateWithMetadata(
                 [tokens[tokens.length - 1]],
                 { probabilities: prompt.ignoreEndOfGeneration },

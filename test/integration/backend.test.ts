@@ -411,6 +411,14 @@ describe('LlamaCppBackend (real inference)', function () {
         await gen.generate({ mode: 'fim', prefix: 'class C {', suffix: '}', maxTokens: 4, cacheKey: 'file:///c.ts' }, never);
         const evicted = await gen.generate({ mode: 'fim', prefix: prefix + '12', suffix, maxTokens: 4, cacheKey: 'file:///a.ts' }, never);
         assert.ok(evicted.evaluatedPromptTokens > 300, `evaluated ${evicted.evaluatedPromptTokens} after eviction`);
+
+        // maxTokens 0 only prefills (warming a document); the request that follows reuses all of it.
+        const warmRequest: GenerateRequest = { mode: 'fim', prefix: codeLines(10), suffix: '}', maxTokens: 0, cacheKey: 'file:///d.ts' };
+        const warmed = await gen.generate(warmRequest, never);
+        assert.equal(warmed.generatedTokens, 0);
+        assert.equal(warmed.text, '');
+        const afterWarm = await gen.generate({ ...warmRequest, maxTokens: 4 }, never);
+        assert.equal(afterWarm.evaluatedPromptTokens, 1);
     });
 
     it('unload aborts in-flight work, is idempotent, and later calls say the model is not loaded', async () => {
