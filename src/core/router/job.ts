@@ -105,8 +105,6 @@ export class Job {
     firstMs = 0;
     /** Hold-start duration chosen at admission (ms), for the record. */
     holdMs = 0;
-    /** Set while a headroom hold keeps this background job waiting (clock ms). */
-    holdSince: number | undefined;
     /** Clock time the current backend call started. */
     callStartedAt = 0;
     /** The current backend call, while running. */
@@ -115,8 +113,6 @@ export class Job {
     lastError: unknown;
     /** When the job last entered a queue (clock ms). */
     queuedAt = 0;
-    /** Time held back by headroom holds (background jobs). */
-    heldMs = 0;
     /** Embedding progress. */
     textsDone = 0;
     vectors: number[][] | undefined;

@@ -38,6 +38,10 @@ export class ModelEntry {
     failed = 0;
     /** Generations of this model's jobs currently paused at their gate. */
     paused = 0;
+    /** Completions on this model in their prefill/first-token phase (pausing others). */
+    pausing = 0;
+    /** Headroom hold budget (ms) and the state it accrues from, updated lazily at each pump. */
+    readonly holdBudget = { bankMs: 0, lastAt: 0, pending: false, holding: false };
     /** Re-pump timer while background batches are held for headroom. */
     holdTimer: TimerHandle | undefined;
     /** Called when the last running job finishes (used while retiring). */

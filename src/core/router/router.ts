@@ -41,7 +41,7 @@ import { Forecaster } from './forecast';
 import { Job, isEmbedTask } from './job';
 import { choose, type Choice } from './policies';
 import { ModelEntry } from './registry';
-import { FEEDBACK_SAVE_DEBOUNCE_MS, MAX_HOLD_SHARE, PREFERRED_ROLE, QUALITY_WEIGHT, RECENT_DECISIONS, STARVATION_MS } from './settings';
+import { FEEDBACK_SAVE_DEBOUNCE_MS, HOLD_BANK_MAX_MS, MAX_HOLD_SHARE, PREFERRED_ROLE, QUALITY_WEIGHT, RECENT_DECISIONS, STARVATION_MS } from './settings';
 
 const NK = TASK_KINDS.length;
 const CLASS_INDEX: Readonly<Record<TaskKind, number>> = Object.fromEntries(TASK_KINDS.map((k, i) => [k, i])) as Record<TaskKind, number>;
@@ -56,10 +56,6 @@ const CHAT_OVERHEAD_TOKENS = 4;
 export interface ZetaRouter extends Router {
     /** Makes the routing decision `submit` would make now, without queuing anything. */
     decide(task: Task): DecisionRecord;
-}
-
-function holdPending(job: Job): boolean {
-    return job.holdSince !== undefined;
 }
 
 export class RouterImpl implements ZetaRouter {
@@ -99,6 +95,10 @@ export class RouterImpl implements ZetaRouter {
     private saveTimer: TimerHandle | undefined;
     private saving: Promise<void> | undefined;
     private readonly choice: Choice = { index: -1, code: 'none' };
+    /** Parameters of `skipFn` for the pump in progress. */
+    private skipBackground = false;
+    private skipBelow = Number.NEGATIVE_INFINITY;
+    private readonly skipFn = (j: Job): boolean => (this.skipBackground && j.isBackground) || j.priority < this.skipBelow;
     private readonly inputs: { -readonly [K in keyof EstimateInputs]: EstimateInputs[K] };
 
     constructor(deps: RouterDeps) {
@@ -632,16 +632,18 @@ export class RouterImpl implements ZetaRouter {
     private pump(m: ModelEntry): void {
         if (m.residency !== 'loaded' || this.disposed || m.retired) return;
         const zeta = this.settings.policy === 'zeta';
+        const levers = this.settings.levers;
         while (m.running.length < m.slots && m.queue.length > 0) {
             const now = this.clock.now();
-            const skip = zeta && this.settings.levers.forecastHeadroom ? this.headroomSkip(m, now) : undefined;
-            const job = m.queue.next(!zeta, now - STARVATION_MS, skip);
+            const holdBackground = zeta && levers.forecastHeadroom && this.headroomHold(m, now);
+            // While a completion on another model prefills, lower-priority work here does not start
+            // (a prefill or an embedding batch cannot be paused once running).
+            const holdBelow = zeta && levers.pauseOthers && this.pausers - m.pausing > 0 ? this.priorities[CLASS_INDEX.completion] : Number.NEGATIVE_INFINITY;
+            this.skipBackground = holdBackground;
+            this.skipBelow = holdBelow;
+            const job = m.queue.next(!zeta, now - STARVATION_MS, holdBackground || holdBelow > Number.NEGATIVE_INFINITY ? this.skipFn : undefined);
             if (!job) break;
             m.queue.remove(job);
-            if (job.holdSince !== undefined) {
-                job.heldMs += now - job.holdSince;
-                job.holdSince = undefined;
-            }
             if (this.dropsLate(job) && now + job.serviceMs > job.deadlineAt) {
                 this.dropQueued(job, `could not start on ${m.id} in time`);
                 continue;
@@ -661,44 +663,40 @@ export class RouterImpl implements ZetaRouter {
     }
 
     /**
-     * Headroom: a background batch is held back while a completion runs or waits, or is more
-     * likely than not to arrive before the batch would finish — models share one device, and a
-     * batch cannot be paused once started. Only while the job's total hold stays within
-     * MAX_HOLD_SHARE of its age (so indexing never slows by more than 1 / (1 - share)).
-     * Returns the skip predicate for this pump, or undefined when nothing is held.
+     * Headroom: background batches on `m` are held back while a completion runs or waits, or is
+     * more likely than not to arrive before a batch would finish: models share one device, and a
+     * batch cannot be paused once started. Bounded by a per-model hold budget (a token bucket):
+     * it accrues MAX_HOLD_SHARE ms per ms that background work is pending and is spent 1 ms per ms
+     * held, capped at HOLD_BANK_MAX_MS, so over any long stretch background work is held at most
+     * that share of the time (indexing slows by at most 1 / (1 - share)) and always progresses.
      */
-    private headroomSkip(m: ModelEntry, now: number): ((job: Job) => boolean) | undefined {
-        let anyBackground = false;
-        for (const j of m.queue.items) if (j.isBackground) anyBackground = true;
-        if (!anyBackground) return undefined;
-        const active = this.completionActive();
-        let recheck = Number.POSITIVE_INFINITY;
-        const held: Job[] = [];
-        for (const j of m.queue.items) {
-            if (!j.isBackground) continue;
-            const heldSoFar = j.heldMs + (j.holdSince !== undefined ? now - j.holdSince : 0);
-            const allowance = MAX_HOLD_SHARE * (now - j.submittedAt) - heldSoFar;
-            const batchMs = Math.max(1, j.aheadMs);
-            if (allowance <= 0 || (!active && this.forecaster.completionWithin(now, batchMs) < 0.5)) {
-                if (j.holdSince !== undefined) {
-                    j.heldMs += now - j.holdSince;
-                    j.holdSince = undefined;
-                }
-                continue;
-            }
-            if (j.holdSince === undefined) j.holdSince = now;
-            held.push(j);
-            // Allowance shrinks at (1 - share) per ms held.
-            recheck = Math.min(recheck, allowance / (1 - MAX_HOLD_SHARE), Math.max(10, batchMs / 2));
+    private headroomHold(m: ModelEntry, now: number): boolean {
+        const b = m.holdBudget;
+        const dt = now - b.lastAt;
+        if (dt > 0) {
+            if (b.pending) b.bankMs += MAX_HOLD_SHARE * dt;
+            if (b.holding) b.bankMs -= dt;
+            b.bankMs = Math.min(HOLD_BANK_MAX_MS, Math.max(0, b.bankMs));
+            b.lastAt = now;
         }
-        if (held.length === 0) return undefined;
+        let queuedBackground: Job | undefined;
+        for (const j of m.queue.items) if (j.isBackground) queuedBackground = j;
+        let runningBackground = false;
+        for (const r of m.running) if (r.isBackground) runningBackground = true;
+        b.pending = queuedBackground !== undefined || runningBackground;
+        b.holding = false;
+        if (!queuedBackground || b.bankMs <= 0) return false;
+        const batchMs = Math.max(1, queuedBackground.aheadMs);
+        if (!this.completionActive() && this.forecaster.completionWithin(now, batchMs) < 0.5) return false;
+        b.holding = true;
         if (m.holdTimer === undefined) {
+            const recheck = Math.min(b.bankMs / (1 - MAX_HOLD_SHARE), Math.max(10, batchMs / 2));
             m.holdTimer = this.clock.setTimeout(() => {
                 m.holdTimer = undefined;
                 this.pump(m);
             }, Math.max(1, recheck));
         }
-        return holdPending;
+        return true;
     }
 
     private start(job: Job, m: ModelEntry): void {
@@ -921,6 +919,7 @@ export class RouterImpl implements ZetaRouter {
     private beginPause(job: Job): void {
         job.pausing = true;
         this.pausers++;
+        if (job.model) job.model.pausing++;
         const now = this.clock.now();
         let soonest = Number.POSITIVE_INFINITY;
         for (const m of this.models) {
@@ -965,10 +964,13 @@ export class RouterImpl implements ZetaRouter {
         if (!job.pausing) return;
         job.pausing = false;
         this.pausers--;
+        if (job.model) job.model.pausing--;
         if (this.pausers > 0) return;
         for (const r of this.pausedJobs.slice()) this.unpauseJob(r);
         this.clock.clearTimeout(this.pauseTimer);
         this.pauseTimer = undefined;
+        // Work held from starting during the prefill may start now.
+        for (const o of this.models) if (o !== job.model && o.queue.length > 0) this.pump(o);
     }
 
     private unpauseJob(r: Job): void {

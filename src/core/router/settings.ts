@@ -80,8 +80,12 @@ export const QUALITY_WEIGHT: Readonly<Record<TaskKind, number>> = Object.freeze(
 /** A queued background job that has waited this long runs next regardless of priority (starvation bound). */
 export const STARVATION_MS = 5_000;
 
-/** Headroom holds may delay a background job by at most this share of its age (indexing <= 1.33x). */
+/**
+ * Headroom holds take at most this share of the time background work is pending (indexing slows
+ * by at most 1 / (1 - share) = 1.33x), banked up to HOLD_BANK_MAX_MS while it is not needed.
+ */
 export const MAX_HOLD_SHARE = 1 / 4;
+export const HOLD_BANK_MAX_MS = 20_000;
 
 /** Decision records kept for the snapshot, newest first. */
 export const RECENT_DECISIONS = 50;
