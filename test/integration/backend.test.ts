@@ -297,15 +297,34 @@ describe('LlamaCppBackend (real inference)', function () {
         assert.equal(rejection, reason, 'rejects with signal.reason');
         assert.ok(latency < 50, `rejected ${latency.toFixed(1)} ms after abort()`);
 
-        // During prefill of a long prompt.
+        // During prefill of a long prompt: the gate is consulted between prefill chunks; abort from
+        // a timer once the second chunk is being evaluated natively.
         const c2 = new AbortController();
-        const long = coder.generate({ mode: 'raw', prompt: codeLines(150), maxTokens: 8 }, c2.signal);
-        await delay(5);
-        const t0 = performance.now();
-        c2.abort(reason);
+        let checks = 0;
+        let t0 = 0;
+        const long = coder.generate(
+            {
+                mode: 'raw',
+                prompt: codeLines(150),
+                maxTokens: 8,
+                gate: {
+                    wait: () => {
+                        if (++checks === 2) {
+                            setTimeout(() => {
+                                t0 = performance.now();
+                                c2.abort(reason);
+                            }, 0);
+                        }
+                        return undefined;
+                    },
+                },
+            },
+            c2.signal,
+        );
         await assert.rejects(long, (e: unknown) => e === reason);
         const prefillLatency = performance.now() - t0;
         assert.ok(prefillLatency < 50, `rejected ${prefillLatency.toFixed(1)} ms after abort() during prefill`);
+        assert.ok(checks < 10, `aborted after ${checks} of about 16 prefill chunks`);
 
         await until(() => coder.stats().inFlight === 0, 2000);
         assert.equal(tokensAfterSettle, 0, 'onToken is never called after the call settled');
