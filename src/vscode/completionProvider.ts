@@ -26,11 +26,14 @@ import { abortSignalFromToken } from './cancellation';
 export const ACCEPT_COMMAND = 'zeta.completion.accepted';
 export const DISMISS_COMMAND = 'zeta.completion.dismiss';
 
-/** Identifies one model answer across the items shown for it while the user types along. */
+/**
+ * Identifies one model answer across the items shown for it while the user types along. VS Code's
+ * stable API has no "item was displayed" event, so an item counts as shown when it is returned.
+ */
 interface Ticket {
     readonly modelId: string;
-    /** Feedback id once shown. */
-    id: number | undefined;
+    /** Feedback id (CompletionFeedback.shown). */
+    readonly id: number;
 }
 
 /** Longest wait for a loading completion model before giving up on a request (ms). */
@@ -50,7 +53,6 @@ export class ZetaCompletionProvider implements vscode.InlineCompletionItemProvid
     private readonly cache = new CompletionCache(64);
     private readonly cadence = new TypingCadence();
     private readonly feedback: CompletionFeedback;
-    private readonly tickets = new WeakMap<vscode.InlineCompletionItem, Ticket>();
     private lastTicket: Ticket | undefined;
     private readonly disposables: vscode.Disposable[] = [];
     /** Errors already logged at warn level, so a missing model does not flood the log per keystroke. */
@@ -87,10 +89,9 @@ export class ZetaCompletionProvider implements vscode.InlineCompletionItemProvid
 
         const hit = this.cache.get(doc, before, lineSuffix);
         if (hit) {
-            const pending = this.feedback.pending;
-            const ticket = this.lastTicket && this.lastTicket.modelId === hit.modelId && this.lastTicket.id !== undefined && pending?.id === this.lastTicket.id
-                ? this.lastTicket
-                : { modelId: hit.modelId, id: undefined };
+            // Typing along the shown completion continues it; anything else is a new showing.
+            const last = this.lastTicket;
+            const ticket = last && last.modelId === hit.modelId && this.feedback.pending?.id === last.id ? last : this.newTicket(hit.modelId);
             return [this.item(hit.text, range, ticket)];
         }
         this.feedback.nextRequest();
@@ -135,7 +136,7 @@ export class ZetaCompletionProvider implements vscode.InlineCompletionItemProvid
             );
             if (completion === '' || token.isCancellationRequested) return undefined;
             this.cache.put(doc, before, lineSuffix, completion, result.modelId);
-            return [this.item(completion, range, { modelId: result.modelId, id: undefined })];
+            return [this.item(completion, range, this.newTicket(result.modelId))];
         } catch (e) {
             if (isAbortError(e) || token.isCancellationRequested) return undefined;
             this.logError(e);
@@ -175,11 +176,10 @@ export class ZetaCompletionProvider implements vscode.InlineCompletionItemProvid
         });
     }
 
-    handleDidShowCompletionItem(item: vscode.InlineCompletionItem): void {
-        const ticket = this.tickets.get(item);
-        if (!ticket) return;
-        if (ticket.id === undefined) ticket.id = this.feedback.shown(ticket.modelId);
+    private newTicket(modelId: string): Ticket {
+        const ticket = { modelId, id: this.feedback.shown(modelId) };
         this.lastTicket = ticket;
+        return ticket;
     }
 
     dispose(): void {
@@ -188,14 +188,11 @@ export class ZetaCompletionProvider implements vscode.InlineCompletionItemProvid
     }
 
     private item(text: string, range: vscode.Range, ticket: Ticket): vscode.InlineCompletionItem {
-        const item = new vscode.InlineCompletionItem(text, range, { title: 'Accept Zeta completion', command: ACCEPT_COMMAND, arguments: [ticket] });
-        this.tickets.set(item, ticket);
-        return item;
+        return new vscode.InlineCompletionItem(text, range, { title: 'Accept Zeta completion', command: ACCEPT_COMMAND, arguments: [ticket] });
     }
 
     private accepted(ticket: Ticket | undefined): void {
         if (!ticket) return;
-        if (ticket.id === undefined) ticket.id = this.feedback.shown(ticket.modelId);
         this.feedback.accepted(ticket.id);
         this.deps.log.debug(`completion by ${ticket.modelId} accepted`);
     }

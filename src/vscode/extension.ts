@@ -99,9 +99,14 @@ async function start(context: vscode.ExtensionContext, log: vscode.LogOutputChan
 
         // Settings changes apply without a reload; reconfigurations run one at a time, in order.
         let reconfiguring: Promise<void> = Promise.resolve();
+        let loggedSpecs = JSON.stringify(initial.modelSpecs);
         own(
             settings.onDidChange((parsed) => {
-                logModels(log, parsed);
+                const specs = JSON.stringify(parsed.modelSpecs);
+                if (specs !== loggedSpecs) {
+                    loggedSpecs = specs;
+                    logModels(log, parsed);
+                }
                 reconfiguring = reconfiguring
                     .then(() => zetaRouter.reconfigure(parsed.modelSpecs, parsed.routing))
                     .catch((e: unknown) => log.error(`applying settings failed: ${errorMessage(e)}`));
