@@ -14,8 +14,10 @@
 // the registry (cached in .zeta/cache/npm-pack). vsce (3.9.2, offline) then packages the staging folder
 // with the repository's .vscodeignore allowlist plus `!node_modules/**`.
 import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
+import { arch, platform } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -159,12 +161,21 @@ function platformPackagesFor(target, closure) {
     return chosen;
 }
 
-/** Copies a package directory without its nested node_modules (those are copied as packages of their own). */
+/** Type declarations, TypeScript sources and source maps: never loaded at run time. */
+const DEV_ONLY_FILE = /\.(d\.[cm]?ts|[cm]?ts|map)$/;
+
+/**
+ * Copies a package directory without its nested node_modules (those are copied as packages of
+ * their own) and without dev-only files (about half the files of node-llama-cpp).
+ */
 function copyPackage(src, dest) {
     cpSync(src, dest, {
         recursive: true,
         dereference: true,
-        filter: (s) => !relative(src, s).split('/').includes('node_modules'),
+        filter: (s) => {
+            const rel = relative(src, s);
+            return !rel.split('/').includes('node_modules') && !DEV_ONLY_FILE.test(rel);
+        },
     });
 }
 
@@ -261,6 +272,52 @@ export function packageTarget(target, { closure, out, gpu = false, log = console
     const unpackedBytes = dirSize(stage);
     rmSync(stage, { recursive: true, force: true });
     return { target, vsix, bytes: statSync(vsix).size, unpackedBytes, binaries };
+}
+
+/** VS Code's target name for this machine (linux-x64, darwin-arm64, ...). */
+export function hostTarget() {
+    return `${platform()}-${arch() === 'arm' ? 'armhf' : arch()}`;
+}
+
+/** Hash of everything that goes into a .vsix, so that an unchanged build is not packaged again. */
+function packageInputsHash() {
+    const h = createHash('sha256');
+    const walk = (dir) => {
+        for (const e of readdirSync(dir, { withFileTypes: true }).sort((x, y) => x.name.localeCompare(y.name))) {
+            const p = join(dir, e.name);
+            if (e.isDirectory()) walk(p);
+            else h.update(`${relative(ROOT, p)}\0`).update(readFileSync(p));
+        }
+    };
+    for (const d of ['dist', 'media']) if (existsSync(join(ROOT, d))) walk(join(ROOT, d));
+    for (const f of ['package.json', '.vscodeignore', 'package-lock.json', 'README.md', 'LICENSE', 'scripts/package.mjs']) {
+        if (existsSync(join(ROOT, f))) h.update(`${f}\0`).update(readFileSync(join(ROOT, f)));
+    }
+    return h.digest('hex');
+}
+
+/**
+ * The .vsix for this machine's target in `out`, packaged again only when dist/, media/, the manifest
+ * or the lockfile changed since the last call with the same `out` (used by npm start and the e2e runner).
+ */
+export function packageForHost(out, log = console.log) {
+    const target = hostTarget();
+    if (!TARGETS[target]) throw new Error(`no node-llama-cpp binaries are known for ${target}`);
+    const manifest = readJson(join(ROOT, 'package.json'));
+    const vsix = join(out, `${manifest.name}-${target}-${manifest.version}.vsix`);
+    const stampFile = `${vsix}.inputs`;
+    const hash = packageInputsHash();
+    if (existsSync(vsix) && existsSync(stampFile) && readFileSync(stampFile, 'utf8') === hash) {
+        log(`${relative(ROOT, vsix)} is current (inputs unchanged)`);
+        return { vsix, bytes: statSync(vsix).size, reused: true };
+    }
+    const bundle = join(ROOT, 'dist/extension.js');
+    if (!existsSync(bundle)) throw new Error('dist/extension.js is missing: run npm run build');
+    const t = Date.now();
+    const r = packageTarget(target, { closure: runtimeClosure(externalPackages(bundle)), out, log });
+    writeFileSync(stampFile, hash);
+    log(`packaged ${relative(ROOT, r.vsix)} (${mb(r.bytes)}) in ${((Date.now() - t) / 1000).toFixed(1)} s`);
+    return { vsix: r.vsix, bytes: r.bytes, reused: false };
 }
 
 function main() {

@@ -13,14 +13,12 @@
 //
 // Options: --port N (default 8080), --no-build (use dist/ as it is), --folder DIR (open DIR instead).
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { platform, arch } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import {
     ROOT, ensureWorkbenchTools, folderUrl, installVsix, portInUse, quietUserSettings, startCodeServer, writeUserSettings, xdgEnv,
 } from '../test/e2e/lib/workbench.mjs';
-import { externalPackages, packageTarget, runtimeClosure } from './package.mjs';
+import { packageForHost } from './package.mjs';
 
 const ROLES = ['coder', 'reasoner', 'embedder'];
 const ENV_NAMES = { coder: 'ZETA_CODER_MODEL', reasoner: 'ZETA_REASONER_MODEL', embedder: 'ZETA_EMBEDDER_MODEL' };
@@ -60,46 +58,6 @@ function readJsonc(file) {
     } catch {
         return undefined;
     }
-}
-
-/** VS Code's target name for this machine (linux-x64, darwin-arm64, ...). */
-function hostTarget() {
-    const a = arch() === 'arm' ? 'armhf' : arch();
-    return `${platform()}-${a}`;
-}
-
-/** Hash of what goes into the .vsix, so an unchanged build is not packaged again. */
-function packageInputsHash() {
-    const h = createHash('sha256');
-    const walk = (dir) => {
-        for (const e of readdirSync(dir, { withFileTypes: true }).sort((x, y) => x.name.localeCompare(y.name))) {
-            const p = join(dir, e.name);
-            if (e.isDirectory()) walk(p);
-            else h.update(`${p}\0${statSync(p).size}\0`).update(readFileSync(p));
-        }
-    };
-    for (const d of ['dist', 'media']) if (existsSync(join(ROOT, d))) walk(join(ROOT, d));
-    for (const f of ['package.json', '.vscodeignore', 'package-lock.json']) if (existsSync(join(ROOT, f))) h.update(readFileSync(join(ROOT, f)));
-    return h.digest('hex');
-}
-
-/** Builds the host platform's .vsix unless the one from the last start is still current. */
-function packageForHost() {
-    const target = hostTarget();
-    const out = join(ROOT, '.zeta/start/vsix');
-    const stampFile = join(out, 'stamp');
-    const hash = packageInputsHash();
-    const manifest = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
-    const vsix = join(out, `${manifest.name}-${target}-${manifest.version}.vsix`);
-    if (existsSync(vsix) && existsSync(stampFile) && readFileSync(stampFile, 'utf8') === hash) {
-        log(`extension unchanged since the last start: ${vsix}`);
-        return vsix;
-    }
-    const closure = runtimeClosure(externalPackages(join(ROOT, 'dist/extension.js')));
-    const r = packageTarget(target, { closure, out, log: (m) => log(m.trim()) });
-    writeFileSync(stampFile, hash);
-    log(`packaged ${r.vsix} (${(r.bytes / 1024 / 1024).toFixed(1)} MB)`);
-    return r.vsix;
 }
 
 /** Model paths set in the profile's settings or the environment, per role. */
@@ -275,7 +233,7 @@ async function main() {
         log(`demo models: ${ROLES.map((r) => `${ENV_NAMES[r]}=${models[r]}`).join(' ')}`);
     }
 
-    const vsix = packageForHost();
+    const { vsix } = packageForHost(join(state, 'vsix'), (m) => log(m.trim()));
     rmSync(extensionsDir, { recursive: true, force: true });
     installVsix(vsix, { extensionsDir, userDataDir, env: { ...env, ...xdgEnv(state) } });
     log(`installed into ${extensionsDir}`);

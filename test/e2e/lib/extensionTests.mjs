@@ -2,7 +2,7 @@
 // extension host of a code-server workbench: a headless Chromium opens the workbench with the
 // extensionDevelopmentPath / extensionTestsPath payload, and the window reports the suite's exit code
 // through `codeAutomationExit`, which is exposed to the page here. The extension host forwards its
-// console to the page, so the suite's mocha output is echoed with the prefix "  [ext] ".
+// console to the page; the suite's lines (marked "[zeta-e2e]") are echoed.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,7 +25,11 @@ export async function runExtensionTests({ base, port, folder, extensionPath, tes
         page.on('console', (msg) => {
             const text = msg.text();
             lines.push(text);
-            if (echo && isSuiteLine(text)) console.log(`  [ext] ${text}`);
+            if (!echo) return;
+            for (const line of text.split('\n')) {
+                const at = line.indexOf(MARK);
+                if (at >= 0) console.log(`  ${line.slice(at + MARK.length + 1)}`);
+            }
         });
         page.on('pageerror', (err) => lines.push(`pageerror: ${err.message}`));
         await page.goto(extensionTestUrl(base, { port, folder, extensionPath, testsPath }));
@@ -49,8 +53,6 @@ export async function runExtensionTests({ base, port, folder, extensionPath, tes
     }
 }
 
-// The page's console also carries workbench chatter (service worker, web worker and extension
-// host logging); keep the echo to what the suite itself prints.
-function isSuiteLine(text) {
-    return !/^\[(Extension Host|LocalProcess|Service Worker|Web Worker)\]|^%c|ERR .*dev extension|vscode-remote-resource/.test(text);
-}
+// The page's console also carries the workbench's own chatter: only the suite's lines, which
+// test/e2e/api/index.ts marks, are echoed.
+const MARK = '[zeta-e2e]';

@@ -1,0 +1,153 @@
+/**
+ * Zeta as a user meets it: headless Chromium on the real workbench (code-server), the packaged
+ * extension, the generated models. One window (fresh browser profile, one extension host, models
+ * loaded once) serves the tests in order; each test starts with every editor closed. A failing test
+ * leaves a screenshot in test-results/.
+ */
+import * as assert from 'node:assert/strict';
+import type { Frame, Page } from 'playwright-core';
+import { closeAllEditors, openFile, openWorkbench, runCommand, screenshot, textWithoutGhost, waitForModelsLoaded, webviewFrame, zetaStatus, type Workbench } from './workbench';
+
+/** A card's numbers in the load view: model id -> { served, ... } as displayed. */
+async function loadCards(frame: Frame): Promise<Record<string, Record<string, string>>> {
+    return frame.$$eval('#models article.card', (cards) => Object.fromEntries(cards.map((card) => {
+        const id = card.querySelector('.card-head strong')?.textContent ?? '?';
+        const stats: Record<string, string> = {};
+        const dts = card.querySelectorAll('dl.stats dt');
+        dts.forEach((dt) => { stats[dt.textContent ?? ''] = dt.nextElementSibling?.textContent ?? ''; });
+        return [id, stats];
+    })));
+}
+
+describe('Zeta in the workbench (Chromium)', function () {
+    this.timeout(120_000);
+    let wb: Workbench | undefined;
+    let page: Page | undefined;
+
+    before(async function () {
+        this.timeout(150_000);
+        wb = await openWorkbench();
+        page = wb.page;
+        try {
+            await waitForModelsLoaded(page, 120_000);
+        } catch (e) {
+            const file = await screenshot(page, 'models-not-loaded');
+            throw new Error(`${e instanceof Error ? e.message : String(e)} (screenshot: ${file})`);
+        }
+    });
+
+    beforeEach(async () => {
+        if (page) await closeAllEditors(page);
+    });
+
+    afterEach(async function () {
+        if (this.currentTest?.state === 'failed') {
+            const file = await screenshot(page, this.currentTest.fullTitle());
+            if (file) console.log(`      screenshot: ${file}`);
+        }
+    });
+
+    after(async () => {
+        await wb?.close();
+        wb = undefined;
+        page = undefined;
+    });
+
+    it('shows ghost text from the coder model while typing, and Tab accepts it', async () => {
+        const p = page!;
+        const editor = await openFile(p, 'src/typing.py');
+        await editor.locator('.view-lines').click();
+        await p.keyboard.press('Control+End');
+        await p.keyboard.press('Enter');
+        const typed = 'def answer():';
+        await p.keyboard.type(typed, { delay: 40 });
+
+        // Typing asks for a completion (after Zeta's adaptive debounce); Alt+\ asks again in case the
+        // first request was superseded by the last keystrokes.
+        const ghost = p.locator('.monaco-editor [class*="ghost-text-decoration"]');
+        for (let attempt = 0; ; attempt++) {
+            try {
+                await ghost.first().waitFor({ timeout: 8_000 });
+                break;
+            } catch (e) {
+                if (attempt >= 4) throw e;
+                await p.keyboard.press('Alt+Backslash');
+            }
+        }
+        // The ghost text on the cursor's line (more lines, if any, are rendered in a view zone below).
+        const inline = editor.locator('.view-line', { has: p.locator('[class*="ghost-text-decoration"]') }).first();
+        const ghostText = (await inline.locator('[class*="ghost-text-decoration"]').allTextContents()).join('').replace(/\u00a0/g, ' ');
+        assert.ok(ghostText.trim().length > 0, 'the ghost text is empty');
+        const before = await textWithoutGhost(editor);
+        assert.ok(!before.includes(`${typed}${ghostText}`), 'the ghost text is already part of the text');
+
+        await p.keyboard.press('Tab');
+        await p.waitForFunction(() => document.querySelectorAll('.monaco-editor [class*="ghost-text-decoration"]').length === 0, undefined, { timeout: 5_000 });
+        const after = await textWithoutGhost(editor);
+        assert.notEqual(after, before, 'Tab did not change the text');
+        assert.ok(after.includes(`${typed}${ghostText}`), `the accepted ghost text ${JSON.stringify(ghostText)} is not in the editor: ${JSON.stringify(after.split('\n').find((l) => l.includes(typed)))}`);
+    });
+
+    it('"Zeta: Explain Selection" from the command palette streams an answer into its panel', async () => {
+        const p = page!;
+        const editor = await openFile(p, 'src/geometry.py');
+        await editor.locator('.view-lines').click();
+        await p.keyboard.press('Control+A');
+        await runCommand(p, 'Zeta: Explain Selection');
+
+        const frame = await webviewFrame(p, '#content');
+        const done = async (): Promise<void> => {
+            await frame.waitForFunction(() => /^(Done|Failed|Stopped)/.test(document.getElementById('status')?.textContent ?? ''), undefined, { timeout: 60_000, polling: 100 });
+            const status = await frame.locator('#status').innerText();
+            assert.match(status, /^Done/, `the panel's status is ${JSON.stringify(status)}`);
+        };
+        await done();
+        assert.ok((await frame.locator('#content').innerText()).trim().length > 0, 'the panel stayed empty');
+        assert.match(await frame.locator('#routing').innerText(), /reasoner/i, 'the panel does not say which model answered');
+
+        // The first answer may finish before the new webview has loaded (it then shows the final
+        // state at once). Ask again in the now-ready panel and record every change of the answer.
+        await frame.evaluate(() => {
+            const content = document.getElementById('content');
+            const w = window as unknown as { zetaLengths: number[] };
+            w.zetaLengths = [];
+            if (content) new MutationObserver(() => w.zetaLengths.push(content.textContent?.length ?? 0)).observe(content, { childList: true, subtree: true, characterData: true });
+        });
+        await runCommand(p, 'Zeta: Explain Selection');
+        await frame.waitForFunction(() => (window as unknown as { zetaLengths: number[] }).zetaLengths.length > 0, undefined, { timeout: 20_000, polling: 50 });
+        await done();
+        const lengths = await frame.evaluate(() => (window as unknown as { zetaLengths: number[] }).zetaLengths);
+        const partial = new Set(lengths.filter((n) => n > 0));
+        assert.ok(partial.size >= 2, `the answer arrived in one piece (content lengths seen: ${JSON.stringify(lengths)}): not streamed`);
+    });
+
+    it('the load view (from the status bar item) shows activity after a request', async () => {
+        const p = page!;
+        await zetaStatus(p).click();
+        const frame = await webviewFrame(p, '#decisions');
+        await frame.locator('#models article.card').nth(2).waitFor({ timeout: 20_000 });
+        const before = await loadCards(frame);
+        const servedBefore = Number.parseInt(before.reasoner?.served ?? 'NaN', 10);
+        assert.ok(Number.isFinite(servedBefore), `no reasoner card with a served count: ${JSON.stringify(before)}`);
+        const decisionsBefore = await frame.locator('#decisions li').allTextContents();
+
+        // A request from an editor opened beside the load view, which stays visible (and live).
+        const editor = await openFile(p, 'src/stats.py', { toSide: true });
+        await editor.locator('.view-lines').click();
+        await p.keyboard.press('Control+A');
+        await runCommand(p, 'Zeta: Plan Refactor');
+
+        await frame.waitForFunction((n) => {
+            for (const card of Array.from(document.querySelectorAll('#models article.card'))) {
+                if (card.querySelector('.card-head strong')?.textContent !== 'reasoner') continue;
+                for (const dt of Array.from(card.querySelectorAll('dl.stats dt'))) {
+                    if (dt.textContent === 'served') return Number.parseInt(dt.nextElementSibling?.textContent ?? '', 10) > n;
+                }
+            }
+            return false;
+        }, servedBefore, { timeout: 60_000, polling: 200 });
+        const decisionsAfter = await frame.locator('#decisions li').allTextContents();
+        assert.notDeepEqual(decisionsAfter, decisionsBefore, 'the routing decisions did not change');
+        assert.ok(decisionsAfter.some((d) => /refactorPlan/.test(d) && /reasoner/.test(d)), `no refactorPlan decision listed: ${JSON.stringify(decisionsAfter.slice(0, 3))}`);
+    });
+});
