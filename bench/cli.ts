@@ -13,8 +13,7 @@
  *
  * Other flags: --no-ablation, --no-isolated, --quick (real: a 20 s slice of the trace).
  */
-import { readFileSync } from 'node:fs';
-import { basename, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { createRouter, defaultRoutingSettings } from '../src/core/router';
 import { POLICY_NAMES, type PolicyName } from '../src/core/tasks';
 import { measureDecisionCost } from './decisionCost';
@@ -23,8 +22,9 @@ import { loadProfile } from './profileTypes';
 import { evaluateTargets, policyReport, writeReport, type LeverName, type PolicyReport, type Report } from './report';
 import { runProfileMode, runRealMode } from './real';
 import { runSimSuite, settingsFor } from './suite';
-import { parseTrace, summarize, type Trace } from './trace';
-import { DEFAULT_TRACE_SEED, TRACE_SPECS, generateTrace } from './traces/generate';
+import { summarize } from './trace';
+import { loadTraceFile } from './traceFiles';
+import { DEFAULT_TRACE_SEED } from './traces/generate';
 
 export interface CliArgs {
     readonly mode: 'sim' | 'real' | 'profile';
@@ -97,20 +97,6 @@ export function parseArgs(argv: readonly string[]): CliArgs {
 
 const BENCH_DIR = __dirname;
 
-/**
- * Loads a trace file. With a seed other than the shipped one, a shipped trace is regenerated
- * from its spec with that seed instead (same shape, different random draws).
- */
-export function loadTrace(file: string, seed: number): Trace {
-    const name = basename(file).replace(/\.jsonl$/, '');
-    if (seed !== DEFAULT_TRACE_SEED) {
-        const spec = TRACE_SPECS.find((s) => s.name === name);
-        if (!spec) throw new Error(`--seed ${seed}: "${name}" is not a shipped trace, so it cannot be regenerated`);
-        return { name, lines: generateTrace(spec, seed) };
-    }
-    return parseTrace(name, readFileSync(file, 'utf8'));
-}
-
 function reports(m: Record<PolicyName, PolicyMetrics>): Record<PolicyName, PolicyReport> {
     const out = {} as Record<PolicyName, PolicyReport>;
     for (const p of POLICY_NAMES) out[p] = policyReport(m[p]);
@@ -120,7 +106,7 @@ function reports(m: Record<PolicyName, PolicyMetrics>): Record<PolicyName, Polic
 async function runSimMode(args: CliArgs, command: string): Promise<Report> {
     const started = performance.now();
     const traceFile = args.trace ?? join(BENCH_DIR, 'traces', 'typing-indexing.jsonl');
-    const trace = loadTrace(traceFile, args.seed);
+    const trace = loadTraceFile(traceFile, args.seed);
     const profileFile = args.profile ?? join(BENCH_DIR, 'profiles', 'rtx4090-qwen2.5-trio.json');
     const profile = loadProfile(profileFile);
     const s = summarize(trace);

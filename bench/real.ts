@@ -1,11 +1,175 @@
-/** Real mode (placeholder until the backend lands). */
+/**
+ * Real mode: the generated full models through node-llama-cpp on this machine, wall clock, the
+ * same traces and policies as sim mode, plus `simPredicted` from a sim run of the same trace with
+ * the speed profile measured just before (issue 4 §3). Also `--mode profile`.
+ *
+ * Token accounting: computed tokens come from the backends' own counters
+ * (promptTokensEvaluated + generatedTokens), which count a prefill's tokens when it starts, so an
+ * aborted prefill counts in full here (the simulator counts only the chunks that ran).
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ModelBackend } from '../src/core/backend';
+import { createRouter, defaultRoutingSettings } from '../src/core/router';
+import { POLICY_NAMES, type PolicyName } from '../src/core/tasks';
 import type { CliArgs } from './cli';
-import type { Report } from './report';
+import { loadTraceFile } from './traceFiles';
+import { measureDecisionCost } from './decisionCost';
+import { replay, wallEnv } from './harness';
+import { computeMetrics, type PolicyMetrics } from './metrics';
+import { measureProfile } from './profile';
+import { loadProfile, type SpeedProfile } from './profileTypes';
+import { evaluateTargets, policyReport, writeReport, type PolicyReport, type Report } from './report';
+import { machineLoad, realSetup, type RealSetup } from './realSetup';
+import { objectiveFn } from './sim/run';
+import { runSimSuite, settingsFor } from './suite';
+import { TaskBuilder, calibrate } from './text';
+import { completionsOnly, summarize, type Trace } from './trace';
 
-export function runRealMode(_args: CliArgs, _command: string): Promise<Report> {
-    return Promise.reject(new Error('real mode: not implemented yet'));
+const BENCH_DIR = __dirname;
+/** Threads over all evaluations: one per core, each model one thread. */
+const MAX_THREADS = 2;
+
+async function runReal(setup: RealSetup, trace: Trace, policy: PolicyName, profile: SpeedProfile, tokensPerWord: number): Promise<PolicyMetrics> {
+    const base = defaultRoutingSettings();
+    const settings = settingsFor(base, policy, profile);
+    const backends: ModelBackend[] = [];
+    const totals = (): { computed: number; generated: number } => {
+        let computed = 0;
+        let generated = 0;
+        for (const b of backends) {
+            const s = b.stats();
+            computed += s.promptTokensEvaluated + s.generatedTokens;
+            generated += s.generatedTokens;
+        }
+        return { computed, generated };
+    };
+    let start = { computed: 0, generated: 0 };
+    const result = await replay({
+        trace,
+        settings,
+        models: setup.specs,
+        createRouter,
+        createBackend: (spec) => {
+            const b = setup.createBackend(spec);
+            backends.push(b);
+            return b;
+        },
+        builder: new TaskBuilder(tokensPerWord),
+        env: wallEnv(setup.clock),
+        drainLimitMs: 120_000,
+        onStart: () => {
+            start = totals();
+        },
+    });
+    // The backends' counters survive the unload at router disposal.
+    const end = totals();
+    const metrics = computeMetrics(result.records, { computed: end.computed - start.computed, generated: end.generated - start.generated }, objectiveFn(profile, settings));
+    if (result.hung > 0) throw new Error(`real ${policy}: ${result.hung} requests never settled`);
+    return metrics;
 }
 
-export function runProfileMode(_args: CliArgs): Promise<void> {
-    return Promise.reject(new Error('profile mode: not implemented yet'));
+async function getProfile(args: CliArgs, setup: RealSetup, log: (l: string) => void): Promise<{ profile: SpeedProfile; tokensPerWord: number }> {
+    if (args.profile) {
+        const profile = loadProfile(args.profile);
+        const b = setup.createBackend(setup.specs[1]);
+        await b.load(setup.specs[1], new AbortController().signal);
+        const tokensPerWord = calibrate((t) => b.countTokens(t));
+        await b.unload();
+        return { profile, tokensPerWord };
+    }
+    log('measuring the speed profile of the generated models (bench/profile.ts)...');
+    return measureProfile(setup, { log, reps: 3 });
+}
+
+export async function runProfileMode(args: CliArgs): Promise<void> {
+    const setup = await realSetup(MAX_THREADS);
+    const { profile } = await measureProfile(setup, { log: console.log, reps: 3 });
+    mkdirSync(args.out, { recursive: true });
+    writeFileSync(join(args.out, 'profile.json'), JSON.stringify(profile, null, 2) + '\n');
+    console.log(`wrote ${join(args.out, 'profile.json')}`);
+    if (args.save) {
+        writeFileSync(join(BENCH_DIR, 'profiles', 'local-generated.json'), JSON.stringify(profile, null, 2) + '\n');
+        console.log('saved as bench/profiles/local-generated.json');
+    }
+    await setup.provider.dispose();
+}
+
+export async function runRealMode(args: CliArgs, command: string): Promise<Report> {
+    const started = performance.now();
+    const log = console.log;
+    const setup = await realSetup(MAX_THREADS);
+    let trace = loadTraceFile(args.trace ?? join(BENCH_DIR, 'traces', 'real-typing-indexing.jsonl'), args.seed);
+    if (args.quick) trace = { name: trace.name, lines: trace.lines.filter((l) => l.t < 20_000) };
+    const { profile, tokensPerWord } = await getProfile(args, setup, log);
+    mkdirSync(args.out, { recursive: true });
+    writeFileSync(join(args.out, 'profile.json'), JSON.stringify(profile, null, 2) + '\n');
+    if (args.save) writeFileSync(join(BENCH_DIR, 'profiles', 'local-generated.json'), JSON.stringify(profile, null, 2) + '\n');
+    const s = summarize(trace);
+    log(`real: trace ${trace.name} (${trace.lines.length} lines, ${(s.durationMs / 1000).toFixed(0)} s), ${tokensPerWord.toFixed(2)} tokens per word`);
+
+    const metrics = {} as Record<PolicyName, PolicyMetrics>;
+    const loads: Record<string, unknown> = {};
+    for (const p of POLICY_NAMES) {
+        const before = machineLoad();
+        const t0 = performance.now();
+        metrics[p] = await runReal(setup, trace, p, profile, tokensPerWord);
+        loads[p] = { before, after: machineLoad(), wallMs: Math.round(performance.now() - t0) };
+        log(`  ${p}: first token p50 ${metrics[p].completion.firstTokenMs.p50.toFixed(0)} ms, p95 ${metrics[p].completion.firstTokenMs.p95.toFixed(0)} ms, ${metrics[p].completion.served} served (${((performance.now() - t0) / 1000).toFixed(0)} s, load ${before.loadavg1})`);
+    }
+    let isolated = metrics.static;
+    if (args.isolated) {
+        isolated = await runReal(setup, completionsOnly(trace), 'static', profile, tokensPerWord);
+        log(`  isolated: first token p95 ${isolated.completion.firstTokenMs.p95.toFixed(0)} ms`);
+    }
+    await setup.provider.dispose();
+
+    log('sim prediction with the measured profile...');
+    const base = defaultRoutingSettings();
+    const sim = await runSimSuite(trace, profile, base, createRouter, { ablation: false, isolated: false, log });
+    const simPredicted: NonNullable<Report['simPredicted']> = {};
+    const simVsReal: NonNullable<Report['simVsReal']> = {};
+    for (const p of POLICY_NAMES) {
+        const q = sim.policies[p].completion.firstTokenMs;
+        simPredicted[p] = { firstTokenMs: { p50: q.p50, p95: q.p95 } };
+        const real50 = metrics[p].completion.firstTokenMs.p50;
+        const ratio = q.p50 / real50;
+        simVsReal[p] = { realP50: real50, simP50: q.p50, ratio, within30: Math.abs(ratio - 1) <= 0.3 };
+    }
+    const cost = await measureDecisionCost(profile, settingsFor(base, 'zeta', profile), createRouter);
+    const policies = {} as Record<PolicyName, PolicyReport>;
+    for (const p of POLICY_NAMES) policies[p] = policyReport(metrics[p]);
+    const report: Report = {
+        mode: 'real',
+        trace: trace.name,
+        seed: args.seed,
+        profile: profile.name,
+        generatedAt: new Date().toISOString(),
+        command,
+        policies,
+        isolated: { completion: { firstTokenMs: isolated.completion.firstTokenMs, served: isolated.completion.served } },
+        decisionCostUs: { p50: cost.p50, p99: cost.p99, decisions: cost.decisions, models: cost.models, how: cost.how },
+        simPredicted,
+        simVsReal,
+        targets: evaluateTargets('real', policies, isolated.completion.firstTokenMs.p95, cost.p99, simVsReal),
+        environment: { traceSummary: s, tokensPerWord, maxThreads: MAX_THREADS, machineLoad: loads, node: process.version, profileMeasurement: profile.sources },
+        runtimeMs: performance.now() - started,
+    };
+    const busiest = Math.max(...Object.values(loads).map((l) => (l as { before: { loadavg1: number } }).before.loadavg1));
+    writeReport(
+        args.out,
+        report,
+        {
+            firstToken: [...POLICY_NAMES.map((p) => ({ name: p, values: metrics[p].completionFirstTokenSamples })), { name: 'isolated', values: isolated.completionFirstTokenSamples }],
+        },
+        [
+            `Real: the generated full models (${setup.models.dir}) through node-llama-cpp, 1 thread per model, at most ${MAX_THREADS} threads at once; wall clock.`,
+            `Machine noise: 1-minute load average before each policy run ${Object.entries(loads)
+                .map(([p, l]) => `${p} ${(l as { before: { loadavg1: number } }).before.loadavg1}`)
+                .join(', ')} on ${machineLoad().cores} cores (highest ${busiest}); other work on the machine slows every policy and widens the tails.`,
+            'Computed tokens in real mode come from the backend counters, which count an aborted prefill in full.',
+            `Profile: ${profile.sources.join(' | ')}`,
+        ],
+    );
+    return report;
 }

@@ -40,6 +40,8 @@ export class SimDevice {
     readonly busyMs = new Map<string, number>();
     /** Highest number of distinct models seen computing at once. */
     maxConcurrentModels = 0;
+    /** When set, every change of the set of computing models is appended: [time, model ids]. */
+    timeline: Array<[number, string[]]> | undefined;
 
     constructor(
         private readonly clock: Clock,
@@ -126,6 +128,11 @@ export class SimDevice {
         for (const j of this.jobs) perModel.set(j.model, (perModel.get(j.model) ?? 0) + 1);
         const k = perModel.size;
         this.maxConcurrentModels = Math.max(this.maxConcurrentModels, k);
+        if (this.timeline) {
+            const ids = [...perModel.keys()].sort();
+            const last = this.timeline[this.timeline.length - 1];
+            if (!last || last[1].join() !== ids.join()) this.timeline.push([this.clock.now(), ids]);
+        }
         let nextMs = Number.POSITIVE_INFINITY;
         for (const j of this.jobs) {
             const n = perModel.get(j.model) ?? 1;

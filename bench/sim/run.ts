@@ -59,6 +59,10 @@ export interface SimRun {
     readonly replay: ReplayResult;
     /** Virtual ms the device had at least one job, per model. */
     readonly busyMs: Record<string, number>;
+    /** With `options.timeline`: [virtual ms, models computing from then on]. */
+    readonly timeline?: Array<[number, string[]]>;
+    /** Virtual time at which the trace started (after warm-up). */
+    readonly startedAt: number;
 }
 
 export async function runSim(
@@ -66,11 +70,14 @@ export async function runSim(
     profile: SpeedProfile,
     settings: RoutingSettings,
     createRouter: (deps: RouterDeps) => Router,
+    options: { timeline?: boolean } = {},
 ): Promise<SimRun> {
     const clock = new VirtualClock(0);
     const modelProfiles: Record<string, SpeedProfile['models'][Role]> = {};
     for (const r of ROLES) modelProfiles[r] = profile.models[r];
     const device = new SimDevice(clock, profile.device, modelProfiles);
+    if (options.timeline) device.timeline = [];
+    let startedAt = 0;
     const backends: SimBackend[] = [];
     const totals = (): { computed: number; generated: number } => {
         let computed = 0;
@@ -102,11 +109,12 @@ export async function runSim(
         onStart: () => {
             // What warm-up computed is not part of the trace.
             base = totals();
+            startedAt = clock.now();
         },
     });
     const end = totals();
     const computed = end.computed - base.computed;
     const generated = end.generated - base.generated;
     const metrics = computeMetrics(result.records, { computed, generated }, objectiveFn(profile, settings));
-    return { metrics, replay: result, busyMs: Object.fromEntries(device.busyMs) };
+    return { metrics, replay: result, busyMs: Object.fromEntries(device.busyMs), timeline: device.timeline, startedAt };
 }

@@ -141,11 +141,14 @@ export function generateTrace(spec: TraceSpec, seed: number): TraceLine[] {
     return lines.map((l, i) => ({ l, i })).sort((a, b) => a.l.t - b.l.t || a.i - b.i).map((x) => x.l);
 }
 
-/** Typing of a fluent programmer: ~7 keys/s inside bursts (median gap 120 ms). */
+/**
+ * Typing of a fluent programmer: ~7 keys/s inside bursts (median gap 120 ms). Context windows as
+ * Zeta sends them by default (src/core/settings.ts: 512 prefix + 128 suffix tokens, whole lines).
+ */
 const GPU_TYPING: TypingSpec = {
     docs: 4,
-    prefixTokens: [1200, 3000],
-    suffixTokens: [200, 500],
+    prefixTokens: [380, 470],
+    suffixTokens: [64, 128],
     keyGapMedianMs: 120,
     keyGapSigma: 0.45,
     burst: [4, 40],
@@ -157,7 +160,7 @@ const GPU_TYPING: TypingSpec = {
 };
 
 /** The same typist on the generated CPU models: shorter contexts and answers fit their speed. */
-const CPU_TYPING: TypingSpec = { ...GPU_TYPING, docs: 3, prefixTokens: [300, 560], suffixTokens: [60, 120], maxTokens: 16 };
+const CPU_TYPING: TypingSpec = { ...GPU_TYPING, docs: 3, prefixTokens: [300, 470], suffixTokens: [48, 112], maxTokens: 16 };
 
 export const TRACE_SPECS: readonly TraceSpec[] = [
     {

@@ -1,0 +1,189 @@
+/**
+ * Measures a speed profile of the generated models on this machine with the real backend
+ * (`npm run bench -- --mode profile --out DIR [--save]`; real mode runs it first). Everything
+ * the simulator uses is measured here, nothing assumed:
+ * - per model, alone: time to first token for short and long prompts (-> prompt tokens/s and the
+ *   fixed overhead), decode tokens/s, embedding time per text for short and long texts, load time;
+ * - decode batch gain: two sequences of the coder at once;
+ * - contention: the coder's prefill and decode, and the embedder's embedding, while one and then
+ *   two other models work (the reasoner decoding, the embedder embedding / the coder decoding).
+ * Units: ms, tokens/s. Each timing is the median of a few repetitions.
+ */
+import { ROLES, type ModelBackend, type Role } from '../src/core/backend';
+import type { ModelProfile, SpeedProfile } from './profileTypes';
+import { REAL_CONTEXT, REAL_SLOTS, machineLoad, type RealSetup } from './realSetup';
+import { calibrate, docWord } from './text';
+
+function median(xs: readonly number[]): number {
+    const s = [...xs].sort((a, b) => a - b);
+    return s.length === 0 ? Number.NaN : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+let uniq = 0;
+/** A prompt of about `tokens` tokens that shares nothing with earlier prompts (no reuse). */
+function freshText(words: number): string {
+    const tag = `z${(uniq++).toString(36)}`;
+    const out: string[] = [tag];
+    for (let i = 1; i < words; i++) out.push(docWord(tag, 'profile', i));
+    return out.join(' ');
+}
+
+export interface ProfileOptions {
+    readonly log: (line: string) => void;
+    readonly reps: number;
+}
+
+export async function measureProfile(setup: RealSetup, options: ProfileOptions): Promise<{ profile: SpeedProfile; tokensPerWord: number }> {
+    const { clock, log } = { clock: setup.clock, log: options.log };
+    const loadBefore = machineLoad();
+    const backends = {} as Record<Role, ModelBackend>;
+    const loadMs = {} as Record<Role, number>;
+    for (const spec of setup.specs) {
+        const b = setup.createBackend(spec);
+        const t0 = clock.now();
+        await b.load(spec, new AbortController().signal);
+        loadMs[spec.role] = clock.now() - t0;
+        backends[spec.role] = b;
+    }
+    const tokensPerWord = calibrate((t) => backends.coder.countTokens(t));
+    const words = (tokens: number): number => Math.max(1, Math.round(tokens / tokensPerWord));
+    const signal = new AbortController().signal;
+    const reps = options.reps;
+
+    const ttft = async (b: ModelBackend, tokens: number): Promise<{ ms: number; tokens: number }> => {
+        const r = await b.generate({ mode: 'raw', prompt: freshText(words(tokens)), maxTokens: 1, cacheKey: `p${uniq}` }, signal);
+        return { ms: r.firstTokenMs ?? r.totalMs, tokens: r.evaluatedPromptTokens };
+    };
+    const decodeMsPerToken = async (b: ModelBackend, n = 64): Promise<number> => {
+        const r = await b.generate({ mode: 'raw', prompt: freshText(words(16)), maxTokens: n, cacheKey: `d${uniq}` }, signal);
+        return (r.totalMs - (r.firstTokenMs ?? 0)) / Math.max(1, r.generatedTokens - 1);
+    };
+    const embedMsPerText = async (b: ModelBackend, tokens: number, n = 8): Promise<number> => {
+        const texts = Array.from({ length: n }, () => freshText(words(tokens)));
+        const t0 = clock.now();
+        await b.embed(texts, signal);
+        return (clock.now() - t0) / n;
+    };
+
+    const SHORT = 32;
+    const LONG = 448;
+    const models = {} as Record<Role, ModelProfile>;
+    const raw: Record<string, unknown> = {};
+    for (const role of ROLES) {
+        const b = backends[role];
+        await ttft(b, SHORT); // warm-up
+        const s: number[] = [];
+        const l: number[] = [];
+        let sTok = SHORT;
+        let lTok = LONG;
+        for (let i = 0; i < reps; i++) {
+            const a = await ttft(b, SHORT);
+            const c = await ttft(b, LONG);
+            s.push(a.ms);
+            l.push(c.ms);
+            sTok = a.tokens;
+            lTok = c.tokens;
+        }
+        const rate = ((lTok - sTok) * 1000) / Math.max(1e-6, median(l) - median(s));
+        const overhead = Math.max(0, median(s) - (sTok * 1000) / rate);
+        const dec: number[] = [];
+        for (let i = 0; i < reps; i++) dec.push(await decodeMsPerToken(b));
+        const eShort: number[] = [];
+        const eLong: number[] = [];
+        for (let i = 0; i < reps; i++) {
+            eShort.push(await embedMsPerText(b, 16));
+            eLong.push(await embedMsPerText(b, 96));
+        }
+        const embedRate = (80 * 1000) / Math.max(1e-6, median(eLong) - median(eShort));
+        const embedOverhead = Math.max(0, median(eShort) - (16 * 1000) / embedRate);
+        models[role] = {
+            promptTokensPerSec: Math.round(rate),
+            decodeTokensPerSec: Math.round((1000 / median(dec)) * 10) / 10,
+            firstTokenOverheadMs: Math.round(overhead * 10) / 10,
+            embedTokensPerSec: Math.round(embedRate),
+            embedOverheadMsPerItem: Math.round(embedOverhead * 10) / 10,
+            loadMs: Math.round(loadMs[role]),
+            memoryBytes: Math.max(1, b.stats().memory.ramBytes),
+            slots: REAL_SLOTS[role],
+            contextSize: REAL_CONTEXT,
+            fim: b.info?.fim !== undefined,
+            hasChat: b.info?.hasChat ?? true,
+            batchGain: { prefill: [1, 1], decode: [1, 1], embed: [1, 1] },
+        };
+        raw[role] = { ttftShortMs: s, ttftLongMs: l, shortTokens: sTok, longTokens: lTok, decodeMsPerToken: dec, embedMsPerText16: eShort, embedMsPerText96: eLong };
+        log(`  ${role}: prompt ${models[role].promptTokensPerSec} tok/s (+${models[role].firstTokenOverheadMs} ms), decode ${models[role].decodeTokensPerSec} tok/s, embed ${models[role].embedTokensPerSec} tok/s (+${models[role].embedOverheadMsPerItem} ms/text), load ${models[role].loadMs} ms`);
+    }
+
+    // Decode batch gain: two coder sequences at once.
+    {
+        const single = median([await decodeMsPerToken(backends.coder), await decodeMsPerToken(backends.coder)]);
+        const pair = await Promise.all([decodeMsPerToken(backends.coder), decodeMsPerToken(backends.coder)]);
+        const gain = (2 * single) / median(pair);
+        models.coder = { ...models.coder, batchGain: { ...models.coder.batchGain, decode: [1, Math.round(gain * 100) / 100] } };
+        raw.batchGain = { singleMsPerToken: single, pairMsPerToken: pair };
+        log(`  coder decode batch gain with 2 sequences: ${gain.toFixed(2)}x`);
+    }
+
+    // Contention: background work on other models while a foreground phase is timed.
+    const background = (kind: 'decode' | 'embed', b: ModelBackend): { stop: () => Promise<void> } => {
+        const ac = new AbortController();
+        const loop = (async () => {
+            while (!ac.signal.aborted) {
+                try {
+                    if (kind === 'decode') await b.generate({ mode: 'raw', prompt: freshText(words(16)), maxTokens: 400, cacheKey: `bg${uniq}` }, ac.signal);
+                    else await b.embed(Array.from({ length: 8 }, () => freshText(words(96))), ac.signal);
+                } catch {
+                    // aborted: the loop ends
+                }
+            }
+        })();
+        return {
+            stop: async () => {
+                ac.abort();
+                await loop;
+            },
+        };
+    };
+    const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 150));
+    const aloneCoderPrefill = median(raw.coder ? (raw.coder as { ttftLongMs: number[] }).ttftLongMs : []);
+    const aloneCoderDecode = 1000 / models.coder.decodeTokensPerSec;
+    const aloneEmbed = median((raw.embedder as { embedMsPerText96: number[] }).embedMsPerText96);
+    const contention = { prefill: [1], decode: [1], embed: [1] } as Record<'prefill' | 'decode' | 'embed', number[]>;
+    const contentionRaw: Record<string, unknown> = {};
+    for (const k of [2, 3]) {
+        const bgs = [background('decode', backends.reasoner)];
+        if (k === 3) bgs.push(background('embed', backends.embedder));
+        await settle();
+        const pre: number[] = [];
+        const dec: number[] = [];
+        for (let i = 0; i < reps; i++) {
+            pre.push((await ttft(backends.coder, LONG)).ms);
+            dec.push(await decodeMsPerToken(backends.coder, 48));
+        }
+        await Promise.all(bgs.map((x) => x.stop()));
+        const ebgs = [background('decode', backends.reasoner)];
+        if (k === 3) ebgs.push(background('decode', backends.coder));
+        await settle();
+        const emb: number[] = [];
+        for (let i = 0; i < reps; i++) emb.push(await embedMsPerText(backends.embedder, 96));
+        await Promise.all(ebgs.map((x) => x.stop()));
+        contention.prefill.push(Math.round(Math.max(1, median(pre) / aloneCoderPrefill) * 100) / 100);
+        contention.decode.push(Math.round(Math.max(1, median(dec) / aloneCoderDecode) * 100) / 100);
+        contention.embed.push(Math.round(Math.max(1, median(emb) / aloneEmbed) * 100) / 100);
+        contentionRaw[`k${k}`] = { coderPrefillMs: pre, coderDecodeMsPerToken: dec, embedMsPerText96: emb };
+        log(`  ${k} models at once: prefill x${contention.prefill[k - 1]}, decode x${contention.decode[k - 1]}, embed x${contention.embed[k - 1]}`);
+    }
+    for (const b of Object.values(backends)) await b.unload();
+    const loadAfter = machineLoad();
+    const profile: SpeedProfile = {
+        name: 'local-generated',
+        description: `Measured by bench/profile.ts on this machine: the generated full models (embedder 4, coder 7, reasoner 14 layers, f32) through the llama.cpp backend, 1 thread per model, maxThreads ${setup.maxThreads || 'default'}.`,
+        sources: [`measured ${new Date().toISOString()} with node-llama-cpp (src/backends/llamaCpp.ts); load average ${loadBefore.loadavg1} before, ${loadAfter.loadavg1} after, ${loadBefore.cores} cores`],
+        keepOnAbort: 'evaluated',
+        prefillChunkTokens: 64,
+        device: { kind: 'cpu', name: `${loadBefore.cores}-core CPU, 1 thread per model`, memoryBytes: 8_000_000_000, contention },
+        models,
+        measurement: { tokensPerWord, loadBefore, loadAfter, raw, contention: contentionRaw, reps },
+    };
+    return { profile, tokensPerWord };
+}

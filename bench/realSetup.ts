@@ -1,0 +1,82 @@
+/**
+ * The real models on this machine: the generated full GGUF trio (test/support/models.ts),
+ * the llama.cpp backend (src/backends), one thread per model. Shared by profile.ts and real.ts.
+ */
+import { cpus, loadavg } from 'node:os';
+import { ROLES, type GenerateRequest, type ChatRequest, type GenerationResult, type ModelBackend, type ModelSpec, type Role } from '../src/core/backend';
+import { SystemClock, type Clock } from '../src/core/clock';
+import { createLlamaCppBackendFactory, createLlamaProvider, type LlamaProvider } from '../src/backends';
+import { ensureModels, type SyntheticModels } from '../test/support/models';
+
+export interface RealSetup {
+    readonly models: SyntheticModels;
+    readonly provider: LlamaProvider;
+    readonly clock: Clock;
+    readonly specs: readonly ModelSpec[];
+    /** A fresh, unloaded real backend for a spec. */
+    readonly createBackend: (spec: ModelSpec) => ModelBackend;
+    readonly maxThreads: number;
+}
+
+/** Slots and context per role for the real runs (prompts of the real-* traces fit in 2048). */
+export const REAL_SLOTS: Readonly<Record<Role, number>> = { coder: 2, reasoner: 1, embedder: 1 };
+export const REAL_CONTEXT = 2048;
+
+export async function realSetup(maxThreads: number): Promise<RealSetup> {
+    const models = await ensureModels('full');
+    const provider = createLlamaProvider({ gpu: false, maxThreads });
+    const clock = new SystemClock();
+    const factory = createLlamaCppBackendFactory({ runtime: provider, clock });
+    const specs: ModelSpec[] = ROLES.map((role) => ({
+        id: role,
+        role,
+        path: models[role],
+        contextSize: REAL_CONTEXT,
+        slots: REAL_SLOTS[role],
+        threads: 1,
+        gpuLayers: 0,
+        fimTemplate: 'auto',
+    }));
+    return { models, provider, clock, specs, createBackend: (spec) => new FullLength(factory(spec)), maxThreads };
+}
+
+/**
+ * The generated models have random weights and often sample end-of-generation at once; the
+ * benchmark needs every answer to run to maxTokens (as real answers of that length would), so
+ * this wrapper asks the backend never to sample end-of-generation. Everything else passes through.
+ */
+export class FullLength implements ModelBackend {
+    constructor(readonly inner: ModelBackend) {}
+    get info(): ModelBackend['info'] {
+        return this.inner.info;
+    }
+    inspect(spec: ModelSpec, signal: AbortSignal): ReturnType<ModelBackend['inspect']> {
+        return this.inner.inspect(spec, signal);
+    }
+    load(spec: ModelSpec, signal: AbortSignal): ReturnType<ModelBackend['load']> {
+        return this.inner.load(spec, signal);
+    }
+    unload(): Promise<void> {
+        return this.inner.unload();
+    }
+    generate(request: GenerateRequest, signal: AbortSignal): Promise<GenerationResult> {
+        return this.inner.generate({ ...request, ignoreEndOfGeneration: true }, signal);
+    }
+    chat(request: ChatRequest, signal: AbortSignal): Promise<GenerationResult> {
+        return this.inner.chat({ ...request, ignoreEndOfGeneration: true }, signal);
+    }
+    embed(texts: readonly string[], signal: AbortSignal): Promise<number[][]> {
+        return this.inner.embed(texts, signal);
+    }
+    countTokens(text: string): number {
+        return this.inner.countTokens(text);
+    }
+    stats(): ReturnType<ModelBackend['stats']> {
+        return this.inner.stats();
+    }
+}
+
+/** How busy the machine is (others share it): 1-minute load average over the core count. */
+export function machineLoad(): { loadavg1: number; cores: number } {
+    return { loadavg1: Math.round(loadavg()[0] * 100) / 100, cores: cpus().length };
+}
