@@ -15,7 +15,7 @@ import { createFileFeedbackStore, createRouter, defaultRoutingSettings } from '.
 import type { ParsedSettings, RoutingInternals } from '../core/settings';
 import type { DecisionRecord, Router } from '../core/tasks';
 import { AnswerPanel } from './answerPanel';
-import { DISMISS_COMMAND, ZetaCompletionProvider } from './completionProvider';
+import { ZetaCompletionProvider } from './completionProvider';
 import { PROPOSAL_SCHEME, ProposalProvider, editSelection, type EditSelectionArgs } from './editSelection';
 import { LoadView } from './loadView';
 import { Notifier } from './notifications';
@@ -124,7 +124,6 @@ async function start(context: vscode.ExtensionContext, log: vscode.LogOutputChan
                 completions,
             ),
         );
-        void DISMISS_COMMAND;
 
         const panelDeps = { extensionUri: context.extensionUri, router: zetaRouter, clock, log, notifier };
         const explainPanel = own(new AnswerPanel(panelDeps, 'zeta.explain', 'Zeta: Explain'));
