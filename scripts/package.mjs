@@ -15,7 +15,7 @@
 // with the repository's .vscodeignore allowlist plus `!node_modules/**`.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { arch, platform } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -219,9 +219,9 @@ const mb = (n) => `${(n / 1024 / 1024).toFixed(1)} MB`;
  */
 export function packageTarget(target, { closure, out, gpu = false, log = console.log }) {
     const manifest = readJson(join(ROOT, 'package.json'));
-    const stage = join(ROOT, 'out/package', target);
-    rmSync(stage, { recursive: true, force: true });
-    mkdirSync(stage, { recursive: true });
+    // A staging folder of its own: packaging runs (npm start, the e2e runner, npm run package) may overlap.
+    mkdirSync(join(ROOT, 'out/package'), { recursive: true });
+    const stage = mkdtempSync(join(ROOT, 'out/package', `${target}-`));
 
     for (const f of ['dist', 'media', 'README.md', 'LICENSE', 'CHANGELOG.md']) {
         if (existsSync(join(ROOT, f))) cpSync(join(ROOT, f), join(stage, f), { recursive: true });
@@ -260,15 +260,19 @@ export function packageTarget(target, { closure, out, gpu = false, log = console
 
     mkdirSync(out, { recursive: true });
     const vsix = join(out, `${manifest.name}-${target}-${manifest.version}.vsix`);
-    rmSync(vsix, { force: true });
+    // Written under a name of its own and renamed into place: a reader never sees half a .vsix.
+    const partial = `${vsix}.${process.pid}.partial.vsix`;
     const vsce = join(ROOT, 'node_modules/@vscode/vsce/vsce');
-    const r = spawnSync(process.execPath, [vsce, 'package', '--target', target, '--out', vsix, '--allow-missing-repository',
+    const r = spawnSync(process.execPath, [vsce, 'package', '--target', target, '--out', partial, '--allow-missing-repository',
         '--skip-license', '--no-update-package-json', '--no-git-tag-version'], {
         cwd: stage, encoding: 'utf8', env: { ...process.env, npm_config_update_notifier: 'false' },
     });
-    if (r.status !== 0 || !existsSync(vsix)) {
+    if (r.status !== 0 || !existsSync(partial)) {
+        rmSync(stage, { recursive: true, force: true });
+        rmSync(partial, { force: true });
         throw new Error(`vsce package --target ${target} failed (${r.status ?? r.signal}):\n${r.stdout}\n${r.stderr}`);
     }
+    renameSync(partial, vsix);
     const unpackedBytes = dirSize(stage);
     rmSync(stage, { recursive: true, force: true });
     return { target, vsix, bytes: statSync(vsix).size, unpackedBytes, binaries };
