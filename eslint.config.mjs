@@ -31,6 +31,12 @@ export default tseslint.config(
         },
     },
     {
+        // CommonJS helper scripts (mocha reporter).
+        files: ['**/*.cjs'],
+        languageOptions: { sourceType: 'commonjs', globals: { require: 'readonly', module: 'writable', process: 'readonly', console: 'readonly' } },
+        rules: { '@typescript-eslint/no-require-imports': 'off' },
+    },
+    {
         files: ['src/backends/**/*.ts', 'test/integration/**/*.ts', 'bench/**/*.ts', 'scripts/**/*.ts'],
         rules: { 'no-restricted-imports': 'off' },
     },
