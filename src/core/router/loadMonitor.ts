@@ -69,14 +69,21 @@ export class LoadMonitor {
         this.loadMs = prior.loadMs;
     }
 
-    /** Replaces unmeasured priors (e.g. when the model info arrives). */
+    /** Which quantities have been measured; a measured one is never replaced by a prior. */
+    prefillMeasured = false;
+    decodeMeasured = false;
+    embedMeasured = false;
+    loadMeasured = false;
+
+    /** Replaces the priors of quantities not measured yet (e.g. scaled from a measured model). */
     setPrior(prior: SpeedPrior): void {
-        if (this.measured) return;
-        this.prefillMsPerToken = prior.prefillMsPerToken;
-        this.decodeMsPerToken = prior.decodeMsPerToken;
-        this.overheadMs = prior.overheadMs;
-        this.embedMsPerText = prior.embedMsPerText;
-        this.loadMs = prior.loadMs;
+        if (!this.prefillMeasured) {
+            this.prefillMsPerToken = prior.prefillMsPerToken;
+            this.overheadMs = prior.overheadMs;
+        }
+        if (!this.decodeMeasured) this.decodeMsPerToken = prior.decodeMsPerToken;
+        if (!this.embedMeasured) this.embedMsPerText = prior.embedMsPerText;
+        if (!this.loadMeasured) this.loadMs = prior.loadMs;
     }
 
     /**
@@ -100,13 +107,16 @@ export class LoadMonitor {
                 if (slope > 0 && icpt >= 0) {
                     this.prefillMsPerToken = slope;
                     this.overheadMs = icpt;
+                    this.prefillMeasured = true;
                     return this.observeDecode(generatedTokens, decodeMs);
                 }
             }
             // Not enough spread in prompt sizes: keep the overhead, attribute the rest to prefill.
+            // The first measurement replaces the prior outright.
             if (evaluatedTokens > 0) {
                 const per = Math.max(0, firstTokenMs - this.overheadMs) / evaluatedTokens;
-                if (per > 0) this.prefillMsPerToken += ALPHA * (per - this.prefillMsPerToken);
+                if (per > 0) this.prefillMsPerToken = this.prefillMeasured ? this.prefillMsPerToken + ALPHA * (per - this.prefillMsPerToken) : per;
+                this.prefillMeasured = true;
             } else {
                 this.overheadMs += ALPHA * (firstTokenMs - this.overheadMs);
             }
@@ -117,17 +127,17 @@ export class LoadMonitor {
     private observeDecode(generatedTokens: number, decodeMs: number): void {
         if (generatedTokens >= 2 && decodeMs > 0) {
             const per = decodeMs / (generatedTokens - 1);
-            this.decodeMsPerToken += ALPHA * (per - this.decodeMsPerToken);
+            this.decodeMsPerToken = this.decodeMeasured ? this.decodeMsPerToken + ALPHA * (per - this.decodeMsPerToken) : per;
+            this.decodeMeasured = true;
         }
     }
 
     observeEmbed(texts: number, ms: number): void {
         if (texts <= 0 || ms <= 0) return;
         this.measured = true;
-        this.embedMsPerText += ALPHA * (ms / texts - this.embedMsPerText);
+        this.embedMsPerText = this.embedMeasured ? this.embedMsPerText + ALPHA * (ms / texts - this.embedMsPerText) : ms / texts;
+        this.embedMeasured = true;
     }
-
-    private loadMeasured = false;
 
     /** The first measured load replaces the prior; later ones are averaged. */
     observeLoad(ms: number): void {

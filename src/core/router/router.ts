@@ -41,7 +41,7 @@ import { Forecaster } from './forecast';
 import { Job, isEmbedTask } from './job';
 import { choose, type Choice } from './policies';
 import { ModelEntry } from './registry';
-import { FEEDBACK_SAVE_DEBOUNCE_MS, HOLD_BANK_MAX_MS, MAX_HOLD_SHARE, PREFERRED_ROLE, QUALITY_WEIGHT, RECENT_DECISIONS, STARVATION_MS } from './settings';
+import { FEEDBACK_SAVE_DEBOUNCE_MS, HEADROOM_CONFIDENCE, HOLD_BANK_MAX_MS, MAX_HOLD_SHARE, PREFERRED_ROLE, QUALITY_WEIGHT, RECENT_DECISIONS, STARVATION_MS } from './settings';
 
 const NK = TASK_KINDS.length;
 const CLASS_INDEX: Readonly<Record<TaskKind, number>> = Object.fromEntries(TASK_KINDS.map((k, i) => [k, i])) as Record<TaskKind, number>;
@@ -588,6 +588,30 @@ export class RouterImpl implements ZetaRouter {
         }
     }
 
+    /**
+     * Unmeasured speeds of other models are scaled from `ref`'s measurements by memory size (decode
+     * and load are bound by bytes moved; prefill and embedding roughly by parameters, which track
+     * bytes at one quantisation), so a model that has not run yet is estimated from this machine.
+     */
+    private refreshPriors(ref: ModelEntry): void {
+        const lm = ref.load;
+        const refBytes = ref.memoryBytes;
+        if (refBytes <= 0) return;
+        for (const o of this.models) {
+            if (o === ref || o.memoryBytes <= 0) continue;
+            const ol = o.load;
+            if (ol.prefillMeasured && ol.decodeMeasured && ol.embedMeasured && ol.loadMeasured) continue;
+            const r = o.memoryBytes / refBytes;
+            ol.setPrior({
+                prefillMsPerToken: lm.prefillMeasured ? lm.prefillMsPerToken * r : ol.prefillMsPerToken,
+                overheadMs: lm.prefillMeasured ? lm.overheadMs : ol.overheadMs,
+                decodeMsPerToken: lm.decodeMeasured ? lm.decodeMsPerToken * r : ol.decodeMsPerToken,
+                embedMsPerText: lm.embedMeasured ? lm.embedMsPerText * r : ol.embedMsPerText,
+                loadMs: lm.loadMeasured ? lm.loadMs * r : ol.loadMs,
+            });
+        }
+    }
+
     private remember(rec: DecisionRecordImpl): void {
         this.recent.unshift(rec);
         if (this.recent.length > RECENT_DECISIONS) this.recent.pop();
@@ -652,19 +676,9 @@ export class RouterImpl implements ZetaRouter {
         }
     }
 
-    /** True while a completion is queued or running on any model. */
-    private completionActive(): boolean {
-        const ci = CLASS_INDEX.completion;
-        for (const m of this.models) {
-            if (m.queue.count[ci] > 0) return true;
-            for (const r of m.running) if (r.classIndex === ci) return true;
-        }
-        return false;
-    }
-
     /**
-     * Headroom: background batches on `m` are held back while a completion runs or waits, or is
-     * more likely than not to arrive before a batch would finish: models share one device, and a
+     * Headroom: background batches on `m` are held back while a completion is almost certain
+     * (HEADROOM_CONFIDENCE) to arrive before a batch would finish: models share one device, and a
      * batch cannot be paused once started. Bounded by a per-model hold budget (a token bucket):
      * it accrues MAX_HOLD_SHARE ms per ms that background work is pending and is spent 1 ms per ms
      * held, capped at HOLD_BANK_MAX_MS, so over any long stretch background work is held at most
@@ -687,7 +701,7 @@ export class RouterImpl implements ZetaRouter {
         b.holding = false;
         if (!queuedBackground || b.bankMs <= 0) return false;
         const batchMs = Math.max(1, queuedBackground.aheadMs);
-        if (!this.completionActive() && this.forecaster.completionWithin(now, batchMs) < 0.5) return false;
+        if (this.forecaster.completionWithin(now, batchMs) < HEADROOM_CONFIDENCE) return false;
         b.holding = true;
         if (m.holdTimer === undefined) {
             const recheck = Math.min(b.bankMs / (1 - MAX_HOLD_SHARE), Math.max(10, batchMs / 2));
@@ -761,6 +775,7 @@ export class RouterImpl implements ZetaRouter {
                 const pausedMs = job.gate.pausedMs;
                 const ftt = gen.firstTokenMs;
                 m.load.observeGeneration(gen.evaluatedPromptTokens, ftt, gen.generatedTokens, Math.max(0, gen.totalMs - (ftt ?? 0) - pausedMs));
+                this.refreshPriors(m);
                 if (t.maxTokens > 0) this.genRatio[job.classIndex] += 0.2 * (Math.min(1, gen.generatedTokens / t.maxTokens) - this.genRatio[job.classIndex]);
                 if (gen.promptTokens > 0 && job.promptChars >= 16) this.tokensPerChar += 0.1 * (gen.promptTokens / job.promptChars - this.tokensPerChar);
                 if (t.kind === 'completion') m.rememberDoc(t.doc, t.prefix, t.suffix, gen.promptTokens);
@@ -770,6 +785,7 @@ export class RouterImpl implements ZetaRouter {
                 this.finish(job, m, gen.text, undefined);
             } else if (vectors && isEmbedTask(t)) {
                 m.load.observeEmbed(batch, now - callStart);
+                this.refreshPriors(m);
                 if (job.firstTokenAt === undefined) job.firstTokenAt = now;
                 if (!job.vectors) job.vectors = [];
                 for (const v of vectors) job.vectors.push(v);
@@ -1064,6 +1080,7 @@ export class RouterImpl implements ZetaRouter {
                 m.residency = 'loaded';
                 m.error = undefined;
                 m.load.observeLoad(this.clock.now() - now);
+                this.refreshPriors(m);
                 this.logger?.info(`model ${m.id} loaded in ${Math.round(this.clock.now() - now)} ms`);
                 this.pump(m);
                 this.afterWork(m);
