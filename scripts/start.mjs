@@ -14,6 +14,7 @@
 // Options: --port N (default 8080), --no-build (use dist/ as it is), --folder DIR (open DIR instead).
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
     ROOT, ensureWorkbenchTools, folderUrl, installVsix, portInUse, quietUserSettings, startCodeServer, writeUserSettings, xdgEnv,
@@ -223,6 +224,12 @@ async function main() {
     else writeUserSettings(userDataDir, { ...quietUserSettings(), ...existing });
 
     const env = {};
+    // On two cores llama.cpp's default thread count makes every model crawl (each model's threads
+    // fight the others' and the workbench's): one thread per evaluation is fastest there.
+    if (!process.env.ZETA_THREADS && availableParallelism() <= 2) {
+        env.ZETA_THREADS = '1';
+        log(`${availableParallelism()} cores: ZETA_THREADS=1 (set ZETA_THREADS to override)`);
+    }
     const configured = configuredModels(existing);
     if (Object.keys(configured).length > 0) {
         log(`model paths configured: ${Object.values(configured).join(', ')}`);
