@@ -151,7 +151,7 @@ const GPU_TYPING: TypingSpec = {
     suffixTokens: [64, 128],
     keyGapMedianMs: 120,
     keyGapSigma: 0.45,
-    burst: [4, 40],
+    burst: [3, 20],
     pauseMedianMs: 1500,
     pauseSigma: 0.8,
     switchDocChance: 0.15,
@@ -160,7 +160,7 @@ const GPU_TYPING: TypingSpec = {
 };
 
 /** The same typist on the generated CPU models: shorter contexts and answers fit their speed. */
-const CPU_TYPING: TypingSpec = { ...GPU_TYPING, docs: 3, prefixTokens: [300, 470], suffixTokens: [48, 112], maxTokens: 16 };
+const CPU_TYPING: TypingSpec = { ...GPU_TYPING, docs: 3, prefixTokens: [300, 470], suffixTokens: [48, 112], maxTokens: 16, burst: [3, 10], pauseMedianMs: 1200 };
 
 export const TRACE_SPECS: readonly TraceSpec[] = [
     {
@@ -176,7 +176,7 @@ export const TRACE_SPECS: readonly TraceSpec[] = [
         name: 'heavy-indexing',
         description: 'A large workspace (800 files) indexed while the user types occasionally.',
         durationMs: 180_000,
-        typing: { ...GPU_TYPING, pauseMedianMs: 4000, burst: [4, 25] },
+        typing: { ...GPU_TYPING, pauseMedianMs: 4000 },
         indexing: { startMs: 500, files: 800, fileTokens: [400, 6000], chunkTokens: 256 },
         chats: [{ kind: 'explain', everyMs: [40_000, 80_000], promptTokens: [1500, 3000], maxTokens: 300 }],
     },
@@ -203,7 +203,7 @@ export const TRACE_SPECS: readonly TraceSpec[] = [
         name: 'real-heavy-indexing',
         description: 'heavy-indexing sized for the generated CPU models: 40 s.',
         durationMs: 40_000,
-        typing: { ...CPU_TYPING, pauseMedianMs: 4000, burst: [4, 25] },
+        typing: { ...CPU_TYPING, pauseMedianMs: 3000 },
         indexing: { startMs: 300, files: 120, fileTokens: [100, 600], chunkTokens: 96 },
         chats: [{ kind: 'explain', everyMs: [15_000, 25_000], promptTokens: [200, 320], maxTokens: 48 }],
     },
