@@ -1,0 +1,139 @@
+/**
+ * The router over the real node-llama-cpp backend and the generated models (tiny preset): three
+ * models, mixed tasks, superseded completions. Every request settles and no sequence leaks.
+ * No timing assertions: only outcomes and counts.
+ */
+import { strict as assert } from 'node:assert';
+import type { ModelBackend, ModelSpec, Role } from '../../src/core/backend';
+import { SystemClock } from '../../src/core/clock';
+import { SupersededError, isAbortError } from '../../src/core/errors';
+import { createRouter, defaultRoutingSettings, type ZetaRouter } from '../../src/core/router';
+import type { PolicyName, Task, TaskResult } from '../../src/core/tasks';
+import { createLlamaCppBackendFactory } from '../../src/backends';
+import { createLlamaProvider, type LlamaProvider } from '../../src/backends/llamaProvider';
+import { ensureModels, type SyntheticModels } from '../support/models';
+
+type Outcome = { ok: true; value: TaskResult } | { ok: false; error: unknown };
+
+function settle(p: Promise<TaskResult>): Promise<Outcome> {
+    return p.then(
+        (value) => ({ ok: true, value }),
+        (error: unknown) => ({ ok: false, error }),
+    );
+}
+
+function code(n: number, tag: string): string {
+    const lines: string[] = [];
+    for (let i = 0; i < n; i++) lines.push(`    const ${tag}${i} = compute(${i}, input);`);
+    return `function ${tag}(input) {\n${lines.join('\n')}\n`;
+}
+
+function delay(ms: number): Promise<void> {
+    return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+describe('router over the real backend (tiny generated models)', function () {
+    this.timeout(120_000);
+
+    let models: SyntheticModels;
+    let provider: LlamaProvider;
+
+    before(async function () {
+        this.timeout(180_000);
+        models = await ensureModels('tiny');
+        provider = createLlamaProvider({ gpu: false, maxThreads: 1 });
+    });
+
+    after(async () => {
+        await provider?.dispose();
+    });
+
+    async function start(policy: PolicyName): Promise<{ router: ZetaRouter; backends: ModelBackend[]; warnings: string[] }> {
+        const clock = new SystemClock();
+        const factory = createLlamaCppBackendFactory({ runtime: provider, clock });
+        const backends: ModelBackend[] = [];
+        const warnings: string[] = [];
+        const spec = (role: Role): ModelSpec => ({ id: role, role, path: models[role], contextSize: 2048, slots: 2, threads: 1, gpuLayers: 0, fimTemplate: 'auto' });
+        const router = createRouter({
+            clock,
+            // Objectives are loose here: this test is about settling and leaks, not about dropping late work
+            // on a machine shared with other test suites.
+            settings: { ...defaultRoutingSettings(), policy, taskClasses: { ...defaultRoutingSettings().taskClasses, completion: { priority: 100, objectiveFactor: 50 } } },
+            models: [spec('coder'), spec('reasoner'), spec('embedder')],
+            logger: { info: () => undefined, warn: (m) => warnings.push(m), error: (m) => warnings.push(m) },
+            createBackend: (s) => {
+                const b = factory(s);
+                backends.push(b);
+                return b;
+            },
+        });
+        const deadline = performance.now() + 60_000;
+        while (!router.snapshot().models.every((m) => m.residency === 'loaded')) {
+            const failed = router.snapshot().models.find((m) => m.residency === 'failed');
+            if (failed) throw new Error(`model ${failed.id} failed: ${failed.error}`);
+            if (performance.now() > deadline) throw new Error('models did not load within 60 s');
+            await delay(20);
+        }
+        return { router, backends, warnings };
+    }
+
+    for (const policy of ['zeta', 'static'] as const) {
+        it(`${policy}: mixed tasks and superseded completions all settle; no sequence leaks`, async () => {
+            const { router, backends, warnings } = await start(policy);
+            const pending: Array<Promise<Outcome>> = [];
+            const burst: Array<Promise<Outcome>> = [];
+            const run = (task: Task, signal?: AbortSignal): Promise<Outcome> => {
+                const p = settle(router.submit(task, signal));
+                pending.push(p);
+                return p;
+            };
+
+            const explain = run({ kind: 'explain', doc: 'b.ts', messages: [{ role: 'user', content: `Explain this:\n${code(8, 'b')}` }], maxTokens: 24 });
+            const index = run({ kind: 'embed', texts: Array.from({ length: 12 }, (_, i) => code(3, `chunk${i}_`)) });
+            const edit = run({ kind: 'edit', doc: 'c.ts', messages: [{ role: 'user', content: `Rename x to y:\n${code(4, 'x')}` }], maxTokens: 16 });
+            // A typing burst: every keystroke a completion that supersedes the previous one.
+            let prefix = code(20, 'a');
+            for (let i = 0; i < 12; i++) {
+                prefix += String.fromCharCode(97 + (i % 26));
+                router.activity({ type: 'keystroke', doc: 'a.ts' });
+                burst.push(run({ kind: 'completion', doc: 'a.ts', prefix, suffix: '\n}\n', maxTokens: 12 }));
+                await delay(15);
+            }
+            const query = run({ kind: 'embedQuery', texts: ['where is compute called'] });
+            const other = run({ kind: 'completion', doc: 'd.ts', prefix: code(10, 'd'), suffix: '\n}\n', maxTokens: 8 });
+            // A completion cancelled by the caller while it may be running.
+            const ac = new AbortController();
+            const cancelled = run({ kind: 'completion', doc: 'e.ts', prefix: code(30, 'e'), suffix: '\n}\n', maxTokens: 32 }, ac.signal);
+            await delay(5);
+            ac.abort(new Error('user moved the cursor'));
+
+            const settled = await Promise.race([Promise.all(pending), delay(90_000).then(() => undefined)]);
+            assert.ok(settled, 'every request settled');
+
+            const last = await burst[burst.length - 1];
+            assert.ok(last.ok, `the last keystroke's completion is served: ${!last.ok ? String(last.error) : ''}`);
+            assert.equal(typeof last.value.text, 'string');
+            for (const p of burst.slice(0, -1)) {
+                const o = await p;
+                if (!o.ok) assert.ok(o.error instanceof SupersededError, `superseded, got ${String(o.error)}`);
+            }
+            assert.ok((await Promise.all(burst.slice(0, -1))).some((o) => !o.ok), 'at least one completion was superseded');
+            for (const [name, p] of [['explain', explain], ['index', index], ['edit', edit], ['query', query], ['other', other]] as const) {
+                const o = await p;
+                assert.ok(o.ok, `${name}: ${!o.ok ? String(o.error) : ''}`);
+            }
+            const idx = await index;
+            assert.ok(idx.ok && idx.value.vectors?.length === 12 && idx.value.space !== undefined);
+            const c = await cancelled;
+            assert.ok(c.ok || isAbortError(c.error) || (c.error as Error).message === 'user moved the cursor');
+
+            for (const b of backends) assert.equal(b.stats().inFlight, 0, 'no sequence leaked');
+            const snap = router.snapshot();
+            assert.ok(snap.models.every((m) => m.inFlight === 0 && m.queued === 0));
+            assert.ok(snap.recentDecisions.length > 0 && snap.recentDecisions.every((d) => d.reason.length > 0));
+            await router.dispose();
+            for (const b of backends) assert.equal(b.stats().loaded, false);
+            assert.deepEqual(warnings, []);
+        });
+    }
+});
