@@ -27,8 +27,8 @@ import { TaskBuilder, calibrate } from './text';
 import { completionsOnly, summarize, type Trace } from './trace';
 
 const BENCH_DIR = __dirname;
-/** Threads over all evaluations: one per core, each model one thread. */
-const MAX_THREADS = 2;
+/** Threads over all evaluations, as Zeta runs on a 2-core machine (npm start sets ZETA_THREADS=1; ENVIRONMENT.md: 1 thread is fastest here). */
+const MAX_THREADS = 1;
 
 async function runReal(setup: RealSetup, trace: Trace, policy: PolicyName, profile: SpeedProfile, tokensPerWord: number): Promise<PolicyMetrics> {
     const base = defaultRoutingSettings();
