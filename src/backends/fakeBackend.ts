@@ -239,6 +239,7 @@ export class FakeBackend implements ModelBackend {
         const t0 = this.clock.now();
         await this.acquireSlot(signal);
         let listener: TokenListener | undefined = onToken;
+        let prefilled = false;
         try {
             const reused = this.reuse(cacheKey, prompt);
             call.reusedPromptTokens = reused;
@@ -246,6 +247,7 @@ export class FakeBackend implements ModelBackend {
             const p = this.profile;
             await sleep(this.clock, p.firstTokenOverheadMs + (evaluated * 1000) / p.promptTokensPerSec, signal);
             this.takeFailure(op);
+            prefilled = true;
             this.totals.promptTokensEvaluated += evaluated;
             this.totals.promptTokensReused += reused;
             const limit = ignoreEog || p.endAfterTokens === undefined ? maxTokens : Math.min(maxTokens, p.endAfterTokens);
@@ -290,8 +292,11 @@ export class FakeBackend implements ModelBackend {
         } catch (e) {
             call.outcome = signal.aborted ? 'aborted' : 'failed';
             if (!signal.aborted) this.totals.errors++;
-            // A sequence interrupted mid-prefill keeps nothing reusable.
-            if (cacheKey !== undefined) this.drop(cacheKey);
+            // A sequence interrupted mid-prefill keeps nothing reusable; after the prefill it keeps the prompt.
+            if (cacheKey !== undefined) {
+                if (prefilled) this.keep(cacheKey, prompt);
+                else this.drop(cacheKey);
+            }
             throw e;
         } finally {
             listener = undefined;

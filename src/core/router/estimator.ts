@@ -43,13 +43,17 @@ export function predict(c: Candidate, m: ModelEntry, job: Job, x: EstimateInputs
     }
     const running = m.running;
     let runRem = 0;
+    let live = 0;
     for (let i = 0; i < running.length; i++) {
         const r = running[i];
+        // An aborted call (superseded, cancelled) frees its slot at its next token or chunk.
+        if (r.signal.aborted) continue;
+        live++;
         const rem = r.predictedEndAt + r.gate.pausedMs - x.now;
         if (rem > 0) runRem += rem;
     }
     const slots = m.slots;
-    let wait = running.length + aheadN < slots ? 0 : (runRem + aheadMs) / slots;
+    let wait = live + aheadN < slots ? 0 : (runRem + aheadMs) / slots;
     if (m.residency === 'loading') wait += Math.max(0, m.loadStartedAt + m.load.loadMs - x.now);
     else if (m.residency === 'unloaded') wait += x.loadBusyMs + m.load.loadMs;
 
@@ -78,6 +82,6 @@ export function predict(c: Candidate, m: ModelEntry, job: Job, x: EstimateInputs
     c.finishMs = finish;
     c.isolatedMs = iso;
     c.reusedTokens = reused;
-    c.inFlight = running.length;
+    c.inFlight = live;
     c.queued = q.length;
 }

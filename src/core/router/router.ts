@@ -830,6 +830,9 @@ export class RouterImpl implements ZetaRouter {
         if (job.firstTokenAt === undefined) {
             job.firstTokenAt = this.clock.now();
             if (job.pausing) this.endPause(job);
+            // The prompt is evaluated now: the model's sequence holds it even if the call is aborted.
+            const t = job.task;
+            if (t.kind === 'completion' && job.model) job.model.rememberDoc(t.doc, t.prefix, t.suffix, job.promptTokens);
         }
         const listener = isEmbedTask(job.task) ? undefined : job.task.onToken;
         if (!listener) return;
