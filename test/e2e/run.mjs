@@ -13,7 +13,8 @@
 //  6. totals {"passed","failed","skipped"} to $ZETA_RESULTS_FILE; exit 1 on any failure
 //
 // Everything started here is stopped on exit (code-server's process group), also on SIGINT/SIGTERM
-// and on the overall deadline. Screenshots of failing UI tests land in test-results/.
+// and on the overall deadline. Screenshots of failing UI tests, and the workbench's logs (Zeta's
+// output channel among them) when anything failed, land in test-results/.
 //
 // Environment: ZETA_E2E_ONLY=api|ui (one phase), ZETA_E2E_KEEP=1 (keep the temp dir),
 // ZETA_E2E_DEADLINE_S (default 420), ZETA_E2E_NO_BUILD=1 (use dist/ as it is).
@@ -25,7 +26,7 @@ import { packageForHost } from '../../scripts/package.mjs';
 import { buildApiSuite } from './build.mjs';
 import { runExtensionTests } from './lib/extensionTests.mjs';
 import {
-    ROOT, ensureWorkbenchTools, freePort, installVsix, quietUserSettings, startCodeServer, writeUserSettings, xdgEnv,
+    ROOT, ensureWorkbenchTools, freePort, installVsix, killGroup, killProcessesMentioning, quietUserSettings, sleep, startCodeServer, writeUserSettings, xdgEnv,
 } from './lib/workbench.mjs';
 
 process.env.PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD = '1';
@@ -91,9 +92,17 @@ function runUiSuites(env, timeoutMs) {
     return new Promise((resolve) => {
         const child = spawn(join(ROOT, 'node_modules/.bin/mocha'), [
             '--require', 'tsx/cjs', '--timeout', '90000', '--reporter', './scripts/mocha-count-reporter.cjs', ...specs,
-        ], { cwd: ROOT, stdio: 'inherit', env: { ...process.env, ...env, ZETA_RESULTS_FILE: resultsFile } });
-        const timer = setTimeout(() => child.kill('SIGTERM'), timeoutMs);
-        cleanups.push(() => child.kill('SIGKILL'));
+        ], {
+            cwd: ROOT, stdio: 'inherit', env: { ...process.env, ...env, ZETA_RESULTS_FILE: resultsFile },
+            detached: true, // its own process group, with the Chromium it launches: stopped as a whole
+        });
+        const stop = async () => {
+            killGroup(child.pid, 'SIGTERM');
+            await sleep(1000);
+            killGroup(child.pid, 'SIGKILL');
+        };
+        const timer = setTimeout(() => void stop(), timeoutMs);
+        cleanups.push(stop);
         child.on('exit', (code, signal) => {
             clearTimeout(timer);
             let counts;
@@ -125,6 +134,21 @@ async function main() {
     const tmp = mkdtempSync(join(tmpdir(), 'zeta-e2e-'));
     if (!process.env.ZETA_E2E_KEEP) cleanups.push(() => rmSync(tmp, { recursive: true, force: true }));
     else log(`keeping ${tmp}`);
+    // Before the temp dir goes (cleanups run in reverse): anything of this run still alive, e.g. the
+    // Chromium of a UI process that was killed (Chromium runs in a process group of its own).
+    cleanups.push(() => {
+        const n = killProcessesMentioning(tmp);
+        if (n > 0) log(`killed ${n} leftover process(es) of this run`);
+    });
+    // On failure the workbench's logs (Zeta's output channel included) go beside the screenshots.
+    cleanups.push(() => {
+        const logs = join(tmp, 'user-data', 'logs');
+        if (totals.failed > 0 && existsSync(logs)) {
+            rmSync(join(resultsDir, 'workbench-logs'), { recursive: true, force: true });
+            cpSync(logs, join(resultsDir, 'workbench-logs'), { recursive: true });
+            log(`workbench logs copied to ${join(resultsDir, 'workbench-logs')}`);
+        }
+    });
     const userDataDir = join(tmp, 'user-data');
     const extensionsDir = join(tmp, 'extensions');
     const workspace = join(tmp, 'workspace');
@@ -165,7 +189,7 @@ async function main() {
         try {
             const r = await runExtensionTests({
                 base: cs.url, port, folder: workspace, extensionPath, testsPath, timeoutMs: 150_000,
-                screenshotPath: join(resultsDir, 'api-suite-timeout.png'),
+                screenshotPath: join(resultsDir, 'api-suite-timeout.png'), onCleanup: (fn) => cleanups.push(fn), tmp,
             });
             counts = existsSync(apiResults) ? JSON.parse(readFileSync(apiResults, 'utf8')) : undefined;
             if (!counts) {

@@ -11,11 +11,17 @@ import { chromiumLaunchOptions, extensionTestUrl } from './workbench.mjs';
 
 /**
  * Resolves { exitCode, console: string[] } once the suite has finished, or rejects after timeoutMs
- * (the page is then screenshotted into `screenshotPath` when one is given).
+ * (the page is then screenshotted into `screenshotPath` when one is given). `onCleanup(fn)`, when
+ * given, receives a function that closes the browser early.
  */
-export async function runExtensionTests({ base, port, folder, extensionPath, testsPath, timeoutMs = 180_000, screenshotPath, echo = true }) {
-    const profile = mkdtempSync(join(tmpdir(), 'zeta-chromium-'));
+export async function runExtensionTests({ base, port, folder, extensionPath, testsPath, timeoutMs = 180_000, screenshotPath, echo = true, onCleanup, tmp = tmpdir() }) {
+    const profile = mkdtempSync(join(tmp, 'chromium-'));
     const context = await chromium.launchPersistentContext(profile, chromiumLaunchOptions());
+    // For a caller that may have to stop early (signal, deadline): closes the browser.
+    onCleanup?.(async () => {
+        await context.close().catch(() => undefined);
+        rmSync(profile, { recursive: true, force: true });
+    });
     const lines = [];
     try {
         const page = context.pages()[0] ?? await context.newPage();

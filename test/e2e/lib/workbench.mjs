@@ -6,7 +6,7 @@
 // Invariant: every process started here runs in its own process group (detached), and stop() kills
 // that whole group, so nothing code-server forks (extension host, file watcher, pty host) outlives it.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -164,6 +164,23 @@ export async function startCodeServer({ port, userDataDir, extensionsDir, stateD
 export function killGroup(pid, signal) {
     if (!pid) return;
     try { process.kill(-pid, signal); } catch { /* ESRCH: already gone */ }
+}
+
+/**
+ * SIGKILLs, by pid, every process whose command line mentions `marker` (a run's own mkdtemp path,
+ * e.g. Chromium's --user-data-dir inside it): what a killed test process may leave behind.
+ * Returns how many were found.
+ */
+export function killProcessesMentioning(marker) {
+    let n = 0;
+    for (const entry of readdirSync('/proc')) {
+        if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+        let cmdline;
+        try { cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8'); } catch { continue; }
+        if (!cmdline.includes(marker)) continue;
+        try { process.kill(Number(entry), 'SIGKILL'); n++; } catch { /* already gone */ }
+    }
+    return n;
 }
 
 /** The workbench URL that opens `folder`. */

@@ -26,7 +26,8 @@ export const workspace = (): string => env('ZETA_E2E_WORKSPACE');
 
 /** Opens the workspace in a fresh browser profile and waits until Zeta's models are loaded. */
 export async function openWorkbench(): Promise<Workbench> {
-    const profile = mkdtempSync(path.join(tmpdir(), 'zeta-ui-'));
+    // Inside the run's temp dir (removed by run.mjs whatever happens to this process).
+    const profile = mkdtempSync(path.join(process.env.ZETA_E2E_TMP ?? tmpdir(), 'chromium-'));
     const context = await chromium.launchPersistentContext(profile, {
         executablePath: process.env.ZETA_CHROMIUM ?? '/usr/bin/chromium',
         headless: true,
