@@ -6,6 +6,7 @@
  * an object the composition root creates once and passes to every backend (no module singleton):
  * tests create their own.
  */
+import { availableParallelism } from 'node:os';
 import type { Llama, LlamaLogLevel } from 'node-llama-cpp' with { 'resolution-mode': 'import' };
 
 /** The node-llama-cpp module as loaded at run time. */
@@ -32,8 +33,8 @@ export interface LlamaProviderOptions {
     /** "auto": use a GPU when one is present (CUDA, Vulkan, Metal), else the CPU. false: CPU only. */
     readonly gpu?: 'auto' | false;
     /**
-     * Upper bound on threads over all evaluations of the process; 0 lets node-llama-cpp use every
-     * core. Contexts ask for their own `threads` within it.
+     * Upper bound on threads over all evaluations of the process; contexts ask for their own
+     * `threads` within it. Undefined: half the logical cores, at least 1 (`defaultMaxThreads`).
      */
     readonly maxThreads?: number;
     /** Receives llama.cpp's warnings and errors (default: dropped; llama.cpp is chatty). */
@@ -45,6 +46,16 @@ export type LlamaProvider = (() => Promise<LlamaRuntime>) & {
     /** Disposes the Llama instance if it was created (after every model using it is unloaded). */
     dispose(): Promise<void>;
 };
+
+/**
+ * Threads when the user chose none. Several models evaluate at once and each llama.cpp thread spins
+ * a full core, so using every core oversubscribes the CPU: on 2 cores llama.cpp's default crawled at
+ * ~1 token/s where 1 thread gave 100-380 (ENVIRONMENT.md). Half the cores leaves room for the
+ * editor and a second model.
+ */
+export function defaultMaxThreads(logicalCores: number): number {
+    return Math.max(1, Math.floor(logicalCores / 2));
+}
 
 export function createLlamaProvider(options: LlamaProviderOptions = {}): LlamaProvider {
     let pending: Promise<LlamaRuntime> | undefined;
@@ -58,7 +69,7 @@ export function createLlamaProvider(options: LlamaProviderOptions = {}): LlamaPr
                 gpu: options.gpu ?? 'auto',
                 // Never compile llama.cpp on a user's machine: use the prebuilt binaries or fail.
                 build: 'never',
-                maxThreads: options.maxThreads,
+                maxThreads: options.maxThreads ?? defaultMaxThreads(availableParallelism()),
                 progressLogs: false,
                 logLevel: lib.LlamaLogLevel.warn,
                 logger: (level: LlamaLogLevel, message: string) => {
