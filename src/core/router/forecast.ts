@@ -74,9 +74,9 @@ const CADENCE_DECAY = 0.99;
 export const CADENCE_MIN_SAMPLES = 8;
 /**
  * A completion's start is held only while the next keystroke is at least this likely to supersede
- * it before it finishes. Every hold delays the completion that is finally served by as much, so
- * holding only near-certain losers trades less latency for most of the saved work (measured on the
- * benchmark's typing trace: 0.8 kept wasted tokens under half of static's at the lowest latency).
+ * it before it finishes. Every hold delays the completion that is finally served by as much. On the
+ * benchmark's typing trace, holds short enough to cost little latency saved almost no work: the
+ * lever is a trade of first-token latency for wasted tokens, switchable by `levers.holdSupersedable`.
  */
 export const HOLD_CONFIDENCE = 0.8;
 

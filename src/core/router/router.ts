@@ -677,9 +677,10 @@ export class RouterImpl implements ZetaRouter {
     }
 
     /**
-     * Headroom: background batches on `m` are held back while a completion is almost certain
+     * Headroom: background batches on `m` are held back while a completion is more likely than not
      * (HEADROOM_CONFIDENCE) to arrive before a batch would finish: models share one device, and a
-     * batch cannot be paused once started. Bounded by a per-model hold budget (a token bucket):
+     * batch cannot be paused once started. With one-text batches this starts indexing work right
+     * after a keystroke's completion has its first token, when the next keystroke is least likely. Bounded by a per-model hold budget (a token bucket):
      * it accrues MAX_HOLD_SHARE ms per ms that background work is pending and is spent 1 ms per ms
      * held, capped at HOLD_BANK_MAX_MS, so over any long stretch background work is held at most
      * that share of the time (indexing slows by at most 1 / (1 - share)) and always progresses.
@@ -957,10 +958,15 @@ export class RouterImpl implements ZetaRouter {
         if (Number.isFinite(soonest)) this.armPauseTimer(soonest);
     }
 
-    /** ms a running job can still be paused while meeting its objective. */
+    /**
+     * ms a running job can still be paused while meeting its objective: its kind's objectiveFactor
+     * times its predicted run time on the model it runs on (or its deadline from submission, if
+     * later), against its predicted end pushed out by the pauses so far.
+     */
     private slack(r: Job, now: number): number {
         const paused = r.gate.pausedMs + (r.gate.closed ? now - r.gate.closedAt : 0);
-        return r.deadlineAt - (r.predictedEndAt + paused);
+        const objective = Math.max(r.deadlineAt, r.callStartedAt + this.settings.taskClasses[r.kind].objectiveFactor * r.serviceMs);
+        return objective - (r.predictedEndAt + paused);
     }
 
     private armPauseTimer(ms: number): void {
