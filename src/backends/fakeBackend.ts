@@ -24,7 +24,8 @@ import type {
     TokenListener,
 } from '../core/backend';
 import { sleep, type Clock } from '../core/clock';
-import { ModelFileError, abortError } from '../core/errors';
+import { SlotPool } from '../core/slots';
+import { ModelFileError } from '../core/errors';
 
 export interface FakeProfile {
     readonly promptTokensPerSec: number;
@@ -94,13 +95,15 @@ function ewma(e: Ewma, x: number, alpha = 0.3): void {
 export class FakeBackend implements ModelBackend {
     readonly profile: FakeProfile;
     readonly calls: FakeCall[] = [];
-    /** Highest number of concurrent sequences ever seen. */
-    maxInFlight = 0;
     private spec: ModelSpec | undefined;
     private loaded = false;
     private currentInfo: ModelInfo | undefined;
-    private inFlight = 0;
-    private readonly slotWaiters: Array<() => void> = [];
+    private readonly slots = new SlotPool(() => this.spec?.slots ?? 1);
+
+    /** Highest number of concurrent sequences ever seen. */
+    get maxInFlight(): number {
+        return this.slots.maxInUse;
+    }
     /** Most recently used last. At most `slots` entries. */
     private readonly sequences: Sequence[] = [];
     private failures: Array<{ ops: readonly FakeOp[]; error: Error }> = [];
@@ -183,7 +186,7 @@ export class FakeBackend implements ModelBackend {
         this.requireLoaded();
         const call: FakeCall = { op: 'embed', at: this.clock.now(), texts: texts.length };
         this.calls.push(call);
-        await this.acquireSlot(signal);
+        await this.slots.acquire(signal);
         const start = this.clock.now();
         try {
             await sleep(this.clock, this.profile.embedMsPerText * texts.length, signal);
@@ -205,14 +208,14 @@ export class FakeBackend implements ModelBackend {
             throw e;
         } finally {
             call.endAt = this.clock.now();
-            this.releaseSlot();
+            this.slots.release();
         }
     }
 
     stats(): BackendStats {
         return {
             loaded: this.loaded,
-            inFlight: this.inFlight,
+            inFlight: this.slots.inUse,
             slots: this.spec?.slots ?? 1,
             firstTokenMs: this.ttft.value,
             promptTokensPerSec: this.promptTps.value,
@@ -237,7 +240,7 @@ export class FakeBackend implements ModelBackend {
         const call: FakeCall = { op, at: this.clock.now(), cacheKey };
         this.calls.push(call);
         const t0 = this.clock.now();
-        await this.acquireSlot(signal);
+        await this.slots.acquire(signal);
         let listener: TokenListener | undefined = onToken;
         let prefilled = false;
         try {
@@ -301,7 +304,7 @@ export class FakeBackend implements ModelBackend {
         } finally {
             listener = undefined;
             call.endAt = this.clock.now();
-            this.releaseSlot();
+            this.slots.release();
         }
     }
 
@@ -345,38 +348,6 @@ export class FakeBackend implements ModelBackend {
 
     private requireLoaded(): void {
         if (!this.loaded) throw new Error(`fake backend ${this.spec?.id ?? '?'}: not loaded`);
-    }
-
-    /** FIFO slot wait; rejects with signal.reason if aborted while waiting. */
-    private acquireSlot(signal: AbortSignal): Promise<void> {
-        if (signal.aborted) return Promise.reject(signal.reason ?? abortError());
-        const slots = this.spec?.slots ?? 1;
-        if (this.inFlight < slots) {
-            this.inFlight++;
-            this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
-            return Promise.resolve();
-        }
-        return new Promise((resolve, reject) => {
-            const grant = (): void => {
-                signal.removeEventListener('abort', onAbort);
-                this.inFlight++;
-                this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
-                resolve();
-            };
-            const onAbort = (): void => {
-                const i = this.slotWaiters.indexOf(grant);
-                if (i >= 0) this.slotWaiters.splice(i, 1);
-                reject(signal.reason);
-            };
-            this.slotWaiters.push(grant);
-            signal.addEventListener('abort', onAbort, { once: true });
-        });
-    }
-
-    private releaseSlot(): void {
-        this.inFlight--;
-        const next = this.slotWaiters.shift();
-        next?.();
     }
 
     private makeInfo(spec: ModelSpec): ModelInfo {
