@@ -694,18 +694,7 @@ export class LlamaCppBackend implements ModelBackend {
                 else stopStrings.push(stop);
             }
         }
-        return {
-            tokens,
-            stopTokens,
-            stopStrings,
-            maxTokens: request.maxTokens,
-            temperature: request.temperature ?? 0,
-            seed: request.seed,
-            cacheKey: request.cacheKey,
-            gate: request.gate,
-            onToken: request.onToken,
-            ignoreEndOfGeneration: request.ignoreEndOfGeneration === true,
-        };
+        return preparedPrompt(request, tokens, stopTokens, stopStrings);
     }
 
     private prepareChat(loaded: Loaded, request: ChatRequest): PreparedPrompt {
@@ -741,18 +730,7 @@ export class LlamaCppBackend implements ModelBackend {
         const stopTokens = new Set<Token>();
         const stopStrings: string[] = [];
         for (const trigger of state.stopGenerationTriggers) this.addStopTrigger(loaded, trigger, stopTokens, stopStrings);
-        return {
-            tokens,
-            stopTokens,
-            stopStrings,
-            maxTokens: request.maxTokens,
-            temperature: request.temperature ?? 0,
-            seed: request.seed,
-            cacheKey: request.cacheKey,
-            gate: request.gate,
-            onToken: request.onToken,
-            ignoreEndOfGeneration: request.ignoreEndOfGeneration === true,
-        };
+        return preparedPrompt(request, tokens, stopTokens, stopStrings);
     }
 
     /**
@@ -1173,4 +1151,25 @@ function numberOr(value: unknown, fallback: number): number {
 
 function mib(bytes: number): number {
     return Math.round(bytes / (1024 * 1024));
+}
+
+/** The generation options common to raw, fill-in-the-middle and chat prompts. */
+function preparedPrompt(
+    request: GenerateRequest | ChatRequest,
+    tokens: Token[],
+    stopTokens: Set<Token>,
+    stopStrings: string[],
+): PreparedPrompt {
+    return {
+        tokens,
+        stopTokens,
+        stopStrings,
+        maxTokens: request.maxTokens,
+        temperature: request.temperature ?? 0,
+        seed: request.seed,
+        cacheKey: request.cacheKey,
+        gate: request.gate,
+        onToken: request.onToken,
+        ignoreEndOfGeneration: request.ignoreEndOfGeneration === true,
+    };
 }
