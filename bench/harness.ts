@@ -34,6 +34,8 @@ export interface RequestRecord {
     generatedTokens?: number;
     /** Decision reason in words, from the router's record. */
     reason?: string;
+    /** Submission to start on a model, from the router's timings (ms). */
+    queuedMs?: number;
 }
 
 export interface ReplayEnv {
@@ -119,6 +121,7 @@ export async function replay(input: ReplayInput): Promise<ReplayResult> {
             rec.reusedPromptTokens = result.reusedPromptTokens;
             rec.generatedTokens = result.generatedTokens;
             rec.reason = result.decision.reason;
+            rec.queuedMs = result.timings.queuedMs;
             if (rec.firstTokenAt === undefined && (rec.kind === 'embed' || rec.kind === 'embedQuery')) rec.firstTokenAt = rec.endAt;
         } else if (error instanceof SupersededError || isAbortError(error)) {
             rec.outcome = 'cancelled';

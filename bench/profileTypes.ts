@@ -45,6 +45,12 @@ export interface DeviceProfile {
      * A model waiting at the token gate or idle does not count.
      */
     readonly contention: Readonly<Record<Phase, readonly number[]>>;
+    /**
+     * "shared" (default): models compute at once and slow each other by `contention`.
+     * "serial": one evaluation at a time in arrival order, never preempted (node-llama-cpp with
+     * maxThreads 1); `contention` is then only a record of what was measured.
+     */
+    readonly scheduling?: 'shared' | 'serial';
 }
 
 export interface SpeedProfile {
@@ -94,6 +100,9 @@ export function validateProfile(o: unknown, where = 'profile'): SpeedProfile {
     if (!cont) throw new ProfileError(`${where}.device.contention missing`);
     for (const ph of PHASES) factors(cont[ph], `${where}.device.contention.${ph}`, true);
     posNum(device.memoryBytes, `${where}.device.memoryBytes`);
+    if (device.scheduling !== undefined && device.scheduling !== 'shared' && device.scheduling !== 'serial') {
+        throw new ProfileError(`${where}.device.scheduling must be "shared" or "serial", got ${JSON.stringify(device.scheduling)}`);
+    }
     const models = p.models as Record<string, Record<string, unknown>> | undefined;
     if (!models) throw new ProfileError(`${where}.models missing`);
     for (const r of ROLES) {

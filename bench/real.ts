@@ -30,7 +30,7 @@ const BENCH_DIR = __dirname;
 /** Threads over all evaluations, as Zeta runs on a 2-core machine (npm start sets ZETA_THREADS=1; ENVIRONMENT.md: 1 thread is fastest here). */
 const MAX_THREADS = 1;
 
-async function runReal(setup: RealSetup, trace: Trace, policy: PolicyName, profile: SpeedProfile, tokensPerWord: number): Promise<PolicyMetrics> {
+export async function runReal(setup: RealSetup, trace: Trace, policy: PolicyName, profile: SpeedProfile, tokensPerWord: number): Promise<PolicyMetrics> {
     const base = defaultRoutingSettings();
     const settings = settingsFor(base, policy, profile);
     const backends: ModelBackend[] = [];
@@ -57,7 +57,7 @@ async function runReal(setup: RealSetup, trace: Trace, policy: PolicyName, profi
         },
         builder: new TaskBuilder(tokensPerWord),
         env: wallEnv(setup.clock),
-        drainLimitMs: 120_000,
+        drainLimitMs: 60_000,
         onStart: () => {
             start = totals();
         },

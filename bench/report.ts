@@ -22,6 +22,9 @@ export interface PolicyReport {
         readonly dropped: number;
         readonly failed: number;
         readonly hung: number;
+        readonly meanPromptTokens: number;
+        readonly reusedShare: number;
+        readonly meanQueuedMs: number;
     };
     readonly generatedTokens: number;
     readonly wastedTokens: number;

@@ -1,13 +1,20 @@
 /**
- * One shared compute device (a GPU, or the CPU cores) under processor sharing, in virtual time.
+ * One shared compute device (a GPU, or the CPU cores) in virtual time, in one of two modes.
  *
- * Every running job (a prefill, one decoded token, or an embedding batch) has an amount of work
- * measured in "isolated ms": the time it takes alone on the device. While k distinct models are
- * computing, a job of phase p on model m progresses at rate
+ * "shared" (processor sharing; a GPU time-slicing kernels of several contexts, or CPU threads on
+ * separate cores): every running job (a prefill chunk, one decoded token, an embedded text) has an
+ * amount of work in "isolated ms", the time it takes alone. While k distinct models are computing,
+ * a job of phase p on model m progresses at rate
  *     (batchGain_m[p](n_m) / n_m) / contention[p](k)        isolated-ms per ms,
  * where n_m is the number of jobs on model m. Rates change only when the set of jobs changes, so
  * the device keeps a single timer for the earliest completion and re-plans on every change.
- * Invariant: `remaining` of every job is exact as of `lastUpdate`.
+ *
+ * "serial" (one evaluation thread for all models: node-llama-cpp with maxThreads 1): jobs run one
+ * at a time at full speed, in arrival order, and a started job is never preempted; a job waits for
+ * every job that arrived before it. Contention then follows from the job sizes (a 15 ms decode token
+ * waits behind another model's 200 ms prefill chunk) instead of a table.
+ *
+ * Invariant: `remaining` of every running job is exact as of `lastUpdate`.
  */
 import type { Clock, TimerHandle } from '../../src/core/clock';
 import { factorAt, type DeviceProfile, type ModelProfile, type Phase } from '../profileTypes';
@@ -34,7 +41,10 @@ const EPS = 1e-7;
 
 export class SimDevice {
     private readonly jobs = new Set<Job>();
+    /** Serial mode: jobs waiting to start, in arrival order. */
+    private readonly waiting: Job[] = [];
     private lastUpdate: number;
+    private readonly serial: boolean;
     private timer: TimerHandle | undefined;
     /** Busy time per model (ms of wall time with at least one job), for utilisation checks. */
     readonly busyMs = new Map<string, number>();
@@ -49,6 +59,7 @@ export class SimDevice {
         private readonly models: Readonly<Record<string, ModelProfile>>,
     ) {
         this.lastUpdate = clock.now();
+        this.serial = device.scheduling === 'serial';
     }
 
     /** Number of distinct models with work on the device now. */
@@ -73,11 +84,18 @@ export class SimDevice {
             }
             this.settle();
             job = { model, phase, work, remaining: work, rate: 0, resolve, reject };
-            this.jobs.add(job);
+            if (this.serial && this.jobs.size > 0) this.waiting.push(job);
+            else this.jobs.add(job);
         });
         if (job && signal) {
             const j = job;
             const onAbort = (): void => {
+                const w = this.waiting.indexOf(j);
+                if (w >= 0) {
+                    this.waiting.splice(w, 1);
+                    j.reject(signal.reason);
+                    return;
+                }
                 if (!this.jobs.has(j)) return;
                 this.settle();
                 this.jobs.delete(j);
@@ -124,6 +142,10 @@ export class SimDevice {
                 j.resolve();
             }
         }
+        if (this.serial && this.jobs.size === 0) {
+            const next = this.waiting.shift();
+            if (next) this.jobs.add(next);
+        }
         const perModel = new Map<string, number>();
         for (const j of this.jobs) perModel.set(j.model, (perModel.get(j.model) ?? 0) + 1);
         const k = perModel.size;
@@ -138,7 +160,7 @@ export class SimDevice {
             const n = perModel.get(j.model) ?? 1;
             const m = this.models[j.model];
             const gain = m ? factorAt(m.batchGain[j.phase], n) : 1;
-            j.rate = gain / n / factorAt(this.device.contention[j.phase], k);
+            j.rate = this.serial ? 1 : gain / n / factorAt(this.device.contention[j.phase], k);
             nextMs = Math.min(nextMs, j.remaining / j.rate);
         }
         this.clock.clearTimeout(this.timer);

@@ -160,7 +160,11 @@ const GPU_TYPING: TypingSpec = {
 };
 
 /** The same typist on the generated CPU models: shorter contexts and answers fit their speed. */
-const CPU_TYPING: TypingSpec = { ...GPU_TYPING, docs: 3, prefixTokens: [300, 470], suffixTokens: [48, 112], maxTokens: 16, burst: [3, 10], pauseMedianMs: 1200 };
+/**
+ * The same typist on the generated CPU models (real mode): they answer in seconds, not tens of ms,
+ * so bursts are short and pauses long enough (median 3 s) for a fair number of completions to finish.
+ */
+const CPU_TYPING: TypingSpec = { ...GPU_TYPING, docs: 3, prefixTokens: [300, 470], suffixTokens: [48, 112], maxTokens: 8, burst: [2, 8], pauseMedianMs: 3000 };
 
 export const TRACE_SPECS: readonly TraceSpec[] = [
     {
@@ -193,17 +197,17 @@ export const TRACE_SPECS: readonly TraceSpec[] = [
     },
     {
         name: 'real-typing-indexing',
-        description: 'typing-indexing sized for the generated CPU models (real mode): 40 s.',
-        durationMs: 40_000,
+        description: 'typing-indexing sized for the generated CPU models (real mode): 60 s.',
+        durationMs: 60_000,
         typing: CPU_TYPING,
         indexing: { startMs: 300, files: 40, fileTokens: [100, 500], chunkTokens: 96 },
-        chats: [{ kind: 'explain', everyMs: [10_000, 16_000], promptTokens: [200, 320], maxTokens: 48 }],
+        chats: [{ kind: 'explain', everyMs: [15_000, 25_000], promptTokens: [200, 320], maxTokens: 48 }],
     },
     {
         name: 'real-heavy-indexing',
         description: 'heavy-indexing sized for the generated CPU models: 40 s.',
         durationMs: 40_000,
-        typing: { ...CPU_TYPING, pauseMedianMs: 3000 },
+        typing: { ...CPU_TYPING, pauseMedianMs: 5000 },
         indexing: { startMs: 300, files: 120, fileTokens: [100, 600], chunkTokens: 96 },
         chats: [{ kind: 'explain', everyMs: [15_000, 25_000], promptTokens: [200, 320], maxTokens: 48 }],
     },

@@ -54,7 +54,7 @@ function fakeReport(p95: Partial<Record<PolicyName, number>>, over: Partial<Poli
     for (const p of POLICY_NAMES) {
         const v = p95[p] ?? 100;
         out[p] = {
-            completion: { firstTokenMs: { p50: v / 2, p95: v, p99: v * 1.2 }, totalMs: { p50: v, p95: 2 * v, p99: 3 * v }, served: 10, cancelled: 5, dropped: 0, failed: 0, hung: 0 },
+            completion: { firstTokenMs: { p50: v / 2, p95: v, p99: v * 1.2 }, totalMs: { p50: v, p95: 2 * v, p99: 3 * v }, served: 10, cancelled: 5, dropped: 0, failed: 0, hung: 0, meanPromptTokens: 500, reusedShare: 0.8, meanQueuedMs: 1 },
             generatedTokens: 100,
             wastedTokens: 10,
             wastedShare: p === 'zeta' ? 0.1 : 0.5,

@@ -65,6 +65,19 @@ describe('bench simulator: device', () => {
         assert.equal(device.maxConcurrentModels, 2);
     });
 
+    it('serial mode runs one job at a time in arrival order, never preempting a started one', async () => {
+        const clock = new VirtualClock(0);
+        const device = new SimDevice(clock, { ...DEVICE, scheduling: 'serial' }, { a: MODEL, b: MODEL });
+        const ends: Record<string, number> = {};
+        void device.run('a', 'prefill', 200).done.then(() => (ends.a = clock.now()));
+        await clock.advance(10);
+        void device.run('b', 'decode', 15).done.then(() => (ends.b = clock.now()));
+        void device.run('a', 'decode', 5).done.then(() => (ends.a2 = clock.now()));
+        await clock.runUntilIdle();
+        // b's 15 ms token waits for a's 200 ms chunk: 215; a's token after it: 220.
+        assert.deepEqual(ends, { a: 200, b: 215, a2: 220 });
+    });
+
     it('two sequences of one model share it with the batch gain', async () => {
         const clock = new VirtualClock(0);
         const device = new SimDevice(clock, DEVICE, { a: MODEL });
