@@ -28,6 +28,8 @@ export interface PolicyMetrics {
         readonly meanPromptTokens: number;
         readonly reusedShare: number;
         readonly meanQueuedMs: number;
+        /** Every completion that produced a first token, served or superseded later: more samples. */
+        readonly firstTokenAllMs: Quantiles & { readonly n: number };
     };
     readonly generatedTokens: number;
     readonly wastedTokens: number;
@@ -55,6 +57,7 @@ export function computeMetrics(records: readonly RequestRecord[], tokens: TokenT
     const served = comps.filter((r) => r.outcome === 'served');
     const ft = served.filter((r) => r.firstTokenAt !== undefined).map((r) => (r.firstTokenAt as number) - r.submitAt);
     const tot = served.map((r) => (r.endAt as number) - r.submitAt);
+    const ftAll = comps.filter((r) => r.firstTokenAt !== undefined).map((r) => (r.firstTokenAt as number) - r.submitAt);
 
     let useful = 0;
     for (const r of records) {
@@ -101,6 +104,7 @@ export function computeMetrics(records: readonly RequestRecord[], tokens: TokenT
             meanPromptTokens: mean(served.map((r) => r.promptTokens ?? 0)),
             reusedShare: served.reduce((a, r) => a + (r.reusedPromptTokens ?? 0), 0) / Math.max(1, served.reduce((a, r) => a + (r.promptTokens ?? 0), 0)),
             meanQueuedMs: mean(served.map((r) => r.queuedMs ?? 0)),
+            firstTokenAllMs: { ...quantiles(ftAll), n: ftAll.length },
         },
         generatedTokens: tokens.generated,
         wastedTokens: wasted,

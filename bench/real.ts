@@ -131,10 +131,12 @@ export async function runRealMode(args: CliArgs, command: string): Promise<Repor
     const simVsReal: NonNullable<Report['simVsReal']> = {};
     for (const p of POLICY_NAMES) {
         const q = sim.policies[p].completion.firstTokenMs;
-        simPredicted[p] = { firstTokenMs: { p50: q.p50, p95: q.p95 } };
+        const qa = sim.policies[p].completion.firstTokenAllMs;
+        simPredicted[p] = { firstTokenMs: { p50: q.p50, p95: q.p95 }, firstTokenAllMs: { p50: qa.p50, p95: qa.p95, n: qa.n } };
         const real50 = metrics[p].completion.firstTokenMs.p50;
+        const realAll50 = metrics[p].completion.firstTokenAllMs.p50;
         const ratio = q.p50 / real50;
-        simVsReal[p] = { realP50: real50, simP50: q.p50, ratio, within30: Math.abs(ratio - 1) <= 0.3 };
+        simVsReal[p] = { realP50: real50, simP50: q.p50, ratio, within30: Math.abs(ratio - 1) <= 0.3, realAllP50: realAll50, simAllP50: qa.p50, allRatio: qa.p50 / realAll50 };
     }
     const cost = await measureDecisionCost(profile, settingsFor(base, 'zeta', profile), createRouter);
     const policies = {} as Record<PolicyName, PolicyReport>;

@@ -54,7 +54,7 @@ function fakeReport(p95: Partial<Record<PolicyName, number>>, over: Partial<Poli
     for (const p of POLICY_NAMES) {
         const v = p95[p] ?? 100;
         out[p] = {
-            completion: { firstTokenMs: { p50: v / 2, p95: v, p99: v * 1.2 }, totalMs: { p50: v, p95: 2 * v, p99: 3 * v }, served: 10, cancelled: 5, dropped: 0, failed: 0, hung: 0, meanPromptTokens: 500, reusedShare: 0.8, meanQueuedMs: 1 },
+            completion: { firstTokenMs: { p50: v / 2, p95: v, p99: v * 1.2 }, totalMs: { p50: v, p95: 2 * v, p99: 3 * v }, served: 10, cancelled: 5, dropped: 0, failed: 0, hung: 0, meanPromptTokens: 500, reusedShare: 0.8, meanQueuedMs: 1, firstTokenAllMs: { p50: 1, p95: 2, p99: 3, n: 20 } },
             generatedTokens: 100,
             wastedTokens: 10,
             wastedShare: p === 'zeta' ? 0.1 : 0.5,
@@ -81,7 +81,7 @@ describe('bench report', () => {
         assert.equal(byId['coder-share'].met, true);
         assert.equal(byId['decision-cost'].met, true);
         assert.equal(evaluateTargets('sim', fakeReport({ zeta: 90 }), 80, 60).find((x) => x.id === 'decision-cost')?.met, false);
-        const real = evaluateTargets('real', fakeReport({ zeta: 99 }), 80, 3, { zeta: { realP50: 100, simP50: 140, ratio: 1.4, within30: false } });
+        const real = evaluateTargets('real', fakeReport({ zeta: 99 }), 80, 3, { zeta: { realP50: 100, simP50: 140, ratio: 1.4, within30: false, realAllP50: 100, simAllP50: 110, allRatio: 1.1 } });
         assert.equal(real.find((x) => x.id === 'real-beats-all')?.met, true);
         assert.equal(real.find((x) => x.id === 'sim-fidelity')?.met, false);
         assert.equal(real.find((x) => x.id === 'p95-vs-static'), undefined);
