@@ -11,6 +11,8 @@ export interface Series {
 }
 
 const COLORS = ['#d62728', '#1f77b4', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b', '#17becf', '#7f7f7f'];
+/** Dash patterns per series, so that identical series stay visible on top of each other. */
+const DASHES = ['', '6 3', '2 3', '8 3 2 3', '', '4 4', '1 2', '10 4'];
 
 function esc(s: string): string {
     return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
@@ -56,7 +58,7 @@ function frameSvg(f: Frame, title: string, xLabel: string, yLabel: string, body:
  * y = share of samples at or below it.
  */
 export function cdfChart(title: string, series: readonly Series[], opts: { xLabel?: string; xMax?: number } = {}): string {
-    const f: Frame = { w: 720, h: 420, left: 60, right: 150, top: 30, bottom: 45 };
+    const f: Frame = { w: 760, h: 420, left: 60, right: 190, top: 30, bottom: 45 };
     const pw = f.w - f.left - f.right;
     const ph = f.h - f.top - f.bottom;
     const p99s = series.filter((s) => s.values.length > 0).map((s) => s.values[Math.min(s.values.length - 1, Math.floor(0.99 * s.values.length))]);
@@ -82,10 +84,12 @@ export function cdfChart(title: string, series: readonly Series[], opts: { xLabe
             s.values.forEach((v, j) => {
                 pts.push(`${x(v).toFixed(1)},${y(j / n).toFixed(1)}`, `${x(v).toFixed(1)},${y((j + 1) / n).toFixed(1)}`);
             });
-            body.push(`<polyline fill="none" stroke="${color}" stroke-width="2" points="${pts.join(' ')}"/>`);
+            const dash = DASHES[i % DASHES.length];
+            body.push(`<polyline fill="none" stroke="${color}" stroke-width="2"${dash ? ` stroke-dasharray="${dash}"` : ''} points="${pts.join(' ')}"/>`);
         }
         const ly = f.top + 10 + i * 20;
-        body.push(`<line x1="${f.w - f.right + 12}" y1="${ly}" x2="${f.w - f.right + 32}" y2="${ly}" stroke="${color}" stroke-width="3"/>`);
+        const ldash = DASHES[i % DASHES.length];
+        body.push(`<line x1="${f.w - f.right + 12}" y1="${ly}" x2="${f.w - f.right + 32}" y2="${ly}" stroke="${color}" stroke-width="3"${ldash ? ` stroke-dasharray="${ldash}"` : ''}/>`);
         body.push(`<text x="${f.w - f.right + 38}" y="${ly + 4}">${esc(s.name)} (n=${n})</text>`);
     });
     return frameSvg(f, title, opts.xLabel ?? 'ms', 'share of requests', body);
