@@ -74,7 +74,7 @@ const CADENCE_DECAY = 0.99;
 export const CADENCE_MIN_SAMPLES = 8;
 /**
  * A completion's start is held only while the next keystroke is at least this likely to supersede
- * it before it finishes. Every hold delays the completion that is finally served by as much. On the
+ * it before its first token. Every hold delays the completion that is finally served by as much. On the
  * benchmark's typing trace, holds short enough to cost little latency saved almost no work: the
  * lever is a trade of first-token latency for wasted tokens, switchable by `levers.holdSupersedable`.
  */
@@ -144,8 +144,8 @@ export class Cadence {
     }
 
     /**
-     * How long to hold the start of a completion that takes `workMs`, `elapsed` ms after the last
-     * keystroke: the shortest hold after which a keystroke within the work's duration is no longer
+     * How long to hold the start of a completion whose first token takes `workMs`, `elapsed` ms after
+     * the last keystroke: the shortest hold after which a keystroke within that time is no longer
      * HOLD_CONFIDENCE likely, capped at this user's 90th-percentile interval. 0 = start now.
      */
     holdFor(elapsed: number, workMs: number): number {

@@ -41,7 +41,7 @@ import { Forecaster } from './forecast';
 import { Job, isEmbedTask } from './job';
 import { choose, type Choice } from './policies';
 import { ModelEntry } from './registry';
-import { FEEDBACK_SAVE_DEBOUNCE_MS, HEADROOM_CONFIDENCE, HOLD_BANK_MAX_MS, MAX_HOLD_SHARE, PREFERRED_ROLE, QUALITY_WEIGHT, RECENT_DECISIONS, STARVATION_MS } from './settings';
+import { COLD_PROMPT_REUSE, FEEDBACK_SAVE_DEBOUNCE_MS, HEADROOM_CONFIDENCE, HOLD_BANK_MAX_MS, MAX_HOLD_SHARE, PREFERRED_ROLE, QUALITY_WEIGHT, RECENT_DECISIONS, STARVATION_MS } from './settings';
 
 const NK = TASK_KINDS.length;
 const CLASS_INDEX: Readonly<Record<TaskKind, number>> = Object.fromEntries(TASK_KINDS.map((k, i) => [k, i])) as Record<TaskKind, number>;
@@ -439,7 +439,12 @@ export class RouterImpl implements ZetaRouter {
                 const rec = this.decideFor(job);
                 const c = rec.chosen === undefined ? undefined : rec.candidates.find((x) => x.modelId === rec.chosen);
                 if (c) {
-                    const hold = cadence.holdFor(this.clock.now() - last, c.finishMs);
+                    // Sized on the time to the first token, not to the end: a suggestion that reaches the
+                    // user before the next keystroke is not wasted, and the completion finally served pays
+                    // the whole hold. A cold prompt is never held: its prefill is mostly the document's
+                    // prefix, which the next keystroke reuses (bench/FINDINGS.md F1, F8).
+                    const cold = c.reusedTokens < COLD_PROMPT_REUSE * job.promptTokens;
+                    const hold = cold ? 0 : cadence.holdFor(this.clock.now() - last, c.firstTokenMs);
                     if (hold >= 1) {
                         job.state = 'holding';
                         job.holdMs = hold;

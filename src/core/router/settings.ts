@@ -100,3 +100,9 @@ export const RECENT_DECISIONS = 50;
 
 /** Feedback is saved at most this often. */
 export const FEEDBACK_SAVE_DEBOUNCE_MS = 2_000;
+
+/**
+ * hold-start: a completion whose model can reuse less than this share of its prompt (a cold
+ * document) starts at once; its prefill is mostly prefix that the next keystroke reuses.
+ */
+export const COLD_PROMPT_REUSE = 0.5;

@@ -65,16 +65,25 @@ describe('forecast: arrival rates and typing cadence (virtual time)', () => {
 });
 
 describe('router: hold-start from the learned typing cadence', () => {
-    async function typingBurst(hold: boolean): Promise<{ starts: number; last: boolean; reason: string; settled: boolean }> {
-        const f = makeFixture({ settings: { levers: { holdSupersedable: hold } } });
+    /**
+     * A typing burst in a document whose prefix the coder already holds.
+     * @param promptTokensPerSec the coder's prompt rate: at 25 tokens/s a keystroke's first token
+     * (~200 ms) comes after the next keystroke (110 ms) is likely; at 1000 tokens/s (~15 ms) before.
+     */
+    async function typingBurst(hold: boolean, promptTokensPerSec = 25): Promise<{ starts: number; last: boolean; reason: string; settled: boolean }> {
+        const f = makeFixture({ settings: { levers: { holdSupersedable: hold } }, profiles: { coder: { promptTokensPerSec } } });
         await f.clock.advance(5_000);
+        let prefix = words(200);
+        // The document was completed once before: the coder holds its prefix and the router has
+        // measured the coder's prefill rate.
+        void submit(f, completion('doc.ts', prefix)).promise;
+        await f.clock.advance(15_000);
         // Learn the cadence from an earlier session in another document.
         for (let i = 0; i < 30; i++) {
             f.router.activity({ type: 'keystroke', doc: 'other.ts' });
             await f.clock.advance(110);
         }
         await f.clock.advance(3_000);
-        let prefix = words(200);
         const all = [];
         for (let i = 0; i < 20; i++) {
             prefix += ` k${i}`;
@@ -83,7 +92,8 @@ describe('router: hold-start from the learned typing cadence', () => {
             await f.clock.advance(110);
         }
         await f.clock.runUntilIdle(60_000);
-        const starts = [...f.backends.values()].reduce((s, b) => s + b.calls.filter((c) => c.op === 'generate').length, 0);
+        // Starts during the burst (the earlier completion of the document not counted).
+        const starts = [...f.backends.values()].reduce((s, b) => s + b.calls.filter((c) => c.op === 'generate').length, 0) - 1;
         const last = all[all.length - 1].outcome;
         const settled = all.every((t) => t.outcome !== undefined) && all.slice(0, -1).every((t) => t.outcome && !t.outcome.ok && t.outcome.error instanceof SupersededError);
         await f.router.dispose();
@@ -97,6 +107,30 @@ describe('router: hold-start from the learned typing cadence', () => {
         assert.ok(eager.starts >= 19, `eager starts ${eager.starts}`);
         assert.ok(held.starts <= 2, `held starts ${held.starts}`);
         assert.match(held.reason, /held \d+ ms first: this user's typing cadence said another keystroke was likely to replace it/);
+    });
+
+    it('does not hold when the first token comes before the next keystroke is likely (it is seen, not wasted)', async () => {
+        const r = await typingBurst(true, 1000);
+        assert.ok(r.last && r.settled, JSON.stringify(r));
+        assert.ok(r.starts >= 19, `starts ${r.starts}`);
+        assert.doesNotMatch(r.reason, /held/);
+    });
+
+    it('does not hold a cold prompt: most of its prefill is the prefix the next keystroke reuses', async () => {
+        const f = makeFixture({ profiles: { coder: { promptTokensPerSec: 25 } } });
+        await f.clock.advance(5_000);
+        for (let i = 0; i < 30; i++) {
+            f.router.activity({ type: 'keystroke', doc: 'other.ts' });
+            await f.clock.advance(110);
+        }
+        f.router.activity({ type: 'keystroke', doc: 'cold.ts' });
+        const c = submit(f, completion('cold.ts', words(200)));
+        await f.clock.advance(1);
+        assert.equal(f.backends.get('coder')!.stats().inFlight, 1, 'started at once');
+        await f.clock.runUntilIdle(60_000);
+        assert.ok(c.outcome?.ok);
+        assert.doesNotMatch(c.outcome.value.decision.reason, /held/);
+        await f.router.dispose();
     });
 
     it('does not hold for a slow typist', async () => {
