@@ -51,6 +51,8 @@ export interface CompletionProviderDeps {
 
 export class ZetaCompletionProvider implements vscode.InlineCompletionItemProvider, vscode.Disposable {
     private readonly cache = new CompletionCache(64);
+    /** Per document URI: the prefix window's start offset, kept stable so the model reuses its prefix. */
+    private readonly windowAnchors = new Map<string, number>();
     private readonly cadence = new TypingCadence();
     private readonly feedback: CompletionFeedback;
     private lastTicket: Ticket | undefined;
@@ -67,7 +69,10 @@ export class ZetaCompletionProvider implements vscode.InlineCompletionItemProvid
                 await vscode.commands.executeCommand('editor.action.inlineSuggest.hide');
             }),
             vscode.workspace.onDidChangeTextDocument((e) => this.onEdit(e)),
-            vscode.workspace.onDidCloseTextDocument((d) => this.cache.forget(d.uri.toString())),
+            vscode.workspace.onDidCloseTextDocument((d) => {
+                this.cache.forget(d.uri.toString());
+                this.windowAnchors.delete(d.uri.toString());
+            }),
         );
     }
 
@@ -105,7 +110,14 @@ export class ZetaCompletionProvider implements vscode.InlineCompletionItemProvid
             });
             await sleep(this.deps.clock, delay, signal);
 
-            const window = buildContextWindow(text, offset, { prefixTokens: settings.completion.prefixTokens, suffixTokens: settings.completion.suffixTokens });
+            const window = buildContextWindow(
+                text,
+                offset,
+                { prefixTokens: settings.completion.prefixTokens, suffixTokens: settings.completion.suffixTokens },
+                undefined,
+                this.windowAnchors.get(doc),
+            );
+            this.windowAnchors.set(doc, window.prefixStart);
             const task = {
                 kind: 'completion' as const,
                 doc,

@@ -43,8 +43,28 @@ export interface WindowLimits {
     readonly suffixTokens: number;
 }
 
-/** Builds the windows for a cursor at `offset` in `text`. */
-export function buildContextWindow(text: string, offset: number, limits: WindowLimits, countTokens: TokenCounter = estimateTokens): ContextWindow {
+/**
+ * When a prefix window has to move, it starts far enough down that this share of the prefix budget
+ * is left free for the text typed next: the window start then stays put for that many tokens.
+ */
+export const PREFIX_WINDOW_SLACK = 0.25;
+
+/**
+ * Builds the windows for a cursor at `offset` in `text`.
+ *
+ * `anchor` is the previous `prefixStart` for this document. The model backend reuses the evaluated
+ * tokens of the previous prompt up to the first difference, so a prefix window whose start slides
+ * with every keystroke would be re-evaluated in full each time. The window therefore keeps its
+ * anchor while the text from the anchor to the cursor fits the budget, and when it must move it
+ * moves in a large step (leaving PREFIX_WINDOW_SLACK of the budget free), not a line at a time.
+ */
+export function buildContextWindow(
+    text: string,
+    offset: number,
+    limits: WindowLimits,
+    countTokens: TokenCounter = estimateTokens,
+    anchor?: number,
+): ContextWindow {
     const cursor = Math.max(0, Math.min(offset, text.length));
     const lineStart = text.lastIndexOf('\n', cursor - 1) + 1;
     let lineEnd = text.indexOf('\n', cursor);
@@ -52,16 +72,25 @@ export function buildContextWindow(text: string, offset: number, limits: WindowL
     const linePrefix = text.slice(lineStart, cursor);
     const lineSuffix = text.slice(cursor, lineEnd);
 
-    // Prefix: the cursor line's start, then whole earlier lines while they fit.
+    // Prefix: the anchor when it still fits; else the cursor line's start, then whole earlier
+    // lines while they fit (within the budget less the slack when the window is moving).
     let prefixTokens = countTokens(linePrefix);
     let start = lineStart;
-    while (start > 0) {
-        const prevStart = text.lastIndexOf('\n', start - 2) + 1;
-        const line = text.slice(prevStart, start); // includes its newline
-        const cost = countTokens(line);
-        if (prefixTokens + cost > limits.prefixTokens) break;
-        prefixTokens += cost;
-        start = prevStart;
+    const anchored = anchor !== undefined && anchor >= 0 && anchor <= lineStart && (anchor === 0 || text[anchor - 1] === '\n');
+    const anchoredTokens = anchored ? prefixTokens + countTokens(text.slice(anchor, lineStart)) : Number.POSITIVE_INFINITY;
+    if (anchored && anchoredTokens <= limits.prefixTokens) {
+        start = anchor;
+        prefixTokens = anchoredTokens;
+    } else {
+        const budget = anchored ? Math.floor(limits.prefixTokens * (1 - PREFIX_WINDOW_SLACK)) : limits.prefixTokens;
+        while (start > 0) {
+            const prevStart = text.lastIndexOf('\n', start - 2) + 1;
+            const line = text.slice(prevStart, start); // includes its newline
+            const cost = countTokens(line);
+            if (prefixTokens + cost > budget) break;
+            prefixTokens += cost;
+            start = prevStart;
+        }
     }
 
     // Suffix: the rest of the cursor line, then whole later lines while they fit.

@@ -49,4 +49,45 @@ describe('completion context window', () => {
         assert.ok(w.prefixTokens <= 100 && w.prefixTokens > 80, `prefix tokens ${w.prefixTokens}`);
         assert.ok(w.prefix.startsWith('const v'));
     });
+
+    describe('anchored prefix window (prefix reuse across keystrokes)', () => {
+        // 40 lines of 10 characters (9 + newline); one token per character.
+        const lines = Array.from({ length: 40 }, (_, i) => `l${String(i).padStart(7, '0')};`).join('\n') + '\n';
+        const limits = { prefixTokens: 100, suffixTokens: 0 };
+
+        it('keeps the previous start while the text from it to the cursor fits', () => {
+            // A window that fits with room to spare (as one that has just moved does).
+            const first = buildContextWindow(lines, lines.length, { prefixTokens: 80, suffixTokens: 0 }, chars);
+            const typed = lines + 'abc';
+            const next = buildContextWindow(typed, typed.length, limits, chars, first.prefixStart);
+            assert.equal(next.prefixStart, first.prefixStart);
+            assert.ok(next.prefix.startsWith(first.prefix), 'the new prefix extends the old one');
+            assert.ok(next.prefixTokens <= limits.prefixTokens);
+        });
+
+        it('when the budget is exceeded, moves in one large step that leaves room to type', () => {
+            const first = buildContextWindow(lines, lines.length, limits, chars);
+            let text = lines;
+            let anchor = first.prefixStart;
+            const starts = new Set<number>();
+            // Type 6 more lines, one character at a time: the start moves only a few times.
+            for (let i = 0; i < 60; i++) {
+                text += i % 10 === 9 ? '\n' : 'x';
+                const w = buildContextWindow(text, text.length, limits, chars, anchor);
+                assert.ok(w.prefixTokens <= limits.prefixTokens, `budget kept at step ${i}`);
+                anchor = w.prefixStart;
+                starts.add(anchor);
+            }
+            assert.ok(starts.size <= 3, `window start moved ${starts.size} times in 60 keystrokes`);
+            const moved = buildContextWindow(text, text.length, limits, chars, first.prefixStart);
+            assert.ok(moved.prefixTokens <= limits.prefixTokens * 0.75 + 10, 'a moved window leaves about a quarter of the budget free');
+        });
+
+        it('ignores an anchor that is not a line start or lies after the cursor line', () => {
+            const plain = buildContextWindow(lines, 55, limits, chars);
+            assert.deepEqual(buildContextWindow(lines, 55, limits, chars, 3), plain);
+            assert.deepEqual(buildContextWindow(lines, 55, limits, chars, 300), plain);
+        });
+    });
 });
+
