@@ -5,7 +5,8 @@
  */
 import { ROLES, type ModelSpec, type Role } from '../../src/core/backend';
 import { VirtualClock } from '../../src/core/clock';
-import type { Router, RouterDeps, RoutingSettings, TaskKind } from '../../src/core/tasks';
+import { PREFERRED_ROLE } from '../../src/core/router';
+import type { Router, RouterDeps, RoutingSettings } from '../../src/core/tasks';
 import { replay, virtualEnv, type ReplayResult, type RequestRecord } from '../harness';
 import { computeMetrics, type PolicyMetrics } from '../metrics';
 import type { SpeedProfile } from '../profileTypes';
@@ -26,16 +27,6 @@ export function modelSpecs(profile: SpeedProfile, paths?: Readonly<Record<Role, 
         fimTemplate: profile.models[role].fim ? 'auto' : 'none',
     }));
 }
-
-/** The model a task class belongs on (its quality-preferred role). */
-export const PREFERRED_ROLE: Readonly<Record<TaskKind, Role>> = {
-    completion: 'coder',
-    edit: 'coder',
-    explain: 'reasoner',
-    refactorPlan: 'reasoner',
-    embed: 'embedder',
-    embedQuery: 'embedder',
-};
 
 /**
  * A request's latency objective (ms): the task class's objective factor times its predicted

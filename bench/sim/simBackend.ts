@@ -27,7 +27,7 @@ import type {
     TokenListener,
 } from '../../src/core/backend';
 import { sleep, type Clock } from '../../src/core/clock';
-import { abortError } from '../../src/core/errors';
+import { SlotPool } from '../../src/core/slots';
 import type { ModelProfile, Phase } from '../profileTypes';
 import type { SimDevice } from './device';
 
@@ -91,8 +91,7 @@ export class SimBackend implements ModelBackend {
     private spec: ModelSpec | undefined;
     private loaded = false;
     private currentInfo: ModelInfo | undefined;
-    private inFlight = 0;
-    private readonly slotWaiters: Array<() => void> = [];
+    private readonly slots = new SlotPool(() => this.spec?.slots ?? this.profile.slots);
     /** Most recently used last; at most `slots` entries. */
     private readonly sequences: Sequence[] = [];
     private readonly ttft: Ewma = { value: undefined };
@@ -155,7 +154,7 @@ export class SimBackend implements ModelBackend {
     /** One native call per text (as the llama.cpp backend does); abort is checked between texts. */
     async embed(texts: readonly string[], signal: AbortSignal): Promise<number[][]> {
         this.requireLoaded();
-        await this.acquireSlot(signal);
+        await this.slots.acquire(signal);
         const start = this.clock.now();
         const slot = { tail: Promise.resolve() };
         try {
@@ -177,14 +176,14 @@ export class SimBackend implements ModelBackend {
             this.totals.requests++;
             return out;
         } finally {
-            void slot.tail.then(() => this.releaseSlot());
+            void slot.tail.then(() => this.slots.release());
         }
     }
 
     stats(): BackendStats {
         return {
             loaded: this.loaded,
-            inFlight: this.inFlight,
+            inFlight: this.slots.inUse,
             slots: this.spec?.slots ?? this.profile.slots,
             firstTokenMs: this.ttft.value,
             promptTokensPerSec: this.promptTps.value,
@@ -234,7 +233,7 @@ export class SimBackend implements ModelBackend {
             throw new Error(`simulated ${this.modelId}: ${prompt.length} prompt + ${maxTokens} tokens exceed the ${ctx}-token context`);
         }
         const t0 = this.clock.now();
-        await this.acquireSlot(signal);
+        await this.slots.acquire(signal);
         let listener: TokenListener | undefined = onToken;
         const p = this.profile;
         const reused = this.reuse(cacheKey, prompt);
@@ -313,7 +312,7 @@ export class SimBackend implements ModelBackend {
             this.computed.promptReused += reused;
             this.computed.generated += generated;
             // The slot is free only when the native call in progress has returned.
-            void slot.tail.then(() => this.releaseSlot());
+            void slot.tail.then(() => this.slots.release());
         }
     }
 
@@ -342,35 +341,6 @@ export class SimBackend implements ModelBackend {
 
     private requireLoaded(): void {
         if (!this.loaded) throw new Error(`simulated backend ${this.modelId}: not loaded`);
-    }
-
-    /** FIFO slot wait; rejects with signal.reason if aborted while waiting. */
-    private acquireSlot(signal: AbortSignal): Promise<void> {
-        if (signal.aborted) return Promise.reject(signal.reason ?? abortError());
-        const slots = this.spec?.slots ?? this.profile.slots;
-        if (this.inFlight < slots) {
-            this.inFlight++;
-            return Promise.resolve();
-        }
-        return new Promise((resolve, reject) => {
-            const grant = (): void => {
-                signal.removeEventListener('abort', onAbort);
-                this.inFlight++;
-                resolve();
-            };
-            const onAbort = (): void => {
-                const i = this.slotWaiters.indexOf(grant);
-                if (i >= 0) this.slotWaiters.splice(i, 1);
-                reject(signal.reason);
-            };
-            this.slotWaiters.push(grant);
-            signal.addEventListener('abort', onAbort, { once: true });
-        });
-    }
-
-    private releaseSlot(): void {
-        this.inFlight--;
-        this.slotWaiters.shift()?.();
     }
 
     private makeInfo(spec: ModelSpec): ModelInfo {

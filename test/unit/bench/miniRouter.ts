@@ -3,18 +3,12 @@
  * model with one job at a time, supersession per document. It lets the harness and simulator be
  * tested without depending on the real router's behaviour.
  */
-import type { ModelBackend, Role } from '../../../src/core/backend';
+import type { ModelBackend } from '../../../src/core/backend';
 import { SupersededError } from '../../../src/core/errors';
+import { PREFERRED_ROLE } from '../../../src/core/router';
 import type { ChatTask, DecisionRecord, Router, RouterDeps, RouterSnapshot, Task, TaskResult } from '../../../src/core/tasks';
 
-const ROLE_OF: Record<Task['kind'], Role> = {
-    completion: 'coder',
-    edit: 'coder',
-    explain: 'reasoner',
-    refactorPlan: 'reasoner',
-    embed: 'embedder',
-    embedQuery: 'embedder',
-};
+const ROLE_OF = PREFERRED_ROLE;
 
 export function createMiniRouter(deps: RouterDeps): Router {
     const backends = new Map<string, ModelBackend>();
