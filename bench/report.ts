@@ -13,30 +13,8 @@ import type { Quantiles } from './stats';
 export type LeverName = keyof Levers;
 export const LEVER_NAMES: readonly LeverName[] = ['prefixAffinity', 'pauseOthers', 'holdSupersedable', 'spill', 'forecastHeadroom'];
 
-export interface PolicyReport {
-    readonly completion: {
-        readonly firstTokenMs: Quantiles;
-        readonly totalMs: Quantiles;
-        readonly served: number;
-        readonly cancelled: number;
-        readonly dropped: number;
-        readonly failed: number;
-        readonly hung: number;
-        readonly meanPromptTokens: number;
-        readonly reusedShare: number;
-        readonly meanQueuedMs: number;
-        readonly firstTokenAllMs: Quantiles & { readonly n: number };
-    };
-    readonly generatedTokens: number;
-    readonly wastedTokens: number;
-    readonly wastedShare: number;
-    readonly computedTokens: number;
-    readonly completionsByModel: Record<string, number>;
-    readonly completionsByModelCount: Record<string, number>;
-    readonly explain: { readonly firstTokenMs: { readonly p50: number; readonly p95: number }; readonly served: number };
-    readonly embed: { readonly chunksPerSec: number; readonly indexDoneMs: number; readonly chunks: number };
-    readonly objectiveAttainment: number;
-}
+/** A policy's numbers as report.json carries them: its metrics without the raw latency samples. */
+export type PolicyReport = Omit<PolicyMetrics, 'completionFirstTokenSamples'>;
 
 export interface Target {
     readonly id: string;
@@ -75,18 +53,8 @@ export interface Report {
 }
 
 export function policyReport(m: PolicyMetrics): PolicyReport {
-    return {
-        completion: m.completion,
-        generatedTokens: m.generatedTokens,
-        wastedTokens: m.wastedTokens,
-        wastedShare: m.wastedShare,
-        computedTokens: m.computedTokens,
-        completionsByModel: m.completionsByModel,
-        completionsByModelCount: m.completionsByModelCount,
-        explain: m.explain,
-        embed: m.embed,
-        objectiveAttainment: m.objectiveAttainment,
-    };
+    const { completionFirstTokenSamples: _samples, ...report } = m;
+    return report;
 }
 
 /** `cmp`: how value must compare with limit ("le" <=, "lt" <, "ge" >=). */

@@ -61,7 +61,7 @@ function fakeReport(p95: Partial<Record<PolicyName, number>>, over: Partial<Poli
             computedTokens: 1000,
             completionsByModel: { coder: p === 'zeta' ? 0.9 : 1, embedder: 0, reasoner: 0 },
             completionsByModelCount: { coder: 9, embedder: 1, reasoner: 0 },
-            explain: { firstTokenMs: { p50: 100, p95: 200 }, served: 2 },
+            explain: { firstTokenMs: { p50: 100, p95: 200 }, served: 2, dropped: 0 },
             embed: { chunksPerSec: 10, indexDoneMs: 1000, chunks: 10 },
             objectiveAttainment: 0.9,
             ...over,
