@@ -27,14 +27,10 @@ import type {
     TokenListener,
 } from '../../src/core/backend';
 import { sleep, type Clock } from '../../src/core/clock';
+import { KeyedPrefixCache } from '../../src/core/prefixCache';
 import { SlotPool } from '../../src/core/slots';
 import type { ModelProfile, Phase } from '../profileTypes';
 import type { SimDevice } from './device';
-
-interface Sequence {
-    key: string;
-    tokens: string[];
-}
 
 interface Ewma {
     value: number | undefined;
@@ -93,7 +89,7 @@ export class SimBackend implements ModelBackend {
     private currentInfo: ModelInfo | undefined;
     private readonly slots = new SlotPool(() => this.spec?.slots ?? this.profile.slots);
     /** Most recently used last; at most `slots` entries. */
-    private readonly sequences: Sequence[] = [];
+    private readonly prefixes = new KeyedPrefixCache(() => this.spec?.slots ?? this.profile.slots);
     private readonly ttft: Ewma = { value: undefined };
     private readonly promptTps: Ewma = { value: undefined };
     private readonly decodeTps: Ewma = { value: undefined };
@@ -128,7 +124,7 @@ export class SimBackend implements ModelBackend {
 
     unload(): Promise<void> {
         this.loaded = false;
-        this.sequences.length = 0;
+        this.prefixes.clear();
         return Promise.resolve();
     }
 
@@ -236,7 +232,7 @@ export class SimBackend implements ModelBackend {
         await this.slots.acquire(signal);
         let listener: TokenListener | undefined = onToken;
         const p = this.profile;
-        const reused = this.reuse(cacheKey, prompt);
+        const reused = this.prefixes.reusable(cacheKey, prompt);
         const evaluated = prompt.length - reused;
         const slot = { tail: Promise.resolve() };
         // Prompt tokens whose evaluation has been started (a started chunk always completes).
@@ -283,7 +279,7 @@ export class SimBackend implements ModelBackend {
             }
             const end = this.clock.now();
             if (generated > 1 && firstTokenAt !== undefined) ewma(this.decodeTps, ((generated - 1) * 1000) / Math.max(1e-9, end - firstTokenAt));
-            if (cacheKey !== undefined) this.keep(cacheKey, prompt);
+            if (cacheKey !== undefined) this.prefixes.keep(cacheKey, prompt);
             this.totals.requests++;
             return {
                 text,
@@ -299,8 +295,8 @@ export class SimBackend implements ModelBackend {
             if (!signal.aborted) this.totals.errors++;
             if (cacheKey !== undefined) {
                 // The sequence holds what was evaluated (every started chunk completes).
-                if (this.options.keepOnAbort === 'evaluated') this.keep(cacheKey, prompt.slice(0, prefillDone ? prompt.length : reused + started));
-                else this.drop(cacheKey);
+                if (this.options.keepOnAbort === 'evaluated') this.prefixes.keep(cacheKey, prompt.slice(0, prefillDone ? prompt.length : reused + started));
+                else this.prefixes.drop(cacheKey);
             }
             throw e;
         } finally {
@@ -314,29 +310,6 @@ export class SimBackend implements ModelBackend {
             // The slot is free only when the native call in progress has returned.
             void slot.tail.then(() => this.slots.release());
         }
-    }
-
-    private reuse(key: string | undefined, prompt: readonly string[]): number {
-        if (key === undefined) return 0;
-        const s = this.sequences.find((q) => q.key === key);
-        if (!s) return 0;
-        const n = Math.min(s.tokens.length, prompt.length);
-        let i = 0;
-        while (i < n && s.tokens[i] === prompt[i]) i++;
-        // At least one token is always evaluated to produce logits.
-        return Math.min(i, prompt.length - 1);
-    }
-
-    private keep(key: string, tokens: string[]): void {
-        this.drop(key);
-        this.sequences.push({ key, tokens });
-        const slots = this.spec?.slots ?? this.profile.slots;
-        while (this.sequences.length > slots) this.sequences.shift();
-    }
-
-    private drop(key: string): void {
-        const i = this.sequences.findIndex((q) => q.key === key);
-        if (i >= 0) this.sequences.splice(i, 1);
     }
 
     private requireLoaded(): void {

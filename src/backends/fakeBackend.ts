@@ -24,6 +24,7 @@ import type {
     TokenListener,
 } from '../core/backend';
 import { sleep, type Clock } from '../core/clock';
+import { KeyedPrefixCache } from '../core/prefixCache';
 import { SlotPool } from '../core/slots';
 import { ModelFileError } from '../core/errors';
 
@@ -79,11 +80,6 @@ export interface FakeCall {
     reusedPromptTokens?: number;
 }
 
-interface Sequence {
-    key: string;
-    tokens: string[];
-}
-
 interface Ewma {
     value: number | undefined;
 }
@@ -104,8 +100,7 @@ export class FakeBackend implements ModelBackend {
     get maxInFlight(): number {
         return this.slots.maxInUse;
     }
-    /** Most recently used last. At most `slots` entries. */
-    private readonly sequences: Sequence[] = [];
+    private readonly prefixes = new KeyedPrefixCache(() => this.spec?.slots ?? 1);
     private failures: Array<{ ops: readonly FakeOp[]; error: Error }> = [];
     private readonly ttft: Ewma = { value: undefined };
     private readonly promptTps: Ewma = { value: undefined };
@@ -160,7 +155,7 @@ export class FakeBackend implements ModelBackend {
 
     unload(): Promise<void> {
         this.loaded = false;
-        this.sequences.length = 0;
+        this.prefixes.clear();
         return Promise.resolve();
     }
 
@@ -244,7 +239,7 @@ export class FakeBackend implements ModelBackend {
         let listener: TokenListener | undefined = onToken;
         let prefilled = false;
         try {
-            const reused = this.reuse(cacheKey, prompt);
+            const reused = this.prefixes.reusable(cacheKey, prompt);
             call.reusedPromptTokens = reused;
             const evaluated = prompt.length - reused;
             const p = this.profile;
@@ -278,7 +273,7 @@ export class FakeBackend implements ModelBackend {
             }
             const end = this.clock.now();
             if (generated > 1 && firstTokenAt !== undefined) ewma(this.decodeTps, ((generated - 1) * 1000) / Math.max(1e-9, end - firstTokenAt));
-            if (cacheKey !== undefined) this.keep(cacheKey, prompt);
+            if (cacheKey !== undefined) this.prefixes.keep(cacheKey, prompt);
             const stopReason: StopReason = generated < maxTokens ? 'endOfGeneration' : 'maxTokens';
             call.outcome = 'ok';
             this.totals.requests++;
@@ -297,8 +292,8 @@ export class FakeBackend implements ModelBackend {
             if (!signal.aborted) this.totals.errors++;
             // A sequence interrupted mid-prefill keeps nothing reusable; after the prefill it keeps the prompt.
             if (cacheKey !== undefined) {
-                if (prefilled) this.keep(cacheKey, prompt);
-                else this.drop(cacheKey);
+                if (prefilled) this.prefixes.keep(cacheKey, prompt);
+                else this.prefixes.drop(cacheKey);
             }
             throw e;
         } finally {
@@ -306,29 +301,6 @@ export class FakeBackend implements ModelBackend {
             call.endAt = this.clock.now();
             this.slots.release();
         }
-    }
-
-    private reuse(key: string | undefined, prompt: readonly string[]): number {
-        if (key === undefined) return 0;
-        const s = this.sequences.find((q) => q.key === key);
-        if (!s) return 0;
-        const n = Math.min(s.tokens.length, prompt.length);
-        let i = 0;
-        while (i < n && s.tokens[i] === prompt[i]) i++;
-        // At least one token is always evaluated to produce logits.
-        return Math.min(i, prompt.length - 1);
-    }
-
-    private keep(key: string, prompt: string[]): void {
-        this.drop(key);
-        this.sequences.push({ key, tokens: prompt });
-        const slots = this.spec?.slots ?? 1;
-        while (this.sequences.length > slots) this.sequences.shift();
-    }
-
-    private drop(key: string): void {
-        const i = this.sequences.findIndex((q) => q.key === key);
-        if (i >= 0) this.sequences.splice(i, 1);
     }
 
     private tokenize(text: string): string[] {

@@ -1,0 +1,43 @@
+import { strict as assert } from 'node:assert';
+import { KeyedPrefixCache } from '../../src/core/prefixCache';
+
+const toks = (s: string): string[] => s.split(' ');
+
+describe('KeyedPrefixCache', () => {
+    it('reuses the common prefix of the kept prompt, never the whole prompt', () => {
+        const cache = new KeyedPrefixCache(() => 2);
+        cache.keep('a', toks('x y z'));
+        assert.equal(cache.reusable('a', toks('x y w v')), 2);
+        assert.equal(cache.reusable('a', toks('x y z')), 2, 'one token is always evaluated');
+        assert.equal(cache.reusable('a', toks('q')), 0);
+        assert.equal(cache.reusable('b', toks('x y z')), 0);
+        assert.equal(cache.reusable(undefined, toks('x y z')), 0);
+        assert.equal(cache.reusable('a', []), 0);
+    });
+
+    it('keeps at most capacity keys, evicting the least recently kept', () => {
+        let capacity = 2;
+        const cache = new KeyedPrefixCache(() => capacity);
+        cache.keep('a', toks('1 2'));
+        cache.keep('b', toks('1 2'));
+        cache.keep('a', toks('1 2 3'));
+        cache.keep('c', toks('1 2'));
+        assert.equal(cache.reusable('b', toks('1 2 3')), 0, 'b was the least recently kept');
+        assert.equal(cache.reusable('a', toks('1 2 3 4')), 3);
+        capacity = 1;
+        cache.keep('d', toks('1'));
+        assert.equal(cache.reusable('a', toks('1 2 3 4')), 0);
+        assert.equal(cache.reusable('c', toks('1 2 3')), 0);
+    });
+
+    it('drop and clear forget kept prompts', () => {
+        const cache = new KeyedPrefixCache(() => 4);
+        cache.keep('a', toks('1 2 3'));
+        cache.keep('b', toks('1 2 3'));
+        cache.drop('a');
+        assert.equal(cache.reusable('a', toks('1 2 3 4')), 0);
+        assert.equal(cache.reusable('b', toks('1 2 3 4')), 3);
+        cache.clear();
+        assert.equal(cache.reusable('b', toks('1 2 3 4')), 0);
+    });
+});
