@@ -15,11 +15,10 @@
  */
 import { join, resolve } from 'node:path';
 import { createRouter, defaultRoutingSettings } from '../src/core/router';
-import { POLICY_NAMES, type PolicyName } from '../src/core/tasks';
+import { POLICY_NAMES } from '../src/core/tasks';
 import { measureDecisionCost } from './decisionCost';
-import type { PolicyMetrics } from './metrics';
 import { loadProfile } from './profileTypes';
-import { evaluateTargets, policyReport, writeReport, type LeverName, type PolicyReport, type Report } from './report';
+import { evaluateTargets, policyReport, policyReports, writeReport, type LeverName, type PolicyReport, type Report } from './report';
 import { runProfileMode, runRealMode } from './real';
 import { runSimSuite, settingsFor } from './suite';
 import { summarize } from './trace';
@@ -97,12 +96,6 @@ export function parseArgs(argv: readonly string[]): CliArgs {
 
 const BENCH_DIR = __dirname;
 
-function reports(m: Record<PolicyName, PolicyMetrics>): Record<PolicyName, PolicyReport> {
-    const out = {} as Record<PolicyName, PolicyReport>;
-    for (const p of POLICY_NAMES) out[p] = policyReport(m[p]);
-    return out;
-}
-
 async function runSimMode(args: CliArgs, command: string): Promise<Report> {
     const started = performance.now();
     const traceFile = args.trace ?? join(BENCH_DIR, 'traces', 'typing-indexing.jsonl');
@@ -115,7 +108,7 @@ async function runSimMode(args: CliArgs, command: string): Promise<Report> {
     const suite = await runSimSuite(trace, profile, base, createRouter, { ablation: args.ablation, isolated: args.isolated, log: console.log });
     const cost = await measureDecisionCost(profile, settingsFor(base, 'zeta', profile), createRouter);
     console.log(`  decision cost: p50 ${cost.p50.toFixed(2)} µs, p99 ${cost.p99.toFixed(2)} µs`);
-    const policies = reports(suite.policies);
+    const policies = policyReports(suite.policies);
     const isolatedFt = suite.isolated.completion.firstTokenMs;
     const ablation: Partial<Record<LeverName, PolicyReport>> = {};
     for (const [l, m] of Object.entries(suite.ablation)) ablation[l as LeverName] = policyReport(m);

@@ -19,7 +19,7 @@ import { replay, wallEnv } from './harness';
 import { computeMetrics, type PolicyMetrics } from './metrics';
 import { measureProfile } from './profile';
 import { loadProfile, type SpeedProfile } from './profileTypes';
-import { evaluateTargets, policyReport, writeReport, type PolicyReport, type Report } from './report';
+import { evaluateTargets, policyReports, writeReport, type Report } from './report';
 import { machineLoad, realSetup, type RealSetup } from './realSetup';
 import { objectiveFn } from './sim/run';
 import { runSimSuite, settingsFor } from './suite';
@@ -139,8 +139,7 @@ export async function runRealMode(args: CliArgs, command: string): Promise<Repor
         simVsReal[p] = { realP50: real50, simP50: q.p50, ratio, within30: Math.abs(ratio - 1) <= 0.3, realAllP50: realAll50, simAllP50: qa.p50, allRatio: qa.p50 / realAll50 };
     }
     const cost = await measureDecisionCost(profile, settingsFor(base, 'zeta', profile), createRouter);
-    const policies = {} as Record<PolicyName, PolicyReport>;
-    for (const p of POLICY_NAMES) policies[p] = policyReport(metrics[p]);
+    const policies = policyReports(metrics);
     const report: Report = {
         mode: 'real',
         trace: trace.name,

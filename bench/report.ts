@@ -57,6 +57,13 @@ export function policyReport(m: PolicyMetrics): PolicyReport {
     return report;
 }
 
+/** Every policy's report, in POLICY_NAMES order. */
+export function policyReports(m: Readonly<Record<PolicyName, PolicyMetrics>>): Record<PolicyName, PolicyReport> {
+    const out = {} as Record<PolicyName, PolicyReport>;
+    for (const p of POLICY_NAMES) out[p] = policyReport(m[p]);
+    return out;
+}
+
 /** `cmp`: how value must compare with limit ("le" <=, "lt" <, "ge" >=). */
 function target(id: string, text: string, value: number, limit: number, detail: string, cmp: 'le' | 'lt' | 'ge' = 'le'): Target {
     const ok = cmp === 'le' ? value <= limit : cmp === 'lt' ? value < limit : value >= limit;
