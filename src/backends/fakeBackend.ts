@@ -3,9 +3,10 @@
  * for simulated backends). With a `VirtualClock` nothing depends on real time.
  *
  * Timing model (ms): a generation waits for a free slot, then its prefill takes
- * `firstTokenOverheadMs + evaluatedPromptTokens * 1000 / promptTokensPerSec`; the first token is
- * emitted at the end of the prefill; every further token takes `1000 / decodeTokensPerSec` and is
- * preceded by `gate.wait`. An embed call takes `embedMsPerText * texts.length`.
+ * `firstTokenOverheadMs + evaluatedPromptTokens * 1000 / promptTokensPerSec`, evaluated in chunks
+ * of `prefillChunkTokens`, each preceded by `gate.wait` (as the llama.cpp backend does); the first
+ * token is emitted at the end of the prefill; every further token takes `1000 / decodeTokensPerSec`
+ * and is preceded by `gate.wait`. An embed call takes `embedMsPerText * texts.length`.
  * Prefix reuse: the last `slots` cache keys keep their prompt's tokens; a request with a kept key
  * evaluates only the tokens after the common prefix.
  */
@@ -48,6 +49,8 @@ export interface FakeProfile {
     readonly tokenText: (i: number) => string;
     /** End of generation after this many tokens (undefined: always maxTokens). */
     readonly endAfterTokens: number | undefined;
+    /** Prompt tokens per prefill step; the gate is checked before each. */
+    readonly prefillChunkTokens: number;
 }
 
 export const DEFAULT_FAKE_PROFILE: FakeProfile = {
@@ -64,6 +67,7 @@ export const DEFAULT_FAKE_PROFILE: FakeProfile = {
     tokenCounting: 'whitespace',
     tokenText: (i) => ` t${i}`,
     endAfterTokens: undefined,
+    prefillChunkTokens: 64,
 };
 
 export type FakeOp = 'load' | 'generate' | 'chat' | 'embed';
@@ -243,7 +247,13 @@ export class FakeBackend implements ModelBackend {
             call.reusedPromptTokens = reused;
             const evaluated = prompt.length - reused;
             const p = this.profile;
-            await sleep(this.clock, p.firstTokenOverheadMs + (evaluated * 1000) / p.promptTokensPerSec, signal);
+            const chunk = Math.max(1, Math.floor(p.prefillChunkTokens));
+            for (let done = 0; done < evaluated; done += chunk) {
+                const w = gate?.wait(signal);
+                if (w) await w;
+                await sleep(this.clock, (Math.min(chunk, evaluated - done) * 1000) / p.promptTokensPerSec, signal);
+            }
+            await sleep(this.clock, p.firstTokenOverheadMs, signal);
             this.takeFailure(op);
             prefilled = true;
             this.totals.promptTokensEvaluated += evaluated;

@@ -734,6 +734,7 @@ export class RouterImpl implements ZetaRouter {
         job.predictedEndAt = now + (job.isBackground && !this.inputs.fifo ? job.aheadMs : job.serviceMs);
         job.callStartedAt = now;
         job.gate.pausedMs = 0;
+        job.pausedBeforeFirstMs = 0;
         if (this.settings.policy === 'zeta' && this.settings.levers.pauseOthers && job.kind === 'completion') this.beginPause(job);
         const p = this.execute(job, m);
         job.execution = p;
@@ -778,9 +779,10 @@ export class RouterImpl implements ZetaRouter {
         this.unpauseJob(job);
         if (ok && job.state === 'running' && !signal.aborted) {
             if (gen && !isEmbedTask(t)) {
-                const pausedMs = job.gate.pausedMs;
-                const ftt = gen.firstTokenMs;
-                m.load.observeGeneration(gen.evaluatedPromptTokens, ftt, gen.generatedTokens, Math.max(0, gen.totalMs - (ftt ?? 0) - pausedMs));
+                // Speeds are learned without the time spent paused at the gate (before and after the first token).
+                const before = job.pausedBeforeFirstMs;
+                const ftt = gen.firstTokenMs === undefined ? undefined : Math.max(0, gen.firstTokenMs - before);
+                m.load.observeGeneration(gen.evaluatedPromptTokens, ftt, gen.generatedTokens, Math.max(0, gen.totalMs - (gen.firstTokenMs ?? 0) - (job.gate.pausedMs - before)));
                 this.refreshPriors(m);
                 if (t.maxTokens > 0) this.genRatio[job.classIndex] += 0.2 * (Math.min(1, gen.generatedTokens / t.maxTokens) - this.genRatio[job.classIndex]);
                 if (gen.promptTokens > 0 && job.promptChars >= 16) this.tokensPerChar += 0.1 * (gen.promptTokens / job.promptChars - this.tokensPerChar);
@@ -835,6 +837,7 @@ export class RouterImpl implements ZetaRouter {
         if (job.state !== 'running') return;
         if (job.firstTokenAt === undefined) {
             job.firstTokenAt = this.clock.now();
+            job.pausedBeforeFirstMs = job.gate.pausedMs;
             if (job.pausing) this.endPause(job);
             // The prompt is evaluated now: the model's sequence holds it even if the call is aborted.
             const t = job.task;
@@ -937,9 +940,11 @@ export class RouterImpl implements ZetaRouter {
     // ---------------------------------------------------------------- pausing other models
 
     /**
-     * While a completion prefills and produces its first token, lower-priority generations on
-     * other models that are already streaming wait at their gate. Bound: a job is paused only while
-     * its predicted finish (pauses included) stays within its own objective.
+     * While a completion prefills and produces its first token, lower-priority generations that are
+     * already running wait at their gate: on other models and on its own, in their prefill (the
+     * backends check the gate between prefill chunks) or streaming. Embeddings are single native
+     * calls and cannot be paused. Bound: a job is paused only while its predicted finish (pauses
+     * included) stays within its own objective.
      */
     private beginPause(job: Job): void {
         job.pausing = true;
@@ -948,9 +953,8 @@ export class RouterImpl implements ZetaRouter {
         const now = this.clock.now();
         let soonest = Number.POSITIVE_INFINITY;
         for (const m of this.models) {
-            if (m === job.model) continue;
             for (const r of m.running) {
-                if (r.priority >= job.priority || r.gate.closed || r.firstTokenAt === undefined) continue;
+                if (r === job || r.priority >= job.priority || r.gate.closed) continue;
                 if (r.kind === 'embed' || r.kind === 'embedQuery') continue;
                 const slack = this.slack(r, now);
                 if (slack <= 0) continue;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { Cadence, Forecaster } from '../../../src/core/router/forecast';
 import { SupersededError } from '../../../src/core/errors';
-import { chat, completion, makeFixture, submit, texts, words } from './helpers';
+import { chat, completion, makeFixture, spec, submit, texts, words } from './helpers';
 
 describe('forecast: arrival rates and typing cadence (virtual time)', () => {
     it('Holt rate follows a steady arrival rate and decays to zero in silence', () => {
@@ -192,6 +192,65 @@ describe('router: pausing other models during a completion’s prefill', () => {
         assert.equal(on.paused, 1);
         assert.ok(off.during >= 8, `tokens during prefill without pausing: ${off.during}`);
         assert.equal(off.paused, 0);
+    });
+
+    it('pauses a stream still in its prefill between chunks, and learns its speed without the pause', async () => {
+        const run = async (pause: boolean): Promise<{ paused: number; explainFirst: number; completionFirst: number; promptTps: number }> => {
+            const f = makeFixture({ settings: { levers: { holdSupersedable: false, pauseOthers: pause } } });
+            await f.clock.advance(5_000);
+            let explainFirst = 0;
+            let completionFirst = 0;
+            // 2,000 prompt tokens at 500 tokens/s: 4 s of prefill on the reasoner.
+            const x = submit(f, { ...chat('explain', 2_000, 4), onToken: () => (explainFirst ||= f.clock.now()) } as never);
+            await f.clock.advance(300);
+            // 1,500 tokens at 1,000 tokens/s: the coder prefills for 1.5 s while the explain is mid-prefill.
+            const c = submit(f, { ...completion('a.ts', words(1_500)), onToken: () => (completionFirst ||= f.clock.now()) } as never);
+            await f.clock.advance(1);
+            const paused = f.router.snapshot().models.find((m) => m.id === 'reasoner')!.paused;
+            await f.clock.runUntilIdle(600_000);
+            assert.ok(c.outcome?.ok && x.outcome?.ok);
+            assert.equal(c.outcome.value.modelId, 'coder');
+            assert.equal(x.outcome.value.modelId, 'reasoner');
+            const promptTps = f.router.snapshot().models.find((m) => m.id === 'reasoner')!.promptTokensPerSec ?? 0;
+            await f.router.dispose();
+            return { paused, explainFirst, completionFirst, promptTps };
+        };
+        const on = await run(true);
+        assert.equal(on.paused, 1);
+        const off = await run(false);
+        assert.equal(off.paused, 0);
+        // Paused for the completion's prefill: the explanation's first token comes about 1.5 s later.
+        assert.ok(on.explainFirst - off.explainFirst > 1_200, `explain first token ${on.explainFirst} with pausing, ${off.explainFirst} without`);
+        // The learned prompt speed leaves the pause out (the fake evaluates 500 tokens/s).
+        assert.ok(Math.abs(on.promptTps - 500) / 500 < 0.1, `learned ${on.promptTps} tokens/s`);
+    });
+
+    it('pauses a lower-priority stream on the completion’s own model too', async () => {
+        const run = async (pause: boolean): Promise<{ during: number; paused: number }> => {
+            const f = makeFixture({ models: [spec('coder', { slots: 2 }), spec('reasoner'), spec('embedder')], settings: { levers: { holdSupersedable: false, pauseOthers: pause } } });
+            await f.clock.advance(5_000);
+            const times: number[] = [];
+            const edit = submit(f, { ...chat('edit', 10, 80), onToken: () => times.push(f.clock.now()) } as never);
+            await f.clock.advance(300);
+            assert.ok(times.length > 0, 'edit is streaming');
+            const start = f.clock.now();
+            let first = 0;
+            const c = submit(f, { ...completion('a.ts', words(400)), onToken: () => (first ||= f.clock.now()) } as never);
+            await f.clock.advance(1);
+            const paused = f.router.snapshot().models.find((m) => m.id === 'coder')!.paused;
+            await f.clock.runUntilIdle(600_000);
+            assert.ok(c.outcome?.ok && edit.outcome?.ok);
+            assert.equal(c.outcome.value.modelId, 'coder');
+            assert.equal(edit.outcome.value.modelId, 'coder');
+            await f.router.dispose();
+            return { during: times.filter((t) => t > start && t < first).length, paused };
+        };
+        const on = await run(true);
+        const off = await run(false);
+        assert.equal(on.paused, 1);
+        assert.ok(on.during <= 1, `edit tokens during the completion prefill with pausing: ${on.during}`);
+        assert.equal(off.paused, 0);
+        assert.ok(off.during >= 8, `edit tokens during the completion prefill without pausing: ${off.during}`);
     });
 
     it('does not pause a stream that would miss its own objective', async () => {
