@@ -9,6 +9,13 @@ const ALPHA = 0.3;
 /** Utilisation window. */
 export const UTIL_WINDOW_MS = 10_000;
 export const LATENCY_RING = 10;
+/**
+ * A first-token time with fewer evaluated prompt tokens than this does not set the prefill rate on
+ * its own: it is mostly fixed cost and waiting (for a shared evaluation thread, say), and one such
+ * sample (9 tokens in 160 ms behind another model's work) made a 370 tokens/s model look 6x slower,
+ * so the router stopped sending it work and never measured it again.
+ */
+export const MIN_RATE_SAMPLE_TOKENS = 32;
 
 export interface SpeedPrior {
     /** ms per evaluated prompt token. */
@@ -113,11 +120,11 @@ export class LoadMonitor {
             }
             // Not enough spread in prompt sizes: keep the overhead, attribute the rest to prefill.
             // The first measurement replaces the prior outright.
-            if (evaluatedTokens > 0) {
+            if (evaluatedTokens >= MIN_RATE_SAMPLE_TOKENS) {
                 const per = Math.max(0, firstTokenMs - this.overheadMs) / evaluatedTokens;
                 if (per > 0) this.prefillMsPerToken = this.prefillMeasured ? this.prefillMsPerToken + ALPHA * (per - this.prefillMsPerToken) : per;
                 this.prefillMeasured = true;
-            } else {
+            } else if (evaluatedTokens === 0) {
                 this.overheadMs += ALPHA * (firstTokenMs - this.overheadMs);
             }
         }

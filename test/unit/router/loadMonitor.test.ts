@@ -1,0 +1,33 @@
+import assert from 'node:assert/strict';
+import { LoadMonitor, MIN_RATE_SAMPLE_TOKENS } from '../../../src/core/router/loadMonitor';
+
+const PRIOR = { prefillMsPerToken: 2.7, decodeMsPerToken: 12, overheadMs: 10, embedMsPerText: 20, loadMs: 1000 };
+
+describe('LoadMonitor: learning speeds from measured generations', () => {
+    it('a first token after only a few evaluated tokens does not set the prefill rate on its own', () => {
+        const lm = new LoadMonitor(PRIOR);
+        // 9 tokens in 160 ms, most of it spent waiting behind another model's work.
+        lm.observeGeneration(9, 160, 1, 0);
+        assert.equal(lm.prefillMsPerToken, PRIOR.prefillMsPerToken);
+        assert.equal(lm.prefillMeasured, false);
+        assert.ok(9 < MIN_RATE_SAMPLE_TOKENS);
+    });
+
+    it('a sample with enough tokens sets it, and later samples move it', () => {
+        const lm = new LoadMonitor(PRIOR);
+        lm.observeGeneration(400, 10 + 400 * 3, 8, 7 * 12);
+        assert.ok(Math.abs(lm.prefillMsPerToken - 3) < 1e-9, `${lm.prefillMsPerToken}`);
+        assert.equal(lm.prefillMeasured, true);
+        lm.observeGeneration(400, 10 + 400 * 3, 8, 7 * 12);
+        // Two samples of one size: no spread for a fit, the rate stays what they say.
+        assert.ok(Math.abs(lm.prefillMsPerToken - 3) < 1e-9, `${lm.prefillMsPerToken}`);
+    });
+
+    it('with spread in prompt sizes it fits overhead and rate together', () => {
+        const lm = new LoadMonitor(PRIOR);
+        for (const n of [40, 400, 100, 480, 60, 300]) lm.observeGeneration(n, 25 + n * 2.5, 8, 7 * 12);
+        assert.ok(Math.abs(lm.prefillMsPerToken - 2.5) < 0.01, `rate ${lm.prefillMsPerToken}`);
+        assert.ok(Math.abs(lm.overheadMs - 25) < 1, `overhead ${lm.overheadMs}`);
+        assert.ok(Math.abs(lm.decodeMsPerToken - 12) < 1e-9);
+    });
+});
