@@ -10,6 +10,7 @@
  * Units: ms, tokens/s. Each timing is the median of a few repetitions.
  */
 import { ROLES, type ModelBackend, type Role } from '../src/core/backend';
+import { DEFAULT_PREFILL_CHUNK_TOKENS } from '../src/backends';
 import type { ModelProfile, SpeedProfile } from './profileTypes';
 import { REAL_CONTEXT, REAL_SLOTS, machineLoad, type RealSetup } from './realSetup';
 import { calibrate, docWord } from './text';
@@ -180,7 +181,8 @@ export async function measureProfile(setup: RealSetup, options: ProfileOptions):
         description: `Measured by bench/profile.ts on this machine: the generated full models (embedder 4, coder 7, reasoner 14 layers, f32) through the llama.cpp backend, 1 thread per model, maxThreads ${setup.maxThreads || 'default'}.`,
         sources: [`measured ${new Date().toISOString()} with node-llama-cpp (src/backends/llamaCpp.ts); load average ${loadBefore.loadavg1} before, ${loadAfter.loadavg1} after, ${loadBefore.cores} cores`],
         keepOnAbort: 'evaluated',
-        prefillChunkTokens: 64,
+        // What the real backend uses (realSetup passes no chunk size).
+        prefillChunkTokens: DEFAULT_PREFILL_CHUNK_TOKENS,
         // With one evaluation thread for the process, llama.cpp runs one evaluation at a time: the
         // simulator then queues jobs instead of sharing (the contention measured above is what that
         // queueing produces, kept as a record and a check).

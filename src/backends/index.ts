@@ -8,7 +8,7 @@ import { validateModelFile } from './ggufValidator';
 import { LlamaCppBackend, type ModelFileValidator } from './llamaCpp';
 import type { LlamaRuntime } from './llamaProvider';
 
-export { LlamaCppBackend, embeddingSpaceOf, type LlamaCppBackendOptions, type ModelFileValidator } from './llamaCpp';
+export { DEFAULT_PREFILL_CHUNK_TOKENS, LlamaCppBackend, embeddingSpaceOf, type LlamaCppBackendOptions, type ModelFileValidator } from './llamaCpp';
 export { createLlamaProvider, type LlamaProvider, type LlamaProviderOptions, type LlamaRuntime } from './llamaProvider';
 
 export interface LlamaCppBackendFactoryOptions {
