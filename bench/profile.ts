@@ -55,6 +55,14 @@ export async function measureProfile(setup: RealSetup, options: ProfileOptions):
         const r = await b.generate({ mode: 'raw', prompt: freshText(words(tokens)), maxTokens: 1, cacheKey: `p${uniq}` }, signal);
         return { ms: r.firstTokenMs ?? r.totalMs, tokens: r.evaluatedPromptTokens };
     };
+    /** `extra` tokens evaluated after `base` tokens already in the sequence (its cached prefix). */
+    const ttftAfter = async (b: ModelBackend, base: number, extra: number): Promise<{ ms: number; tokens: number; position: number }> => {
+        const key = `i${uniq}`;
+        const head = freshText(words(base));
+        const first = await b.generate({ mode: 'raw', prompt: head, maxTokens: 1, cacheKey: key }, signal);
+        const r = await b.generate({ mode: 'raw', prompt: `${head} ${freshText(words(extra))}`, maxTokens: 1, cacheKey: key }, signal);
+        return { ms: r.firstTokenMs ?? r.totalMs, tokens: r.evaluatedPromptTokens, position: Math.min(r.reusedPromptTokens, first.promptTokens) };
+    };
     const decodeMsPerToken = async (b: ModelBackend, n = 64): Promise<number> => {
         const r = await b.generate({ mode: 'raw', prompt: freshText(words(16)), maxTokens: n, cacheKey: `d${uniq}` }, signal);
         return (r.totalMs - (r.firstTokenMs ?? 0)) / Math.max(1, r.generatedTokens - 1);
@@ -68,6 +76,8 @@ export async function measureProfile(setup: RealSetup, options: ProfileOptions):
 
     const SHORT = 32;
     const LONG = 448;
+    /** Tokens evaluated after a cached LONG-token prefix (what a keystroke's completion evaluates). */
+    const INCREMENT = 96;
     const models = {} as Record<Role, ModelProfile>;
     const raw: Record<string, unknown> = {};
     for (const role of ROLES) {
@@ -85,8 +95,22 @@ export async function measureProfile(setup: RealSetup, options: ProfileOptions):
             sTok = a.tokens;
             lTok = c.tokens;
         }
-        const rate = ((lTok - sTok) * 1000) / Math.max(1e-6, median(l) - median(s));
-        const overhead = Math.max(0, median(s) - (sTok * 1000) / rate);
+        const inc: number[] = [];
+        let iTok = INCREMENT;
+        let iPos = LONG;
+        for (let i = 0; i < reps; i++) {
+            const r = await ttftAfter(b, LONG, INCREMENT);
+            inc.push(r.ms);
+            iTok = r.tokens;
+            iPos = r.position;
+        }
+        const fit = fitPrefill([
+            { n: sTok, position: 0, ms: median(s) },
+            { n: lTok, position: 0, ms: median(l) },
+            { n: iTok, position: iPos, ms: median(inc) },
+        ]);
+        const rate = 1000 / fit.msPerToken;
+        const overhead = fit.overheadMs;
         const dec: number[] = [];
         for (let i = 0; i < reps; i++) dec.push(await decodeMsPerToken(b));
         const eShort: number[] = [];
@@ -101,6 +125,7 @@ export async function measureProfile(setup: RealSetup, options: ProfileOptions):
             promptTokensPerSec: Math.round(rate),
             decodeTokensPerSec: Math.round((1000 / median(dec)) * 10) / 10,
             firstTokenOverheadMs: Math.round(overhead * 10) / 10,
+            attentionMsPerTokenPair: Math.round(fit.msPerTokenPair * 1e6) / 1e6,
             embedTokensPerSec: Math.round(embedRate),
             embedOverheadMsPerItem: Math.round(embedOverhead * 10) / 10,
             loadMs: Math.round(loadMs[role]),
@@ -111,8 +136,8 @@ export async function measureProfile(setup: RealSetup, options: ProfileOptions):
             hasChat: b.info?.hasChat ?? true,
             batchGain: { prefill: [1, 1], decode: [1, 1], embed: [1, 1] },
         };
-        raw[role] = { ttftShortMs: s, ttftLongMs: l, shortTokens: sTok, longTokens: lTok, decodeMsPerToken: dec, embedMsPerText16: eShort, embedMsPerText96: eLong };
-        log(`  ${role}: prompt ${models[role].promptTokensPerSec} tok/s (+${models[role].firstTokenOverheadMs} ms), decode ${models[role].decodeTokensPerSec} tok/s, embed ${models[role].embedTokensPerSec} tok/s (+${models[role].embedOverheadMsPerItem} ms/text), load ${models[role].loadMs} ms`);
+        raw[role] = { ttftShortMs: s, ttftLongMs: l, shortTokens: sTok, longTokens: lTok, ttftIncrementMs: inc, incrementTokens: iTok, incrementPosition: iPos, decodeMsPerToken: dec, embedMsPerText16: eShort, embedMsPerText96: eLong };
+        log(`  ${role}: prompt ${models[role].promptTokensPerSec} tok/s (+${models[role].firstTokenOverheadMs} ms, attention ${(fit.msPerTokenPair * 1000).toFixed(2)} µs per token pair), decode ${models[role].decodeTokensPerSec} tok/s, embed ${models[role].embedTokensPerSec} tok/s (+${models[role].embedOverheadMsPerItem} ms/text), load ${models[role].loadMs} ms`);
     }
 
     // Decode batch gain: two coder sequences at once.
@@ -197,4 +222,27 @@ export async function measureProfile(setup: RealSetup, options: ProfileOptions):
         measurement: { tokensPerWord, loadBefore, loadAfter, raw, contention: contentionRaw, reps },
     };
     return { profile, tokensPerWord };
+}
+
+/**
+ * Prompt evaluation time model: n tokens after P already in the sequence take
+ * `overheadMs + n * msPerToken + msPerTokenPair * n * (P + n / 2)` (ms). Solved exactly from
+ * three measurements (two fresh sizes and one after a cached prefix); when the attention term
+ * comes out negative (noise), it is dropped and the two fresh sizes give overhead and rate.
+ */
+export function fitPrefill(points: ReadonlyArray<{ n: number; position: number; ms: number }>): { overheadMs: number; msPerToken: number; msPerTokenPair: number } {
+    const rows = points.map((p) => [1, p.n, p.n * (p.position + p.n / 2)]);
+    const y = points.map((p) => p.ms);
+    const det3 = (m: number[][]): number =>
+        m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1]) - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0]) + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0]);
+    const d = det3(rows);
+    if (points.length === 3 && Math.abs(d) > 1e-9) {
+        const col = (k: number): number[][] => rows.map((r, i) => r.map((v, j) => (j === k ? y[i] : v)));
+        const [o, a, b] = [0, 1, 2].map((k) => det3(col(k)) / d);
+        // A slightly negative overhead is noise around zero (measured: -1.1 ms on the embedder).
+        if (b >= 0 && a > 0 && o > -5) return { overheadMs: Math.max(0, o), msPerToken: a, msPerTokenPair: b };
+    }
+    const [s, l] = points;
+    const a = Math.max(1e-6, (l.ms - s.ms) / Math.max(1, l.n - s.n));
+    return { overheadMs: Math.max(0, s.ms - s.n * a), msPerToken: a, msPerTokenPair: 0 };
 }

@@ -16,6 +16,13 @@ export interface ModelProfile {
     readonly decodeTokensPerSec: number;
     /** Fixed part of every generate/chat call before the first token (ms): setup, sampling. */
     readonly firstTokenOverheadMs: number;
+    /**
+     * Attention's share of prompt evaluation (ms per token pair): evaluating n prompt tokens after
+     * P tokens already in the sequence costs `n * 1000 / promptTokensPerSec + this * n * (P + n / 2)`.
+     * It is what makes a few typed tokens evaluated after a 500-token cached prefix cost more than
+     * the same tokens at the start of a sequence. Absent or 0: not modelled (the GPU profile).
+     */
+    readonly attentionMsPerTokenPair?: number;
     /** Embedding evaluation rate alone (tokens/s). */
     readonly embedTokensPerSec: number;
     /** Fixed cost per embedded text (ms). */
@@ -110,6 +117,9 @@ export function validateProfile(o: unknown, where = 'profile'): SpeedProfile {
         if (!m) throw new ProfileError(`${where}.models.${r} missing`);
         for (const k of ['promptTokensPerSec', 'decodeTokensPerSec', 'embedTokensPerSec', 'memoryBytes', 'slots', 'contextSize']) {
             posNum(m[k], `${where}.models.${r}.${k}`);
+        }
+        if (m.attentionMsPerTokenPair !== undefined && (typeof m.attentionMsPerTokenPair !== 'number' || !(m.attentionMsPerTokenPair >= 0))) {
+            throw new ProfileError(`${where}.models.${r}.attentionMsPerTokenPair must be a number >= 0`);
         }
         for (const k of ['firstTokenOverheadMs', 'embedOverheadMsPerItem', 'loadMs']) {
             if (typeof m[k] !== 'number' || (m[k] as number) < 0) throw new ProfileError(`${where}.models.${r}.${k} must be >= 0`);

@@ -3,8 +3,9 @@
  * the llama.cpp backend, while time is virtual and speeds come from a `SpeedProfile`.
  *
  * Timing model (all work runs on the shared `SimDevice`, so models slow each other):
- * - generate/chat: wait for a free slot (FIFO), then one prefill job of
- *   `firstTokenOverheadMs + evaluatedPromptTokens * 1000 / promptTokensPerSec` isolated ms, after
+ * - generate/chat: wait for a free slot (FIFO), then prefill jobs of `prefillChunkTokens` each,
+ *   n tokens after P already in the sequence costing `n * 1000 / promptTokensPerSec +
+ *   attentionMsPerTokenPair * n * (P + n / 2)` isolated ms, then `firstTokenOverheadMs`, after
  *   which the first token is emitted; every further token is preceded by `gate.wait` (a paused
  *   sequence computes nothing and does not count as active) and one decode job of
  *   `1000 / decodeTokensPerSec` isolated ms.
@@ -252,7 +253,9 @@ export class SimBackend implements ModelBackend {
                 await pass();
                 const n = Math.min(chunk, evaluated - started);
                 started += n;
-                await this.native('prefill', (n * 1000) / p.promptTokensPerSec, signal, slot);
+                // Tokens already in the sequence before this chunk: the reused prefix and earlier chunks.
+                const before = reused + started - n;
+                await this.native('prefill', (n * 1000) / p.promptTokensPerSec + (p.attentionMsPerTokenPair ?? 0) * n * (before + n / 2), signal, slot);
             }
             await pass();
             // The first token's logits and sampling.

@@ -6,6 +6,7 @@ import { SupersededError } from '../../../src/core/errors';
 import { loadProfile, validateProfile, type DeviceProfile, type ModelProfile } from '../../../bench/profileTypes';
 import { SimDevice } from '../../../bench/sim/device';
 import { SimBackend } from '../../../bench/sim/simBackend';
+import { fitPrefill } from '../../../bench/profile';
 
 const DEVICE: DeviceProfile = {
     kind: 'cpu',
@@ -33,12 +34,12 @@ function spec(id: string): ModelSpec {
     return { id, role: 'coder', path: `/x/${id}.gguf`, contextSize: 4096, slots: 1, threads: 1, gpuLayers: 0, fimTemplate: 'auto' };
 }
 
-async function setup(ids: readonly string[], chunk = 64): Promise<{ clock: VirtualClock; device: SimDevice; backends: SimBackend[] }> {
+async function setup(ids: readonly string[], chunk = 64, model: ModelProfile = MODEL): Promise<{ clock: VirtualClock; device: SimDevice; backends: SimBackend[] }> {
     const clock = new VirtualClock(0);
     const models: Record<string, ModelProfile> = {};
-    for (const id of ids) models[id] = MODEL;
+    for (const id of ids) models[id] = model;
     const device = new SimDevice(clock, DEVICE, models);
-    const backends = ids.map(() => new SimBackend(clock, device, MODEL, { keepOnAbort: 'evaluated', prefillChunkTokens: chunk, embeddingSpace: 's' }));
+    const backends = ids.map(() => new SimBackend(clock, device, model, { keepOnAbort: 'evaluated', prefillChunkTokens: chunk, embeddingSpace: 's' }));
     const loads = backends.map((b, i) => b.load(spec(ids[i]), new AbortController().signal));
     await clock.runUntilIdle();
     await Promise.all(loads);
@@ -138,6 +139,22 @@ describe('bench simulator: backend', () => {
         assert.equal((await p3).reusedPromptTokens, 0);
     });
 
+    it('prompt tokens cost more after a long prefix: n tokens after P take n / rate + attention * n * (P + n / 2)', async () => {
+        const b = 0.004;
+        const { clock, backends } = await setup(['a'], 64, { ...MODEL, attentionMsPerTokenPair: b });
+        const s = new AbortController().signal;
+        const p1 = backends[0].generate({ mode: 'raw', prompt: words(100), maxTokens: 1, cacheKey: 'doc' }, s);
+        await clock.runUntilIdle();
+        const r1 = await p1;
+        // Two chunks (64 + 36 tokens): 100 ms + 0.004 * (64 * 32 + 36 * (64 + 18)) + 10 ms overhead.
+        assert.ok(Math.abs((r1.firstTokenMs ?? 0) - (110 + b * (64 * 32 + 36 * 82))) < 1e-6, `${r1.firstTokenMs}`);
+        const p2 = backends[0].generate({ mode: 'raw', prompt: `${words(100)} ${words(20, 'y')}`, maxTokens: 1, cacheKey: 'doc' }, s);
+        await clock.runUntilIdle();
+        const r2 = await p2;
+        assert.equal(r2.reusedPromptTokens, 100);
+        assert.ok(Math.abs((r2.firstTokenMs ?? 0) - (20 + 10 + b * 20 * (100 + 10))) < 1e-6, `${r2.firstTokenMs}`);
+    });
+
     it('abort: the call rejects at once, the started chunk still runs (slot busy, tokens counted), the sequence keeps it', async () => {
         const { clock, backends } = await setup(['a'], 64);
         const b = backends[0];
@@ -196,6 +213,24 @@ describe('bench simulator: backend', () => {
 });
 
 describe('bench profiles', () => {
+    it('fitPrefill recovers overhead, rate and attention from two fresh prompts and one after a prefix', () => {
+        const t = (n: number, pos: number): number => 12 + n * 2.5 + 0.0035 * n * (pos + n / 2);
+        const fit = fitPrefill([
+            { n: 32, position: 0, ms: t(32, 0) },
+            { n: 448, position: 0, ms: t(448, 0) },
+            { n: 96, position: 448, ms: t(96, 448) },
+        ]);
+        assert.ok(Math.abs(fit.overheadMs - 12) < 1e-6 && Math.abs(fit.msPerToken - 2.5) < 1e-9 && Math.abs(fit.msPerTokenPair - 0.0035) < 1e-9, JSON.stringify(fit));
+        // Noise that would make attention negative: it is dropped, the fresh pair gives the rate.
+        const flat = fitPrefill([
+            { n: 32, position: 0, ms: 92 },
+            { n: 448, position: 0, ms: 1132 },
+            { n: 96, position: 448, ms: 200 },
+        ]);
+        assert.equal(flat.msPerTokenPair, 0);
+        assert.ok(Math.abs(flat.msPerToken - 2.5) < 1e-9 && Math.abs(flat.overheadMs - 12) < 1e-9, JSON.stringify(flat));
+    });
+
     it('the shipped profiles validate', () => {
         for (const f of ['rtx4090-qwen2.5-trio.json', 'local-generated.json']) {
             const p = loadProfile(join(__dirname, '..', '..', '..', 'bench', 'profiles', f));
