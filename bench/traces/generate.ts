@@ -159,12 +159,13 @@ const GPU_TYPING: TypingSpec = {
     maxTokens: 48,
 };
 
-/** The same typist on the generated CPU models: shorter contexts and answers fit their speed. */
 /**
- * The same typist on the generated CPU models (real mode): they answer in seconds, not tens of ms,
- * so bursts are short and pauses long enough (median 3 s) for a fair number of completions to finish.
+ * The same typist on the generated CPU models (real mode): they answer in hundreds of ms, not tens,
+ * so the typist types a few keys (1-4) and pauses about 1.5 s to read the suggestion. That gives
+ * 25-35 served completions a minute: a p95 over about ten (the previous 2-8 keys and 3 s pauses)
+ * was the slowest one or two and swung by 2x between runs of the same policy.
  */
-const CPU_TYPING: TypingSpec = { ...GPU_TYPING, docs: 3, prefixTokens: [300, 470], suffixTokens: [48, 112], maxTokens: 8, burst: [2, 8], pauseMedianMs: 3000 };
+const CPU_TYPING: TypingSpec = { ...GPU_TYPING, docs: 3, prefixTokens: [300, 470], suffixTokens: [48, 112], maxTokens: 8, burst: [1, 4], pauseMedianMs: 1500, pauseSigma: 0.5 };
 
 export const TRACE_SPECS: readonly TraceSpec[] = [
     {
@@ -207,7 +208,7 @@ export const TRACE_SPECS: readonly TraceSpec[] = [
         name: 'real-heavy-indexing',
         description: 'heavy-indexing sized for the generated CPU models: 40 s.',
         durationMs: 40_000,
-        typing: { ...CPU_TYPING, pauseMedianMs: 5000 },
+        typing: { ...CPU_TYPING, pauseMedianMs: 3000 },
         indexing: { startMs: 300, files: 120, fileTokens: [100, 600], chunkTokens: 96 },
         chats: [{ kind: 'explain', everyMs: [15_000, 25_000], promptTokens: [200, 320], maxTokens: 48 }],
     },
