@@ -11,7 +11,7 @@ import { barChart, cdfChart } from './svg';
 import type { Quantiles } from './stats';
 
 export type LeverName = keyof Levers;
-export const LEVER_NAMES: readonly LeverName[] = ['prefixAffinity', 'pauseOthers', 'holdSupersedable', 'spill', 'forecastHeadroom'];
+export const LEVER_NAMES: readonly LeverName[] = ['prefixAffinity', 'pauseOthers', 'holdSupersedable', 'spill', 'forecastHeadroom', 'coldStart'];
 
 /** A policy's numbers as report.json carries them: its metrics without the raw latency samples. */
 export type PolicyReport = Omit<PolicyMetrics, 'completionFirstTokenSamples'>;

@@ -144,7 +144,7 @@ export interface RoutingInternals {
 }
 
 export const DEFAULT_ROUTING_INTERNALS: RoutingInternals = {
-    levers: { prefixAffinity: true, pauseOthers: true, holdSupersedable: true, spill: true, forecastHeadroom: true },
+    levers: { prefixAffinity: true, pauseOthers: true, holdSupersedable: true, spill: true, forecastHeadroom: true, coldStart: true },
     cooldownMs: 30_000,
     embedBatchSize: 8,
 };

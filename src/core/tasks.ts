@@ -174,6 +174,12 @@ export interface Levers {
     readonly spill: boolean;
     /** Keep coder headroom: hold background batches back when completions are forecast. */
     readonly forecastHeadroom: boolean;
+    /**
+     * A completion whose preferred model would first have to read most of the document (a cold
+     * prompt) is answered by a much faster capable model while the preferred model reads the
+     * document in the background; the next keystrokes go back to it.
+     */
+    readonly coldStart: boolean;
 }
 
 /** Per task kind: priority (higher first) and objective as a multiple of the isolated estimate. */

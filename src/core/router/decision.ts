@@ -12,6 +12,8 @@ export class Candidate implements CandidatePrediction {
     finishMs = 0;
     qualityPenaltyMs = 0;
     reusedTokens = 0;
+    /** The job's prompt tokens (for reasons). */
+    promptTokens = 0;
     excluded?: string;
     /** Prefill + decode with no wait and no load (ms): the idle reference for objectives. */
     isolatedMs = 0;
@@ -31,7 +33,7 @@ export class Candidate implements CandidatePrediction {
     }
 }
 
-export type ReasonCode = 'best' | 'spill' | 'static' | 'round-robin' | 'least-busy' | 'lowest-latency' | 'none';
+export type ReasonCode = 'best' | 'spill' | 'cold-start' | 'static' | 'round-robin' | 'least-busy' | 'lowest-latency' | 'none';
 
 function ms(x: number): string {
     return `${Math.round(x)} ms`;
@@ -122,6 +124,12 @@ export class DecisionRecordImpl implements DecisionRecord {
                 } else {
                     s = `sent to ${this.chosen}, predicted ${ms(chosen?.finishMs ?? 0)}`;
                 }
+                break;
+            case 'cold-start':
+                s =
+                    pref && chosen
+                        ? `cold start: ${pref.modelId} would first read ${Math.max(0, Math.round(pref.promptTokens - pref.reusedTokens))} tokens of this document (first token ~${ms(pref.firstTokenMs)}); ${chosen.modelId} answers (~${ms(chosen.firstTokenMs)}) while ${pref.modelId} reads it in the background`
+                        : `cold start: sent to ${this.chosen}`;
                 break;
             case 'best':
             default:

@@ -82,6 +82,7 @@ export function predict(c: Candidate, m: ModelEntry, job: Job, x: EstimateInputs
     c.finishMs = finish;
     c.isolatedMs = iso;
     c.reusedTokens = reused;
+    c.promptTokens = job.promptTokens;
     c.inFlight = live;
     c.queued = q.length;
 }

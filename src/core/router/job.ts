@@ -123,6 +123,10 @@ export class Job {
     /** The gate's paused ms when the first token came (pauses during prefill), this call. */
     pausedBeforeFirstMs = 0;
     detachExternal: (() => void) | undefined;
+    /** A coldStart warm-up: a prefill-only completion nobody awaits, never superseded. */
+    warm = false;
+    /** Set by the decision when a cold start sends this completion elsewhere: the model to warm. */
+    warmOn: ModelEntry | undefined;
     promptTokensResult = 0;
     reusedTokensResult = 0;
     generatedTokensResult = 0;

@@ -34,6 +34,8 @@ export class ModelEntry {
     loadWanted = false;
     /** Documents whose prefix this model's sequences likely hold; most recent last, <= slots entries. */
     readonly docs = new Map<string, DocPrefix>();
+    /** Documents this model is reading in the background (coldStart warm-up jobs queued or running). */
+    readonly warming = new Set<string>();
     served = 0;
     failed = 0;
     /** Generations of this model's jobs currently paused at their gate. */

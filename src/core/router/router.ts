@@ -30,6 +30,7 @@ import {
     type RouterLogger,
     type RouterSnapshot,
     type RoutingSettings,
+    type CompletionTask,
     type Task,
     type TaskKind,
     type TaskResult,
@@ -41,7 +42,7 @@ import { Forecaster } from './forecast';
 import { Job, isEmbedTask } from './job';
 import { choose, type Choice } from './policies';
 import { ModelEntry } from './registry';
-import { COLD_PROMPT_REUSE, FEEDBACK_SAVE_DEBOUNCE_MS, HEADROOM_CONFIDENCE, HOLD_BANK_MAX_MS, MAX_HOLD_SHARE, PREFERRED_ROLE, QUALITY_WEIGHT, RECENT_DECISIONS, STARVATION_MS } from './settings';
+import { COLD_PROMPT_REUSE, COLD_START_MIN_GAIN_MS, COLD_START_MIN_QUALITY, COLD_START_RATIO, FEEDBACK_SAVE_DEBOUNCE_MS, HEADROOM_CONFIDENCE, HOLD_BANK_MAX_MS, MAX_HOLD_SHARE, PREFERRED_ROLE, QUALITY_WEIGHT, RECENT_DECISIONS, STARVATION_MS } from './settings';
 
 const NK = TASK_KINDS.length;
 const CLASS_INDEX: Readonly<Record<TaskKind, number>> = Object.fromEntries(TASK_KINDS.map((k, i) => [k, i])) as Record<TaskKind, number>;
@@ -484,6 +485,7 @@ export class RouterImpl implements ZetaRouter {
             return this.settle(job, new DeadlineError(job.kind, job.objectiveMs, `best prediction ${Math.round(c.finishMs)} ms on ${m.id}`));
         }
         this.enqueue(job, m, c.finishMs - c.waitMs, c.firstTokenMs - c.waitMs);
+        if (job.warmOn) this.startWarm(job.warmOn, job);
     }
 
     /**
@@ -570,11 +572,75 @@ export class RouterImpl implements ZetaRouter {
             c.qualityPenaltyMs = zeta ? qWeight * (qMax - c.quality) * refIso : 0;
             c.score = c.finishMs + c.qualityPenaltyMs;
         }
+        job.warmOn = undefined;
+        const cold = zeta && s.levers.coldStart && s.levers.spill && job.kind === 'completion' && pref >= 0 ? this.coldStart(job, cands, pref) : -1;
         const ch = this.choice;
         choose(s.policy, cands, pref, this.rrCursor[job.classIndex], s.levers.spill, ch);
+        if (cold >= 0 && ch.index === pref) {
+            ch.index = cold;
+            ch.code = 'cold-start';
+            job.warmOn = models[pref];
+        }
         if (job.id !== 0 && ch.index >= 0 && s.policy === 'round-robin') this.rrCursor[job.classIndex] = (ch.index + 1) % n;
         job.objectiveMs = Number.isFinite(isoBest) ? s.taskClasses[job.kind].objectiveFactor * isoBest : Number.POSITIVE_INFINITY;
         return new DecisionRecordImpl(job.id, job.kind, job.doc, now, s.policy, ch.index >= 0 ? cands[ch.index].modelId : undefined, cands, ch.code, pref >= 0 ? models[pref].id : undefined);
+    }
+
+    /**
+     * coldStart (zeta, completions): while the preferred model reads this document in the
+     * background, it is left out (softly: it still serves when nothing else can). When its prompt is
+     * cold there, returns the index of a capable model whose first token is predicted much sooner
+     * (COLD_START_RATIO, COLD_START_MIN_GAIN_MS) at acceptable quality; -1 otherwise.
+     */
+    private coldStart(job: Job, cands: Candidate[], pref: number): number {
+        const pc = cands[pref];
+        if (pc.excluded !== undefined) return -1;
+        let alt = -1;
+        for (let i = 0; i < cands.length; i++) {
+            const c = cands[i];
+            if (i === pref || c.excluded !== undefined) continue;
+            if (alt < 0 || c.firstTokenMs < cands[alt].firstTokenMs) alt = i;
+        }
+        if (alt < 0) return -1;
+        const doc = job.doc;
+        if (doc !== undefined && this.models[pref].warming.has(doc)) {
+            pc.excluded = 'reading this document in the background';
+            pc.soft = true;
+            return -1;
+        }
+        if (pc.reusedTokens >= COLD_PROMPT_REUSE * job.promptTokens) return -1;
+        const a = cands[alt];
+        if (a.quality < COLD_START_MIN_QUALITY) return -1;
+        if (a.firstTokenMs > COLD_START_RATIO * pc.firstTokenMs || pc.firstTokenMs - a.firstTokenMs < COLD_START_MIN_GAIN_MS) return -1;
+        return alt;
+    }
+
+    /**
+     * Queues a prefill-only copy of a cold completion on `m` (its preferred model) so that the next
+     * keystrokes find the document there. Below completions in priority, so it waits while one
+     * prefills and is paused by the next; nobody awaits it and no keystroke supersedes it.
+     */
+    private startWarm(m: ModelEntry, src: Job): void {
+        const t = src.task as CompletionTask;
+        if (this.disposed || m.warming.has(t.doc) || m.retired) return;
+        const now = this.clock.now();
+        const task: CompletionTask = { kind: 'completion', doc: t.doc, prefix: t.prefix, suffix: t.suffix, maxTokens: 0, promptTokens: src.promptTokens };
+        const ci = CLASS_INDEX.completion;
+        const job = new Job(this.nextId++, task, 'completion', ci, this.priorities[ci] - 1, now, noop, noop);
+        job.warm = true;
+        this.prepare(job);
+        job.genTokens = 0;
+        this.live.add(job);
+        m.warming.add(t.doc);
+        const x = this.inputs;
+        x.now = now;
+        const c = new Candidate(m.id);
+        predict(c, m, job, x);
+        const rec = new DecisionRecordImpl(job.id, 'completion', t.doc, now, this.settings.policy, m.id, [c], 'best', m.id);
+        rec.note(`cold start: reads the document in the background for task ${src.id}`);
+        job.decision = rec;
+        this.remember(rec);
+        this.enqueue(job, m, c.isolatedMs, c.isolatedMs);
     }
 
     /** Why `m` can never serve `job` (capability, space, residency failure), or undefined. */
@@ -735,7 +801,7 @@ export class RouterImpl implements ZetaRouter {
         job.callStartedAt = now;
         job.gate.pausedMs = 0;
         job.pausedBeforeFirstMs = 0;
-        if (this.settings.policy === 'zeta' && this.settings.levers.pauseOthers && job.kind === 'completion') this.beginPause(job);
+        if (this.settings.policy === 'zeta' && this.settings.levers.pauseOthers && job.kind === 'completion' && !job.warm) this.beginPause(job);
         const p = this.execute(job, m);
         job.execution = p;
         this.executing.add(p);
@@ -854,8 +920,10 @@ export class RouterImpl implements ZetaRouter {
 
     private finish(job: Job, m: ModelEntry, text: string | undefined, vectors: number[][] | undefined): void {
         const now = this.clock.now();
-        m.served++;
-        m.load.observeLatency(now - job.submittedAt);
+        if (!job.warm) {
+            m.served++;
+            m.load.observeLatency(now - job.submittedAt);
+        }
         const result: TaskResult = {
             taskId: job.id,
             kind: job.kind,
@@ -885,7 +953,7 @@ export class RouterImpl implements ZetaRouter {
         job.lastError = error;
         if (!job.failedOn) job.failedOn = [];
         job.failedOn.push(m);
-        if (job.failedOn.length > 1) return this.settle(job, error);
+        if (job.failedOn.length > 1 || job.warm) return this.settle(job, error);
         job.state = 'holding';
         job.model = undefined;
         this.route(job, 0);
@@ -906,6 +974,7 @@ export class RouterImpl implements ZetaRouter {
         job.detachExternal?.();
         job.detachExternal = undefined;
         this.live.delete(job);
+        if (job.warm && job.model && job.task.kind === 'completion') job.model.warming.delete(job.task.doc);
         if (job.task.kind === 'completion') {
             const list = this.docJobs.get(job.task.doc);
             if (list) {

@@ -11,6 +11,7 @@ export const defaultLevers: Levers = Object.freeze({
     holdSupersedable: true,
     spill: true,
     forecastHeadroom: true,
+    coldStart: true,
 });
 
 /** Higher priority runs first. Objectives are multiples of the best idle model's predicted time. */
@@ -107,3 +108,15 @@ export const FEEDBACK_SAVE_DEBOUNCE_MS = 2_000;
  * document) starts at once; its prefill is mostly prefix that the next keystroke reuses.
  */
 export const COLD_PROMPT_REUSE = 0.5;
+
+/**
+ * coldStart: a cold completion (less than COLD_PROMPT_REUSE of its prompt reusable on the preferred
+ * model) goes to another capable model when that one's first token is predicted at most
+ * COLD_START_RATIO of the preferred model's and at least COLD_START_MIN_GAIN_MS sooner, and its
+ * expected acceptance is at least COLD_START_MIN_QUALITY (feedback lowers it for a user who
+ * dismisses its suggestions). On a fast GPU a cold 500-token prompt takes tens of ms and this
+ * never fires; on the CPU a 7B-class coder takes about a second, a 4B-class model half of that.
+ */
+export const COLD_START_RATIO = 0.6;
+export const COLD_START_MIN_GAIN_MS = 150;
+export const COLD_START_MIN_QUALITY = 0.5;

@@ -14,7 +14,7 @@ const ROOT = join(__dirname, '..', '..', '..');
 
 const SETTINGS: RoutingSettings = {
     policy: 'static',
-    levers: { prefixAffinity: true, pauseOthers: true, holdSupersedable: true, spill: true, forecastHeadroom: true },
+    levers: { prefixAffinity: true, pauseOthers: true, holdSupersedable: true, spill: true, forecastHeadroom: true, coldStart: true },
     taskClasses: Object.fromEntries(TASK_KINDS.map((k) => [k, { priority: 1, objectiveFactor: 4 }])) as RoutingSettings['taskClasses'],
     maxQueue: 64,
     keepAliveMs: 60_000,

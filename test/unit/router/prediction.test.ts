@@ -155,7 +155,7 @@ describe('router: pausing other models during a completion’s prefill', () => {
     async function explainTokensDuringCompletion(pause: boolean, explainFactor = 4): Promise<{ during: number; paused: number; ok: boolean }> {
         const f = makeFixture({
             settings: {
-                levers: { holdSupersedable: false, pauseOthers: pause },
+                levers: { holdSupersedable: false, pauseOthers: pause, coldStart: false },
                 taskClasses: {
                     completion: { priority: 100, objectiveFactor: 4 },
                     embedQuery: { priority: 90, objectiveFactor: 4 },
@@ -196,7 +196,7 @@ describe('router: pausing other models during a completion’s prefill', () => {
 
     it('pauses a stream still in its prefill between chunks, and learns its speed without the pause', async () => {
         const run = async (pause: boolean): Promise<{ paused: number; explainFirst: number; completionFirst: number; promptTps: number }> => {
-            const f = makeFixture({ settings: { levers: { holdSupersedable: false, pauseOthers: pause } } });
+            const f = makeFixture({ settings: { levers: { holdSupersedable: false, pauseOthers: pause, coldStart: false } } });
             await f.clock.advance(5_000);
             let explainFirst = 0;
             let completionFirst = 0;
@@ -227,7 +227,7 @@ describe('router: pausing other models during a completion’s prefill', () => {
 
     it('pauses a lower-priority stream on the completion’s own model too', async () => {
         const run = async (pause: boolean): Promise<{ during: number; paused: number }> => {
-            const f = makeFixture({ models: [spec('coder', { slots: 2 }), spec('reasoner'), spec('embedder')], settings: { levers: { holdSupersedable: false, pauseOthers: pause } } });
+            const f = makeFixture({ models: [spec('coder', { slots: 2 }), spec('reasoner'), spec('embedder')], settings: { levers: { holdSupersedable: false, pauseOthers: pause, coldStart: false } } });
             await f.clock.advance(5_000);
             const times: number[] = [];
             const edit = submit(f, { ...chat('edit', 10, 80), onToken: () => times.push(f.clock.now()) } as never);
@@ -263,7 +263,7 @@ describe('router: pausing other models during a completion’s prefill', () => {
 describe('router: nothing lower-priority starts during a completion prefill (pauseOthers)', () => {
     it('an explanation submitted during a completion prefill starts at its first token', async () => {
         const run = async (pause: boolean): Promise<{ explainStart: number; first: number }> => {
-            const f = makeFixture({ settings: { levers: { holdSupersedable: false, pauseOthers: pause } } });
+            const f = makeFixture({ settings: { levers: { holdSupersedable: false, pauseOthers: pause, coldStart: false } } });
             await f.clock.advance(5_000);
             let first = 0;
             const c = submit(f, { ...completion('a.ts', words(400)), onToken: () => (first ||= f.clock.now()) } as never);

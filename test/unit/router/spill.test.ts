@@ -145,3 +145,64 @@ describe('router: spill rules (zeta)', () => {
         assert.equal(await run(false), 'coder');
     });
 });
+
+describe('router: cold start (zeta)', () => {
+    const noHold = { levers: { holdSupersedable: false } };
+    // 400 prompt tokens: about 410 ms to the first token on the coder (1,000 tokens/s), 205 ms on the embedder (2,000).
+    const cold = (extra = ''): ReturnType<typeof completion> => completion('a.ts', words(400) + extra);
+
+    it('a cold completion is answered by a much faster model while the coder reads the document; then the coder serves again', async () => {
+        const f = makeFixture({ settings: noHold });
+        await ready(f);
+        const first = submit(f, cold());
+        await f.clock.advance(50);
+        // The next keystroke while the coder is still reading: the embedder has the document.
+        const second = submit(f, cold(' x'));
+        await f.clock.runUntilIdle(60_000);
+        assert.ok(first.outcome && !first.outcome.ok, 'the first keystroke is superseded by the second');
+        assert.ok(second.outcome?.ok);
+        assert.equal(second.outcome.value.modelId, 'embedder', second.outcome.value.decision.reason);
+        const coderCalls = f.backends.get('coder')!.calls.filter((c) => c.op === 'generate' && c.cacheKey === 'a.ts');
+        assert.equal(coderCalls.length, 1, 'one background read of a.ts on the coder');
+        assert.equal(coderCalls[0].outcome, 'ok');
+        const snap = f.router.snapshot();
+        assert.ok(snap.recentDecisions.some((d) => /^cold start: coder would first read \d+ tokens/.test(d.reason)), snap.recentDecisions.map((d) => d.reason).join('\n'));
+        // Once read, the coder serves the document's completions from its cache.
+        const third = submit(f, cold(' x y'));
+        await f.clock.runUntilIdle(60_000);
+        assert.ok(third.outcome?.ok);
+        assert.equal(third.outcome.value.modelId, 'coder', third.outcome.value.decision.reason);
+        assert.ok(third.outcome.value.reusedPromptTokens >= 400, `reused ${third.outcome.value.reusedPromptTokens}`);
+        await f.router.dispose();
+    });
+
+    it('lever off: the cold completion waits for the coder', async () => {
+        const f = makeFixture({ settings: { levers: { holdSupersedable: false, coldStart: false } } });
+        await ready(f);
+        const c = submit(f, cold());
+        await f.clock.runUntilIdle(60_000);
+        assert.ok(c.outcome?.ok);
+        assert.equal(c.outcome.value.modelId, 'coder');
+        assert.equal(f.backends.get('coder')!.calls.filter((k) => k.op === 'generate' && k.cacheKey === 'a.ts').length, 1);
+        await f.router.dispose();
+    });
+
+    it('not when the faster model gains too little, nor when the user dismisses its suggestions', async () => {
+        const close = makeFixture({ settings: noHold, profiles: { embedder: { promptTokensPerSec: 1100, memory: { ramBytes: 3.5e9, vramBytes: 0 } } } });
+        await ready(close);
+        const a = submit(close, cold());
+        await close.clock.runUntilIdle(60_000);
+        assert.ok(a.outcome?.ok);
+        assert.equal(a.outcome.value.modelId, 'coder', a.outcome.value.decision.reason);
+        await close.router.dispose();
+
+        const f = makeFixture({ settings: noHold });
+        await ready(f);
+        for (let i = 0; i < 40; i++) f.router.feedback({ modelId: 'embedder', kind: 'completion', event: 'dismissed' });
+        const b = submit(f, cold());
+        await f.clock.runUntilIdle(60_000);
+        assert.ok(b.outcome?.ok);
+        assert.equal(b.outcome.value.modelId, 'coder', b.outcome.value.decision.reason);
+        await f.router.dispose();
+    });
+});
