@@ -71,6 +71,9 @@ export class FullLength implements ModelBackend {
     countTokens(text: string): number {
         return this.inner.countTokens(text);
     }
+    cachedTokens(cacheKey: string): number {
+        return this.inner.cachedTokens?.(cacheKey) ?? 0;
+    }
     stats(): ReturnType<ModelBackend['stats']> {
         return this.inner.stats();
     }

@@ -177,6 +177,10 @@ export class SimBackend implements ModelBackend {
         }
     }
 
+    cachedTokens(cacheKey: string): number {
+        return this.prefixes.held(cacheKey);
+    }
+
     stats(): BackendStats {
         return {
             loaded: this.loaded,

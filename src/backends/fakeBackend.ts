@@ -7,8 +7,8 @@
  * of `prefillChunkTokens`, each preceded by `gate.wait` (as the llama.cpp backend does); the first
  * token is emitted at the end of the prefill; every further token takes `1000 / decodeTokensPerSec`
  * and is preceded by `gate.wait`. An embed call takes `embedMsPerText * texts.length`.
- * Prefix reuse: the last `slots` cache keys keep their prompt's tokens; a request with a kept key
- * evaluates only the tokens after the common prefix.
+ * Prefix reuse: the last `slots` cache keys keep their prompt's tokens (an aborted call keeps what
+ * it evaluated); a request with a kept key evaluates only the tokens after the common prefix.
  */
 import type {
     BackendStats,
@@ -211,6 +211,10 @@ export class FakeBackend implements ModelBackend {
         }
     }
 
+    cachedTokens(cacheKey: string): number {
+        return this.prefixes.held(cacheKey);
+    }
+
     stats(): BackendStats {
         return {
             loaded: this.loaded,
@@ -242,16 +246,21 @@ export class FakeBackend implements ModelBackend {
         await this.slots.acquire(signal);
         let listener: TokenListener | undefined = onToken;
         let prefilled = false;
+        let reused = 0;
+        // Prompt tokens after the reused prefix whose prefill chunks completed.
+        let chunksDone = 0;
         try {
-            const reused = this.prefixes.reusable(cacheKey, prompt);
+            reused = this.prefixes.reusable(cacheKey, prompt);
             call.reusedPromptTokens = reused;
             const evaluated = prompt.length - reused;
             const p = this.profile;
             const chunk = Math.max(1, Math.floor(p.prefillChunkTokens));
-            for (let done = 0; done < evaluated; done += chunk) {
+            while (chunksDone < evaluated) {
                 const w = gate?.wait(signal);
                 if (w) await w;
-                await sleep(this.clock, (Math.min(chunk, evaluated - done) * 1000) / p.promptTokensPerSec, signal);
+                const n = Math.min(chunk, evaluated - chunksDone);
+                await sleep(this.clock, (n * 1000) / p.promptTokensPerSec, signal);
+                chunksDone += n;
             }
             await sleep(this.clock, p.firstTokenOverheadMs, signal);
             this.takeFailure(op);
@@ -300,9 +309,10 @@ export class FakeBackend implements ModelBackend {
         } catch (e) {
             call.outcome = signal.aborted ? 'aborted' : 'failed';
             if (!signal.aborted) this.totals.errors++;
-            // A sequence interrupted mid-prefill keeps nothing reusable; after the prefill it keeps the prompt.
+            // Like the llama.cpp backend: an abort keeps what was evaluated (the reused prefix and the
+            // completed chunks; after the prefill, the whole prompt); a failure keeps nothing.
             if (cacheKey !== undefined) {
-                if (prefilled) this.prefixes.keep(cacheKey, prompt);
+                if (signal.aborted) this.prefixes.keep(cacheKey, prefilled ? prompt : prompt.slice(0, reused + chunksDone));
                 else this.prefixes.drop(cacheKey);
             }
             throw e;

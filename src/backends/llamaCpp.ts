@@ -97,6 +97,8 @@ interface Slot {
     key: string | undefined;
     /** clock.now() of its last release; orders LRU eviction. */
     lastUsed: number;
+    /** While busy: the cacheKey of the request it serves (its tokens are being evaluated). */
+    serving: string | undefined;
 }
 
 interface Waiter {
@@ -287,7 +289,7 @@ export class LlamaCppBackend implements ModelBackend {
             });
             const slots: Slot[] = [];
             for (let i = 0; i < spec.slots; i++) {
-                slots.push({ index: i, sequence: context.getSequence(), busy: false, key: undefined, lastUsed: 0 });
+                slots.push({ index: i, sequence: context.getSequence(), busy: false, key: undefined, lastUsed: 0, serving: undefined });
             }
             const info: ModelInfo = { ...inspected, gpu: model.gpuLayers > 0 };
             const loaded: Loaded = {
@@ -400,6 +402,14 @@ export class LlamaCppBackend implements ModelBackend {
         // Not loaded: a rough estimate (about 4 characters a token for code and English).
         if (!loaded) return Math.ceil(text.length / 4);
         return loaded.model.tokenize(text, false).length;
+    }
+
+    cachedTokens(cacheKey: string): number {
+        const loaded = this.state;
+        if (!loaded) return 0;
+        // A busy slot serving the key holds what it has evaluated so far; an idle one its key's tokens.
+        for (const s of loaded.slots) if (s.serving === cacheKey || (!s.busy && s.key === cacheKey)) return s.sequence.nextTokenIndex;
+        return 0;
     }
 
     stats(): BackendStats {
@@ -853,6 +863,7 @@ export class LlamaCppBackend implements ModelBackend {
         const free = this.pickFreeSlot(loaded, key, tokens);
         if (free && this.waiters.length === 0) {
             free.busy = true;
+            free.serving = key;
             return Promise.resolve(free);
         }
         return new Promise<Slot>((resolve, reject) => {
@@ -869,6 +880,7 @@ export class LlamaCppBackend implements ModelBackend {
 
     private release(loaded: Loaded, slot: Slot, key: string | undefined): void {
         slot.busy = false;
+        slot.serving = undefined;
         slot.lastUsed = this.options.clock.now();
         if (key !== undefined) {
             // The freshest state for a key is the one just released.
@@ -887,6 +899,7 @@ export class LlamaCppBackend implements ModelBackend {
             this.waiters.shift();
             waiter.signal.removeEventListener('abort', waiter.onAbort);
             slot.busy = true;
+            slot.serving = waiter.key;
             waiter.resolve(slot);
         }
     }

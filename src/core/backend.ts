@@ -179,5 +179,11 @@ export interface ModelBackend {
     /** Approximate token count of a text with this model's tokenizer (loaded models only). */
     countTokens(text: string): number;
     stats(): BackendStats;
+    /**
+     * Prompt tokens this backend's sequences hold for `cacheKey` now (0: none kept). Optional; cheap
+     * (the router asks once per candidate model per decision): it catches what the router cannot
+     * see, such as a key evicted for another document or a prefill aborted part-way.
+     */
+    cachedTokens?(cacheKey: string): number;
     readonly info: ModelInfo | undefined;
 }

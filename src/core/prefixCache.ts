@@ -31,6 +31,12 @@ export class KeyedPrefixCache {
         while (this.entries.length > this.capacity()) this.entries.shift();
     }
 
+    /** Tokens kept for `key` (0: none). */
+    held(key: string): number {
+        for (const e of this.entries) if (e.key === key) return e.tokens.length;
+        return 0;
+    }
+
     drop(key: string): void {
         const i = this.entries.findIndex((e) => e.key === key);
         if (i >= 0) this.entries.splice(i, 1);

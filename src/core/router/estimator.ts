@@ -70,7 +70,13 @@ export function predict(c: Candidate, m: ModelEntry, job: Job, x: EstimateInputs
         iso = remaining * lm.embedMsPerText;
         finish = wait + iso;
     } else {
-        if (x.affinity && t.kind === 'completion') reused = m.reusableTokens(t.doc, t.prefix, t.suffix, job.promptTokens, x.tokensPerChar);
+        if (x.affinity && t.kind === 'completion') {
+            reused = m.reusableTokens(t.doc, t.prefix, t.suffix, job.promptTokens, x.tokensPerChar);
+            // What the backend really holds for the document bounds it (a key evicted for another
+            // document, a prefill aborted part-way).
+            const held = reused > 0 ? m.backend.cachedTokens?.(t.doc) : undefined;
+            if (held !== undefined && held < reused) reused = held;
+        }
         const prefill = lm.overheadMs + (job.promptTokens - reused) * lm.prefillMsPerToken;
         const decode = Math.max(0, job.genTokens - 1) * lm.decodeMsPerToken;
         first = wait + prefill;

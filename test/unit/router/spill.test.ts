@@ -206,3 +206,22 @@ describe('router: cold start (zeta)', () => {
         await f.router.dispose();
     });
 });
+
+describe('router: what the backend holds bounds the predicted reuse', () => {
+    it('a document whose tokens the backend no longer holds is predicted cold, whatever the router remembers', async () => {
+        const f = makeFixture({ settings: { levers: { holdSupersedable: false } } });
+        await ready(f);
+        const first = submit(f, completion('a.ts', words(300)));
+        await f.clock.runUntilIdle(60_000);
+        assert.ok(first.outcome?.ok);
+        const next = completion('a.ts', `${words(300)} more`);
+        const coderReuse = (): number => f.router.decide(next).candidates.find((c) => c.modelId === 'coder')!.reusedTokens;
+        assert.ok(coderReuse() >= 290, `held: ${coderReuse()}`);
+        // The backend evicted the key (another document took the slot, or a prefill was aborted part-way).
+        const coder = f.backends.get('coder')!;
+        const held = 40;
+        coder.cachedTokens = (): number => held;
+        assert.equal(coderReuse(), held);
+        await f.router.dispose();
+    });
+});
