@@ -10,10 +10,12 @@ const ALPHA = 0.3;
 export const UTIL_WINDOW_MS = 10_000;
 export const LATENCY_RING = 10;
 /**
- * A first-token time with fewer evaluated prompt tokens than this does not set the prefill rate on
- * its own: it is mostly fixed cost and waiting (for a shared evaluation thread, say), and one such
- * sample (9 tokens in 160 ms behind another model's work) made a 370 tokens/s model look 6x slower,
- * so the router stopped sending it work and never measured it again.
+ * A first-token time with fewer evaluated prompt tokens than this is left out of the prefill
+ * estimate (rate and overhead fit): it is mostly fixed cost and waiting (for a shared evaluation
+ * thread, say). One such sample (9 tokens in 160 ms behind another model's work) made a 370
+ * tokens/s model look 6x slower, so the router stopped sending it work and never measured it
+ * again; two of them (9 and 23 tokens, both ~140 ms) fitted a 0.1 ms/token rate with 140 ms
+ * overhead, and a model scaled from that looked ten times faster than it is.
  */
 export const MIN_RATE_SAMPLE_TOKENS = 32;
 
@@ -101,6 +103,7 @@ export class LoadMonitor {
         this.measured = true;
         if (firstTokenMs !== undefined && firstTokenMs >= 0) {
             this.firstTokenMs = this.firstTokenMs === undefined ? firstTokenMs : this.firstTokenMs + ALPHA * (firstTokenMs - this.firstTokenMs);
+            if (evaluatedTokens > 0 && evaluatedTokens < MIN_RATE_SAMPLE_TOKENS) return this.observeDecode(generatedTokens, decodeMs);
             const d = 1 - ALPHA / 2;
             this.sw = this.sw * d + 1;
             this.sx = this.sx * d + evaluatedTokens;

@@ -13,6 +13,16 @@ describe('LoadMonitor: learning speeds from measured generations', () => {
         assert.ok(9 < MIN_RATE_SAMPLE_TOKENS);
     });
 
+    it('small samples stay out of the fit: two of them cannot fit a near-zero rate', () => {
+        const lm = new LoadMonitor(PRIOR);
+        lm.observeGeneration(9, 141, 1, 0);
+        lm.observeGeneration(23, 142, 1, 0);
+        assert.equal(lm.prefillMsPerToken, PRIOR.prefillMsPerToken);
+        assert.equal(lm.overheadMs, PRIOR.overheadMs);
+        lm.observeGeneration(417, 10 + 417 * 2, 8, 7 * 12);
+        assert.ok(Math.abs(lm.prefillMsPerToken - 2) < 1e-9, `${lm.prefillMsPerToken}`);
+    });
+
     it('a sample with enough tokens sets it, and later samples move it', () => {
         const lm = new LoadMonitor(PRIOR);
         lm.observeGeneration(400, 10 + 400 * 3, 8, 7 * 12);

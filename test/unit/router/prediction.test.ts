@@ -71,7 +71,7 @@ describe('router: hold-start from the learned typing cadence', () => {
      * (~200 ms) comes after the next keystroke (110 ms) is likely; at 1000 tokens/s (~15 ms) before.
      */
     async function typingBurst(hold: boolean, promptTokensPerSec = 25): Promise<{ starts: number; last: boolean; reason: string; settled: boolean }> {
-        const f = makeFixture({ settings: { levers: { holdSupersedable: hold } }, profiles: { coder: { promptTokensPerSec } } });
+        const f = makeFixture({ settings: { levers: { holdSupersedable: hold, coldStart: false } }, profiles: { coder: { promptTokensPerSec } } });
         await f.clock.advance(5_000);
         let prefix = words(200);
         // The document was completed once before: the coder holds its prefix and the router has
