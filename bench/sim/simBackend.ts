@@ -12,7 +12,9 @@
  * - embed: one job of `sum(embedOverheadMsPerItem + tokens * 1000 / embedTokensPerSec)`.
  * Tokens: one per whitespace-separated word; FIM and chat markers are one token each.
  * Prefix reuse: each slot keeps the tokens of its last call for its cache key (LRU over `slots`
- * keys); a call evaluates only the tokens after the common prefix (at least one token).
+ * keys); a call evaluates only the tokens after the common prefix (at least one token). A call for
+ * a key whose previous call is still running natively (an aborted chunk in flight) waits for it
+ * before taking a slot, as the llama.cpp backend waits for the key's own sequence.
  * Accounting: `computed` counts prompt tokens actually evaluated (including the part of an aborted
  * prefill that ran) and tokens generated, for generate/chat only; embeddings are counted apart.
  */
@@ -90,6 +92,8 @@ export class SimBackend implements ModelBackend {
     private currentInfo: ModelInfo | undefined;
     private readonly slots = new SlotPool(() => this.spec?.slots ?? this.profile.slots);
     /** Most recently used last; at most `slots` entries. */
+    /** Per cache key: resolves when the latest call for it has finished natively. */
+    private readonly keyTails = new Map<string, Promise<void>>();
     private readonly prefixes = new KeyedPrefixCache(() => this.spec?.slots ?? this.profile.slots);
     private readonly ttft: Ewma = { value: undefined };
     private readonly promptTps: Ewma = { value: undefined };
@@ -234,7 +238,24 @@ export class SimBackend implements ModelBackend {
             throw new Error(`simulated ${this.modelId}: ${prompt.length} prompt + ${maxTokens} tokens exceed the ${ctx}-token context`);
         }
         const t0 = this.clock.now();
-        await this.slots.acquire(signal);
+        // Like the llama.cpp backend, a call for a key whose sequence is still finishing an earlier
+        // call (an aborted one ends with its chunk in flight) waits for it, then reuses its tokens.
+        let endNative: () => void = () => undefined;
+        const ended = new Promise<void>((r) => (endNative = r));
+        const previous = cacheKey !== undefined ? this.keyTails.get(cacheKey) : undefined;
+        if (cacheKey !== undefined) this.keyTails.set(cacheKey, ended);
+        const unmark = (): void => {
+            endNative();
+            if (cacheKey !== undefined && this.keyTails.get(cacheKey) === ended) this.keyTails.delete(cacheKey);
+        };
+        try {
+            if (previous) await untilOrAbort(previous, signal);
+            await this.slots.acquire(signal);
+        } catch (e) {
+            // Whatever ran before still ends before a later call of this key starts.
+            void (previous ?? Promise.resolve()).then(unmark);
+            throw e;
+        }
         let listener: TokenListener | undefined = onToken;
         const p = this.profile;
         const reused = this.prefixes.reusable(cacheKey, prompt);
@@ -315,7 +336,10 @@ export class SimBackend implements ModelBackend {
             this.computed.promptReused += reused;
             this.computed.generated += generated;
             // The slot is free only when the native call in progress has returned.
-            void slot.tail.then(() => this.slots.release());
+            void slot.tail.then(() => {
+                this.slots.release();
+                unmark();
+            });
         }
     }
 
@@ -341,4 +365,17 @@ export class SimBackend implements ModelBackend {
             gpu: true,
         };
     }
+}
+
+/** Resolves with `p`, or rejects with `signal.reason` if it aborts first; leaves no listener behind. */
+function untilOrAbort(p: Promise<void>, signal: AbortSignal): Promise<void> {
+    if (signal.aborted) return Promise.reject(signal.reason);
+    return new Promise<void>((resolve, reject) => {
+        const onAbort = (): void => reject(signal.reason);
+        signal.addEventListener('abort', onAbort, { once: true });
+        void p.then(() => {
+            signal.removeEventListener('abort', onAbort);
+            resolve();
+        });
+    });
 }

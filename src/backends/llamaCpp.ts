@@ -10,8 +10,9 @@
  * - The context has `spec.slots` sequences, all taken at load time; a request holds exactly one slot
  *   from acquire to its `finally`, so "No sequences left" cannot happen and no slot leaks.
  * - A slot that served a `cacheKey` keeps that key (and its evaluated tokens) while idle; a request
- *   with the same key takes it back and evaluates only the tokens after the common prefix. When no
- *   free slot is unkeyed, the least recently used idle slot loses its key (LRU eviction).
+ *   with the same key takes it back and evaluates only the tokens after the common prefix, waiting
+ *   for it if it is still busy with the key. When no free slot is unkeyed, the least recently used
+ *   idle slot loses its key (LRU eviction).
  * - Generation advances one token at a time: before each next token the request's gate is awaited
  *   and the abort signal checked. On abort the call rejects at once with `signal.reason`; the slot
  *   is released when the native evaluation in progress (at most one prefill chunk or one token)
@@ -905,8 +906,9 @@ export class LlamaCppBackend implements ModelBackend {
     }
 
     /**
-     * The key's own idle slot; else the unkeyed idle slot sharing the longest prefix with `tokens`
-     * (ties: least recently used); else the least recently used idle slot, whose key is evicted.
+     * The key's own idle slot; none while a busy slot serves the key (the request waits for it);
+     * else the unkeyed idle slot sharing the longest prefix with `tokens` (ties: least recently
+     * used); else the least recently used idle slot, whose key is evicted.
      */
     private pickFreeSlot(loaded: Loaded, key: string | undefined, tokens: readonly Token[]): Slot | undefined {
         const free = loaded.slots.filter((s) => !s.busy);
@@ -914,6 +916,10 @@ export class LlamaCppBackend implements ModelBackend {
         if (key !== undefined) {
             const own = free.find((s) => s.key === key);
             if (own) return own;
+            // The key's tokens are in a slot still finishing a call (an aborted one ends with its
+            // chunk in flight): waiting for it costs at most one chunk; another slot would evaluate
+            // the whole prompt again (measured: 66 of 484 tokens reused instead of 428).
+            if (loaded.slots.some((s) => s.busy && s.serving === key)) return undefined;
         }
         const byAge = [...free].sort((a, b) => a.lastUsed - b.lastUsed);
         let best: Slot | undefined;

@@ -440,6 +440,27 @@ describe('LlamaCppBackend (real inference)', function () {
         assert.equal(afterWarm.evaluatedPromptTokens, 1);
     });
 
+    it('the next keystroke waits for its document’s slot to finish an aborted call and reuses what it evaluated', async () => {
+        const gen = await load('coder', { id: 'coder-abort-reuse', slots: 2, contextSize: 2048 });
+        const prefix = codeLines(60) + '    return value';
+        const suffix = ';\n}\n';
+        const key = 'file:///typing.ts';
+        // A cold prompt of several chunks, aborted after the first one or two have been evaluated.
+        const ac = new AbortController();
+        const first = gen.generate({ mode: 'fim', prefix, suffix, maxTokens: 4, cacheKey: key, gate: { wait: () => undefined } }, ac.signal);
+        const firstDone = first.then(
+            () => 'served',
+            (e: unknown) => (e === ac.signal.reason ? 'aborted' : e),
+        );
+        await new Promise((r) => setTimeout(r, 60));
+        ac.abort(new Error('superseded'));
+        // Submitted at once, while the aborted call's chunk is still in flight on its slot.
+        const next = await gen.generate({ mode: 'fim', prefix: prefix + '1', suffix, maxTokens: 4, cacheKey: key, ignoreEndOfGeneration: true }, never);
+        assert.equal(await firstDone, 'aborted');
+        assert.ok(next.reusedPromptTokens >= 64, `reused ${next.reusedPromptTokens} of ${next.promptTokens}: it took another slot`);
+        assert.equal(next.reusedPromptTokens + next.evaluatedPromptTokens, next.promptTokens);
+    });
+
     it('unload aborts in-flight work, is idempotent, and later calls say the model is not loaded', async () => {
         const gen = await load('coder', { id: 'coder-unload', slots: 1, contextSize: 1024 });
         let started = false;

@@ -155,6 +155,31 @@ describe('bench simulator: backend', () => {
         assert.ok(Math.abs((r2.firstTokenMs ?? 0) - (20 + 10 + b * 20 * (100 + 10))) < 1e-6, `${r2.firstTokenMs}`);
     });
 
+    it('a call for a key still finishing an aborted chunk waits for it (even with a free slot), then reuses it', async () => {
+        const clock = new VirtualClock(0);
+        const model: ModelProfile = { ...MODEL, slots: 2 };
+        const device = new SimDevice(clock, DEVICE, { a: model });
+        const b = new SimBackend(clock, device, model, { keepOnAbort: 'evaluated', prefillChunkTokens: 64, embeddingSpace: 's' });
+        const loading = b.load({ ...spec('a'), slots: 2 }, new AbortController().signal);
+        await clock.runUntilIdle();
+        await loading;
+        const t0 = clock.now();
+        const ac = new AbortController();
+        const first = b.generate({ mode: 'raw', prompt: words(300), maxTokens: 1, cacheKey: 'doc' }, ac.signal);
+        first.catch(() => undefined);
+        await clock.advance(10);
+        ac.abort(new SupersededError('doc'));
+        const second = b.generate({ mode: 'raw', prompt: `${words(300)} more`, maxTokens: 1, cacheKey: 'doc' }, new AbortController().signal);
+        await clock.advance(10);
+        // The aborted call's chunk still holds its slot; the second call waits instead of taking the free one.
+        assert.equal(b.stats().inFlight, 1);
+        await clock.runUntilIdle();
+        const r = await second;
+        // The first 64-token chunk ends at 64 ms; then 237 tokens (237 ms) and the 10 ms overhead.
+        assert.equal(r.reusedPromptTokens, 64);
+        assert.ok(Math.abs((r.firstTokenMs ?? 0) - (64 - 10 + 237 + 10)) < 1e-6, `${r.firstTokenMs} ms after ${t0 + 10}`);
+    });
+
     it('abort: the call rejects at once, the started chunk still runs (slot busy, tokens counted), the sequence keeps it', async () => {
         const { clock, backends } = await setup(['a'], 64);
         const b = backends[0];
