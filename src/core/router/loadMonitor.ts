@@ -80,13 +80,15 @@ export class LoadMonitor {
 
     /** Which quantities have been measured; a measured one is never replaced by a prior. */
     prefillMeasured = false;
+    /** The prefill rate comes from this model's embedding calls (no generation measured yet). */
+    prefillFromEmbed = false;
     decodeMeasured = false;
     embedMeasured = false;
     loadMeasured = false;
 
     /** Replaces the priors of quantities not measured yet (e.g. scaled from a measured model). */
     setPrior(prior: SpeedPrior): void {
-        if (!this.prefillMeasured) {
+        if (!this.prefillMeasured && !this.prefillFromEmbed) {
             this.prefillMsPerToken = prior.prefillMsPerToken;
             this.overheadMs = prior.overheadMs;
         }
@@ -142,11 +144,22 @@ export class LoadMonitor {
         }
     }
 
-    observeEmbed(texts: number, ms: number): void {
+    /**
+     * An embedding call of `texts` texts (`tokens` prompt tokens in all, when known) took `ms`.
+     * Embedding is the same forward pass as a prefill, so until a generation has measured this
+     * model's prefill, its embedding speed per token (fixed costs included: an upper bound) stands
+     * in for it, rather than a prior scaled from another model's size.
+     */
+    observeEmbed(texts: number, ms: number, tokens?: number): void {
         if (texts <= 0 || ms <= 0) return;
         this.measured = true;
         this.embedMsPerText = this.embedMeasured ? this.embedMsPerText + ALPHA * (ms / texts - this.embedMsPerText) : ms / texts;
         this.embedMeasured = true;
+        if (tokens !== undefined && tokens >= MIN_RATE_SAMPLE_TOKENS && !this.prefillMeasured) {
+            const per = ms / tokens;
+            this.prefillMsPerToken = this.prefillFromEmbed ? this.prefillMsPerToken + ALPHA * (per - this.prefillMsPerToken) : per;
+            this.prefillFromEmbed = true;
+        }
     }
 
     /** The first measured load replaces the prior; later ones are averaged. */

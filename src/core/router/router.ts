@@ -858,7 +858,7 @@ export class RouterImpl implements ZetaRouter {
                 job.generatedTokensResult += gen.generatedTokens;
                 this.finish(job, m, gen.text, undefined);
             } else if (vectors && isEmbedTask(t)) {
-                m.load.observeEmbed(batch, now - callStart);
+                m.load.observeEmbed(batch, now - callStart, t.texts.length > 0 ? (job.promptTokens * batch) / t.texts.length : undefined);
                 this.refreshPriors(m);
                 if (job.firstTokenAt === undefined) job.firstTokenAt = now;
                 if (!job.vectors) job.vectors = [];

@@ -41,3 +41,21 @@ describe('LoadMonitor: learning speeds from measured generations', () => {
         assert.ok(Math.abs(lm.decodeMsPerToken - 12) < 1e-9);
     });
 });
+
+describe('LoadMonitor: embedding speed stands in for an unmeasured prefill', () => {
+    it('embedding calls set the prefill rate until a generation measures it; scaled priors do not replace it', () => {
+        const lm = new LoadMonitor(PRIOR);
+        lm.observeEmbed(1, 110, 96);
+        assert.ok(Math.abs(lm.prefillMsPerToken - 110 / 96) < 1e-9, `${lm.prefillMsPerToken}`);
+        lm.setPrior({ ...PRIOR, prefillMsPerToken: 6.3 });
+        assert.ok(Math.abs(lm.prefillMsPerToken - 110 / 96) < 1e-9, 'a prior scaled from another model does not replace it');
+        // Too few tokens to say anything.
+        lm.observeEmbed(1, 50, 8);
+        assert.ok(Math.abs(lm.prefillMsPerToken - 110 / 96) < 1e-9);
+        // A measured generation takes over, and later embeddings leave it alone.
+        lm.observeGeneration(400, 10 + 400 * 0.7, 8, 7 * 12);
+        assert.ok(Math.abs(lm.prefillMsPerToken - 0.7) < 1e-9, `${lm.prefillMsPerToken}`);
+        lm.observeEmbed(1, 200, 96);
+        assert.ok(Math.abs(lm.prefillMsPerToken - 0.7) < 1e-9);
+    });
+});
