@@ -194,63 +194,65 @@ describe('router: pausing other models during a completion’s prefill', () => {
         assert.equal(off.paused, 0);
     });
 
+    /**
+     * A lower-priority `stream` runs for 300 ms, then a completion of `completionWords` tokens
+     * arrives. Returns when each produced its first token, the stream's token times, how many jobs
+     * `pausedModel` had paused 1 ms after the completion arrived, and the router after the run.
+     */
+    async function streamThenCompletion(
+        pause: boolean,
+        stream: ReturnType<typeof chat>,
+        completionWords: number,
+        pausedModel: string,
+        fixture: Parameters<typeof makeFixture>[0] = {},
+    ): Promise<{ streamTimes: number[]; start: number; completionFirst: number; paused: number; streamModel: string; completionModel: string; snapshot: ReturnType<ReturnType<typeof makeFixture>['router']['snapshot']> }> {
+        const f = makeFixture({ ...fixture, settings: { levers: { holdSupersedable: false, pauseOthers: pause, coldStart: false } } });
+        await f.clock.advance(5_000);
+        const streamTimes: number[] = [];
+        const x = submit(f, { ...stream, onToken: () => streamTimes.push(f.clock.now()) } as never);
+        await f.clock.advance(300);
+        const start = f.clock.now();
+        let completionFirst = 0;
+        const c = submit(f, { ...completion('a.ts', words(completionWords)), onToken: () => (completionFirst ||= f.clock.now()) } as never);
+        await f.clock.advance(1);
+        const paused = f.router.snapshot().models.find((m) => m.id === pausedModel)!.paused;
+        await f.clock.runUntilIdle(600_000);
+        assert.ok(c.outcome?.ok && x.outcome?.ok);
+        const snapshot = f.router.snapshot();
+        await f.router.dispose();
+        return { streamTimes, start, completionFirst, paused, streamModel: x.outcome.value.modelId, completionModel: c.outcome.value.modelId, snapshot };
+    }
+
     it('pauses a stream still in its prefill between chunks, and learns its speed without the pause', async () => {
-        const run = async (pause: boolean): Promise<{ paused: number; explainFirst: number; completionFirst: number; promptTps: number }> => {
-            const f = makeFixture({ settings: { levers: { holdSupersedable: false, pauseOthers: pause, coldStart: false } } });
-            await f.clock.advance(5_000);
-            let explainFirst = 0;
-            let completionFirst = 0;
-            // 2,000 prompt tokens at 500 tokens/s: 4 s of prefill on the reasoner.
-            const x = submit(f, { ...chat('explain', 2_000, 4), onToken: () => (explainFirst ||= f.clock.now()) } as never);
-            await f.clock.advance(300);
-            // 1,500 tokens at 1,000 tokens/s: the coder prefills for 1.5 s while the explain is mid-prefill.
-            const c = submit(f, { ...completion('a.ts', words(1_500)), onToken: () => (completionFirst ||= f.clock.now()) } as never);
-            await f.clock.advance(1);
-            const paused = f.router.snapshot().models.find((m) => m.id === 'reasoner')!.paused;
-            await f.clock.runUntilIdle(600_000);
-            assert.ok(c.outcome?.ok && x.outcome?.ok);
-            assert.equal(c.outcome.value.modelId, 'coder');
-            assert.equal(x.outcome.value.modelId, 'reasoner');
-            const promptTps = f.router.snapshot().models.find((m) => m.id === 'reasoner')!.promptTokensPerSec ?? 0;
-            await f.router.dispose();
-            return { paused, explainFirst, completionFirst, promptTps };
-        };
+        // 2,000 prompt tokens at 500 tokens/s: 4 s of prefill on the reasoner; the completion's
+        // 1,500 tokens at 1,000 tokens/s arrive 300 ms in and take the coder 1.5 s.
+        const run = (pause: boolean): ReturnType<typeof streamThenCompletion> => streamThenCompletion(pause, chat('explain', 2_000, 4), 1_500, 'reasoner');
         const on = await run(true);
-        assert.equal(on.paused, 1);
         const off = await run(false);
+        for (const r of [on, off]) assert.deepEqual([r.completionModel, r.streamModel], ['coder', 'reasoner']);
+        assert.equal(on.paused, 1);
         assert.equal(off.paused, 0);
         // Paused for the completion's prefill: the explanation's first token comes about 1.5 s later.
-        assert.ok(on.explainFirst - off.explainFirst > 1_200, `explain first token ${on.explainFirst} with pausing, ${off.explainFirst} without`);
+        assert.ok(on.streamTimes[0] - off.streamTimes[0] > 1_200, `explain first token ${on.streamTimes[0]} with pausing, ${off.streamTimes[0]} without`);
         // The learned prompt speed leaves the pause out (the fake evaluates 500 tokens/s).
-        assert.ok(Math.abs(on.promptTps - 500) / 500 < 0.1, `learned ${on.promptTps} tokens/s`);
+        const promptTps = on.snapshot.models.find((m) => m.id === 'reasoner')!.promptTokensPerSec ?? 0;
+        assert.ok(Math.abs(promptTps - 500) / 500 < 0.1, `learned ${promptTps} tokens/s`);
     });
 
     it('pauses a lower-priority stream on the completion’s own model too', async () => {
-        const run = async (pause: boolean): Promise<{ during: number; paused: number }> => {
-            const f = makeFixture({ models: [spec('coder', { slots: 2 }), spec('reasoner'), spec('embedder')], settings: { levers: { holdSupersedable: false, pauseOthers: pause, coldStart: false } } });
-            await f.clock.advance(5_000);
-            const times: number[] = [];
-            const edit = submit(f, { ...chat('edit', 10, 80), onToken: () => times.push(f.clock.now()) } as never);
-            await f.clock.advance(300);
-            assert.ok(times.length > 0, 'edit is streaming');
-            const start = f.clock.now();
-            let first = 0;
-            const c = submit(f, { ...completion('a.ts', words(400)), onToken: () => (first ||= f.clock.now()) } as never);
-            await f.clock.advance(1);
-            const paused = f.router.snapshot().models.find((m) => m.id === 'coder')!.paused;
-            await f.clock.runUntilIdle(600_000);
-            assert.ok(c.outcome?.ok && edit.outcome?.ok);
-            assert.equal(c.outcome.value.modelId, 'coder');
-            assert.equal(edit.outcome.value.modelId, 'coder');
-            await f.router.dispose();
-            return { during: times.filter((t) => t > start && t < first).length, paused };
-        };
+        const models = [spec('coder', { slots: 2 }), spec('reasoner'), spec('embedder')];
+        const run = (pause: boolean): ReturnType<typeof streamThenCompletion> => streamThenCompletion(pause, chat('edit', 10, 80), 400, 'coder', { models });
+        const during = (r: Awaited<ReturnType<typeof streamThenCompletion>>): number => r.streamTimes.filter((t) => t > r.start && t < r.completionFirst).length;
         const on = await run(true);
         const off = await run(false);
+        for (const r of [on, off]) {
+            assert.deepEqual([r.completionModel, r.streamModel], ['coder', 'coder']);
+            assert.ok(r.streamTimes.some((t) => t < r.start), 'the edit was streaming');
+        }
         assert.equal(on.paused, 1);
-        assert.ok(on.during <= 1, `edit tokens during the completion prefill with pausing: ${on.during}`);
+        assert.ok(during(on) <= 1, `edit tokens during the completion prefill with pausing: ${during(on)}`);
         assert.equal(off.paused, 0);
-        assert.ok(off.during >= 8, `edit tokens during the completion prefill without pausing: ${off.during}`);
+        assert.ok(during(off) >= 8, `edit tokens during the completion prefill without pausing: ${during(off)}`);
     });
 
     it('does not pause a stream that would miss its own objective', async () => {
