@@ -42,7 +42,7 @@ import { Forecaster } from './forecast';
 import { Job, isEmbedTask } from './job';
 import { choose, type Choice } from './policies';
 import { ModelEntry } from './registry';
-import { COLD_PROMPT_REUSE, COLD_START_MIN_GAIN_MS, COLD_START_MIN_QUALITY, COLD_START_RATIO, FEEDBACK_SAVE_DEBOUNCE_MS, HEADROOM_CONFIDENCE, HOLD_BANK_MAX_MS, MAX_HOLD_SHARE, PREFERRED_ROLE, QUALITY_WEIGHT, RECENT_DECISIONS, STARVATION_MS } from './settings';
+import { COLD_PROMPT_REUSE, COLD_START_MIN_GAIN_MS, COLD_START_MIN_QUALITY, COLD_START_RATIO, FEEDBACK_SAVE_DEBOUNCE_MS, HEADROOM_CONFIDENCE, HOLD_BANK_MAX_MS, MAX_HOLD_SHARE, PAUSE_TO_END_MAX_MS, PREFERRED_ROLE, QUALITY_WEIGHT, RECENT_DECISIONS, STARVATION_MS } from './settings';
 
 const NK = TASK_KINDS.length;
 const CLASS_INDEX: Readonly<Record<TaskKind, number>> = Object.fromEntries(TASK_KINDS.map((k, i) => [k, i])) as Record<TaskKind, number>;
@@ -836,12 +836,15 @@ export class RouterImpl implements ZetaRouter {
             error = e;
         }
         const now = this.clock.now();
-        // Cleanup first: the slot, the pause, the gate.
+        // Cleanup first: the slot, the gate. A pause this completion imposed is released only after
+        // the next queued work on its model has started (below): a completion that superseded this
+        // one takes the pause over instead of letting held work start at its keystroke.
         const ri = m.running.indexOf(job);
         if (ri >= 0) m.running.splice(ri, 1);
         m.load.markBusy(now, m.running.length);
         m.lastUsedAt = now;
-        if (job.pausing) this.endPause(job);
+        const heldPause = job.pausing;
+        job.pausing = false;
         this.unpauseJob(job);
         if (ok && job.state === 'running' && !signal.aborted) {
             if (gen && !isEmbedTask(t)) {
@@ -895,6 +898,7 @@ export class RouterImpl implements ZetaRouter {
         }
         if (m.running.length === 0) m.onIdle?.();
         this.pump(m);
+        if (heldPause) this.releasePause(m);
         this.afterWork(m);
         this.emit();
     }
@@ -904,7 +908,8 @@ export class RouterImpl implements ZetaRouter {
         if (job.firstTokenAt === undefined) {
             job.firstTokenAt = this.clock.now();
             job.pausedBeforeFirstMs = job.gate.pausedMs;
-            if (job.pausing) this.endPause(job);
+            // An inline suggestion is shown when it is complete: a short rest keeps the pause on.
+            if (job.pausing && Math.max(0, job.genTokens - 1) * (job.model?.load.decodeMsPerToken ?? 0) > PAUSE_TO_END_MAX_MS) this.endPause(job);
             // The prompt is evaluated now: the model's sequence holds it even if the call is aborted.
             const t = job.task;
             if (t.kind === 'completion' && job.model) job.model.rememberDoc(t.doc, t.prefix, t.suffix, job.promptTokens);
@@ -1066,14 +1071,19 @@ export class RouterImpl implements ZetaRouter {
     private endPause(job: Job): void {
         if (!job.pausing) return;
         job.pausing = false;
+        this.releasePause(job.model);
+    }
+
+    /** One pausing completion on `model` is done pausing; the last one lets held work go. */
+    private releasePause(model: ModelEntry | undefined): void {
         this.pausers--;
-        if (job.model) job.model.pausing--;
+        if (model) model.pausing--;
         if (this.pausers > 0) return;
         for (const r of this.pausedJobs.slice()) this.unpauseJob(r);
         this.clock.clearTimeout(this.pauseTimer);
         this.pauseTimer = undefined;
         // Work held from starting during the prefill may start now.
-        for (const o of this.models) if (o !== job.model && o.queue.length > 0) this.pump(o);
+        for (const o of this.models) if (o !== model && o.queue.length > 0) this.pump(o);
     }
 
     private unpauseJob(r: Job): void {

@@ -205,7 +205,8 @@ describe('router: pausing other models during a completion’s prefill', () => {
         completionWords: number,
         pausedModel: string,
         fixture: Parameters<typeof makeFixture>[0] = {},
-    ): Promise<{ streamTimes: number[]; start: number; completionFirst: number; paused: number; streamModel: string; completionModel: string; snapshot: ReturnType<ReturnType<typeof makeFixture>['router']['snapshot']> }> {
+        completionMaxTokens = 8,
+    ): Promise<{ streamTimes: number[]; start: number; completionFirst: number; completionLast: number; paused: number; streamModel: string; completionModel: string; snapshot: ReturnType<ReturnType<typeof makeFixture>['router']['snapshot']> }> {
         const f = makeFixture({ ...fixture, settings: { levers: { holdSupersedable: false, pauseOthers: pause, coldStart: false } } });
         await f.clock.advance(5_000);
         const streamTimes: number[] = [];
@@ -213,14 +214,19 @@ describe('router: pausing other models during a completion’s prefill', () => {
         await f.clock.advance(300);
         const start = f.clock.now();
         let completionFirst = 0;
-        const c = submit(f, { ...completion('a.ts', words(completionWords)), onToken: () => (completionFirst ||= f.clock.now()) } as never);
+        let completionLast = 0;
+        const onToken = (): void => {
+            completionFirst ||= f.clock.now();
+            completionLast = f.clock.now();
+        };
+        const c = submit(f, { ...completion('a.ts', words(completionWords), completionMaxTokens), onToken } as never);
         await f.clock.advance(1);
         const paused = f.router.snapshot().models.find((m) => m.id === pausedModel)!.paused;
         await f.clock.runUntilIdle(600_000);
         assert.ok(c.outcome?.ok && x.outcome?.ok);
         const snapshot = f.router.snapshot();
         await f.router.dispose();
-        return { streamTimes, start, completionFirst, paused, streamModel: x.outcome.value.modelId, completionModel: c.outcome.value.modelId, snapshot };
+        return { streamTimes, start, completionFirst, completionLast, paused, streamModel: x.outcome.value.modelId, completionModel: c.outcome.value.modelId, snapshot };
     }
 
     it('pauses a stream still in its prefill between chunks, and learns its speed without the pause', async () => {
@@ -255,6 +261,15 @@ describe('router: pausing other models during a completion’s prefill', () => {
         assert.ok(during(off) >= 8, `edit tokens during the completion prefill without pausing: ${during(off)}`);
     });
 
+    it('keeps the pause to the end of a completion whose rest is short, and ends it at the first token otherwise', async () => {
+        // The coder decodes 50 tokens/s: 7 more tokens take 140 ms (within PAUSE_TO_END_MAX_MS), 39 take 780 ms.
+        const during = (r: Awaited<ReturnType<typeof streamThenCompletion>>): number => r.streamTimes.filter((t) => t > r.completionFirst && t < r.completionLast).length;
+        const short = await streamThenCompletion(true, chat('explain', 10, 200), 100, 'reasoner', {}, 8);
+        const long = await streamThenCompletion(true, chat('explain', 10, 200), 100, 'reasoner', {}, 40);
+        assert.equal(during(short), 0, 'the explanation waits until the short completion has ended');
+        assert.ok(during(long) >= 5, `explanation tokens while the long completion decodes: ${during(long)}`);
+    });
+
     it('does not pause a stream that would miss its own objective', async () => {
         const tight = await explainTokensDuringCompletion(true, 1);
         assert.equal(tight.paused, 0);
@@ -286,31 +301,42 @@ describe('router: nothing lower-priority starts during a completion prefill (pau
 });
 
 describe('router: headroom for completions', () => {
+    /** Indexing alone for 3 s, then typing for 2 s at 100 ms per keystroke, each keystroke a completion. */
+    async function typingOverIndexing(levers: { forecastHeadroom: boolean; pauseOthers: boolean }): Promise<{ indexDone: number; overlapping: number }> {
+        const f = makeFixture({ settings: { embedBatchSize: 8, levers: { ...levers, holdSupersedable: false } } });
+        await f.clock.advance(5_000);
+        const t0 = f.clock.now();
+        const index = submit(f, { kind: 'embed', texts: texts(1000) });
+        await f.clock.advance(3_000);
+        for (let i = 0; i < 20; i++) {
+            f.router.activity({ type: 'keystroke', doc: 'a.ts' });
+            void submit(f, completion('a.ts', words(20 + i), 8)).promise;
+            await f.clock.advance(100);
+        }
+        await f.clock.runUntilIdle(600_000);
+        assert.ok(index.outcome?.ok);
+        const gens = f.backends.get('coder')!.calls.filter((c) => c.op === 'generate');
+        const batches = f.backends.get('embedder')!.calls.filter((c) => c.op === 'embed');
+        const overlapping = batches.filter((b) => gens.some((g) => b.at >= g.at && b.at < g.endAt!)).length;
+        await f.router.dispose();
+        return { indexDone: index.outcome.at - t0, overlapping };
+    }
+
     it('holds background batches while a completion is almost certain to arrive, within its bound; indexing still finishes', async () => {
-        const run = async (headroom: boolean): Promise<{ indexDone: number; overlapping: number }> => {
-            const f = makeFixture({ settings: { embedBatchSize: 8, levers: { forecastHeadroom: headroom, holdSupersedable: false } } });
-            await f.clock.advance(5_000);
-            const t0 = f.clock.now();
-            const index = submit(f, { kind: 'embed', texts: texts(1000) });
-            // Indexing alone for 3 s, then typing for 2 s at 100 ms per keystroke, each keystroke a completion.
-            await f.clock.advance(3_000);
-            for (let i = 0; i < 20; i++) {
-                f.router.activity({ type: 'keystroke', doc: 'a.ts' });
-                void submit(f, completion('a.ts', words(20 + i), 8)).promise;
-                await f.clock.advance(100);
-            }
-            await f.clock.runUntilIdle(600_000);
-            assert.ok(index.outcome?.ok);
-            const gens = f.backends.get('coder')!.calls.filter((c) => c.op === 'generate');
-            const batches = f.backends.get('embedder')!.calls.filter((c) => c.op === 'embed');
-            const overlapping = batches.filter((b) => gens.some((g) => b.at >= g.at && b.at < g.endAt!)).length;
-            await f.router.dispose();
-            return { indexDone: index.outcome.at - t0, overlapping };
-        };
-        const on = await run(true);
-        const off = await run(false);
+        // pauseOthers off: it alone already keeps batches from starting during a completion (next test).
+        const on = await typingOverIndexing({ forecastHeadroom: true, pauseOthers: false });
+        const off = await typingOverIndexing({ forecastHeadroom: false, pauseOthers: false });
         assert.ok(on.overlapping < off.overlapping, `batches started during a completion: ${on.overlapping} vs ${off.overlapping}`);
         assert.ok(on.indexDone <= 1.5 * off.indexDone, `${on.indexDone} vs ${off.indexDone}`);
+    });
+
+    it('a completion that supersedes another takes its pause over: held batches do not start at the keystroke', async () => {
+        // Each 8-token completion is paused to its end (its rest is short) and superseded 100 ms in.
+        const paused = await typingOverIndexing({ forecastHeadroom: false, pauseOthers: true });
+        const free = await typingOverIndexing({ forecastHeadroom: false, pauseOthers: false });
+        assert.ok(paused.overlapping <= 1, `batches started during a completion with pausing: ${paused.overlapping}`);
+        assert.ok(free.overlapping >= 15, `without pausing: ${free.overlapping}`);
+        assert.ok(paused.indexDone <= 1.5 * free.indexDone, `${paused.indexDone} vs ${free.indexDone}`);
     });
 });
 
