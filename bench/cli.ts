@@ -18,7 +18,7 @@ import { createRouter, defaultRoutingSettings } from '../src/core/router';
 import { POLICY_NAMES } from '../src/core/tasks';
 import { measureDecisionCost } from './decisionCost';
 import { loadProfile } from './profileTypes';
-import { evaluateTargets, policyReport, policyReports, writeReport, type LeverName, type PolicyReport, type Report } from './report';
+import { evaluateTargets, policyReport, reportHead, writeReport, type LeverName, type PolicyReport, type Report } from './report';
 import { runProfileMode, runRealMode } from './real';
 import { runSimSuite, settingsFor } from './suite';
 import { summarize } from './trace';
@@ -108,22 +108,13 @@ async function runSimMode(args: CliArgs, command: string): Promise<Report> {
     const suite = await runSimSuite(trace, profile, base, createRouter, { ablation: args.ablation, isolated: args.isolated, log: console.log });
     const cost = await measureDecisionCost(profile, settingsFor(base, 'zeta', profile), createRouter);
     console.log(`  decision cost: p50 ${cost.p50.toFixed(2)} µs, p99 ${cost.p99.toFixed(2)} µs`);
-    const policies = policyReports(suite.policies);
-    const isolatedFt = suite.isolated.completion.firstTokenMs;
+    const head = reportHead({ mode: 'sim', trace: trace.name, seed: args.seed, profile: profile.name, command }, suite.policies, suite.isolated, cost);
     const ablation: Partial<Record<LeverName, PolicyReport>> = {};
     for (const [l, m] of Object.entries(suite.ablation)) ablation[l as LeverName] = policyReport(m);
     const report: Report = {
-        mode: 'sim',
-        trace: trace.name,
-        seed: args.seed,
-        profile: profile.name,
-        generatedAt: new Date().toISOString(),
-        command,
-        policies,
-        isolated: { completion: { firstTokenMs: isolatedFt, served: suite.isolated.completion.served } },
-        decisionCostUs: { p50: cost.p50, p99: cost.p99, decisions: cost.decisions, models: cost.models, how: cost.how },
+        ...head,
         ablation: args.ablation ? ablation : undefined,
-        targets: evaluateTargets('sim', policies, isolatedFt.p95, cost.p99),
+        targets: evaluateTargets('sim', head.policies, head.isolated.completion.firstTokenMs.p95, cost.p99),
         environment: { traceSummary: s, profileFile: resolve(profileFile), node: process.version },
         runtimeMs: performance.now() - started,
     };

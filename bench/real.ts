@@ -19,7 +19,7 @@ import { replay, wallEnv } from './harness';
 import { computeMetrics, type PolicyMetrics } from './metrics';
 import { measureProfile } from './profile';
 import { loadProfile, type SpeedProfile } from './profileTypes';
-import { evaluateTargets, policyReports, writeReport, type Report } from './report';
+import { evaluateTargets, reportHead, writeReport, type Report } from './report';
 import { machineLoad, realSetup, type RealSetup } from './realSetup';
 import { objectiveFn } from './sim/run';
 import { runSimSuite, settingsFor } from './suite';
@@ -139,20 +139,12 @@ export async function runRealMode(args: CliArgs, command: string): Promise<Repor
         simVsReal[p] = { realP50: real50, simP50: q.p50, ratio, within30: Math.abs(ratio - 1) <= 0.3, realAllP50: realAll50, simAllP50: qa.p50, allRatio: qa.p50 / realAll50 };
     }
     const cost = await measureDecisionCost(profile, settingsFor(base, 'zeta', profile), createRouter);
-    const policies = policyReports(metrics);
+    const head = reportHead({ mode: 'real', trace: trace.name, seed: args.seed, profile: profile.name, command }, metrics, isolated, cost);
     const report: Report = {
-        mode: 'real',
-        trace: trace.name,
-        seed: args.seed,
-        profile: profile.name,
-        generatedAt: new Date().toISOString(),
-        command,
-        policies,
-        isolated: { completion: { firstTokenMs: isolated.completion.firstTokenMs, served: isolated.completion.served } },
-        decisionCostUs: { p50: cost.p50, p99: cost.p99, decisions: cost.decisions, models: cost.models, how: cost.how },
+        ...head,
         simPredicted,
         simVsReal,
-        targets: evaluateTargets('real', policies, isolated.completion.firstTokenMs.p95, cost.p99, simVsReal),
+        targets: evaluateTargets('real', head.policies, isolated.completion.firstTokenMs.p95, cost.p99, simVsReal),
         environment: { traceSummary: s, tokensPerWord, maxThreads: MAX_THREADS, machineLoad: loads, node: process.version, profileMeasurement: profile.sources },
         runtimeMs: performance.now() - started,
     };

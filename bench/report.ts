@@ -6,6 +6,7 @@
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { POLICY_NAMES, type Levers, type PolicyName } from '../src/core/tasks';
+import type { DecisionCost } from './decisionCost';
 import type { PolicyMetrics } from './metrics';
 import { barChart, cdfChart } from './svg';
 import type { Quantiles } from './stats';
@@ -62,6 +63,28 @@ export function policyReports(m: Readonly<Record<PolicyName, PolicyMetrics>>): R
     const out = {} as Record<PolicyName, PolicyReport>;
     for (const p of POLICY_NAMES) out[p] = policyReport(m[p]);
     return out;
+}
+
+export type ReportHead = Pick<Report, 'mode' | 'trace' | 'seed' | 'profile' | 'generatedAt' | 'command' | 'policies' | 'isolated' | 'decisionCostUs'>;
+
+/** The fields every report has, from the run's identity, its policies, the isolated replay and the decision cost. */
+export function reportHead(
+    run: { readonly mode: Report['mode']; readonly trace: string; readonly seed: number; readonly profile: string; readonly command: string },
+    metrics: Readonly<Record<PolicyName, PolicyMetrics>>,
+    isolated: PolicyMetrics,
+    cost: DecisionCost,
+): ReportHead {
+    return {
+        mode: run.mode,
+        trace: run.trace,
+        seed: run.seed,
+        profile: run.profile,
+        generatedAt: new Date().toISOString(),
+        command: run.command,
+        policies: policyReports(metrics),
+        isolated: { completion: { firstTokenMs: isolated.completion.firstTokenMs, served: isolated.completion.served } },
+        decisionCostUs: { p50: cost.p50, p99: cost.p99, decisions: cost.decisions, models: cost.models, how: cost.how },
+    };
 }
 
 /** `cmp`: how value must compare with limit ("le" <=, "lt" <, "ge" >=). */
