@@ -212,15 +212,7 @@ export class SimBackend implements ModelBackend {
     private native(phase: Phase, isolatedMs: number, signal: AbortSignal, slot: { tail: Promise<void> }): Promise<void> {
         const job = this.device.run(this.modelId, phase, isolatedMs);
         slot.tail = job.done;
-        if (signal.aborted) return Promise.reject(signal.reason);
-        return new Promise<void>((resolve, reject) => {
-            const onAbort = (): void => reject(signal.reason);
-            signal.addEventListener('abort', onAbort, { once: true });
-            void job.done.then(() => {
-                signal.removeEventListener('abort', onAbort);
-                resolve();
-            });
-        });
+        return untilOrAbort(job.done, signal);
     }
 
     private async run(
