@@ -116,38 +116,32 @@ describe('router: hold-start from the learned typing cadence', () => {
         assert.doesNotMatch(r.reason, /held/);
     });
 
-    it('does not hold a cold prompt: most of its prefill is the prefix the next keystroke reuses', async () => {
-        const f = makeFixture({ profiles: { coder: { promptTokensPerSec: 25 } } });
+    /**
+     * After `keys` keystrokes `gapMs` apart in `cadenceDoc` (the cadence Zeta learns), one more in
+     * `doc` and its completion of `promptWords` tokens: it must start at once and not be held.
+     */
+    async function assertStartsAtOnce(f: ReturnType<typeof makeFixture>, cadenceDoc: string, keys: number, gapMs: number, doc: string, promptWords: number): Promise<void> {
         await f.clock.advance(5_000);
-        for (let i = 0; i < 30; i++) {
-            f.router.activity({ type: 'keystroke', doc: 'other.ts' });
-            await f.clock.advance(110);
+        for (let i = 0; i < keys; i++) {
+            f.router.activity({ type: 'keystroke', doc: cadenceDoc });
+            await f.clock.advance(gapMs);
         }
-        f.router.activity({ type: 'keystroke', doc: 'cold.ts' });
-        const c = submit(f, completion('cold.ts', words(200)));
+        f.router.activity({ type: 'keystroke', doc });
+        const c = submit(f, completion(doc, words(promptWords)));
         await f.clock.advance(1);
         assert.equal(f.backends.get('coder')!.stats().inFlight, 1, 'started at once');
         await f.clock.runUntilIdle(60_000);
         assert.ok(c.outcome?.ok);
         assert.doesNotMatch(c.outcome.value.decision.reason, /held/);
         await f.router.dispose();
+    }
+
+    it('does not hold a cold prompt: most of its prefill is the prefix the next keystroke reuses', async () => {
+        await assertStartsAtOnce(makeFixture({ profiles: { coder: { promptTokensPerSec: 25 } } }), 'other.ts', 30, 110, 'cold.ts', 200);
     });
 
     it('does not hold for a slow typist', async () => {
-        const f = makeFixture();
-        await f.clock.advance(5_000);
-        for (let i = 0; i < 20; i++) {
-            f.router.activity({ type: 'keystroke', doc: 'a.ts' });
-            await f.clock.advance(3_000);
-        }
-        f.router.activity({ type: 'keystroke', doc: 'a.ts' });
-        const c = submit(f, completion('a.ts', words(50)));
-        await f.clock.advance(1);
-        assert.equal(f.backends.get('coder')!.stats().inFlight, 1, 'started at once');
-        await f.clock.runUntilIdle(60_000);
-        assert.ok(c.outcome?.ok);
-        assert.doesNotMatch(c.outcome.value.decision.reason, /held/);
-        await f.router.dispose();
+        await assertStartsAtOnce(makeFixture(), 'a.ts', 20, 3_000, 'a.ts', 50);
     });
 });
 
