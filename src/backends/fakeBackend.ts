@@ -170,7 +170,7 @@ export class FakeBackend implements ModelBackend {
     generate(request: GenerateRequest, signal: AbortSignal): Promise<GenerationResult> {
         const prompt =
             request.mode === 'fim'
-                ? ['<fim_prefix>', ...this.tokenize(request.prefix ?? ''), '<fim_suffix>', ...this.tokenize(request.suffix ?? ''), '<fim_middle>']
+                ? ['<fim_prefix>', ...this.tokenize(request.prefix ?? ''), '<fim_suffix>', ...this.tokenize(request.suffix ?? ''), '<fim_middle>', ...this.tokenize(request.middle ?? '')]
                 : this.tokenize(request.prompt ?? '');
         return this.run('generate', prompt, request.maxTokens, request.cacheKey, request.gate, request.onToken, request.ignoreEndOfGeneration, signal);
     }

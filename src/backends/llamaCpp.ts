@@ -50,7 +50,7 @@ import type {
 } from '../core/backend';
 import type { Clock } from '../core/clock';
 import { ModelFileError, ModelRuntimeError, errorMessage } from '../core/errors';
-import { buildFimParts, detectFimFamily, fimTemplate, resolveFimFamily } from '../core/fim';
+import { buildFimParts, detectFimFamily, fimTemplate, resolveFimFamily, type FimRole } from '../core/fim';
 import type { FimFamily } from '../core/backend';
 import type { LlamaRuntime } from './llamaProvider';
 
@@ -684,24 +684,29 @@ export class LlamaCppBackend implements ModelBackend {
                 throw new ModelRuntimeError(loaded.spec.id, 'unsupported', 'this model cannot fill in the middle (no FIM template detected or set)');
             }
             const ids = this.fimTokenIds(loaded, family);
-            const parts = buildFimParts(family, request.prefix ?? '', request.suffix ?? '');
+            const parts = buildFimParts(family, request.prefix ?? '', request.suffix ?? '', request.middle ?? '');
             const encoded = parts.map((p) => (p.kind === 'control' ? [ids.get(p.token)!] : model.tokenize(p.text, false, 'trimLeadingSpace')));
-            // Trim to fit: the end of the prefix and the start of the suffix matter most.
+            // Trim to fit: the text just before the cursor (the end of the middle, then of the
+            // prefix) and the start of the suffix matter most.
             const fixed = encoded.reduce((n, e, i) => n + (parts[i].kind === 'control' ? e.length : 0), bos === undefined ? 0 : 1);
-            // The text part right after the prefix (suffix) control token holds the prefix (suffix).
-            const textAfter = (role: 'prefix' | 'suffix'): number =>
-                parts.findIndex((p, i) => p.kind === 'text' && i > 0 && parts[i - 1].kind === 'control' && (parts[i - 1] as { role: string }).role === role);
-            const prefixIndex = textAfter('prefix');
-            const suffixIndex = textAfter('suffix');
+            // The text part right after a role's control token holds that role's text.
+            const textAfter = (role: FimRole): number =>
+                parts.findIndex((p, i) => p.kind === 'text' && i > 0 && parts[i - 1].kind === 'control' && (parts[i - 1] as { role: FimRole }).role === role);
+            const [prefixIndex, suffixIndex, middleIndex] = [textAfter('prefix'), textAfter('suffix'), textAfter('middle')];
             const textRoom = budget - fixed;
             const prefixTokens = encoded[prefixIndex] ?? [];
             const suffixTokens = encoded[suffixIndex] ?? [];
+            const middleTokens = encoded[middleIndex] ?? [];
             if (textRoom < 1) throw new ModelRuntimeError(loaded.spec.id, 'promptTooLong', `the context (${contextSize} tokens) has no room for a prompt`);
-            if (prefixTokens.length + suffixTokens.length > textRoom) {
+            const before = prefixTokens.length + middleTokens.length;
+            if (before + suffixTokens.length > textRoom) {
                 let suffixKeep = Math.min(suffixTokens.length, Math.floor(textRoom / 4));
-                const prefixKeep = Math.min(prefixTokens.length, textRoom - suffixKeep);
-                suffixKeep = Math.min(suffixTokens.length, textRoom - prefixKeep);
+                const beforeKeep = Math.min(before, textRoom - suffixKeep);
+                suffixKeep = Math.min(suffixTokens.length, textRoom - beforeKeep);
+                const middleKeep = Math.min(middleTokens.length, beforeKeep);
+                const prefixKeep = beforeKeep - middleKeep;
                 if (prefixIndex >= 0) encoded[prefixIndex] = prefixTokens.slice(prefixTokens.length - prefixKeep);
+                if (middleIndex >= 0) encoded[middleIndex] = middleTokens.slice(middleTokens.length - middleKeep);
                 if (suffixIndex >= 0) encoded[suffixIndex] = suffixTokens.slice(0, suffixKeep);
             }
             tokens = bos === undefined ? encoded.flat() : [bos, ...encoded.flat()];
@@ -809,7 +814,7 @@ export class LlamaCppBackend implements ModelBackend {
         const ids = new Map<string, Token>();
         const infill = loaded.model.tokens.infill;
         const byRole: Record<'prefix' | 'suffix' | 'middle', Token | null> = { prefix: infill.prefix, suffix: infill.suffix, middle: infill.middle };
-        for (const part of template.parts('', '')) {
+        for (const part of template.parts('', '', '')) {
             if (part.kind !== 'control') continue;
             const spellings = [part.token, ...(template.aliases[part.token] ?? [])];
             const fromInfill = byRole[part.role];

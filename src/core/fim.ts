@@ -31,6 +31,13 @@ export interface FimTemplate {
     /** "psm": prefix, suffix, middle. "spm": suffix first, then prefix (Codestral). */
     readonly order: 'psm' | 'spm';
     /**
+     * Whether the start of the middle (the cursor line before the cursor) goes after the middle
+     * marker, as llama.cpp's /infill puts its `prompt` there. False: it is appended to the prefix
+     * (Code Llama, whose SentencePiece spacing around `<MID>` makes text after it uncertain, and
+     * Codestral, whose prefix already comes last).
+     */
+    readonly middleAfterMarker: boolean;
+    /**
      * Alternative spellings of the control tokens in real vocabularies (Code Llama's SentencePiece
      * vocabulary stores "▁<PRE>"). Used by detection only.
      */
@@ -41,12 +48,18 @@ export interface FimTemplate {
      * tokens when the vocabulary has them, and as text otherwise.
      */
     readonly stop: readonly string[];
-    /** Builds the parts for one request; joining their text gives `buildFimPrompt`. */
-    parts(prefix: string, suffix: string): readonly FimPart[];
+    /**
+     * Builds the parts for one request; joining their text gives `buildFimPrompt`. `middle` is the
+     * start of the middle: empty, or the cursor line's text before the cursor with `prefix` ending
+     * at that line's start.
+     */
+    parts(prefix: string, suffix: string, middle: string): readonly FimPart[];
 }
 
 const control = (token: string, role: FimRole): FimPart => ({ kind: 'control', token, role });
 const text = (t: string): FimPart => ({ kind: 'text', text: t });
+/** The start of the middle after the middle marker: no part at all when empty. */
+const middleText = (t: string): FimPart[] => (t === '' ? [] : [text(t)]);
 
 /** Qwen2.5-Coder: `<|fim_prefix|>{prefix}<|fim_suffix|>{suffix}<|fim_middle|>`. */
 const QWEN: FimTemplate = {
@@ -56,6 +69,7 @@ const QWEN: FimTemplate = {
     suffixToken: '<|fim_suffix|>',
     middleToken: '<|fim_middle|>',
     order: 'psm',
+    middleAfterMarker: true,
     aliases: {},
     stop: [
         '<|endoftext|>',
@@ -68,12 +82,13 @@ const QWEN: FimTemplate = {
         '<|im_start|>',
         '<|im_end|>',
     ],
-    parts: (prefix, suffix) => [
+    parts: (prefix, suffix, middle) => [
         control('<|fim_prefix|>', 'prefix'),
         text(prefix),
         control('<|fim_suffix|>', 'suffix'),
         text(suffix),
         control('<|fim_middle|>', 'middle'),
+        ...middleText(middle),
     ],
 };
 
@@ -88,6 +103,7 @@ const DEEPSEEK: FimTemplate = {
     suffixToken: '<\uFF5Cfim\u2581hole\uFF5C>',
     middleToken: '<\uFF5Cfim\u2581end\uFF5C>',
     order: 'psm',
+    middleAfterMarker: true,
     aliases: {},
     stop: [
         '<\uFF5Cend\u2581of\u2581sentence\uFF5C>',
@@ -96,12 +112,13 @@ const DEEPSEEK: FimTemplate = {
         '<\uFF5Cfim\u2581hole\uFF5C>',
         '<\uFF5Cfim\u2581end\uFF5C>',
     ],
-    parts: (prefix, suffix) => [
+    parts: (prefix, suffix, middle) => [
         control('<\uFF5Cfim\u2581begin\uFF5C>', 'prefix'),
         text(prefix),
         control('<\uFF5Cfim\u2581hole\uFF5C>', 'suffix'),
         text(suffix),
         control('<\uFF5Cfim\u2581end\uFF5C>', 'middle'),
+        ...middleText(middle),
     ],
 };
 
@@ -116,11 +133,12 @@ const CODELLAMA: FimTemplate = {
     suffixToken: '<SUF>',
     middleToken: '<MID>',
     order: 'psm',
+    middleAfterMarker: false,
     aliases: { '<PRE>': ['\u2581<PRE>'], '<SUF>': ['\u2581<SUF>'], '<MID>': ['\u2581<MID>'], '<EOT>': ['\u2581<EOT>'] },
     stop: ['<EOT>', '<PRE>', '<SUF>', '<MID>'],
-    parts: (prefix, suffix) => [
+    parts: (prefix, suffix, middle) => [
         control('<PRE>', 'prefix'),
-        text(` ${prefix} `),
+        text(` ${prefix}${middle} `),
         control('<SUF>', 'suffix'),
         text(`${suffix} `),
         control('<MID>', 'middle'),
@@ -135,14 +153,16 @@ const STARCODER2: FimTemplate = {
     suffixToken: '<fim_suffix>',
     middleToken: '<fim_middle>',
     order: 'psm',
+    middleAfterMarker: true,
     aliases: {},
     stop: ['<|endoftext|>', '<file_sep>', '<fim_prefix>', '<fim_suffix>', '<fim_middle>'],
-    parts: (prefix, suffix) => [
+    parts: (prefix, suffix, middle) => [
         control('<fim_prefix>', 'prefix'),
         text(prefix),
         control('<fim_suffix>', 'suffix'),
         text(suffix),
         control('<fim_middle>', 'middle'),
+        ...middleText(middle),
     ],
 };
 
@@ -157,9 +177,10 @@ const CODESTRAL: FimTemplate = {
     suffixToken: '[SUFFIX]',
     middleToken: undefined,
     order: 'spm',
+    middleAfterMarker: false,
     aliases: {},
     stop: ['</s>', '[PREFIX]', '[SUFFIX]'],
-    parts: (prefix, suffix) => [control('[SUFFIX]', 'suffix'), text(suffix), control('[PREFIX]', 'prefix'), text(prefix)],
+    parts: (prefix, suffix, middle) => [control('[SUFFIX]', 'suffix'), text(suffix), control('[PREFIX]', 'prefix'), text(prefix + middle)],
 };
 
 const TEMPLATES: Readonly<Record<FimFamily, FimTemplate>> = {
@@ -174,15 +195,26 @@ export function fimTemplate(family: FimFamily): FimTemplate {
     return TEMPLATES[family];
 }
 
-export function buildFimParts(family: FimFamily, prefix: string, suffix: string): readonly FimPart[] {
-    return TEMPLATES[family].parts(prefix, suffix);
+export function buildFimParts(family: FimFamily, prefix: string, suffix: string, middle = ''): readonly FimPart[] {
+    return TEMPLATES[family].parts(prefix, suffix, middle);
 }
 
 /** The exact prompt string (control tokens written out as text). */
-export function buildFimPrompt(family: FimFamily, prefix: string, suffix: string): string {
-    return buildFimParts(family, prefix, suffix)
+export function buildFimPrompt(family: FimFamily, prefix: string, suffix: string, middle = ''): string {
+    return buildFimParts(family, prefix, suffix, middle)
         .map((p) => (p.kind === 'control' ? p.token : p.text))
         .join('');
+}
+
+/**
+ * The request's texts in the order the model evaluates them (control tokens left out): what a
+ * later prompt of the same document can reuse is the common start of this sequence. Unknown
+ * family (undefined): the prefix-suffix-middle order with the middle after the marker.
+ */
+export function fimTextOrder(family: FimFamily | undefined, prefix: string, suffix: string, middle: string): readonly string[] {
+    const t = family === undefined ? undefined : TEMPLATES[family];
+    if (t === undefined || t.middleAfterMarker) return t?.order === 'spm' ? [suffix, prefix, middle] : [prefix, suffix, middle];
+    return t.order === 'spm' ? [suffix, prefix + middle] : [prefix + middle, suffix];
 }
 
 /** The family's stop strings (see `FimTemplate.stop`). */

@@ -14,8 +14,15 @@ export interface CompletionTask {
     readonly kind: 'completion';
     /** Document identity (URI); also the prefix-cache key. */
     readonly doc: string;
+    /** Text before the cursor up to the start of its line; all of it when `middle` is absent. */
     readonly prefix: string;
     readonly suffix: string;
+    /**
+     * The cursor line's text before the cursor (`prefix + middle` is all the text before it). See
+     * `GenerateRequest.middle`: it goes after the FIM middle marker, so typing within a line only
+     * appends to the prompt and the evaluated suffix is reused.
+     */
+    readonly middle?: string;
     readonly maxTokens: number;
     readonly stop?: readonly string[];
     readonly onToken?: TokenListener;

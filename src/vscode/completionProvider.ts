@@ -118,10 +118,13 @@ export class ZetaCompletionProvider implements vscode.InlineCompletionItemProvid
                 this.windowAnchors.get(doc),
             );
             this.windowAnchors.set(doc, window.prefixStart);
+            // The cursor line goes after the FIM middle marker (llama.cpp's /infill layout): a
+            // keystroke within the line then only appends to the prompt and the suffix stays cached.
             const task = {
                 kind: 'completion' as const,
                 doc,
-                prefix: window.prefix,
+                prefix: window.prefix.slice(0, window.prefix.length - window.linePrefix.length),
+                middle: window.linePrefix,
                 suffix: window.suffix,
                 maxTokens: settings.completion.maxTokens,
                 stop: completionStops(lineSuffix),

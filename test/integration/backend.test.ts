@@ -3,7 +3,7 @@
  * speed ratios matter). One CPU thread per context, as everywhere in tests and benchmarks here.
  */
 import { strict as assert } from 'node:assert';
-import type { GenerateRequest, ModelBackend, ModelSpec, Role, TokenGate } from '../../src/core/backend';
+import type { GenerateRequest, GenerationResult, ModelBackend, ModelSpec, Role, TokenGate } from '../../src/core/backend';
 import { SystemClock } from '../../src/core/clock';
 import { ModelRuntimeError, abortError } from '../../src/core/errors';
 import { createLlamaCppBackendFactory, validateGguf } from '../../src/backends';
@@ -438,6 +438,33 @@ describe('LlamaCppBackend (real inference)', function () {
         assert.equal(warmed.text, '');
         const afterWarm = await gen.generate({ ...warmRequest, maxTokens: 4 }, never);
         assert.equal(afterWarm.evaluatedPromptTokens, 1);
+    });
+
+    it('the cursor line after the middle marker: a keystroke in the line reuses the whole suffix, the old layout re-reads it', async () => {
+        const gen = await load('coder', { id: 'coder-middle', slots: 2, contextSize: 2048 });
+        const prefix = codeLines(20);
+        const line = '    const total = value1';
+        const suffix = ' + offset;\n' + codeLines(12).replace('function handler', 'function after');
+        const ask = (p: string, m: string | undefined, key: string): Promise<GenerationResult> =>
+            gen.generate({ mode: 'fim', prefix: p, middle: m, suffix, maxTokens: 4, cacheKey: key, ignoreEndOfGeneration: true }, never);
+        const first = await ask(prefix, line, 'file:///middle.ts');
+        // The prompt is the control tokens and the three texts, the middle after the middle marker.
+        const textTokens = gen.countTokens(prefix) + gen.countTokens(suffix) + gen.countTokens(line);
+        assert.ok(Math.abs(first.promptTokens - (textTokens + 3)) <= 3, `prompt ${first.promptTokens} vs text ${textTokens} + 3`);
+        const typed = await ask(prefix, line + '2', 'file:///middle.ts');
+        assert.ok(gen.countTokens(suffix) > 100, 'a suffix worth keeping');
+        assert.ok(typed.evaluatedPromptTokens <= 4, `evaluated ${typed.evaluatedPromptTokens} of ${typed.promptTokens}`);
+        assert.equal(typed.reusedPromptTokens + typed.evaluatedPromptTokens, typed.promptTokens);
+        // The same keystroke with the line in the prefix re-reads everything after the cursor.
+        await ask(prefix + line, undefined, 'file:///old.ts');
+        const oldTyped = await ask(prefix + line + '2', undefined, 'file:///old.ts');
+        assert.ok(oldTyped.evaluatedPromptTokens > gen.countTokens(suffix), `old layout evaluated ${oldTyped.evaluatedPromptTokens}`);
+        // A line longer than the context is cut at its start: the text at the cursor stays, the
+        // suffix keeps its share.
+        const longLine = 'x = ' + Array.from({ length: 700 }, (_, i) => `f${i}(a)`).join(' + ');
+        const long = await gen.generate({ mode: 'fim', prefix, middle: longLine, suffix, maxTokens: 8, ignoreEndOfGeneration: true }, never);
+        assert.ok(long.promptTokens <= 2048 - 8 && long.promptTokens > 1500, `trimmed to ${long.promptTokens} tokens`);
+        assert.equal(long.generatedTokens, 8);
     });
 
     it('the next keystroke waits for its document’s slot to finish an aborted call and reuses what it evaluated', async () => {

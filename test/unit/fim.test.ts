@@ -6,6 +6,7 @@ import {
     detectFimFamily,
     fimStopTokens,
     fimTemplate,
+    fimTextOrder,
     resolveFimFamily,
     vocabularySupports,
 } from '../../src/core/fim';
@@ -41,6 +42,38 @@ describe('FIM templates', () => {
         assert.equal(buildFimPrompt('codestral', 'a', 'b'), '[SUFFIX]b[PREFIX]a');
         assert.equal(fimTemplate('codestral').order, 'spm');
         assert.equal(fimTemplate('codestral').middleToken, undefined);
+    });
+
+    it('the start of the middle (the cursor line) follows the middle marker where the template allows it', () => {
+        const [pre, suf, mid] = ['def f():\n', '\n    return x\n', '    x = ad'];
+        assert.equal(buildFimPrompt('qwen', pre, suf, mid), '<|fim_prefix|>def f():\n<|fim_suffix|>\n    return x\n<|fim_middle|>    x = ad');
+        assert.equal(buildFimPrompt('starcoder2', 'a', 'b', 'c'), '<fim_prefix>a<fim_suffix>b<fim_middle>c');
+        assert.equal(buildFimPrompt('deepseek', 'a', 'b', 'c'), '<\uFF5Cfim\u2581begin\uFF5C>a<\uFF5Cfim\u2581hole\uFF5C>b<\uFF5Cfim\u2581end\uFF5C>c');
+        // Code Llama and Codestral keep it at the end of the prefix: the old prompt, byte for byte.
+        assert.equal(buildFimPrompt('codellama', pre, suf, mid), buildFimPrompt('codellama', pre + mid, suf));
+        assert.equal(buildFimPrompt('codestral', pre, suf, mid), '[SUFFIX]\n    return x\n[PREFIX]def f():\n    x = ad');
+        // An empty middle adds no part: the prompt of a template that allows one is unchanged.
+        for (const family of FIM_FAMILIES) assert.deepEqual(buildFimParts(family, pre, suf, ''), buildFimParts(family, pre, suf), family);
+        // Text in the middle is text, never a control token.
+        const parts = buildFimParts('qwen', 'a', 'b', '<|fim_prefix|>');
+        assert.deepEqual(parts.at(-1), { kind: 'text', text: '<|fim_prefix|>' });
+    });
+
+    it('lists the texts in the order the model reads them (what a later prompt can reuse)', () => {
+        assert.deepEqual(fimTextOrder('qwen', 'P', 'S', 'M'), ['P', 'S', 'M']);
+        assert.deepEqual(fimTextOrder(undefined, 'P', 'S', 'M'), ['P', 'S', 'M']);
+        assert.deepEqual(fimTextOrder('codellama', 'P', 'S', 'M'), ['PM', 'S']);
+        assert.deepEqual(fimTextOrder('codestral', 'P', 'S', 'M'), ['S', 'PM']);
+        // The order agrees with the prompt: the texts appear in the prompt in that order.
+        for (const family of FIM_FAMILIES) {
+            const prompt = buildFimPrompt(family, 'PPP', 'SSS', 'MMM');
+            let at = 0;
+            for (const t of fimTextOrder(family, 'PPP', 'SSS', 'MMM')) {
+                const i = prompt.indexOf(t, at);
+                assert.ok(i >= at, `${family}: ${t} after ${at} in ${prompt}`);
+                at = i + t.length;
+            }
+        }
     });
 
     it('keeps user text out of control parts (no injection through the prefix)', () => {

@@ -71,7 +71,7 @@ export function predict(c: Candidate, m: ModelEntry, job: Job, x: EstimateInputs
         finish = wait + iso;
     } else {
         if (x.affinity && t.kind === 'completion') {
-            reused = m.reusableTokens(t.doc, t.prefix, t.suffix, job.promptTokens, x.tokensPerChar);
+            reused = m.reusableTokens(t.doc, m.fimTexts(t), job.promptTokens, x.tokensPerChar);
             // What the backend really holds for the document bounds it (a key evicted for another
             // document, a prefill aborted part-way).
             const held = reused > 0 ? m.backend.cachedTokens?.(t.doc) : undefined;

@@ -3,16 +3,17 @@
  * residency, live load, per-document prefix cache knowledge and cooldown. Units: ms, bytes, tokens.
  */
 import type { ModelBackend, ModelInfo, ModelSpec } from '../backend';
+import { fimTextOrder } from '../fim';
 import type { TimerHandle } from '../clock';
-import type { Residency } from '../tasks';
+import type { CompletionTask, Residency } from '../tasks';
 import type { Job } from './job';
 import { LoadMonitor, priorFromMemory } from './loadMonitor';
 import { JobQueue } from './queue';
 
 /** What the router believes a model's sequence holds for a document (its last completion prompt). */
 export interface DocPrefix {
-    prefix: string;
-    suffix: string;
+    /** The prompt's texts in evaluation order (`fimTextOrder`). */
+    texts: readonly string[];
     /** Prompt tokens of that request. */
     tokens: number;
 }
@@ -97,32 +98,37 @@ export class ModelEntry {
         this.load.setPrior(priorFromMemory(this.memoryBytes || 1e9));
     }
 
-    /** Remembers the prompt a completion left in this model's sequences for `doc`. */
-    rememberDoc(doc: string, prefix: string, suffix: string, tokens: number): void {
+    /** A completion's prompt texts in the order this model evaluates them (its FIM template's). */
+    fimTexts(t: Pick<CompletionTask, 'prefix' | 'suffix' | 'middle'>): readonly string[] {
+        return fimTextOrder(this.info?.fim, t.prefix, t.suffix, t.middle ?? '');
+    }
+
+    /** Remembers the prompt a completion left in this model's sequences for `doc` (texts from `fimTexts`). */
+    rememberDoc(doc: string, texts: readonly string[], tokens: number): void {
         this.docs.delete(doc);
-        this.docs.set(doc, { prefix, suffix, tokens });
+        this.docs.set(doc, { texts, tokens });
         while (this.docs.size > this.slots) this.docs.delete(this.docs.keys().next().value as string);
     }
 
     /**
-     * Prompt tokens a completion for `doc` would reuse here: the common prefix with the last prompt
-     * of that document, in tokens (characters scaled by the task's tokens per character).
-     * O(common prefix length) character comparisons; no allocation.
+     * Prompt tokens a completion for `doc` would reuse here: the common start of its texts (from
+     * `fimTexts`, in evaluation order) with those of the document's last prompt, in tokens
+     * (characters scaled by the task's tokens per character). A text counts up to its first
+     * difference, and the texts after it only when it matched in full.
+     * O(common length) character comparisons; no allocation.
      */
-    reusableTokens(doc: string, prefix: string, suffix: string, promptTokens: number, tokensPerChar: number): number {
+    reusableTokens(doc: string, texts: readonly string[], promptTokens: number, tokensPerChar: number): number {
         const d = this.docs.get(doc);
         if (!d) return 0;
-        const a = d.prefix;
-        const n = Math.min(a.length, prefix.length);
-        let i = 0;
-        while (i < n && a.charCodeAt(i) === prefix.charCodeAt(i)) i++;
-        let chars = i;
-        if (i === a.length && i === prefix.length) {
-            const s = d.suffix;
-            const m = Math.min(s.length, suffix.length);
-            let j = 0;
-            while (j < m && s.charCodeAt(j) === suffix.charCodeAt(j)) j++;
-            chars += j;
+        let chars = 0;
+        for (let k = 0; k < texts.length && k < d.texts.length; k++) {
+            const a = d.texts[k];
+            const b = texts[k];
+            const n = Math.min(a.length, b.length);
+            let i = 0;
+            while (i < n && a.charCodeAt(i) === b.charCodeAt(i)) i++;
+            chars += i;
+            if (i !== a.length || i !== b.length) break;
         }
         // The template's leading control token is shared too; at least one token is always evaluated.
         return Math.max(0, Math.min(promptTokens - 1, Math.floor(chars * tokensPerChar)));

@@ -371,12 +371,13 @@ export class RouterImpl implements ZetaRouter {
         let chars = 0;
         let tokens: number | undefined;
         if (t.kind === 'completion') {
-            chars = t.prefix.length + t.suffix.length;
+            const middle = t.middle ?? '';
+            chars = t.prefix.length + t.suffix.length + middle.length;
             tokens = t.promptTokens;
             if (tokens === undefined) {
                 const b = this.countingBackend(job.classIndex);
                 if (b && chars <= EXACT_COUNT_CHARS) {
-                    tokens = b.countTokens(t.prefix) + b.countTokens(t.suffix) + FIM_OVERHEAD_TOKENS;
+                    tokens = b.countTokens(t.prefix) + b.countTokens(t.suffix) + (middle === '' ? 0 : b.countTokens(middle)) + FIM_OVERHEAD_TOKENS;
                     this.learnTokensPerChar(chars, tokens);
                 } else tokens = Math.ceil(chars * this.tokensPerChar) + FIM_OVERHEAD_TOKENS;
             }
@@ -624,7 +625,7 @@ export class RouterImpl implements ZetaRouter {
         const t = src.task as CompletionTask;
         if (this.disposed || m.warming.has(t.doc) || m.retired) return;
         const now = this.clock.now();
-        const task: CompletionTask = { kind: 'completion', doc: t.doc, prefix: t.prefix, suffix: t.suffix, maxTokens: 0, promptTokens: src.promptTokens };
+        const task: CompletionTask = { kind: 'completion', doc: t.doc, prefix: t.prefix, suffix: t.suffix, middle: t.middle, maxTokens: 0, promptTokens: src.promptTokens };
         const ci = CLASS_INDEX.completion;
         const job = new Job(this.nextId++, task, 'completion', ci, this.priorities[ci] - 1, now, noop, noop);
         job.warm = true;
@@ -821,7 +822,7 @@ export class RouterImpl implements ZetaRouter {
         try {
             if (t.kind === 'completion') {
                 gen = await backend.generate(
-                    { mode: 'fim', prefix: t.prefix, suffix: t.suffix, maxTokens: t.maxTokens, stop: t.stop, cacheKey: t.doc, gate: job.gate, onToken: (s) => this.onToken(job, s) },
+                    { mode: 'fim', prefix: t.prefix, suffix: t.suffix, middle: t.middle, maxTokens: t.maxTokens, stop: t.stop, cacheKey: t.doc, gate: job.gate, onToken: (s) => this.onToken(job, s) },
                     signal,
                 );
             } else if (isEmbedTask(t)) {
@@ -855,7 +856,7 @@ export class RouterImpl implements ZetaRouter {
                 this.refreshPriors(m);
                 if (t.maxTokens > 0) this.genRatio[job.classIndex] += 0.2 * (Math.min(1, gen.generatedTokens / t.maxTokens) - this.genRatio[job.classIndex]);
                 if (gen.promptTokens > 0 && job.promptChars >= 16) this.tokensPerChar += 0.1 * (gen.promptTokens / job.promptChars - this.tokensPerChar);
-                if (t.kind === 'completion') m.rememberDoc(t.doc, t.prefix, t.suffix, gen.promptTokens);
+                if (t.kind === 'completion') m.rememberDoc(t.doc, m.fimTexts(t), gen.promptTokens);
                 job.promptTokensResult += gen.promptTokens;
                 job.reusedTokensResult += gen.reusedPromptTokens;
                 job.generatedTokensResult += gen.generatedTokens;
@@ -912,7 +913,7 @@ export class RouterImpl implements ZetaRouter {
             if (job.pausing && Math.max(0, job.genTokens - 1) * (job.model?.load.decodeMsPerToken ?? 0) > PAUSE_TO_END_MAX_MS) this.endPause(job);
             // The prompt is evaluated now: the model's sequence holds it even if the call is aborted.
             const t = job.task;
-            if (t.kind === 'completion' && job.model) job.model.rememberDoc(t.doc, t.prefix, t.suffix, job.promptTokens);
+            if (t.kind === 'completion' && job.model) job.model.rememberDoc(t.doc, job.model.fimTexts(t), job.promptTokens);
         }
         const listener = isEmbedTask(job.task) ? undefined : job.task.onToken;
         if (!listener) return;

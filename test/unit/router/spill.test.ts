@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { NoCapableModelError } from '../../../src/core/errors';
 import { chat, completion, makeFixture, makeSettings, ready, spec, submit, texts, words } from './helpers';
+import type { Task } from '../../../src/core/tasks';
 
 describe('router: spill rules (zeta)', () => {
     const noHold = { levers: { holdSupersedable: false } };
@@ -222,6 +223,34 @@ describe('router: what the backend holds bounds the predicted reuse', () => {
         const held = 40;
         coder.cachedTokens = (): number => held;
         assert.equal(coderReuse(), held);
+        await f.router.dispose();
+    });
+});
+
+describe('router: predicted reuse follows the order the model reads the prompt', () => {
+    it('a keystroke within the line reuses prefix, suffix and the line; a new line reuses the prefix only', async () => {
+        const f = makeFixture({ settings: { levers: { holdSupersedable: false } } });
+        await ready(f);
+        const prefix = `${words(200)}\n`;
+        const suffix = words(150, 's');
+        const task = (p: string, middle: string): Task => ({ kind: 'completion', doc: 'a.ts', prefix: p, middle, suffix, maxTokens: 8 });
+        const first = submit(f, task(prefix, 'const total = w1'));
+        await f.clock.runUntilIdle(60_000);
+        assert.ok(first.outcome?.ok);
+        const promptTokens = first.outcome.value.promptTokens;
+        const coderReuse = (t: Task): number => f.router.decide(t).candidates.find((c) => c.modelId === 'coder')!.reusedTokens;
+        // Typing in the line: only the end of the middle changes, after prefix and suffix.
+        const typed = coderReuse(task(prefix, 'const total = w12'));
+        assert.ok(typed >= promptTokens - 8, `typed: ${typed} of ${promptTokens}`);
+        // The line is finished: the prefix grows at its end and everything after it is read again.
+        const newLine = coderReuse(task(`${prefix}const total = w12\n`, ''));
+        assert.ok(newLine <= f.backends.get('coder')!.countTokens(prefix) + 8, `new line: ${newLine}`);
+        assert.ok(newLine >= f.backends.get('coder')!.countTokens(prefix) - 8, `new line: ${newLine}`);
+        // And the backend agrees: the keystroke evaluates a few tokens.
+        const served = submit(f, task(prefix, 'const total = w12'));
+        await f.clock.runUntilIdle(60_000);
+        assert.ok(served.outcome?.ok);
+        assert.ok(served.outcome.value.reusedPromptTokens >= promptTokens - 8, `reused ${served.outcome.value.reusedPromptTokens}`);
         await f.router.dispose();
     });
 });
