@@ -2,10 +2,13 @@
  * Turns trace lines into router tasks with synthetic text of the right size.
  *
  * Every document has a deterministic word sequence (seeded by its name), so the same document
- * always yields the same prefix and a later keystroke's prompt shares all but its last word with
- * the previous one: exactly what prefix reuse feeds on. With the simulator's tokenizer one word is
- * one token; for a real tokenizer `tokensPerWord` (measured with `calibrate`) converts token
- * budgets to word counts.
+ * always yields the same text before the cursor and a later keystroke's shares all but its last
+ * word with the previous one: exactly what prefix reuse feeds on. A completion's text before the
+ * cursor is split as llama.cpp's /infill splits it: the trace's `lineTokens` of it (the cursor
+ * line, ending with the word being typed) are `middle`, the rest `prefix`, so keystrokes within a
+ * line share `prefix` and `suffix` exactly and differ only in `middle`. With the simulator's
+ * tokenizer one word is one token; for a real tokenizer `tokensPerWord` (measured with
+ * `calibrate`) converts token budgets to word counts.
  */
 import type { ChatMessage, TokenListener } from '../src/core/backend';
 import type { ChatTask, CompletionTask, EmbedTask } from '../src/core/tasks';
@@ -78,17 +81,36 @@ export class TaskBuilder {
         return Math.max(0, Math.round(tokens / this.tokensPerWord));
     }
 
+    /**
+     * The text before the cursor is `beforeWords` words of the document's body, the last one the
+     * partial word being typed; its last `lineWords` words are `middle` (with `prefix` keeping the
+     * space before them, so `prefix + middle` is the same text whatever the split), the rest `prefix`.
+     */
     completion(line: TraceLine, onToken?: TokenListener): CompletionTask {
         const k = (this.keystrokes.get(line.doc) ?? 0) + 1;
         this.keystrokes.set(line.doc, k);
         const suffixTokens = line.suffixTokens ?? 0;
+        const lineTokens = line.lineTokens ?? 0;
         // 3 tokens go to the FIM markers.
-        const prefixWords = Math.max(1, this.wordsFor(line.promptTokens - suffixTokens - 3));
-        const typed = docWord(line.doc, 'body', prefixWords - 1);
+        const beforeWords = Math.max(1, this.wordsFor(line.promptTokens - suffixTokens - 3));
+        // The prefix's words depend only on the tokens before the line (the same while the line is
+        // typed) and the line's first token, which starts the line's first word: so prefixWords
+        // stays put within a line and lineWords >= 1. Rounding wordsFor(lineTokens) instead would
+        // move a word between prefix and middle within a line whenever tokensPerWord is not 1.
+        // With 1 (the simulator) lineWords is exactly lineTokens.
+        const prefixWords = lineTokens === 0 ? beforeWords : Math.max(0, this.wordsFor(line.promptTokens - suffixTokens - 3 - lineTokens + 1) - 1);
+        const lineWords = beforeWords - prefixWords;
+        const typed = docWord(line.doc, 'body', beforeWords - 1);
         const partial = (typed + 'xyzw').slice(0, 1 + (k % 4));
-        const prefix = (prefixWords > 1 ? words(line.doc, 'body', 0, prefixWords - 1) + ' ' : '') + partial;
+        // words() of the whole words before the partial one, each run followed by its separating space.
+        const run = (from: number, count: number): string => (count > 0 ? words(line.doc, 'body', from, count) + ' ' : '');
         const suffix = words(line.doc, 'tail', 0, this.wordsFor(suffixTokens));
-        return { kind: 'completion', doc: line.doc, prefix, suffix, maxTokens: line.maxTokens, onToken };
+        if (lineWords === 0) {
+            return { kind: 'completion', doc: line.doc, prefix: run(0, beforeWords - 1) + partial, suffix, maxTokens: line.maxTokens, onToken };
+        }
+        const prefix = run(0, prefixWords);
+        const middle = run(prefixWords, lineWords - 1) + partial;
+        return { kind: 'completion', doc: line.doc, prefix, suffix, middle, maxTokens: line.maxTokens, onToken };
     }
 
     chat(line: TraceLine, onToken?: TokenListener): ChatTask {

@@ -6,7 +6,11 @@
  *
  * Meaning of the fields (units: ms from the start of the trace, tokens):
  * - completion: `promptTokens` is the whole fill-in-the-middle context (prefix + suffix);
- *   the optional `suffixTokens` says how much of it lies after the cursor (default 0).
+ *   the optional `suffixTokens` says how much of it lies after the cursor (default 0), and the
+ *   optional `lineTokens` how much of the part before the cursor is the cursor line's text before
+ *   the cursor (default 0: all of it is prefix, the layout before the middle existed). With
+ *   llama.cpp's /infill layout that text goes after the middle marker, so
+ *   `lineTokens <= promptTokens - suffixTokens`.
  *   Every completion is a keystroke and supersedes the previous completion for the same `doc`.
  * - edit / explain / refactorPlan: `promptTokens` of chat context, `maxTokens` to generate.
  * - embed: background indexing of file `doc` in `items` chunks of `promptTokens` tokens each.
@@ -25,6 +29,12 @@ export interface TraceLine {
     readonly items: number;
     /** Completions only: tokens of the prompt after the cursor (part of promptTokens). */
     readonly suffixTokens?: number;
+    /**
+     * Completions only: tokens of the cursor line before the cursor (part of the tokens before the
+     * cursor, so at most promptTokens - suffixTokens). Absent or 0: everything before the cursor is
+     * prefix.
+     */
+    readonly lineTokens?: number;
 }
 
 export interface Trace {
@@ -74,9 +84,14 @@ export function parseTrace(name: string, text: string): Trace {
             maxTokens: nonNegInt(o.maxTokens, 'maxTokens', where),
             items: nonNegInt(o.items ?? 1, 'items', where),
             ...(o.suffixTokens !== undefined ? { suffixTokens: nonNegInt(o.suffixTokens, 'suffixTokens', where) } : {}),
+            ...(o.lineTokens !== undefined ? { lineTokens: nonNegInt(o.lineTokens, 'lineTokens', where) } : {}),
         };
         if (line.suffixTokens !== undefined && line.suffixTokens > line.promptTokens) {
             throw new TraceError(`${where}: "suffixTokens" (${line.suffixTokens}) exceeds "promptTokens" (${line.promptTokens})`);
+        }
+        const before = line.promptTokens - (line.suffixTokens ?? 0);
+        if (line.lineTokens !== undefined && line.lineTokens > before) {
+            throw new TraceError(`${where}: "lineTokens" (${line.lineTokens}) exceeds "promptTokens" - "suffixTokens" (${before})`);
         }
         lines.push(line);
     }

@@ -10,7 +10,10 @@
  *   sequence computes nothing and does not count as active) and one decode job of
  *   `1000 / decodeTokensPerSec` isolated ms.
  * - embed: one job of `sum(embedOverheadMsPerItem + tokens * 1000 / embedTokensPerSec)`.
- * Tokens: one per whitespace-separated word; FIM and chat markers are one token each.
+ * Tokens: one per whitespace-separated word; FIM and chat markers are one token each. A FIM prompt
+ * is laid out as llama.cpp's /infill lays it out: `<fim_prefix> prefix <fim_suffix> suffix
+ * <fim_middle> middle` (no middle tokens when it is empty), so typing within a line only appends
+ * to the prompt and the suffix stays reusable.
  * Prefix reuse: each slot keeps the tokens of its last call for its cache key (LRU over `slots`
  * keys); a call evaluates only the tokens after the common prefix (at least one token). A call for
  * a key whose previous call is still running natively (an aborted chunk in flight) waits for it
@@ -140,7 +143,7 @@ export class SimBackend implements ModelBackend {
     generate(request: GenerateRequest, signal: AbortSignal): Promise<GenerationResult> {
         const prompt =
             request.mode === 'fim'
-                ? ['<fim_prefix>', ...simTokenize(request.prefix ?? ''), '<fim_suffix>', ...simTokenize(request.suffix ?? ''), '<fim_middle>']
+                ? ['<fim_prefix>', ...simTokenize(request.prefix ?? ''), '<fim_suffix>', ...simTokenize(request.suffix ?? ''), '<fim_middle>', ...simTokenize(request.middle ?? '')]
                 : simTokenize(request.prompt ?? '');
         return this.run(prompt, request.maxTokens, request.cacheKey, request.gate, request.onToken, signal);
     }

@@ -6,8 +6,15 @@
  * Model of the user (all times ms): typing comes in bursts of keystrokes separated by log-normal
  * inter-key gaps, bursts are separated by log-normal pauses (reading, thinking); after a pause the
  * user sometimes switches to another open document. Every keystroke is a completion request for
- * the document being typed in (it supersedes the previous one); the cursor's prefix grows by one
- * token every `charsPerToken` keystrokes. Background indexing walks a workspace file by file.
+ * the document being typed in (it supersedes the previous one). Each document is typed line by
+ * line: when a line starts its length is drawn from `lineChars`, and the keystroke after its last
+ * character is Enter, which finishes it (its text joins the prefix) and starts an empty line.
+ * Each completion's `lineTokens` is the cursor line's text before the cursor,
+ * ceil(characters typed on the line / `charsPerToken`): the text before the cursor grows by one
+ * token every `charsPerToken` keystrokes counted from the line's start (its first character starts
+ * a token; Enter adds none), and the prefix before the line changes only at Enter, as llama.cpp's
+ * /infill layout (`prefix` up to the line's start, the line in `middle`) relies on.
+ * Background indexing walks a workspace file by file.
  * Explains (and edits) arrive at random intervals.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -27,6 +34,8 @@ export interface TypingSpec {
     readonly pauseSigma: number;
     readonly switchDocChance: number;
     readonly charsPerToken: number;
+    /** Characters of a line (without its newline), drawn uniformly when the line starts. */
+    readonly lineChars: readonly [number, number];
     readonly maxTokens: number;
 }
 
@@ -57,25 +66,37 @@ export interface TraceSpec {
 
 function typingLines(spec: TypingSpec, durationMs: number, rng: Rng): TraceLine[] {
     const out: TraceLine[] = [];
+    const lineTokens = (chars: number): number => Math.ceil(chars / spec.charsPerToken);
     const docs = Array.from({ length: spec.docs }, (_, i) => ({
         name: `src/editor/file${i + 1}.ts`,
+        /** Tokens before the cursor line: constant while the line is typed. */
         prefix: rng.int(spec.prefixTokens[0], spec.prefixTokens[1]),
         suffix: rng.int(spec.suffixTokens[0], spec.suffixTokens[1]),
-        chars: 0,
+        /** Characters typed on the cursor line, and the length at which it ends (0 <= chars <= lineLength). */
+        lineChars: 0,
+        lineLength: rng.int(spec.lineChars[0], spec.lineChars[1]),
     }));
     let doc = docs[0];
     let t = rng.uniform(200, 1500);
     while (t < durationMs) {
         const n = rng.int(spec.burst[0], spec.burst[1]);
         for (let i = 0; i < n && t < durationMs; i++) {
-            doc.chars++;
-            if (doc.chars % spec.charsPerToken === 0) doc.prefix++;
+            if (doc.lineChars >= doc.lineLength) {
+                // Enter: the finished line joins the prefix; the cursor is on a new, empty line.
+                doc.prefix += lineTokens(doc.lineChars);
+                doc.lineChars = 0;
+                doc.lineLength = rng.int(spec.lineChars[0], spec.lineChars[1]);
+            } else {
+                doc.lineChars++;
+            }
+            const line = lineTokens(doc.lineChars);
             out.push({
                 t: Math.round(t),
                 kind: 'completion',
                 doc: doc.name,
-                promptTokens: doc.prefix + doc.suffix,
+                promptTokens: doc.prefix + line + doc.suffix,
                 suffixTokens: doc.suffix,
+                lineTokens: line,
                 maxTokens: spec.maxTokens,
                 items: 1,
             });
@@ -156,6 +177,7 @@ const GPU_TYPING: TypingSpec = {
     pauseSigma: 0.8,
     switchDocChance: 0.15,
     charsPerToken: 4,
+    lineChars: [12, 60],
     maxTokens: 48,
 };
 

@@ -1,6 +1,6 @@
 import * as assert from 'node:assert/strict';
 import { join } from 'node:path';
-import type { ModelSpec, TokenGate } from '../../../src/core/backend';
+import type { GenerationResult, ModelSpec, TokenGate } from '../../../src/core/backend';
 import { VirtualClock } from '../../../src/core/clock';
 import { SupersededError } from '../../../src/core/errors';
 import { loadProfile, validateProfile, type DeviceProfile, type ModelProfile } from '../../../bench/profileTypes';
@@ -137,6 +137,29 @@ describe('bench simulator: backend', () => {
         const p3 = backends[0].generate({ mode: 'fim', prefix: words(300), suffix: words(50, 'y'), maxTokens: 1, cacheKey: 'other' }, s);
         await clock.runUntilIdle();
         assert.equal((await p3).reusedPromptTokens, 0);
+    });
+
+    it('FIM middle goes after the middle marker: a keystroke within a line reuses prefix and suffix, unlike the middle folded into the prefix', async () => {
+        const { clock, backends } = await setup(['a']);
+        const s = new AbortController().signal;
+        const fim = async (cacheKey: string, prefix: string, middle?: string): Promise<GenerationResult> => {
+            const p = backends[0].generate({ mode: 'fim', prefix, suffix: words(50, 'y'), middle, maxTokens: 1, cacheKey }, s);
+            await clock.runUntilIdle();
+            return p;
+        };
+        // An empty middle adds no tokens: <fim_prefix> 300 <fim_suffix> 50 <fim_middle>.
+        assert.equal((await fim('empty', words(300), '')).promptTokens, 353);
+        await fim('doc', words(300) + ' ', 'ab');
+        const r = await fim('doc', words(300) + ' ', 'ab cd');
+        // Everything up to "ab" is shared; only "cd" is evaluated.
+        assert.equal(r.promptTokens, 355);
+        assert.equal(r.reusedPromptTokens, 354);
+        assert.equal(r.evaluatedPromptTokens, 1);
+        // The same keystrokes with the line in the prefix re-evaluate the suffix.
+        await fim('old', words(300) + ' ab');
+        const old = await fim('old', words(300) + ' ab cd');
+        assert.equal(old.reusedPromptTokens, 302);
+        assert.equal(old.evaluatedPromptTokens, 53);
     });
 
     it('prompt tokens cost more after a long prefix: n tokens after P take n / rate + attention * n * (P + n / 2)', async () => {

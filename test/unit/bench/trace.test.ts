@@ -2,7 +2,7 @@ import * as assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULT_TRACE_SEED, TRACE_SPECS, generateTrace } from '../../../bench/traces/generate';
-import { TraceError, completionsOnly, parseTrace, serializeTrace, summarize } from '../../../bench/trace';
+import { TraceError, completionsOnly, parseTrace, serializeTrace, summarize, type TraceLine } from '../../../bench/trace';
 import { TaskBuilder, calibrate } from '../../../bench/text';
 
 const TRACES = join(__dirname, '..', '..', '..', 'bench', 'traces');
@@ -44,11 +44,75 @@ describe('bench traces', () => {
         }
     });
 
+    it('typing: every keystroke has lineTokens; Enter resets it to 0 and keeps the prompt, lines have the spec lengths', () => {
+        const spec = TRACE_SPECS[0];
+        const typing = spec.typing;
+        assert.ok(typing);
+        const cpt = typing.charsPerToken;
+        const lines = generateTrace(spec, 3).filter((l) => l.kind === 'completion');
+        const byDoc = new Map<string, TraceLine[]>();
+        for (const l of lines) byDoc.set(l.doc, [...(byDoc.get(l.doc) ?? []), l]);
+        let enters = 0;
+        let measured = 0;
+        for (const seq of byDoc.values()) {
+            let lastEnter: number | undefined;
+            for (let i = 0; i < seq.length; i++) {
+                const l = seq[i];
+                const lt = l.lineTokens;
+                assert.ok(lt !== undefined && lt <= Math.ceil(typing.lineChars[1] / cpt), `lineTokens ${lt}`);
+                assert.ok(lt <= l.promptTokens - (l.suffixTokens ?? 0));
+                if (i === 0) continue;
+                const prev = seq[i - 1];
+                const before = (x: TraceLine): number => x.promptTokens - (x.suffixTokens ?? 0) - (x.lineTokens ?? 0);
+                if (lt === 0) {
+                    // Enter: the finished line joins the prefix; the text before the cursor is unchanged.
+                    enters++;
+                    assert.equal(l.promptTokens, prev.promptTokens);
+                    assert.equal(before(l), before(prev) + (prev.lineTokens ?? 0));
+                    assert.ok((prev.lineTokens ?? 0) >= Math.ceil(typing.lineChars[0] / cpt), `a line ended after ${prev.lineTokens} tokens`);
+                    // Keystrokes between two Enters: the line's characters, then the Enter.
+                    if (lastEnter !== undefined) {
+                        const keys = i - lastEnter;
+                        assert.ok(keys >= typing.lineChars[0] + 1 && keys <= typing.lineChars[1] + 1, `a line of ${keys - 1} characters`);
+                        measured++;
+                    }
+                    lastEnter = i;
+                } else {
+                    // Within a line: the part before it stays put, the line grows by at most a token.
+                    assert.equal(before(l), before(prev));
+                    assert.ok(lt - (prev.lineTokens ?? 0) === 0 || lt - (prev.lineTokens ?? 0) === 1, `${prev.lineTokens} -> ${lt}`);
+                    // After an Enter, typing starts from one token.
+                    if (prev.lineTokens === 0) assert.equal(lt, 1);
+                }
+            }
+        }
+        assert.ok(enters >= 5 && measured >= 2, `${enters} Enters, ${measured} whole lines`);
+        assert.deepEqual(
+            generateTrace(spec, 3).map((l) => l.lineTokens),
+            generateTrace(spec, 3).map((l) => l.lineTokens),
+        );
+    });
+
+    it('lineTokens is parsed and serialized back; absent stays absent', () => {
+        const text = '{"t":0,"kind":"completion","doc":"a","promptTokens":10,"suffixTokens":4,"lineTokens":6,"maxTokens":1,"items":1}\n{"t":1,"kind":"completion","doc":"a","promptTokens":10,"maxTokens":1,"items":1}\n';
+        const t = parseTrace('x', text);
+        assert.equal(t.lines[0].lineTokens, 6);
+        assert.equal(t.lines[1].lineTokens, undefined);
+        // Serialization keeps it (key order aside): a round trip gives the same lines.
+        assert.match(serializeTrace(t.lines), /"lineTokens":6/);
+        assert.deepEqual(parseTrace('x', serializeTrace(t.lines)), t);
+    });
+
     it('parse errors name the line and the field', () => {
         assert.throws(() => parseTrace('x', '{"t":0,"kind":"completion","doc":"a","promptTokens":5,"maxTokens":1,"items":1}\n{"t":1,"kind":"nope","doc":"a"}'), (e: unknown) => e instanceof TraceError && /x:2.*kind/.test(e.message));
         assert.throws(() => parseTrace('x', '{"t":5,"kind":"embed","doc":"a","promptTokens":5,"maxTokens":0,"items":1}\n{"t":1,"kind":"embed","doc":"a","promptTokens":5,"maxTokens":0,"items":1}'), /backwards/);
         assert.throws(() => parseTrace('x', '{"t":0,"kind":"completion","doc":"a","promptTokens":5,"maxTokens":1,"suffixTokens":9}'), /suffixTokens/);
         assert.throws(() => parseTrace('x', 'not json'), /not JSON/);
+        // lineTokens is part of the text before the cursor: at most promptTokens - suffixTokens.
+        assert.throws(() => parseTrace('x', '{"t":0,"kind":"completion","doc":"a","promptTokens":10,"suffixTokens":4,"lineTokens":7,"maxTokens":1}'), (e: unknown) => e instanceof TraceError && /x:1.*"lineTokens" \(7\).*\(6\)/.test(e.message));
+        assert.throws(() => parseTrace('x', '{"t":0,"kind":"completion","doc":"a","promptTokens":10,"lineTokens":11,"maxTokens":1}'), /lineTokens/);
+        assert.throws(() => parseTrace('x', '{"t":0,"kind":"completion","doc":"a","promptTokens":10,"lineTokens":-1,"maxTokens":1}'), /"lineTokens" must be a non-negative integer/);
+        assert.throws(() => parseTrace('x', '{"t":0,"kind":"completion","doc":"a","promptTokens":10,"lineTokens":1.5,"maxTokens":1}'), /"lineTokens" must be a non-negative integer/);
     });
 
     it('completionsOnly keeps only completions, in order', () => {
@@ -83,6 +147,69 @@ describe('bench task builder', () => {
         assert.notEqual(p2[p1.length - 1], p1[p1.length - 1]);
         // Same document text whatever builder asks for it.
         assert.deepEqual(new TaskBuilder(1).completion(l).prefix.split(' ').slice(0, -1), p1.slice(0, -1));
+    });
+
+    it('lineTokens splits the text before the cursor: prefix + middle is the old prefix, the middle ends with the word being typed', () => {
+        const l = { t: 0, kind: 'completion' as const, doc: 'a.ts', promptTokens: 400, suffixTokens: 50, maxTokens: 8, items: 1 };
+        for (const tpw of [1, 2.738]) {
+            // A fresh builder per request: the same keystroke count, so the same partial word.
+            const old = new TaskBuilder(tpw).completion(l);
+            assert.equal(old.middle, undefined);
+            assert.deepEqual(new TaskBuilder(tpw).completion({ ...l, lineTokens: 0 }), old);
+            const split = new TaskBuilder(tpw).completion({ ...l, lineTokens: 7 });
+            assert.equal(split.prefix + split.middle, old.prefix, `tokensPerWord ${tpw}`);
+            assert.equal(split.suffix, old.suffix);
+            assert.ok(split.prefix.endsWith(' ') && split.middle !== undefined && !split.middle.startsWith(' '));
+            assert.equal(split.middle.split(' ').at(-1), old.prefix.split(' ').at(-1));
+            if (tpw === 1) assert.equal(words(split.middle), 7);
+        }
+        // The whole text before the cursor on the line: no prefix left.
+        const all = new TaskBuilder(1).completion({ ...l, lineTokens: 350 });
+        assert.equal(all.prefix, '');
+        assert.equal(all.middle, new TaskBuilder(1).completion(l).prefix);
+    });
+
+    it('keystrokes within a line share prefix and suffix exactly and differ only in the middle; Enter moves the line into the prefix', () => {
+        const b = new TaskBuilder(1);
+        const base = { t: 0, kind: 'completion' as const, doc: 'a.ts', suffixTokens: 50, maxTokens: 8, items: 1 };
+        // 300 tokens before the line, then the line grows 1, 1, 2, 2, 3 tokens.
+        const tasks = [1, 1, 2, 2, 3].map((lt) => b.completion({ ...base, promptTokens: 300 + lt + 50, lineTokens: lt }));
+        for (let i = 1; i < tasks.length; i++) {
+            assert.equal(tasks[i].prefix, tasks[0].prefix);
+            assert.equal(tasks[i].suffix, tasks[0].suffix);
+            assert.notEqual(tasks[i].middle, tasks[i - 1].middle);
+        }
+        assert.deepEqual(tasks.map((c) => words(c.middle ?? '')), [1, 1, 2, 2, 3]);
+        assert.equal(words(tasks[0].prefix), 300 - 3);
+        const enter = b.completion({ ...base, promptTokens: 300 + 3 + 50, lineTokens: 0 });
+        assert.equal(enter.middle, undefined);
+        // The same text before the cursor, all of it prefix now (but the word being typed, which changes per keystroke).
+        const allButTyped = (x: string): string => x.slice(0, x.lastIndexOf(' '));
+        assert.equal(allButTyped(enter.prefix), allButTyped(tasks[4].prefix + (tasks[4].middle ?? '')));
+        assert.equal(words(enter.prefix), 300);
+    });
+
+    it('a shipped trace with a real tokenizer\'s tokens per word still keeps prefix and suffix fixed within each line', () => {
+        for (const tpw of [1, 1.3, 2.738]) {
+            const b = new TaskBuilder(tpw);
+            const t = parseTrace('x', readFileSync(join(TRACES, 'typing-indexing.jsonl'), 'utf8'));
+            const last = new Map<string, { lineTokens: number; prefix: string; suffix: string }>();
+            let within = 0;
+            for (const l of t.lines) {
+                if (l.kind !== 'completion') continue;
+                const c = b.completion(l);
+                const lt = l.lineTokens ?? 0;
+                const prev = last.get(l.doc);
+                if (prev && prev.lineTokens > 0 && lt >= prev.lineTokens) {
+                    within++;
+                    assert.equal(c.prefix, prev.prefix, `tokensPerWord ${tpw}: ${prev.lineTokens} -> ${lt} line tokens`);
+                    assert.equal(c.suffix, prev.suffix);
+                }
+                assert.equal(c.middle === undefined, lt === 0);
+                last.set(l.doc, { lineTokens: lt, prefix: c.prefix, suffix: c.suffix });
+            }
+            assert.ok(within > 100, `${within} keystrokes within a line`);
+        }
     });
 
     it('calibrate converts a tokenizer to tokens per word', () => {
