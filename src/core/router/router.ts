@@ -444,9 +444,13 @@ export class RouterImpl implements ZetaRouter {
                     // Sized on the time to the first token, not to the end: a suggestion that reaches the
                     // user before the next keystroke is not wasted, and the completion finally served pays
                     // the whole hold. A cold prompt is never held: its prefill is mostly the document's
-                    // prefix, which the next keystroke reuses (bench/FINDINGS.md F1, F8).
+                    // prefix, which the next keystroke reuses (bench/FINDINGS.md F1, F8). Nor is one whose
+                    // first token is a guess: a model whose prefill has not been measured is predicted
+                    // from priors, and a hold sized on them held a warm keystroke 175 ms (F17).
+                    const lm = this.byId.get(c.modelId)?.load;
+                    const guessed = lm === undefined || (!lm.prefillMeasured && !lm.prefillFromEmbed);
                     const cold = c.reusedTokens < COLD_PROMPT_REUSE * job.promptTokens;
-                    const hold = cold ? 0 : cadence.holdFor(this.clock.now() - last, c.firstTokenMs);
+                    const hold = cold || guessed ? 0 : cadence.holdFor(this.clock.now() - last, c.firstTokenMs);
                     if (hold >= 1) {
                         job.state = 'holding';
                         job.holdMs = hold;

@@ -140,6 +140,17 @@ describe('router: hold-start from the learned typing cadence', () => {
         await assertStartsAtOnce(makeFixture({ profiles: { coder: { promptTokensPerSec: 25 } } }), 'other.ts', 30, 110, 'cold.ts', 200);
     });
 
+    it('does not hold on a guessed first token: the model has not measured its prefill yet', async () => {
+        const f = makeFixture({ settings: { levers: { coldStart: false, spill: false } } });
+        await f.clock.advance(5_000);
+        // The coder has read the document, but with too few tokens to measure its prefill rate:
+        // its first token is predicted from the prior for its size (~20 ms for 8 tokens), longer
+        // than this typist's 15 ms gaps.
+        void submit(f, completion('doc.ts', words(12))).promise;
+        await f.clock.advance(15_000);
+        await assertStartsAtOnce(f, 'other.ts', 30, 15, 'doc.ts', 20);
+    });
+
     it('does not hold for a slow typist', async () => {
         await assertStartsAtOnce(makeFixture(), 'a.ts', 20, 3_000, 'a.ts', 50);
     });
