@@ -2,14 +2,17 @@
  * Measures a speed profile of the generated models on this machine with the real backend
  * (`npm run bench -- --mode profile --out DIR [--save]`; real mode runs it first). Everything
  * the simulator uses is measured here, nothing assumed:
- * - per model, alone: time to first token for short and long prompts (-> prompt tokens/s and the
- *   fixed overhead), decode tokens/s, embedding time per text for short and long texts, load time;
+ * - per model, alone: time to first token for short and long fresh prompts, for 96 tokens and for
+ *   one word (a keystroke) after a cached prefix, and per decoded token after a short and a long
+ *   prompt; `fitCallCosts` turns these into the per-call cost model the simulator prices every
+ *   native call with (`ModelProfile.callOverheadMs`). Also embedding time per text for short and
+ *   long texts, and load time;
  * - decode batch gain: two sequences of the coder at once;
  * - contention: the coder's prefill and decode, and the embedder's embedding, while one and then
  *   two other models work (the reasoner decoding, the embedder embedding / the coder decoding).
  * Units: ms, tokens/s. Each timing is the median of a few repetitions.
  */
-import { ROLES, type ModelBackend, type Role } from '../src/core/backend';
+import { ROLES, type GenerationResult, type ModelBackend, type Role } from '../src/core/backend';
 import { DEFAULT_PREFILL_CHUNK_TOKENS } from '../src/backends';
 import type { ModelProfile, SpeedProfile } from './profileTypes';
 import { REAL_CONTEXT, REAL_SLOTS, machineLoad, type RealSetup } from './realSetup';
@@ -51,22 +54,34 @@ export async function measureProfile(setup: RealSetup, options: ProfileOptions):
     const signal = new AbortController().signal;
     const reps = options.reps;
 
-    const ttft = async (b: ModelBackend, tokens: number): Promise<{ ms: number; tokens: number }> => {
-        const r = await b.generate({ mode: 'raw', prompt: freshText(words(tokens)), maxTokens: 1, cacheKey: `p${uniq}` }, signal);
-        return { ms: r.firstTokenMs ?? r.totalMs, tokens: r.evaluatedPromptTokens };
-    };
+    /** A measured first token, with the native calls the backend made for it (for `fitCallCosts`). */
+    interface Timed {
+        ms: number;
+        tokens: number;
+        position: number;
+        calls: EvalCall[];
+    }
+    const timed = (r: GenerationResult): Timed => ({
+        ms: r.firstTokenMs ?? r.totalMs,
+        tokens: r.evaluatedPromptTokens,
+        position: r.reusedPromptTokens,
+        calls: promptCalls(r.promptTokens, r.reusedPromptTokens, DEFAULT_PREFILL_CHUNK_TOKENS),
+    });
+    const ttft = async (b: ModelBackend, tokens: number): Promise<Timed> =>
+        timed(await b.generate({ mode: 'raw', prompt: freshText(words(tokens)), maxTokens: 1, cacheKey: `p${uniq}` }, signal));
     /** `extra` tokens evaluated after `base` tokens already in the sequence (its cached prefix). */
-    const ttftAfter = async (b: ModelBackend, base: number, extra: number): Promise<{ ms: number; tokens: number; position: number }> => {
+    const ttftAfter = async (b: ModelBackend, base: number, extra: number): Promise<Timed> => {
         const key = `i${uniq}`;
         const head = freshText(words(base));
-        const first = await b.generate({ mode: 'raw', prompt: head, maxTokens: 1, cacheKey: key }, signal);
-        const r = await b.generate({ mode: 'raw', prompt: `${head} ${freshText(words(extra))}`, maxTokens: 1, cacheKey: key }, signal);
-        return { ms: r.firstTokenMs ?? r.totalMs, tokens: r.evaluatedPromptTokens, position: Math.min(r.reusedPromptTokens, first.promptTokens) };
+        await b.generate({ mode: 'raw', prompt: head, maxTokens: 1, cacheKey: key }, signal);
+        return timed(await b.generate({ mode: 'raw', prompt: `${head} ${freshText(words(extra))}`, maxTokens: 1, cacheKey: key }, signal));
     };
-    const decodeMsPerToken = async (b: ModelBackend, n = 64): Promise<number> => {
-        const r = await b.generate({ mode: 'raw', prompt: freshText(words(16)), maxTokens: n, cacheKey: `d${uniq}` }, signal);
-        return (r.totalMs - (r.firstTokenMs ?? 0)) / Math.max(1, r.generatedTokens - 1);
+    /** ms per decoded token after a prompt of about `promptTokens`, and the mean position of those tokens. */
+    const decodeStep = async (b: ModelBackend, promptTokens: number, n: number): Promise<{ ms: number; position: number }> => {
+        const r = await b.generate({ mode: 'raw', prompt: freshText(words(promptTokens)), maxTokens: n, cacheKey: `d${uniq}` }, signal);
+        return { ms: (r.totalMs - (r.firstTokenMs ?? 0)) / Math.max(1, r.generatedTokens - 1), position: r.promptTokens + (r.generatedTokens - 2) / 2 };
     };
+    const decodeMsPerToken = async (b: ModelBackend, n = 64): Promise<number> => (await decodeStep(b, 16, n)).ms;
     const embedMsPerText = async (b: ModelBackend, tokens: number, n = 8): Promise<number> => {
         const texts = Array.from({ length: n }, () => freshText(words(tokens)));
         const t0 = clock.now();
@@ -83,36 +98,41 @@ export async function measureProfile(setup: RealSetup, options: ProfileOptions):
     for (const role of ROLES) {
         const b = backends[role];
         await ttft(b, SHORT); // warm-up
-        const s: number[] = [];
-        const l: number[] = [];
-        let sTok = SHORT;
-        let lTok = LONG;
-        for (let i = 0; i < reps; i++) {
-            const a = await ttft(b, SHORT);
-            const c = await ttft(b, LONG);
-            s.push(a.ms);
-            l.push(c.ms);
-            sTok = a.tokens;
-            lTok = c.tokens;
-        }
-        const inc: number[] = [];
-        let iTok = INCREMENT;
-        let iPos = LONG;
-        for (let i = 0; i < reps; i++) {
-            const r = await ttftAfter(b, LONG, INCREMENT);
-            inc.push(r.ms);
-            iTok = r.tokens;
-            iPos = r.position;
-        }
+        /** Median ms of `reps` runs of `measure`, with the calls of the last run. */
+        const repeat = async (measure: () => Promise<Timed>): Promise<Timed & { all: number[] }> => {
+            const all: number[] = [];
+            let last: Timed | undefined;
+            for (let i = 0; i < reps; i++) {
+                last = await measure();
+                all.push(last.ms);
+            }
+            return { ...(last as Timed), ms: median(all), all };
+        };
+        const short = await repeat(() => ttft(b, SHORT));
+        const long = await repeat(() => ttft(b, LONG));
+        const inc = await repeat(() => ttftAfter(b, LONG, INCREMENT));
+        // A keystroke: one word after a cached prefix, short and long.
+        const keyShort = await repeat(() => ttftAfter(b, SHORT, 1));
+        const keyLong = await repeat(() => ttftAfter(b, LONG, 1));
         const fit = fitPrefill([
-            { n: sTok, position: 0, ms: median(s) },
-            { n: lTok, position: 0, ms: median(l) },
-            { n: iTok, position: iPos, ms: median(inc) },
+            { n: short.tokens, position: 0, ms: short.ms },
+            { n: long.tokens, position: 0, ms: long.ms },
+            { n: inc.tokens, position: inc.position, ms: inc.ms },
         ]);
-        const rate = 1000 / fit.msPerToken;
-        const overhead = fit.overheadMs;
         const dec: number[] = [];
         for (let i = 0; i < reps; i++) dec.push(await decodeMsPerToken(b));
+        const decLong: Array<{ ms: number; position: number }> = [];
+        for (let i = 0; i < reps; i++) decLong.push(await decodeStep(b, LONG, 32));
+        const decShortPosition = (await decodeStep(b, 16, 64)).position;
+        const calls = fitCallCosts([
+            ...[short, long, inc, keyShort, keyLong].map((t) => ({ calls: t.calls, requests: 1, ms: t.ms })),
+            { calls: [{ n: 1, position: decShortPosition }], requests: 0, ms: median(dec) },
+            { calls: [{ n: 1, position: median(decLong.map((d) => d.position)) }], requests: 0, ms: median(decLong.map((d) => d.ms)) },
+        ]);
+        // The per-call model needs a positive per-token cost; without one the rate-only model stands.
+        const perCall = calls.tokenMs > 0 ? calls : undefined;
+        const rate = 1000 / (perCall ? perCall.tokenMs : fit.msPerToken);
+        const overhead = perCall ? perCall.requestMs : fit.overheadMs;
         const eShort: number[] = [];
         const eLong: number[] = [];
         for (let i = 0; i < reps; i++) {
@@ -125,7 +145,8 @@ export async function measureProfile(setup: RealSetup, options: ProfileOptions):
             promptTokensPerSec: Math.round(rate),
             decodeTokensPerSec: Math.round((1000 / median(dec)) * 10) / 10,
             firstTokenOverheadMs: Math.round(overhead * 10) / 10,
-            attentionMsPerTokenPair: Math.round(fit.msPerTokenPair * 1e6) / 1e6,
+            attentionMsPerTokenPair: Math.round((perCall ? perCall.pairMs : fit.msPerTokenPair) * 1e6) / 1e6,
+            ...(perCall ? { callOverheadMs: Math.round(perCall.callMs * 100) / 100, cachedTokenMsPerCall: Math.round(perCall.cachedTokenMs * 1e5) / 1e5 } : {}),
             embedTokensPerSec: Math.round(embedRate),
             embedOverheadMsPerItem: Math.round(embedOverhead * 10) / 10,
             loadMs: Math.round(loadMs[role]),
@@ -136,8 +157,27 @@ export async function measureProfile(setup: RealSetup, options: ProfileOptions):
             hasChat: b.info?.hasChat ?? true,
             batchGain: { prefill: [1, 1], decode: [1, 1], embed: [1, 1] },
         };
-        raw[role] = { ttftShortMs: s, ttftLongMs: l, shortTokens: sTok, longTokens: lTok, ttftIncrementMs: inc, incrementTokens: iTok, incrementPosition: iPos, decodeMsPerToken: dec, embedMsPerText16: eShort, embedMsPerText96: eLong };
-        log(`  ${role}: prompt ${models[role].promptTokensPerSec} tok/s (+${models[role].firstTokenOverheadMs} ms, attention ${(fit.msPerTokenPair * 1000).toFixed(2)} µs per token pair), decode ${models[role].decodeTokensPerSec} tok/s, embed ${models[role].embedTokensPerSec} tok/s (+${models[role].embedOverheadMsPerItem} ms/text), load ${models[role].loadMs} ms`);
+        raw[role] = {
+            ttftShortMs: short.all,
+            ttftLongMs: long.all,
+            shortTokens: short.tokens,
+            longTokens: long.tokens,
+            ttftIncrementMs: inc.all,
+            incrementTokens: inc.tokens,
+            incrementPosition: inc.position,
+            ttftKeystrokeShortMs: keyShort.all,
+            keystrokeShort: { tokens: keyShort.tokens, position: keyShort.position },
+            ttftKeystrokeLongMs: keyLong.all,
+            keystrokeLong: { tokens: keyLong.tokens, position: keyLong.position },
+            decodeMsPerToken: dec,
+            decodeShortPosition: decShortPosition,
+            decodeLong: decLong,
+            callCosts: calls,
+            embedMsPerText16: eShort,
+            embedMsPerText96: eLong,
+        };
+        const callNote = perCall ? `, ${perCall.callMs.toFixed(1)} ms + ${(perCall.cachedTokenMs * 1000).toFixed(1)} µs per cached token per call; keystroke ${keyLong.ms.toFixed(0)} ms after ${keyLong.position}` : '';
+        log(`  ${role}: prompt ${models[role].promptTokensPerSec} tok/s (+${models[role].firstTokenOverheadMs} ms, attention ${((models[role].attentionMsPerTokenPair ?? 0) * 1000).toFixed(2)} µs per token pair${callNote}), decode ${models[role].decodeTokensPerSec} tok/s, embed ${models[role].embedTokensPerSec} tok/s (+${models[role].embedOverheadMsPerItem} ms/text), load ${models[role].loadMs} ms`);
     }
 
     // Decode batch gain: two coder sequences at once.
@@ -245,4 +285,96 @@ export function fitPrefill(points: ReadonlyArray<{ n: number; position: number; 
     const [s, l] = points;
     const a = Math.max(1e-6, (l.ms - s.ms) / Math.max(1, l.n - s.n));
     return { overheadMs: Math.max(0, s.ms - s.n * a), msPerToken: a, msPerTokenPair: 0 };
+}
+
+/** One native evaluation call: n tokens after P already in the sequence. */
+export interface EvalCall {
+    readonly n: number;
+    readonly position: number;
+}
+
+/**
+ * The native calls the llama.cpp backend makes for a prompt of `promptTokens` of which `reused`
+ * are already in the sequence: chunks of `chunk` tokens up to the last prompt token, then one call
+ * for the last token (which samples the first new token). Mirrors src/backends/llamaCpp.ts.
+ */
+export function promptCalls(promptTokens: number, reused: number, chunk: number): EvalCall[] {
+    const calls: EvalCall[] = [];
+    for (let pos = reused; pos < promptTokens - 1; pos = Math.min(promptTokens - 1, pos + chunk)) calls.push({ n: Math.min(chunk, promptTokens - 1 - pos), position: pos });
+    calls.push({ n: 1, position: promptTokens - 1 });
+    return calls;
+}
+
+export interface CallCosts {
+    /** Once per generate call (ms). */
+    readonly requestMs: number;
+    /** Per native call (ms). */
+    readonly callMs: number;
+    /** Per native call, per token already in the sequence (ms). */
+    readonly cachedTokenMs: number;
+    /** Per evaluated token (ms). */
+    readonly tokenMs: number;
+    /** Per pair of (evaluated token, token before it in the sequence) (ms). */
+    readonly pairMs: number;
+}
+
+/**
+ * Fits the per-call cost model (see `ModelProfile.callOverheadMs`) to measured timings: each
+ * point is the ms of `requests` generate calls' fixed part plus its native calls. Least squares on
+ * relative error (a 20 ms keystroke weighs as much as a 1 s prompt), with every coefficient kept
+ * >= 0 by dropping the most negative one and solving again.
+ */
+export function fitCallCosts(points: ReadonlyArray<{ readonly calls: readonly EvalCall[]; readonly requests: number; readonly ms: number }>): CallCosts {
+    const raw = points.map((p) => {
+        const f = [p.requests, 0, 0, 0, 0];
+        for (const c of p.calls) {
+            f[1] += 1;
+            f[2] += c.position;
+            f[3] += c.n;
+            f[4] += c.n * (c.position + c.n / 2);
+        }
+        return f;
+    });
+    // Columns scaled to at most 1 (positions and pairs run to 1e5): better conditioned.
+    const scale = [0, 1, 2, 3, 4].map((j) => Math.max(1e-12, ...raw.map((f) => Math.abs(f[j]))));
+    const rows = raw.map((f) => f.map((v, j) => v / scale[j]));
+    let active = [0, 1, 2, 3, 4];
+    let x = [0, 0, 0, 0, 0];
+    for (;;) {
+        const k = active.length;
+        const ata = Array.from({ length: k }, () => new Array<number>(k + 1).fill(0));
+        points.forEach((p, i) => {
+            const w = 1 / Math.max(1e-6, p.ms) ** 2;
+            for (let a = 0; a < k; a++) {
+                for (let b = 0; b < k; b++) ata[a][b] += w * rows[i][active[a]] * rows[i][active[b]];
+                ata[a][k] += w * rows[i][active[a]] * p.ms;
+            }
+        });
+        const sol = solve(ata);
+        x = [0, 0, 0, 0, 0];
+        if (sol === undefined) break;
+        active.forEach((j, a) => (x[j] = sol[a] / scale[j]));
+        const worst = active.reduce((m, j) => (x[j] < x[m] ? j : m), active[0]);
+        if (x[worst] >= 0) break;
+        active = active.filter((j) => j !== worst);
+        if (active.length === 0) break;
+    }
+    return { requestMs: x[0], callMs: x[1], cachedTokenMs: x[2], tokenMs: x[3], pairMs: x[4] };
+}
+
+/** Gaussian elimination with partial pivoting on an augmented k x (k+1) matrix; undefined if singular. */
+function solve(m: number[][]): number[] | undefined {
+    const k = m.length;
+    for (let c = 0; c < k; c++) {
+        let piv = c;
+        for (let r = c + 1; r < k; r++) if (Math.abs(m[r][c]) > Math.abs(m[piv][c])) piv = r;
+        if (Math.abs(m[piv][c]) < 1e-12) return undefined;
+        [m[c], m[piv]] = [m[piv], m[c]];
+        for (let r = 0; r < k; r++) {
+            if (r === c) continue;
+            const f = m[r][c] / m[c][c];
+            for (let j = c; j <= k; j++) m[r][j] -= f * m[c][j];
+        }
+    }
+    return m.map((row, i) => row[k] / row[i]);
 }

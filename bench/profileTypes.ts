@@ -23,6 +23,20 @@ export interface ModelProfile {
      * the same tokens at the start of a sequence. Absent or 0: not modelled (the GPU profile).
      */
     readonly attentionMsPerTokenPair?: number;
+    /**
+     * The per-call cost model (profiles measured on the CPU). When present, every native evaluation
+     * call (a prefill chunk, the call that evaluates a prompt's last token and samples the first
+     * token, each decoded token) of n tokens after P already in the sequence costs
+     * `callOverheadMs + cachedTokenMsPerCall * P + n * 1000 / promptTokensPerSec + attentionMsPerTokenPair * n * (P + n / 2)`,
+     * and a generate/chat call adds `firstTokenOverheadMs` once. This is how the llama.cpp backend
+     * evaluates: a keystroke that changes one token costs one call, about a decoded token's time,
+     * which the rate alone prices at a tenth of that. Absent: prefill chunks cost the rate and
+     * attention terms only, the first token `firstTokenOverheadMs`, a decoded token
+     * `1000 / decodeTokensPerSec` (the GPU profile, from published throughput figures).
+     */
+    readonly callOverheadMs?: number;
+    /** See `callOverheadMs`: ms per call per token already in the sequence (reading the KV cache). */
+    readonly cachedTokenMsPerCall?: number;
     /** Embedding evaluation rate alone (tokens/s). */
     readonly embedTokensPerSec: number;
     /** Fixed cost per embedded text (ms). */
@@ -118,8 +132,8 @@ export function validateProfile(o: unknown, where = 'profile'): SpeedProfile {
         for (const k of ['promptTokensPerSec', 'decodeTokensPerSec', 'embedTokensPerSec', 'memoryBytes', 'slots', 'contextSize']) {
             posNum(m[k], `${where}.models.${r}.${k}`);
         }
-        if (m.attentionMsPerTokenPair !== undefined && (typeof m.attentionMsPerTokenPair !== 'number' || !(m.attentionMsPerTokenPair >= 0))) {
-            throw new ProfileError(`${where}.models.${r}.attentionMsPerTokenPair must be a number >= 0`);
+        for (const k of ['attentionMsPerTokenPair', 'callOverheadMs', 'cachedTokenMsPerCall']) {
+            if (m[k] !== undefined && (typeof m[k] !== 'number' || !((m[k] as number) >= 0))) throw new ProfileError(`${where}.models.${r}.${k} must be a number >= 0`);
         }
         for (const k of ['firstTokenOverheadMs', 'embedOverheadMsPerItem', 'loadMs']) {
             if (typeof m[k] !== 'number' || (m[k] as number) < 0) throw new ProfileError(`${where}.models.${r}.${k} must be >= 0`);

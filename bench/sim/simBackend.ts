@@ -253,6 +253,7 @@ export class SimBackend implements ModelBackend {
         }
         let listener: TokenListener | undefined = onToken;
         const p = this.profile;
+        const perCall = p.callOverheadMs !== undefined;
         const reused = this.prefixes.reusable(cacheKey, prompt);
         const evaluated = prompt.length - reused;
         const slot = { tail: Promise.resolve() };
@@ -266,27 +267,33 @@ export class SimBackend implements ModelBackend {
             if (w) await w;
             if (signal.aborted) throw signal.reason;
         };
+        // ms of one native call evaluating n tokens after `before` already in the sequence.
+        const callMs = (n: number, before: number): number =>
+            (n * 1000) / p.promptTokensPerSec + (p.attentionMsPerTokenPair ?? 0) * n * (before + n / 2) + (perCall ? (p.callOverheadMs ?? 0) + (p.cachedTokenMsPerCall ?? 0) * before : 0);
         try {
-            // Prefill in chunks; the gate and the abort signal are checked between chunks.
+            // Prefill in chunks; the gate and the abort signal are checked between chunks. With the
+            // per-call model the last prompt token is left to the call that samples the first token,
+            // as the llama.cpp backend does.
             const chunk = Math.max(1, this.options.prefillChunkTokens);
-            while (started < evaluated) {
+            const inChunks = perCall ? evaluated - 1 : evaluated;
+            while (started < inChunks) {
                 await pass();
-                const n = Math.min(chunk, evaluated - started);
+                const n = Math.min(chunk, inChunks - started);
                 started += n;
                 // Tokens already in the sequence before this chunk: the reused prefix and earlier chunks.
-                const before = reused + started - n;
-                await this.native('prefill', (n * 1000) / p.promptTokensPerSec + (p.attentionMsPerTokenPair ?? 0) * n * (before + n / 2), signal, slot);
+                await this.native('prefill', callMs(n, reused + started - n), signal, slot);
             }
             await pass();
-            // The first token's logits and sampling.
-            await this.native('prefill', p.firstTokenOverheadMs, signal, slot);
+            // The first token's logits and sampling (with the per-call model: the last prompt token's call).
+            started = evaluated;
+            await this.native('prefill', p.firstTokenOverheadMs + (perCall ? callMs(1, prompt.length - 1) : 0), signal, slot);
             prefillDone = true;
             let text = '';
             let firstTokenAt: number | undefined;
             for (let i = 0; i < maxTokens; i++) {
                 if (i > 0) {
                     await pass();
-                    await this.native('decode', 1000 / p.decodeTokensPerSec, signal, slot);
+                    await this.native('decode', perCall ? callMs(1, prompt.length + i - 1) : 1000 / p.decodeTokensPerSec, signal, slot);
                 }
                 if (signal.aborted) throw signal.reason;
                 const piece = ` t${i}`;

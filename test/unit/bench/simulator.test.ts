@@ -6,7 +6,7 @@ import { SupersededError } from '../../../src/core/errors';
 import { loadProfile, validateProfile, type DeviceProfile, type ModelProfile } from '../../../bench/profileTypes';
 import { SimDevice } from '../../../bench/sim/device';
 import { SimBackend } from '../../../bench/sim/simBackend';
-import { fitPrefill } from '../../../bench/profile';
+import { fitCallCosts, fitPrefill, promptCalls } from '../../../bench/profile';
 
 const DEVICE: DeviceProfile = {
     kind: 'cpu',
@@ -254,6 +254,34 @@ describe('bench simulator: backend', () => {
         assert.equal(backends[0].computed.embedTokens, 150);
     });
 
+    it('per-call model: each native call costs its overhead and KV reads, the last prompt token has a call of its own', async () => {
+        const model: ModelProfile = { ...MODEL, callOverheadMs: 8, cachedTokenMsPerCall: 0.01, attentionMsPerTokenPair: 0.001 };
+        const { clock, backends } = await setup(['a'], 64, model);
+        const b = backends[0];
+        const call = (n: number, p: number): number => 8 + 0.01 * p + n * 1 + 0.001 * n * (p + n / 2);
+        const s = new AbortController().signal;
+        const ask = async (prompt: string, maxTokens: number): Promise<GenerationResult> => {
+            const p = b.generate({ mode: 'raw', prompt, maxTokens, cacheKey: 'doc' }, s);
+            await clock.runUntilIdle();
+            return p;
+        };
+        // 100 fresh tokens: chunks of 64 and 35, then the 100th token's call; plus the request's 10 ms.
+        const cold = await ask(words(100), 3);
+        const coldFirst = 10 + call(64, 0) + call(35, 64) + call(1, 99);
+        assert.ok(Math.abs((cold.firstTokenMs ?? 0) - coldFirst) < 1e-6, `${cold.firstTokenMs} vs ${coldFirst}`);
+        // Decoded tokens are calls of one token at their position.
+        assert.ok(Math.abs(cold.totalMs - (coldFirst + call(1, 100) + call(1, 101))) < 1e-6, `${cold.totalMs}`);
+        // A keystroke changing the last token: one call, not a rate's worth of one token.
+        const key = await ask(`${words(99)} y`, 1);
+        assert.equal(key.evaluatedPromptTokens, 1);
+        assert.ok(Math.abs((key.firstTokenMs ?? 0) - (10 + call(1, 99))) < 1e-6, `${key.firstTokenMs}`);
+        // Two new tokens: a one-token chunk, then the last token's call.
+        const two = await ask(`${words(99)} q r`, 1);
+        assert.equal(two.evaluatedPromptTokens, 2);
+        assert.ok(Math.abs((two.firstTokenMs ?? 0) - (10 + call(1, 99) + call(1, 100))) < 1e-6, `${two.firstTokenMs}`);
+        assert.equal(b.computed.promptEvaluated, 103);
+    });
+
     it('refuses prompts that do not fit the context, like llama.cpp', async () => {
         const { backends } = await setup(['a']);
         await assert.rejects(backends[0].generate({ mode: 'raw', prompt: words(4090), maxTokens: 10 }, new AbortController().signal), /context/);
@@ -277,6 +305,28 @@ describe('bench profiles', () => {
         ]);
         assert.equal(flat.msPerTokenPair, 0);
         assert.ok(Math.abs(flat.msPerToken - 2.5) < 1e-9 && Math.abs(flat.overheadMs - 12) < 1e-9, JSON.stringify(flat));
+    });
+
+    it('promptCalls mirrors the backend: chunks up to the last prompt token, then its own call', () => {
+        assert.deepEqual(promptCalls(100, 0, 64), [{ n: 64, position: 0 }, { n: 35, position: 64 }, { n: 1, position: 99 }]);
+        assert.deepEqual(promptCalls(500, 499, 64), [{ n: 1, position: 499 }]);
+        assert.deepEqual(promptCalls(500, 498, 64), [{ n: 1, position: 498 }, { n: 1, position: 499 }]);
+    });
+
+    it('fitCallCosts recovers the per-call model from fresh prompts, keystrokes and decode steps', () => {
+        const truth = { requestMs: 3, callMs: 9, cachedTokenMs: 0.012, tokenMs: 2.1, pairMs: 0.0016 };
+        const cost = (calls: ReturnType<typeof promptCalls>, requests: number): number =>
+            requests * truth.requestMs + calls.reduce((t, c) => t + truth.callMs + truth.cachedTokenMs * c.position + c.n * truth.tokenMs + truth.pairMs * c.n * (c.position + c.n / 2), 0);
+        const prompts = [promptCalls(32, 0, 64), promptCalls(448, 0, 64), promptCalls(544, 448, 64), promptCalls(34, 32, 64), promptCalls(450, 448, 64)];
+        const decode = [[{ n: 1, position: 60 }], [{ n: 1, position: 470 }]];
+        const fit = fitCallCosts([...prompts.map((c) => ({ calls: c, requests: 1, ms: cost(c, 1) })), ...decode.map((c) => ({ calls: c, requests: 0, ms: cost(c, 0) }))]);
+        for (const k of Object.keys(truth) as Array<keyof typeof truth>) assert.ok(Math.abs(fit[k] - truth[k]) <= 1e-6 * Math.max(1, truth[k] * 1000), `${k}: ${fit[k]} vs ${truth[k]}`);
+        // A term that the data makes negative is dropped (kept at 0), the others refitted.
+        const noKv = fitCallCosts([
+            ...prompts.map((c) => ({ calls: c, requests: 1, ms: cost(c, 1) - truth.cachedTokenMs * 1.5 * c.reduce((t, x) => t + x.position, 0) })),
+            ...decode.map((c) => ({ calls: c, requests: 0, ms: cost(c, 0) - truth.cachedTokenMs * 1.5 * c[0].position })),
+        ]);
+        for (const v of Object.values(noKv)) assert.ok(v >= 0, JSON.stringify(noKv));
     });
 
     it('the shipped profiles validate', () => {
