@@ -156,6 +156,20 @@ export class Cadence {
         }
         return Math.max(0, cap - elapsed);
     }
+
+    /**
+     * When a completion that ends `workMs` from now, `elapsed` ms after the last keystroke, becomes
+     * more likely than not to be seen: the first wait w (ms from now, steps of half a bin) after
+     * which a keystroke before its end is below even odds. Undefined: not before it ends, or too
+     * few samples to say.
+     */
+    quietAfter(elapsed: number, workMs: number): number | undefined {
+        if (this.samples < CADENCE_MIN_SAMPLES) return undefined;
+        for (let w = 0; w < workMs; w += CADENCE_BIN_MS / 2) {
+            if (this.nextWithin(elapsed + w, workMs - w) < 0.5) return w;
+        }
+        return undefined;
+    }
 }
 
 export class Forecaster {

@@ -120,6 +120,8 @@ export class Job {
     /** Set while this completion is in its prefill/first-token phase and pausing others. */
     pausing = false;
     timer: TimerHandle | undefined;
+    /** Pauses others again once the typing burst has likely ended (`Router.armQuietPause`). */
+    quietTimer: TimerHandle | undefined;
     /** The gate's paused ms when the first token came (pauses during prefill), this call. */
     pausedBeforeFirstMs = 0;
     detachExternal: (() => void) | undefined;

@@ -914,7 +914,11 @@ export class RouterImpl implements ZetaRouter {
             job.firstTokenAt = this.clock.now();
             job.pausedBeforeFirstMs = job.gate.pausedMs;
             // An inline suggestion is shown when it is complete: a short rest keeps the pause on.
-            if (job.pausing && Math.max(0, job.genTokens - 1) * (job.model?.load.decodeMsPerToken ?? 0) > PAUSE_TO_END_MAX_MS) this.endPause(job);
+            const restMs = Math.max(0, job.genTokens - 1) * (job.model?.load.decodeMsPerToken ?? 0);
+            if (job.pausing && restMs > PAUSE_TO_END_MAX_MS) {
+                this.endPause(job);
+                this.armQuietPause(job, restMs);
+            }
             // The prompt is evaluated now: the model's sequence holds it even if the call is aborted.
             const t = job.task;
             if (t.kind === 'completion' && job.model) job.model.rememberDoc(t.doc, job.model.fimTexts(t), job.promptTokens);
@@ -977,6 +981,10 @@ export class RouterImpl implements ZetaRouter {
         if (job.timer) {
             this.clock.clearTimeout(job.timer);
             job.timer = undefined;
+        }
+        if (job.quietTimer) {
+            this.clock.clearTimeout(job.quietTimer);
+            job.quietTimer = undefined;
         }
         if (wasQueued && job.model) job.model.queue.remove(job);
         if (job.pausing) this.endPause(job);
@@ -1071,6 +1079,31 @@ export class RouterImpl implements ZetaRouter {
             if (Number.isFinite(soonest)) this.armPauseTimer(soonest);
             this.emit();
         }, Math.max(1, ms));
+    }
+
+    /**
+     * A completion whose pause ended at its first token (its rest, `restMs`, is long) pauses others
+     * again for the rest of its run once it is more likely than not to be served: no keystroke has
+     * come for long enough that the burst has likely ended (the typing cadence says so). VS Code
+     * shows a suggestion only when it is complete, so its last tokens are what the user waits for;
+     * mid-burst completions, which the next keystroke supersedes, do not hold others up.
+     */
+    private armQuietPause(job: Job, restMs: number): void {
+        const t = job.task;
+        if (t.kind !== 'completion') return;
+        const cadence = this.forecaster.cadence;
+        const last = cadence.lastKeystroke(t.doc);
+        if (last === undefined) return;
+        const wait = cadence.quietAfter(this.clock.now() - last, restMs);
+        if (wait === undefined) return;
+        const fire = (): void => {
+            job.quietTimer = undefined;
+            if (job.state !== 'running' || job.pausing || cadence.lastKeystroke(t.doc) !== last) return;
+            this.beginPause(job);
+            this.emit();
+        };
+        if (wait < 1) return fire();
+        job.quietTimer = this.clock.setTimeout(fire, wait);
     }
 
     private endPause(job: Job): void {

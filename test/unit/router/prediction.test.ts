@@ -275,6 +275,41 @@ describe('router: pausing other models during a completion’s prefill', () => {
         assert.ok(during(long) >= 5, `explanation tokens while the long completion decodes: ${during(long)}`);
     });
 
+    /**
+     * An explanation streams on the reasoner; a keystroke's completion of 40 tokens (780 ms of
+     * rest at the coder's 50 tokens/s) follows `keys` keystrokes 110 ms apart, and no keystroke
+     * after it. Returns the explanation's token times and the completion's first and last token.
+     */
+    async function quietRun(keys: number): Promise<{ times: number[]; first: number; last: number }> {
+        const f = makeFixture({ settings: { levers: { holdSupersedable: false, coldStart: false } } });
+        await f.clock.advance(5_000);
+        const times: number[] = [];
+        const explain = submit(f, { ...chat('explain', 10, 400), onToken: () => times.push(f.clock.now()) } as never);
+        for (let i = 0; i < keys; i++) {
+            f.router.activity({ type: 'keystroke', doc: 'a.ts' });
+            await f.clock.advance(110);
+        }
+        f.router.activity({ type: 'keystroke', doc: 'a.ts' });
+        let first = 0;
+        let last = 0;
+        const c = submit(f, { ...completion('a.ts', words(100), 40), onToken: () => ((first ||= f.clock.now()), (last = f.clock.now())) } as never);
+        await f.clock.runUntilIdle(600_000);
+        assert.ok(c.outcome?.ok && explain.outcome?.ok);
+        await f.router.dispose();
+        return { times, first, last };
+    }
+
+    it('pauses others again for the rest of a long completion once the typing burst has likely ended', async () => {
+        const window = (r: Awaited<ReturnType<typeof quietRun>>, from: number): number => r.times.filter((t) => t > r.first + from && t < r.last).length;
+        // A learned cadence of 110 ms gaps: a few hundred ms without a keystroke means the burst is over.
+        const typed = await quietRun(30);
+        assert.ok(window(typed, 0) >= 1, `the explanation goes on right after the first token: ${window(typed, 0)}`);
+        assert.equal(window(typed, 400), 0, 'no explanation token in the completion’s last 400 ms');
+        // No cadence to go by: the pause ends at the first token, as before.
+        const unknown = await quietRun(0);
+        assert.ok(window(unknown, 400) >= 5, `explanation tokens in the last 400 ms without a cadence: ${window(unknown, 400)}`);
+    });
+
     it('does not pause a stream that would miss its own objective', async () => {
         const tight = await explainTokensDuringCompletion(true, 1);
         assert.equal(tight.paused, 0);
