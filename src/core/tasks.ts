@@ -236,6 +236,8 @@ export interface RouterDeps {
     readonly settings: RoutingSettings;
     readonly models: readonly ModelSpec[];
     readonly feedbackStore?: FeedbackStore;
+    /** Keeps the speeds measured on this machine for the next session (same contract as feedbackStore). */
+    readonly speedStore?: FeedbackStore;
     readonly logger?: RouterLogger;
 }
 

@@ -93,6 +93,8 @@ async function start(context: vscode.ExtensionContext, log: vscode.LogOutputChan
             settings: initial.routing,
             models: initial.modelSpecs,
             feedbackStore: createFileFeedbackStore(join(storage, 'feedback.json'), { readFile, writeFile, rename, mkdir, access }),
+            // Same atomic file store: the speeds measured here, so a restart predicts from them.
+            speedStore: createFileFeedbackStore(join(storage, 'speeds.json'), { readFile, writeFile, rename, mkdir, access }),
             logger: { info: (m) => log.info(m), warn: (m) => log.warn(m), error: (m) => log.error(m) },
         });
         router = zetaRouter;

@@ -5,8 +5,8 @@
  * learning starts afresh (never a crash).
  */
 import type { Role } from '../backend';
-import { errorMessage } from '../errors';
 import { TASK_KINDS, type FeedbackEvent, type FeedbackStore, type RouterLogger, type TaskKind } from '../tasks';
+import { loadStored } from './persist';
 import { PRIOR_STRENGTH, QUALITY_PRIOR } from './settings';
 
 export const FEEDBACK_FORMAT_VERSION = 1;
@@ -101,28 +101,7 @@ export class FeedbackModel {
      * the store itself is reported too. Never throws.
      */
     async loadFrom(store: FeedbackStore, logger: RouterLogger | undefined): Promise<void> {
-        let text: string | undefined;
-        try {
-            text = await store.load();
-        } catch (e) {
-            logger?.warn(`feedback: could not read stored feedback (${errorMessage(e)}); starting afresh`);
-            return;
-        }
-        if (text === undefined) return;
-        let file: FeedbackFileV1;
-        try {
-            file = parseFeedback(text);
-        } catch (e) {
-            const reason = errorMessage(e);
-            let where: string | undefined;
-            try {
-                where = await store.setAside(reason);
-            } catch (e2) {
-                logger?.warn(`feedback: could not set the corrupt file aside (${errorMessage(e2)})`);
-            }
-            logger?.warn(`feedback: stored feedback is unreadable (${reason}); set aside${where ? ` at ${where}` : ''}, starting afresh`);
-            return;
-        }
-        this.merge(file);
+        const file = await loadStored(store, { label: 'feedback', noun: 'stored feedback', fallback: 'starting afresh' }, parseFeedback, logger);
+        if (file) this.merge(file);
     }
 }

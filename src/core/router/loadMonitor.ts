@@ -45,6 +45,16 @@ export function priorFromMemory(bytes: number): SpeedPrior {
     };
 }
 
+/** A model's measured speeds as kept between sessions (ms); an absent field was not measured. */
+export interface LearnedSpeeds {
+    /** `fromEmbed`: the rate came from embedding calls (no generation measured it). */
+    readonly prefill?: { readonly msPerToken: number; readonly overheadMs: number; readonly fromEmbed: boolean };
+    readonly decodeMsPerToken?: number;
+    readonly embedMsPerText?: number;
+    readonly loadMs?: number;
+    readonly firstTokenMs?: number;
+}
+
 export class LoadMonitor {
     prefillMsPerToken: number;
     decodeMsPerToken: number;
@@ -160,6 +170,46 @@ export class LoadMonitor {
             this.prefillMsPerToken = this.prefillFromEmbed ? this.prefillMsPerToken + ALPHA * (per - this.prefillMsPerToken) : per;
             this.prefillFromEmbed = true;
         }
+    }
+
+    /** What has been measured, to keep for the next session. */
+    learned(): LearnedSpeeds {
+        const prefill = this.prefillMeasured || this.prefillFromEmbed ? { msPerToken: this.prefillMsPerToken, overheadMs: this.overheadMs, fromEmbed: !this.prefillMeasured } : undefined;
+        return {
+            ...(prefill ? { prefill } : {}),
+            ...(this.decodeMeasured ? { decodeMsPerToken: this.decodeMsPerToken } : {}),
+            ...(this.embedMeasured ? { embedMsPerText: this.embedMsPerText } : {}),
+            ...(this.loadMeasured ? { loadMs: this.loadMs } : {}),
+            ...(this.firstTokenMs !== undefined ? { firstTokenMs: this.firstTokenMs } : {}),
+        };
+    }
+
+    /**
+     * Starts from speeds an earlier session measured, for the quantities not measured in this one:
+     * they count as measured, and new observations average into them (the prefill regression
+     * starts afresh).
+     */
+    restore(s: LearnedSpeeds): void {
+        if (s.prefill && !this.prefillMeasured && !this.prefillFromEmbed) {
+            this.prefillMsPerToken = s.prefill.msPerToken;
+            this.overheadMs = s.prefill.overheadMs;
+            if (s.prefill.fromEmbed) this.prefillFromEmbed = true;
+            else this.prefillMeasured = true;
+        }
+        if (s.decodeMsPerToken !== undefined && !this.decodeMeasured) {
+            this.decodeMsPerToken = s.decodeMsPerToken;
+            this.decodeMeasured = true;
+        }
+        if (s.embedMsPerText !== undefined && !this.embedMeasured) {
+            this.embedMsPerText = s.embedMsPerText;
+            this.embedMeasured = true;
+        }
+        if (s.loadMs !== undefined && !this.loadMeasured) {
+            this.loadMs = s.loadMs;
+            this.loadMeasured = true;
+        }
+        this.firstTokenMs ??= s.firstTokenMs;
+        this.measured = true;
     }
 
     /** The first measured load replaces the prior; later ones are averaged. */

@@ -41,7 +41,9 @@ import { FeedbackModel } from './feedback';
 import { Forecaster } from './forecast';
 import { Job, isEmbedTask } from './job';
 import { choose, type Choice } from './policies';
+import { DebouncedSave, loadStored } from './persist';
 import { ModelEntry } from './registry';
+import { SpeedMemory, parseSpeeds, speedKey } from './speeds';
 import { COLD_PROMPT_REUSE, COLD_START_MIN_GAIN_MS, COLD_START_MIN_QUALITY, COLD_START_RATIO, FEEDBACK_SAVE_DEBOUNCE_MS, HEADROOM_CONFIDENCE, HOLD_BANK_MAX_MS, MAX_HOLD_SHARE, PAUSE_TO_END_MAX_MS, PREFERRED_ROLE, QUALITY_WEIGHT, RECENT_DECISIONS, STARVATION_MS } from './settings';
 
 const NK = TASK_KINDS.length;
@@ -93,8 +95,11 @@ export class RouterImpl implements ZetaRouter {
     private pausers = 0;
     private readonly pausedJobs: Job[] = [];
     private pauseTimer: TimerHandle | undefined;
-    private saveTimer: TimerHandle | undefined;
-    private saving: Promise<void> | undefined;
+    private readonly feedbackSave: DebouncedSave | undefined;
+    /** Speeds learned in earlier sessions and this one, per model identity (`speedKey`). */
+    private readonly speeds = new SpeedMemory();
+    private readonly speedStore: FeedbackStore | undefined;
+    private readonly speedSave: DebouncedSave | undefined;
     private readonly choice: Choice = { index: -1, code: 'none' };
     /** Parameters of `skipFn` for the pump in progress. */
     private skipBackground = false;
@@ -107,6 +112,9 @@ export class RouterImpl implements ZetaRouter {
         this.createBackend = deps.createBackend;
         this.logger = deps.logger;
         this.store = deps.feedbackStore;
+        this.feedbackSave = deps.feedbackStore && new DebouncedSave(deps.clock, deps.feedbackStore, () => this.feedbackModel.serialize(), FEEDBACK_SAVE_DEBOUNCE_MS, 'feedback', deps.logger);
+        this.speedStore = deps.speedStore;
+        this.speedSave = deps.speedStore && new DebouncedSave(deps.clock, deps.speedStore, () => this.speeds.serialize(), FEEDBACK_SAVE_DEBOUNCE_MS, 'speeds', deps.logger);
         this.settings = deps.settings;
         this.inputs = { now: 0, fifo: false, priorities: this.priorities, affinity: true, embedBatch: 8, loadBusyMs: 0, tokensPerChar: 0.25 };
         this.applySettings(deps.settings);
@@ -156,7 +164,7 @@ export class RouterImpl implements ZetaRouter {
 
     feedback(f: Feedback): void {
         this.feedbackModel.record(f.modelId, f.kind, f.event);
-        this.scheduleSave();
+        if (!this.disposed) this.feedbackSave?.schedule();
     }
 
     activity(signal: ActivitySignal): void {
@@ -226,6 +234,7 @@ export class RouterImpl implements ZetaRouter {
         for (const m of this.models) if (!wanted.has(m.id) && !m.retired) this.retire(m);
         this.recomputePreferred();
         await this.inspectAll(toInspect);
+        for (const m of toInspect) this.restoreSpeeds(m);
         for (const m of toInspect) this.wantInitialLoad(m);
         this.runLoads();
         for (const m of this.models) this.pump(m);
@@ -243,11 +252,7 @@ export class RouterImpl implements ZetaRouter {
         this.pauseTimer = undefined;
         await Promise.allSettled([...this.executing]);
         if (this.loadingPromise) await this.loadingPromise.catch(noop);
-        if (this.saveTimer) {
-            this.clock.clearTimeout(this.saveTimer);
-            this.saveTimer = undefined;
-            await this.save();
-        } else if (this.saving) await this.saving;
+        await Promise.all([this.feedbackSave?.flush(), this.speedSave?.flush()]);
         await Promise.allSettled(this.models.map((m) => m.backend.unload()));
         for (const m of this.models) m.residency = 'unloaded';
         this.emit();
@@ -279,7 +284,10 @@ export class RouterImpl implements ZetaRouter {
 
     private async init(entries: ModelEntry[]): Promise<void> {
         const fb = this.store ? this.feedbackModel.loadFrom(this.store, this.logger) : Promise.resolve();
-        await Promise.all([this.inspectAll(entries), fb]);
+        const sp = this.speedStore ? loadStored(this.speedStore, { label: 'speeds', noun: 'the speeds file', fallback: 'starting from estimates' }, parseSpeeds, this.logger) : Promise.resolve(undefined);
+        const [, , stored] = await Promise.all([this.inspectAll(entries), fb, sp]);
+        if (stored) this.speeds.merge(stored);
+        for (const m of entries) this.restoreSpeeds(m);
         this.isReady = true;
         if (this.disposed) return;
         for (const m of entries) this.wantInitialLoad(m);
@@ -858,6 +866,7 @@ export class RouterImpl implements ZetaRouter {
                 const ftt = gen.firstTokenMs === undefined ? undefined : Math.max(0, gen.firstTokenMs - before);
                 m.load.observeGeneration(gen.evaluatedPromptTokens, ftt, gen.generatedTokens, Math.max(0, gen.totalMs - (gen.firstTokenMs ?? 0) - (job.gate.pausedMs - before)));
                 this.refreshPriors(m);
+                this.noteSpeeds(m);
                 if (t.maxTokens > 0) this.genRatio[job.classIndex] += 0.2 * (Math.min(1, gen.generatedTokens / t.maxTokens) - this.genRatio[job.classIndex]);
                 if (gen.promptTokens > 0 && job.promptChars >= 16) this.tokensPerChar += 0.1 * (gen.promptTokens / job.promptChars - this.tokensPerChar);
                 if (t.kind === 'completion') m.rememberDoc(t.doc, m.fimTexts(t), gen.promptTokens);
@@ -868,6 +877,7 @@ export class RouterImpl implements ZetaRouter {
             } else if (vectors && isEmbedTask(t)) {
                 m.load.observeEmbed(batch, now - callStart, t.texts.length > 0 ? (job.promptTokens * batch) / t.texts.length : undefined);
                 this.refreshPriors(m);
+                this.noteSpeeds(m);
                 if (job.firstTokenAt === undefined) job.firstTokenAt = now;
                 if (!job.vectors) job.vectors = [];
                 for (const v of vectors) job.vectors.push(v);
@@ -1212,10 +1222,12 @@ export class RouterImpl implements ZetaRouter {
                 if (this.loading === m) this.loading = undefined;
                 if (this.disposed) return;
                 m.setInfo(info);
+                this.restoreSpeeds(m);
                 m.residency = 'loaded';
                 m.error = undefined;
                 m.load.observeLoad(this.clock.now() - now);
                 this.refreshPriors(m);
+                this.noteSpeeds(m);
                 this.logger?.info(`model ${m.id} loaded in ${Math.round(this.clock.now() - now)} ms`);
                 this.pump(m);
                 this.afterWork(m);
@@ -1318,25 +1330,23 @@ export class RouterImpl implements ZetaRouter {
         }
     }
 
-    // ---------------------------------------------------------------- feedback persistence
+    // ---------------------------------------------------------------- learned speeds
 
-    private scheduleSave(): void {
-        if (!this.store || this.saveTimer || this.disposed) return;
-        this.saveTimer = this.clock.setTimeout(() => {
-            this.saveTimer = undefined;
-            void this.save();
-        }, FEEDBACK_SAVE_DEBOUNCE_MS);
+    /** A model whose file this machine has measured before starts from those speeds. */
+    private restoreSpeeds(m: ModelEntry): void {
+        if (!m.info) return;
+        const stored = this.speeds.get(speedKey(m.spec, m.info));
+        if (!stored) return;
+        m.load.restore(stored);
+        this.refreshPriors(m);
+        this.logger?.info(`model ${m.id}: starting from the speeds measured in an earlier session`);
     }
 
-    private save(): Promise<void> {
-        const store = this.store;
-        if (!store) return Promise.resolve();
-        const data = this.feedbackModel.serialize();
-        const p = (this.saving ?? Promise.resolve())
-            .then(() => store.save(data))
-            .catch((e: unknown) => this.logger?.warn(`feedback: could not save (${errorMessage(e)})`));
-        this.saving = p;
-        return p;
+    /** Keeps what `m` has measured (saved debounced). */
+    private noteSpeeds(m: ModelEntry): void {
+        if (!m.info || !this.speedSave || this.disposed) return;
+        this.speeds.set(speedKey(m.spec, m.info), m.load.learned());
+        this.speedSave.schedule();
     }
 
     // ---------------------------------------------------------------- events

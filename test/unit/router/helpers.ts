@@ -40,6 +40,7 @@ export interface FixtureOptions {
     models?: ModelSpec[];
     profiles?: Partial<Record<string, Partial<FakeProfile>>>;
     store?: FeedbackStore;
+    speedStore?: FeedbackStore;
 }
 
 export function makeSettings(over: FixtureOptions['settings'] = {}): RoutingSettings {
@@ -61,6 +62,7 @@ export function makeFixture(opts: FixtureOptions = {}): Fixture {
         models,
         logger,
         feedbackStore: opts.store,
+        speedStore: opts.speedStore,
         createBackend: (s) => {
             const b = new FakeBackend(clock, { ...PROFILES[s.role], ...(opts.profiles?.[s.id] ?? {}) });
             backends.set(s.id, b);

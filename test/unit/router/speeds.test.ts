@@ -1,0 +1,93 @@
+import assert from 'node:assert/strict';
+import { SPEEDS_MAX_MODELS, SpeedMemory, parseSpeeds } from '../../../src/core/router/speeds';
+import { MemoryStore, completion, makeFixture, spec, submit, texts, words } from './helpers';
+
+/** A session that measures the models: a few completions of different sizes, and embeddings. */
+async function measure(store: MemoryStore): Promise<{ promptTps: number; decodeTps: number; predicted: number }> {
+    const f = makeFixture({ speedStore: store, settings: { levers: { holdSupersedable: false } } });
+    await f.clock.advance(5_000);
+    for (const n of [60, 200, 120, 400]) {
+        const c = submit(f, completion(`m${n}.ts`, words(n), 16));
+        await f.clock.runUntilIdle(60_000);
+        assert.ok(c.outcome?.ok);
+    }
+    const e = submit(f, { kind: 'embed', texts: texts(16) });
+    await f.clock.runUntilIdle(60_000);
+    assert.ok(e.outcome?.ok);
+    const coder = f.router.snapshot().models.find((m) => m.id === 'coder')!;
+    const predicted = f.router.decide(completion('new.ts', words(300), 16)).candidates.find((c) => c.modelId === 'coder')!.firstTokenMs;
+    await f.router.dispose();
+    return { promptTps: coder.promptTokensPerSec!, decodeTps: coder.decodeTokensPerSec!, predicted };
+}
+
+describe('learned speeds: persistence', () => {
+    it('a new session starts from the speeds the last one measured, before any work', async () => {
+        const store = new MemoryStore();
+        const first = await measure(store);
+        const file = parseSpeeds(store.data!);
+        assert.equal(file.version, 1);
+        assert.equal(Object.keys(file.models).length, 3, 'one entry per model');
+
+        const f = makeFixture({ speedStore: store });
+        await f.clock.advance(5_000);
+        const coder = f.router.snapshot().models.find((m) => m.id === 'coder')!;
+        assert.ok(Math.abs(coder.promptTokensPerSec! - first.promptTps) / first.promptTps < 1e-9, `${coder.promptTokensPerSec} vs ${first.promptTps}`);
+        assert.ok(Math.abs(coder.decodeTokensPerSec! - first.decodeTps) / first.decodeTps < 1e-9);
+        const predicted = f.router.decide(completion('new.ts', words(300), 16)).candidates.find((c) => c.modelId === 'coder')!.firstTokenMs;
+        assert.ok(Math.abs(predicted - first.predicted) < 1e-6, `${predicted} vs ${first.predicted}`);
+        assert.ok(f.log.info.some((l) => l === 'model coder: starting from the speeds measured in an earlier session'));
+        await f.router.dispose();
+
+        // Without the stored speeds the same prediction comes from priors, and differs.
+        const fresh = makeFixture();
+        await fresh.clock.advance(5_000);
+        assert.equal(fresh.router.snapshot().models.find((m) => m.id === 'coder')!.promptTokensPerSec, undefined);
+        const guess = fresh.router.decide(completion('new.ts', words(300), 16)).candidates.find((c) => c.modelId === 'coder')!.firstTokenMs;
+        assert.ok(Math.abs(guess - first.predicted) > 1, `prior ${guess} vs measured ${first.predicted}`);
+        await fresh.router.dispose();
+    });
+
+    it('a model loaded differently (here another context size) starts afresh', async () => {
+        const store = new MemoryStore();
+        await measure(store);
+        const f = makeFixture({ speedStore: store, models: [spec('coder', { contextSize: 2048 }), spec('reasoner'), spec('embedder')] });
+        await f.clock.advance(5_000);
+        const models = f.router.snapshot().models;
+        assert.equal(models.find((m) => m.id === 'coder')!.promptTokensPerSec, undefined);
+        assert.notEqual(models.find((m) => m.id === 'reasoner')!.promptTokensPerSec, undefined, 'the unchanged reasoner keeps its speeds');
+        await f.router.dispose();
+    });
+
+    for (const [name, content] of [
+        ['not JSON', '{"version":1,"models":'],
+        ['an unknown version', '{"version":2,"models":{}}'],
+        ['a negative speed', '{"version":1,"models":{"k":{"seq":1,"speeds":{"decodeMsPerToken":-3}}}}'],
+    ] as const) {
+        it(`a corrupt file (${name}) is set aside with a warning; the router starts from estimates`, async () => {
+            const store = new MemoryStore(content);
+            const f = makeFixture({ speedStore: store });
+            await f.clock.advance(5_000);
+            assert.equal(store.asideReasons.length, 1);
+            assert.ok(f.log.warn.some((w) => w.startsWith('speeds: the speeds file is unreadable') && w.includes('starting from estimates')), f.log.warn.join('\n'));
+            const c = submit(f, completion('a.ts', words(10)));
+            await f.clock.runUntilIdle(60_000);
+            assert.ok(c.outcome?.ok);
+            await f.router.dispose();
+        });
+    }
+
+    it('keeps the most recently measured models only', () => {
+        const mem = new SpeedMemory();
+        for (let i = 0; i < SPEEDS_MAX_MODELS + 5; i++) mem.set(`m${i}`, { decodeMsPerToken: i + 1 });
+        mem.set('m0', { decodeMsPerToken: 99 });
+        const kept = Object.keys(parseSpeeds(mem.serialize()).models);
+        assert.equal(kept.length, SPEEDS_MAX_MODELS);
+        assert.ok(kept.includes('m0') && !kept.includes('m1') && kept.includes(`m${SPEEDS_MAX_MODELS + 4}`));
+        // Order survives a reload: a later session's entries count as more recent.
+        const next = new SpeedMemory();
+        next.merge(parseSpeeds(mem.serialize()));
+        next.set('late', { loadMs: 5 });
+        const after = parseSpeeds(next.serialize()).models;
+        assert.ok(after.late.seq > after.m0.seq);
+    });
+});
