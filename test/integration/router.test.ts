@@ -4,11 +4,15 @@
  * No timing assertions: only outcomes and counts.
  */
 import { strict as assert } from 'node:assert';
+import { access, mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { ModelBackend, ModelSpec, Role } from '../../src/core/backend';
 import { SystemClock } from '../../src/core/clock';
 import { SupersededError, isAbortError } from '../../src/core/errors';
-import { createRouter, defaultRoutingSettings, type ZetaRouter } from '../../src/core/router';
-import type { PolicyName, Task, TaskResult } from '../../src/core/tasks';
+import { createFileFeedbackStore, createRouter, defaultRoutingSettings, type ZetaRouter } from '../../src/core/router';
+import { parseSpeeds } from '../../src/core/router/speeds';
+import type { FeedbackStore, PolicyName, Task, TaskResult } from '../../src/core/tasks';
 import { createLlamaCppBackendFactory } from '../../src/backends';
 import { createLlamaProvider, type LlamaProvider } from '../../src/backends/llamaProvider';
 import { ensureModels, type SyntheticModels } from '../support/models';
@@ -48,7 +52,7 @@ describe('router over the real backend (tiny generated models)', function () {
         await provider?.dispose();
     });
 
-    async function start(policy: PolicyName): Promise<{ router: ZetaRouter; backends: ModelBackend[]; warnings: string[] }> {
+    async function start(policy: PolicyName, speedStore?: FeedbackStore): Promise<{ router: ZetaRouter; backends: ModelBackend[]; warnings: string[] }> {
         const clock = new SystemClock();
         const factory = createLlamaCppBackendFactory({ runtime: provider, clock });
         const backends: ModelBackend[] = [];
@@ -60,6 +64,7 @@ describe('router over the real backend (tiny generated models)', function () {
             // on a machine shared with other test suites.
             settings: { ...defaultRoutingSettings(), policy, taskClasses: { ...defaultRoutingSettings().taskClasses, completion: { priority: 100, objectiveFactor: 50 } } },
             models: [spec('coder'), spec('reasoner'), spec('embedder')],
+            speedStore,
             logger: { info: () => undefined, warn: (m) => warnings.push(m), error: (m) => warnings.push(m) },
             createBackend: (s) => {
                 const b = factory(s);
@@ -136,4 +141,30 @@ describe('router over the real backend (tiny generated models)', function () {
             assert.deepEqual(warnings, []);
         });
     }
+
+    it('keeps the speeds it measured in a file; the next router starts from them before any work', async () => {
+        const dir = await mkdtemp(join(tmpdir(), 'zeta-speeds-'));
+        const store = () => createFileFeedbackStore(join(dir, 'speeds.json'), { readFile, writeFile, rename, mkdir, access });
+        try {
+            const first = await start('zeta', store());
+            for (const [doc, n] of [['s1.ts', 6], ['s2.ts', 30], ['s3.ts', 14]] as const) {
+                const o = await settle(first.router.submit({ kind: 'completion', doc, prefix: code(n, 's'), suffix: '\n}\n', maxTokens: 8 }));
+                assert.ok(o.ok, !o.ok ? String(o.error) : '');
+            }
+            const measured = first.router.snapshot().models.find((m) => m.id === 'coder')!;
+            assert.ok(measured.promptTokensPerSec !== undefined && measured.decodeTokensPerSec !== undefined);
+            await first.router.dispose();
+            const file = parseSpeeds(await readFile(join(dir, 'speeds.json'), 'utf8'));
+            assert.ok(Object.keys(file.models).length >= 1);
+
+            const second = await start('zeta', store());
+            const restored = second.router.snapshot().models.find((m) => m.id === 'coder')!;
+            assert.ok(Math.abs(restored.promptTokensPerSec! - measured.promptTokensPerSec!) < 1e-6, `${restored.promptTokensPerSec} vs ${measured.promptTokensPerSec}`);
+            assert.ok(Math.abs(restored.decodeTokensPerSec! - measured.decodeTokensPerSec!) < 1e-6);
+            await second.router.dispose();
+            assert.deepEqual([...first.warnings, ...second.warnings], []);
+        } finally {
+            await rm(dir, { recursive: true, force: true });
+        }
+    });
 });
