@@ -6,7 +6,7 @@
  */
 import type { Role } from '../backend';
 import { TASK_KINDS, type FeedbackEvent, type FeedbackStore, type RouterLogger, type TaskKind } from '../tasks';
-import { loadStored } from './persist';
+import { loadStored, storedModels } from './persist';
 import { PRIOR_STRENGTH, QUALITY_PRIOR } from './settings';
 
 export const FEEDBACK_FORMAT_VERSION = 1;
@@ -31,13 +31,8 @@ function isCounts(x: unknown): x is Counts {
 
 /** Parses a stored file; throws with a reason when it is not a valid version-1 file. */
 export function parseFeedback(text: string): FeedbackFileV1 {
-    const data: unknown = JSON.parse(text);
-    if (typeof data !== 'object' || data === null) throw new Error('not a JSON object');
-    const d = data as Record<string, unknown>;
-    if (d.version !== FEEDBACK_FORMAT_VERSION) throw new Error(`unsupported version ${JSON.stringify(d.version)} (expected ${FEEDBACK_FORMAT_VERSION})`);
-    if (typeof d.models !== 'object' || d.models === null) throw new Error('missing "models"');
     const models: Record<string, Partial<Record<TaskKind, Counts>>> = {};
-    for (const [id, perKind] of Object.entries(d.models as Record<string, unknown>)) {
+    for (const [id, perKind] of Object.entries(storedModels(text, FEEDBACK_FORMAT_VERSION))) {
         if (typeof perKind !== 'object' || perKind === null) throw new Error(`bad entry for model ${id}`);
         const out: Partial<Record<TaskKind, Counts>> = {};
         for (const [kind, c] of Object.entries(perKind as Record<string, unknown>)) {

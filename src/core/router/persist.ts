@@ -43,6 +43,19 @@ export async function loadStored<T>(store: FeedbackStore, names: StoredText, par
     }
 }
 
+/**
+ * The entries of a stored `{ "version": n, "models": { ... } }` file, unchecked; throws with a
+ * reason when the text is not JSON, not an object, of another version, or has no "models".
+ */
+export function storedModels(text: string, version: number): Record<string, unknown> {
+    const data: unknown = JSON.parse(text);
+    if (typeof data !== 'object' || data === null) throw new Error('not a JSON object');
+    const d = data as Record<string, unknown>;
+    if (d.version !== version) throw new Error(`unsupported version ${JSON.stringify(d.version)} (expected ${version})`);
+    if (typeof d.models !== 'object' || d.models === null) throw new Error('missing "models"');
+    return d.models as Record<string, unknown>;
+}
+
 /** Saves `serialize()` to the store `delayMs` after the first change since the last save; saves never overlap. */
 export class DebouncedSave {
     private timer: TimerHandle | undefined;

@@ -7,6 +7,7 @@
  */
 import type { ModelInfo, ModelSpec } from '../backend';
 import type { LearnedSpeeds } from './loadMonitor';
+import { storedModels } from './persist';
 
 export const SPEEDS_FORMAT_VERSION = 1;
 /** Models remembered at most (the most recently saved are kept). */
@@ -46,13 +47,8 @@ function parseLearned(x: unknown, where: string): LearnedSpeeds {
 
 /** Parses a stored file; throws with a reason when it is not a valid version-1 file. */
 export function parseSpeeds(text: string): SpeedsFileV1 {
-    const data: unknown = JSON.parse(text);
-    if (typeof data !== 'object' || data === null) throw new Error('not a JSON object');
-    const d = data as Record<string, unknown>;
-    if (d.version !== SPEEDS_FORMAT_VERSION) throw new Error(`unsupported version ${JSON.stringify(d.version)} (expected ${SPEEDS_FORMAT_VERSION})`);
-    if (typeof d.models !== 'object' || d.models === null) throw new Error('missing "models"');
     const models: Record<string, { seq: number; speeds: LearnedSpeeds }> = {};
-    for (const [key, entry] of Object.entries(d.models as Record<string, unknown>)) {
+    for (const [key, entry] of Object.entries(storedModels(text, SPEEDS_FORMAT_VERSION))) {
         const e = entry as Record<string, unknown>;
         if (typeof e !== 'object' || e === null || !nonNegative(e.seq)) throw new Error(`bad entry for ${key}`);
         models[key] = { seq: e.seq, speeds: parseLearned(e.speeds, key) };

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { FeedbackModel, parseFeedback } from '../../../src/core/router/feedback';
 import { createFileFeedbackStore } from '../../../src/core/router';
 import { PRIOR_STRENGTH, QUALITY_PRIOR } from '../../../src/core/router/settings';
-import { MemoryStore, completion, makeFixture, submit, words } from './helpers';
+import { MemoryStore, assertCorruptSetAside, completion, makeFixture, submit, words } from './helpers';
 
 describe('feedback: Beta posterior of acceptance', () => {
     it('starts at the role prior and moves with accepted / dismissed counts', () => {
@@ -71,14 +71,7 @@ describe('feedback: persistence', () => {
     ] as const) {
         it(`a corrupt file (${name}) is set aside with a warning, never a crash`, async () => {
             const store = new MemoryStore(content);
-            const f = makeFixture({ store });
-            await f.clock.advance(5_000);
-            assert.equal(store.asideReasons.length, 1);
-            assert.ok(f.log.warn.some((w) => w.startsWith('feedback: stored feedback is unreadable') && w.includes('set aside at /tmp/feedback.json.corrupt')), f.log.warn.join('\n'));
-            const c = submit(f, completion('a.ts', words(10)));
-            await f.clock.runUntilIdle(60_000);
-            assert.ok(c.outcome?.ok);
-            await f.router.dispose();
+            await assertCorruptSetAside({ store }, store, (w) => w.startsWith('feedback: stored feedback is unreadable') && w.includes('set aside at /tmp/feedback.json.corrupt'));
         });
     }
 

@@ -3,6 +3,7 @@
  * (embedder fastest, reasoner slowest), and helpers to observe how promises settle without
  * leaving unhandled rejections.
  */
+import assert from 'node:assert/strict';
 import type { ModelSpec, Role } from '../../../src/core/backend';
 import { VirtualClock } from '../../../src/core/clock';
 import type { FeedbackStore, RouterLogger, RoutingSettings, Levers, Task, TaskResult } from '../../../src/core/tasks';
@@ -138,4 +139,19 @@ export class MemoryStore implements FeedbackStore {
         this.data = undefined;
         return Promise.resolve('/tmp/feedback.json.corrupt');
     }
+}
+
+/**
+ * A router started on `store`'s corrupt content (passed in `opts`) sets the file aside once, warns
+ * with a line `warned` accepts, and still serves a completion.
+ */
+export async function assertCorruptSetAside(opts: FixtureOptions, store: MemoryStore, warned: (line: string) => boolean): Promise<void> {
+    const f = makeFixture(opts);
+    await f.clock.advance(5_000);
+    assert.equal(store.asideReasons.length, 1);
+    assert.ok(f.log.warn.some(warned), f.log.warn.join('\n'));
+    const c = submit(f, completion('a.ts', words(10)));
+    await f.clock.runUntilIdle(60_000);
+    assert.ok(c.outcome?.ok);
+    await f.router.dispose();
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { SPEEDS_MAX_MODELS, SpeedMemory, parseSpeeds } from '../../../src/core/router/speeds';
-import { MemoryStore, completion, makeFixture, spec, submit, texts, words } from './helpers';
+import { MemoryStore, assertCorruptSetAside, completion, makeFixture, spec, submit, texts, words } from './helpers';
 
 /** A session that measures the models: a few completions of different sizes, and embeddings. */
 async function measure(store: MemoryStore): Promise<{ promptTps: number; decodeTps: number; predicted: number }> {
@@ -65,14 +65,7 @@ describe('learned speeds: persistence', () => {
     ] as const) {
         it(`a corrupt file (${name}) is set aside with a warning; the router starts from estimates`, async () => {
             const store = new MemoryStore(content);
-            const f = makeFixture({ speedStore: store });
-            await f.clock.advance(5_000);
-            assert.equal(store.asideReasons.length, 1);
-            assert.ok(f.log.warn.some((w) => w.startsWith('speeds: the speeds file is unreadable') && w.includes('starting from estimates')), f.log.warn.join('\n'));
-            const c = submit(f, completion('a.ts', words(10)));
-            await f.clock.runUntilIdle(60_000);
-            assert.ok(c.outcome?.ok);
-            await f.router.dispose();
+            await assertCorruptSetAside({ speedStore: store }, store, (w) => w.startsWith('speeds: the speeds file is unreadable') && w.includes('starting from estimates'));
         });
     }
 
