@@ -243,7 +243,7 @@ export async function measureProfile(setup: RealSetup, options: ProfileOptions):
     const loadAfter = machineLoad();
     const profile: SpeedProfile = {
         name: 'local-generated',
-        description: `Measured by bench/profile.ts on this machine: the generated full models (embedder 4, coder 7, reasoner 14 layers, f32) through the llama.cpp backend, 1 thread per model, maxThreads ${setup.maxThreads || 'default'}.`,
+        description: `Measured by bench/profile.ts on this machine: the generated full models (embedder 4, coder 7, reasoner 14 layers, f32) through the llama.cpp backend, ${setup.gpu ? 'offloaded to the GPU' : '1 thread per model'}, maxThreads ${setup.maxThreads || 'default'}.`,
         sources: [`measured ${new Date().toISOString()} with node-llama-cpp (src/backends/llamaCpp.ts); load average ${loadBefore.loadavg1} before, ${loadAfter.loadavg1} after, ${loadBefore.cores} cores`],
         keepOnAbort: 'evaluated',
         // What the real backend uses (realSetup passes no chunk size).
@@ -252,11 +252,11 @@ export async function measureProfile(setup: RealSetup, options: ProfileOptions):
         // simulator then queues jobs instead of sharing (the contention measured above is what that
         // queueing produces, kept as a record and a check).
         device: {
-            kind: 'cpu',
-            name: `${loadBefore.cores}-core CPU, 1 thread per model, ${setup.maxThreads || 'default'} threads in all`,
+            kind: setup.gpu ? 'gpu' : 'cpu',
+            name: setup.gpu ? `GPU (${(await setup.provider()).llama.gpu})` : `${loadBefore.cores}-core CPU, 1 thread per model, ${setup.maxThreads || 'default'} threads in all`,
             memoryBytes: 8_000_000_000,
             contention,
-            scheduling: setup.maxThreads === 1 ? 'serial' : 'shared',
+            scheduling: setup.maxThreads === 1 && !setup.gpu ? 'serial' : 'shared',
         },
         models,
         measurement: { tokensPerWord, loadBefore, loadAfter, raw, contention: contentionRaw, reps },

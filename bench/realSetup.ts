@@ -16,15 +16,19 @@ export interface RealSetup {
     /** A fresh, unloaded real backend for a spec. */
     readonly createBackend: (spec: ModelSpec) => ModelBackend;
     readonly maxThreads: number;
+    /** Whether the models are offloaded to a GPU (every layer llama.cpp fits), or run on the CPU. */
+    readonly gpu: boolean;
 }
 
 /** Slots and context per role for the real runs (prompts of the real-* traces fit in 2048). */
 export const REAL_SLOTS: Readonly<Record<Role, number>> = { coder: 2, reasoner: 1, embedder: 1 };
 export const REAL_CONTEXT = 2048;
 
-export async function realSetup(maxThreads: number): Promise<RealSetup> {
+/** @param gpu "auto": offload to a GPU when llama.cpp finds one (falls back to the CPU); false: CPU only. */
+export async function realSetup(maxThreads: number, gpu: 'auto' | false = false): Promise<RealSetup> {
     const models = await ensureModels('full');
-    const provider = createLlamaProvider({ gpu: false, maxThreads });
+    const provider = createLlamaProvider({ gpu, maxThreads });
+    const onGpu = gpu !== false && (await provider()).llama.gpu !== false;
     const clock = new SystemClock();
     const factory = createLlamaCppBackendFactory({ runtime: provider, clock });
     const specs: ModelSpec[] = ROLES.map((role) => ({
@@ -34,10 +38,10 @@ export async function realSetup(maxThreads: number): Promise<RealSetup> {
         contextSize: REAL_CONTEXT,
         slots: REAL_SLOTS[role],
         threads: 1,
-        gpuLayers: 0,
+        gpuLayers: onGpu ? 'auto' : 0,
         fimTemplate: 'auto',
     }));
-    return { models, provider, clock, specs, createBackend: (spec) => new FullLength(factory(spec)), maxThreads };
+    return { models, provider, clock, specs, createBackend: (spec) => new FullLength(factory(spec)), maxThreads, gpu: onGpu };
 }
 
 /**
