@@ -1,6 +1,6 @@
 /**
  * GPU check of the llama.cpp backend and a speed profile of the generated models on a GPU:
- *   npx tsx bench/gpuCheck.ts --out DIR
+ *   npx tsx bench/gpuCheck.ts --out DIR [--no-profile]
  * Loads the three generated models with every layer offloaded (llama.cpp picks CUDA, Vulkan or
  * Metal, whichever prebuilt binary works here), then checks fill-in-the-middle with the /infill
  * layout (a keystroke in a line evaluates one token), chat, embeddings (deterministic), abort in
@@ -31,7 +31,9 @@ async function main(): Promise<void> {
     const by: Record<string, ModelBackend> = {};
     for (const spec of setup.specs) {
         const b = setup.createBackend(spec);
+        const loadStart = performance.now();
         const info = await b.load(spec, never);
+        log(`${spec.role}: load took ${(performance.now() - loadStart).toFixed(0)} ms`);
         by[spec.role] = b;
         log(`${spec.role}: loaded, gpu=${info.gpu} fim=${info.fim} ctx=${info.contextSize} mem=${JSON.stringify(info.estimatedMemory)}`);
     }
@@ -40,6 +42,8 @@ async function main(): Promise<void> {
     const prefix = `function f(input, offset) {\n${lines}\n`;
     const suffix = ' + 1;\n' + lines.replace(/v(\d)/g, 'w$1') + '\n}\n';
     const fim = (middle: string, key: string, maxTokens = 8): Promise<GenerationResult> => coder.generate({ mode: 'fim', prefix, suffix, middle, maxTokens, cacheKey: key }, never);
+    const typical = await coder.generate({ mode: 'fim', prefix: prefix.slice(0, 1200), suffix: suffix.slice(0, 400), middle: '    x = ', maxTokens: 8, cacheKey: 't' }, never);
+    log(`typical cold fim: ${typical.promptTokens} tokens, first token ${typical.firstTokenMs?.toFixed(1)} ms`);
     const cold = await fim('    const total = v1', 'k');
     const warm = await fim('    const total = v12', 'k');
     results.fim = { cold: { ft: cold.firstTokenMs, total: cold.totalMs, evaluated: cold.evaluatedPromptTokens, prompt: cold.promptTokens }, warm: { ft: warm.firstTokenMs, total: warm.totalMs, evaluated: warm.evaluatedPromptTokens } };
@@ -71,6 +75,11 @@ async function main(): Promise<void> {
     results.embed = { n: vecs.length, dims: vecs[0].length, same };
     for (const b of Object.values(by)) await b.unload();
     writeFileSync(join(OUT, 'checks.json'), JSON.stringify(results, null, 2));
+    if (process.argv.includes('--no-profile')) {
+        log('done (no profile)');
+        await setup.provider.dispose();
+        return;
+    }
     log(`measuring the profile on the ${setup.gpu ? 'GPU' : 'CPU (no GPU found)'}...`);
     const { profile } = await measureProfile(setup, { log: (l) => log(l), reps: 3 });
     writeFileSync(join(OUT, 'profile-gpu.json'), JSON.stringify(profile, null, 2));

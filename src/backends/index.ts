@@ -20,6 +20,8 @@ export interface LlamaCppBackendFactoryOptions {
     readonly validate?: ModelFileValidator;
     /** See `LlamaCppBackendOptions.prefillChunkTokens`. */
     readonly prefillChunkTokens?: number;
+    /** See `LlamaCppBackendOptions.warmUp`. */
+    readonly warmUp?: 'gpu' | 'always' | 'never';
 }
 
 /** Zeta's GGUF validator, adapted to the backend's validator signature. */
@@ -39,5 +41,6 @@ export function createLlamaCppBackendFactory(options: LlamaCppBackendFactoryOpti
             validate: options.validate ?? validateGguf,
             log: options.log,
             prefillChunkTokens: options.prefillChunkTokens,
+            warmUp: options.warmUp,
         });
 }

@@ -73,6 +73,15 @@ export interface LlamaCppBackendOptions {
      * Prompt tokens evaluated per native call during prefill. Default DEFAULT_PREFILL_CHUNK_TOKENS.
      */
     readonly prefillChunkTokens?: number;
+    /**
+     * "gpu" (default): a model with layers on a GPU evaluates WARM_UP_TOKENS at load, in prefill
+     * chunks and then one token, and forgets them: GPU backends build their kernels on first use,
+     * per shape (Vulkan on an H100 with no shader cache: 6 s spread over the first prompts; a
+     * 64-token warm-up moved 2.4 s of it into the load, a 1024-token one all of it; bench/FINDINGS.md
+     * F20), and that belongs to the load, not to the user's first completion. "always": the CPU
+     * too (tests); "never": skip.
+     */
+    readonly warmUp?: 'gpu' | 'always' | 'never';
 }
 
 /**
@@ -82,6 +91,13 @@ export interface LlamaCppBackendOptions {
  * (coder 3.0 / 2.8 s, reasoner 6.1 / 6.9 s, embedder 1.6 / 1.9 s); 32 is 1.6-1.8x slower.
  */
 export const DEFAULT_PREFILL_CHUNK_TOKENS = 64;
+
+/**
+ * Tokens a GPU warm-up evaluates (see `LlamaCppBackendOptions.warmUp`): longer than the default
+ * completion windows (512 + 128), so their kernels are built at load. Once the driver's shader
+ * cache holds them (later sessions) the warm-up is a few tens of ms.
+ */
+export const WARM_UP_TOKENS = 1024;
 
 /** Prompt-throughput samples with fewer evaluated tokens are dominated by fixed costs: not averaged. */
 const MIN_PROMPT_TOKENS_FOR_RATE = 16;
@@ -311,6 +327,8 @@ export class LlamaCppBackend implements ModelBackend {
                 loaded.embedding = this.createEmbeddingContext(loaded, signal);
                 await loaded.embedding;
             }
+            const warmUp = this.options.warmUp ?? 'gpu';
+            if (warmUp === 'always' || (warmUp === 'gpu' && info.gpu)) await this.warmUp(loaded, signal);
             signal.throwIfAborted();
             this.state = loaded;
             this.lastInfo = info;
@@ -331,6 +349,29 @@ export class LlamaCppBackend implements ModelBackend {
                 `llama.cpp loaded it but could not create a ${inspected.contextSize}-token context with ${spec.slots} slots: ${llamaReason(runtime, logMark, e)}`,
             );
         }
+    }
+
+    /**
+     * Evaluates up to WARM_UP_TOKENS on the first slot as a request would (prefill chunks, then one
+     * token), embeds a short text when the model embeds, and clears the slot again.
+     */
+    private async warmUp(loaded: Loaded, signal: AbortSignal): Promise<void> {
+        const started = this.options.clock.now();
+        const sequence = loaded.slots[0].sequence;
+        const unit = loaded.model.tokenize(' warm', false, 'trimLeadingSpace');
+        const n = Math.min(WARM_UP_TOKENS, loaded.info.contextSize - 1);
+        const tokens: Token[] = [];
+        while (unit.length > 0 && tokens.length < n) tokens.push(...unit);
+        if (tokens.length >= n && n >= 2) {
+            for (let pos = 0; pos < n - 1; pos = Math.min(n - 1, pos + this.chunk)) {
+                signal.throwIfAborted();
+                await sequence.evaluateWithoutGeneratingNewTokens(tokens.slice(pos, Math.min(n - 1, pos + this.chunk)));
+            }
+            await sequence.evaluateWithoutGeneratingNewTokens(tokens.slice(n - 1, n));
+            await sequence.clearHistory();
+        }
+        if (loaded.embedding) await (await loaded.embedding).getEmbeddingFor('warm');
+        this.options.log?.(`${loaded.spec.id}: warmed up in ${Math.round(this.options.clock.now() - started)} ms`);
     }
 
     unload(): Promise<void> {

@@ -126,6 +126,29 @@ describe('LlamaCppBackend (real inference)', function () {
         assert.equal(forced.fim, undefined);
     });
 
+    it('warms a model up at load when asked (always on a GPU) and leaves its slots empty', async () => {
+        const lines: string[] = [];
+        const warming = createLlamaCppBackendFactory({ runtime: provider, clock: new SystemClock(), warmUp: 'always', log: (m) => lines.push(m) });
+        for (const role of ['coder', 'embedder'] as const) {
+            const s = spec(role, { id: `${role}-warm`, slots: 1, contextSize: 512 });
+            const backend = warming(s);
+            await backend.load(s, never);
+            loaded.push(backend);
+            assert.ok(lines.some((l) => l.startsWith(`${role}-warm: warmed up in `)), lines.join('\n'));
+            const first = await backend.generate({ mode: 'raw', prompt: 'warm warm warm', maxTokens: 2, cacheKey: 'k', ignoreEndOfGeneration: true }, never);
+            assert.equal(first.reusedPromptTokens, 0, 'the warm-up left nothing in the slot');
+            assert.equal(first.generatedTokens, 2);
+            assert.equal(backend.stats().promptTokensEvaluated, first.promptTokens, 'the warm-up is not counted as work');
+        }
+        // On the CPU the default does not warm up.
+        const plain: string[] = [];
+        const s = spec('coder', { id: 'coder-cold', slots: 1, contextSize: 512 });
+        const backend = createLlamaCppBackendFactory({ runtime: provider, clock: new SystemClock(), log: (m) => plain.push(m) })(s);
+        await backend.load(s, never);
+        loaded.push(backend);
+        assert.ok(!plain.some((l) => l.includes('warmed up')), plain.join('\n'));
+    });
+
     it('validates once when the router inspects and then loads an unchanged file', async () => {
         let validations = 0;
         const counting = createLlamaCppBackendFactory({
