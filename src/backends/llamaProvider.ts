@@ -39,7 +39,18 @@ export interface LlamaProviderOptions {
     readonly maxThreads?: number;
     /** Receives llama.cpp's warnings and errors (default: dropped; llama.cpp is chatty). */
     readonly log?: (level: 'error' | 'warn', message: string) => void;
+    /** How long `dispose()` waits for node-llama-cpp before it gives up (ms). Default DISPOSE_TIMEOUT_MS. */
+    readonly disposeTimeoutMs?: number;
+    /** Loads the module (tests pass a fake; default: `import('node-llama-cpp')`). */
+    readonly importLib?: () => Promise<LlamaLib>;
 }
+
+/**
+ * node-llama-cpp's dispose waits until no operation holds its dispose guard; seen once in a few
+ * test runs (after a model load llama.cpp refused), it never returned. Shutting down must not hang
+ * the extension host, so `dispose()` stops waiting after this long (the process is going away).
+ */
+export const DISPOSE_TIMEOUT_MS = 10_000;
 
 /** Returns the shared runtime; creates it on the first call. Calls after the first share one promise. */
 export type LlamaProvider = (() => Promise<LlamaRuntime>) & {
@@ -61,7 +72,7 @@ export function createLlamaProvider(options: LlamaProviderOptions = {}): LlamaPr
     let pending: Promise<LlamaRuntime> | undefined;
     const get = (): Promise<LlamaRuntime> => {
         pending ??= (async () => {
-            const lib: LlamaLib = await import('node-llama-cpp');
+            const lib: LlamaLib = await (options.importLib ?? (() => import('node-llama-cpp')))();
             /** errors[i] was the (errorCount - errors.length + i)-th error line logged. */
             const errors: string[] = [];
             let errorCount = 0;
@@ -100,7 +111,19 @@ export function createLlamaProvider(options: LlamaProviderOptions = {}): LlamaPr
             pending = undefined;
             if (!p) return;
             const runtime = await p.catch(() => undefined);
-            await runtime?.llama.dispose();
+            if (!runtime) return;
+            const ms = options.disposeTimeoutMs ?? DISPOSE_TIMEOUT_MS;
+            let timer: NodeJS.Timeout | undefined;
+            const gaveUp = await Promise.race([
+                runtime.llama.dispose().then(() => false),
+                new Promise<boolean>((resolve) => {
+                    timer = setTimeout(() => resolve(true), ms);
+                    // Waiting must not keep the process alive by itself.
+                    timer.unref();
+                }),
+            ]);
+            clearTimeout(timer);
+            if (gaveUp) options.log?.('warn', `node-llama-cpp did not finish disposing within ${ms} ms; shutting down without it`);
         },
     });
 }
