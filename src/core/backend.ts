@@ -95,7 +95,7 @@ export interface GenerateRequest {
      * `prefix` ending at that line's start. Templates whose middle can begin with given text put it
      * after the middle marker, as llama.cpp's /infill does with its `prompt` field: typing within
      * a line then only appends to the prompt, and the suffix's evaluated tokens are reused. Other
-     * templates append it to the prefix (see `FimTemplate.middleAfterMarker`).
+     * templates append it to the prefix (see `FimTemplate.parts`).
      */
     readonly middle?: string;
     readonly maxTokens: number;

@@ -31,13 +31,6 @@ export interface FimTemplate {
     /** "psm": prefix, suffix, middle. "spm": suffix first, then prefix (Codestral). */
     readonly order: 'psm' | 'spm';
     /**
-     * Whether the start of the middle (the cursor line before the cursor) goes after the middle
-     * marker, as llama.cpp's /infill puts its `prompt` there. False: it is appended to the prefix
-     * (Code Llama, whose SentencePiece spacing around `<MID>` makes text after it uncertain, and
-     * Codestral, whose prefix already comes last).
-     */
-    readonly middleAfterMarker: boolean;
-    /**
      * Alternative spellings of the control tokens in real vocabularies (Code Llama's SentencePiece
      * vocabulary stores "▁<PRE>"). Used by detection only.
      */
@@ -51,7 +44,10 @@ export interface FimTemplate {
     /**
      * Builds the parts for one request; joining their text gives `buildFimPrompt`. `middle` is the
      * start of the middle: empty, or the cursor line's text before the cursor with `prefix` ending
-     * at that line's start.
+     * at that line's start. Templates whose middle may begin with given text put it after the
+     * middle marker, as llama.cpp's /infill puts its `prompt` there; Code Llama (whose SentencePiece
+     * spacing around `<MID>` makes text after it uncertain) and Codestral (whose prefix already
+     * comes last) append it to the prefix.
      */
     parts(prefix: string, suffix: string, middle: string): readonly FimPart[];
 }
@@ -69,7 +65,6 @@ const QWEN: FimTemplate = {
     suffixToken: '<|fim_suffix|>',
     middleToken: '<|fim_middle|>',
     order: 'psm',
-    middleAfterMarker: true,
     aliases: {},
     stop: [
         '<|endoftext|>',
@@ -103,7 +98,6 @@ const DEEPSEEK: FimTemplate = {
     suffixToken: '<\uFF5Cfim\u2581hole\uFF5C>',
     middleToken: '<\uFF5Cfim\u2581end\uFF5C>',
     order: 'psm',
-    middleAfterMarker: true,
     aliases: {},
     stop: [
         '<\uFF5Cend\u2581of\u2581sentence\uFF5C>',
@@ -133,7 +127,6 @@ const CODELLAMA: FimTemplate = {
     suffixToken: '<SUF>',
     middleToken: '<MID>',
     order: 'psm',
-    middleAfterMarker: false,
     aliases: { '<PRE>': ['\u2581<PRE>'], '<SUF>': ['\u2581<SUF>'], '<MID>': ['\u2581<MID>'], '<EOT>': ['\u2581<EOT>'] },
     stop: ['<EOT>', '<PRE>', '<SUF>', '<MID>'],
     parts: (prefix, suffix, middle) => [
@@ -153,7 +146,6 @@ const STARCODER2: FimTemplate = {
     suffixToken: '<fim_suffix>',
     middleToken: '<fim_middle>',
     order: 'psm',
-    middleAfterMarker: true,
     aliases: {},
     stop: ['<|endoftext|>', '<file_sep>', '<fim_prefix>', '<fim_suffix>', '<fim_middle>'],
     parts: (prefix, suffix, middle) => [
@@ -177,7 +169,6 @@ const CODESTRAL: FimTemplate = {
     suffixToken: '[SUFFIX]',
     middleToken: undefined,
     order: 'spm',
-    middleAfterMarker: false,
     aliases: {},
     stop: ['</s>', '[PREFIX]', '[SUFFIX]'],
     parts: (prefix, suffix, middle) => [control('[SUFFIX]', 'suffix'), text(suffix), control('[PREFIX]', 'prefix'), text(prefix + middle)],
@@ -207,14 +198,15 @@ export function buildFimPrompt(family: FimFamily, prefix: string, suffix: string
 }
 
 /**
- * The request's texts in the order the model evaluates them (control tokens left out): what a
- * later prompt of the same document can reuse is the common start of this sequence. Unknown
- * family (undefined): the prefix-suffix-middle order with the middle after the marker.
+ * The request's texts in the order the model evaluates them: the text parts of its template (control
+ * tokens left out). What a later prompt of the same document can reuse is the common start of this
+ * sequence. Unknown family (undefined): prefix, suffix, middle.
  */
 export function fimTextOrder(family: FimFamily | undefined, prefix: string, suffix: string, middle: string): readonly string[] {
-    const t = family === undefined ? undefined : TEMPLATES[family];
-    if (t === undefined || t.middleAfterMarker) return t?.order === 'spm' ? [suffix, prefix, middle] : [prefix, suffix, middle];
-    return t.order === 'spm' ? [suffix, prefix + middle] : [prefix + middle, suffix];
+    if (family === undefined) return [prefix, suffix, middle];
+    const texts: string[] = [];
+    for (const p of TEMPLATES[family].parts(prefix, suffix, middle)) if (p.kind === 'text') texts.push(p.text);
+    return texts;
 }
 
 /** The family's stop strings (see `FimTemplate.stop`). */

@@ -62,7 +62,7 @@ describe('FIM templates', () => {
     it('lists the texts in the order the model reads them (what a later prompt can reuse)', () => {
         assert.deepEqual(fimTextOrder('qwen', 'P', 'S', 'M'), ['P', 'S', 'M']);
         assert.deepEqual(fimTextOrder(undefined, 'P', 'S', 'M'), ['P', 'S', 'M']);
-        assert.deepEqual(fimTextOrder('codellama', 'P', 'S', 'M'), ['PM', 'S']);
+        assert.deepEqual(fimTextOrder('codellama', 'P', 'S', 'M'), [' PM ', 'S ']);
         assert.deepEqual(fimTextOrder('codestral', 'P', 'S', 'M'), ['S', 'PM']);
         // The order agrees with the prompt: the texts appear in the prompt in that order.
         for (const family of FIM_FAMILIES) {
