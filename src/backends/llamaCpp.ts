@@ -363,15 +363,22 @@ export class LlamaCppBackend implements ModelBackend {
         const tokens: Token[] = [];
         while (unit.length > 0 && tokens.length < n) tokens.push(...unit);
         if (tokens.length >= n && n >= 2) {
-            for (let pos = 0; pos < n - 1; pos = Math.min(n - 1, pos + this.chunk)) {
-                signal.throwIfAborted();
-                await sequence.evaluateWithoutGeneratingNewTokens(tokens.slice(pos, Math.min(n - 1, pos + this.chunk)));
-            }
+            await this.prefillChunks(sequence, tokens, 0, n - 1, () => signal.throwIfAborted());
             await sequence.evaluateWithoutGeneratingNewTokens(tokens.slice(n - 1, n));
             await sequence.clearHistory();
         }
         if (loaded.embedding) await (await loaded.embedding).getEmbeddingFor('warm');
         this.options.log?.(`${loaded.spec.id}: warmed up in ${Math.round(this.options.clock.now() - started)} ms`);
+    }
+
+    /** Evaluates tokens[from, to) in chunks of `this.chunk`, awaiting `before` ahead of each chunk. */
+    private async prefillChunks(sequence: LlamaContextSequence, tokens: readonly Token[], from: number, to: number, before: () => Promise<void> | void): Promise<void> {
+        for (let pos = from; pos < to; ) {
+            await before();
+            const end = Math.min(to, pos + this.chunk);
+            await sequence.evaluateWithoutGeneratingNewTokens(tokens.slice(pos, end));
+            pos = end;
+        }
     }
 
     unload(): Promise<void> {
@@ -603,12 +610,7 @@ export class LlamaCppBackend implements ModelBackend {
         const prefillStarted = clock.now();
         const pausedBeforePrefill = pausedMs;
         // The gate and the signal are also checked between prefill chunks.
-        for (let pos = reused; pos < tokens.length - 1; ) {
-            await pass();
-            const end = Math.min(tokens.length - 1, pos + this.chunk);
-            await sequence.evaluateWithoutGeneratingNewTokens(tokens.slice(pos, end));
-            pos = end;
-        }
+        await this.prefillChunks(sequence, tokens, reused, tokens.length - 1, pass);
         await pass();
 
         const stream = new TextStream(model, tokens.slice(-DETOKENIZER_LOOKBACK), prompt.stopStrings, (piece) => {
