@@ -1222,7 +1222,6 @@ export class RouterImpl implements ZetaRouter {
                 if (this.loading === m) this.loading = undefined;
                 if (this.disposed) return;
                 m.setInfo(info);
-                this.restoreSpeeds(m);
                 m.residency = 'loaded';
                 m.error = undefined;
                 m.load.observeLoad(this.clock.now() - now);
