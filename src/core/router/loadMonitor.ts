@@ -18,6 +18,13 @@ export const LATENCY_RING = 10;
  * overhead, and a model scaled from that looked ten times faster than it is.
  */
 export const MIN_RATE_SAMPLE_TOKENS = 32;
+/**
+ * The prefill fit frees its intercept (the overhead) only when the prompt sizes it has seen vary
+ * this much (standard deviation over mean). Explains of 1,800-2,900 tokens slowed by other models'
+ * work fitted a 622 ms overhead; scaled to the coder as its prior, that predicted 1 s for a one-token
+ * keystroke, and every completion was dropped from then on (bench/FINDINGS.md F21).
+ */
+export const MIN_FIT_SPREAD = 0.25;
 
 export interface SpeedPrior {
     /** ms per evaluated prompt token. */
@@ -63,6 +70,12 @@ export class LoadMonitor {
     loadMs: number;
     /** EWMA of observed time to first token (ms, as the backend reported it); undefined until measured. */
     firstTokenMs: number | undefined;
+    /**
+     * EWMA of the time to first token of calls that evaluated fewer than MIN_RATE_SAMPLE_TOKENS
+     * prompt tokens (ms): fixed cost plus any waiting, so an upper bound on the overhead (as is
+     * every single call's time).
+     */
+    private smallFirstMs: number | undefined;
     measured = false;
     /** Last LATENCY_RING end-to-end latencies (ms), ring buffer. */
     private readonly latencies = new Float64Array(LATENCY_RING);
@@ -100,7 +113,7 @@ export class LoadMonitor {
     setPrior(prior: SpeedPrior): void {
         if (!this.prefillMeasured && !this.prefillFromEmbed) {
             this.prefillMsPerToken = prior.prefillMsPerToken;
-            this.overheadMs = prior.overheadMs;
+            this.overheadMs = Math.min(prior.overheadMs, this.smallFirstMs ?? Number.POSITIVE_INFINITY);
         }
         if (!this.decodeMeasured) this.decodeMsPerToken = prior.decodeMsPerToken;
         if (!this.embedMeasured) this.embedMsPerText = prior.embedMsPerText;
@@ -115,35 +128,60 @@ export class LoadMonitor {
         this.measured = true;
         if (firstTokenMs !== undefined && firstTokenMs >= 0) {
             this.firstTokenMs = this.firstTokenMs === undefined ? firstTokenMs : this.firstTokenMs + ALPHA * (firstTokenMs - this.firstTokenMs);
-            if (evaluatedTokens > 0 && evaluatedTokens < MIN_RATE_SAMPLE_TOKENS) return this.observeDecode(generatedTokens, decodeMs);
-            const d = 1 - ALPHA / 2;
-            this.sw = this.sw * d + 1;
-            this.sx = this.sx * d + evaluatedTokens;
-            this.sy = this.sy * d + firstTokenMs;
-            this.sxx = this.sxx * d + evaluatedTokens * evaluatedTokens;
-            this.sxy = this.sxy * d + evaluatedTokens * firstTokenMs;
-            const varX = this.sxx * this.sw - this.sx * this.sx;
-            if (varX > 1e-6 * this.sw * this.sw * Math.max(1, this.sxx / this.sw)) {
-                const slope = (this.sxy * this.sw - this.sx * this.sy) / varX;
-                const icpt = (this.sy - slope * this.sx) / this.sw;
-                if (slope > 0 && icpt >= 0) {
-                    this.prefillMsPerToken = slope;
-                    this.overheadMs = icpt;
-                    this.prefillMeasured = true;
-                    return this.observeDecode(generatedTokens, decodeMs);
-                }
+            if (evaluatedTokens > 0 && evaluatedTokens < MIN_RATE_SAMPLE_TOKENS) {
+                this.smallFirstMs = this.smallFirstMs === undefined ? firstTokenMs : this.smallFirstMs + ALPHA * (firstTokenMs - this.smallFirstMs);
+                if (this.overheadMs > this.smallFirstMs) this.overheadMs = this.smallFirstMs;
+                return this.observeDecode(generatedTokens, decodeMs);
             }
-            // Not enough spread in prompt sizes: keep the overhead, attribute the rest to prefill.
-            // The first measurement replaces the prior outright.
-            if (evaluatedTokens >= MIN_RATE_SAMPLE_TOKENS) {
-                const per = Math.max(0, firstTokenMs - this.overheadMs) / evaluatedTokens;
-                if (per > 0) this.prefillMsPerToken = this.prefillMeasured ? this.prefillMsPerToken + ALPHA * (per - this.prefillMsPerToken) : per;
-                this.prefillMeasured = true;
-            } else if (evaluatedTokens === 0) {
-                this.overheadMs += ALPHA * (firstTokenMs - this.overheadMs);
-            }
+            this.observePrefill(evaluatedTokens, firstTokenMs);
         }
         this.observeDecode(generatedTokens, decodeMs);
+    }
+
+    /**
+     * A prefill of `evaluatedTokens` took `ms` to its first token (or to its end, for a call that
+     * only reads a prompt). Fits ttft = overhead + slope * evaluated over decayed sums; the
+     * overhead never exceeds what small calls took (smallFirstMs), and is only fitted freely when
+     * prompt sizes vary enough (MIN_FIT_SPREAD).
+     */
+    observePrefill(evaluatedTokens: number, ms: number): void {
+        if (!(ms >= 0) || evaluatedTokens < 0 || (evaluatedTokens > 0 && evaluatedTokens < MIN_RATE_SAMPLE_TOKENS)) return;
+        this.measured = true;
+        // No call comes in under the fixed cost: a restored or scaled overhead above this one is wrong.
+        if (this.overheadMs > ms) this.overheadMs = ms;
+        const d = 1 - ALPHA / 2;
+        this.sw = this.sw * d + 1;
+        this.sx = this.sx * d + evaluatedTokens;
+        this.sy = this.sy * d + ms;
+        this.sxx = this.sxx * d + evaluatedTokens * evaluatedTokens;
+        this.sxy = this.sxy * d + evaluatedTokens * ms;
+        const varX = this.sxx * this.sw - this.sx * this.sx;
+        const spread = MIN_FIT_SPREAD * this.sx;
+        if (varX > 1e-6 * this.sw * this.sw * Math.max(1, this.sxx / this.sw) && varX >= spread * spread) {
+            let slope = (this.sxy * this.sw - this.sx * this.sy) / varX;
+            let icpt = (this.sy - slope * this.sx) / this.sw;
+            const cap = this.smallFirstMs ?? Number.POSITIVE_INFINITY;
+            if (icpt > cap) {
+                // Least squares through the capped intercept.
+                icpt = cap;
+                slope = (this.sxy - icpt * this.sx) / this.sxx;
+            }
+            if (slope > 0 && icpt >= 0) {
+                this.prefillMsPerToken = slope;
+                this.overheadMs = icpt;
+                this.prefillMeasured = true;
+                return;
+            }
+        }
+        // Not enough spread in prompt sizes: keep the overhead, attribute the rest to prefill.
+        // The first measurement replaces the prior outright.
+        if (evaluatedTokens >= MIN_RATE_SAMPLE_TOKENS) {
+            const per = Math.max(0, ms - this.overheadMs) / evaluatedTokens;
+            if (per > 0) this.prefillMsPerToken = this.prefillMeasured ? this.prefillMsPerToken + ALPHA * (per - this.prefillMsPerToken) : per;
+            this.prefillMeasured = true;
+        } else if (evaluatedTokens === 0) {
+            this.overheadMs += ALPHA * (ms - this.overheadMs);
+        }
     }
 
     private observeDecode(generatedTokens: number, decodeMs: number): void {

@@ -38,13 +38,13 @@ import {
 import { Candidate, DecisionRecordImpl } from './decision';
 import { predict, type EstimateInputs } from './estimator';
 import { FeedbackModel } from './feedback';
-import { Forecaster } from './forecast';
+import { CADENCE_MIN_SAMPLES, Forecaster } from './forecast';
 import { Job, isEmbedTask } from './job';
 import { choose, type Choice } from './policies';
 import { DebouncedSave, loadStored } from './persist';
 import { ModelEntry } from './registry';
 import { SpeedMemory, parseSpeeds, speedKey } from './speeds';
-import { COLD_PROMPT_REUSE, COLD_START_MIN_GAIN_MS, COLD_START_MIN_QUALITY, COLD_START_RATIO, FEEDBACK_SAVE_DEBOUNCE_MS, HEADROOM_CONFIDENCE, HOLD_BANK_MAX_MS, MAX_HOLD_SHARE, PAUSE_TO_END_MAX_MS, PREFERRED_ROLE, QUALITY_WEIGHT, RECENT_DECISIONS, STARVATION_MS } from './settings';
+import { COLD_PROMPT_REUSE, COLD_START_MIN_GAIN_MS, COLD_START_MIN_QUALITY, COLD_START_RATIO, FEEDBACK_SAVE_DEBOUNCE_MS, HEADROOM_CONFIDENCE, HOLD_BANK_MAX_MS, MAX_HOLD_SHARE, PAUSE_TO_END_MAX_MS, PREDICTIVE_PAUSE_CONFIDENCE, PREDICTIVE_PAUSE_STEP_MS, PREDICTIVE_PAUSE_STEPS, PREFERRED_ROLE, QUALITY_WEIGHT, RECENT_DECISIONS, STARVATION_MS } from './settings';
 
 const NK = TASK_KINDS.length;
 const CLASS_INDEX: Readonly<Record<TaskKind, number>> = Object.fromEntries(TASK_KINDS.map((k, i) => [k, i])) as Record<TaskKind, number>;
@@ -95,6 +95,8 @@ export class RouterImpl implements ZetaRouter {
     private pausers = 0;
     private readonly pausedJobs: Job[] = [];
     private pauseTimer: TimerHandle | undefined;
+    /** The predicted-keystroke pause's timer (armPredictivePause): to its start, then to its end. */
+    private predictiveTimer: TimerHandle | undefined;
     private readonly feedbackSave: DebouncedSave | undefined;
     /** Speeds learned in earlier sessions and this one, per model identity (`speedKey`). */
     private readonly speeds = new SpeedMemory();
@@ -250,6 +252,7 @@ export class RouterImpl implements ZetaRouter {
         for (const m of this.models) this.clockClear(m, 'keepAlive');
         this.clock.clearTimeout(this.pauseTimer);
         this.pauseTimer = undefined;
+        this.clearPredictive();
         await Promise.allSettled([...this.executing]);
         if (this.loadingPromise) await this.loadingPromise.catch(noop);
         await Promise.all([this.feedbackSave?.flush(), this.speedSave?.flush()]);
@@ -491,6 +494,10 @@ export class RouterImpl implements ZetaRouter {
         const m = this.byId.get(rec.chosen)!;
         const c = rec.candidates[this.models.indexOf(m)];
         const now = this.clock.now();
+        // An objective never asks for less than the chosen model's own idle time: a model predicted
+        // slower than that would otherwise have every completion dropped, and its prediction, never
+        // measured again, would never be corrected (bench/FINDINGS.md F21).
+        job.objectiveMs = Math.max(job.objectiveMs, c.isolatedMs);
         job.deadlineAt = job.submittedAt + job.objectiveMs;
         job.model = m;
         if (this.dropsLate(job) && now + c.finishMs > job.deadlineAt) {
@@ -865,6 +872,8 @@ export class RouterImpl implements ZetaRouter {
                 const before = job.pausedBeforeFirstMs;
                 const ftt = gen.firstTokenMs === undefined ? undefined : Math.max(0, gen.firstTokenMs - before);
                 m.load.observeGeneration(gen.evaluatedPromptTokens, ftt, gen.generatedTokens, Math.max(0, gen.totalMs - (gen.firstTokenMs ?? 0) - (job.gate.pausedMs - before)));
+                // A call that only reads a prompt (a cold-start warm-up) measures the prefill alone.
+                if (ftt === undefined && t.maxTokens === 0) m.load.observePrefill(gen.evaluatedPromptTokens, Math.max(0, gen.totalMs - job.gate.pausedMs));
                 this.refreshPriors(m);
                 this.noteSpeeds(m);
                 if (t.maxTokens > 0) this.genRatio[job.classIndex] += 0.2 * (Math.min(1, gen.generatedTokens / t.maxTokens) - this.genRatio[job.classIndex]);
@@ -1044,15 +1053,27 @@ export class RouterImpl implements ZetaRouter {
      * included) stays within its own objective.
      */
     private beginPause(job: Job): void {
+        // A completion that pauses others takes over what a predicted-keystroke pause holds.
+        this.clearPredictive();
         job.pausing = true;
         this.pausers++;
         if (job.model) job.model.pausing++;
+        this.pauseBelow(job.priority, job, false);
+    }
+
+    /**
+     * Closes the gates of running generations below `priority` (all but `except`; with
+     * `streamingOnly`, only those past their first token) that can still be paused within their
+     * objective, and arms the slack timer.
+     */
+    private pauseBelow(priority: number, except: Job | undefined, streamingOnly: boolean): void {
         const now = this.clock.now();
         let soonest = Number.POSITIVE_INFINITY;
         for (const m of this.models) {
             for (const r of m.running) {
-                if (r === job || r.priority >= job.priority || r.gate.closed) continue;
+                if (r === except || r.priority >= priority || r.gate.closed) continue;
                 if (r.kind === 'embed' || r.kind === 'embedQuery') continue;
+                if (streamingOnly && r.firstTokenAt === undefined) continue;
                 const slack = this.slack(r, now);
                 if (slack <= 0) continue;
                 r.gate.close(now);
@@ -1062,6 +1083,58 @@ export class RouterImpl implements ZetaRouter {
             }
         }
         if (Number.isFinite(soonest)) this.armPauseTimer(soonest);
+    }
+
+    /**
+     * forecastHeadroom, for streaming generations: once the pauses of a keystroke's completion have
+     * ended, lower-priority generations past their first token stream on only until the typing
+     * cadence makes the next keystroke PREDICTIVE_PAUSE_CONFIDENCE likely within one of their
+     * decode steps (PREDICTIVE_PAUSE_STEPS times the model's measured ms per token: a step shares the
+     * device with the completion's). Then they stop at their gate until that keystroke's completion
+     * takes the pause over, or until this user's 90th-percentile interval has passed without one. A
+     * decode step cannot be stopped once begun, and a keystroke that lands on one waits for it
+     * (bench/FINDINGS.md F22). First tokens are never held this way (their prefill runs on), nor
+     * is anything past its objective (slack).
+     */
+    private armPredictivePause(): void {
+        const s = this.settings;
+        if (s.policy !== 'zeta' || !s.levers.forecastHeadroom || !s.levers.pauseOthers || this.disposed) return;
+        const cadence = this.forecaster.cadence;
+        const last = cadence.lastAt;
+        if (last === undefined || cadence.samples < CADENCE_MIN_SAMPLES) return;
+        const completion = this.priorities[CLASS_INDEX.completion];
+        let stepMs = 0;
+        for (const m of this.models) {
+            for (const r of m.running) {
+                if (r.priority < completion && r.firstTokenAt !== undefined && !isEmbedTask(r.task)) stepMs = Math.max(stepMs, m.load.decodeMsPerToken);
+            }
+        }
+        if (stepMs <= 0) return;
+        const now = this.clock.now();
+        const horizon = PREDICTIVE_PAUSE_STEPS * stepMs;
+        const cap = cadence.quantile(0.9);
+        let at = now - last;
+        while (at <= cap && cadence.nextWithin(at, horizon) < PREDICTIVE_PAUSE_CONFIDENCE) at += PREDICTIVE_PAUSE_STEP_MS;
+        if (at > cap) return;
+        this.clock.clearTimeout(this.predictiveTimer);
+        this.predictiveTimer = this.clock.setTimeout(() => {
+            this.predictiveTimer = undefined;
+            if (cadence.lastAt !== last || this.pausers > 0 || this.disposed) return;
+            this.pauseBelow(completion, undefined, true);
+            this.predictiveTimer = this.clock.setTimeout(() => {
+                this.predictiveTimer = undefined;
+                if (this.pausers > 0) return;
+                for (const r of this.pausedJobs.slice()) this.unpauseJob(r);
+                this.emit();
+            }, Math.max(1, last + cap - this.clock.now()));
+            this.emit();
+        }, Math.max(1, last + at - now));
+    }
+
+    /** Ends the predicted-keystroke pause's timers; what it holds stays in `pausedJobs`. */
+    private clearPredictive(): void {
+        this.clock.clearTimeout(this.predictiveTimer);
+        this.predictiveTimer = undefined;
     }
 
     /**
@@ -1132,6 +1205,7 @@ export class RouterImpl implements ZetaRouter {
         this.pauseTimer = undefined;
         // Work held from starting during the prefill may start now.
         for (const o of this.models) if (o !== model && o.queue.length > 0) this.pump(o);
+        this.armPredictivePause();
     }
 
     private unpauseJob(r: Job): void {

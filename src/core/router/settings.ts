@@ -83,9 +83,11 @@ export const STARVATION_MS = 5_000;
 
 /**
  * Headroom holds take at most this share of the time background work is pending (indexing slows
- * by at most 1 / (1 - share) = 1.33x), banked up to HOLD_BANK_MAX_MS while it is not needed.
+ * by at most 1 / (1 - share) = 1.5x, the bound issue 4 sets), banked up to HOLD_BANK_MAX_MS while
+ * it is not needed. 1/4 (1.33x) let embeddings start just before keystrokes once long bursts had
+ * drained the bank (bench/FINDINGS.md F22).
  */
-export const MAX_HOLD_SHARE = 1 / 4;
+export const MAX_HOLD_SHARE = 1 / 3;
 /**
  * A background batch is held while a completion is at least this likely to arrive before the batch
  * would finish. Measured on the benchmark's 4B / 7B / 14B simulation (typing + indexing) with
@@ -96,6 +98,18 @@ export const MAX_HOLD_SHARE = 1 / 4;
  */
 export const HEADROOM_CONFIDENCE = 0.2;
 export const HOLD_BANK_MAX_MS = 20_000;
+
+/**
+ * Predicted-keystroke pause (forecastHeadroom for streaming generations, see the router's
+ * armPredictivePause): lower-priority generations stop at their gate once the next keystroke is
+ * this likely within PREDICTIVE_PAUSE_STEPS of their decode steps; the moment is searched in steps
+ * of PREDICTIVE_PAUSE_STEP_MS after the last keystroke. Measured on the benchmark's GPU simulation
+ * (typing + indexing): confidence 0.2 over 40 ms cut zeta's completion p95 first token from 30 to
+ * 25 ms; 0.35 gave 30 ms (bench/FINDINGS.md F22).
+ */
+export const PREDICTIVE_PAUSE_CONFIDENCE = 0.2;
+export const PREDICTIVE_PAUSE_STEPS = 3;
+export const PREDICTIVE_PAUSE_STEP_MS = 5;
 
 /**
  * pauseOthers: the pause a completion imposes ends at its first token, unless the rest of it is

@@ -59,3 +59,39 @@ describe('LoadMonitor: embedding speed stands in for an unmeasured prefill', () 
         assert.ok(Math.abs(lm.prefillMsPerToken - 0.7) < 1e-9);
     });
 });
+
+describe('LoadMonitor: the overhead stays physical (bench/FINDINGS.md F21)', () => {
+    it('prompts of similar size do not fit a free overhead: long explains slowed by other work leave it alone', () => {
+        const lm = new LoadMonitor(PRIOR);
+        // 2,000-2,400-token explains whose first tokens were delayed by other models' work: on a
+        // line, 0.1 ms per token over a 900 ms overhead.
+        for (const [n, ms] of [[2000, 1100], [2200, 1120], [2400, 1140]]) lm.observeGeneration(n, ms, 8, 7 * 12);
+        assert.ok(lm.overheadMs <= PRIOR.overheadMs, `overhead ${lm.overheadMs}`);
+        assert.equal(lm.prefillMeasured, true);
+    });
+
+    it('the fitted overhead never exceeds what calls that evaluated a few tokens took', () => {
+        const lm = new LoadMonitor(PRIOR);
+        for (let i = 0; i < 5; i++) lm.observeGeneration(2, 20, 8, 7 * 12);
+        // Widely spread prompts whose line fits a 300 ms intercept (contention on the small ones).
+        for (const n of [40, 400, 100, 480, 60, 300]) lm.observeGeneration(n, 300 + n * 0.5, 8, 7 * 12);
+        assert.ok(lm.overheadMs <= 20 + 1e-9, `overhead ${lm.overheadMs}`);
+        // Through the capped intercept, the rate takes the rest.
+        assert.ok(lm.prefillMsPerToken > 0.5, `rate ${lm.prefillMsPerToken}`);
+        // Nor does a prior scaled from another model bring a larger one back.
+        const other = new LoadMonitor(PRIOR);
+        other.observeGeneration(1, 15, 8, 7 * 12);
+        other.setPrior({ ...PRIOR, overheadMs: 622 });
+        assert.equal(other.overheadMs, 15);
+    });
+
+    it('a call that only reads a prompt measures the prefill', () => {
+        const lm = new LoadMonitor(PRIOR);
+        lm.observePrefill(500, 10 + 500 * 0.4);
+        assert.equal(lm.prefillMeasured, true);
+        assert.ok(Math.abs(lm.prefillMsPerToken - 0.4) < 1e-9, `${lm.prefillMsPerToken}`);
+        // A handful of tokens says nothing about the rate.
+        lm.observePrefill(5, 400);
+        assert.ok(Math.abs(lm.prefillMsPerToken - 0.4) < 1e-9);
+    });
+});

@@ -405,3 +405,45 @@ describe('router: forecast pre-load', () => {
         await f.router.dispose();
     });
 });
+
+describe('router: streaming work stops before a predicted keystroke (forecastHeadroom)', () => {
+    /**
+     * An explanation streams on the reasoner (10 ms a token) while the user types a keystroke every
+     * 200 ms, each with a short completion. Returns the explanation's token times and the keystrokes.
+     */
+    async function burst(headroom: boolean): Promise<{ times: number[]; keys: number[] }> {
+        const f = makeFixture({ profiles: { reasoner: { decodeTokensPerSec: 100 } }, settings: { levers: { holdSupersedable: false, coldStart: false, forecastHeadroom: headroom } } });
+        await f.clock.advance(5_000);
+        const times: number[] = [];
+        const explain = submit(f, { ...chat('explain', 10, 1500), onToken: () => times.push(f.clock.now()) } as never);
+        await f.clock.advance(300);
+        const keys: number[] = [];
+        const completions = [];
+        for (let i = 0; i < 30; i++) {
+            f.router.activity({ type: 'keystroke', doc: 'a.ts' });
+            keys.push(f.clock.now());
+            completions.push(submit(f, completion('a.ts', words(100 + i), 2)));
+            await f.clock.advance(200);
+        }
+        await f.clock.runUntilIdle(600_000);
+        assert.ok(explain.outcome?.ok);
+        assert.ok(completions.every((c) => c.outcome !== undefined));
+        await f.router.dispose();
+        return { times, keys };
+    }
+
+    it('once the cadence is learned, no explanation token in the 20 ms before a keystroke; it streams in the gaps', async () => {
+        const count = (r: { times: number[]; keys: number[] }, from: number, to: number): number => {
+            let n = 0;
+            // Keystrokes after the first 10: the cadence has its samples.
+            for (const k of r.keys.slice(11)) n += r.times.filter((t) => t >= k - 200 + from && t < k - 200 + to).length;
+            return n;
+        };
+        const on = await burst(true);
+        const off = await burst(false);
+        assert.equal(count(on, 180, 200), 0, 'tokens just before keystrokes with the lever');
+        assert.ok(count(off, 180, 200) >= 10, `tokens just before keystrokes without it: ${count(off, 180, 200)}`);
+        // It streams once the keystroke's completion is done, until the next keystroke gets likely.
+        assert.ok(count(on, 40, 100) >= 20, `the explanation streams in the gaps: ${count(on, 40, 100)}`);
+    });
+});

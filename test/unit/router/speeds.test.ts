@@ -84,3 +84,31 @@ describe('learned speeds: persistence', () => {
         assert.ok(after.late.seq > after.m0.seq);
     });
 });
+
+describe('learned speeds: a wrong one is corrected, not obeyed forever (bench/FINDINGS.md F21)', () => {
+    it('a coder stored as 3 s to its first token still serves completions, and its prediction comes back down', async () => {
+        const store = new MemoryStore();
+        await measure(store);
+        // Corrupt in kind, not in form: the coder's overhead as a noisy fit once put it, and an
+        // embedder known to be fast. 4x the embedder's idle time is then far below the coder's.
+        const file = JSON.parse(store.data!) as { models: Record<string, { speeds: { prefill?: { overheadMs: number }; decodeMsPerToken?: number } }> };
+        for (const [key, e] of Object.entries(file.models)) {
+            if (key.includes('/models/coder.gguf')) e.speeds.prefill!.overheadMs = 3_000;
+            if (key.includes('/models/embedder.gguf')) e.speeds.decodeMsPerToken = 10;
+        }
+        store.data = JSON.stringify(file);
+        const f = makeFixture({ speedStore: store, models: [spec('coder'), spec('embedder')], settings: { levers: { holdSupersedable: false, coldStart: false } } });
+        await f.clock.advance(5_000);
+        const predict = (): number => f.router.decide(completion('p.ts', words(40), 16)).candidates.find((c) => c.modelId === 'coder')!.firstTokenMs;
+        assert.ok(predict() > 3_000, `restored prediction ${predict()}`);
+        const outcomes: string[] = [];
+        for (let i = 0; i < 4; i++) {
+            const c = submit(f, completion(`d${i}.ts`, words(40), 16));
+            await f.clock.runUntilIdle(60_000);
+            outcomes.push(c.outcome?.ok ? c.outcome.value.modelId : String(c.outcome?.error));
+        }
+        assert.ok(outcomes.every((o) => o === 'coder'), outcomes.join(' | '));
+        assert.ok(predict() < 200, `prediction after serving: ${predict()} ms`);
+        await f.router.dispose();
+    });
+});
