@@ -4,13 +4,17 @@
  * Every document has a deterministic word sequence (seeded by its name), so the same document
  * always yields the same text before the cursor and a later keystroke's shares all but its last
  * word with the previous one: exactly what prefix reuse feeds on. A completion's text before the
- * cursor is split as llama.cpp's /infill splits it: the trace's `lineTokens` of it (the cursor
- * line, ending with the word being typed) are `middle`, the rest `prefix`, so keystrokes within a
- * line share `prefix` and `suffix` exactly and differ only in `middle`. With the simulator's
- * tokenizer one word is one token; for a real tokenizer `tokensPerWord` (measured with
- * `calibrate`) converts token budgets to word counts.
+ * cursor is split as the extension splits it (chooseMiddleStart in src/core/completion/context):
+ * `middle` runs from an anchor, the start of a line, to the cursor (ending with the word being
+ * typed), the rest is `prefix`. The anchor stays put across keystrokes and Enters until the middle
+ * holds MIDDLE_MAX_LINES complete lines (keepsMiddleAnchor), then moves to the cursor line's start,
+ * so within a document `prefix` and `suffix` stay the same and only `middle` grows between
+ * re-anchorings. The trace's `lineTokens` (the cursor line's tokens before the cursor) gives where
+ * lines start. With the simulator's tokenizer one word is one token; for a real tokenizer
+ * `tokensPerWord` (measured with `calibrate`) converts token budgets to word counts.
  */
 import type { ChatMessage, TokenListener } from '../src/core/backend';
+import { keepsMiddleAnchor } from '../src/core/completion/context';
 import type { ChatTask, CompletionTask, EmbedTask } from '../src/core/tasks';
 import { hashString } from './rng';
 import type { TraceLine } from './trace';
@@ -70,9 +74,24 @@ function words(doc: string, stream: string, from: number, count: number): string
     return ws.text.slice(ws.starts[from], ws.starts[need] - 1);
 }
 
+/** Per document: where its middle starts and which line the last request was on. */
+interface MiddleState {
+    /** Words of the document before the middle (the prefix's words). */
+    anchorWords: number;
+    /**
+     * Tokens before the last request's cursor line (promptTokens - suffixTokens - 3 - lineTokens):
+     * the same for every keystroke of a line and changed by each Enter, including the keystroke
+     * after it (the trace's Enter adds no token and the line's first character adds one).
+     */
+    lineStartTokens: number;
+    /** Lines started since the anchor was set: complete lines in the middle. */
+    completeLines: number;
+}
+
 export class TaskBuilder {
     /** Keystrokes seen per document: makes the word being typed differ between keystrokes. */
     private readonly keystrokes = new Map<string, number>();
+    private readonly middles = new Map<string, MiddleState>();
 
     /** @param tokensPerWord tokens the target tokenizer spends per synthetic word (1 in the simulator). */
     constructor(readonly tokensPerWord = 1) {}
@@ -83,8 +102,10 @@ export class TaskBuilder {
 
     /**
      * The text before the cursor is `beforeWords` words of the document's body, the last one the
-     * partial word being typed; its last `lineWords` words are `middle` (with `prefix` keeping the
-     * space before them, so `prefix + middle` is the same text whatever the split), the rest `prefix`.
+     * partial word being typed; the words from the document's anchor on are `middle` (with `prefix`
+     * keeping the space before them, so `prefix + middle` is the same text whatever the split), the
+     * rest `prefix`. The middle always holds at least the partial word. Requests must come in trace
+     * order per document: the anchor depends on the earlier ones.
      */
     completion(line: TraceLine, onToken?: TokenListener): CompletionTask {
         const k = (this.keystrokes.get(line.doc) ?? 0) + 1;
@@ -93,23 +114,32 @@ export class TaskBuilder {
         const lineTokens = line.lineTokens ?? 0;
         // 3 tokens go to the FIM markers.
         const beforeWords = Math.max(1, this.wordsFor(line.promptTokens - suffixTokens - 3));
-        // The prefix's words depend only on the tokens before the line (the same while the line is
-        // typed) and the line's first token, which starts the line's first word: so prefixWords
-        // stays put within a line and lineWords >= 1. Rounding wordsFor(lineTokens) instead would
-        // move a word between prefix and middle within a line whenever tokensPerWord is not 1.
-        // With 1 (the simulator) lineWords is exactly lineTokens.
-        const prefixWords = lineTokens === 0 ? beforeWords : Math.max(0, this.wordsFor(line.promptTokens - suffixTokens - 3 - lineTokens + 1) - 1);
-        const lineWords = beforeWords - prefixWords;
+        // The line's start in words depends only on the tokens before the line (the same while the
+        // line is typed) and the line's first token, which starts the line's first word: so
+        // lineStartWords stays put within a line and the line holds >= 1 word. Rounding
+        // wordsFor(lineTokens) instead would move a word across the line start within a line
+        // whenever tokensPerWord is not 1. With 1 (the simulator) the line is exactly lineTokens
+        // words. An empty line (lineTokens 0, right after Enter) starts just before the partial
+        // word, which the text before the cursor always ends with: lineStartWords <= beforeWords - 1.
+        const lineStartWords = lineTokens === 0 ? beforeWords - 1 : Math.max(0, this.wordsFor(line.promptTokens - suffixTokens - 3 - lineTokens + 1) - 1);
+        const lineStartTokens = line.promptTokens - suffixTokens - 3 - lineTokens;
+        let state = this.middles.get(line.doc);
+        if (state !== undefined && state.lineStartTokens !== lineStartTokens) {
+            state.completeLines++;
+            state.lineStartTokens = lineStartTokens;
+        }
+        if (state === undefined || lineStartWords < state.anchorWords || !keepsMiddleAnchor(state.completeLines)) {
+            state = { anchorWords: lineStartWords, lineStartTokens, completeLines: 0 };
+            this.middles.set(line.doc, state);
+        }
+        const anchorWords = state.anchorWords;
         const typed = docWord(line.doc, 'body', beforeWords - 1);
         const partial = (typed + 'xyzw').slice(0, 1 + (k % 4));
         // words() of the whole words before the partial one, each run followed by its separating space.
         const run = (from: number, count: number): string => (count > 0 ? words(line.doc, 'body', from, count) + ' ' : '');
         const suffix = words(line.doc, 'tail', 0, this.wordsFor(suffixTokens));
-        if (lineWords === 0) {
-            return { kind: 'completion', doc: line.doc, prefix: run(0, beforeWords - 1) + partial, suffix, maxTokens: line.maxTokens, onToken };
-        }
-        const prefix = run(0, prefixWords);
-        const middle = run(prefixWords, lineWords - 1) + partial;
+        const prefix = run(0, anchorWords);
+        const middle = run(anchorWords, beforeWords - 1 - anchorWords) + partial;
         return { kind: 'completion', doc: line.doc, prefix, suffix, middle, maxTokens: line.maxTokens, onToken };
     }
 

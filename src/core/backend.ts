@@ -91,10 +91,10 @@ export interface GenerateRequest {
     readonly prefix?: string;
     readonly suffix?: string;
     /**
-     * FIM only: the start of the middle, i.e. the cursor line's text before the cursor, with
-     * `prefix` ending at that line's start. Templates whose middle can begin with given text put it
-     * after the middle marker, as llama.cpp's /infill does with its `prompt` field: typing within
-     * a line then only appends to the prompt, and the suffix's evaluated tokens are reused. Other
+     * FIM only: the start of the middle, i.e. the text before the cursor from a line start at or
+     * above the cursor line, with `prefix` ending there. Templates whose middle can begin with given
+     * text put it after the middle marker, as llama.cpp's /infill does with its `prompt` field:
+     * typing then only appends to the prompt, and the suffix's evaluated tokens are reused. Other
      * templates append it to the prefix (see `FimTemplate.parts`).
      */
     readonly middle?: string;

@@ -43,8 +43,8 @@ export interface FimTemplate {
     readonly stop: readonly string[];
     /**
      * Builds the parts for one request; joining their text gives `buildFimPrompt`. `middle` is the
-     * start of the middle: empty, or the cursor line's text before the cursor with `prefix` ending
-     * at that line's start. Templates whose middle may begin with given text put it after the
+     * start of the middle: empty, or the text before the cursor from a line start (at or above the
+     * cursor line) with `prefix` ending there. Templates whose middle may begin with given text put it after the
      * middle marker, as llama.cpp's /infill puts its `prompt` there; Code Llama (whose SentencePiece
      * spacing around `<MID>` makes text after it uncertain) and Codestral (whose prefix already
      * comes last) append it to the prefix.

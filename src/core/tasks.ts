@@ -14,12 +14,13 @@ export interface CompletionTask {
     readonly kind: 'completion';
     /** Document identity (URI); also the prefix-cache key. */
     readonly doc: string;
-    /** Text before the cursor up to the start of its line; all of it when `middle` is absent. */
+    /** Text before the cursor up to where `middle` starts (a line start); all of it when `middle` is absent. */
     readonly prefix: string;
     readonly suffix: string;
     /**
-     * The cursor line's text before the cursor (`prefix + middle` is all the text before it). See
-     * `GenerateRequest.middle`: it goes after the FIM middle marker, so typing within a line only
+     * The start of the middle: the text before the cursor from a line start at or above the cursor
+     * line (`prefix + middle` is all the text before it; see `chooseMiddleStart`). See
+     * `GenerateRequest.middle`: it goes after the FIM middle marker, so typing, Enter included, only
      * appends to the prompt and the evaluated suffix is reused.
      */
     readonly middle?: string;

@@ -13,7 +13,7 @@ import * as vscode from 'vscode';
 import type { Clock } from '../core/clock';
 import { sleep } from '../core/clock';
 import { CompletionCache } from '../core/completion/cache';
-import { buildContextWindow } from '../core/completion/context';
+import { buildContextWindow, chooseMiddleStart, middleAnchor, type MiddleAnchor } from '../core/completion/context';
 import { TypingCadence, adaptiveDebounceMs, debounceInputs } from '../core/completion/debounce';
 import { CompletionFeedback } from '../core/completion/feedback';
 import { completionStops, postProcessCompletion } from '../core/completion/postprocess';
@@ -53,6 +53,8 @@ export class ZetaCompletionProvider implements vscode.InlineCompletionItemProvid
     private readonly cache = new CompletionCache(64);
     /** Per document URI: the prefix window's start offset, kept stable so the model reuses its prefix. */
     private readonly windowAnchors = new Map<string, number>();
+    /** Per document URI: where the FIM middle started last time (see chooseMiddleStart). */
+    private readonly middleAnchors = new Map<string, MiddleAnchor>();
     private readonly cadence = new TypingCadence();
     private readonly feedback: CompletionFeedback;
     private lastTicket: Ticket | undefined;
@@ -72,6 +74,7 @@ export class ZetaCompletionProvider implements vscode.InlineCompletionItemProvid
             vscode.workspace.onDidCloseTextDocument((d) => {
                 this.cache.forget(d.uri.toString());
                 this.windowAnchors.delete(d.uri.toString());
+                this.middleAnchors.delete(d.uri.toString());
             }),
         );
     }
@@ -118,13 +121,17 @@ export class ZetaCompletionProvider implements vscode.InlineCompletionItemProvid
                 this.windowAnchors.get(doc),
             );
             this.windowAnchors.set(doc, window.prefixStart);
-            // The cursor line goes after the FIM middle marker (llama.cpp's /infill layout): a
-            // keystroke within the line then only appends to the prompt and the suffix stays cached.
+            // The FIM middle (after llama.cpp's /infill middle marker) is the text from an anchored
+            // line start to the cursor: the cursor line and the lines between the anchor and it (at
+            // most MIDDLE_MAX_LINES - 1). A keystroke, and Enter too, then only appends to the
+            // prompt and the suffix stays cached. prefix + middle is window.prefix either way.
+            const middleStart = chooseMiddleStart(text, window, offset, this.middleAnchors.get(doc));
+            this.middleAnchors.set(doc, middleAnchor(text, window, middleStart));
             const task = {
                 kind: 'completion' as const,
                 doc,
-                prefix: window.prefix.slice(0, window.prefix.length - window.linePrefix.length),
-                middle: window.linePrefix,
+                prefix: window.prefix.slice(0, middleStart - window.prefixStart),
+                middle: window.prefix.slice(middleStart - window.prefixStart),
                 suffix: window.suffix,
                 maxTokens: settings.completion.maxTokens,
                 stop: completionStops(lineSuffix),

@@ -116,3 +116,57 @@ export function buildContextWindow(
         lineSuffix,
     };
 }
+
+/**
+ * The FIM middle (the text after llama.cpp's middle marker) may span several lines: it starts at an
+ * anchor, a line start that stays put while the user types on. The backend reuses the previous
+ * prompt's tokens up to the first difference, and the suffix comes before the middle, so a line
+ * that moved from middle to prefix at Enter would make the whole suffix (100+ tokens) be evaluated
+ * again; with the anchor, Enter only appends to the middle. The model sees the same text before the
+ * cursor either way (prefix + middle), split at another line start. The anchor moves to the cursor
+ * line after this many complete lines in the middle (units: lines), so the suffix is re-read once
+ * every MIDDLE_MAX_LINES new lines and the middle stays a few lines long.
+ */
+export const MIDDLE_MAX_LINES = 8;
+
+/** Whether a middle anchor may stay with `completeLinesInMiddle` whole lines before the cursor line. */
+export function keepsMiddleAnchor(completeLinesInMiddle: number): boolean {
+    return completeLinesInMiddle < MIDDLE_MAX_LINES;
+}
+
+/** Where a document's FIM middle started last time, and what lay before it then (offsets in characters). */
+export interface MiddleAnchor {
+    /** Offset of the middle's first character: a line start. */
+    readonly start: number;
+    /** text.slice(prefixStart, start) when last used. */
+    readonly prefix: string;
+    /** The prefix window's start when last used. */
+    readonly prefixStart: number;
+}
+
+/** The anchor to keep for a document after a request whose middle started at `start`. */
+export function middleAnchor(text: string, window: ContextWindow, start: number): MiddleAnchor {
+    return { start, prefix: text.slice(window.prefixStart, start), prefixStart: window.prefixStart };
+}
+
+/**
+ * Returns the offset where the FIM middle starts for this window: a line start with
+ * prefixStart <= result <= the cursor line's start. That is `previous.start` while it is still a
+ * line start in that range, the text from the window's start to it is unchanged (the same window
+ * start, no edit above it) and fewer than MIDDLE_MAX_LINES complete lines lie between it and the
+ * cursor line; otherwise (or without `previous`) the cursor line's start.
+ */
+export function chooseMiddleStart(text: string, window: ContextWindow, cursor: number, previous?: MiddleAnchor): number {
+    const lineStart = Math.max(0, Math.min(cursor, text.length)) - window.linePrefix.length;
+    if (previous === undefined) return lineStart;
+    const a = previous.start;
+    if (a < window.prefixStart || a > lineStart || (a > 0 && text[a - 1] !== '\n')) return lineStart;
+    if (previous.prefixStart !== window.prefixStart || a - window.prefixStart !== previous.prefix.length || !text.startsWith(previous.prefix, window.prefixStart)) {
+        return lineStart;
+    }
+    // Complete lines in the middle: newlines from the anchor to the cursor line's start (counted
+    // only as far as the limit, so a distant anchor costs no long scan).
+    let lines = 0;
+    for (let i = text.indexOf('\n', a); i >= 0 && i < lineStart && keepsMiddleAnchor(lines); i = text.indexOf('\n', i + 1)) lines++;
+    return keepsMiddleAnchor(lines) ? a : lineStart;
+}

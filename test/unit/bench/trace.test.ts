@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULT_TRACE_SEED, TRACE_SPECS, generateTrace } from '../../../bench/traces/generate';
 import { TraceError, completionsOnly, parseTrace, serializeTrace, summarize, type TraceLine } from '../../../bench/trace';
-import { TaskBuilder, calibrate } from '../../../bench/text';
+import { TaskBuilder, calibrate, docWord } from '../../../bench/text';
+import { MIDDLE_MAX_LINES } from '../../../src/core/completion/context';
 
 const TRACES = join(__dirname, '..', '..', '..', 'bench', 'traces');
 
@@ -125,11 +126,13 @@ describe('bench traces', () => {
 
 describe('bench task builder', () => {
     const words = (s: string): number => s.split(' ').filter((w) => w.length > 0).length;
+    /** The text before the cursor: prefix and middle together. */
+    const before = (c: { prefix: string; middle?: string }): string => c.prefix + (c.middle ?? '');
 
     it('builds prompts of the trace size (one word per token in the simulator)', () => {
         const b = new TaskBuilder(1);
         const c = b.completion({ t: 0, kind: 'completion', doc: 'a.ts', promptTokens: 500, suffixTokens: 100, maxTokens: 16, items: 1 });
-        assert.equal(words(c.prefix) + words(c.suffix) + 3, 500);
+        assert.equal(words(before(c)) + words(c.suffix) + 3, 500);
         const e = b.embed({ t: 0, kind: 'embed', doc: 'a.ts', promptTokens: 64, maxTokens: 0, items: 3 });
         assert.equal(e.texts.length, 3);
         assert.ok(e.texts.every((x) => words(x) === 64));
@@ -141,35 +144,37 @@ describe('bench task builder', () => {
     it('a later keystroke shares all but the word being typed with the previous prompt', () => {
         const b = new TaskBuilder(1);
         const l = { t: 0, kind: 'completion' as const, doc: 'a.ts', promptTokens: 400, suffixTokens: 50, maxTokens: 8, items: 1 };
-        const p1 = b.completion(l).prefix.split(' ');
-        const p2 = b.completion({ ...l, promptTokens: 401 }).prefix.split(' ');
+        const p1 = before(b.completion(l)).split(' ');
+        const p2 = before(b.completion({ ...l, promptTokens: 401 })).split(' ');
         assert.deepEqual(p2.slice(0, p1.length - 1), p1.slice(0, -1));
         assert.notEqual(p2[p1.length - 1], p1[p1.length - 1]);
         // Same document text whatever builder asks for it.
-        assert.deepEqual(new TaskBuilder(1).completion(l).prefix.split(' ').slice(0, -1), p1.slice(0, -1));
+        assert.deepEqual(before(new TaskBuilder(1).completion(l)).split(' ').slice(0, -1), p1.slice(0, -1));
     });
 
-    it('lineTokens splits the text before the cursor: prefix + middle is the old prefix, the middle ends with the word being typed', () => {
+    it('lineTokens splits the text before the cursor: prefix + middle is the same text, the middle ends with the word being typed', () => {
         const l = { t: 0, kind: 'completion' as const, doc: 'a.ts', promptTokens: 400, suffixTokens: 50, maxTokens: 8, items: 1 };
         for (const tpw of [1, 2.738]) {
-            // A fresh builder per request: the same keystroke count, so the same partial word.
-            const old = new TaskBuilder(tpw).completion(l);
-            assert.equal(old.middle, undefined);
-            assert.deepEqual(new TaskBuilder(tpw).completion({ ...l, lineTokens: 0 }), old);
+            // A fresh builder per request: the same keystroke count, so the same partial word, and
+            // no anchor yet, so the middle starts at the cursor line.
+            const empty = new TaskBuilder(tpw).completion(l);
+            // An empty line (no lineTokens): the middle is the word being typed alone.
+            assert.equal(empty.middle, before(empty).split(' ').at(-1));
+            assert.deepEqual(new TaskBuilder(tpw).completion({ ...l, lineTokens: 0 }), empty);
             const split = new TaskBuilder(tpw).completion({ ...l, lineTokens: 7 });
-            assert.equal(split.prefix + split.middle, old.prefix, `tokensPerWord ${tpw}`);
-            assert.equal(split.suffix, old.suffix);
+            assert.equal(before(split), before(empty), `tokensPerWord ${tpw}`);
+            assert.equal(split.suffix, empty.suffix);
             assert.ok(split.prefix.endsWith(' ') && split.middle !== undefined && !split.middle.startsWith(' '));
-            assert.equal(split.middle.split(' ').at(-1), old.prefix.split(' ').at(-1));
+            assert.equal(split.middle.split(' ').at(-1), empty.middle);
             if (tpw === 1) assert.equal(words(split.middle), 7);
         }
         // The whole text before the cursor on the line: no prefix left.
         const all = new TaskBuilder(1).completion({ ...l, lineTokens: 350 });
         assert.equal(all.prefix, '');
-        assert.equal(all.middle, new TaskBuilder(1).completion(l).prefix);
+        assert.equal(all.middle, before(new TaskBuilder(1).completion(l)));
     });
 
-    it('keystrokes within a line share prefix and suffix exactly and differ only in the middle; Enter moves the line into the prefix', () => {
+    it('keystrokes within a line share prefix and suffix exactly and differ only in the middle; so does Enter', () => {
         const b = new TaskBuilder(1);
         const base = { t: 0, kind: 'completion' as const, doc: 'a.ts', suffixTokens: 50, maxTokens: 8, items: 1 };
         // 300 tokens before the line, then the line grows 1, 1, 2, 2, 3 tokens.
@@ -182,19 +187,23 @@ describe('bench task builder', () => {
         assert.deepEqual(tasks.map((c) => words(c.middle ?? '')), [1, 1, 2, 2, 3]);
         assert.equal(words(tasks[0].prefix), 300 - 3);
         const enter = b.completion({ ...base, promptTokens: 300 + 3 + 50, lineTokens: 0 });
-        assert.equal(enter.middle, undefined);
-        // The same text before the cursor, all of it prefix now (but the word being typed, which changes per keystroke).
+        // The same text before the cursor (but the word being typed, which changes per keystroke),
+        // split where it was: the finished line stays in the middle.
         const allButTyped = (x: string): string => x.slice(0, x.lastIndexOf(' '));
-        assert.equal(allButTyped(enter.prefix), allButTyped(tasks[4].prefix + (tasks[4].middle ?? '')));
-        assert.equal(words(enter.prefix), 300);
+        assert.equal(enter.prefix, tasks[0].prefix);
+        assert.equal(enter.suffix, tasks[0].suffix);
+        assert.equal(allButTyped(enter.middle ?? ''), allButTyped(tasks[4].middle ?? ''));
+        assert.equal(words(before(enter)), 300);
     });
 
-    it('a shipped trace with a real tokenizer\'s tokens per word still keeps prefix and suffix fixed within each line', () => {
+    it('a shipped trace with a real tokenizer\'s tokens per word still keeps prefix and suffix fixed within each line, and mostly across Enter', () => {
         for (const tpw of [1, 1.3, 2.738]) {
             const b = new TaskBuilder(tpw);
             const t = parseTrace('x', readFileSync(join(TRACES, 'typing-indexing.jsonl'), 'utf8'));
             const last = new Map<string, { lineTokens: number; prefix: string; suffix: string }>();
             let within = 0;
+            let enters = 0;
+            let reanchors = 0;
             for (const l of t.lines) {
                 if (l.kind !== 'completion') continue;
                 const c = b.completion(l);
@@ -205,12 +214,64 @@ describe('bench task builder', () => {
                     assert.equal(c.prefix, prev.prefix, `tokensPerWord ${tpw}: ${prev.lineTokens} -> ${lt} line tokens`);
                     assert.equal(c.suffix, prev.suffix);
                 }
-                assert.equal(c.middle === undefined, lt === 0);
+                assert.ok(c.middle !== undefined && c.middle !== '');
+                if (prev && c.prefix !== prev.prefix) reanchors++;
+                if (prev && lt === 0) enters++;
                 last.set(l.doc, { lineTokens: lt, prefix: c.prefix, suffix: c.suffix });
             }
             assert.ok(within > 100, `${within} keystrokes within a line`);
+            // The prefix moves once every MIDDLE_MAX_LINES lines of a document, not at every Enter.
+            assert.ok(enters >= MIDDLE_MAX_LINES && reanchors <= Math.floor(enters / MIDDLE_MAX_LINES), `${reanchors} prefix changes in ${enters} Enters (tokensPerWord ${tpw})`);
         }
     });
+
+    it(`Enter only appends to the middle, until ${MIDDLE_MAX_LINES} new lines move the prefix up (re-anchor); the text before the cursor is unchanged`, () => {
+        for (const tpw of [1, 2.738]) {
+            const b = new TaskBuilder(tpw);
+            const doc = 'lines.ts';
+            // The generator's typing model: 300 tokens before the first line, lines of 3 tokens; a
+            // keystroke adds a token to the line, Enter moves the line's tokens before the next.
+            let lineStart = 300;
+            let k = 0;
+            /** The text before the cursor as the builder always made it: the whole words, then the partial one. */
+            const expected = (beforeTokens: number): string => {
+                const n = Math.max(1, Math.round(beforeTokens / tpw));
+                const whole = Array.from({ length: n - 1 }, (_, i) => docWord(doc, 'body', i) + ' ').join('');
+                return whole + (docWord(doc, 'body', n - 1) + 'xyzw').slice(0, 1 + (k % 4));
+            };
+            const request = (lineTokens: number) => {
+                k++;
+                const c = b.completion({ t: 0, kind: 'completion', doc, promptTokens: lineStart + lineTokens + 50 + 3, suffixTokens: 50, lineTokens, maxTokens: 8, items: 1 });
+                assert.equal(before(c), expected(lineStart + lineTokens), `tokensPerWord ${tpw}: text before the cursor`);
+                return c;
+            };
+            const moved: number[] = [];
+            let prev = request(1);
+            for (let line = 1; line <= 2 * MIDDLE_MAX_LINES + 2; line++) {
+                for (const lt of [2, 3]) {
+                    const c = request(lt);
+                    assert.equal(c.prefix, prev.prefix, 'a keystroke keeps the prefix');
+                    prev = c;
+                }
+                lineStart += 3;
+                const enter = request(0);
+                if (enter.prefix === prev.prefix) {
+                    // Only appended: the previous middle up to its partial word starts the new one.
+                    const upToPartial = (prev.middle ?? '').slice(0, (prev.middle ?? '').lastIndexOf(' ') + 1);
+                    assert.ok(upToPartial.length > 0 && (enter.middle ?? '').startsWith(upToPartial), `tokensPerWord ${tpw}, Enter ${line}`);
+                } else {
+                    assert.ok(enter.prefix.startsWith(prev.prefix) && enter.prefix.length > prev.prefix.length, 'a re-anchored prefix grows');
+                    moved.push(line);
+                }
+                prev = enter;
+                const first = request(1);
+                assert.equal(first.prefix, enter.prefix, 'the new line\'s first keystroke keeps the prefix');
+                prev = first;
+            }
+            assert.deepEqual(moved, [MIDDLE_MAX_LINES, 2 * MIDDLE_MAX_LINES], `tokensPerWord ${tpw}`);
+        }
+    });
+
 
     it('calibrate converts a tokenizer to tokens per word', () => {
         assert.equal(calibrate((t) => t.split(' ').length), 1);
