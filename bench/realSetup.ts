@@ -69,8 +69,8 @@ export class FullLength implements ModelBackend {
     chat(request: ChatRequest, signal: AbortSignal): Promise<GenerationResult> {
         return this.inner.chat({ ...request, ignoreEndOfGeneration: true }, signal);
     }
-    embed(texts: readonly string[], signal: AbortSignal): Promise<number[][]> {
-        return this.inner.embed(texts, signal);
+    embed(texts: readonly string[], signal: AbortSignal, priority?: number): Promise<number[][]> {
+        return this.inner.embed(texts, signal, priority);
     }
     countTokens(text: string): number {
         return this.inner.countTokens(text);

@@ -5,6 +5,7 @@
  */
 import { ROLES, type ModelSpec, type Role } from '../../src/core/backend';
 import { VirtualClock } from '../../src/core/clock';
+import { EvalTurns } from '../../src/core/evalTurns';
 import { PREFERRED_ROLE } from '../../src/core/router';
 import type { Router, RouterDeps, RoutingSettings } from '../../src/core/tasks';
 import { replay, virtualEnv, type ReplayResult, type RequestRecord } from '../harness';
@@ -67,6 +68,8 @@ export async function runSim(
     const modelProfiles: Record<string, SpeedProfile['models'][Role]> = {};
     for (const r of ROLES) modelProfiles[r] = profile.models[r];
     const device = new SimDevice(clock, profile.device, modelProfiles);
+    // One evaluation thread for every model: their native calls take turns, as in the llama.cpp backend.
+    const turns = profile.device.scheduling === 'serial' ? new EvalTurns() : undefined;
     if (options.timeline) device.timeline = [];
     let startedAt = 0;
     const backends: SimBackend[] = [];
@@ -90,6 +93,7 @@ export async function runSim(
                 keepOnAbort: profile.keepOnAbort,
                 prefillChunkTokens: profile.prefillChunkTokens,
                 embeddingSpace: `sim-space-${spec.id}`,
+                turns,
             });
             backends.push(b);
             return b;

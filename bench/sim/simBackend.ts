@@ -33,10 +33,19 @@ import type {
     TokenListener,
 } from '../../src/core/backend';
 import { sleep, type Clock } from '../../src/core/clock';
+import type { EvalTurns } from '../../src/core/evalTurns';
 import { KeyedPrefixCache } from '../../src/core/prefixCache';
 import { SlotPool } from '../../src/core/slots';
 import type { ModelProfile, Phase } from '../profileTypes';
 import type { SimDevice } from './device';
+
+/** The native call a request has in flight (or waiting for its turn), for release and accounting. */
+interface NativeSlot {
+    /** Settles when the last native call has returned (or was dropped before it started). */
+    tail: Promise<void>;
+    /** Whether the last native call started (false: dropped while waiting for its turn). */
+    begun: boolean;
+}
 
 interface Ewma {
     value: number | undefined;
@@ -86,6 +95,12 @@ export interface SimBackendOptions {
     readonly prefillChunkTokens: number;
     readonly embeddingSpace: string;
     readonly embeddingDims?: number;
+    /**
+     * Evaluation turns shared by the backends of a serial device (one evaluation thread), as the
+     * llama.cpp backend's `turns`: native calls in priority order, a closed gate asked again when
+     * the turn comes, a call still waiting dropped on abort.
+     */
+    readonly turns?: EvalTurns;
 }
 
 export class SimBackend implements ModelBackend {
@@ -145,22 +160,22 @@ export class SimBackend implements ModelBackend {
             request.mode === 'fim'
                 ? ['<fim_prefix>', ...simTokenize(request.prefix ?? ''), '<fim_suffix>', ...simTokenize(request.suffix ?? ''), '<fim_middle>', ...simTokenize(request.middle ?? '')]
                 : simTokenize(request.prompt ?? '');
-        return this.run(prompt, request.maxTokens, request.cacheKey, request.gate, request.onToken, signal);
+        return this.run(prompt, request.maxTokens, request.cacheKey, request.gate, request.onToken, signal, request.priority);
     }
 
     chat(request: ChatRequest, signal: AbortSignal): Promise<GenerationResult> {
         const prompt: string[] = [];
         for (const m of request.messages) prompt.push(`<${m.role}>`, ...simTokenize(m.content));
         prompt.push('<assistant>');
-        return this.run(prompt, request.maxTokens, request.cacheKey, request.gate, request.onToken, signal);
+        return this.run(prompt, request.maxTokens, request.cacheKey, request.gate, request.onToken, signal, request.priority);
     }
 
     /** One native call per text (as the llama.cpp backend does); abort is checked between texts. */
-    async embed(texts: readonly string[], signal: AbortSignal): Promise<number[][]> {
+    async embed(texts: readonly string[], signal: AbortSignal, priority = 0): Promise<number[][]> {
         this.requireLoaded();
         await this.slots.acquire(signal);
         const start = this.clock.now();
-        const slot = { tail: Promise.resolve() };
+        const slot: NativeSlot = { tail: Promise.resolve(), begun: true };
         try {
             const p = this.profile;
             const dims = this.options.embeddingDims ?? 8;
@@ -170,7 +185,7 @@ export class SimBackend implements ModelBackend {
                 const tokens = simTokenize(t).length;
                 this.computed.embedTexts++;
                 this.computed.embedTokens += tokens;
-                await this.native('embed', p.embedOverheadMsPerItem + (tokens * 1000) / p.embedTokensPerSec, signal, slot);
+                await this.native('embed', p.embedOverheadMsPerItem + (tokens * 1000) / p.embedTokensPerSec, signal, slot, priority);
                 const v = new Array<number>(dims).fill(0);
                 for (let i = 0; i < t.length; i++) v[i % dims] += t.charCodeAt(i) / 1000;
                 out.push(v);
@@ -212,10 +227,18 @@ export class SimBackend implements ModelBackend {
      * `signal.reason`, but the device keeps computing until the call ends, and the slot stays
      * taken until then (`this.native` tracks the call so the slot is released after it).
      */
-    private native(phase: Phase, isolatedMs: number, signal: AbortSignal, slot: { tail: Promise<void> }): Promise<void> {
-        const job = this.device.run(this.modelId, phase, isolatedMs);
-        slot.tail = job.done;
-        return untilOrAbort(job.done, signal);
+    private native(phase: Phase, isolatedMs: number, signal: AbortSignal, slot: NativeSlot, priority = 0, gateWait?: () => Promise<void> | undefined): Promise<void> {
+        const call = (): Promise<void> => {
+            slot.begun = true;
+            return this.device.run(this.modelId, phase, isolatedMs).done;
+        };
+        const turns = this.options.turns;
+        slot.begun = false;
+        // With turns, a call still waiting for its turn is dropped on abort; one that started runs
+        // to its end, holding the turn.
+        const done = turns ? turns.run(priority, signal, call, gateWait) : call();
+        slot.tail = done.catch(() => undefined);
+        return untilOrAbort(done, signal);
     }
 
     private async run(
@@ -225,6 +248,7 @@ export class SimBackend implements ModelBackend {
         gate: TokenGate | undefined,
         onToken: TokenListener | undefined,
         signal: AbortSignal,
+        priority = 0,
     ): Promise<GenerationResult> {
         this.requireLoaded();
         const ctx = this.currentInfo?.contextSize ?? this.profile.contextSize;
@@ -256,15 +280,24 @@ export class SimBackend implements ModelBackend {
         const perCall = p.callOverheadMs !== undefined;
         const reused = this.prefixes.reusable(cacheKey, prompt);
         const evaluated = prompt.length - reused;
-        const slot = { tail: Promise.resolve() };
-        // Prompt tokens whose evaluation has been started (a started chunk always completes).
+        const slot: NativeSlot = { tail: Promise.resolve(), begun: true };
+        // Prompt tokens whose evaluation has been started (a started chunk always completes); the
+        // last call's tokens, uncounted again if it was dropped while waiting for its turn.
         let started = 0;
+        let lastCallTokens = 0;
         let generated = 0;
         let prefillDone = false;
-        const pass = async (): Promise<void> => {
+        // As the llama.cpp backend: the thread is reserved at this priority until the first token,
+        // or until the gate holds this call.
+        const unreserve = this.options.turns ? this.options.turns.reserve(priority) : (): void => undefined;
+        const gateWait = (): Promise<void> | undefined => {
             if (signal.aborted) throw signal.reason;
             const w = gate?.wait(signal);
-            if (w) await w;
+            if (w) unreserve();
+            return w;
+        };
+        const pass = async (): Promise<void> => {
+            await gateWait();
             if (signal.aborted) throw signal.reason;
         };
         // ms of one native call evaluating n tokens after `before` already in the sequence.
@@ -280,26 +313,30 @@ export class SimBackend implements ModelBackend {
                 await pass();
                 const n = Math.min(chunk, inChunks - started);
                 started += n;
+                lastCallTokens = n;
                 // Tokens already in the sequence before this chunk: the reused prefix and earlier chunks.
-                await this.native('prefill', callMs(n, reused + started - n), signal, slot);
+                await this.native('prefill', callMs(n, reused + started - n), signal, slot, priority, gateWait);
             }
             await pass();
             // The first token's logits and sampling (with the per-call model: the last prompt token's call).
+            lastCallTokens = evaluated - started;
             started = evaluated;
-            await this.native('prefill', p.firstTokenOverheadMs + (perCall ? callMs(1, prompt.length - 1) : 0), signal, slot);
+            await this.native('prefill', p.firstTokenOverheadMs + (perCall ? callMs(1, prompt.length - 1) : 0), signal, slot, priority, gateWait);
             prefillDone = true;
             let text = '';
             let firstTokenAt: number | undefined;
             for (let i = 0; i < maxTokens; i++) {
                 if (i > 0) {
                     await pass();
-                    await this.native('decode', perCall ? callMs(1, prompt.length + i - 1) : 1000 / p.decodeTokensPerSec, signal, slot);
+                    lastCallTokens = 0;
+                    await this.native('decode', perCall ? callMs(1, prompt.length + i - 1) : 1000 / p.decodeTokensPerSec, signal, slot, priority, gateWait);
                 }
                 if (signal.aborted) throw signal.reason;
                 const piece = ` t${i}`;
                 text += piece;
                 generated++;
                 if (firstTokenAt === undefined) {
+                    unreserve();
                     firstTokenAt = this.clock.now();
                     ewma(this.ttft, firstTokenAt - t0);
                     const prefillMs = firstTokenAt - t0 - p.firstTokenOverheadMs;
@@ -323,6 +360,7 @@ export class SimBackend implements ModelBackend {
             };
         } catch (e) {
             if (!signal.aborted) this.totals.errors++;
+            if (!slot.begun) started -= lastCallTokens;
             if (cacheKey !== undefined) {
                 // The sequence holds what was evaluated (every started chunk completes).
                 if (this.options.keepOnAbort === 'evaluated') this.prefixes.keep(cacheKey, prompt.slice(0, prefillDone ? prompt.length : reused + started));
@@ -330,6 +368,7 @@ export class SimBackend implements ModelBackend {
             }
             throw e;
         } finally {
+            unreserve();
             listener = undefined;
             this.totals.promptTokensEvaluated += started;
             this.totals.promptTokensReused += reused;
@@ -364,7 +403,7 @@ export class SimBackend implements ModelBackend {
             contextSize: Math.min(spec.contextSize, p.contextSize),
             slots: spec.slots,
             estimatedMemory: { ramBytes: 0, vramBytes: p.memoryBytes },
-            gpu: true,
+            gpu: spec.gpuLayers !== 0,
         };
     }
 }
@@ -375,9 +414,13 @@ function untilOrAbort(p: Promise<void>, signal: AbortSignal): Promise<void> {
     return new Promise<void>((resolve, reject) => {
         const onAbort = (): void => reject(signal.reason);
         signal.addEventListener('abort', onAbort, { once: true });
-        void p.then(() => {
-            signal.removeEventListener('abort', onAbort);
-            resolve();
-        });
+        p.then(
+            () => {
+                signal.removeEventListener('abort', onAbort);
+                resolve();
+            },
+            // Only a call dropped while waiting for its turn rejects, on this same abort.
+            () => reject(signal.reason),
+        );
     });
 }

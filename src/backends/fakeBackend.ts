@@ -359,7 +359,7 @@ export class FakeBackend implements ModelBackend {
             contextSize: spec.contextSize,
             slots: spec.slots,
             estimatedMemory: p.memory,
-            gpu: false,
+            gpu: p.memory.vramBytes > 0,
         };
     }
 }

@@ -4,6 +4,7 @@
  */
 import type { ModelBackend, ModelSpec } from '../core/backend';
 import type { Clock } from '../core/clock';
+import { EvalTurns } from '../core/evalTurns';
 import { validateModelFile } from './ggufValidator';
 import { LlamaCppBackend, type ModelFileValidator } from './llamaCpp';
 import type { LlamaRuntime } from './llamaProvider';
@@ -22,6 +23,11 @@ export interface LlamaCppBackendFactoryOptions {
     readonly prefillChunkTokens?: number;
     /** See `LlamaCppBackendOptions.warmUp`. */
     readonly warmUp?: 'gpu' | 'always' | 'never';
+    /**
+     * `LlamaCppBackendOptions.turns` for every backend this factory makes: by default one
+     * `EvalTurns` they all share (they share the runtime's evaluation thread); false: none.
+     */
+    readonly turns?: EvalTurns | false;
 }
 
 /** Zeta's GGUF validator, adapted to the backend's validator signature. */
@@ -34,6 +40,7 @@ export const validateGguf: ModelFileValidator = (file, options) =>
 
 /** `(spec) => ModelBackend` for `RouterDeps.createBackend`: a fresh, unloaded backend per spec. */
 export function createLlamaCppBackendFactory(options: LlamaCppBackendFactoryOptions): (spec: ModelSpec) => ModelBackend {
+    const turns = options.turns === false ? undefined : (options.turns ?? new EvalTurns());
     return () =>
         new LlamaCppBackend({
             runtime: options.runtime,
@@ -42,5 +49,6 @@ export function createLlamaCppBackendFactory(options: LlamaCppBackendFactoryOpti
             log: options.log,
             prefillChunkTokens: options.prefillChunkTokens,
             warmUp: options.warmUp,
+            turns,
         });
 }

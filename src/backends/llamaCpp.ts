@@ -35,6 +35,7 @@ import type {
     LlamaText,
     Token,
 } from 'node-llama-cpp' with { 'resolution-mode': 'import' };
+import type { EvalTurns } from '../core/evalTurns';
 import type {
     BackendStats,
     ChatRequest,
@@ -82,6 +83,13 @@ export interface LlamaCppBackendOptions {
      * too (tests); "never": skip.
      */
     readonly warmUp?: 'gpu' | 'always' | 'never';
+    /**
+     * Turns on the evaluation thread, shared by every backend whose model runs on the CPU in this
+     * process (llama.cpp with one thread evaluates one call at a time across models): each native
+     * call of a CPU model takes one, in the request's `priority` order. Absent: calls go to
+     * llama.cpp as they come. GPU models never take turns (their calls run side by side).
+     */
+    readonly turns?: EvalTurns;
 }
 
 /**
@@ -105,6 +113,9 @@ const MIN_PROMPT_TOKENS_FOR_RATE = 16;
 const MAX_UTF8_HOLD_TOKENS = 4;
 /** Tokens of context the detokenizer looks back at to place spaces correctly. */
 const DETOKENIZER_LOOKBACK = 3;
+
+/** Runs one native call (see `LlamaCppBackend.native`). */
+type Native = <T>(fn: () => Promise<T>) => Promise<T>;
 
 interface Slot {
     readonly index: number;
@@ -156,6 +167,7 @@ interface PreparedPrompt {
     readonly gate: TokenGate | undefined;
     readonly onToken: TokenListener | undefined;
     readonly ignoreEndOfGeneration: boolean;
+    readonly priority: number;
 }
 
 interface Counters {
@@ -362,23 +374,45 @@ export class LlamaCppBackend implements ModelBackend {
         const n = Math.min(WARM_UP_TOKENS, loaded.info.contextSize - 1);
         const tokens: Token[] = [];
         while (unit.length > 0 && tokens.length < n) tokens.push(...unit);
+        const native = this.native(loaded, Number.NEGATIVE_INFINITY, signal);
         if (tokens.length >= n && n >= 2) {
-            await this.prefillChunks(sequence, tokens, 0, n - 1, () => signal.throwIfAborted());
-            await sequence.evaluateWithoutGeneratingNewTokens(tokens.slice(n - 1, n));
+            await this.prefillChunks(sequence, tokens, 0, n - 1, () => signal.throwIfAborted(), native);
+            await native(() => sequence.evaluateWithoutGeneratingNewTokens(tokens.slice(n - 1, n)));
             await sequence.clearHistory();
         }
-        if (loaded.embedding) await (await loaded.embedding).getEmbeddingFor('warm');
+        const embedding = loaded.embedding && (await loaded.embedding);
+        if (embedding) await native(() => embedding.getEmbeddingFor('warm'));
         this.options.log?.(`${loaded.spec.id}: warmed up in ${Math.round(this.options.clock.now() - started)} ms`);
     }
 
-    /** Evaluates tokens[from, to) in chunks of `this.chunk`, awaiting `before` ahead of each chunk. */
-    private async prefillChunks(sequence: LlamaContextSequence, tokens: readonly Token[], from: number, to: number, before: () => Promise<void> | void): Promise<void> {
+    /**
+     * Evaluates tokens[from, to) in chunks of `this.chunk`, awaiting `before` ahead of each chunk;
+     * each chunk is one native call (`native`).
+     */
+    private async prefillChunks(
+        sequence: LlamaContextSequence,
+        tokens: readonly Token[],
+        from: number,
+        to: number,
+        before: () => Promise<void> | void,
+        native: Native,
+    ): Promise<void> {
         for (let pos = from; pos < to; ) {
             await before();
             const end = Math.min(to, pos + this.chunk);
-            await sequence.evaluateWithoutGeneratingNewTokens(tokens.slice(pos, end));
+            await native(() => sequence.evaluateWithoutGeneratingNewTokens(tokens.slice(pos, end)));
             pos = end;
         }
+    }
+
+    /**
+     * Wraps one native call of `loaded`'s model: within a turn (`options.turns`, at `priority`) for a
+     * CPU model, as is otherwise. `gateWait`: the request's gate, asked again when the turn comes.
+     */
+    private native(loaded: Loaded, priority: number, signal: AbortSignal, gateWait?: () => Promise<void> | undefined): Native {
+        const turns = this.options.turns;
+        if (!turns || loaded.info.gpu) return (fn) => fn();
+        return (fn) => turns.run(priority, signal, fn, gateWait);
     }
 
     unload(): Promise<void> {
@@ -417,17 +451,18 @@ export class LlamaCppBackend implements ModelBackend {
         });
     }
 
-    embed(texts: readonly string[], signal: AbortSignal): Promise<number[][]> {
+    embed(texts: readonly string[], signal: AbortSignal, priority = 0): Promise<number[][]> {
         return this.serve(signal, 'embed', async (loaded, sig, startedAt) => {
             loaded.embedding ??= this.createEmbeddingContext(loaded, loaded.lifetime.signal);
             const ctx = await loaded.embedding;
+            const native = this.native(loaded, priority, sig);
             const out: number[][] = [];
             this.counters.embedsInFlight++;
             try {
                 for (const text of texts) {
                     sig.throwIfAborted();
                     const tokens = this.embeddingInput(loaded, text);
-                    const embedding = await ctx.getEmbeddingFor(tokens);
+                    const embedding = await native(() => ctx.getEmbeddingFor(tokens));
                     if (embedding.vector.length !== loaded.info.embeddingDims) {
                         throw new ModelRuntimeError(
                             loaded.spec.id,
@@ -549,8 +584,12 @@ export class LlamaCppBackend implements ModelBackend {
     private async runOnSlot(loaded: Loaded, prompt: PreparedPrompt, signal: AbortSignal, startedAt: number): Promise<GenerationResult> {
         const slot = await this.acquire(loaded, prompt.cacheKey, prompt.tokens, signal);
         let keepKey: string | undefined = prompt.cacheKey;
+        // From its prefill to its first token a request keeps lower-priority calls of other models
+        // off the evaluation thread (EvalTurns.reserve); generateOnSequence ends it sooner.
+        const turns = this.options.turns && !loaded.info.gpu ? this.options.turns : undefined;
+        const unreserve = turns ? turns.reserve(prompt.priority) : () => undefined;
         try {
-            return await this.generateOnSequence(loaded, slot.sequence, prompt, signal, startedAt);
+            return await this.generateOnSequence(loaded, slot.sequence, prompt, signal, startedAt, unreserve);
         } catch (e) {
             if (!signal.aborted && !(e instanceof ListenerFailure)) {
                 // After a native failure the sequence's state is not trusted: start it afresh.
@@ -559,17 +598,22 @@ export class LlamaCppBackend implements ModelBackend {
             }
             throw e;
         } finally {
+            unreserve();
             this.release(loaded, slot, keepKey);
         }
     }
 
-    /** The token loop. The caller holds `sequence` (one slot) for the whole call. */
+    /**
+     * The token loop. The caller holds `sequence` (one slot) for the whole call; `unreserve` ends its
+     * reservation of the evaluation thread (called at the first token and when the gate holds it).
+     */
     private async generateOnSequence(
         loaded: Loaded,
         sequence: LlamaContextSequence,
         prompt: PreparedPrompt,
         signal: AbortSignal,
         startedAt: number,
+        unreserve: () => void,
     ): Promise<GenerationResult> {
         const { model } = loaded;
         const clock = this.options.clock;
@@ -596,21 +640,29 @@ export class LlamaCppBackend implements ModelBackend {
         this.counters.promptTokensEvaluated += evaluated;
 
         let pausedMs = 0;
-        const pass = async (): Promise<void> => {
+        // The gate's pending wait, if it is closed, with the time spent in it counted as paused.
+        const gateWait = (): Promise<void> | undefined => {
             signal.throwIfAborted();
             const wait = prompt.gate?.wait(signal);
-            if (wait) {
-                const t0 = clock.now();
-                await wait;
+            if (!wait) return undefined;
+            // Paused: others may use the thread meanwhile.
+            unreserve();
+            const t0 = clock.now();
+            return wait.then(() => {
                 pausedMs += clock.now() - t0;
-            }
+                signal.throwIfAborted();
+            });
+        };
+        const pass = async (): Promise<void> => {
+            await gateWait();
             signal.throwIfAborted();
         };
 
+        const native = this.native(loaded, prompt.priority, signal, gateWait);
         const prefillStarted = clock.now();
         const pausedBeforePrefill = pausedMs;
         // The gate and the signal are also checked between prefill chunks.
-        await this.prefillChunks(sequence, tokens, reused, tokens.length - 1, pass);
+        await this.prefillChunks(sequence, tokens, reused, tokens.length - 1, pass, native);
         await pass();
 
         const stream = new TextStream(model, tokens.slice(-DETOKENIZER_LOOKBACK), prompt.stopStrings, (piece) => {
@@ -629,7 +681,7 @@ export class LlamaCppBackend implements ModelBackend {
 
         if (maxTokens === 0) {
             // Prefill only (e.g. warming a document's prefix): the whole prompt enters the sequence.
-            await sequence.evaluateWithoutGeneratingNewTokens([tokens[tokens.length - 1]]);
+            await native(() => sequence.evaluateWithoutGeneratingNewTokens([tokens[tokens.length - 1]]));
         } else {
             const iterator = sequence.evaluateWithMetadata(
                 [tokens[tokens.length - 1]],
@@ -637,7 +689,8 @@ export class LlamaCppBackend implements ModelBackend {
                 { temperature: prompt.temperature, seed: prompt.seed, yieldEogToken: true },
             );
             try {
-                let next = await iterator.next();
+                // Each step of the iterator evaluates one token: one native call.
+                let next = await native(() => iterator.next());
                 for (;;) {
                     if (next.done) {
                         stopReason = 'endOfGeneration';
@@ -657,6 +710,7 @@ export class LlamaCppBackend implements ModelBackend {
                     const now = clock.now();
                     if (firstTokenAt === undefined) {
                         firstTokenAt = now;
+                        unreserve();
                         pausedAtFirstToken = pausedMs;
                         const prefillMs = now - prefillStarted - (pausedMs - pausedBeforePrefill);
                         if (evaluated >= MIN_PROMPT_TOKENS_FOR_RATE && prefillMs > 0) {
@@ -675,7 +729,7 @@ export class LlamaCppBackend implements ModelBackend {
                         break;
                     }
                     await pass();
-                    next = await iterator.next(token === sampled ? undefined : token);
+                    next = await native(() => iterator.next(token === sampled ? undefined : token));
                 }
             } finally {
                 await iterator.return();
@@ -1244,5 +1298,6 @@ function preparedPrompt(
         gate: request.gate,
         onToken: request.onToken,
         ignoreEndOfGeneration: request.ignoreEndOfGeneration === true,
+        priority: request.priority ?? 0,
     };
 }

@@ -113,6 +113,8 @@ export interface GenerateRequest {
     readonly onToken?: TokenListener;
     /** Never sample end-of-generation tokens (tests and benchmarks that need exactly maxTokens). */
     readonly ignoreEndOfGeneration?: boolean;
+    /** Order among models sharing one evaluation thread (see EvalTurns); higher first. Default 0. */
+    readonly priority?: number;
 }
 
 export type ChatRole = 'system' | 'user' | 'assistant';
@@ -130,6 +132,8 @@ export interface ChatRequest {
     readonly gate?: TokenGate;
     readonly onToken?: TokenListener;
     readonly ignoreEndOfGeneration?: boolean;
+    /** See `GenerateRequest.priority`. */
+    readonly priority?: number;
 }
 
 export type StopReason = 'endOfGeneration' | 'maxTokens' | 'stopString';
@@ -182,8 +186,11 @@ export interface ModelBackend {
     unload(): Promise<void>;
     generate(request: GenerateRequest, signal: AbortSignal): Promise<GenerationResult>;
     chat(request: ChatRequest, signal: AbortSignal): Promise<GenerationResult>;
-    /** One vector per text, in order; each of length `info.embeddingDims`. */
-    embed(texts: readonly string[], signal: AbortSignal): Promise<number[][]>;
+    /**
+     * One vector per text, in order; each of length `info.embeddingDims`. `priority`: see
+     * `GenerateRequest.priority`.
+     */
+    embed(texts: readonly string[], signal: AbortSignal, priority?: number): Promise<number[][]>;
     /** Approximate token count of a text with this model's tokenizer (loaded models only). */
     countTokens(text: string): number;
     stats(): BackendStats;

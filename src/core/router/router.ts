@@ -720,6 +720,9 @@ export class RouterImpl implements ZetaRouter {
         job.firstMs = firstMs;
         job.aheadMs = job.isBackground && !this.inputs.fifo ? Math.min(serviceMs, firstMs) : serviceMs;
         m.queue.push(job);
+        // With no completion pausing, what is paused was held for a predicted keystroke: it goes on
+        // now that work waits for this model's slots (armPredictivePause).
+        if (this.pausers === 0) for (const r of m.running) if (r.gate.closed) this.unpauseJob(r);
         if (this.dropsLate(job) && Number.isFinite(job.deadlineAt)) {
             // The last moment it can start and still meet its objective.
             const latest = job.deadlineAt - serviceMs;
@@ -838,18 +841,32 @@ export class RouterImpl implements ZetaRouter {
         let batch = 0;
         let error: unknown;
         let ok = false;
+        // pauseOthers (zeta): on an evaluation thread shared by several models, native calls go by
+        // task priority (EvalTurns); baselines leave them in arrival order.
+        const priority = this.settings.policy === 'zeta' && this.settings.levers.pauseOthers ? job.priority : undefined;
         try {
             if (t.kind === 'completion') {
                 gen = await backend.generate(
-                    { mode: 'fim', prefix: t.prefix, suffix: t.suffix, middle: t.middle, maxTokens: t.maxTokens, stop: t.stop, cacheKey: t.doc, gate: job.gate, onToken: (s) => this.onToken(job, s) },
+                    {
+                        mode: 'fim',
+                        prefix: t.prefix,
+                        suffix: t.suffix,
+                        middle: t.middle,
+                        maxTokens: t.maxTokens,
+                        stop: t.stop,
+                        cacheKey: t.doc,
+                        gate: job.gate,
+                        onToken: (s) => this.onToken(job, s),
+                        priority,
+                    },
                     signal,
                 );
             } else if (isEmbedTask(t)) {
                 batch = t.kind === 'embed' ? Math.min(this.inputs.embedBatch, t.texts.length - job.textsDone) : t.texts.length - job.textsDone;
                 const texts = batch === t.texts.length ? t.texts : t.texts.slice(job.textsDone, job.textsDone + batch);
-                vectors = await backend.embed(texts, signal);
+                vectors = await backend.embed(texts, signal, priority);
             } else {
-                gen = await backend.chat({ messages: t.messages, maxTokens: t.maxTokens, gate: job.gate, onToken: (s) => this.onToken(job, s) }, signal);
+                gen = await backend.chat({ messages: t.messages, maxTokens: t.maxTokens, gate: job.gate, onToken: (s) => this.onToken(job, s), priority }, signal);
             }
             ok = true;
         } catch (e) {
@@ -1073,7 +1090,11 @@ export class RouterImpl implements ZetaRouter {
             for (const r of m.running) {
                 if (r === except || r.priority >= priority || r.gate.closed) continue;
                 if (r.kind === 'embed' || r.kind === 'embedQuery') continue;
-                if (streamingOnly && r.firstTokenAt === undefined) continue;
+                // A predicted keystroke holds a stream only on a GPU, and only while nothing waits for
+                // its model's slots (what waits would pay the hold before its own first token). On
+                // the CPU the evaluation turns already give the keystroke's call the next turn, and
+                // a held stream saved nothing there but cost explanations 2-5x (F22).
+                if (streamingOnly && (r.firstTokenAt === undefined || m.queue.length > 0 || m.info?.gpu !== true)) continue;
                 const slack = this.slack(r, now);
                 if (slack <= 0) continue;
                 r.gate.close(now);

@@ -408,11 +408,13 @@ describe('router: forecast pre-load', () => {
 
 describe('router: streaming work stops before a predicted keystroke (forecastHeadroom)', () => {
     /**
-     * An explanation streams on the reasoner (10 ms a token) while the user types a keystroke every
-     * 200 ms, each with a short completion. Returns the explanation's token times and the keystrokes.
+     * An explanation streams on the reasoner (10 ms a token, on a GPU: `gpu` false puts it on the CPU)
+     * while the user types a keystroke every 200 ms, each with a short completion. Returns the
+     * explanation's token times and the keystrokes.
      */
-    async function burst(headroom: boolean): Promise<{ times: number[]; keys: number[] }> {
-        const f = makeFixture({ profiles: { reasoner: { decodeTokensPerSec: 100 } }, settings: { levers: { holdSupersedable: false, coldStart: false, forecastHeadroom: headroom } } });
+    async function burst(headroom: boolean, gpu = true): Promise<{ times: number[]; keys: number[] }> {
+        const memory = { ramBytes: 1e9, vramBytes: gpu ? 8e9 : 0 };
+        const f = makeFixture({ profiles: { reasoner: { decodeTokensPerSec: 100, memory } }, settings: { levers: { holdSupersedable: false, coldStart: false, forecastHeadroom: headroom } } });
         await f.clock.advance(5_000);
         const times: number[] = [];
         const explain = submit(f, { ...chat('explain', 10, 1500), onToken: () => times.push(f.clock.now()) } as never);
@@ -445,5 +447,8 @@ describe('router: streaming work stops before a predicted keystroke (forecastHea
         assert.ok(count(off, 180, 200) >= 10, `tokens just before keystrokes without it: ${count(off, 180, 200)}`);
         // It streams once the keystroke's completion is done, until the next keystroke gets likely.
         assert.ok(count(on, 40, 100) >= 20, `the explanation streams in the gaps: ${count(on, 40, 100)}`);
+        // On the CPU (one evaluation thread, taken in turns) streams are not held for a prediction.
+        const cpu = await burst(true, false);
+        assert.ok(count(cpu, 180, 200) >= 10, `tokens just before keystrokes on the CPU: ${count(cpu, 180, 200)}`);
     });
 });

@@ -1,0 +1,106 @@
+import assert from 'node:assert/strict';
+import { EvalTurns } from '../../src/core/evalTurns';
+
+/** Lets pending promise callbacks run. */
+const flush = async (): Promise<void> => {
+    for (let i = 0; i < 5; i++) await Promise.resolve();
+};
+
+describe('EvalTurns: one native call at a time, by priority', () => {
+    it('waiting calls go highest priority first, in arrival order among equals', async () => {
+        const turns = new EvalTurns();
+        const order: string[] = [];
+        const first = await turns.acquire(0);
+        const waits = [
+            ['embed-a', 0],
+            ['explain', 50],
+            ['embed-b', 0],
+            ['completion', 100],
+            ['explain-2', 50],
+        ] as const;
+        const done = waits.map(([name, p]) =>
+            turns.acquire(p).then((release) => {
+                order.push(name);
+                release();
+            }),
+        );
+        assert.equal(turns.pending, 6);
+        first();
+        await Promise.all(done);
+        assert.deepEqual(order, ['completion', 'explain', 'explain-2', 'embed-a', 'embed-b']);
+        assert.equal(turns.pending, 0);
+    });
+
+    it('with one priority for all it is first come, first served (what the native thread does)', async () => {
+        const turns = new EvalTurns();
+        const order: number[] = [];
+        const first = await turns.acquire(0);
+        const done = [1, 2, 3].map((i) => turns.acquire(0).then((r) => (order.push(i), r())));
+        first();
+        await Promise.all(done);
+        assert.deepEqual(order, [1, 2, 3]);
+    });
+
+    it('an aborted waiter leaves the line with the signal’s reason; a release twice is harmless', async () => {
+        const turns = new EvalTurns();
+        const first = await turns.acquire(0);
+        const ac = new AbortController();
+        const dropped = turns.acquire(10, ac.signal);
+        const next = turns.acquire(0);
+        ac.abort(new Error('superseded'));
+        await assert.rejects(dropped, /superseded/);
+        first();
+        first();
+        const release = await next;
+        assert.equal(turns.pending, 1, 'one holder, nobody else');
+        release();
+        assert.equal(turns.pending, 0);
+        await assert.rejects(turns.acquire(0, ac.signal), /superseded/, 'already aborted: rejected at once');
+    });
+
+    it('run() gives the turn back while the caller’s gate is closed, and runs the call once it opens', async () => {
+        const turns = new EvalTurns();
+        const events: string[] = [];
+        let open: () => void = () => undefined;
+        let closed = true;
+        const gateWait = (): Promise<void> | undefined =>
+            closed
+                ? new Promise<void>((r) => {
+                      open = () => {
+                          closed = false;
+                          r();
+                      };
+                  })
+                : undefined;
+        const holder = await turns.acquire(0);
+        // A low-priority chunk that passed its gate earlier, then queued; a completion's call behind it.
+        const paused = turns.run(0, undefined, async () => void events.push('paused call ran'), gateWait);
+        holder();
+        await flush();
+        const other = turns.run(0, undefined, async () => void events.push('other call ran'));
+        await other;
+        assert.deepEqual(events, ['other call ran'], 'the paused call gave its turn back');
+        open();
+        await paused;
+        assert.deepEqual(events, ['other call ran', 'paused call ran']);
+        assert.equal(turns.pending, 0);
+    });
+
+    it('the turn is held until the call settles, even when it fails', async () => {
+        const turns = new EvalTurns();
+        let finish: () => void = () => undefined;
+        const long = turns.run(0, undefined, () => new Promise<void>((r) => (finish = r)));
+        const failing = turns.run(5, undefined, async () => {
+            throw new Error('native failure');
+        });
+        let ranAfter = false;
+        const after = turns.run(0, undefined, async () => void (ranAfter = true));
+        await flush();
+        assert.equal(ranAfter, false);
+        finish();
+        await long;
+        await assert.rejects(failing, /native failure/);
+        await after;
+        assert.equal(ranAfter, true);
+    });
+});
