@@ -8,6 +8,7 @@ import { SystemClock } from '../../src/core/clock';
 import { ModelRuntimeError, abortError } from '../../src/core/errors';
 import { createLlamaCppBackendFactory, validateGguf } from '../../src/backends';
 import { createLlamaProvider, type LlamaProvider } from '../../src/backends/llamaProvider';
+import { codeLines } from '../support/code';
 import { ensureModels, type SyntheticModels } from '../support/models';
 
 /** A gate the test opens and closes; counts the times a generation had to wait on it. */
@@ -55,12 +56,6 @@ async function until(condition: () => boolean, timeoutMs: number): Promise<void>
     }
 }
 
-/** Some source text to build long prompts from (about 11 tokens a line with the synthetic tokenizer). */
-function codeLines(n: number): string {
-    const lines: string[] = [];
-    for (let i = 0; i < n; i++) lines.push(`    const value${i} = compute(${i}, input) + offset;`);
-    return `function handler(input, offset) {\n${lines.join('\n')}\n`;
-}
 
 const never = new AbortController().signal;
 

@@ -8,6 +8,7 @@ import { SystemClock } from '../../src/core/clock';
 import { EvalTurns, type Release } from '../../src/core/evalTurns';
 import { createLlamaCppBackendFactory } from '../../src/backends';
 import { createLlamaProvider, type LlamaProvider } from '../../src/backends/llamaProvider';
+import { codeLines } from '../support/code';
 import { ensureModels, type SyntheticModels } from '../support/models';
 
 /** Records the priority of every turn granted, in grant order. */
@@ -21,11 +22,6 @@ class RecordingTurns extends EvalTurns {
     }
 }
 
-function codeLines(n: number): string {
-    const lines: string[] = [];
-    for (let i = 0; i < n; i++) lines.push(`    const value${i} = compute(${i}, input) + offset;`);
-    return `function handler(input, offset) {\n${lines.join('\n')}\n`;
-}
 
 const never = new AbortController().signal;
 
