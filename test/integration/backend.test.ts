@@ -56,7 +56,6 @@ async function until(condition: () => boolean, timeoutMs: number): Promise<void>
     }
 }
 
-
 const never = new AbortController().signal;
 
 describe('LlamaCppBackend (real inference)', function () {

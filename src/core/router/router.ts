@@ -1107,8 +1107,9 @@ export class RouterImpl implements ZetaRouter {
     }
 
     /**
-     * forecastHeadroom, for streaming generations: once the pauses of a keystroke's completion have
-     * ended, lower-priority generations past their first token stream on only until the typing
+     * forecastHeadroom, for streaming generations on a GPU: once the pauses of a keystroke's
+     * completion have ended, lower-priority generations past their first token (on models with
+     * nothing waiting for their slots) stream on only until the typing
      * cadence makes the next keystroke PREDICTIVE_PAUSE_CONFIDENCE likely within one of their
      * decode steps (PREDICTIVE_PAUSE_STEPS times the model's measured ms per token: a step shares the
      * device with the completion's). Then they stop at their gate until that keystroke's completion
@@ -1126,6 +1127,7 @@ export class RouterImpl implements ZetaRouter {
         const completion = this.priorities[CLASS_INDEX.completion];
         let stepMs = 0;
         for (const m of this.models) {
+            if (m.info?.gpu !== true) continue;
             for (const r of m.running) {
                 if (r.priority < completion && r.firstTokenAt !== undefined && !isEmbedTask(r.task)) stepMs = Math.max(stepMs, m.load.decodeMsPerToken);
             }
