@@ -44,7 +44,7 @@ import { choose, type Choice } from './policies';
 import { DebouncedSave, loadStored } from './persist';
 import { ModelEntry } from './registry';
 import { SpeedMemory, parseSpeeds, speedKey } from './speeds';
-import { COLD_PROMPT_REUSE, COLD_START_MIN_GAIN_MS, COLD_START_MIN_QUALITY, COLD_START_RATIO, FEEDBACK_SAVE_DEBOUNCE_MS, HEADROOM_CONFIDENCE, HOLD_BANK_MAX_MS, MAX_HOLD_SHARE, PAUSE_TO_END_MAX_MS, PREDICTIVE_PAUSE_CONFIDENCE, PREDICTIVE_PAUSE_STEP_MS, PREDICTIVE_PAUSE_STEPS, PREFERRED_ROLE, QUALITY_WEIGHT, RECENT_DECISIONS, STARVATION_MS } from './settings';
+import { COLD_PROMPT_REUSE, COLD_START_MIN_GAIN_MS, COLD_START_MIN_QUALITY, COLD_START_RATIO, FEEDBACK_SAVE_DEBOUNCE_MS, HEADROOM_CONFIDENCE, HEADROOM_CONFIDENCE_GPU, HOLD_BANK_MAX_MS, MAX_HOLD_SHARE, PAUSE_TO_END_MAX_MS, PREDICTIVE_PAUSE_CONFIDENCE, PREDICTIVE_PAUSE_STEP_MS, PREDICTIVE_PAUSE_STEPS, PREFERRED_ROLE, QUALITY_WEIGHT, RECENT_DECISIONS, STARVATION_MS } from './settings';
 
 const NK = TASK_KINDS.length;
 const CLASS_INDEX: Readonly<Record<TaskKind, number>> = Object.fromEntries(TASK_KINDS.map((k, i) => [k, i])) as Record<TaskKind, number>;
@@ -796,7 +796,8 @@ export class RouterImpl implements ZetaRouter {
         b.holding = false;
         if (!queuedBackground || b.bankMs <= 0) return false;
         const batchMs = Math.max(1, queuedBackground.aheadMs);
-        if (this.forecaster.completionWithin(now, batchMs) < HEADROOM_CONFIDENCE) return false;
+        const confidence = m.info?.gpu === true ? HEADROOM_CONFIDENCE_GPU : HEADROOM_CONFIDENCE;
+        if (this.forecaster.completionWithin(now, batchMs) < confidence) return false;
         b.holding = true;
         if (m.holdTimer === undefined) {
             const recheck = Math.min(b.bankMs / (1 - MAX_HOLD_SHARE), Math.max(10, batchMs / 2));

@@ -97,6 +97,16 @@ export const MAX_HOLD_SHARE = 1 / 3;
  * bursts and released batches just before keystrokes, which cost more than it saved.
  */
 export const HEADROOM_CONFIDENCE = 0.2;
+/**
+ * HEADROOM_CONFIDENCE for a model on a GPU. There a batch that overlaps a keystroke slows that
+ * keystroke's completion for the batch's whole length (the models share the device); on the CPU the
+ * evaluation turns make the keystroke wait for at most the one text in flight. Measured on the
+ * benchmark's simulations (bench/FINDINGS.md F25): on the GPU trio 0.1 instead of 0.2 cut zeta's
+ * completion p95 first token on all three traces (typing-indexing 27.4 -> 25.4 ms, heavy-indexing
+ * 25.7 -> 22.1, explain-heavy 31.3 -> 29.6; indexing 1.28x -> 1.38x static's time); on the CPU
+ * profile it made explain-heavy's p95 24% worse (271 -> 336 ms) and typing-indexing's 1% better.
+ */
+export const HEADROOM_CONFIDENCE_GPU = 0.1;
 export const HOLD_BANK_MAX_MS = 20_000;
 
 /**

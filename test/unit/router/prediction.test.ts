@@ -370,6 +370,35 @@ describe('router: headroom for completions', () => {
         assert.ok(on.indexDone <= 1.5 * off.indexDone, `${on.indexDone} vs ${off.indexDone}`);
     });
 
+    it('on a GPU a batch is held at lower odds of a keystroke than on the CPU (HEADROOM_CONFIDENCE_GPU)', async () => {
+        /** Typing with uneven gaps over indexing; returns the text batches started within 20 ms before a keystroke. */
+        const run = async (gpu: boolean): Promise<{ late: number; done: number }> => {
+            const memory = { ramBytes: 1e9, vramBytes: gpu ? 2e9 : 0 };
+            const f = makeFixture({ profiles: { embedder: { memory } }, settings: { embedBatchSize: 1, levers: { holdSupersedable: false, pauseOthers: false } } });
+            await f.clock.advance(5_000);
+            const t0 = f.clock.now();
+            const index = submit(f, { kind: 'embed', texts: texts(3000) });
+            const keys: number[] = [];
+            const gaps = [90, 150, 110, 260, 70, 130, 180, 100, 320, 120];
+            for (let i = 0; i < 60; i++) {
+                f.router.activity({ type: 'keystroke', doc: 'a.ts' });
+                keys.push(f.clock.now());
+                void submit(f, completion('a.ts', words(20 + i), 2)).promise;
+                await f.clock.advance(gaps[i % gaps.length]);
+            }
+            await f.clock.runUntilIdle(600_000);
+            assert.ok(index.outcome?.ok);
+            const batches = f.backends.get('embedder')!.calls.filter((c) => c.op === 'embed');
+            const late = batches.filter((b) => keys.some((k) => k > b.at && k - b.at <= 20)).length;
+            await f.router.dispose();
+            return { late, done: index.outcome.at - t0 };
+        };
+        const gpu = await run(true);
+        const cpu = await run(false);
+        assert.ok(gpu.late < cpu.late, `batches started just before a keystroke: GPU ${gpu.late}, CPU ${cpu.late}`);
+        assert.ok(gpu.done <= 1.5 * cpu.done, `indexing ${gpu.done} vs ${cpu.done} ms`);
+    });
+
     it('a completion that supersedes another takes its pause over: held batches do not start at the keystroke', async () => {
         // Each 8-token completion is paused to its end (its rest is short) and superseded 100 ms in.
         const paused = await typingOverIndexing({ forecastHeadroom: false, pauseOthers: true });
