@@ -58,7 +58,7 @@ export class EvalTurns {
         return f;
     }
 
-    /** Calls holding or waiting for a turn (for tests and the load view). */
+    /** Calls holding or waiting for a turn (tests read it). */
     get pending(): number {
         return this.waiting.length + (this.held ? 1 : 0);
     }
