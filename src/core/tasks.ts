@@ -176,7 +176,11 @@ export interface Levers {
     readonly prefixAffinity: boolean;
     /** Pause other models' generations between tokens during a completion's prefill/first token. */
     readonly pauseOthers: boolean;
-    /** Hold a completion's start when the typing cadence predicts it will be superseded. */
+    /**
+     * Hold a completion the typing cadence predicts will be superseded: its start, while the next
+     * keystroke is likely before its first token; after its first token, while it is likely before
+     * its end.
+     */
     readonly holdSupersedable: boolean;
     /** Send work to a non-preferred model when it will finish sooner. */
     readonly spill: boolean;

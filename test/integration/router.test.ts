@@ -142,6 +142,39 @@ describe('router over the real backend (tiny generated models)', function () {
         });
     }
 
+    it('zeta: completions the next keystroke supersedes stop after their first token; the last is served in full', async () => {
+        const { router, warnings } = await start('zeta');
+        // The coder reads the document once (later keystrokes reuse it) and measures its speeds.
+        let prefix = code(20, 'h');
+        const warm = await settle(router.submit({ kind: 'completion', doc: 'h.ts', prefix, suffix: '\n}\n', maxTokens: 24 }));
+        assert.ok(warm.ok, !warm.ok ? String(warm.error) : '');
+        // This user types 40 ms apart: a 24-token completion cannot end before the next keystroke.
+        for (let i = 0; i < 12; i++) {
+            router.activity({ type: 'keystroke', doc: 'other.ts' });
+            await delay(40);
+        }
+        const tokens: number[] = [];
+        const burst: Array<Promise<Outcome>> = [];
+        for (let i = 0; i < 8; i++) {
+            prefix += String.fromCharCode(97 + i);
+            tokens.push(0);
+            router.activity({ type: 'keystroke', doc: 'h.ts' });
+            burst.push(settle(router.submit({ kind: 'completion', doc: 'h.ts', prefix, suffix: '\n}\n', maxTokens: 24, onToken: () => void tokens[i]++ })));
+            await delay(40);
+        }
+        const outcomes = await Promise.all(burst);
+        const last = outcomes[outcomes.length - 1];
+        assert.ok(last.ok, !last.ok ? String(last.error) : '');
+        assert.match(last.value.decision.reason, /stopped \d+ ms after its first token/);
+        assert.ok(last.value.generatedTokens > 1, `the served one generated ${last.value.generatedTokens} tokens`);
+        for (const [i, o] of outcomes.slice(0, -1).entries()) {
+            assert.ok(!o.ok && o.error instanceof SupersededError, `#${i} superseded`);
+            assert.ok(tokens[i] <= 1, `#${i} streamed ${tokens[i]} pieces after it was likely to be superseded`);
+        }
+        await router.dispose();
+        assert.deepEqual(warnings, []);
+    });
+
     it('keeps the speeds it measured in a file; the next router starts from them before any work', async () => {
         const dir = await mkdtemp(join(tmpdir(), 'zeta-speeds-'));
         const store = () => createFileFeedbackStore(join(dir, 'speeds.json'), { readFile, writeFile, rename, mkdir, access });

@@ -74,9 +74,12 @@ const CADENCE_DECAY = 0.99;
 export const CADENCE_MIN_SAMPLES = 8;
 /**
  * A completion's start is held only while the next keystroke is at least this likely to supersede
- * it before its first token. Every hold delays the completion that is finally served by as much. On the
- * benchmark's typing trace, holds short enough to cost little latency saved almost no work: the
- * lever is a trade of first-token latency for wasted tokens, switchable by `levers.holdSupersedable`.
+ * it before its first token, and after its first token, only while it is at least this likely
+ * before its end. Every hold delays the completion that is finally served by as much: a start hold
+ * its first token, a hold after it its finish. On the benchmark's GPU typing trace, start holds
+ * short enough to cost little latency saved almost no work (bench/FINDINGS.md F6), while holds
+ * after the first token halved it for ~120 ms on a served completion's finish (F26): the lever is a
+ * trade of latency for wasted tokens, switchable by `levers.holdSupersedable`.
  */
 export const HOLD_CONFIDENCE = 0.8;
 

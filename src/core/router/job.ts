@@ -122,6 +122,8 @@ export class Job {
     timer: TimerHandle | undefined;
     /** Pauses others again once the typing burst has likely ended (`Router.armQuietPause`). */
     quietTimer: TimerHandle | undefined;
+    /** Ends a hold after the first token (`Router.holdRest`). */
+    restTimer: TimerHandle | undefined;
     /** The gate's paused ms when the first token came (pauses during prefill), this call. */
     pausedBeforeFirstMs = 0;
     detachExternal: (() => void) | undefined;

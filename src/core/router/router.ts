@@ -952,7 +952,7 @@ export class RouterImpl implements ZetaRouter {
             job.pausedBeforeFirstMs = job.gate.pausedMs;
             // An inline suggestion is shown when it is complete: a short rest keeps the pause on.
             const restMs = Math.max(0, job.genTokens - 1) * (job.model?.load.decodeMsPerToken ?? 0);
-            if (job.pausing && restMs > PAUSE_TO_END_MAX_MS) {
+            if (!this.holdRest(job, restMs) && job.pausing && restMs > PAUSE_TO_END_MAX_MS) {
                 this.endPause(job);
                 this.armQuietPause(job, restMs);
             }
@@ -1022,6 +1022,10 @@ export class RouterImpl implements ZetaRouter {
         if (job.quietTimer) {
             this.clock.clearTimeout(job.quietTimer);
             job.quietTimer = undefined;
+        }
+        if (job.restTimer) {
+            this.clock.clearTimeout(job.restTimer);
+            job.restTimer = undefined;
         }
         if (wasQueued && job.model) job.model.queue.remove(job);
         if (job.pausing) this.endPause(job);
@@ -1211,6 +1215,40 @@ export class RouterImpl implements ZetaRouter {
         };
         if (wait < 1) return fire();
         job.quietTimer = this.clock.setTimeout(fire, wait);
+    }
+
+    /**
+     * holdSupersedable, after the first token: a completion that the next keystroke is likely to
+     * supersede before it ends (Cadence.holdFor over its predicted rest, `restMs`) stops at its gate
+     * until that is no longer HOLD_CONFIDENCE likely, capped at this user's 90th-percentile
+     * interval. A suggestion is shown only when complete, so the tokens a superseded completion
+     * generates are never seen; while it waits, the work its prefill paused runs. The one finally
+     * served pays the hold on its finish, never on its first token (bench/FINDINGS.md F26).
+     * Returns whether it holds.
+     */
+    private holdRest(job: Job, restMs: number): boolean {
+        const s = this.settings;
+        const t = job.task;
+        if (s.policy !== 'zeta' || !s.levers.holdSupersedable || t.kind !== 'completion' || job.warm || restMs <= 0) return false;
+        const cadence = this.forecaster.cadence;
+        const last = cadence.lastKeystroke(t.doc);
+        if (last === undefined) return false;
+        const now = this.clock.now();
+        const hold = cadence.holdFor(now - last, restMs);
+        if (hold < 1) return false;
+        if (job.pausing) this.endPause(job);
+        job.gate.close(now);
+        job.decision?.note(`stopped ${Math.round(hold)} ms after its first token: the next keystroke was likely to replace it before it ended`);
+        job.restTimer = this.clock.setTimeout(() => {
+            job.restTimer = undefined;
+            if (job.state !== 'running') return;
+            job.gate.open(this.clock.now());
+            if (restMs > PAUSE_TO_END_MAX_MS) this.armQuietPause(job, restMs);
+            else if (!job.pausing) this.beginPause(job);
+            this.emit();
+        }, hold);
+        this.emit();
+        return true;
     }
 
     private endPause(job: Job): void {

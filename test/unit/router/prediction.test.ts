@@ -156,6 +156,89 @@ describe('router: hold-start from the learned typing cadence', () => {
     });
 });
 
+describe('router: a completion likely to be superseded stops after its first token', () => {
+    /**
+     * A burst of `keys` keystrokes 110 ms apart in a document the coder holds, each with a
+     * `maxTokens` completion (32: ~640 ms of decode at 50 tokens/s, far longer than the gap), while
+     * an explanation streams on the reasoner. Returns each completion's token count and outcome, and the
+     * explanation's token times.
+     */
+    async function burst(hold: boolean, maxTokens = 32, keys = 6): Promise<{ tokens: number[]; outcomes: ReturnType<typeof submit>[]; explainTimes: number[]; firsts: number[] }> {
+        const f = makeFixture({ settings: { levers: { holdSupersedable: hold, coldStart: false } } });
+        await f.clock.advance(5_000);
+        let prefix = words(200);
+        void submit(f, completion('doc.ts', prefix, 1)).promise;
+        await f.clock.advance(15_000);
+        for (let i = 0; i < 30; i++) {
+            f.router.activity({ type: 'keystroke', doc: 'other.ts' });
+            await f.clock.advance(110);
+        }
+        await f.clock.advance(3_000);
+        const explainTimes: number[] = [];
+        const explain = submit(f, { ...chat('explain', 10, 400), onToken: () => explainTimes.push(f.clock.now()) } as never);
+        await f.clock.advance(200);
+        const tokens: number[] = [];
+        const firsts: number[] = [];
+        const outcomes: ReturnType<typeof submit>[] = [];
+        for (let i = 0; i < keys; i++) {
+            prefix += ` k${i}`;
+            tokens.push(0);
+            firsts.push(0);
+            const at = f.clock.now();
+            f.router.activity({ type: 'keystroke', doc: 'doc.ts' });
+            outcomes.push(submit(f, { ...completion('doc.ts', prefix, maxTokens), onToken: () => (tokens[i]++ === 0 ? (firsts[i] = f.clock.now() - at) : 0) } as never));
+            await f.clock.advance(110);
+        }
+        await f.clock.runUntilIdle(600_000);
+        assert.ok(explain.outcome?.ok);
+        await f.router.dispose();
+        return { tokens, outcomes, explainTimes, firsts };
+    }
+
+    it('superseded completions generate one token instead of several; the last one is served in full and says why it waited', async () => {
+        const held = await burst(true);
+        const eager = await burst(false);
+        for (const r of [held, eager]) {
+            assert.ok(r.outcomes.slice(0, -1).every((o) => o.outcome && !o.outcome.ok && o.outcome.error instanceof SupersededError));
+            assert.ok(r.firsts.every((ms) => ms > 0 && ms < 60), `first tokens ${r.firsts}`);
+        }
+        assert.deepEqual(held.tokens.slice(0, -1), [1, 1, 1, 1, 1]);
+        assert.ok(eager.tokens.slice(0, -1).every((n) => n >= 3), `eager tokens ${eager.tokens}`);
+        const last = held.outcomes[held.outcomes.length - 1].outcome;
+        assert.ok(last?.ok);
+        assert.equal(last.value.generatedTokens, 32);
+        assert.match(last.value.decision.reason, /stopped \d+ ms after its first token: the next keystroke was likely to replace it before it ended/);
+        // The hold is on its finish, not its first token.
+        const heldFirst = held.firsts[held.firsts.length - 1];
+        assert.ok(last.value.timings.firstTokenMs! <= heldFirst + 1);
+        assert.ok(last.value.timings.totalMs >= heldFirst + 31 * 20 + 50, `total ${last.value.timings.totalMs}`);
+    });
+
+    it('while superseded completions wait, the explanation they would have paused streams on', async () => {
+        // 8 tokens: a rest of ~140 ms, short enough that a completion otherwise pauses others to its end.
+        const held = await burst(true, 8);
+        const eager = await burst(false, 8);
+        const count = (r: typeof held): number => r.explainTimes.filter((t) => t > r.explainTimes[0] + 200 && t <= r.explainTimes[0] + 200 + 6 * 110).length;
+        assert.ok(count(held) >= count(eager) + 10, `explain tokens during the burst: held ${count(held)}, eager ${count(eager)}`);
+    });
+
+    it('does not stop a completion when the user types slowly', async () => {
+        const f = makeFixture({ settings: { levers: { coldStart: false } } });
+        await f.clock.advance(5_000);
+        for (let i = 0; i < 20; i++) {
+            f.router.activity({ type: 'keystroke', doc: 'a.ts' });
+            await f.clock.advance(3_000);
+        }
+        f.router.activity({ type: 'keystroke', doc: 'a.ts' });
+        const c = submit(f, completion('a.ts', words(50), 32));
+        await f.clock.runUntilIdle(60_000);
+        assert.ok(c.outcome?.ok);
+        assert.doesNotMatch(c.outcome.value.decision.reason, /stopped/);
+        assert.ok(c.outcome.value.timings.totalMs < 31 * 20 + 200, `total ${c.outcome.value.timings.totalMs}`);
+        await f.router.dispose();
+    });
+});
+
 describe('router: pausing other models during a completion’s prefill', () => {
     async function explainTokensDuringCompletion(pause: boolean, explainFactor = 4): Promise<{ during: number; paused: number; ok: boolean }> {
         const f = makeFixture({
