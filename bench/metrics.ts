@@ -30,6 +30,13 @@ export interface PolicyMetrics {
         readonly meanQueuedMs: number;
         /** Every completion that produced a first token, served or superseded later: more samples. */
         readonly firstTokenAllMs: Quantiles & { readonly n: number };
+        /**
+         * The completions the user waited for: every completion request followed by no other for at
+         * least WAITED_FOR_GAP_MS (or by none). The same requests under every policy (the trace
+         * decides them, not the policy). A request with no first token before the next one counts
+         * as the whole gap, a lower bound of what the user waited (`unanswered` of them).
+         */
+        readonly waitedForMs: Quantiles & { readonly n: number; readonly unanswered: number };
     };
     readonly generatedTokens: number;
     readonly wastedTokens: number;
@@ -48,6 +55,37 @@ export interface PolicyMetrics {
 const INTERACTIVE: readonly TaskKind[] = ['completion', 'edit', 'explain', 'refactorPlan', 'embedQuery'];
 
 /**
+ * A completion request followed by no other for at least this long (ms) is one the user waited for:
+ * a pause in typing. Served-only latencies depend on which requests a policy manages to serve (one
+ * that leaves a slow request unanswered until the next keystroke drops it from its distribution);
+ * these requests are fixed by the trace.
+ */
+export const WAITED_FOR_GAP_MS = 500;
+
+/** First-token latencies of the completions the user waited for (see `waitedForMs`). */
+export function waitedFor(completions: readonly RequestRecord[]): { samples: number[]; unanswered: number } {
+    const byTime = [...completions].sort((a, b) => a.submitAt - b.submitAt);
+    const samples: number[] = [];
+    let unanswered = 0;
+    for (let i = 0; i < byTime.length; i++) {
+        const r = byTime[i];
+        const gap = i + 1 < byTime.length ? byTime[i + 1].submitAt - r.submitAt : Number.POSITIVE_INFINITY;
+        if (gap < WAITED_FOR_GAP_MS) continue;
+        const ft = r.firstTokenAt === undefined ? undefined : r.firstTokenAt - r.submitAt;
+        if (ft !== undefined) samples.push(ft);
+        else if (Number.isFinite(gap)) {
+            samples.push(gap);
+            unanswered++;
+        } else if (r.endAt !== undefined) {
+            // The trace's last request, never answered: it waited until it settled.
+            samples.push(r.endAt - r.submitAt);
+            unanswered++;
+        }
+    }
+    return { samples, unanswered };
+}
+
+/**
  * @param objectiveMs the latency objective of a request (first token, or finish for embedQuery);
  *   a request that is dropped, fails or misses it counts as not attained; cancelled ones
  *   (superseded: the user moved on) are left out.
@@ -58,6 +96,7 @@ export function computeMetrics(records: readonly RequestRecord[], tokens: TokenT
     const ft = served.filter((r) => r.firstTokenAt !== undefined).map((r) => (r.firstTokenAt as number) - r.submitAt);
     const tot = served.map((r) => (r.endAt as number) - r.submitAt);
     const ftAll = comps.filter((r) => r.firstTokenAt !== undefined).map((r) => (r.firstTokenAt as number) - r.submitAt);
+    const waited = waitedFor(comps);
 
     let useful = 0;
     for (const r of records) {
@@ -105,6 +144,7 @@ export function computeMetrics(records: readonly RequestRecord[], tokens: TokenT
             reusedShare: served.reduce((a, r) => a + (r.reusedPromptTokens ?? 0), 0) / Math.max(1, served.reduce((a, r) => a + (r.promptTokens ?? 0), 0)),
             meanQueuedMs: mean(served.map((r) => r.queuedMs ?? 0)),
             firstTokenAllMs: { ...quantiles(ftAll), n: ftAll.length },
+            waitedForMs: { ...quantiles(waited.samples), n: waited.samples.length, unanswered: waited.unanswered },
         },
         generatedTokens: tokens.generated,
         wastedTokens: wasted,

@@ -7,7 +7,7 @@ import { writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { POLICY_NAMES, type Levers, type PolicyName } from '../src/core/tasks';
 import type { DecisionCost } from './decisionCost';
-import type { PolicyMetrics } from './metrics';
+import { WAITED_FOR_GAP_MS, type PolicyMetrics } from './metrics';
 import { barChart, cdfChart } from './svg';
 import type { Quantiles } from './stats';
 
@@ -34,7 +34,7 @@ export interface Report {
     readonly generatedAt: string;
     readonly command: string;
     readonly policies: Record<PolicyName, PolicyReport>;
-    readonly isolated: { readonly completion: { readonly firstTokenMs: Quantiles; readonly served: number } };
+    readonly isolated: { readonly completion: { readonly firstTokenMs: Quantiles; readonly served: number; readonly waitedForMs?: PolicyMetrics['completion']['waitedForMs'] } };
     readonly decisionCostUs: { readonly p50: number; readonly p99: number; readonly decisions: number; readonly models: number; readonly how: string };
     /** zeta with one lever off, per lever. */
     readonly ablation?: Partial<Record<LeverName, PolicyReport>>;
@@ -82,7 +82,7 @@ export function reportHead(
         generatedAt: new Date().toISOString(),
         command: run.command,
         policies: policyReports(metrics),
-        isolated: { completion: { firstTokenMs: isolated.completion.firstTokenMs, served: isolated.completion.served } },
+        isolated: { completion: { firstTokenMs: isolated.completion.firstTokenMs, served: isolated.completion.served, waitedForMs: isolated.completion.waitedForMs } },
         decisionCostUs: { p50: cost.p50, p99: cost.p99, decisions: cost.decisions, models: cost.models, how: cost.how },
     };
 }
@@ -206,6 +206,17 @@ export function writeReport(dir: string, report: Report, charts: ChartInputs, no
     const iso = report.isolated.completion.firstTokenMs;
     md.push(`Isolated (the trace's completions alone on an idle system, static handling): first token p50 ${cell(iso.p50)} ms, p95 ${cell(iso.p95)} ms, p99 ${cell(iso.p99)} ms over ${report.isolated.completion.served} served completions.`, '');
     md.push('Latencies are of served requests; "dropped" counts deadline drops, queue-full rejections and failures. Wasted tokens: prompt tokens evaluated (not reused) plus tokens generated for requests that were then superseded; share of all generate/chat tokens computed (embeddings not counted).', '');
+    md.push(`### The completions the user waited for`, '');
+    md.push(
+        `Served-only latencies depend on what each policy serves: a policy that leaves a slow completion unanswered until the next keystroke drops it from its distribution. Here, the same requests for every policy: each completion request followed by no other for at least ${WAITED_FOR_GAP_MS} ms (a pause in typing), with its first token, or the whole pause when none came before the next keystroke ("unanswered").`,
+        '',
+    );
+    md.push('| policy | first token p50 / p95 / p99 (ms) | requests | unanswered |\n|---|---|---|---|');
+    for (const [name, c] of [...POLICY_NAMES.map((p) => [p, report.policies[p].completion] as const), ['isolated', report.isolated.completion] as const]) {
+        const w = c.waitedForMs;
+        if (w) md.push(`| ${name} | ${cell(w.p50)} / ${cell(w.p95)} / ${cell(w.p99)} | ${w.n} | ${w.unanswered} |`);
+    }
+    md.push('');
     md.push('![CDF of completion first-token latency](completion-first-token-cdf.svg)', '');
     md.push('![p50/p95/p99 bars](completion-first-token-bars.svg)', '');
     if (report.ablation) {

@@ -3,6 +3,8 @@ import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { POLICY_NAMES, TASK_KINDS, type PolicyName, type RoutingSettings } from '../../../src/core/tasks';
+import { waitedFor, WAITED_FOR_GAP_MS } from '../../../bench/metrics';
+import type { RequestRecord } from '../../../bench/harness';
 import { loadProfile } from '../../../bench/profileTypes';
 import { evaluateTargets, policyReport, writeReport, type PolicyReport, type Report } from '../../../bench/report';
 import { runSim } from '../../../bench/sim/run';
@@ -54,7 +56,7 @@ function fakeReport(p95: Partial<Record<PolicyName, number>>, over: Partial<Poli
     for (const p of POLICY_NAMES) {
         const v = p95[p] ?? 100;
         out[p] = {
-            completion: { firstTokenMs: { p50: v / 2, p95: v, p99: v * 1.2 }, totalMs: { p50: v, p95: 2 * v, p99: 3 * v }, served: 10, cancelled: 5, dropped: 0, failed: 0, hung: 0, meanPromptTokens: 500, reusedShare: 0.8, meanQueuedMs: 1, firstTokenAllMs: { p50: 1, p95: 2, p99: 3, n: 20 } },
+            completion: { firstTokenMs: { p50: v / 2, p95: v, p99: v * 1.2 }, totalMs: { p50: v, p95: 2 * v, p99: 3 * v }, served: 10, cancelled: 5, dropped: 0, failed: 0, hung: 0, meanPromptTokens: 500, reusedShare: 0.8, meanQueuedMs: 1, firstTokenAllMs: { p50: 1, p95: 2, p99: 3, n: 20 }, waitedForMs: { p50: v / 2, p95: v, p99: v, n: 8, unanswered: 1 } },
             generatedTokens: 100,
             wastedTokens: 10,
             wastedShare: p === 'zeta' ? 0.1 : 0.5,
@@ -69,6 +71,35 @@ function fakeReport(p95: Partial<Record<PolicyName, number>>, over: Partial<Poli
     }
     return out;
 }
+
+describe('bench metrics: the completions the user waited for', () => {
+    const rec = (index: number, submitAt: number, firstTokenMs?: number, endMs?: number): RequestRecord =>
+        ({
+            index,
+            line: { t: submitAt, kind: 'completion', doc: 'a', promptTokens: 10, maxTokens: 8, items: 1 },
+            kind: 'completion',
+            submitAt,
+            ...(firstTokenMs === undefined ? {} : { firstTokenAt: submitAt + firstTokenMs }),
+            ...(endMs === undefined ? {} : { endAt: submitAt + endMs }),
+        }) as RequestRecord;
+
+    it('takes the requests before a pause, whatever the policy served; an unanswered one counts as its whole pause', () => {
+        const gap = WAITED_FOR_GAP_MS;
+        const records = [
+            rec(0, 0), // superseded 100 ms later: not waited for
+            rec(1, 100, 30), // then a pause of 2 s: waited for, answered in 30 ms
+            rec(2, 2_100), // then 100 ms: not waited for
+            rec(3, 2_200, undefined, gap + 300), // a pause of gap + 300 ms and no first token: counts as the pause
+            rec(4, 2_200 + gap + 300, 40, 90), // the last request: answered in 40 ms
+        ];
+        // Shuffled input, same answer (the records are ordered by submission).
+        const w = waitedFor([records[3], records[0], records[4], records[2], records[1]]);
+        assert.deepEqual(w.samples, [30, gap + 300, 40]);
+        assert.equal(w.unanswered, 1);
+        // The last request unanswered: it waited until it settled.
+        assert.deepEqual(waitedFor([rec(0, 0, undefined, 1_234)]), { samples: [1_234], unanswered: 1 });
+    });
+});
 
 describe('bench report', () => {
     it('evaluates the §5 targets from the numbers', () => {
@@ -139,6 +170,10 @@ describe('bench report', () => {
         assert.match(md, /Targets/);
         assert.match(md, /NOT met|met/);
         assert.match(md, /completion-first-token-cdf\.svg/);
+        // The completions the user waited for: one row per policy (isolated has none here).
+        assert.match(md, /The completions the user waited for/);
+        assert.match(md, /\| zeta \| 45 \/ 90 \/ 90 \| 8 \| 1 \|/);
+        assert.doesNotMatch(md, /\| isolated \| .* \| \d+ \| \d+ \|/);
         const svgs = readdirSync(dir).filter((f) => f.endsWith('.svg'));
         assert.ok(svgs.length >= 2);
         for (const f of svgs) assert.match(readFileSync(join(dir, f), 'utf8'), /^<svg [^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"[\s\S]*<\/svg>\n$/);
