@@ -113,6 +113,8 @@ export class SimBackend implements ModelBackend {
     /** Per cache key: resolves when the latest call for it has finished natively. */
     private readonly keyTails = new Map<string, Promise<void>>();
     private readonly prefixes = new KeyedPrefixCache(() => this.spec?.slots ?? this.profile.slots);
+    /** Keys being evaluated now: the prompt tokens their sequence holds so far (reused + started). */
+    private readonly serving = new Map<string, () => number>();
     private readonly ttft: Ewma = { value: undefined };
     private readonly promptTps: Ewma = { value: undefined };
     private readonly decodeTps: Ewma = { value: undefined };
@@ -200,7 +202,9 @@ export class SimBackend implements ModelBackend {
     }
 
     cachedTokens(cacheKey: string): number {
-        return this.prefixes.held(cacheKey);
+        // As the llama.cpp backend: a sequence serving the key holds what it has evaluated so far.
+        const live = this.serving.get(cacheKey);
+        return live !== undefined ? live() : this.prefixes.held(cacheKey);
     }
 
     stats(): BackendStats {
@@ -287,6 +291,7 @@ export class SimBackend implements ModelBackend {
         let lastCallTokens = 0;
         let generated = 0;
         let prefillDone = false;
+        if (cacheKey !== undefined) this.serving.set(cacheKey, () => reused + started);
         // As the llama.cpp backend: the thread is reserved at this priority until the first token,
         // or until the gate holds this call.
         const unreserve = this.options.turns ? this.options.turns.reserve(priority) : (): void => undefined;
@@ -368,6 +373,7 @@ export class SimBackend implements ModelBackend {
             }
             throw e;
         } finally {
+            if (cacheKey !== undefined) this.serving.delete(cacheKey);
             unreserve();
             listener = undefined;
             this.totals.promptTokensEvaluated += started;

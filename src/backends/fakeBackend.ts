@@ -105,6 +105,8 @@ export class FakeBackend implements ModelBackend {
         return this.slots.maxInUse;
     }
     private readonly prefixes = new KeyedPrefixCache(() => this.spec?.slots ?? 1);
+    /** Keys being evaluated now: the prompt tokens their sequence holds so far. */
+    private readonly serving = new Map<string, () => number>();
     private failures: Array<{ ops: readonly FakeOp[]; error: Error }> = [];
     private readonly ttft: Ewma = { value: undefined };
     private readonly promptTps: Ewma = { value: undefined };
@@ -212,7 +214,9 @@ export class FakeBackend implements ModelBackend {
     }
 
     cachedTokens(cacheKey: string): number {
-        return this.prefixes.held(cacheKey);
+        // Like the llama.cpp backend: a sequence serving the key holds what it has evaluated so far.
+        const live = this.serving.get(cacheKey);
+        return live !== undefined ? live() : this.prefixes.held(cacheKey);
     }
 
     stats(): BackendStats {
@@ -252,6 +256,7 @@ export class FakeBackend implements ModelBackend {
         try {
             reused = this.prefixes.reusable(cacheKey, prompt);
             call.reusedPromptTokens = reused;
+            if (cacheKey !== undefined) this.serving.set(cacheKey, () => (prefilled ? prompt.length : reused + chunksDone));
             const evaluated = prompt.length - reused;
             const p = this.profile;
             const chunk = Math.max(1, Math.floor(p.prefillChunkTokens));
@@ -317,6 +322,7 @@ export class FakeBackend implements ModelBackend {
             }
             throw e;
         } finally {
+            if (cacheKey !== undefined) this.serving.delete(cacheKey);
             listener = undefined;
             call.endAt = this.clock.now();
             this.slots.release();

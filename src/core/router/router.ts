@@ -688,13 +688,18 @@ export class RouterImpl implements ZetaRouter {
         const lm = ref.load;
         const refBytes = ref.memoryBytes;
         if (refBytes <= 0) return;
+        // A prefill rate a generation measured is the best evidence for the others' priors. Until
+        // one has, a rate from a model's embedding calls (the same forward pass, fixed costs
+        // included) on this machine beats a formula on size alone, which assumes a GPU and on a CPU
+        // predicted a cold prompt 10-17x too fast (bench/FINDINGS.md F28).
+        const prefillRef = lm.prefillMeasured || (lm.prefillFromEmbed && !this.models.some((x) => x.load.prefillMeasured && x.memoryBytes > 0));
         for (const o of this.models) {
             if (o === ref || o.memoryBytes <= 0) continue;
             const ol = o.load;
             if (ol.prefillMeasured && ol.decodeMeasured && ol.embedMeasured && ol.loadMeasured) continue;
             const r = o.memoryBytes / refBytes;
             ol.setPrior({
-                prefillMsPerToken: lm.prefillMeasured ? lm.prefillMsPerToken * r : ol.prefillMsPerToken,
+                prefillMsPerToken: prefillRef ? lm.prefillMsPerToken * r : ol.prefillMsPerToken,
                 overheadMs: lm.prefillMeasured ? lm.overheadMs : ol.overheadMs,
                 decodeMsPerToken: lm.decodeMeasured ? lm.decodeMsPerToken * r : ol.decodeMsPerToken,
                 embedMsPerText: lm.embedMeasured ? lm.embedMsPerText * r : ol.embedMsPerText,
@@ -847,6 +852,11 @@ export class RouterImpl implements ZetaRouter {
         const priority = this.settings.policy === 'zeta' && this.settings.levers.pauseOthers ? job.priority : undefined;
         try {
             if (t.kind === 'completion') {
+                // The model's sequence for this document holds a prefix of this prompt from its first
+                // chunk on, even if the call is aborted before its first token (a keystroke
+                // superseding a cold read); what the backend says it holds (`cachedTokens`) bounds
+                // the reuse these texts predict (bench/FINDINGS.md F29).
+                m.rememberDoc(t.doc, m.fimTexts(t), job.promptTokens);
                 gen = await backend.generate(
                     {
                         mode: 'fim',
@@ -956,9 +966,6 @@ export class RouterImpl implements ZetaRouter {
                 this.endPause(job);
                 this.armQuietPause(job, restMs);
             }
-            // The prompt is evaluated now: the model's sequence holds it even if the call is aborted.
-            const t = job.task;
-            if (t.kind === 'completion' && job.model) job.model.rememberDoc(t.doc, job.model.fimTexts(t), job.promptTokens);
         }
         const listener = isEmbedTask(job.task) ? undefined : job.task.onToken;
         if (!listener) return;

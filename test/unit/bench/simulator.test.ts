@@ -224,6 +224,22 @@ describe('bench simulator: backend', () => {
         assert.equal((await p2).reusedPromptTokens, 128);
     });
 
+    it('cachedTokens: a sequence serving a key holds what it has read so far, as the llama.cpp backend reports', async () => {
+        const { clock, backends } = await setup(['a'], 64);
+        const b = backends[0];
+        const p = b.generate({ mode: 'raw', prompt: words(640), maxTokens: 2, cacheKey: 'doc' }, new AbortController().signal);
+        assert.equal(b.cachedTokens('doc'), 0);
+        // 64 tokens a 64 ms chunk: at 100 ms the second chunk has started (the sequence will hold 128).
+        await clock.advance(100);
+        assert.equal(b.cachedTokens('doc'), 128);
+        await clock.advance(200);
+        assert.equal(b.cachedTokens('doc'), 320);
+        await clock.runUntilIdle();
+        await p;
+        assert.equal(b.cachedTokens('doc'), 640);
+        assert.equal(b.cachedTokens('other'), 0);
+    });
+
     it('a closed gate pauses decoding: a paused sequence computes nothing and does not slow others', async () => {
         const { clock, backends } = await setup(['a', 'b']);
         let open = false;

@@ -112,3 +112,39 @@ describe('learned speeds: a wrong one is corrected, not obeyed forever (bench/FI
         await f.router.dispose();
     });
 });
+
+describe('speed priors before any measurement (bench/FINDINGS.md F28)', () => {
+    /** The coder's predicted prefill for a cold prompt on an idle router (ms, its 10 ms overhead left out). */
+    const coderPrefillMs = (f: ReturnType<typeof makeFixture>): number => {
+        const c = f.router.decide(completion('cold.ts', words(400), 1)).candidates.find((x) => x.modelId === 'coder')!;
+        return c.firstTokenMs - c.waitMs - 10;
+    };
+    /** The size formula's prefill prior for the 4 GB coder: 0.1 + 0.3 ms per token per GB. */
+    const FORMULA_MS_PER_TOKEN = 0.1 + 0.3 * 4;
+
+    it("until a generation measures a prefill, the others' priors come from the embedder's measured rate, scaled by size; then from the generation", async () => {
+        // The embedder embeds a text in 5 ms whatever its length: ~0.1 ms per token for these
+        // ~50-token texts, 15x faster than the size formula's 1.3 ms per token for the 4 GB coder.
+        const f = makeFixture({ settings: { levers: { holdSupersedable: false }, embedBatchSize: 1 } });
+        await f.clock.advance(5_000);
+        // The prompt's tokens, from the formula's prediction.
+        const tokens = coderPrefillMs(f) / FORMULA_MS_PER_TOKEN;
+        assert.ok(tokens > 300 && tokens < 600, `prompt tokens ${tokens}`);
+        const coderMsPerToken = (g: typeof f): number => coderPrefillMs(g) / tokens;
+        const e = submit(f, { kind: 'embed', texts: Array.from({ length: 4 }, (_, i) => words(50, `t${i}_`)) });
+        await f.clock.runUntilIdle(60_000);
+        assert.ok(e.outcome?.ok);
+        const fromEmbed = coderMsPerToken(f);
+        // Scaled by memory: the coder (4 GB) is taken as twice the embedder (2 GB).
+        const embedPerToken = fromEmbed / 2;
+        assert.ok(embedPerToken > 0.05 && embedPerToken < 0.2, `from the embedder: coder ${fromEmbed} ms/token`);
+        // A generation on the reasoner measures a real prefill (500 tokens/s: 2 ms per token); from
+        // then on it is the reference (scaled by 4 / 8 GB: 1 ms per token for the coder).
+        const r = submit(f, { kind: 'explain', messages: [{ role: 'user', content: words(300) }], maxTokens: 4 });
+        await f.clock.runUntilIdle(60_000);
+        assert.ok(r.outcome?.ok);
+        const fromGeneration = coderMsPerToken(f);
+        assert.ok(Math.abs(fromGeneration - 1) < 0.25, `from the reasoner's generation: ${fromGeneration}`);
+        await f.router.dispose();
+    });
+});

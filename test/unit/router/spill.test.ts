@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { NoCapableModelError } from '../../../src/core/errors';
+import { NoCapableModelError, SupersededError } from '../../../src/core/errors';
 import { chat, completion, makeFixture, makeSettings, ready, spec, submit, texts, words } from './helpers';
 import type { Task } from '../../../src/core/tasks';
 
@@ -223,6 +223,30 @@ describe('router: what the backend holds bounds the predicted reuse', () => {
         const held = 40;
         coder.cachedTokens = (): number => held;
         assert.equal(coderReuse(), held);
+        await f.router.dispose();
+    });
+});
+
+describe('router: what a superseded cold read left behind is predicted as reused', () => {
+    it('a keystroke that supersedes a cold prompt part-way through its prefill counts the chunks already read', async () => {
+        // coldStart off: the coder must serve both, so the decision shows its own estimate.
+        const f = makeFixture({ settings: { levers: { holdSupersedable: false, coldStart: false, spill: false } } });
+        await ready(f);
+        const prefix = words(600);
+        // 600 tokens at 1,000 tokens/s in 64-token chunks: 300 ms in, about 256 are read.
+        const cold = submit(f, completion('a.ts', prefix));
+        await f.clock.advance(300);
+        const coder = f.backends.get('coder')!;
+        const readSoFar = coder.cachedTokens('a.ts');
+        assert.ok(readSoFar >= 192 && readSoFar <= 320, `read so far: ${readSoFar}`);
+        const next = submit(f, completion('a.ts', `${prefix} k`));
+        await f.clock.runUntilIdle(60_000);
+        assert.ok(cold.outcome && !cold.outcome.ok && cold.outcome.error instanceof SupersededError);
+        assert.ok(next.outcome?.ok);
+        const predicted = next.outcome.value.decision.candidates.find((c) => c.modelId === 'coder')!.reusedTokens;
+        assert.equal(predicted, readSoFar, 'the prediction takes what the model had read when the keystroke came');
+        // The model then reused at least that much (the chunk in flight completed too).
+        assert.ok(next.outcome.value.reusedPromptTokens >= predicted && next.outcome.value.reusedPromptTokens <= predicted + 64, `reused ${next.outcome.value.reusedPromptTokens}`);
         await f.router.dispose();
     });
 });
