@@ -251,6 +251,15 @@ export interface Router {
     submit(task: Task, signal?: AbortSignal): Promise<TaskResult>;
     feedback(feedback: Feedback): void;
     activity(signal: ActivitySignal): void;
+    /**
+     * A hint: the editor shows `task.doc` and the user may type at the position `task` was built
+     * for. Zeta (levers.coldStart) has the preferred completion model read that prompt in the
+     * background, just above background indexing, unless it already holds nearly all of it, so that
+     * the first keystroke there does not wait for the whole file to be read. A newer hint replaces a
+     * read that has not started; a completion for the document replaces the read (keeping what it
+     * has read). Returns at once and never fails; other policies ignore it.
+     */
+    readAhead(task: CompletionTask): void;
     snapshot(): RouterSnapshot;
     /** Fires (synchronously, possibly often) whenever the snapshot would change. */
     onDidChange(listener: () => void): Disposable;

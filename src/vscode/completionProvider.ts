@@ -10,16 +10,16 @@
  * `dismissed` at the next request or on Escape.
  */
 import * as vscode from 'vscode';
-import type { Clock } from '../core/clock';
+import type { Clock, TimerHandle } from '../core/clock';
 import { sleep } from '../core/clock';
 import { CompletionCache } from '../core/completion/cache';
-import { buildContextWindow, chooseMiddleStart, middleAnchor, type MiddleAnchor } from '../core/completion/context';
+import { buildContextWindow, chooseMiddleStart, middleAnchor, type ContextWindow, type MiddleAnchor } from '../core/completion/context';
 import { TypingCadence, adaptiveDebounceMs, debounceInputs } from '../core/completion/debounce';
 import { CompletionFeedback } from '../core/completion/feedback';
 import { completionStops, postProcessCompletion } from '../core/completion/postprocess';
 import { DeadlineError, NoCapableModelError, QueueFullError, errorMessage, isAbortError } from '../core/errors';
 import type { ZetaSettings } from '../core/settings';
-import type { Router, TaskResult } from '../core/tasks';
+import type { CompletionTask, Router, TaskResult } from '../core/tasks';
 import { completionModel } from '../core/completion/debounce';
 import { abortSignalFromToken } from './cancellation';
 
@@ -42,6 +42,15 @@ const COLD_START_WAIT_MS = 15_000;
 /** Text after the cursor line looked at by post-processing (characters). */
 const SUFFIX_LOOKAHEAD = 2000;
 
+/** Documents Zeta completes (the provider's selector in extension.ts). */
+export const COMPLETION_SCHEMES: readonly string[] = ['file', 'untitled', 'vscode-remote'];
+
+/**
+ * How long the cursor rests in a document before the model reads it ahead of the first keystroke
+ * (ms): long enough that flipping through files reads none of them.
+ */
+const READ_AHEAD_DWELL_MS = 400;
+
 export interface CompletionProviderDeps {
     readonly router: Router;
     readonly clock: Clock;
@@ -61,6 +70,7 @@ export class ZetaCompletionProvider implements vscode.InlineCompletionItemProvid
     private readonly disposables: vscode.Disposable[] = [];
     /** Errors already logged at warn level, so a missing model does not flood the log per keystroke. */
     private readonly loggedErrors = new Set<string>();
+    private readAheadTimer: TimerHandle | undefined;
 
     constructor(private readonly deps: CompletionProviderDeps) {
         this.feedback = new CompletionFeedback((f) => deps.router.feedback(f));
@@ -71,6 +81,9 @@ export class ZetaCompletionProvider implements vscode.InlineCompletionItemProvid
                 await vscode.commands.executeCommand('editor.action.inlineSuggest.hide');
             }),
             vscode.workspace.onDidChangeTextDocument((e) => this.onEdit(e)),
+            vscode.window.onDidChangeActiveTextEditor((e) => this.scheduleReadAhead(e)),
+            // Also after typing: by then the model holds the document and the router reads nothing.
+            vscode.window.onDidChangeTextEditorSelection((e) => this.scheduleReadAhead(e.textEditor)),
             vscode.workspace.onDidCloseTextDocument((d) => {
                 this.cache.forget(d.uri.toString());
                 this.windowAnchors.delete(d.uri.toString());
@@ -113,29 +126,7 @@ export class ZetaCompletionProvider implements vscode.InlineCompletionItemProvid
             });
             await sleep(this.deps.clock, delay, signal);
 
-            const window = buildContextWindow(
-                text,
-                offset,
-                { prefixTokens: settings.completion.prefixTokens, suffixTokens: settings.completion.suffixTokens },
-                undefined,
-                this.windowAnchors.get(doc),
-            );
-            this.windowAnchors.set(doc, window.prefixStart);
-            // The FIM middle (after llama.cpp's /infill middle marker) is the text from an anchored
-            // line start to the cursor: the cursor line and the lines between the anchor and it (at
-            // most MIDDLE_MAX_LINES - 1). A keystroke, and Enter too, then only appends to the
-            // prompt and the suffix stays cached. prefix + middle is window.prefix either way.
-            const middleStart = chooseMiddleStart(text, window, offset, this.middleAnchors.get(doc));
-            this.middleAnchors.set(doc, middleAnchor(text, window, middleStart));
-            const task = {
-                kind: 'completion' as const,
-                doc,
-                prefix: window.prefix.slice(0, middleStart - window.prefixStart),
-                middle: window.prefix.slice(middleStart - window.prefixStart),
-                suffix: window.suffix,
-                maxTokens: settings.completion.maxTokens,
-                stop: completionStops(lineSuffix),
-            };
+            const { task, window } = this.buildTask(doc, text, offset, lineSuffix, settings);
             const coldBefore = completionModel(router.snapshot())?.residency !== 'loaded';
             let result: TaskResult;
             try {
@@ -166,6 +157,64 @@ export class ZetaCompletionProvider implements vscode.InlineCompletionItemProvid
         } finally {
             dispose();
         }
+    }
+
+    /**
+     * The completion task for the cursor at `offset` in `text` (document `doc`), and its window.
+     * Keeps the document's window and middle anchors, so that the next keystroke's prompt only
+     * appends to this one.
+     */
+    private buildTask(doc: string, text: string, offset: number, lineSuffix: string, settings: ZetaSettings): { task: CompletionTask; window: ContextWindow } {
+        const window = buildContextWindow(
+            text,
+            offset,
+            { prefixTokens: settings.completion.prefixTokens, suffixTokens: settings.completion.suffixTokens },
+            undefined,
+            this.windowAnchors.get(doc),
+        );
+        this.windowAnchors.set(doc, window.prefixStart);
+        // The FIM middle (after llama.cpp's /infill middle marker) is the text from an anchored
+        // line start to the cursor: the cursor line and the lines between the anchor and it (at
+        // most MIDDLE_MAX_LINES - 1). A keystroke, and Enter too, then only appends to the
+        // prompt and the suffix stays cached. prefix + middle is window.prefix either way.
+        const middleStart = chooseMiddleStart(text, window, offset, this.middleAnchors.get(doc));
+        this.middleAnchors.set(doc, middleAnchor(text, window, middleStart));
+        const task: CompletionTask = {
+            kind: 'completion',
+            doc,
+            prefix: window.prefix.slice(0, middleStart - window.prefixStart),
+            middle: window.prefix.slice(middleStart - window.prefixStart),
+            suffix: window.suffix,
+            maxTokens: settings.completion.maxTokens,
+            stop: completionStops(lineSuffix),
+        };
+        return { task, window };
+    }
+
+    /**
+     * The editor shows a document and the cursor has rested in it for READ_AHEAD_DWELL_MS: the
+     * router may have the completion model read the prompt there before the first keystroke
+     * (Router.readAhead). Typing, switching away or closing the editor first cancels it.
+     */
+    private scheduleReadAhead(editor: vscode.TextEditor | undefined): void {
+        this.deps.clock.clearTimeout(this.readAheadTimer);
+        this.readAheadTimer = undefined;
+        if (!editor || !COMPLETION_SCHEMES.includes(editor.document.uri.scheme)) return;
+        this.readAheadTimer = this.deps.clock.setTimeout(() => {
+            this.readAheadTimer = undefined;
+            const settings = this.deps.settings();
+            if (!settings.features.inlineCompletions || vscode.window.activeTextEditor !== editor || editor.document.isClosed) return;
+            try {
+                const document = editor.document;
+                const position = editor.selection.active;
+                const lineSuffix = document.lineAt(position.line).text.slice(position.character);
+                const { task } = this.buildTask(document.uri.toString(), document.getText(), document.offsetAt(position), lineSuffix, settings);
+                this.deps.router.readAhead(task);
+            } catch (e) {
+                // A hint only: the first keystroke reads the document itself.
+                this.deps.log.debug(`read-ahead skipped: ${errorMessage(e)}`);
+            }
+        }, READ_AHEAD_DWELL_MS);
     }
 
     /**
@@ -205,6 +254,8 @@ export class ZetaCompletionProvider implements vscode.InlineCompletionItemProvid
     }
 
     dispose(): void {
+        this.deps.clock.clearTimeout(this.readAheadTimer);
+        this.readAheadTimer = undefined;
         this.feedback.dismiss();
         for (const d of this.disposables.splice(0)) d.dispose();
     }
@@ -224,7 +275,10 @@ export class ZetaCompletionProvider implements vscode.InlineCompletionItemProvid
         if (e.contentChanges.length === 0) return;
         const active = vscode.window.activeTextEditor?.document;
         if (!active || active !== e.document) return;
-        if (e.document.uri.scheme !== 'file' && e.document.uri.scheme !== 'untitled' && e.document.uri.scheme !== 'vscode-remote') return;
+        if (!COMPLETION_SCHEMES.includes(e.document.uri.scheme)) return;
+        // The keystroke's own completion reads the document now.
+        this.deps.clock.clearTimeout(this.readAheadTimer);
+        this.readAheadTimer = undefined;
         this.cadence.record(this.deps.clock.now());
         this.deps.router.activity({ type: 'keystroke', doc: e.document.uri.toString() });
     }

@@ -15,7 +15,7 @@ import { createFileFeedbackStore, createRouter, defaultRoutingSettings } from '.
 import type { ParsedSettings, RoutingInternals } from '../core/settings';
 import type { DecisionRecord, Router } from '../core/tasks';
 import { AnswerPanel } from './answerPanel';
-import { ZetaCompletionProvider } from './completionProvider';
+import { COMPLETION_SCHEMES, ZetaCompletionProvider } from './completionProvider';
 import { PROPOSAL_SCHEME, ProposalProvider, editSelection, type EditSelectionArgs } from './editSelection';
 import { LoadView } from './loadView';
 import { Notifier } from './notifications';
@@ -122,7 +122,7 @@ async function start(context: vscode.ExtensionContext, log: vscode.LogOutputChan
         const completions = own(new ZetaCompletionProvider({ router: zetaRouter, clock, settings: () => settings.settings, log }));
         own(
             vscode.languages.registerInlineCompletionItemProvider(
-                [{ scheme: 'file' }, { scheme: 'untitled' }, { scheme: 'vscode-remote' }],
+                COMPLETION_SCHEMES.map((scheme) => ({ scheme })),
                 completions,
             ),
         );

@@ -175,6 +175,27 @@ describe('router over the real backend (tiny generated models)', function () {
         assert.deepEqual(warnings, []);
     });
 
+    it('zeta: the coder reads a document ahead of the first keystroke, which then evaluates a token or two', async () => {
+        const { router, warnings } = await start('zeta');
+        // As the completion provider builds it: the cursor line goes after the middle marker.
+        const prefix = code(30, 'r');
+        const middle = '    const total = ';
+        router.readAhead({ kind: 'completion', doc: 'r.ts', prefix, middle, suffix: '\n}\n', maxTokens: 8 });
+        assert.ok(router.snapshot().recentDecisions.some((d) => /read ahead/.test(d.reason) && d.chosen === 'coder'));
+        const deadline = performance.now() + 30_000;
+        while (router.snapshot().models.some((m) => m.inFlight + m.queued > 0)) {
+            if (performance.now() > deadline) throw new Error('the read did not finish within 30 s');
+            await delay(20);
+        }
+        const o = await settle(router.submit({ kind: 'completion', doc: 'r.ts', prefix, middle: `${middle}x`, suffix: '\n}\n', maxTokens: 8 }));
+        assert.ok(o.ok, !o.ok ? String(o.error) : '');
+        assert.equal(o.value.modelId, 'coder', o.value.decision.reason);
+        assert.ok(o.value.promptTokens > 200);
+        assert.ok(o.value.promptTokens - o.value.reusedPromptTokens <= 4, `evaluated ${o.value.promptTokens - o.value.reusedPromptTokens} of ${o.value.promptTokens}`);
+        await router.dispose();
+        assert.deepEqual(warnings, []);
+    });
+
     it('keeps the speeds it measured in a file; the next router starts from them before any work', async () => {
         const dir = await mkdtemp(join(tmpdir(), 'zeta-speeds-'));
         const store = () => createFileFeedbackStore(join(dir, 'speeds.json'), { readFile, writeFile, rename, mkdir, access });

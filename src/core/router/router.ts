@@ -44,7 +44,7 @@ import { choose, type Choice } from './policies';
 import { DebouncedSave, loadStored } from './persist';
 import { ModelEntry } from './registry';
 import { SpeedMemory, parseSpeeds, speedKey } from './speeds';
-import { COLD_PROMPT_REUSE, COLD_START_MIN_GAIN_MS, COLD_START_MIN_QUALITY, COLD_START_RATIO, FEEDBACK_SAVE_DEBOUNCE_MS, HEADROOM_CONFIDENCE, HEADROOM_CONFIDENCE_GPU, HOLD_BANK_MAX_MS, MAX_HOLD_SHARE, PAUSE_TO_END_MAX_MS, PREDICTIVE_PAUSE_CONFIDENCE, PREDICTIVE_PAUSE_STEP_MS, PREDICTIVE_PAUSE_STEPS, PREFERRED_ROLE, QUALITY_WEIGHT, RECENT_DECISIONS, STARVATION_MS } from './settings';
+import { COLD_PROMPT_REUSE, COLD_START_MIN_GAIN_MS, COLD_START_MIN_QUALITY, COLD_START_RATIO, FEEDBACK_SAVE_DEBOUNCE_MS, HEADROOM_CONFIDENCE, HEADROOM_CONFIDENCE_GPU, HOLD_BANK_MAX_MS, MAX_HOLD_SHARE, PAUSE_TO_END_MAX_MS, PREDICTIVE_PAUSE_CONFIDENCE, PREDICTIVE_PAUSE_STEP_MS, PREDICTIVE_PAUSE_STEPS, PREFERRED_ROLE, QUALITY_WEIGHT, READ_AHEAD_MIN_TOKENS, RECENT_DECISIONS, STARVATION_MS } from './settings';
 
 const NK = TASK_KINDS.length;
 const CLASS_INDEX: Readonly<Record<TaskKind, number>> = Object.fromEntries(TASK_KINDS.map((k, i) => [k, i])) as Record<TaskKind, number>;
@@ -97,6 +97,8 @@ export class RouterImpl implements ZetaRouter {
     private pauseTimer: TimerHandle | undefined;
     /** The predicted-keystroke pause's timer (armPredictivePause): to its start, then to its end. */
     private predictiveTimer: TimerHandle | undefined;
+    /** The latest read-ahead (`readAhead`), until it settles or a completion replaces it. */
+    private readAheadJob: Job | undefined;
     private readonly feedbackSave: DebouncedSave | undefined;
     /** Speeds learned in earlier sessions and this one, per model identity (`speedKey`). */
     private readonly speeds = new SpeedMemory();
@@ -144,6 +146,7 @@ export class RouterImpl implements ZetaRouter {
             const doc = job.doc;
             this.forecaster.arrival(task.kind, now, task.kind === 'completion' ? doc : undefined);
             if (task.kind === 'completion') {
+                this.endReadAhead(task.doc);
                 const older = this.docJobs.get(task.doc);
                 if (older) {
                     for (const o of older.slice()) this.cancel(o, new SupersededError(task.doc));
@@ -155,6 +158,19 @@ export class RouterImpl implements ZetaRouter {
             if (this.isReady) this.admit(job);
             else void this.ready.then(() => this.admit(job));
         });
+    }
+
+    /**
+     * A completion for `doc` replaces a read-ahead of it: a queued read is dropped, a running one
+     * aborted (its sequence keeps what it has read, which the completion then reuses), and the model
+     * is no longer taken as busy reading the document (coldStart would send the completion elsewhere).
+     */
+    private endReadAhead(doc: string): void {
+        const r = this.readAheadJob;
+        if (r === undefined || r.state === 'done' || r.doc !== doc) return;
+        this.readAheadJob = undefined;
+        r.model?.warming.delete(doc);
+        this.cancel(r, new SupersededError(doc));
     }
 
     decide(task: Task): DecisionRecord {
@@ -171,6 +187,22 @@ export class RouterImpl implements ZetaRouter {
 
     activity(signal: ActivitySignal): void {
         if (signal.type === 'keystroke') this.forecaster.keystroke(signal.doc, this.clock.now());
+    }
+
+    readAhead(task: CompletionTask): void {
+        const s = this.settings;
+        if (s.policy !== 'zeta' || !s.levers.coldStart || this.disposed || !this.isReady || task.kind !== 'completion') return;
+        const m = this.models[this.preferredIdx[CLASS_INDEX.completion]];
+        if (m === undefined || m.residency !== 'loaded' || m.retired || m.warming.has(task.doc)) return;
+        // A newer hint replaces a read still waiting (the user has moved on); a started one runs on.
+        const prev = this.readAheadJob;
+        if (prev !== undefined && prev.state === 'queued') {
+            const pm = prev.model;
+            this.settle(prev, abortError('replaced by a newer read-ahead'));
+            if (pm) this.pump(pm);
+        }
+        this.readAheadJob = this.queueWarm(m, task, this.priorities[CLASS_INDEX.embed] + 1, READ_AHEAD_MIN_TOKENS, 'read ahead: the editor shows this document; the model reads it before the first keystroke');
+        this.emit();
     }
 
     onDidChange(listener: () => void): Disposable {
@@ -642,25 +674,37 @@ export class RouterImpl implements ZetaRouter {
      */
     private startWarm(m: ModelEntry, src: Job): void {
         const t = src.task as CompletionTask;
-        if (this.disposed || m.warming.has(t.doc) || m.retired) return;
+        if (m.warming.has(t.doc)) return;
+        this.queueWarm(m, { ...t, promptTokens: src.promptTokens }, this.priorities[CLASS_INDEX.completion] - 1, 0, `cold start: reads the document in the background for task ${src.id}`);
+    }
+
+    /**
+     * Queues on `m` a read of `t`'s prompt (prefill only: a `warm` job nobody awaits), at `priority`,
+     * unless `m` would read fewer than `minTokens` of it. `m.warming` holds the document until the
+     * job settles. Returns the job, or undefined when nothing was queued.
+     */
+    private queueWarm(m: ModelEntry, t: CompletionTask, priority: number, minTokens: number, note: string): Job | undefined {
+        if (this.disposed || m.retired) return undefined;
         const now = this.clock.now();
-        const task: CompletionTask = { kind: 'completion', doc: t.doc, prefix: t.prefix, suffix: t.suffix, middle: t.middle, maxTokens: 0, promptTokens: src.promptTokens };
+        const task: CompletionTask = { kind: 'completion', doc: t.doc, prefix: t.prefix, suffix: t.suffix, middle: t.middle, maxTokens: 0, ...(t.promptTokens !== undefined ? { promptTokens: t.promptTokens } : {}) };
         const ci = CLASS_INDEX.completion;
-        const job = new Job(this.nextId++, task, 'completion', ci, this.priorities[ci] - 1, now, noop, noop);
+        const job = new Job(this.nextId++, task, 'completion', ci, priority, now, noop, noop);
         job.warm = true;
         this.prepare(job);
         job.genTokens = 0;
-        this.live.add(job);
-        m.warming.add(t.doc);
         const x = this.inputs;
         x.now = now;
         const c = new Candidate(m.id);
         predict(c, m, job, x);
+        if (job.promptTokens - c.reusedTokens < minTokens) return undefined;
+        this.live.add(job);
+        m.warming.add(t.doc);
         const rec = new DecisionRecordImpl(job.id, 'completion', t.doc, now, this.settings.policy, m.id, [c], 'best', m.id);
-        rec.note(`cold start: reads the document in the background for task ${src.id}`);
+        rec.note(note);
         job.decision = rec;
         this.remember(rec);
         this.enqueue(job, m, c.isolatedMs, c.isolatedMs);
+        return job;
     }
 
     /** Why `m` can never serve `job` (capability, space, residency failure), or undefined. */

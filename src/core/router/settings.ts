@@ -152,5 +152,10 @@ export const COLD_PROMPT_REUSE = 0.5;
  * never fires; on the CPU a 7B-class coder takes about a second, a 4B-class model half of that.
  */
 export const COLD_START_RATIO = 0.6;
+/**
+ * readAhead: no read is queued when the preferred model would read fewer than this many tokens of
+ * the prompt (it holds the document already; a keystroke evaluates a token or two).
+ */
+export const READ_AHEAD_MIN_TOKENS = 32;
 export const COLD_START_MIN_GAIN_MS = 150;
 export const COLD_START_MIN_QUALITY = 0.5;

@@ -121,6 +121,38 @@ describe('Zeta in the workbench (Chromium)', function () {
         assert.ok(partial.size >= 2, `the answer arrived in one piece (content lengths seen: ${JSON.stringify(lengths)}): not streamed`);
     });
 
+    it('the coder reads a file where the cursor rests before the first keystroke, which then reuses it (load view)', async () => {
+        const p = page!;
+        await zetaStatus(p).click();
+        const frame = await webviewFrame(p, '#decisions');
+        const editor = await openFile(p, 'src/geometry.py', { toSide: true });
+        await editor.locator('.view-lines').click();
+        await p.keyboard.press('Control+End');
+        // The cursor rests at the end of the file: the coder reads the text before it.
+        await frame.waitForFunction(() => Array.from(document.querySelectorAll('#decisions li')).some((li) => /read ahead/.test(li.textContent ?? '') && /coder/.test(li.textContent ?? '')), undefined, { timeout: 30_000, polling: 200 });
+        // Let the read finish (the coder's card shows nothing running), then type.
+        await frame.waitForFunction(() => {
+            for (const card of Array.from(document.querySelectorAll('#models article.card'))) {
+                if (card.querySelector('.card-head strong')?.textContent !== 'coder') continue;
+                for (const dt of Array.from(card.querySelectorAll('dl.stats dt'))) if (/running/.test(dt.textContent ?? '')) return /^0/.test(dt.nextElementSibling?.textContent ?? '');
+            }
+            return false;
+        }, undefined, { timeout: 30_000, polling: 200 });
+        // One keystroke: its completion is the first decision after the read (the list is newest first).
+        await p.keyboard.type('d');
+        const first = await frame.waitForFunction(() => {
+            const items = Array.from(document.querySelectorAll('#decisions li')).map((li) => li.textContent ?? '');
+            const read = items.findIndex((t) => /read ahead/.test(t));
+            if (read <= 0) return undefined;
+            const after = items.slice(0, read).filter((t) => /completion/.test(t));
+            return after.length > 0 ? after[after.length - 1] : undefined;
+        }, undefined, { timeout: 30_000, polling: 200 });
+        const text = (await first.jsonValue()) as string;
+        const m = /reuses (\d+) cached prompt tokens/.exec(text);
+        assert.ok(m && Number(m[1]) >= 100, `the first keystroke after the read: ${text}`);
+        await runCommand(p, 'File: Revert File');
+    });
+
     it('the load view (from the status bar item) shows activity after a request', async () => {
         const p = page!;
         await zetaStatus(p).click();

@@ -67,6 +67,7 @@ export function createMiniRouter(deps: RouterDeps): Router {
         submit,
         feedback: () => undefined,
         activity: () => undefined,
+        readAhead: () => undefined,
         snapshot,
         onDidChange: () => ({ dispose: () => undefined }),
         reconfigure: () => Promise.resolve(),

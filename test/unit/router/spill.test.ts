@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { NoCapableModelError, SupersededError } from '../../../src/core/errors';
 import { chat, completion, makeFixture, makeSettings, ready, spec, submit, texts, words } from './helpers';
-import type { Task } from '../../../src/core/tasks';
+import type { CompletionTask, Task } from '../../../src/core/tasks';
+import type { FakeCall } from '../../../src/backends/fakeBackend';
 
 describe('router: spill rules (zeta)', () => {
     const noHold = { levers: { holdSupersedable: false } };
@@ -275,6 +276,96 @@ describe('router: predicted reuse follows the order the model reads the prompt',
         await f.clock.runUntilIdle(60_000);
         assert.ok(served.outcome?.ok);
         assert.ok(served.outcome.value.reusedPromptTokens >= promptTokens - 8, `reused ${served.outcome.value.reusedPromptTokens}`);
+        await f.router.dispose();
+    });
+});
+
+describe('router: reading a document ahead of the first keystroke (zeta)', () => {
+    const noHold = { levers: { holdSupersedable: false } };
+    const prompt = words(400);
+    const hint = (doc = 'a.ts', text = prompt): CompletionTask => completion(doc, text) as CompletionTask;
+    const coderReads = (f: ReturnType<typeof makeFixture>, doc: string): FakeCall[] => f.backends.get('coder')!.calls.filter((c) => c.op === 'generate' && c.cacheKey === doc);
+
+    it('the coder reads the document shown; the first keystroke then reuses it on the coder instead of a cold start', async () => {
+        const f = makeFixture({ settings: noHold });
+        await ready(f);
+        f.router.readAhead(hint());
+        await f.clock.runUntilIdle(60_000);
+        assert.equal(coderReads(f, 'a.ts').length, 1);
+        assert.equal(coderReads(f, 'a.ts')[0].outcome, 'ok');
+        assert.match(f.router.snapshot().recentDecisions[0].reason, /read ahead: the editor shows this document/);
+        const key = submit(f, completion('a.ts', `${prompt} k`));
+        await f.clock.runUntilIdle(60_000);
+        assert.ok(key.outcome?.ok);
+        assert.equal(key.outcome.value.modelId, 'coder', key.outcome.value.decision.reason);
+        assert.ok(key.outcome.value.reusedPromptTokens >= 400, `reused ${key.outcome.value.reusedPromptTokens}`);
+        assert.doesNotMatch(key.outcome.value.decision.reason, /cold start/);
+        // Without the hint the same keystroke is a cold start (answered elsewhere while the coder reads).
+        const g = makeFixture({ settings: noHold });
+        await ready(g);
+        const cold = submit(g, completion('a.ts', `${prompt} k`));
+        await g.clock.runUntilIdle(60_000);
+        assert.ok(cold.outcome?.ok);
+        assert.match(cold.outcome.value.decision.reason, /cold start/);
+        await f.router.dispose();
+        await g.router.dispose();
+    });
+
+    it('nothing is read for a baseline policy, with coldStart off, or when the coder holds the document', async () => {
+        for (const settings of [{ ...noHold, policy: 'static' as const }, { levers: { holdSupersedable: false, coldStart: false } }]) {
+            const f = makeFixture({ settings });
+            await ready(f);
+            f.router.readAhead(hint());
+            await f.clock.runUntilIdle(60_000);
+            assert.equal(coderReads(f, 'a.ts').length, 0, JSON.stringify(settings));
+            await f.router.dispose();
+        }
+        const f = makeFixture({ settings: noHold });
+        await ready(f);
+        const c = submit(f, completion('a.ts', prompt));
+        await f.clock.runUntilIdle(60_000);
+        assert.ok(c.outcome?.ok);
+        const before = f.backends.get('coder')!.calls.length;
+        f.router.readAhead(hint('a.ts', `${prompt} k`));
+        await f.clock.runUntilIdle(60_000);
+        assert.equal(f.backends.get('coder')!.calls.length, before, 'the coder holds the document: nothing to read');
+        await f.router.dispose();
+    });
+
+    it('a newer hint replaces a read still waiting, and a keystroke goes before the read', async () => {
+        const f = makeFixture({ settings: noHold });
+        await ready(f);
+        // The coder is busy with a completion in another document.
+        const busy = submit(f, completion('b.ts', words(300), 30));
+        await f.clock.advance(10);
+        f.router.readAhead(hint('a.ts'));
+        f.router.readAhead(hint('c.ts'));
+        // A keystroke in b.ts goes before the waiting read.
+        const key = submit(f, completion('b.ts', `${words(300)} k`));
+        await f.clock.runUntilIdle(60_000);
+        assert.ok(key.outcome?.ok && busy.outcome && !busy.outcome.ok);
+        assert.equal(coderReads(f, 'a.ts').length, 0, 'the replaced read never ran');
+        const c = coderReads(f, 'c.ts');
+        assert.equal(c.length, 1);
+        const keyCall = coderReads(f, 'b.ts').at(-1)!;
+        assert.ok(keyCall.at < c[0].at, 'the keystroke ran before the read');
+        await f.router.dispose();
+    });
+
+    it('a keystroke during the read takes over on the coder from what was read', async () => {
+        const f = makeFixture({ settings: noHold });
+        await ready(f);
+        const long = words(600);
+        f.router.readAhead(hint('a.ts', long));
+        // 600 tokens at 1,000 tokens/s: 300 ms in, about half is read.
+        await f.clock.advance(300);
+        const key = submit(f, completion('a.ts', `${long} k`));
+        await f.clock.runUntilIdle(60_000);
+        assert.ok(key.outcome?.ok);
+        assert.equal(key.outcome.value.modelId, 'coder', key.outcome.value.decision.reason);
+        const reused = key.outcome.value.reusedPromptTokens;
+        assert.ok(reused >= 192 && reused <= 400, `reused ${reused}`);
+        assert.equal(coderReads(f, 'a.ts')[0].outcome, 'aborted');
         await f.router.dispose();
     });
 });
