@@ -11,7 +11,9 @@
  *   profile  only measures the speed profile of the generated models (bench/profile.ts) and
  *            writes it to DIR/profile.json (and bench/profiles/local-generated.json with --save).
  *
- * Other flags: --no-ablation, --no-isolated, --quick (real: a 20 s slice of the trace).
+ * Other flags: --no-ablation, --no-isolated, --quick (real: a 20 s slice of the trace),
+ * --read-ahead MS (editor events: the document shown MS before the first keystroke after each
+ * switch of document, passed to Router.readAhead; the shipped traces have none).
  */
 import { join, resolve } from 'node:path';
 import { createRouter, defaultRoutingSettings } from '../src/core/router';
@@ -21,7 +23,7 @@ import { loadProfile } from './profileTypes';
 import { evaluateTargets, policyReport, reportHead, writeReport, type LeverName, type PolicyReport, type Report } from './report';
 import { runProfileMode, runRealMode } from './real';
 import { runSimSuite, settingsFor } from './suite';
-import { summarize } from './trace';
+import { summarize, withFocus } from './trace';
 import { loadTraceFile } from './traceFiles';
 import { DEFAULT_TRACE_SEED } from './traces/generate';
 
@@ -35,6 +37,8 @@ export interface CliArgs {
     readonly isolated: boolean;
     readonly save: boolean;
     readonly quick: boolean;
+    /** With a value: add focus events this many ms before each switch's first keystroke (`withFocus`). */
+    readonly readAheadMs: number | undefined;
 }
 
 export function parseArgs(argv: readonly string[]): CliArgs {
@@ -47,6 +51,7 @@ export function parseArgs(argv: readonly string[]): CliArgs {
     let isolated = true;
     let save = false;
     let quick = false;
+    let readAheadMs: number | undefined;
     for (let i = 0; i < argv.length; i++) {
         const a = argv[i];
         const value = (): string => {
@@ -86,12 +91,16 @@ export function parseArgs(argv: readonly string[]): CliArgs {
             case '--quick':
                 quick = true;
                 break;
+            case '--read-ahead':
+                readAheadMs = Number(value());
+                if (!Number.isInteger(readAheadMs) || readAheadMs < 0) throw new Error(`--read-ahead must be a whole number of ms, got "${argv[i]}"`);
+                break;
             default:
                 throw new Error(`unknown argument "${a}" (see bench/cli.ts for usage)`);
         }
     }
     if (!mode) throw new Error('--mode sim|real|profile is required');
-    return { mode, trace, seed, out: out ?? join('bench-out', mode), profile, ablation, isolated, save, quick };
+    return { mode, trace, seed, out: out ?? join('bench-out', mode), profile, ablation, isolated, save, quick, readAheadMs };
 }
 
 const BENCH_DIR = __dirname;
@@ -99,7 +108,8 @@ const BENCH_DIR = __dirname;
 async function runSimMode(args: CliArgs, command: string): Promise<Report> {
     const started = performance.now();
     const traceFile = args.trace ?? join(BENCH_DIR, 'traces', 'typing-indexing.jsonl');
-    const trace = loadTraceFile(traceFile, args.seed);
+    const loaded = loadTraceFile(traceFile, args.seed);
+    const trace = args.readAheadMs === undefined ? loaded : withFocus(loaded, args.readAheadMs);
     const profileFile = args.profile ?? join(BENCH_DIR, 'profiles', 'rtx4090-qwen2.5-trio.json');
     const profile = loadProfile(profileFile);
     const s = summarize(trace);

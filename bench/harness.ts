@@ -207,6 +207,12 @@ export async function replay(input: ReplayInput): Promise<ReplayResult> {
     trace.lines.forEach((line, i) => {
         clock.setTimeout(() => startLine(i, line), line.t);
     });
+    // Editor events: the document shown before its first keystroke (Router.readAhead). Scheduled
+    // after the lines, so a focus at the same ms as a line of another document runs after it.
+    for (const f of trace.focus ?? []) {
+        const line = trace.lines[f.line];
+        if (line?.kind === 'completion') clock.setTimeout(() => router.readAhead(builder.readAhead(line)), f.t);
+    }
     const lastT = trace.lines.length > 0 ? trace.lines[trace.lines.length - 1].t : 0;
     const allDone = (): boolean => submittedLines === trace.lines.length && pending === 0 && embedQueue.length === 0;
     await env.drive(allDone, lastT + input.drainLimitMs);

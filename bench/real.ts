@@ -24,7 +24,7 @@ import { machineLoad, realSetup, type RealSetup } from './realSetup';
 import { objectiveFn } from './sim/run';
 import { runSimSuite, settingsFor } from './suite';
 import { TaskBuilder, calibrate } from './text';
-import { completionsOnly, summarize, type Trace } from './trace';
+import { completionsOnly, summarize, withFocus, type Trace } from './trace';
 
 const BENCH_DIR = __dirname;
 /** Threads over all evaluations, as Zeta runs on a 2-core machine (npm start sets ZETA_THREADS=1; ENVIRONMENT.md: 1 thread is fastest here). */
@@ -101,6 +101,7 @@ export async function runRealMode(args: CliArgs, command: string): Promise<Repor
     const setup = await realSetup(MAX_THREADS);
     let trace = loadTraceFile(args.trace ?? join(BENCH_DIR, 'traces', 'real-typing-indexing.jsonl'), args.seed);
     if (args.quick) trace = { name: trace.name, lines: trace.lines.filter((l) => l.t < 20_000) };
+    if (args.readAheadMs !== undefined) trace = withFocus(trace, args.readAheadMs);
     const { profile, tokensPerWord } = await getProfile(args, setup, log);
     mkdirSync(args.out, { recursive: true });
     writeFileSync(join(args.out, 'profile.json'), JSON.stringify(profile, null, 2) + '\n');

@@ -143,6 +143,33 @@ export class TaskBuilder {
         return { kind: 'completion', doc: line.doc, prefix, suffix, middle, maxTokens: line.maxTokens, onToken };
     }
 
+    /**
+     * The prompt the editor shows before `line`'s keystroke (a read-ahead hint): `line`'s text before
+     * the cursor without the partial word its keystroke types, so that the keystroke's prompt only
+     * appends to it. Reads the document's state without changing it; call it before `completion(line)`.
+     */
+    readAhead(line: TraceLine): CompletionTask {
+        const task = this.peek(line);
+        return { kind: 'completion', doc: line.doc, prefix: task.prefix, suffix: task.suffix, middle: task.middleBeforePartial, maxTokens: line.maxTokens };
+    }
+
+    private peek(line: TraceLine): { prefix: string; suffix: string; middleBeforePartial: string } {
+        const suffixTokens = line.suffixTokens ?? 0;
+        const lineTokens = line.lineTokens ?? 0;
+        const beforeWords = Math.max(1, this.wordsFor(line.promptTokens - suffixTokens - 3));
+        const lineStartWords = lineTokens === 0 ? beforeWords - 1 : Math.max(0, this.wordsFor(line.promptTokens - suffixTokens - 3 - lineTokens + 1) - 1);
+        const lineStartTokens = line.promptTokens - suffixTokens - 3 - lineTokens;
+        const state = this.middles.get(line.doc);
+        const completeLines = state === undefined ? 0 : state.completeLines + (state.lineStartTokens !== lineStartTokens ? 1 : 0);
+        const anchorWords = state === undefined || lineStartWords < state.anchorWords || !keepsMiddleAnchor(completeLines) ? lineStartWords : state.anchorWords;
+        const run = (from: number, count: number): string => (count > 0 ? words(line.doc, 'body', from, count) + ' ' : '');
+        return {
+            prefix: run(0, anchorWords),
+            suffix: words(line.doc, 'tail', 0, this.wordsFor(suffixTokens)),
+            middleBeforePartial: run(anchorWords, beforeWords - 1 - anchorWords),
+        };
+    }
+
     chat(line: TraceLine, onToken?: TokenListener): ChatTask {
         if (line.kind !== 'edit' && line.kind !== 'explain' && line.kind !== 'refactorPlan') throw new Error(`not a chat line: ${line.kind}`);
         // ~8 tokens go to the instruction and the chat template.

@@ -40,6 +40,34 @@ export interface TraceLine {
 export interface Trace {
     readonly name: string;
     readonly lines: readonly TraceLine[];
+    /**
+     * Editor events, not requests: at `t` (ms) the editor shows `doc` with the cursor where the
+     * completion line `line` (an index into `lines`) will be typed. The harness passes them to
+     * `Router.readAhead`; no trace file carries them (`withFocus` adds them).
+     */
+    readonly focus?: readonly FocusEvent[];
+}
+
+export interface FocusEvent {
+    readonly t: number;
+    readonly doc: string;
+    readonly line: number;
+}
+
+/**
+ * The trace with a focus event before the first keystroke in each document the typist switches to
+ * (and the first document typed in): `leadMs` before that keystroke, but not before the previous
+ * keystroke in another document (the user was still typing there).
+ */
+export function withFocus(trace: Trace, leadMs: number): Trace {
+    const focus: FocusEvent[] = [];
+    let prev: TraceLine | undefined;
+    trace.lines.forEach((l, i) => {
+        if (l.kind !== 'completion') return;
+        if (prev === undefined || prev.doc !== l.doc) focus.push({ t: Math.max(prev === undefined ? 0 : prev.t + 1, l.t - leadMs), doc: l.doc, line: i });
+        prev = l;
+    });
+    return { name: `${trace.name} (read ahead ${leadMs} ms)`, lines: trace.lines, focus };
 }
 
 export class TraceError extends Error {
@@ -104,7 +132,9 @@ export function serializeTrace(lines: readonly TraceLine[]): string {
 
 /** The trace's completions alone: the input of the `isolated` replay. */
 export function completionsOnly(trace: Trace): Trace {
-    return { name: `${trace.name} (completions only)`, lines: trace.lines.filter((l) => l.kind === 'completion') };
+    const lines = trace.lines.filter((l) => l.kind === 'completion');
+    const focus = trace.focus?.map((f) => ({ ...f, line: lines.indexOf(trace.lines[f.line]) }));
+    return { name: `${trace.name} (completions only)`, lines, ...(focus ? { focus } : {}) };
 }
 
 export interface TraceSummary {

@@ -44,7 +44,7 @@ import { choose, type Choice } from './policies';
 import { DebouncedSave, loadStored } from './persist';
 import { ModelEntry } from './registry';
 import { SpeedMemory, parseSpeeds, speedKey } from './speeds';
-import { COLD_PROMPT_REUSE, COLD_START_MIN_GAIN_MS, COLD_START_MIN_QUALITY, COLD_START_RATIO, FEEDBACK_SAVE_DEBOUNCE_MS, HEADROOM_CONFIDENCE, HEADROOM_CONFIDENCE_GPU, HOLD_BANK_MAX_MS, MAX_HOLD_SHARE, PAUSE_TO_END_MAX_MS, PREDICTIVE_PAUSE_CONFIDENCE, PREDICTIVE_PAUSE_STEP_MS, PREDICTIVE_PAUSE_STEPS, PREFERRED_ROLE, QUALITY_WEIGHT, READ_AHEAD_MIN_TOKENS, RECENT_DECISIONS, STARVATION_MS } from './settings';
+import { COLD_PROMPT_REUSE, COLD_START_MIN_GAIN_MS, COLD_START_MIN_QUALITY, COLD_START_RATIO, FEEDBACK_SAVE_DEBOUNCE_MS, HEADROOM_CONFIDENCE, HEADROOM_CONFIDENCE_GPU, HOLD_BANK_MAX_MS, MAX_HOLD_SHARE, PAUSE_TO_END_MAX_MS, PREDICTIVE_PAUSE_CONFIDENCE, PREDICTIVE_PAUSE_STEP_MS, PREDICTIVE_PAUSE_STEPS, PREFERRED_ROLE, QUALITY_WEIGHT, READ_AHEAD_MIN_GPU_MS, READ_AHEAD_MIN_TOKENS, RECENT_DECISIONS, STARVATION_MS } from './settings';
 
 const NK = TASK_KINDS.length;
 const CLASS_INDEX: Readonly<Record<TaskKind, number>> = Object.fromEntries(TASK_KINDS.map((k, i) => [k, i])) as Record<TaskKind, number>;
@@ -201,7 +201,12 @@ export class RouterImpl implements ZetaRouter {
             this.settle(prev, abortError('replaced by a newer read-ahead'));
             if (pm) this.pump(pm);
         }
-        this.readAheadJob = this.queueWarm(m, task, this.priorities[CLASS_INDEX.embed] + 1, READ_AHEAD_MIN_TOKENS, 'read ahead: the editor shows this document; the model reads it before the first keystroke');
+        // On the CPU the evaluation turns keep the read out of every other request's way. On a GPU
+        // it shares the device with whatever runs, so it is worth it only where reading the prompt
+        // would cost the first keystroke noticeably: a cold prompt on a fast GPU takes tens of ms
+        // (bench/FINDINGS.md F30).
+        const worth = (c: Candidate, job: Job): boolean => job.promptTokens - c.reusedTokens >= READ_AHEAD_MIN_TOKENS && (m.info?.gpu !== true || c.isolatedMs >= READ_AHEAD_MIN_GPU_MS);
+        this.readAheadJob = this.queueWarm(m, task, this.priorities[CLASS_INDEX.embed] + 1, worth, 'read ahead: the editor shows this document; the model reads it before the first keystroke');
         this.emit();
     }
 
@@ -675,15 +680,15 @@ export class RouterImpl implements ZetaRouter {
     private startWarm(m: ModelEntry, src: Job): void {
         const t = src.task as CompletionTask;
         if (m.warming.has(t.doc)) return;
-        this.queueWarm(m, { ...t, promptTokens: src.promptTokens }, this.priorities[CLASS_INDEX.completion] - 1, 0, `cold start: reads the document in the background for task ${src.id}`);
+        this.queueWarm(m, { ...t, promptTokens: src.promptTokens }, this.priorities[CLASS_INDEX.completion] - 1, () => true, `cold start: reads the document in the background for task ${src.id}`);
     }
 
     /**
      * Queues on `m` a read of `t`'s prompt (prefill only: a `warm` job nobody awaits), at `priority`,
-     * unless `m` would read fewer than `minTokens` of it. `m.warming` holds the document until the
+     * when `worth` says so given `m`'s prediction for it. `m.warming` holds the document until the
      * job settles. Returns the job, or undefined when nothing was queued.
      */
-    private queueWarm(m: ModelEntry, t: CompletionTask, priority: number, minTokens: number, note: string): Job | undefined {
+    private queueWarm(m: ModelEntry, t: CompletionTask, priority: number, worth: (c: Candidate, job: Job) => boolean, note: string): Job | undefined {
         if (this.disposed || m.retired) return undefined;
         const now = this.clock.now();
         const task: CompletionTask = { kind: 'completion', doc: t.doc, prefix: t.prefix, suffix: t.suffix, middle: t.middle, maxTokens: 0, ...(t.promptTokens !== undefined ? { promptTokens: t.promptTokens } : {}) };
@@ -696,7 +701,7 @@ export class RouterImpl implements ZetaRouter {
         x.now = now;
         const c = new Candidate(m.id);
         predict(c, m, job, x);
-        if (job.promptTokens - c.reusedTokens < minTokens) return undefined;
+        if (!worth(c, job)) return undefined;
         this.live.add(job);
         m.warming.add(t.doc);
         const rec = new DecisionRecordImpl(job.id, 'completion', t.doc, now, this.settings.policy, m.id, [c], 'best', m.id);

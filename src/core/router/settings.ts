@@ -157,5 +157,14 @@ export const COLD_START_RATIO = 0.6;
  * the prompt (it holds the document already; a keystroke evaluates a token or two).
  */
 export const READ_AHEAD_MIN_TOKENS = 32;
+/**
+ * readAhead, for a model on a GPU: nor when reading the prompt is predicted to take it less than
+ * this long (ms, alone), the first keystroke would hardly wait for it. A cold prompt on a fast GPU
+ * takes tens of ms, and reads there shared the device with keystrokes and explanations: on the
+ * benchmark's GPU simulation completion p95 went from 22 to 28 ms and explanations from 4.6 to
+ * 6.2 s (bench/FINDINGS.md F30). The same bar as a worthwhile cold start (COLD_START_MIN_GAIN_MS).
+ * On the CPU the evaluation turns keep a read out of every other request's way.
+ */
+export const READ_AHEAD_MIN_GPU_MS = 150;
 export const COLD_START_MIN_GAIN_MS = 150;
 export const COLD_START_MIN_QUALITY = 0.5;

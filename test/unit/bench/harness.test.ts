@@ -6,7 +6,7 @@ import { POLICY_NAMES } from '../../../src/core/tasks';
 import { loadProfile } from '../../../bench/profileTypes';
 import { runSim } from '../../../bench/sim/run';
 import { settingsFor } from '../../../bench/suite';
-import { completionsOnly, parseTrace } from '../../../bench/trace';
+import { completionsOnly, parseTrace, withFocus } from '../../../bench/trace';
 
 const ROOT = join(__dirname, '..', '..', '..');
 
@@ -28,6 +28,21 @@ describe('bench harness with the real router on the simulator', () => {
             assert.ok(r.metrics.completion.served > 0);
         });
     }
+
+    it('focus events reach the router: on the CPU profile, zeta reads the documents switched to before their first keystroke', async function () {
+        this.timeout(60_000);
+        const cpu = loadProfile(join(ROOT, 'bench', 'profiles', 'local-generated.json'));
+        const cold = (t: typeof trace): Promise<number> =>
+            runSim(t, cpu, settingsFor(defaultRoutingSettings(), 'zeta', cpu), createRouter).then((r) => {
+                assert.equal(r.replay.hung, 0);
+                // Served completions whose prompt was mostly not held by the model that served it.
+                return r.replay.records.filter((x) => x.kind === 'completion' && x.outcome === 'served' && (x.reusedPromptTokens ?? 0) < 0.5 * (x.promptTokens ?? 0)).length;
+            });
+        const without = await cold(trace);
+        const withReads = await cold(withFocus(trace, 1000));
+        assert.ok(without >= 2, `${without} cold served completions without focus events`);
+        assert.ok(withReads < without, `${withReads} cold served completions with focus events, ${without} without`);
+    });
 
     it('the isolated replay serves the completions alone', async function () {
         this.timeout(30_000);

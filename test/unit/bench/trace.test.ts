@@ -2,7 +2,7 @@ import * as assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULT_TRACE_SEED, TRACE_SPECS, generateTrace } from '../../../bench/traces/generate';
-import { TraceError, completionsOnly, parseTrace, serializeTrace, summarize, type TraceLine } from '../../../bench/trace';
+import { TraceError, completionsOnly, parseTrace, serializeTrace, summarize, withFocus, type TraceLine } from '../../../bench/trace';
 import { TaskBuilder, calibrate, docWord } from '../../../bench/text';
 import { MIDDLE_MAX_LINES } from '../../../src/core/completion/context';
 
@@ -121,6 +121,57 @@ describe('bench traces', () => {
         const c = completionsOnly(t);
         assert.ok(c.lines.length > 0 && c.lines.every((l) => l.kind === 'completion'));
         assert.equal(c.lines.length, t.lines.filter((l) => l.kind === 'completion').length);
+    });
+});
+
+describe('bench traces: editor focus events (--read-ahead)', () => {
+    it('a focus event comes before the first keystroke in each document typed in, not before the last keystroke elsewhere', () => {
+        const t = parseTrace('x', readFileSync(join(TRACES, 'real-typing-indexing.jsonl'), 'utf8'));
+        const f = withFocus(t, 1000);
+        assert.equal(f.lines, t.lines);
+        const focus = f.focus ?? [];
+        assert.ok(focus.length >= 3, `${focus.length} focus events`);
+        let prev: TraceLine | undefined;
+        let switches = 0;
+        t.lines.forEach((l, i) => {
+            if (l.kind !== 'completion') return;
+            const e = focus.find((x) => x.line === i);
+            if (prev === undefined || prev.doc !== l.doc) {
+                switches++;
+                assert.ok(e, `no focus before line ${i}`);
+                assert.equal(e.doc, l.doc);
+                assert.ok(e.t <= l.t && e.t >= l.t - 1000, `focus at ${e.t} for a keystroke at ${l.t}`);
+                if (prev) assert.ok(e.t > prev.t, 'not before the last keystroke in the other document');
+            } else assert.equal(e, undefined);
+            prev = l;
+        });
+        assert.equal(focus.length, switches);
+        // The isolated replay keeps them, pointing at the same lines.
+        const c = completionsOnly(f);
+        assert.deepEqual(c.focus?.map((x) => c.lines[x.line]), focus.map((x) => t.lines[x.line]));
+    });
+
+    it('the task builder\'s read-ahead prompt is what the keystroke after it only appends to, and leaves the state alone', () => {
+        for (const tpw of [1, 2.738]) {
+            const b = new TaskBuilder(tpw);
+            const t = parseTrace('x', readFileSync(join(TRACES, 'typing-indexing.jsonl'), 'utf8'));
+            const focus = withFocus(t, 1000).focus ?? [];
+            let checked = 0;
+            t.lines.forEach((l, i) => {
+                if (l.kind !== 'completion') return;
+                if (focus.some((x) => x.line === i)) {
+                    const ahead = b.readAhead(l);
+                    const again = b.readAhead(l);
+                    assert.deepEqual(again, ahead, 'reading ahead changes nothing');
+                    const key = b.completion(l);
+                    assert.equal(key.prefix, ahead.prefix);
+                    assert.equal(key.suffix, ahead.suffix);
+                    assert.ok(key.middle!.startsWith(ahead.middle!) && key.middle!.length > ahead.middle!.length, `${JSON.stringify(ahead.middle?.slice(-20))} -> ${JSON.stringify(key.middle?.slice(-20))}`);
+                    checked++;
+                } else b.completion(l);
+            });
+            assert.ok(checked >= 3, `${checked} documents switched to`);
+        }
     });
 });
 

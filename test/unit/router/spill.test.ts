@@ -332,6 +332,22 @@ describe('router: reading a document ahead of the first keystroke (zeta)', () =>
         await f.router.dispose();
     });
 
+    it('on a GPU, only a read that would keep the first keystroke waiting is worth it', async () => {
+        for (const [promptTokensPerSec, reads] of [[20_000, 0], [1_000, 1]] as const) {
+            // 400 tokens: 20 ms at 20,000 tokens/s (skipped), 400 ms at 1,000 (read).
+            const f = makeFixture({ settings: noHold, profiles: { coder: { promptTokensPerSec, memory: { ramBytes: 0, vramBytes: 4e9 } } } });
+            await ready(f);
+            // The coder measures its prefill on another document first.
+            const c = submit(f, completion('m.ts', words(300)));
+            await f.clock.runUntilIdle(60_000);
+            assert.ok(c.outcome?.ok);
+            f.router.readAhead(hint());
+            await f.clock.runUntilIdle(60_000);
+            assert.equal(coderReads(f, 'a.ts').length, reads, `${promptTokensPerSec} tokens/s`);
+            await f.router.dispose();
+        }
+    });
+
     it('a newer hint replaces a read still waiting, and a keystroke goes before the read', async () => {
         const f = makeFixture({ settings: noHold });
         await ready(f);
