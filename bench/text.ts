@@ -110,6 +110,29 @@ export class TaskBuilder {
     completion(line: TraceLine, onToken?: TokenListener): CompletionTask {
         const k = (this.keystrokes.get(line.doc) ?? 0) + 1;
         this.keystrokes.set(line.doc, k);
+        const { beforeWords, state, prefix, middleBeforePartial, suffix } = this.plan(line);
+        this.middles.set(line.doc, state);
+        const typed = docWord(line.doc, 'body', beforeWords - 1);
+        const partial = (typed + 'xyzw').slice(0, 1 + (k % 4));
+        return { kind: 'completion', doc: line.doc, prefix, suffix, middle: middleBeforePartial + partial, maxTokens: line.maxTokens, onToken };
+    }
+
+    /**
+     * The prompt the editor shows before `line`'s keystroke (a read-ahead hint): `line`'s text before
+     * the cursor without the partial word its keystroke types, so that the keystroke's prompt only
+     * appends to it. Reads the document's state without changing it; call it before `completion(line)`.
+     */
+    readAhead(line: TraceLine): CompletionTask {
+        const { prefix, middleBeforePartial, suffix } = this.plan(line);
+        return { kind: 'completion', doc: line.doc, prefix, suffix, middle: middleBeforePartial, maxTokens: line.maxTokens };
+    }
+
+    /**
+     * `line`'s layout, without changing any state: the words before the cursor, the document's middle
+     * state after this line (for `completion` to keep), and the prompt's texts but for the partial
+     * word being typed (which the middle always ends with).
+     */
+    private plan(line: TraceLine): { beforeWords: number; state: MiddleState; prefix: string; middleBeforePartial: string; suffix: string } {
         const suffixTokens = line.suffixTokens ?? 0;
         const lineTokens = line.lineTokens ?? 0;
         // 3 tokens go to the FIM markers.
@@ -123,50 +146,21 @@ export class TaskBuilder {
         // word, which the text before the cursor always ends with: lineStartWords <= beforeWords - 1.
         const lineStartWords = lineTokens === 0 ? beforeWords - 1 : Math.max(0, this.wordsFor(line.promptTokens - suffixTokens - 3 - lineTokens + 1) - 1);
         const lineStartTokens = line.promptTokens - suffixTokens - 3 - lineTokens;
-        let state = this.middles.get(line.doc);
-        if (state !== undefined && state.lineStartTokens !== lineStartTokens) {
-            state.completeLines++;
-            state.lineStartTokens = lineStartTokens;
-        }
-        if (state === undefined || lineStartWords < state.anchorWords || !keepsMiddleAnchor(state.completeLines)) {
-            state = { anchorWords: lineStartWords, lineStartTokens, completeLines: 0 };
-            this.middles.set(line.doc, state);
-        }
-        const anchorWords = state.anchorWords;
-        const typed = docWord(line.doc, 'body', beforeWords - 1);
-        const partial = (typed + 'xyzw').slice(0, 1 + (k % 4));
+        const prev = this.middles.get(line.doc);
+        // A new line (its start moved) completes one more line of the middle.
+        const completeLines = prev === undefined ? 0 : prev.completeLines + (prev.lineStartTokens !== lineStartTokens ? 1 : 0);
+        const state: MiddleState =
+            prev === undefined || lineStartWords < prev.anchorWords || !keepsMiddleAnchor(completeLines)
+                ? { anchorWords: lineStartWords, lineStartTokens, completeLines: 0 }
+                : { anchorWords: prev.anchorWords, lineStartTokens, completeLines };
         // words() of the whole words before the partial one, each run followed by its separating space.
         const run = (from: number, count: number): string => (count > 0 ? words(line.doc, 'body', from, count) + ' ' : '');
-        const suffix = words(line.doc, 'tail', 0, this.wordsFor(suffixTokens));
-        const prefix = run(0, anchorWords);
-        const middle = run(anchorWords, beforeWords - 1 - anchorWords) + partial;
-        return { kind: 'completion', doc: line.doc, prefix, suffix, middle, maxTokens: line.maxTokens, onToken };
-    }
-
-    /**
-     * The prompt the editor shows before `line`'s keystroke (a read-ahead hint): `line`'s text before
-     * the cursor without the partial word its keystroke types, so that the keystroke's prompt only
-     * appends to it. Reads the document's state without changing it; call it before `completion(line)`.
-     */
-    readAhead(line: TraceLine): CompletionTask {
-        const task = this.peek(line);
-        return { kind: 'completion', doc: line.doc, prefix: task.prefix, suffix: task.suffix, middle: task.middleBeforePartial, maxTokens: line.maxTokens };
-    }
-
-    private peek(line: TraceLine): { prefix: string; suffix: string; middleBeforePartial: string } {
-        const suffixTokens = line.suffixTokens ?? 0;
-        const lineTokens = line.lineTokens ?? 0;
-        const beforeWords = Math.max(1, this.wordsFor(line.promptTokens - suffixTokens - 3));
-        const lineStartWords = lineTokens === 0 ? beforeWords - 1 : Math.max(0, this.wordsFor(line.promptTokens - suffixTokens - 3 - lineTokens + 1) - 1);
-        const lineStartTokens = line.promptTokens - suffixTokens - 3 - lineTokens;
-        const state = this.middles.get(line.doc);
-        const completeLines = state === undefined ? 0 : state.completeLines + (state.lineStartTokens !== lineStartTokens ? 1 : 0);
-        const anchorWords = state === undefined || lineStartWords < state.anchorWords || !keepsMiddleAnchor(completeLines) ? lineStartWords : state.anchorWords;
-        const run = (from: number, count: number): string => (count > 0 ? words(line.doc, 'body', from, count) + ' ' : '');
         return {
-            prefix: run(0, anchorWords),
+            beforeWords,
+            state,
+            prefix: run(0, state.anchorWords),
+            middleBeforePartial: run(state.anchorWords, beforeWords - 1 - state.anchorWords),
             suffix: words(line.doc, 'tail', 0, this.wordsFor(suffixTokens)),
-            middleBeforePartial: run(anchorWords, beforeWords - 1 - anchorWords),
         };
     }
 
