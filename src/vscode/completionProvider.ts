@@ -197,8 +197,7 @@ export class ZetaCompletionProvider implements vscode.InlineCompletionItemProvid
      * (Router.readAhead). Typing, switching away or closing the editor first cancels it.
      */
     private scheduleReadAhead(editor: vscode.TextEditor | undefined): void {
-        this.deps.clock.clearTimeout(this.readAheadTimer);
-        this.readAheadTimer = undefined;
+        this.cancelReadAhead();
         if (!editor || !COMPLETION_SCHEMES.includes(editor.document.uri.scheme)) return;
         this.readAheadTimer = this.deps.clock.setTimeout(() => {
             this.readAheadTimer = undefined;
@@ -215,6 +214,11 @@ export class ZetaCompletionProvider implements vscode.InlineCompletionItemProvid
                 this.deps.log.debug(`read-ahead skipped: ${errorMessage(e)}`);
             }
         }, READ_AHEAD_DWELL_MS);
+    }
+
+    private cancelReadAhead(): void {
+        this.deps.clock.clearTimeout(this.readAheadTimer);
+        this.readAheadTimer = undefined;
     }
 
     /**
@@ -254,8 +258,7 @@ export class ZetaCompletionProvider implements vscode.InlineCompletionItemProvid
     }
 
     dispose(): void {
-        this.deps.clock.clearTimeout(this.readAheadTimer);
-        this.readAheadTimer = undefined;
+        this.cancelReadAhead();
         this.feedback.dismiss();
         for (const d of this.disposables.splice(0)) d.dispose();
     }
@@ -277,8 +280,7 @@ export class ZetaCompletionProvider implements vscode.InlineCompletionItemProvid
         if (!active || active !== e.document) return;
         if (!COMPLETION_SCHEMES.includes(e.document.uri.scheme)) return;
         // The keystroke's own completion reads the document now.
-        this.deps.clock.clearTimeout(this.readAheadTimer);
-        this.readAheadTimer = undefined;
+        this.cancelReadAhead();
         this.cadence.record(this.deps.clock.now());
         this.deps.router.activity({ type: 'keystroke', doc: e.document.uri.toString() });
     }

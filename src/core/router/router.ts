@@ -196,11 +196,7 @@ export class RouterImpl implements ZetaRouter {
         if (m === undefined || m.residency !== 'loaded' || m.retired || m.warming.has(task.doc)) return;
         // A newer hint replaces a read still waiting (the user has moved on); a started one runs on.
         const prev = this.readAheadJob;
-        if (prev !== undefined && prev.state === 'queued') {
-            const pm = prev.model;
-            this.settle(prev, abortError('replaced by a newer read-ahead'));
-            if (pm) this.pump(pm);
-        }
+        if (prev !== undefined && prev.state === 'queued') this.cancel(prev, abortError('replaced by a newer read-ahead'));
         // On the CPU the evaluation turns keep the read out of every other request's way. On a GPU
         // it shares the device with whatever runs, so it is worth it only where reading the prompt
         // would cost the first keystroke noticeably: a cold prompt on a fast GPU takes tens of ms
