@@ -144,14 +144,18 @@ describe('router over the real backend (tiny generated models)', function () {
 
     it('zeta: completions the next keystroke supersedes stop after their first token; the last is served in full', async () => {
         const { router, warnings } = await start('zeta');
+        const GAP_MS = 80;
+        const GEN = 128;
         // The coder reads the document once (later keystrokes reuse it) and measures its speeds.
         let prefix = code(20, 'h');
-        const warm = await settle(router.submit({ kind: 'completion', doc: 'h.ts', prefix, suffix: '\n}\n', maxTokens: 24 }));
+        const warm = await settle(router.submit({ kind: 'completion', doc: 'h.ts', prefix, suffix: '\n}\n', maxTokens: GEN }));
         assert.ok(warm.ok, !warm.ok ? String(warm.error) : '');
-        // This user types 40 ms apart: a 24-token completion cannot end before the next keystroke.
+        assert.equal(warm.value.generatedTokens, GEN, 'the router predicts the rest from what the warm-up generated');
+        // This user types GAP_MS apart, and a GEN-token completion takes several times as long, so the
+        // hold does not depend on this machine's speed: a first token up to ~GAP_MS late still holds.
         for (let i = 0; i < 12; i++) {
             router.activity({ type: 'keystroke', doc: 'other.ts' });
-            await delay(40);
+            await delay(GAP_MS);
         }
         const tokens: number[] = [];
         const burst: Array<Promise<Outcome>> = [];
@@ -159,8 +163,8 @@ describe('router over the real backend (tiny generated models)', function () {
             prefix += String.fromCharCode(97 + i);
             tokens.push(0);
             router.activity({ type: 'keystroke', doc: 'h.ts' });
-            burst.push(settle(router.submit({ kind: 'completion', doc: 'h.ts', prefix, suffix: '\n}\n', maxTokens: 24, onToken: () => void tokens[i]++ })));
-            await delay(40);
+            burst.push(settle(router.submit({ kind: 'completion', doc: 'h.ts', prefix, suffix: '\n}\n', maxTokens: GEN, onToken: () => void tokens[i]++ })));
+            await delay(GAP_MS);
         }
         const outcomes = await Promise.all(burst);
         const last = outcomes[outcomes.length - 1];
