@@ -23,6 +23,7 @@
  */
 import type {
     BackendStats,
+    CallUsage,
     ChatRequest,
     GenerateRequest,
     GenerationResult,
@@ -32,6 +33,7 @@ import type {
     TokenGate,
     TokenListener,
 } from '../../src/core/backend';
+import { reportUsage } from '../../src/core/backend';
 import { sleep, type Clock } from '../../src/core/clock';
 import type { EvalTurns } from '../../src/core/evalTurns';
 import { KeyedPrefixCache } from '../../src/core/prefixCache';
@@ -162,14 +164,14 @@ export class SimBackend implements ModelBackend {
             request.mode === 'fim'
                 ? ['<fim_prefix>', ...simTokenize(request.prefix ?? ''), '<fim_suffix>', ...simTokenize(request.suffix ?? ''), '<fim_middle>', ...simTokenize(request.middle ?? '')]
                 : simTokenize(request.prompt ?? '');
-        return this.run(prompt, request.maxTokens, request.cacheKey, request.gate, request.onToken, signal, request.priority);
+        return this.run(prompt, request.maxTokens, request.cacheKey, request.gate, request.onToken, signal, request.priority, request.onUsage);
     }
 
     chat(request: ChatRequest, signal: AbortSignal): Promise<GenerationResult> {
         const prompt: string[] = [];
         for (const m of request.messages) prompt.push(`<${m.role}>`, ...simTokenize(m.content));
         prompt.push('<assistant>');
-        return this.run(prompt, request.maxTokens, request.cacheKey, request.gate, request.onToken, signal, request.priority);
+        return this.run(prompt, request.maxTokens, request.cacheKey, request.gate, request.onToken, signal, request.priority, request.onUsage);
     }
 
     /** One native call per text (as the llama.cpp backend does); abort is checked between texts. */
@@ -253,6 +255,7 @@ export class SimBackend implements ModelBackend {
         onToken: TokenListener | undefined,
         signal: AbortSignal,
         priority = 0,
+        onUsage?: (usage: CallUsage) => void,
     ): Promise<GenerationResult> {
         this.requireLoaded();
         const ctx = this.currentInfo?.contextSize ?? this.profile.contextSize;
@@ -291,6 +294,7 @@ export class SimBackend implements ModelBackend {
         let lastCallTokens = 0;
         let generated = 0;
         let prefillDone = false;
+        let completed = false;
         if (cacheKey !== undefined) this.serving.set(cacheKey, () => reused + started);
         // As the llama.cpp backend: the thread is reserved at this priority until the first token,
         // or until the gate holds this call.
@@ -352,6 +356,7 @@ export class SimBackend implements ModelBackend {
             const end = this.clock.now();
             if (generated > 1 && firstTokenAt !== undefined) ewma(this.decodeTps, ((generated - 1) * 1000) / Math.max(1e-9, end - firstTokenAt));
             if (cacheKey !== undefined) this.prefixes.keep(cacheKey, prompt);
+            completed = true;
             this.totals.requests++;
             return {
                 text,
@@ -382,6 +387,7 @@ export class SimBackend implements ModelBackend {
             this.computed.promptEvaluated += started;
             this.computed.promptReused += reused;
             this.computed.generated += generated;
+            reportUsage(onUsage, { reusedPromptTokens: reused, evaluatedPromptTokens: started, generatedTokens: generated, completed });
             // The slot is free only when the native call in progress has returned.
             void slot.tail.then(() => {
                 this.slots.release();

@@ -12,6 +12,7 @@
  */
 import type {
     BackendStats,
+    CallUsage,
     ChatRequest,
     FimFamily,
     GenerateRequest,
@@ -24,6 +25,7 @@ import type {
     TokenGate,
     TokenListener,
 } from '../core/backend';
+import { reportUsage } from '../core/backend';
 import { sleep, type Clock } from '../core/clock';
 import { KeyedPrefixCache } from '../core/prefixCache';
 import { SlotPool } from '../core/slots';
@@ -174,13 +176,13 @@ export class FakeBackend implements ModelBackend {
             request.mode === 'fim'
                 ? ['<fim_prefix>', ...this.tokenize(request.prefix ?? ''), '<fim_suffix>', ...this.tokenize(request.suffix ?? ''), '<fim_middle>', ...this.tokenize(request.middle ?? '')]
                 : this.tokenize(request.prompt ?? '');
-        return this.run('generate', prompt, request.maxTokens, request.cacheKey, request.gate, request.onToken, request.ignoreEndOfGeneration, signal);
+        return this.run('generate', prompt, request.maxTokens, request.cacheKey, request.gate, request.onToken, request.ignoreEndOfGeneration, signal, request.onUsage);
     }
 
     chat(request: ChatRequest, signal: AbortSignal): Promise<GenerationResult> {
         const prompt: string[] = [];
         for (const m of request.messages) prompt.push(`<${m.role}>`, ...this.tokenize(m.content));
-        return this.run('chat', prompt, request.maxTokens, request.cacheKey, request.gate, request.onToken, request.ignoreEndOfGeneration, signal);
+        return this.run('chat', prompt, request.maxTokens, request.cacheKey, request.gate, request.onToken, request.ignoreEndOfGeneration, signal, request.onUsage);
     }
 
     async embed(texts: readonly string[], signal: AbortSignal): Promise<number[][]> {
@@ -242,6 +244,7 @@ export class FakeBackend implements ModelBackend {
         onToken: TokenListener | undefined,
         ignoreEog: boolean | undefined,
         signal: AbortSignal,
+        onUsage?: (usage: CallUsage) => void,
     ): Promise<GenerationResult> {
         this.requireLoaded();
         const call: FakeCall = { op, at: this.clock.now(), cacheKey };
@@ -253,6 +256,8 @@ export class FakeBackend implements ModelBackend {
         let reused = 0;
         // Prompt tokens after the reused prefix whose prefill chunks completed.
         let chunksDone = 0;
+        let generated = 0;
+        let completed = false;
         try {
             reused = this.prefixes.reusable(cacheKey, prompt);
             call.reusedPromptTokens = reused;
@@ -275,7 +280,6 @@ export class FakeBackend implements ModelBackend {
             const limit = ignoreEog || p.endAfterTokens === undefined ? maxTokens : Math.min(maxTokens, p.endAfterTokens);
             let text = '';
             let firstTokenAt: number | undefined;
-            let generated = 0;
             for (let i = 0; i < limit; i++) {
                 if (i > 0) {
                     const w = gate?.wait(signal);
@@ -300,6 +304,7 @@ export class FakeBackend implements ModelBackend {
             if (cacheKey !== undefined) this.prefixes.keep(cacheKey, prompt);
             const stopReason: StopReason = generated < maxTokens ? 'endOfGeneration' : 'maxTokens';
             call.outcome = 'ok';
+            completed = true;
             this.totals.requests++;
             return {
                 text,
@@ -325,6 +330,7 @@ export class FakeBackend implements ModelBackend {
             if (cacheKey !== undefined) this.serving.delete(cacheKey);
             listener = undefined;
             call.endAt = this.clock.now();
+            reportUsage(onUsage, { reusedPromptTokens: reused, evaluatedPromptTokens: prefilled ? prompt.length - reused : chunksDone, generatedTokens: generated, completed });
             this.slots.release();
         }
     }

@@ -52,7 +52,7 @@ import type {
 import type { Clock } from '../core/clock';
 import { ModelFileError, ModelRuntimeError, errorMessage } from '../core/errors';
 import { buildFimParts, detectFimFamily, fimTemplate, resolveFimFamily, type FimRole } from '../core/fim';
-import type { FimFamily } from '../core/backend';
+import { reportUsage, type CallUsage, type FimFamily } from '../core/backend';
 import type { LlamaRuntime } from './llamaProvider';
 
 /** Rejects with a `ModelFileError` when the file must not reach llama.cpp; resolves otherwise. */
@@ -168,6 +168,17 @@ interface PreparedPrompt {
     readonly onToken: TokenListener | undefined;
     readonly ignoreEndOfGeneration: boolean;
     readonly priority: number;
+    readonly onUsage: ((usage: CallUsage) => void) | undefined;
+}
+
+/** What a call did on its sequence, filled in as it goes (reported as CallUsage once it reached it). */
+interface Usage {
+    reachedSequence: boolean;
+    reused: number;
+    /** Prompt tokens whose native call has begun. */
+    begun: number;
+    generated: number;
+    completed: boolean;
 }
 
 interface Counters {
@@ -376,7 +387,7 @@ export class LlamaCppBackend implements ModelBackend {
         while (unit.length > 0 && tokens.length < n) tokens.push(...unit);
         const native = this.native(loaded, Number.NEGATIVE_INFINITY, signal);
         if (tokens.length >= n && n >= 2) {
-            await this.prefillChunks(sequence, tokens, 0, n - 1, () => signal.throwIfAborted(), native);
+            await this.prefillChunks(sequence, tokens, 0, n - 1, () => signal.throwIfAborted(), native, () => undefined);
             await native(() => sequence.evaluateWithoutGeneratingNewTokens(tokens.slice(n - 1, n)));
             await sequence.clearHistory();
         }
@@ -387,7 +398,7 @@ export class LlamaCppBackend implements ModelBackend {
 
     /**
      * Evaluates tokens[from, to) in chunks of `this.chunk`, awaiting `before` ahead of each chunk;
-     * each chunk is one native call (`native`).
+     * each chunk is one native call (`native`), counted by `begin(n)` as that call begins.
      */
     private async prefillChunks(
         sequence: LlamaContextSequence,
@@ -396,11 +407,15 @@ export class LlamaCppBackend implements ModelBackend {
         to: number,
         before: () => Promise<void> | void,
         native: Native,
+        begin: (n: number) => void,
     ): Promise<void> {
         for (let pos = from; pos < to; ) {
             await before();
             const end = Math.min(to, pos + this.chunk);
-            await native(() => sequence.evaluateWithoutGeneratingNewTokens(tokens.slice(pos, end)));
+            await native(() => {
+                begin(end - pos);
+                return sequence.evaluateWithoutGeneratingNewTokens(tokens.slice(pos, end));
+            });
             pos = end;
         }
     }
@@ -588,8 +603,9 @@ export class LlamaCppBackend implements ModelBackend {
         // off the evaluation thread (EvalTurns.reserve); generateOnSequence ends it sooner.
         const turns = this.options.turns && !loaded.info.gpu ? this.options.turns : undefined;
         const unreserve = turns ? turns.reserve(prompt.priority) : () => undefined;
+        const usage: Usage = { reachedSequence: false, reused: 0, begun: 0, generated: 0, completed: false };
         try {
-            return await this.generateOnSequence(loaded, slot.sequence, prompt, signal, startedAt, unreserve);
+            return await this.generateOnSequence(loaded, slot.sequence, prompt, signal, startedAt, unreserve, usage);
         } catch (e) {
             if (!signal.aborted && !(e instanceof ListenerFailure)) {
                 // After a native failure the sequence's state is not trusted: start it afresh.
@@ -599,6 +615,9 @@ export class LlamaCppBackend implements ModelBackend {
             throw e;
         } finally {
             unreserve();
+            if (usage.reachedSequence) {
+                reportUsage(prompt.onUsage, { reusedPromptTokens: usage.reused, evaluatedPromptTokens: usage.begun, generatedTokens: usage.generated, completed: usage.completed });
+            }
             this.release(loaded, slot, keepKey);
         }
     }
@@ -606,6 +625,7 @@ export class LlamaCppBackend implements ModelBackend {
     /**
      * The token loop. The caller holds `sequence` (one slot) for the whole call; `unreserve` ends its
      * reservation of the evaluation thread (called at the first token and when the gate holds it).
+     * `usage` is filled in as the call goes.
      */
     private async generateOnSequence(
         loaded: Loaded,
@@ -614,6 +634,7 @@ export class LlamaCppBackend implements ModelBackend {
         signal: AbortSignal,
         startedAt: number,
         unreserve: () => void,
+        usage: Usage,
     ): Promise<GenerationResult> {
         const { model } = loaded;
         const clock = this.options.clock;
@@ -637,7 +658,13 @@ export class LlamaCppBackend implements ModelBackend {
         if (sequence.nextTokenIndex > reused) await sequence.eraseContextTokenRanges([{ start: reused, end: sequence.nextTokenIndex }]);
         const evaluated = tokens.length - reused;
         this.counters.promptTokensReused += reused;
-        this.counters.promptTokensEvaluated += evaluated;
+        usage.reachedSequence = true;
+        usage.reused = reused;
+        // Counted as each native call begins: an aborted prefill counts the chunks that ran.
+        const begin = (n: number): void => {
+            usage.begun += n;
+            this.counters.promptTokensEvaluated += n;
+        };
 
         let pausedMs = 0;
         // The gate's pending wait, if it is closed, with the time spent in it counted as paused.
@@ -662,7 +689,7 @@ export class LlamaCppBackend implements ModelBackend {
         const prefillStarted = clock.now();
         const pausedBeforePrefill = pausedMs;
         // The gate and the signal are also checked between prefill chunks.
-        await this.prefillChunks(sequence, tokens, reused, tokens.length - 1, pass, native);
+        await this.prefillChunks(sequence, tokens, reused, tokens.length - 1, pass, native, begin);
         await pass();
 
         const stream = new TextStream(model, tokens.slice(-DETOKENIZER_LOOKBACK), prompt.stopStrings, (piece) => {
@@ -681,7 +708,10 @@ export class LlamaCppBackend implements ModelBackend {
 
         if (maxTokens === 0) {
             // Prefill only (e.g. warming a document's prefix): the whole prompt enters the sequence.
-            await native(() => sequence.evaluateWithoutGeneratingNewTokens([tokens[tokens.length - 1]]));
+            await native(() => {
+                begin(1);
+                return sequence.evaluateWithoutGeneratingNewTokens([tokens[tokens.length - 1]]);
+            });
         } else {
             const iterator = sequence.evaluateWithMetadata(
                 [tokens[tokens.length - 1]],
@@ -690,7 +720,10 @@ export class LlamaCppBackend implements ModelBackend {
             );
             try {
                 // Each step of the iterator evaluates one token: one native call.
-                let next = await native(() => iterator.next());
+                let next = await native(() => {
+                    begin(1);
+                    return iterator.next();
+                });
                 for (;;) {
                     if (next.done) {
                         stopReason = 'endOfGeneration';
@@ -719,6 +752,7 @@ export class LlamaCppBackend implements ModelBackend {
                     }
                     lastTokenAt = now;
                     generated.push(token);
+                    usage.generated++;
                     this.counters.generatedTokens++;
                     if (stream.push(token)) {
                         stopReason = 'stopString';
@@ -739,6 +773,7 @@ export class LlamaCppBackend implements ModelBackend {
         if (stopReason !== 'stopString') stream.flush();
 
         const end = clock.now();
+        usage.completed = true;
         if (firstTokenAt !== undefined) {
             this.counters.firstTokenMs = this.ewma(this.counters.firstTokenMs, firstTokenAt - startedAt);
             if (generated.length >= 2 && lastTokenAt !== undefined) {
@@ -1299,5 +1334,6 @@ function preparedPrompt(
         onToken: request.onToken,
         ignoreEndOfGeneration: request.ignoreEndOfGeneration === true,
         priority: request.priority ?? 0,
+        onUsage: request.onUsage,
     };
 }

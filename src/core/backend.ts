@@ -84,6 +84,33 @@ export interface TokenGate {
 /** Called once per generated piece of text, in order. Never called after the call settles. */
 export type TokenListener = (text: string) => void;
 
+/**
+ * What one generate or chat call computed on its sequence, reported once when it ends, however it
+ * ends. A call that ends before it reaches a sequence (aborted while waiting for a slot or its turn,
+ * or refused) reports nothing.
+ */
+export interface CallUsage {
+    /** Prompt tokens taken from the sequence instead of being evaluated. */
+    readonly reusedPromptTokens: number;
+    /**
+     * Prompt tokens evaluated after them. For a call aborted during its prefill: the chunks whose
+     * native call started (a started chunk runs to its end and stays in the sequence).
+     */
+    readonly evaluatedPromptTokens: number;
+    readonly generatedTokens: number;
+    /** The call returned its result (it was neither aborted nor failed). */
+    readonly completed: boolean;
+}
+
+/** Backends call this once per call that reached its sequence; a throwing listener is ignored. */
+export function reportUsage(listener: ((usage: CallUsage) => void) | undefined, usage: CallUsage): void {
+    try {
+        listener?.(usage);
+    } catch {
+        // Accounting only: it never fails the call.
+    }
+}
+
 export interface GenerateRequest {
     /** "raw": `prompt` is evaluated as is. "fim": the model's FIM template wraps prefix and suffix. */
     readonly mode: 'raw' | 'fim';
@@ -115,6 +142,8 @@ export interface GenerateRequest {
     readonly ignoreEndOfGeneration?: boolean;
     /** Order among models sharing one evaluation thread (see EvalTurns); higher first. Default 0. */
     readonly priority?: number;
+    /** Accounting: what the call computed (see CallUsage). A throwing listener is ignored. */
+    readonly onUsage?: (usage: CallUsage) => void;
 }
 
 export type ChatRole = 'system' | 'user' | 'assistant';
@@ -134,6 +163,8 @@ export interface ChatRequest {
     readonly ignoreEndOfGeneration?: boolean;
     /** See `GenerateRequest.priority`. */
     readonly priority?: number;
+    /** See `GenerateRequest.onUsage`. */
+    readonly onUsage?: (usage: CallUsage) => void;
 }
 
 export type StopReason = 'endOfGeneration' | 'maxTokens' | 'stopString';

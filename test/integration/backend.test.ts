@@ -3,7 +3,7 @@
  * speed ratios matter). One CPU thread per context, as everywhere in tests and benchmarks here.
  */
 import { strict as assert } from 'node:assert';
-import type { GenerateRequest, GenerationResult, ModelBackend, ModelSpec, Role, TokenGate } from '../../src/core/backend';
+import type { CallUsage, GenerateRequest, GenerationResult, ModelBackend, ModelSpec, Role, TokenGate } from '../../src/core/backend';
 import { SystemClock } from '../../src/core/clock';
 import { ModelRuntimeError, abortError } from '../../src/core/errors';
 import { createLlamaCppBackendFactory, validateGguf } from '../../src/backends';
@@ -491,7 +491,10 @@ describe('LlamaCppBackend (real inference)', function () {
         const key = 'file:///typing.ts';
         // A cold prompt of several chunks, aborted after the first one or two have been evaluated.
         const ac = new AbortController();
-        const first = gen.generate({ mode: 'fim', prefix, suffix, maxTokens: 4, cacheKey: key, gate: { wait: () => undefined } }, ac.signal);
+        const usage: CallUsage[] = [];
+        const onUsage = (u: CallUsage): number => usage.push(u);
+        const evaluatedBefore = gen.stats().promptTokensEvaluated;
+        const first = gen.generate({ mode: 'fim', prefix, suffix, maxTokens: 4, cacheKey: key, gate: { wait: () => undefined }, onUsage }, ac.signal);
         const firstDone = first.then(
             () => 'served',
             (e: unknown) => (e === ac.signal.reason ? 'aborted' : e),
@@ -501,11 +504,17 @@ describe('LlamaCppBackend (real inference)', function () {
         ac.abort(new Error('superseded'));
         const seen = gen.cachedTokens?.(key) ?? 0;
         // Submitted at once, while the aborted call's chunk is still in flight on its slot.
-        const next = await gen.generate({ mode: 'fim', prefix: prefix + '1', suffix, maxTokens: 4, cacheKey: key, ignoreEndOfGeneration: true }, never);
+        const next = await gen.generate({ mode: 'fim', prefix: prefix + '1', suffix, maxTokens: 4, cacheKey: key, ignoreEndOfGeneration: true, onUsage }, never);
         assert.equal(await firstDone, 'aborted');
         assert.ok(seen > 0 && seen < next.promptTokens, `read so far when aborted: ${seen} of ${next.promptTokens}`);
         assert.ok(next.reusedPromptTokens >= Math.max(64, seen), `reused ${next.reusedPromptTokens} of ${next.promptTokens} (${seen} read when aborted): it took another slot`);
         assert.equal(next.reusedPromptTokens + next.evaluatedPromptTokens, next.promptTokens);
+        // Each call reports what it computed: the aborted one exactly the chunks the next one reused.
+        assert.equal(usage.length, 2);
+        assert.deepEqual(usage[0], { reusedPromptTokens: 0, evaluatedPromptTokens: next.reusedPromptTokens, generatedTokens: 0, completed: false });
+        assert.deepEqual(usage[1], { reusedPromptTokens: next.reusedPromptTokens, evaluatedPromptTokens: next.evaluatedPromptTokens, generatedTokens: 4, completed: true });
+        // The backend's own counter agrees: an aborted prefill counts only what ran.
+        assert.equal(gen.stats().promptTokensEvaluated - evaluatedBefore, next.promptTokens);
     });
 
     it('unload aborts in-flight work, is idempotent, and later calls say the model is not loaded', async () => {

@@ -1,6 +1,6 @@
 import * as assert from 'node:assert/strict';
 import { join } from 'node:path';
-import type { GenerationResult, ModelSpec, TokenGate } from '../../../src/core/backend';
+import type { CallUsage, GenerationResult, ModelSpec, TokenGate } from '../../../src/core/backend';
 import { VirtualClock } from '../../../src/core/clock';
 import { SupersededError } from '../../../src/core/errors';
 import { loadProfile, validateProfile, type DeviceProfile, type ModelProfile } from '../../../bench/profileTypes';
@@ -208,7 +208,9 @@ describe('bench simulator: backend', () => {
         const b = backends[0];
         const ac = new AbortController();
         const t0 = clock.now();
-        const p = b.generate({ mode: 'raw', prompt: words(640), maxTokens: 4, cacheKey: 'doc' }, ac.signal).catch((e: unknown) => e);
+        const usage: CallUsage[] = [];
+        const onUsage = (u: CallUsage): number => usage.push(u);
+        const p = b.generate({ mode: 'raw', prompt: words(640), maxTokens: 4, cacheKey: 'doc', onUsage }, ac.signal).catch((e: unknown) => e);
         await clock.advance(100);
         ac.abort(new SupersededError('doc'));
         const err = await p;
@@ -219,9 +221,14 @@ describe('bench simulator: backend', () => {
         await clock.runUntilIdle();
         assert.equal(b.stats().inFlight, 0);
         assert.equal(b.computed.promptEvaluated, 128);
-        const p2 = b.generate({ mode: 'raw', prompt: words(640), maxTokens: 1, cacheKey: 'doc' }, new AbortController().signal);
+        const p2 = b.generate({ mode: 'raw', prompt: words(640), maxTokens: 1, cacheKey: 'doc', onUsage }, new AbortController().signal);
         await clock.runUntilIdle();
         assert.equal((await p2).reusedPromptTokens, 128);
+        // Each call reports what it computed, the aborted one the two chunks that ran.
+        assert.deepEqual(usage, [
+            { reusedPromptTokens: 0, evaluatedPromptTokens: 128, generatedTokens: 0, completed: false },
+            { reusedPromptTokens: 128, evaluatedPromptTokens: 512, generatedTokens: 1, completed: true },
+        ]);
     });
 
     it('cachedTokens: a sequence serving a key holds what it has read so far, as the llama.cpp backend reports', async () => {
