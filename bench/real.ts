@@ -3,13 +3,11 @@
  * same traces and policies as sim mode, plus `simPredicted` from a sim run of the same trace with
  * the speed profile measured just before (issue 4 §3). Also `--mode profile`.
  *
- * Token accounting: computed tokens come from the backends' own counters
- * (promptTokensEvaluated + generatedTokens), which count a prefill's tokens when it starts, so an
- * aborted prefill counts in full here (the simulator counts only the chunks that ran).
+ * Token accounting: from each call's own report (UsageLedger), as in sim mode: an aborted prefill
+ * counts the chunks that ran.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ModelBackend } from '../src/core/backend';
 import { createRouter, defaultRoutingSettings } from '../src/core/router';
 import { POLICY_NAMES, type PolicyName } from '../src/core/tasks';
 import type { CliArgs } from './cli';
@@ -22,6 +20,7 @@ import { loadProfile, type SpeedProfile } from './profileTypes';
 import { evaluateTargets, reportHead, writeReport, type Report } from './report';
 import { machineLoad, realSetup, type RealSetup } from './realSetup';
 import { objectiveFn } from './sim/run';
+import { UsageLedger } from './usage';
 import { runSimSuite, settingsFor } from './suite';
 import { TaskBuilder, calibrate } from './text';
 import { completionsOnly, summarize, withFocus, type Trace } from './trace';
@@ -33,38 +32,19 @@ const MAX_THREADS = 1;
 export async function runReal(setup: RealSetup, trace: Trace, policy: PolicyName, profile: SpeedProfile, tokensPerWord: number): Promise<PolicyMetrics> {
     const base = defaultRoutingSettings();
     const settings = settingsFor(base, policy, profile);
-    const backends: ModelBackend[] = [];
-    const totals = (): { computed: number; generated: number } => {
-        let computed = 0;
-        let generated = 0;
-        for (const b of backends) {
-            const s = b.stats();
-            computed += s.promptTokensEvaluated + s.generatedTokens;
-            generated += s.generatedTokens;
-        }
-        return { computed, generated };
-    };
-    let start = { computed: 0, generated: 0 };
+    const usage = new UsageLedger();
     const result = await replay({
         trace,
         settings,
         models: setup.specs,
         createRouter,
-        createBackend: (spec) => {
-            const b = setup.createBackend(spec);
-            backends.push(b);
-            return b;
-        },
+        createBackend: (spec) => usage.observe(setup.createBackend(spec), spec.id),
         builder: new TaskBuilder(tokensPerWord),
         env: wallEnv(setup.clock),
         drainLimitMs: 60_000,
-        onStart: () => {
-            start = totals();
-        },
+        onStart: () => usage.start(),
     });
-    // The backends' counters survive the unload at router disposal.
-    const end = totals();
-    const metrics = computeMetrics(result.records, { computed: end.computed - start.computed, generated: end.generated - start.generated }, objectiveFn(profile, settings));
+    const metrics = computeMetrics(result.records, usage.totals(), objectiveFn(profile, settings));
     if (result.hung > 0) throw new Error(`real ${policy}: ${result.hung} requests never settled`);
     return metrics;
 }

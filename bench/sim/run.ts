@@ -15,6 +15,7 @@ import { TaskBuilder } from '../text';
 import type { Trace } from '../trace';
 import { SimBackend } from './simBackend';
 import { SimDevice } from './device';
+import { UsageLedger } from '../usage';
 
 export function modelSpecs(profile: SpeedProfile, paths?: Readonly<Record<Role, string>>): ModelSpec[] {
     return ROLES.map((role) => ({
@@ -72,17 +73,7 @@ export async function runSim(
     const turns = profile.device.scheduling === 'serial' ? new EvalTurns() : undefined;
     if (options.timeline) device.timeline = [];
     let startedAt = 0;
-    const backends: SimBackend[] = [];
-    const totals = (): { computed: number; generated: number } => {
-        let computed = 0;
-        let generated = 0;
-        for (const b of backends) {
-            computed += b.computed.promptEvaluated + b.computed.generated;
-            generated += b.computed.generated;
-        }
-        return { computed, generated };
-    };
-    let base = { computed: 0, generated: 0 };
+    const usage = new UsageLedger();
     const result = await replay({
         trace,
         settings,
@@ -95,21 +86,17 @@ export async function runSim(
                 embeddingSpace: `sim-space-${spec.id}`,
                 turns,
             });
-            backends.push(b);
-            return b;
+            return usage.observe(b, spec.id);
         },
         builder: new TaskBuilder(1),
         env: virtualEnv(clock),
         drainLimitMs: 600_000,
         onStart: () => {
             // What warm-up computed is not part of the trace.
-            base = totals();
+            usage.start();
             startedAt = clock.now();
         },
     });
-    const end = totals();
-    const computed = end.computed - base.computed;
-    const generated = end.generated - base.generated;
-    const metrics = computeMetrics(result.records, { computed, generated }, objectiveFn(profile, settings));
+    const metrics = computeMetrics(result.records, usage.totals(), objectiveFn(profile, settings));
     return { metrics, replay: result, busyMs: Object.fromEntries(device.busyMs), timeline: device.timeline, startedAt };
 }

@@ -60,6 +60,8 @@ function fakeReport(p95: Partial<Record<PolicyName, number>>, over: Partial<Poli
             generatedTokens: 100,
             wastedTokens: 10,
             wastedShare: p === 'zeta' ? 0.1 : 0.5,
+            wastedTokensIgnoringReuse: 20,
+            wastedShareIgnoringReuse: p === 'zeta' ? 0.2 : 0.6,
             computedTokens: 1000,
             completionsByModel: { coder: p === 'zeta' ? 0.9 : 1, embedder: 0, reasoner: 0 },
             completionsByModelCount: { coder: 9, embedder: 1, reasoner: 0 },
