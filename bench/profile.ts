@@ -76,6 +76,13 @@ export async function measureProfile(setup: RealSetup, options: ProfileOptions):
         await b.generate({ mode: 'raw', prompt: head, maxTokens: 1, cacheKey: key }, signal);
         return timed(await b.generate({ mode: 'raw', prompt: `${head} ${freshText(words(extra))}`, maxTokens: 1, cacheKey: key }, signal));
     };
+    /** The same `base`-token prompt again: the last token alone is evaluated, in one native call. */
+    const ttftAgain = async (b: ModelBackend, base: number): Promise<Timed> => {
+        const key = `a${uniq}`;
+        const prompt = freshText(words(base));
+        await b.generate({ mode: 'raw', prompt, maxTokens: 1, cacheKey: key }, signal);
+        return timed(await b.generate({ mode: 'raw', prompt, maxTokens: 1, cacheKey: key }, signal));
+    };
     /** ms per decoded token after a prompt of about `promptTokens`, and the mean position of those tokens. */
     const decodeStep = async (b: ModelBackend, promptTokens: number, n: number): Promise<{ ms: number; position: number }> => {
         const r = await b.generate({ mode: 'raw', prompt: freshText(words(promptTokens)), maxTokens: n, cacheKey: `d${uniq}` }, signal);
@@ -114,6 +121,8 @@ export async function measureProfile(setup: RealSetup, options: ProfileOptions):
         // A keystroke: one word after a cached prefix, short and long.
         const keyShort = await repeat(() => ttftAfter(b, SHORT, 1));
         const keyLong = await repeat(() => ttftAfter(b, LONG, 1));
+        // With the FIM middle after the cursor line, most keystrokes evaluate one token: one call.
+        const keyOne = await repeat(() => ttftAgain(b, LONG));
         const fit = fitPrefill([
             { n: short.tokens, position: 0, ms: short.ms },
             { n: long.tokens, position: 0, ms: long.ms },
@@ -125,7 +134,7 @@ export async function measureProfile(setup: RealSetup, options: ProfileOptions):
         for (let i = 0; i < reps; i++) decLong.push(await decodeStep(b, LONG, 32));
         const decShortPosition = (await decodeStep(b, 16, 64)).position;
         const calls = fitCallCosts([
-            ...[short, long, inc, keyShort, keyLong].map((t) => ({ calls: t.calls, requests: 1, ms: t.ms })),
+            ...[short, long, inc, keyShort, keyLong, keyOne].map((t) => ({ calls: t.calls, requests: 1, ms: t.ms })),
             { calls: [{ n: 1, position: decShortPosition }], requests: 0, ms: median(dec) },
             { calls: [{ n: 1, position: median(decLong.map((d) => d.position)) }], requests: 0, ms: median(decLong.map((d) => d.ms)) },
         ]);
@@ -169,6 +178,8 @@ export async function measureProfile(setup: RealSetup, options: ProfileOptions):
             keystrokeShort: { tokens: keyShort.tokens, position: keyShort.position },
             ttftKeystrokeLongMs: keyLong.all,
             keystrokeLong: { tokens: keyLong.tokens, position: keyLong.position },
+            ttftOneTokenMs: keyOne.all,
+            oneToken: { tokens: keyOne.tokens, position: keyOne.position },
             decodeMsPerToken: dec,
             decodeShortPosition: decShortPosition,
             decodeLong: decLong,
@@ -176,7 +187,7 @@ export async function measureProfile(setup: RealSetup, options: ProfileOptions):
             embedMsPerText16: eShort,
             embedMsPerText96: eLong,
         };
-        const callNote = perCall ? `, ${perCall.callMs.toFixed(1)} ms + ${(perCall.cachedTokenMs * 1000).toFixed(1)} µs per cached token per call; keystroke ${keyLong.ms.toFixed(0)} ms after ${keyLong.position}` : '';
+        const callNote = perCall ? `, ${perCall.callMs.toFixed(1)} ms + ${(perCall.cachedTokenMs * 1000).toFixed(1)} µs per cached token per call; keystroke ${keyLong.ms.toFixed(0)} ms after ${keyLong.position}, one token ${keyOne.ms.toFixed(0)} ms` : '';
         log(`  ${role}: prompt ${models[role].promptTokensPerSec} tok/s (+${models[role].firstTokenOverheadMs} ms, attention ${((models[role].attentionMsPerTokenPair ?? 0) * 1000).toFixed(2)} µs per token pair${callNote}), decode ${models[role].decodeTokensPerSec} tok/s, embed ${models[role].embedTokensPerSec} tok/s (+${models[role].embedOverheadMsPerItem} ms/text), load ${models[role].loadMs} ms`);
     }
 

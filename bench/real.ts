@@ -141,7 +141,7 @@ export async function runRealMode(args: CliArgs, command: string): Promise<Repor
             `Machine noise: 1-minute load average before each policy run ${Object.entries(loads)
                 .map(([p, l]) => `${p} ${(l as { before: { loadavg1: number } }).before.loadavg1}`)
                 .join(', ')} on ${machineLoad().cores} cores (highest ${busiest}); other work on the machine slows every policy and widens the tails.`,
-            'Computed tokens in real mode come from the backend counters, which count an aborted prefill in full.',
+            'Computed tokens come from each call\'s own report, as in sim mode: an aborted prefill counts the chunks that ran.',
             `Profile: ${profile.sources.join(' | ')}`,
         ],
     );
