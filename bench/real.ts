@@ -49,7 +49,12 @@ export async function runReal(setup: RealSetup, trace: Trace, policy: PolicyName
     return metrics;
 }
 
-async function getProfile(args: CliArgs, setup: RealSetup, log: (l: string) => void): Promise<{ profile: SpeedProfile; tokensPerWord: number }> {
+/** The real-mode trace: `--trace`, or the shipped real trace. */
+function realTrace(args: CliArgs): Trace {
+    return loadTraceFile(args.trace ?? join(BENCH_DIR, 'traces', 'real-typing-indexing.jsonl'), args.seed);
+}
+
+async function getProfile(args: CliArgs, setup: RealSetup, trace: Trace, log: (l: string) => void): Promise<{ profile: SpeedProfile; tokensPerWord: number }> {
     if (args.profile) {
         const profile = loadProfile(args.profile);
         const b = setup.createBackend(setup.specs[1]);
@@ -59,12 +64,12 @@ async function getProfile(args: CliArgs, setup: RealSetup, log: (l: string) => v
         return { profile, tokensPerWord };
     }
     log('measuring the speed profile of the generated models (bench/profile.ts)...');
-    return measureProfile(setup, { log, reps: 3 });
+    return measureProfile(setup, { log, reps: 3, completions: trace.lines });
 }
 
 export async function runProfileMode(args: CliArgs): Promise<void> {
     const setup = await realSetup(MAX_THREADS);
-    const { profile } = await measureProfile(setup, { log: console.log, reps: 3 });
+    const { profile } = await measureProfile(setup, { log: console.log, reps: 3, completions: realTrace(args).lines });
     mkdirSync(args.out, { recursive: true });
     writeFileSync(join(args.out, 'profile.json'), JSON.stringify(profile, null, 2) + '\n');
     console.log(`wrote ${join(args.out, 'profile.json')}`);
@@ -79,10 +84,10 @@ export async function runRealMode(args: CliArgs, command: string): Promise<Repor
     const started = performance.now();
     const log = console.log;
     const setup = await realSetup(MAX_THREADS);
-    let trace = loadTraceFile(args.trace ?? join(BENCH_DIR, 'traces', 'real-typing-indexing.jsonl'), args.seed);
+    let trace = realTrace(args);
     if (args.quick) trace = { name: trace.name, lines: trace.lines.filter((l) => l.t < 20_000) };
     if (args.readAheadMs !== undefined) trace = withFocus(trace, args.readAheadMs);
-    const { profile, tokensPerWord } = await getProfile(args, setup, log);
+    const { profile, tokensPerWord } = await getProfile(args, setup, trace, log);
     mkdirSync(args.out, { recursive: true });
     writeFileSync(join(args.out, 'profile.json'), JSON.stringify(profile, null, 2) + '\n');
     if (args.save) writeFileSync(join(BENCH_DIR, 'profiles', 'local-generated.json'), JSON.stringify(profile, null, 2) + '\n');
