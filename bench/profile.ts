@@ -6,8 +6,7 @@
  *   one word (a keystroke) after a cached prefix, and per decoded token after a short and a long
  *   prompt; `fitCallCosts` turns these into the per-call cost model the simulator prices every
  *   native call with (`ModelProfile.callOverheadMs`). Also embedding time per text for short and
- *   long texts, load time, and how often a completion's first token is held back as an incomplete
- *   UTF-8 piece (`heldFirstPieceShare`, on completions laid out as the benchmark's);
+ *   long texts, and load time;
  * - decode batch gain: two sequences of the coder at once;
  * - contention: the coder's prefill and decode, and the embedder's embedding, while one and then
  *   two other models work (the reasoner decoding, the embedder embedding / the coder decoding).
@@ -17,8 +16,7 @@ import { ROLES, type GenerationResult, type ModelBackend, type Role } from '../s
 import { DEFAULT_PREFILL_CHUNK_TOKENS } from '../src/backends';
 import type { ModelProfile, SpeedProfile } from './profileTypes';
 import { REAL_CONTEXT, REAL_SLOTS, machineLoad, type RealSetup } from './realSetup';
-import { TaskBuilder, calibrate, docWord } from './text';
-import type { TraceLine } from './trace';
+import { calibrate, docWord } from './text';
 
 function median(xs: readonly number[]): number {
     const s = [...xs].sort((a, b) => a - b);
@@ -37,21 +35,6 @@ function freshText(words: number): string {
 export interface ProfileOptions {
     readonly log: (line: string) => void;
     readonly reps: number;
-    /**
-     * The workload's completions, in trace order: the first HELD_SAMPLE of them, built as the
-     * harness builds them, measure `heldFirstPieceShare` (whether a first token decodes to text
-     * depends on the prompt: on the generated models the share was 36% on one trace's prompts and
-     * 7-12% on other texts, FINDINGS F33). Absent: synthetic completions of the same layout.
-     */
-    readonly completions?: readonly TraceLine[];
-}
-
-/** Completions replayed per model to measure heldFirstPieceShare. */
-const HELD_SAMPLE = 40;
-
-/** HELD_SAMPLE completion lines of the benchmark's layout: 4 documents, ~450-token prompts. */
-function syntheticCompletions(): TraceLine[] {
-    return Array.from({ length: HELD_SAMPLE }, (_, i) => ({ t: 0, kind: 'completion', doc: `profile/held${i % 4}.ts`, promptTokens: 450, suffixTokens: 50, lineTokens: 4, maxTokens: 2, items: 1 }));
 }
 
 export async function measureProfile(setup: RealSetup, options: ProfileOptions): Promise<{ profile: SpeedProfile; tokensPerWord: number }> {
@@ -106,27 +89,6 @@ export async function measureProfile(setup: RealSetup, options: ProfileOptions):
         return { ms: (r.totalMs - (r.firstTokenMs ?? 0)) / Math.max(1, r.generatedTokens - 1), position: r.promptTokens + (r.generatedTokens - 2) / 2 };
     };
     const decodeMsPerToken = async (b: ModelBackend, n = 64): Promise<number> => (await decodeStep(b, 16, n)).ms;
-    const completions = (options.completions ?? syntheticCompletions()).filter((l) => l.kind === 'completion').slice(0, HELD_SAMPLE);
-    /**
-     * Share of `completions` whose first piece comes with the second token instead of the first (an
-     * incomplete UTF-8 piece held back), each alone, with prefix reuse per document as in a run.
-     */
-    const heldFirstPiece = async (b: ModelBackend): Promise<{ share: number; held: number; n: number }> => {
-        const builder = new TaskBuilder(tokensPerWord);
-        let held = 0;
-        let n = 0;
-        for (const line of completions) {
-            const task = builder.completion(line);
-            const request = b.info?.fim !== undefined ? { mode: 'fim' as const, prefix: task.prefix, suffix: task.suffix, middle: task.middle } : { mode: 'raw' as const, prompt: task.prefix + (task.middle ?? '') };
-            let firstPieceMs: number | undefined;
-            const t0 = clock.now();
-            const r = await b.generate({ ...request, maxTokens: 2, cacheKey: `held:${line.doc}`, onToken: () => (firstPieceMs ??= clock.now() - t0) }, signal);
-            if (r.generatedTokens < 2 || r.firstTokenMs === undefined || firstPieceMs === undefined) continue;
-            n++;
-            if (firstPieceMs > r.firstTokenMs + (r.totalMs - r.firstTokenMs) / 2) held++;
-        }
-        return { share: n > 0 ? held / n : 0, held, n };
-    };
     const embedMsPerText = async (b: ModelBackend, tokens: number, n = 8): Promise<number> => {
         const texts = Array.from({ length: n }, () => freshText(words(tokens)));
         const t0 = clock.now();
@@ -186,7 +148,6 @@ export async function measureProfile(setup: RealSetup, options: ProfileOptions):
             eShort.push(await embedMsPerText(b, 16));
             eLong.push(await embedMsPerText(b, 96));
         }
-        const heldFirst = await heldFirstPiece(b);
         const embedRate = (80 * 1000) / Math.max(1e-6, median(eLong) - median(eShort));
         const embedOverhead = Math.max(0, median(eShort) - (16 * 1000) / embedRate);
         models[role] = {
@@ -195,7 +156,6 @@ export async function measureProfile(setup: RealSetup, options: ProfileOptions):
             firstTokenOverheadMs: Math.round(overhead * 10) / 10,
             attentionMsPerTokenPair: Math.round((perCall ? perCall.pairMs : fit.msPerTokenPair) * 1e6) / 1e6,
             ...(perCall ? { callOverheadMs: Math.round(perCall.callMs * 100) / 100, cachedTokenMsPerCall: Math.round(perCall.cachedTokenMs * 1e5) / 1e5 } : {}),
-            heldFirstPieceShare: Math.round(heldFirst.share * 1000) / 1000,
             embedTokensPerSec: Math.round(embedRate),
             embedOverheadMsPerItem: Math.round(embedOverhead * 10) / 10,
             loadMs: Math.round(loadMs[role]),
@@ -224,12 +184,11 @@ export async function measureProfile(setup: RealSetup, options: ProfileOptions):
             decodeShortPosition: decShortPosition,
             decodeLong: decLong,
             callCosts: calls,
-            heldFirstPiece: heldFirst,
             embedMsPerText16: eShort,
             embedMsPerText96: eLong,
         };
         const callNote = perCall ? `, ${perCall.callMs.toFixed(1)} ms + ${(perCall.cachedTokenMs * 1000).toFixed(1)} µs per cached token per call; keystroke ${keyLong.ms.toFixed(0)} ms after ${keyLong.position}, one token ${keyOne.ms.toFixed(0)} ms` : '';
-        log(`  ${role}: prompt ${models[role].promptTokensPerSec} tok/s (+${models[role].firstTokenOverheadMs} ms, attention ${((models[role].attentionMsPerTokenPair ?? 0) * 1000).toFixed(2)} µs per token pair${callNote}), decode ${models[role].decodeTokensPerSec} tok/s, first piece held ${heldFirst.held} of ${heldFirst.n}, embed ${models[role].embedTokensPerSec} tok/s (+${models[role].embedOverheadMsPerItem} ms/text), load ${models[role].loadMs} ms`);
+        log(`  ${role}: prompt ${models[role].promptTokensPerSec} tok/s (+${models[role].firstTokenOverheadMs} ms, attention ${((models[role].attentionMsPerTokenPair ?? 0) * 1000).toFixed(2)} µs per token pair${callNote}), decode ${models[role].decodeTokensPerSec} tok/s, embed ${models[role].embedTokensPerSec} tok/s (+${models[role].embedOverheadMsPerItem} ms/text), load ${models[role].loadMs} ms`);
     }
 
     // Decode batch gain: two coder sequences at once.

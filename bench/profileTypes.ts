@@ -37,13 +37,6 @@ export interface ModelProfile {
     readonly callOverheadMs?: number;
     /** See `callOverheadMs`: ms per call per token already in the sequence (reading the KV cache). */
     readonly cachedTokenMsPerCall?: number;
-    /**
-     * Share of completions whose first token is not yet text: it decodes to an incomplete UTF-8
-     * sequence, which the llama.cpp backend holds back until the next token completes it, so the
-     * first piece is shown one decoded token later (FINDINGS F33). Which completions: a hash of the
-     * prompt, so the same prompt always behaves the same. Absent or 0: never.
-     */
-    readonly heldFirstPieceShare?: number;
     /** Embedding evaluation rate alone (tokens/s). */
     readonly embedTokensPerSec: number;
     /** Fixed cost per embedded text (ms). */
@@ -142,8 +135,6 @@ export function validateProfile(o: unknown, where = 'profile'): SpeedProfile {
         for (const k of ['attentionMsPerTokenPair', 'callOverheadMs', 'cachedTokenMsPerCall']) {
             if (m[k] !== undefined && (typeof m[k] !== 'number' || !((m[k] as number) >= 0))) throw new ProfileError(`${where}.models.${r}.${k} must be a number >= 0`);
         }
-        const held = m.heldFirstPieceShare;
-        if (held !== undefined && (typeof held !== 'number' || !(held >= 0 && held <= 1))) throw new ProfileError(`${where}.models.${r}.heldFirstPieceShare must be a number from 0 to 1`);
         for (const k of ['firstTokenOverheadMs', 'embedOverheadMsPerItem', 'loadMs']) {
             if (typeof m[k] !== 'number' || (m[k] as number) < 0) throw new ProfileError(`${where}.models.${r}.${k} must be >= 0`);
         }

@@ -49,12 +49,7 @@ export async function runReal(setup: RealSetup, trace: Trace, policy: PolicyName
     return metrics;
 }
 
-/** The real-mode trace: `--trace`, or the shipped real trace. */
-function realTrace(args: CliArgs): Trace {
-    return loadTraceFile(args.trace ?? join(BENCH_DIR, 'traces', 'real-typing-indexing.jsonl'), args.seed);
-}
-
-async function getProfile(args: CliArgs, setup: RealSetup, trace: Trace, log: (l: string) => void): Promise<{ profile: SpeedProfile; tokensPerWord: number }> {
+async function getProfile(args: CliArgs, setup: RealSetup, log: (l: string) => void): Promise<{ profile: SpeedProfile; tokensPerWord: number }> {
     if (args.profile) {
         const profile = loadProfile(args.profile);
         const b = setup.createBackend(setup.specs[1]);
@@ -64,12 +59,12 @@ async function getProfile(args: CliArgs, setup: RealSetup, trace: Trace, log: (l
         return { profile, tokensPerWord };
     }
     log('measuring the speed profile of the generated models (bench/profile.ts)...');
-    return measureProfile(setup, { log, reps: 3, completions: trace.lines });
+    return measureProfile(setup, { log, reps: 3 });
 }
 
 export async function runProfileMode(args: CliArgs): Promise<void> {
     const setup = await realSetup(MAX_THREADS);
-    const { profile } = await measureProfile(setup, { log: console.log, reps: 3, completions: realTrace(args).lines });
+    const { profile } = await measureProfile(setup, { log: console.log, reps: 3 });
     mkdirSync(args.out, { recursive: true });
     writeFileSync(join(args.out, 'profile.json'), JSON.stringify(profile, null, 2) + '\n');
     console.log(`wrote ${join(args.out, 'profile.json')}`);
@@ -84,10 +79,10 @@ export async function runRealMode(args: CliArgs, command: string): Promise<Repor
     const started = performance.now();
     const log = console.log;
     const setup = await realSetup(MAX_THREADS);
-    let trace = realTrace(args);
+    let trace = loadTraceFile(args.trace ?? join(BENCH_DIR, 'traces', 'real-typing-indexing.jsonl'), args.seed);
     if (args.quick) trace = { name: trace.name, lines: trace.lines.filter((l) => l.t < 20_000) };
     if (args.readAheadMs !== undefined) trace = withFocus(trace, args.readAheadMs);
-    const { profile, tokensPerWord } = await getProfile(args, setup, trace, log);
+    const { profile, tokensPerWord } = await getProfile(args, setup, log);
     mkdirSync(args.out, { recursive: true });
     writeFileSync(join(args.out, 'profile.json'), JSON.stringify(profile, null, 2) + '\n');
     if (args.save) writeFileSync(join(BENCH_DIR, 'profiles', 'local-generated.json'), JSON.stringify(profile, null, 2) + '\n');

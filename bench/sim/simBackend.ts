@@ -105,20 +105,6 @@ export interface SimBackendOptions {
     readonly turns?: EvalTurns;
 }
 
-/**
- * Whether `prompt`'s first token is one the backend holds back (ModelProfile.heldFirstPieceShare):
- * FNV-1a of the prompt, as a fraction of 2^32, below `share`. Deterministic per prompt.
- */
-export function firstPieceHeld(prompt: readonly string[], share: number): boolean {
-    if (share <= 0) return false;
-    let h = 0x811c9dc5;
-    for (const token of prompt) {
-        for (let i = 0; i < token.length; i++) h = Math.imul(h ^ token.charCodeAt(i), 0x01000193);
-        h = Math.imul(h ^ 0x20, 0x01000193);
-    }
-    return (h >>> 0) / 2 ** 32 < share;
-}
-
 export class SimBackend implements ModelBackend {
     readonly computed: SimAccounting = { promptEvaluated: 0, promptReused: 0, generated: 0, embedTexts: 0, embedTokens: 0 };
     private spec: ModelSpec | undefined;
@@ -348,9 +334,6 @@ export class SimBackend implements ModelBackend {
             prefillDone = true;
             let text = '';
             let firstTokenAt: number | undefined;
-            // As the llama.cpp backend: a first token that is not yet text is shown with the next.
-            const holdFirst = firstPieceHeld(prompt, p.heldFirstPieceShare ?? 0);
-            let heldPiece: string | undefined;
             for (let i = 0; i < maxTokens; i++) {
                 if (i > 0) {
                     await pass();
@@ -368,13 +351,8 @@ export class SimBackend implements ModelBackend {
                     const prefillMs = firstTokenAt - t0 - p.firstTokenOverheadMs;
                     if (evaluated > 0 && prefillMs > 0) ewma(this.promptTps, (evaluated * 1000) / prefillMs);
                 }
-                if (i === 0 && holdFirst) heldPiece = piece;
-                else {
-                    listener?.((heldPiece ?? '') + piece);
-                    heldPiece = undefined;
-                }
+                listener?.(piece);
             }
-            if (heldPiece !== undefined) listener?.(heldPiece);
             const end = this.clock.now();
             if (generated > 1 && firstTokenAt !== undefined) ewma(this.decodeTps, ((generated - 1) * 1000) / Math.max(1e-9, end - firstTokenAt));
             if (cacheKey !== undefined) this.prefixes.keep(cacheKey, prompt);

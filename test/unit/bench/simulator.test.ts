@@ -5,7 +5,7 @@ import { VirtualClock } from '../../../src/core/clock';
 import { SupersededError } from '../../../src/core/errors';
 import { loadProfile, validateProfile, type DeviceProfile, type ModelProfile } from '../../../bench/profileTypes';
 import { SimDevice } from '../../../bench/sim/device';
-import { SimBackend, firstPieceHeld } from '../../../bench/sim/simBackend';
+import { SimBackend } from '../../../bench/sim/simBackend';
 import { fitCallCosts, fitPrefill, promptCalls } from '../../../bench/profile';
 
 const DEVICE: DeviceProfile = {
@@ -120,35 +120,6 @@ describe('bench simulator: backend', () => {
         assert.deepEqual(tokens.map((t) => Math.round(t * 1000) / 1000), [210, 220, 230]);
         assert.equal(r.firstTokenMs, 210);
         assert.equal(r.generatedTokens, 3);
-    });
-
-    it('a first token that is not yet text (heldFirstPieceShare) is shown with the second, or at the end', async () => {
-        const timesFor = async (share: number, maxTokens: number): Promise<{ at: number[]; pieces: string[]; firstTokenMs: number | undefined }> => {
-            const { clock, backends } = await setup(['a'], 64, { ...MODEL, heldFirstPieceShare: share });
-            const t0 = clock.now();
-            const at: number[] = [];
-            const pieces: string[] = [];
-            const p = backends[0].generate({ mode: 'raw', prompt: words(200), maxTokens, onToken: (piece) => (at.push(clock.now() - t0), pieces.push(piece)) }, new AbortController().signal);
-            await clock.runUntilIdle();
-            return { at, pieces, firstTokenMs: (await p).firstTokenMs };
-        };
-        const held = await timesFor(1, 3);
-        assert.deepEqual(held.at, [220, 230]);
-        assert.deepEqual(held.pieces, [' t0 t1', ' t2']);
-        // The backend's own first token is still the first one sampled, as llama.cpp's.
-        assert.equal(held.firstTokenMs, 210);
-        assert.deepEqual((await timesFor(1, 1)).at, [210]);
-        assert.deepEqual((await timesFor(0, 3)).at, [210, 220, 230]);
-    });
-
-    it('which prompts hold their first piece: a fixed hash of the prompt, at about the given share', () => {
-        let held = 0;
-        for (let i = 0; i < 2000; i++) if (firstPieceHeld(words(40 + (i % 7), `w${i}`).split(' '), 0.3)) held++;
-        assert.ok(held > 0.26 * 2000 && held < 0.34 * 2000, `${held} of 2000`);
-        const prompt = words(50).split(' ');
-        assert.equal(firstPieceHeld(prompt, 0.5), firstPieceHeld([...prompt], 0.5));
-        assert.equal(firstPieceHeld(prompt, 0), false);
-        assert.equal(firstPieceHeld(prompt, 1), true);
     });
 
     it('reuses the common prefix of the same cache key and evaluates the rest', async () => {
@@ -393,8 +364,5 @@ describe('bench profiles', () => {
         const bad = JSON.parse(JSON.stringify(good)) as { models: { coder: { decodeTokensPerSec: number } } };
         bad.models.coder.decodeTokensPerSec = -1;
         assert.throws(() => validateProfile(bad), /models\.coder\.decodeTokensPerSec/);
-        const badHeld = JSON.parse(JSON.stringify(good)) as { models: { coder: { heldFirstPieceShare: number } } };
-        badHeld.models.coder.heldFirstPieceShare = 1.5;
-        assert.throws(() => validateProfile(badHeld), /models\.coder\.heldFirstPieceShare/);
     });
 });
