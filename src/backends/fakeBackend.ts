@@ -330,6 +330,8 @@ export class FakeBackend implements ModelBackend {
             if (cacheKey !== undefined) this.serving.delete(cacheKey);
             listener = undefined;
             call.endAt = this.clock.now();
+            // As the llama.cpp backend, an aborted prefill counts the chunks that ran.
+            if (!prefilled) this.totals.promptTokensEvaluated += chunksDone;
             reportUsage(onUsage, { reusedPromptTokens: reused, evaluatedPromptTokens: prefilled ? prompt.length - reused : chunksDone, generatedTokens: generated, completed });
             this.slots.release();
         }
