@@ -18,8 +18,8 @@
  * keys); a call evaluates only the tokens after the common prefix (at least one token). A call for
  * a key whose previous call is still running natively (an aborted chunk in flight) waits for it
  * before taking a slot, as the llama.cpp backend waits for the key's own sequence.
- * Accounting: `computed` counts prompt tokens actually evaluated (including the part of an aborted
- * prefill that ran) and tokens generated, for generate/chat only; embeddings are counted apart.
+ * Accounting: `stats()` and each call's `CallUsage` count the prompt tokens actually evaluated
+ * (an aborted prefill: the chunks that ran) and the tokens generated; `computed` counts embeddings.
  */
 import type {
     BackendStats,
@@ -83,10 +83,6 @@ export function simTokenize(text: string): string[] {
 }
 
 export interface SimAccounting {
-    /** Prompt tokens evaluated by generate/chat (aborted prefills: the part that ran). */
-    promptEvaluated: number;
-    promptReused: number;
-    generated: number;
     embedTexts: number;
     embedTokens: number;
 }
@@ -106,7 +102,7 @@ export interface SimBackendOptions {
 }
 
 export class SimBackend implements ModelBackend {
-    readonly computed: SimAccounting = { promptEvaluated: 0, promptReused: 0, generated: 0, embedTexts: 0, embedTokens: 0 };
+    readonly computed: SimAccounting = { embedTexts: 0, embedTokens: 0 };
     private spec: ModelSpec | undefined;
     private loaded = false;
     private currentInfo: ModelInfo | undefined;
@@ -384,9 +380,6 @@ export class SimBackend implements ModelBackend {
             this.totals.promptTokensEvaluated += started;
             this.totals.promptTokensReused += reused;
             this.totals.generatedTokens += generated;
-            this.computed.promptEvaluated += started;
-            this.computed.promptReused += reused;
-            this.computed.generated += generated;
             reportUsage(onUsage, { reusedPromptTokens: reused, evaluatedPromptTokens: started, generatedTokens: generated, completed });
             // The slot is free only when the native call in progress has returned.
             void slot.tail.then(() => {

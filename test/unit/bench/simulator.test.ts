@@ -220,7 +220,7 @@ describe('bench simulator: backend', () => {
         assert.equal(b.stats().inFlight, 1);
         await clock.runUntilIdle();
         assert.equal(b.stats().inFlight, 0);
-        assert.equal(b.computed.promptEvaluated, 128);
+        assert.equal(b.stats().promptTokensEvaluated, 128);
         const p2 = b.generate({ mode: 'raw', prompt: words(640), maxTokens: 1, cacheKey: 'doc', onUsage }, new AbortController().signal);
         await clock.runUntilIdle();
         assert.equal((await p2).reusedPromptTokens, 128);
@@ -302,7 +302,7 @@ describe('bench simulator: backend', () => {
         const two = await ask(`${words(99)} q r`, 1);
         assert.equal(two.evaluatedPromptTokens, 2);
         assert.ok(Math.abs((two.firstTokenMs ?? 0) - (10 + call(1, 99) + call(1, 100))) < 1e-6, `${two.firstTokenMs}`);
-        assert.equal(b.computed.promptEvaluated, 103);
+        assert.equal(b.stats().promptTokensEvaluated, 103);
     });
 
     it('refuses prompts that do not fit the context, like llama.cpp', async () => {
