@@ -52,6 +52,17 @@ describe('bench usage ledger', () => {
         assert.deepEqual(l.totals(), { computed: 5 + 100 + 5 + 54, generated: 12, recovered: 0 });
     });
 
+    it('a throwing usage listener never fails the call it reports on', async () => {
+        const clock = new VirtualClock(0);
+        const fake = new FakeBackend(clock, { tokenCounting: 'chars4' });
+        const loading = fake.load({ id: 'coder', role: 'coder', path: '/x.gguf', contextSize: 4096, slots: 1, threads: 1, gpuLayers: 0, fimTemplate: 'auto' }, new AbortController().signal);
+        await clock.runUntilIdle();
+        await loading;
+        const p = fake.generate({ mode: 'raw', prompt: 'abcdefgh', maxTokens: 2, onUsage: () => { throw new Error('listener bug'); } }, new AbortController().signal);
+        await clock.runUntilIdle();
+        assert.equal((await p).generatedTokens, 2);
+    });
+
     it('observe: the backend reports each call, the caller still gets its own reports, the rest delegates', async () => {
         const clock = new VirtualClock(0);
         const fake = new FakeBackend(clock, { promptTokensPerSec: 1000, prefillChunkTokens: 16, tokenCounting: 'chars4' });
