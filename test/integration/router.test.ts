@@ -36,6 +36,16 @@ function delay(ms: number): Promise<void> {
     return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/** `p`, or undefined when it has not settled within `ms`; the timer is cleared either way (no lingering process). */
+async function within<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+        return await Promise.race([p, new Promise<undefined>((resolve) => (timer = setTimeout(resolve, ms, undefined)))]);
+    } finally {
+        clearTimeout(timer);
+    }
+}
+
 describe('router over the real backend (tiny generated models)', function () {
     this.timeout(120_000);
 
@@ -112,7 +122,7 @@ describe('router over the real backend (tiny generated models)', function () {
             await delay(5);
             ac.abort(new Error('user moved the cursor'));
 
-            const settled = await Promise.race([Promise.all(pending), delay(90_000).then(() => undefined)]);
+            const settled = await within(Promise.all(pending), 90_000);
             assert.ok(settled, 'every request settled');
 
             const last = await burst[burst.length - 1];
