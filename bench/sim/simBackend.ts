@@ -351,7 +351,7 @@ export class SimBackend implements ModelBackend {
             }
             const end = this.clock.now();
             if (generated > 1 && firstTokenAt !== undefined) ewma(this.decodeTps, ((generated - 1) * 1000) / Math.max(1e-9, end - firstTokenAt));
-            if (cacheKey !== undefined) this.prefixes.keep(cacheKey, prompt);
+            this.prefixes.keep(cacheKey, prompt);
             completed = true;
             this.totals.requests++;
             return {
@@ -367,11 +367,10 @@ export class SimBackend implements ModelBackend {
         } catch (e) {
             if (!signal.aborted) this.totals.errors++;
             if (!slot.begun) started -= lastCallTokens;
-            if (cacheKey !== undefined) {
-                // The sequence holds what was evaluated (every started chunk completes).
-                if (this.options.keepOnAbort === 'evaluated') this.prefixes.keep(cacheKey, prompt.slice(0, prefillDone ? prompt.length : reused + started));
-                else this.prefixes.drop(cacheKey);
-            }
+            // The sequence holds what was evaluated (every started chunk completes); a call without
+            // a key took a sequence too (KeyedPrefixCache).
+            if (this.options.keepOnAbort === 'evaluated') this.prefixes.keep(cacheKey, prompt.slice(0, prefillDone ? prompt.length : reused + started));
+            else if (cacheKey !== undefined) this.prefixes.drop(cacheKey);
             throw e;
         } finally {
             if (cacheKey !== undefined) this.serving.delete(cacheKey);

@@ -301,7 +301,7 @@ export class FakeBackend implements ModelBackend {
             }
             const end = this.clock.now();
             if (generated > 1 && firstTokenAt !== undefined) ewma(this.decodeTps, ((generated - 1) * 1000) / Math.max(1e-9, end - firstTokenAt));
-            if (cacheKey !== undefined) this.prefixes.keep(cacheKey, prompt);
+            this.prefixes.keep(cacheKey, prompt);
             const stopReason: StopReason = generated < maxTokens ? 'endOfGeneration' : 'maxTokens';
             call.outcome = 'ok';
             completed = true;
@@ -321,10 +321,9 @@ export class FakeBackend implements ModelBackend {
             if (!signal.aborted) this.totals.errors++;
             // Like the llama.cpp backend: an abort keeps what was evaluated (the reused prefix and the
             // completed chunks; after the prefill, the whole prompt); a failure keeps nothing.
-            if (cacheKey !== undefined) {
-                if (signal.aborted) this.prefixes.keep(cacheKey, prefilled ? prompt : prompt.slice(0, reused + chunksDone));
-                else this.prefixes.drop(cacheKey);
-            }
+            // A call without a key took a sequence too (KeyedPrefixCache).
+            if (signal.aborted) this.prefixes.keep(cacheKey, prefilled ? prompt : prompt.slice(0, reused + chunksDone));
+            else if (cacheKey !== undefined) this.prefixes.drop(cacheKey);
             throw e;
         } finally {
             if (cacheKey !== undefined) this.serving.delete(cacheKey);

@@ -1,32 +1,47 @@
 /**
- * Bookkeeping of which evaluated prompt each cache key left in a model's sequences, for backends
- * that model prefix reuse without llama.cpp (the unit-test fake and the benchmark's simulator).
- * Tokens are opaque strings. Invariant: at most `capacity()` keys are kept; the least recently
- * kept is evicted first.
+ * Bookkeeping of what a model's sequences hold, for backends that model prefix reuse without
+ * llama.cpp (the unit-test fake and the benchmark's simulator). It follows the llama.cpp backend's
+ * choice of a sequence (pickFreeSlot): a call with a cache key takes its key's sequence, else a
+ * free one, else one no key holds, else evicts the least recently kept key; a call without a key
+ * (a chat) takes the keyless sequence sharing the longest prefix with its prompt, else a free
+ * one, else evicts the least recently kept key. So with one slot, a chat evicts the document a
+ * completion left there, as it does on llama.cpp.
+ * Tokens are opaque strings. Invariant: at most `capacity()` sequences, with a key or without,
+ * are recorded; each key at most once.
  */
+interface Entry {
+    readonly key: string | undefined;
+    readonly tokens: readonly string[];
+}
+
+function sharedPrefix(a: readonly string[], b: readonly string[]): number {
+    const n = Math.min(a.length, b.length);
+    let i = 0;
+    while (i < n && a[i] === b[i]) i++;
+    return i;
+}
+
 export class KeyedPrefixCache {
     /** Least recently kept first. */
-    private readonly entries: Array<{ readonly key: string; readonly tokens: readonly string[] }> = [];
+    private readonly entries: Entry[] = [];
 
     constructor(private readonly capacity: () => number) {}
 
     /**
-     * Prompt tokens the sequence kept for `key` lets `prompt` skip: the common prefix, but never the
-     * whole prompt (at least one token is always evaluated to produce logits).
+     * Prompt tokens the sequence this call would take lets `prompt` skip: the common prefix, but
+     * never the whole prompt (at least one token is always evaluated to produce logits).
      */
     reusable(key: string | undefined, prompt: readonly string[]): number {
-        if (key === undefined) return 0;
-        const kept = this.entries.find((e) => e.key === key);
-        if (!kept) return 0;
-        const n = Math.min(kept.tokens.length, prompt.length);
-        let i = 0;
-        while (i < n && kept.tokens[i] === prompt[i]) i++;
-        return Math.max(0, Math.min(i, prompt.length - 1));
+        const i = key === undefined ? this.bestKeyless(prompt) : this.entries.findIndex((e) => e.key === key);
+        if (i < 0) return 0;
+        return Math.max(0, Math.min(sharedPrefix(this.entries[i].tokens, prompt), prompt.length - 1));
     }
 
-    /** Records that `key`'s sequence now holds `tokens` (most recently kept). */
-    keep(key: string, tokens: readonly string[]): void {
-        this.drop(key);
+    /** Records that the sequence a call with `key` (or none) took now holds `tokens` (most recently kept). */
+    keep(key: string | undefined, tokens: readonly string[]): void {
+        let i = key === undefined ? this.bestKeyless(tokens) : this.entries.findIndex((e) => e.key === key);
+        if (i < 0 && key !== undefined && this.entries.length >= this.capacity()) i = this.entries.findIndex((e) => e.key === undefined);
+        if (i >= 0) this.entries.splice(i, 1);
         this.entries.push({ key, tokens });
         while (this.entries.length > this.capacity()) this.entries.shift();
     }
@@ -44,5 +59,21 @@ export class KeyedPrefixCache {
 
     clear(): void {
         this.entries.length = 0;
+    }
+
+    /** Index of the keyless entry sharing the longest prefix with `tokens` (ties: least recent), or -1. */
+    private bestKeyless(tokens: readonly string[]): number {
+        let best = -1;
+        let bestShared = -1;
+        for (let i = 0; i < this.entries.length; i++) {
+            const e = this.entries[i];
+            if (e.key !== undefined) continue;
+            const shared = sharedPrefix(e.tokens, tokens);
+            if (shared > bestShared) {
+                best = i;
+                bestShared = shared;
+            }
+        }
+        return best;
     }
 }

@@ -40,4 +40,30 @@ describe('KeyedPrefixCache', () => {
         cache.clear();
         assert.equal(cache.reusable('b', toks('1 2 3 4')), 0);
     });
+
+    it('a call without a key takes a sequence too: with every slot keyed it evicts the least recently kept key', () => {
+        let capacity = 1;
+        const cache = new KeyedPrefixCache(() => capacity);
+        cache.keep('doc', toks('p 1 2 3'));
+        cache.keep(undefined, toks('chat a b'));
+        assert.equal(cache.reusable('doc', toks('p 1 2 3 4')), 0, 'the chat took the only sequence');
+        assert.equal(cache.reusable(undefined, toks('chat a c')), 2, 'a later chat reuses what the chat left');
+        capacity = 2;
+        cache.keep('doc', toks('p 1 2 3'));
+        cache.keep(undefined, toks('chat a b'));
+        assert.equal(cache.reusable('doc', toks('p 1 2 3 4')), 4, 'with a second slot the document stays');
+        cache.keep(undefined, toks('chat a b c'));
+        assert.equal(cache.reusable('doc', toks('p 1 2 3 4')), 4, 'a chat takes the keyless sequence sharing the longest prefix');
+        assert.equal(cache.held('doc'), 4);
+    });
+
+    it('a call with a key takes a keyless sequence before it evicts another key', () => {
+        const cache = new KeyedPrefixCache(() => 2);
+        cache.keep('a', toks('1 2'));
+        cache.keep(undefined, toks('chat'));
+        cache.keep('b', toks('3 4'));
+        assert.equal(cache.reusable('a', toks('1 2 5')), 2, 'a stays: b took the chat\'s sequence');
+        assert.equal(cache.reusable('b', toks('3 4 5')), 2);
+        assert.equal(cache.reusable(undefined, toks('chat x')), 0);
+    });
 });

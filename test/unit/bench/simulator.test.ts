@@ -139,6 +139,26 @@ describe('bench simulator: backend', () => {
         assert.equal((await p3).reusedPromptTokens, 0);
     });
 
+    it("a chat takes the one slot's sequence: the next completion of the document evaluates its prompt again, as on llama.cpp", async () => {
+        const { clock, backends } = await setup(['a']);
+        const s = new AbortController().signal;
+        const fim = (more: string): Promise<GenerationResult> => backends[0].generate({ mode: 'fim', prefix: words(100) + more, suffix: '', maxTokens: 1, cacheKey: 'doc' }, s);
+        const p1 = fim('');
+        await clock.runUntilIdle();
+        await p1;
+        const chat = backends[0].chat({ messages: [{ role: 'user', content: words(20, 'c') }], maxTokens: 1 }, s);
+        await clock.runUntilIdle();
+        await chat;
+        const p2 = fim(' more');
+        await clock.runUntilIdle();
+        const r2 = await p2;
+        assert.equal(r2.reusedPromptTokens, 0);
+        assert.equal(r2.evaluatedPromptTokens, r2.promptTokens);
+        const chat2 = backends[0].chat({ messages: [{ role: 'user', content: words(20, 'c') + ' again' }], maxTokens: 1 }, s);
+        await clock.runUntilIdle();
+        assert.equal((await chat2).reusedPromptTokens, 0, 'the completion took the sequence back');
+    });
+
     it('FIM middle goes after the middle marker: a keystroke within a line reuses prefix and suffix, unlike the middle folded into the prefix', async () => {
         const { clock, backends } = await setup(['a']);
         const s = new AbortController().signal;
