@@ -22,13 +22,13 @@ import { ensureModels, type SyntheticModels } from '../support/models';
 
 type NodeLlamaCpp = typeof import('node-llama-cpp', { with: { 'resolution-mode': 'import' } });
 
-/** Greedy tokens after `prompt`; end-of-generation tokens do not stop it. */
+/** Greedy tokens after `prompt`; end-of-generation tokens are yielded and do not stop it. */
 async function greedyTokens(model: LlamaModel, prompt: string, count: number): Promise<Token[]> {
     const context = await model.createContext({ contextSize: 512, threads: 1 });
     try {
         const sequence = context.getSequence();
         const out: Token[] = [];
-        for await (const token of sequence.evaluate(model.tokenize(prompt), { temperature: 0 })) {
+        for await (const token of sequence.evaluate(model.tokenize(prompt), { temperature: 0, yieldEogToken: true })) {
             out.push(token);
             if (out.length >= count) break;
         }
@@ -80,6 +80,24 @@ describe('synthetic GGUF models in llama.cpp', function () {
                     }
                 });
             }
+
+            it('no model predicts a lone non-ASCII byte: greedy text stays ASCII, as a code model\'s does', async () => {
+                const lone = new Set(Array.from({ length: 128 }, (_, i) => SYNTHETIC_VOCABULARY.tokens.indexOf(`<0x${(0x80 + i).toString(16).toUpperCase()}>`)));
+                assert.equal(lone.size, 128);
+                assert.ok(!lone.has(-1));
+                for (const role of SYNTHETIC_ROLES) {
+                    const model = await llama.loadModel({ modelPath: models[role] });
+                    try {
+                        for (const prompt of ['def add(a, b):\n    return', 'const value = items', '// ñ café €\nlet x', 'import os']) {
+                            const tokens = await greedyTokens(model, prompt, 24);
+                            assert.equal(tokens.length, 24);
+                            assert.deepEqual(tokens.filter((t) => lone.has(t)), [], `${role} after ${JSON.stringify(prompt)}`);
+                        }
+                    } finally {
+                        await model.dispose();
+                    }
+                }
+            });
 
             it('coder: infill is supported and FIM markers tokenize to single control tokens', async () => {
                 const model = await llama.loadModel({ modelPath: models.coder });

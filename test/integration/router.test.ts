@@ -16,6 +16,7 @@ import type { FeedbackStore, PolicyName, Task, TaskResult } from '../../src/core
 import { createLlamaCppBackendFactory } from '../../src/backends';
 import { createLlamaProvider, type LlamaProvider } from '../../src/backends/llamaProvider';
 import { ensureModels, type SyntheticModels } from '../support/models';
+import { FullLength } from '../../bench/realSetup';
 
 type Outcome = { ok: true; value: TaskResult } | { ok: false; error: unknown };
 
@@ -62,7 +63,8 @@ describe('router over the real backend (tiny generated models)', function () {
         await provider?.dispose();
     });
 
-    async function start(policy: PolicyName, speedStore?: FeedbackStore): Promise<{ router: ZetaRouter; backends: ModelBackend[]; warnings: string[] }> {
+    /** @param fullLength generations never end early: the random models often sample end-of-generation soon (bench/realSetup.ts). */
+    async function start(policy: PolicyName, speedStore?: FeedbackStore, fullLength = false): Promise<{ router: ZetaRouter; backends: ModelBackend[]; warnings: string[] }> {
         const clock = new SystemClock();
         const factory = createLlamaCppBackendFactory({ runtime: provider, clock });
         const backends: ModelBackend[] = [];
@@ -77,7 +79,7 @@ describe('router over the real backend (tiny generated models)', function () {
             speedStore,
             logger: { info: () => undefined, warn: (m) => warnings.push(m), error: (m) => warnings.push(m) },
             createBackend: (s) => {
-                const b = factory(s);
+                const b = fullLength ? new FullLength(factory(s)) : factory(s);
                 backends.push(b);
                 return b;
             },
@@ -153,7 +155,7 @@ describe('router over the real backend (tiny generated models)', function () {
     }
 
     it('zeta: completions the next keystroke supersedes stop after their first token; the last is served in full', async () => {
-        const { router, warnings } = await start('zeta');
+        const { router, warnings } = await start('zeta', undefined, true);
         const GAP_MS = 80;
         const GEN = 128;
         // The coder reads the document once (later keystrokes reuse it) and measures its speeds.
