@@ -8,6 +8,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { loadTokenizer } from '../src/backends';
 import { createRouter, defaultRoutingSettings } from '../src/core/router';
 import { POLICY_NAMES, type PolicyName } from '../src/core/tasks';
 import type { CliArgs } from './cli';
@@ -21,7 +22,7 @@ import { evaluateTargets, reportHead, writeReport, type Report } from './report'
 import { machineLoad, realSetup, type RealSetup } from './realSetup';
 import { objectiveFn } from './sim/run';
 import { UsageLedger } from './usage';
-import { runSimSuite, settingsFor } from './suite';
+import { runSimSuite, settingsFor, type SimSuite } from './suite';
 import { TaskBuilder, calibrate } from './text';
 import { completionsOnly, summarize, withFocus, type Trace } from './trace';
 
@@ -103,11 +104,20 @@ export async function runRealMode(args: CliArgs, command: string): Promise<Repor
         isolated = await runReal(setup, completionsOnly(trace), 'static', profile, tokensPerWord);
         log(`  isolated: first token p95 ${isolated.completion.firstTokenMs.p95.toFixed(0)} ms`);
     }
-    await setup.provider.dispose();
 
     log('sim prediction with the measured profile...');
     const base = defaultRoutingSettings();
-    const sim = await runSimSuite(trace, profile, base, createRouter, { ablation: false, isolated: false, log });
+    // The simulated models get the real run's texts and tokens: the generated models share one
+    // vocabulary, so the coder's tokenizer counts for all three.
+    const tokenizer = await loadTokenizer(setup.provider, setup.models.coder);
+    let sim: SimSuite;
+    try {
+        const tokenize = (text: string): string[] => Array.from(tokenizer.tokenize(text), String);
+        sim = await runSimSuite(trace, profile, base, createRouter, { ablation: false, isolated: false, log, tokenizer: { tokenize, tokensPerWord } });
+    } finally {
+        await tokenizer.dispose();
+        await setup.provider.dispose();
+    }
     const simPredicted: NonNullable<Report['simPredicted']> = {};
     const simVsReal: NonNullable<Report['simVsReal']> = {};
     for (const p of POLICY_NAMES) {

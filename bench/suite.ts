@@ -6,7 +6,7 @@ import { POLICY_NAMES, type PolicyName, type Router, type RouterDeps, type Routi
 import type { PolicyMetrics } from './metrics';
 import type { SpeedProfile } from './profileTypes';
 import { LEVER_NAMES, type LeverName } from './report';
-import { runSim } from './sim/run';
+import { runSim, type SimOptions } from './sim/run';
 import { completionsOnly, type Trace } from './trace';
 
 export function settingsFor(base: RoutingSettings, policy: PolicyName, profile: SpeedProfile, leverOff?: LeverName): RoutingSettings {
@@ -25,6 +25,8 @@ export interface SuiteOptions {
     readonly ablation: boolean;
     readonly isolated: boolean;
     readonly log: (line: string) => void;
+    /** The texts' tokenizer (`SimOptions.tokenizer`); default one token a word. */
+    readonly tokenizer?: SimOptions['tokenizer'];
 }
 
 export async function runSimSuite(
@@ -37,20 +39,20 @@ export async function runSimSuite(
     const policies = {} as Record<PolicyName, PolicyMetrics>;
     for (const p of POLICY_NAMES) {
         const t0 = performance.now();
-        const r = await runSim(trace, profile, settingsFor(base, p, profile), createRouter);
+        const r = await runSim(trace, profile, settingsFor(base, p, profile), createRouter, { tokenizer: options.tokenizer });
         policies[p] = r.metrics;
         options.log(`  ${p}: first token p95 ${r.metrics.completion.firstTokenMs.p95.toFixed(0)} ms, ${r.metrics.completion.served} served, hung ${r.replay.hung} (${(performance.now() - t0).toFixed(0)} ms)`);
     }
     let isolated = policies.static;
     if (options.isolated) {
-        const r = await runSim(completionsOnly(trace), profile, settingsFor(base, 'static', profile), createRouter);
+        const r = await runSim(completionsOnly(trace), profile, settingsFor(base, 'static', profile), createRouter, { tokenizer: options.tokenizer });
         isolated = r.metrics;
         options.log(`  isolated: first token p95 ${r.metrics.completion.firstTokenMs.p95.toFixed(0)} ms, ${r.metrics.completion.served} served`);
     }
     const ablation: Partial<Record<LeverName, PolicyMetrics>> = {};
     if (options.ablation) {
         for (const l of LEVER_NAMES) {
-            const r = await runSim(trace, profile, settingsFor(base, 'zeta', profile, l), createRouter);
+            const r = await runSim(trace, profile, settingsFor(base, 'zeta', profile, l), createRouter, { tokenizer: options.tokenizer });
             ablation[l] = r.metrics;
             options.log(`  zeta without ${l}: first token p95 ${r.metrics.completion.firstTokenMs.p95.toFixed(0)} ms`);
         }

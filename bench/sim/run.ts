@@ -58,12 +58,23 @@ export interface SimRun {
     readonly startedAt: number;
 }
 
+export interface SimOptions {
+    /** Record `SimRun.timeline`. */
+    readonly timeline?: boolean;
+    /**
+     * The texts' tokenizer and its tokens per synthetic word (`calibrate`). Default: one token a
+     * word. Real mode's prediction passes the generated models' tokenizer, so that the simulated
+     * requests carry the real run's texts and tokens.
+     */
+    readonly tokenizer?: { readonly tokenize: (text: string) => readonly string[]; readonly tokensPerWord: number };
+}
+
 export async function runSim(
     trace: Trace,
     profile: SpeedProfile,
     settings: RoutingSettings,
     createRouter: (deps: RouterDeps) => Router,
-    options: { timeline?: boolean } = {},
+    options: SimOptions = {},
 ): Promise<SimRun> {
     const clock = new VirtualClock(0);
     const modelProfiles: Record<string, SpeedProfile['models'][Role]> = {};
@@ -85,10 +96,11 @@ export async function runSim(
                 prefillChunkTokens: profile.prefillChunkTokens,
                 embeddingSpace: `sim-space-${spec.id}`,
                 turns,
+                tokenize: options.tokenizer?.tokenize,
             });
             return usage.observe(b, spec.id);
         },
-        builder: new TaskBuilder(1),
+        builder: new TaskBuilder(options.tokenizer?.tokensPerWord ?? 1),
         env: virtualEnv(clock),
         drainLimitMs: 600_000,
         onStart: () => {

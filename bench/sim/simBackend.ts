@@ -99,6 +99,12 @@ export interface SimBackendOptions {
      * the turn comes, a call still waiting dropped on abort.
      */
     readonly turns?: EvalTurns;
+    /**
+     * The tokenizer: one token per whitespace-separated word (`simTokenize`) unless given. Real
+     * mode's prediction passes the generated models' own tokenizer, so that the simulated calls
+     * evaluate and reuse the same tokens as the real ones for the same texts.
+     */
+    readonly tokenize?: (text: string) => readonly string[];
 }
 
 export class SimBackend implements ModelBackend {
@@ -107,7 +113,6 @@ export class SimBackend implements ModelBackend {
     private loaded = false;
     private currentInfo: ModelInfo | undefined;
     private readonly slots = new SlotPool(() => this.spec?.slots ?? this.profile.slots);
-    /** Most recently used last; at most `slots` entries. */
     /** Per cache key: resolves when the latest call for it has finished natively. */
     private readonly keyTails = new Map<string, Promise<void>>();
     private readonly prefixes = new KeyedPrefixCache(() => this.spec?.slots ?? this.profile.slots);
@@ -117,6 +122,7 @@ export class SimBackend implements ModelBackend {
     private readonly promptTps: Ewma = { value: undefined };
     private readonly decodeTps: Ewma = { value: undefined };
     private readonly embedIps: Ewma = { value: undefined };
+    private readonly tokenize: (text: string) => readonly string[];
     private totals = { promptTokensEvaluated: 0, promptTokensReused: 0, generatedTokens: 0, requests: 0, errors: 0 };
 
     constructor(
@@ -124,7 +130,9 @@ export class SimBackend implements ModelBackend {
         private readonly device: SimDevice,
         private readonly profile: ModelProfile,
         private readonly options: SimBackendOptions,
-    ) {}
+    ) {
+        this.tokenize = options.tokenize ?? simTokenize;
+    }
 
     get info(): ModelInfo | undefined {
         return this.currentInfo;
@@ -152,20 +160,20 @@ export class SimBackend implements ModelBackend {
     }
 
     countTokens(text: string): number {
-        return simTokenize(text).length;
+        return this.tokenize(text).length;
     }
 
     generate(request: GenerateRequest, signal: AbortSignal): Promise<GenerationResult> {
         const prompt =
             request.mode === 'fim'
-                ? ['<fim_prefix>', ...simTokenize(request.prefix ?? ''), '<fim_suffix>', ...simTokenize(request.suffix ?? ''), '<fim_middle>', ...simTokenize(request.middle ?? '')]
-                : simTokenize(request.prompt ?? '');
+                ? ['<fim_prefix>', ...this.tokenize(request.prefix ?? ''), '<fim_suffix>', ...this.tokenize(request.suffix ?? ''), '<fim_middle>', ...this.tokenize(request.middle ?? '')]
+                : [...this.tokenize(request.prompt ?? '')];
         return this.run(prompt, request.maxTokens, request.cacheKey, request.gate, request.onToken, signal, request.priority, request.onUsage);
     }
 
     chat(request: ChatRequest, signal: AbortSignal): Promise<GenerationResult> {
         const prompt: string[] = [];
-        for (const m of request.messages) prompt.push(`<${m.role}>`, ...simTokenize(m.content));
+        for (const m of request.messages) prompt.push(`<${m.role}>`, ...this.tokenize(m.content));
         prompt.push('<assistant>');
         return this.run(prompt, request.maxTokens, request.cacheKey, request.gate, request.onToken, signal, request.priority, request.onUsage);
     }
@@ -182,7 +190,7 @@ export class SimBackend implements ModelBackend {
             const out: number[][] = [];
             for (const t of texts) {
                 if (signal.aborted) throw signal.reason;
-                const tokens = simTokenize(t).length;
+                const tokens = this.tokenize(t).length;
                 this.computed.embedTexts++;
                 this.computed.embedTokens += tokens;
                 await this.native('embed', p.embedOverheadMsPerItem + (tokens * 1000) / p.embedTokensPerSec, signal, slot, priority);

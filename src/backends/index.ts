@@ -11,6 +11,7 @@ import type { LlamaRuntime } from './llamaProvider';
 
 export { DEFAULT_PREFILL_CHUNK_TOKENS, LlamaCppBackend, embeddingSpaceOf, type LlamaCppBackendOptions, type ModelFileValidator } from './llamaCpp';
 export { createLlamaProvider, type LlamaProvider, type LlamaProviderOptions, type LlamaRuntime } from './llamaProvider';
+export { loadTokenizer, type TextTokenizer } from './tokenizer';
 
 export interface LlamaCppBackendFactoryOptions {
     /** The process's runtime provider (`createLlamaProvider(...)`), shared by every backend. */

@@ -6,7 +6,7 @@ import { strict as assert } from 'node:assert';
 import type { CallUsage, GenerateRequest, GenerationResult, ModelBackend, ModelSpec, Role, TokenGate } from '../../src/core/backend';
 import { SystemClock } from '../../src/core/clock';
 import { ModelRuntimeError, abortError } from '../../src/core/errors';
-import { createLlamaCppBackendFactory, validateGguf } from '../../src/backends';
+import { createLlamaCppBackendFactory, loadTokenizer, validateGguf } from '../../src/backends';
 import { createLlamaProvider, type LlamaProvider } from '../../src/backends/llamaProvider';
 import { codeLines } from '../support/code';
 import { ensureModels, type SyntheticModels } from '../support/models';
@@ -118,6 +118,22 @@ describe('LlamaCppBackend (real inference)', function () {
         assert.equal(create(spec('coder')).info, undefined);
         const forced = await create(spec('coder')).inspect(spec('coder', { fimTemplate: 'none' }), never);
         assert.equal(forced.fim, undefined);
+    });
+
+    it('loadTokenizer reads only the vocabulary and counts tokens as the backend does', async () => {
+        const tokenizer = await loadTokenizer(provider, models.coder);
+        try {
+            for (const text of ['const value = items.map((x) => x + 1);', codeLines(40), 'return', '']) {
+                const ids = tokenizer.tokenize(text);
+                assert.equal(ids.length, coder.countTokens(text), JSON.stringify(text.slice(0, 30)));
+                assert.ok(ids.every((t) => Number.isInteger(t) && t >= 0));
+            }
+            assert.deepEqual(tokenizer.tokenize('const x'), tokenizer.tokenize('const x'));
+            assert.notDeepEqual(tokenizer.tokenize('const x'), tokenizer.tokenize('const y'));
+        } finally {
+            await tokenizer.dispose();
+        }
+        await assert.rejects(loadTokenizer(provider, `${models.coder}.missing`));
     });
 
     it('warms a model up at load when asked (always on a GPU) and leaves its slots empty', async () => {

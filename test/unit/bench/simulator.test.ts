@@ -34,12 +34,17 @@ function spec(id: string): ModelSpec {
     return { id, role: 'coder', path: `/x/${id}.gguf`, contextSize: 4096, slots: 1, threads: 1, gpuLayers: 0, fimTemplate: 'auto' };
 }
 
-async function setup(ids: readonly string[], chunk = 64, model: ModelProfile = MODEL): Promise<{ clock: VirtualClock; device: SimDevice; backends: SimBackend[] }> {
+async function setup(
+    ids: readonly string[],
+    chunk = 64,
+    model: ModelProfile = MODEL,
+    tokenize?: (text: string) => readonly string[],
+): Promise<{ clock: VirtualClock; device: SimDevice; backends: SimBackend[] }> {
     const clock = new VirtualClock(0);
     const models: Record<string, ModelProfile> = {};
     for (const id of ids) models[id] = model;
     const device = new SimDevice(clock, DEVICE, models);
-    const backends = ids.map(() => new SimBackend(clock, device, model, { keepOnAbort: 'evaluated', prefillChunkTokens: chunk, embeddingSpace: 's' }));
+    const backends = ids.map(() => new SimBackend(clock, device, model, { keepOnAbort: 'evaluated', prefillChunkTokens: chunk, embeddingSpace: 's', tokenize }));
     const loads = backends.map((b, i) => b.load(spec(ids[i]), new AbortController().signal));
     await clock.runUntilIdle();
     await Promise.all(loads);
@@ -157,6 +162,22 @@ describe('bench simulator: backend', () => {
         const chat2 = backends[0].chat({ messages: [{ role: 'user', content: words(20, 'c') + ' again' }], maxTokens: 1 }, s);
         await clock.runUntilIdle();
         assert.equal((await chat2).reusedPromptTokens, 0, 'the completion took the sequence back');
+    });
+
+    it('counts and reuses the tokens of the tokenizer it is given', async () => {
+        // One token per character: "ab cd" is 5 tokens.
+        const { clock, backends } = await setup(['a'], 64, MODEL, (text) => [...text]);
+        assert.equal(backends[0].countTokens('ab cd'), 5);
+        const s = new AbortController().signal;
+        const p1 = backends[0].generate({ mode: 'fim', prefix: 'const va', suffix: '', maxTokens: 1, cacheKey: 'doc' }, s);
+        await clock.runUntilIdle();
+        // <fim_prefix>, 8 characters, <fim_suffix>, <fim_middle>.
+        assert.equal((await p1).promptTokens, 11);
+        const p2 = backends[0].generate({ mode: 'fim', prefix: 'const val', suffix: '', maxTokens: 1, cacheKey: 'doc' }, s);
+        await clock.runUntilIdle();
+        const r2 = await p2;
+        assert.equal(r2.reusedPromptTokens, 9);
+        assert.equal(r2.evaluatedPromptTokens, 3);
     });
 
     it('FIM middle goes after the middle marker: a keystroke within a line reuses prefix and suffix, unlike the middle folded into the prefix', async () => {
