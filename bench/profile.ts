@@ -275,6 +275,80 @@ export async function measureProfile(setup: RealSetup, options: ProfileOptions):
     return { profile, tokensPerWord };
 }
 
+/** What one speed check measured per model, in ms (`measureSpeedCheck`). */
+export interface SpeedCheck {
+    readonly models: Readonly<Record<Role, { readonly oneTokenMs: number; readonly decodeMs: number; readonly embedMs?: number }>>;
+}
+
+/** Prompt tokens the check's keystroke and decode steps follow, as the profile's LONG prompt. */
+const CHECK_PROMPT_TOKENS = 448;
+const CHECK_REPS = 3;
+
+/**
+ * A few seconds of the profile's own measurements, taken between real-mode policy runs to follow
+ * how fast the machine is at the time (a shared VM drifts by tens of percent within minutes):
+ * per model, a one-token keystroke after a cached CHECK_PROMPT_TOKENS-token prompt (the profile's
+ * `ttftOneTokenMs`) and the decode step there (`decodeLong`); the embedder also embeds 96-token
+ * texts (`embedMsPerText96`). Loads the three models and unloads them again; nothing else may run.
+ */
+export async function measureSpeedCheck(setup: RealSetup, tokensPerWord: number): Promise<SpeedCheck> {
+    const signal = new AbortController().signal;
+    const words = (tokens: number): number => Math.max(1, Math.round(tokens / tokensPerWord));
+    const models = {} as Record<Role, { oneTokenMs: number; decodeMs: number; embedMs?: number }>;
+    for (const spec of setup.specs) {
+        const b = setup.createBackend(spec);
+        await b.load(spec, signal);
+        try {
+            const key = `check${uniq}`;
+            const prompt = freshText(words(CHECK_PROMPT_TOKENS));
+            await b.generate({ mode: 'raw', prompt, maxTokens: 1, cacheKey: key }, signal);
+            const one: number[] = [];
+            for (let i = 0; i < CHECK_REPS; i++) {
+                const r = await b.generate({ mode: 'raw', prompt, maxTokens: 1, cacheKey: key }, signal);
+                one.push(r.firstTokenMs ?? r.totalMs);
+            }
+            const d = await b.generate({ mode: 'raw', prompt, maxTokens: 17, cacheKey: key }, signal);
+            const decodeMs = (d.totalMs - (d.firstTokenMs ?? 0)) / Math.max(1, d.generatedTokens - 1);
+            let embedMs: number | undefined;
+            if (spec.role === 'embedder') {
+                const texts = Array.from({ length: 4 }, () => freshText(words(96)));
+                const t0 = setup.clock.now();
+                await b.embed(texts, signal);
+                embedMs = (setup.clock.now() - t0) / texts.length;
+            }
+            models[spec.role] = { oneTokenMs: median(one), decodeMs, embedMs };
+        } finally {
+            await b.unload();
+        }
+    }
+    return { models };
+}
+
+/**
+ * Per model, how much slower (> 1) or faster the checks found it than the profile's own
+ * measurements of the same things: the median over checks of the geometric mean of the ratios.
+ * Undefined for a model the profile has no raw measurements of.
+ */
+export function speedFactors(profile: SpeedProfile, checks: readonly SpeedCheck[]): Partial<Record<Role, number>> {
+    const raw = (profile.measurement?.raw ?? {}) as Record<string, { ttftOneTokenMs?: number[]; decodeLong?: Array<{ ms: number }>; embedMsPerText96?: number[] } | undefined>;
+    const out: Partial<Record<Role, number>> = {};
+    for (const role of ROLES) {
+        const r = raw[role];
+        if (!r?.ttftOneTokenMs?.length || !r.decodeLong?.length || checks.length === 0) continue;
+        const one = median(r.ttftOneTokenMs);
+        const dec = median(r.decodeLong.map((x) => x.ms));
+        const emb = r.embedMsPerText96?.length ? median(r.embedMsPerText96) : undefined;
+        const perCheck = checks.map((c) => {
+            const m = c.models[role];
+            const ratios = [m.oneTokenMs / one, m.decodeMs / dec];
+            if (m.embedMs !== undefined && emb !== undefined) ratios.push(m.embedMs / emb);
+            return Math.exp(ratios.reduce((a, x) => a + Math.log(x), 0) / ratios.length);
+        });
+        out[role] = median(perCheck);
+    }
+    return out;
+}
+
 /**
  * Prompt evaluation time model: n tokens after P already in the sequence take
  * `overheadMs + n * msPerToken + msPerTokenPair * n * (P + n / 2)` (ms). Solved exactly from

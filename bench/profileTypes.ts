@@ -159,3 +159,29 @@ export function factorAt(table: readonly number[], n: number): number {
     const prev = table.length >= 2 ? table[table.length - 2] : last;
     return last + (n - table.length) * Math.max(0, last - prev);
 }
+
+/**
+ * `profile` with every time of model m multiplied by `factors[m]` (rates divided by it): the same
+ * shape of costs on a machine that runs that model `factors[m]` times slower. Load times, memory
+ * and the device's contention table are kept.
+ */
+export function scaleProfile(profile: SpeedProfile, factors: Partial<Record<Role, number>>, note: string): SpeedProfile {
+    const models = { ...profile.models };
+    for (const role of ROLES) {
+        const f = factors[role];
+        if (f === undefined || !(f > 0)) continue;
+        const m = profile.models[role];
+        models[role] = {
+            ...m,
+            promptTokensPerSec: m.promptTokensPerSec / f,
+            decodeTokensPerSec: m.decodeTokensPerSec / f,
+            firstTokenOverheadMs: m.firstTokenOverheadMs * f,
+            ...(m.attentionMsPerTokenPair !== undefined ? { attentionMsPerTokenPair: m.attentionMsPerTokenPair * f } : {}),
+            ...(m.callOverheadMs !== undefined ? { callOverheadMs: m.callOverheadMs * f } : {}),
+            ...(m.cachedTokenMsPerCall !== undefined ? { cachedTokenMsPerCall: m.cachedTokenMsPerCall * f } : {}),
+            embedTokensPerSec: m.embedTokensPerSec / f,
+            embedOverheadMsPerItem: m.embedOverheadMsPerItem * f,
+        };
+    }
+    return { ...profile, models, sources: [...profile.sources, note] };
+}

@@ -16,8 +16,8 @@ import { loadTraceFile } from './traceFiles';
 import { measureDecisionCost } from './decisionCost';
 import { replay, wallEnv } from './harness';
 import { computeMetrics, type PolicyMetrics } from './metrics';
-import { measureProfile } from './profile';
-import { loadProfile, type SpeedProfile } from './profileTypes';
+import { measureProfile, measureSpeedCheck, speedFactors, type SpeedCheck } from './profile';
+import { loadProfile, scaleProfile, type SpeedProfile } from './profileTypes';
 import { evaluateTargets, reportHead, writeReport, type Report } from './report';
 import { machineLoad, realSetup, type RealSetup } from './realSetup';
 import { objectiveFn } from './sim/run';
@@ -92,7 +92,11 @@ export async function runRealMode(args: CliArgs, command: string): Promise<Repor
 
     const metrics = {} as Record<PolicyName, PolicyMetrics>;
     const loads: Record<string, unknown> = {};
+    // How fast the machine is while the policies run, sampled before each and after the last: the
+    // prediction scales the profile by it (speedFactors).
+    const checks: SpeedCheck[] = [];
     for (const p of POLICY_NAMES) {
+        checks.push(await measureSpeedCheck(setup, tokensPerWord));
         const before = machineLoad();
         const t0 = performance.now();
         metrics[p] = await runReal(setup, trace, p, profile, tokensPerWord);
@@ -104,6 +108,10 @@ export async function runRealMode(args: CliArgs, command: string): Promise<Repor
         isolated = await runReal(setup, completionsOnly(trace), 'static', profile, tokensPerWord);
         log(`  isolated: first token p95 ${isolated.completion.firstTokenMs.p95.toFixed(0)} ms`);
     }
+    checks.push(await measureSpeedCheck(setup, tokensPerWord));
+    const factors = speedFactors(profile, checks);
+    const simProfile = scaleProfile(profile, factors, `times scaled per model by ${checks.length} speed checks between the policy runs: ${JSON.stringify(factors)}`);
+    log(`speed checks: ${Object.entries(factors).map(([m, f]) => `${m} x${(f ?? Number.NaN).toFixed(2)}`).join(', ')} against the profile`);
 
     log('sim prediction with the measured profile...');
     const base = defaultRoutingSettings();
@@ -111,9 +119,12 @@ export async function runRealMode(args: CliArgs, command: string): Promise<Repor
     // vocabulary, so the coder's tokenizer counts for all three.
     const tokenizer = await loadTokenizer(setup.provider, setup.models.coder);
     let sim: SimSuite;
+    let unscaled: SimSuite;
     try {
         const tokenize = (text: string): string[] => Array.from(tokenizer.tokenize(text), String);
-        sim = await runSimSuite(trace, profile, base, createRouter, { ablation: false, isolated: false, log, tokenizer: { tokenize, tokensPerWord } });
+        const options = { ablation: false, isolated: false, log, tokenizer: { tokenize, tokensPerWord } };
+        sim = await runSimSuite(trace, simProfile, base, createRouter, options);
+        unscaled = await runSimSuite(trace, profile, base, createRouter, { ...options, log: () => undefined });
     } finally {
         await tokenizer.dispose();
         await setup.provider.dispose();
@@ -127,7 +138,16 @@ export async function runRealMode(args: CliArgs, command: string): Promise<Repor
         const real50 = metrics[p].completion.firstTokenMs.p50;
         const realAll50 = metrics[p].completion.firstTokenAllMs.p50;
         const ratio = q.p50 / real50;
-        simVsReal[p] = { realP50: real50, simP50: q.p50, ratio, within30: Math.abs(ratio - 1) <= 0.3, realAllP50: realAll50, simAllP50: qa.p50, allRatio: qa.p50 / realAll50 };
+        simVsReal[p] = {
+            realP50: real50,
+            simP50: q.p50,
+            ratio,
+            within30: Math.abs(ratio - 1) <= 0.3,
+            realAllP50: realAll50,
+            simAllP50: qa.p50,
+            allRatio: qa.p50 / realAll50,
+            simP50Unscaled: unscaled.policies[p].completion.firstTokenMs.p50,
+        };
     }
     const cost = await measureDecisionCost(profile, settingsFor(base, 'zeta', profile), createRouter);
     const head = reportHead({ mode: 'real', trace: trace.name, seed: args.seed, profile: profile.name, command }, metrics, isolated, cost);
@@ -135,8 +155,9 @@ export async function runRealMode(args: CliArgs, command: string): Promise<Repor
         ...head,
         simPredicted,
         simVsReal,
+        simSpeedFactors: factors,
         targets: evaluateTargets('real', head.policies, isolated.completion.firstTokenMs.p95, cost.p99, simVsReal),
-        environment: { traceSummary: s, tokensPerWord, maxThreads: MAX_THREADS, machineLoad: loads, node: process.version, profileMeasurement: profile.sources },
+        environment: { traceSummary: s, tokensPerWord, maxThreads: MAX_THREADS, machineLoad: loads, node: process.version, profileMeasurement: profile.sources, speedChecks: checks },
         runtimeMs: performance.now() - started,
     };
     const busiest = Math.max(...Object.values(loads).map((l) => (l as { before: { loadavg1: number } }).before.loadavg1));

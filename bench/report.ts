@@ -45,9 +45,25 @@ export interface Report {
     readonly simVsReal?: Partial<
         Record<
             PolicyName,
-            { readonly realP50: number; readonly simP50: number; readonly ratio: number; readonly within30: boolean; readonly realAllP50: number; readonly simAllP50: number; readonly allRatio: number }
+            {
+                readonly realP50: number;
+                readonly simP50: number;
+                readonly ratio: number;
+                readonly within30: boolean;
+                readonly realAllP50: number;
+                readonly simAllP50: number;
+                readonly allRatio: number;
+                /** The sim p50 with the profile as measured, before the speed checks' scaling. */
+                readonly simP50Unscaled?: number;
+            }
         >
     >;
+    /**
+     * real mode: per model, how much slower than the profile measured it the speed checks between
+     * policy runs found the machine (bench/profile.ts `speedFactors`); `simPredicted` used the
+     * profile with each model's times scaled by its factor.
+     */
+    readonly simSpeedFactors?: Partial<Record<'coder' | 'reasoner' | 'embedder', number>>;
     readonly targets: readonly Target[];
     readonly environment: Record<string, unknown>;
     readonly runtimeMs: number;
@@ -235,13 +251,22 @@ export function writeReport(dir: string, report: Report, charts: ChartInputs, no
     }
     if (report.simVsReal) {
         md.push('## Simulator vs real (same trace, profile just measured)', '');
-        md.push('| policy | real p50 (ms) | sim p50 (ms) | sim/real | within ±30% | real p95 (ms) | sim p95 (ms) | all first tokens: real p50 / sim p50 (ms), sim/real, n real / sim |\n|---|---|---|---|---|---|---|---|');
+        const f = report.simSpeedFactors;
+        if (f) {
+            md.push(
+                `The sim runs the profile measured at the start of this run with each model's times scaled by how fast speed checks between the policy runs found it (bench/profile.ts \`measureSpeedCheck\`): ${Object.entries(f)
+                    .map(([m, x]) => `${m} x${cell(x ?? Number.NaN, 2)}`)
+                    .join(', ')}. "unscaled": the profile as measured.`,
+                '',
+            );
+        }
+        md.push('| policy | real p50 (ms) | sim p50 (ms) | sim/real | within ±30% | sim p50 unscaled (ms) | real p95 (ms) | sim p95 (ms) | all first tokens: real p50 / sim p50 (ms), sim/real, n real / sim |\n|---|---|---|---|---|---|---|---|---|');
         for (const p of POLICY_NAMES) {
             const v = report.simVsReal[p];
             if (!v) continue;
             const sp = report.simPredicted?.[p];
             md.push(
-                `| ${p} | ${cell(v.realP50)} | ${cell(v.simP50)} | ${cell(v.ratio, 2)} | ${v.within30 ? 'yes' : 'NO'} | ${cell(report.policies[p].completion.firstTokenMs.p95)} | ${cell(sp?.firstTokenMs.p95 ?? Number.NaN)} | ${cell(v.realAllP50)} / ${cell(v.simAllP50)}, ${cell(v.allRatio, 2)}, ${report.policies[p].completion.firstTokenAllMs.n} / ${sp?.firstTokenAllMs.n ?? 0} |`,
+                `| ${p} | ${cell(v.realP50)} | ${cell(v.simP50)} | ${cell(v.ratio, 2)} | ${v.within30 ? 'yes' : 'NO'} | ${cell(v.simP50Unscaled ?? Number.NaN)} | ${cell(report.policies[p].completion.firstTokenMs.p95)} | ${cell(sp?.firstTokenMs.p95 ?? Number.NaN)} | ${cell(v.realAllP50)} / ${cell(v.simAllP50)}, ${cell(v.allRatio, 2)}, ${report.policies[p].completion.firstTokenAllMs.n} / ${sp?.firstTokenAllMs.n ?? 0} |`,
             );
         }
         md.push('', 'Served completions are few in a 60 s real trace (the last keystroke of each burst), so their p50 is a small sample; "all first tokens" also counts completions superseded after their first token.');

@@ -3,10 +3,10 @@ import { join } from 'node:path';
 import type { CallUsage, GenerationResult, ModelSpec, TokenGate } from '../../../src/core/backend';
 import { VirtualClock } from '../../../src/core/clock';
 import { SupersededError } from '../../../src/core/errors';
-import { loadProfile, validateProfile, type DeviceProfile, type ModelProfile } from '../../../bench/profileTypes';
+import { loadProfile, scaleProfile, validateProfile, type DeviceProfile, type ModelProfile, type SpeedProfile } from '../../../bench/profileTypes';
 import { SimDevice } from '../../../bench/sim/device';
 import { SimBackend } from '../../../bench/sim/simBackend';
-import { fitCallCosts, fitPrefill, promptCalls } from '../../../bench/profile';
+import { fitCallCosts, fitPrefill, promptCalls, speedFactors, type SpeedCheck } from '../../../bench/profile';
 
 const DEVICE: DeviceProfile = {
     kind: 'cpu',
@@ -391,6 +391,47 @@ describe('bench profiles', () => {
             ...decode.map((c) => ({ calls: c, requests: 0, ms: cost(c, 0) - truth.cachedTokenMs * 1.5 * c[0].position })),
         ]);
         for (const v of Object.values(noKv)) assert.ok(v >= 0, JSON.stringify(noKv));
+    });
+
+    it('speedFactors: per model, the median over checks of the geometric mean of measured / profiled', () => {
+        const raw = {
+            coder: { ttftOneTokenMs: [10, 12, 14], decodeLong: [{ ms: 20 }, { ms: 20 }], embedMsPerText96: [100] },
+            reasoner: { ttftOneTokenMs: [30], decodeLong: [{ ms: 40 }] },
+        };
+        const profile = { ...loadProfile(join(__dirname, '../../../bench/profiles/local-generated.json')), measurement: { raw } } as SpeedProfile;
+        const check = (coderOne: number, coderDecode: number): SpeedCheck => ({
+            models: {
+                coder: { oneTokenMs: coderOne, decodeMs: coderDecode },
+                reasoner: { oneTokenMs: 30, decodeMs: 40 },
+                embedder: { oneTokenMs: 1, decodeMs: 1, embedMs: 1 },
+            },
+        });
+        // Coder: sqrt(2 * 2) = 2 in the first check, sqrt(1 * 4) = 2 in the second, 1 in the third.
+        const f = speedFactors(profile, [check(24, 40), check(12, 80), check(12, 20)]);
+        assert.ok(Math.abs((f.coder ?? 0) - 2) < 1e-9, String(f.coder));
+        assert.equal(f.reasoner, 1);
+        assert.equal(f.embedder, undefined, 'no raw measurements of the embedder');
+        assert.deepEqual(speedFactors(profile, []), {});
+    });
+
+    it('scaleProfile: a model x times slower takes x times as long for every call, and the others are untouched', async () => {
+        const base: SpeedProfile = { ...loadProfile(join(__dirname, '../../../bench/profiles/local-generated.json')) };
+        const scaled = scaleProfile(base, { coder: 2 }, 'test');
+        assert.deepEqual(scaled.models.reasoner, base.models.reasoner);
+        assert.equal(scaled.sources.at(-1), 'test');
+        const time = async (m: ModelProfile): Promise<number> => {
+            const { clock, backends } = await setup(['a'], 64, m);
+            const t0 = clock.now();
+            const p = backends[0].generate({ mode: 'raw', prompt: words(150), maxTokens: 5 }, new AbortController().signal);
+            await clock.runUntilIdle();
+            await p;
+            const emb = backends[0].embed([words(40)], new AbortController().signal);
+            await clock.runUntilIdle();
+            await emb;
+            return clock.now() - t0;
+        };
+        const [a, b] = [await time(base.models.coder), await time(scaled.models.coder)];
+        assert.ok(Math.abs(b / a - 2) < 1e-9, `${a} -> ${b}`);
     });
 
     it('the shipped profiles validate', () => {
