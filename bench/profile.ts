@@ -98,6 +98,8 @@ export async function measureProfile(setup: RealSetup, options: ProfileOptions):
 
     const SHORT = 32;
     const LONG = 448;
+    /** The one-token keystroke's weight in the per-call fit, against 1 for each other point. */
+    const KEY_ONE_WEIGHT = 4;
     /** Tokens evaluated after a cached LONG-token prefix (what a keystroke's completion evaluates). */
     const INCREMENT = 96;
     const models = {} as Record<Role, ModelProfile>;
@@ -134,7 +136,9 @@ export async function measureProfile(setup: RealSetup, options: ProfileOptions):
         for (let i = 0; i < reps; i++) decLong.push(await decodeStep(b, LONG, 32));
         const decShortPosition = (await decodeStep(b, 16, 64)).position;
         const calls = fitCallCosts([
-            ...[short, long, inc, keyShort, keyLong, keyOne].map((t) => ({ calls: t.calls, requests: 1, ms: t.ms })),
+            ...[short, long, inc, keyShort, keyLong].map((t) => ({ calls: t.calls, requests: 1, ms: t.ms })),
+            // Most served keystrokes are this one call (F32): the fit leans on it.
+            { calls: keyOne.calls, requests: 1, ms: keyOne.ms, weight: KEY_ONE_WEIGHT },
             { calls: [{ n: 1, position: decShortPosition }], requests: 0, ms: median(dec) },
             { calls: [{ n: 1, position: median(decLong.map((d) => d.position)) }], requests: 0, ms: median(decLong.map((d) => d.ms)) },
         ]);
@@ -406,10 +410,12 @@ export interface CallCosts {
 /**
  * Fits the per-call cost model (see `ModelProfile.callOverheadMs`) to measured timings: each
  * point is the ms of `requests` generate calls' fixed part plus its native calls. Least squares on
- * relative error (a 20 ms keystroke weighs as much as a 1 s prompt), with every coefficient kept
- * >= 0 by dropping the most negative one and solving again.
+ * relative error (a 20 ms keystroke weighs as much as a 1 s prompt) times each point's `weight`
+ * (default 1), with every coefficient kept >= 0 by dropping the most negative one and solving again.
  */
-export function fitCallCosts(points: ReadonlyArray<{ readonly calls: readonly EvalCall[]; readonly requests: number; readonly ms: number }>): CallCosts {
+export function fitCallCosts(
+    points: ReadonlyArray<{ readonly calls: readonly EvalCall[]; readonly requests: number; readonly ms: number; readonly weight?: number }>,
+): CallCosts {
     const raw = points.map((p) => {
         const f = [p.requests, 0, 0, 0, 0];
         for (const c of p.calls) {
@@ -429,7 +435,7 @@ export function fitCallCosts(points: ReadonlyArray<{ readonly calls: readonly Ev
         const k = active.length;
         const ata = Array.from({ length: k }, () => new Array<number>(k + 1).fill(0));
         points.forEach((p, i) => {
-            const w = 1 / Math.max(1e-6, p.ms) ** 2;
+            const w = (p.weight ?? 1) / Math.max(1e-6, p.ms) ** 2;
             for (let a = 0; a < k; a++) {
                 for (let b = 0; b < k; b++) ata[a][b] += w * rows[i][active[a]] * rows[i][active[b]];
                 ata[a][k] += w * rows[i][active[a]] * p.ms;

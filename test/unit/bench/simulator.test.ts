@@ -393,6 +393,17 @@ describe('bench profiles', () => {
         for (const v of Object.values(noKv)) assert.ok(v >= 0, JSON.stringify(noKv));
     });
 
+    it('fitCallCosts: a heavier point is fitted closer when the data disagree', () => {
+        const prompts = [promptCalls(32, 0, 64), promptCalls(448, 0, 64), promptCalls(544, 448, 64), promptCalls(450, 448, 64)];
+        const one = promptCalls(449, 448, 64);
+        const truth = (calls: ReturnType<typeof promptCalls>): number => 3 + calls.reduce((t, c) => t + 9 + 0.012 * c.position + 2.1 * c.n, 0);
+        // The one-token keystroke measured 30% slower than the others imply.
+        const points = (weight: number) => [...prompts.map((c) => ({ calls: c, requests: 1, ms: truth(c) })), { calls: one, requests: 1, ms: 1.3 * truth(one), weight }];
+        const predicted = (f: ReturnType<typeof fitCallCosts>): number => f.requestMs + f.callMs + f.cachedTokenMs * 448 + f.tokenMs + f.pairMs * 448.5;
+        const err = (w: number): number => Math.abs(predicted(fitCallCosts(points(w))) / (1.3 * truth(one)) - 1);
+        assert.ok(err(4) < err(1), `weight 4: ${err(4)}, weight 1: ${err(1)}`);
+    });
+
     it('speedFactors: per model, the median over checks of the geometric mean of measured / profiled', () => {
         const raw = {
             coder: { ttftOneTokenMs: [10, 12, 14], decodeLong: [{ ms: 20 }, { ms: 20 }], embedMsPerText96: [100] },
