@@ -10,14 +10,16 @@
  *   sequence computes nothing and does not count as active) and one decode job of
  *   `1000 / decodeTokensPerSec` isolated ms.
  * - embed: one job of `sum(embedOverheadMsPerItem + tokens * 1000 / embedTokensPerSec)`.
- * Tokens: one per whitespace-separated word; FIM and chat markers are one token each. A FIM prompt
- * is laid out as llama.cpp's /infill lays it out: `<fim_prefix> prefix <fim_suffix> suffix
- * <fim_middle> middle` (no middle tokens when it is empty), so typing within a line only appends
- * to the prompt and the suffix stays reusable.
- * Prefix reuse: each slot keeps the tokens of its last call for its cache key (LRU over `slots`
- * keys); a call evaluates only the tokens after the common prefix (at least one token). A call for
- * a key whose previous call is still running natively (an aborted chunk in flight) waits for it
- * before taking a slot, as the llama.cpp backend waits for the key's own sequence.
+ * Tokens: one per whitespace-separated word unless `options.tokenize` is given (real mode's
+ * prediction passes the generated models' tokenizer); FIM and chat markers are one token each. A
+ * FIM prompt is laid out as llama.cpp's /infill lays it out: `<fim_prefix> prefix <fim_suffix>
+ * suffix <fim_middle> middle` (no middle tokens when it is empty), so typing within a line only
+ * appends to the prompt and the suffix stays reusable.
+ * Prefix reuse: each slot keeps the tokens of its last call (KeyedPrefixCache: per cache key, LRU
+ * over `slots` sequences, a call without a key taking one too); a call evaluates only the tokens
+ * after the common prefix (at least one token). A call for a key whose previous call is still
+ * running natively (an aborted chunk in flight) waits for it before taking a slot, as the
+ * llama.cpp backend waits for the key's own sequence.
  * Accounting: `stats()` and each call's `CallUsage` count the prompt tokens actually evaluated
  * (an aborted prefill: the chunks that ran) and the tokens generated; `computed` counts embeddings.
  */
