@@ -83,6 +83,21 @@ export async function measureProfile(setup: RealSetup, options: ProfileOptions):
         await b.generate({ mode: 'raw', prompt, maxTokens: 1, cacheKey: key }, signal);
         return timed(await b.generate({ mode: 'raw', prompt, maxTokens: 1, cacheKey: key }, signal));
     };
+    /**
+     * The one-token keystroke of `ttftAgain` after IDLE_PAUSE_MS with nothing computing, `n` times
+     * on one cached `base`-token prompt: what the first call after a pause in typing costs.
+     */
+    const ttftAfterIdle = async (b: ModelBackend, base: number, n: number): Promise<number[]> => {
+        const key = `w${uniq}`;
+        const prompt = freshText(words(base));
+        await b.generate({ mode: 'raw', prompt, maxTokens: 1, cacheKey: key }, signal);
+        const out: number[] = [];
+        for (let i = 0; i < n; i++) {
+            await new Promise((r) => setTimeout(r, IDLE_PAUSE_MS));
+            out.push(timed(await b.generate({ mode: 'raw', prompt, maxTokens: 1, cacheKey: key }, signal)).ms);
+        }
+        return out;
+    };
     /** ms per decoded token after a prompt of about `promptTokens`, and the mean position of those tokens. */
     const decodeStep = async (b: ModelBackend, promptTokens: number, n: number): Promise<{ ms: number; position: number }> => {
         const r = await b.generate({ mode: 'raw', prompt: freshText(words(promptTokens)), maxTokens: n, cacheKey: `d${uniq}` }, signal);
@@ -104,6 +119,8 @@ export async function measureProfile(setup: RealSetup, options: ProfileOptions):
     const INCREMENT = 96;
     const models = {} as Record<Role, ModelProfile>;
     const raw: Record<string, unknown> = {};
+    /** Per model: how much longer the one-token keystroke took after a pause than back to back. */
+    const wakeMs = {} as Record<Role, number>;
     for (const role of ROLES) {
         const b = backends[role];
         await ttft(b, SHORT); // warm-up
@@ -125,6 +142,8 @@ export async function measureProfile(setup: RealSetup, options: ProfileOptions):
         const keyLong = await repeat(() => ttftAfter(b, LONG, 1));
         // With the FIM middle after the cursor line, most keystrokes evaluate one token: one call.
         const keyOne = await repeat(() => ttftAgain(b, LONG));
+        const keyOneAfterIdle = await ttftAfterIdle(b, LONG, reps);
+        wakeMs[role] = Math.max(0, median(keyOneAfterIdle) - keyOne.ms);
         const fit = fitPrefill([
             { n: short.tokens, position: 0, ms: short.ms },
             { n: long.tokens, position: 0, ms: long.ms },
@@ -183,6 +202,7 @@ export async function measureProfile(setup: RealSetup, options: ProfileOptions):
             ttftKeystrokeLongMs: keyLong.all,
             keystrokeLong: { tokens: keyLong.tokens, position: keyLong.position },
             ttftOneTokenMs: keyOne.all,
+            ttftOneTokenAfterIdleMs: keyOneAfterIdle,
             oneToken: { tokens: keyOne.tokens, position: keyOne.position },
             decodeMsPerToken: dec,
             decodeShortPosition: decShortPosition,
@@ -191,7 +211,8 @@ export async function measureProfile(setup: RealSetup, options: ProfileOptions):
             embedMsPerText16: eShort,
             embedMsPerText96: eLong,
         };
-        const callNote = perCall ? `, ${perCall.callMs.toFixed(1)} ms + ${(perCall.cachedTokenMs * 1000).toFixed(1)} µs per cached token per call; keystroke ${keyLong.ms.toFixed(0)} ms after ${keyLong.position}, one token ${keyOne.ms.toFixed(0)} ms` : '';
+        const wakeNote = `, +${wakeMs[role].toFixed(1)} ms after a pause`;
+        const callNote = perCall ? `, ${perCall.callMs.toFixed(1)} ms + ${(perCall.cachedTokenMs * 1000).toFixed(1)} µs per cached token per call; keystroke ${keyLong.ms.toFixed(0)} ms after ${keyLong.position}, one token ${keyOne.ms.toFixed(0)} ms${wakeNote}` : '';
         log(`  ${role}: prompt ${models[role].promptTokensPerSec} tok/s (+${models[role].firstTokenOverheadMs} ms, attention ${((models[role].attentionMsPerTokenPair ?? 0) * 1000).toFixed(2)} µs per token pair${callNote}), decode ${models[role].decodeTokensPerSec} tok/s, embed ${models[role].embedTokensPerSec} tok/s (+${models[role].embedOverheadMsPerItem} ms/text), load ${models[role].loadMs} ms`);
     }
 
@@ -272,6 +293,7 @@ export async function measureProfile(setup: RealSetup, options: ProfileOptions):
             memoryBytes: 8_000_000_000,
             contention,
             scheduling: setup.maxThreads === 1 && !setup.gpu ? 'serial' : 'shared',
+            idleWakeMs: Math.round(median(ROLES.map((r) => wakeMs[r])) * 100) / 100,
         },
         models,
         measurement: { tokensPerWord, loadBefore, loadAfter, raw, contention: contentionRaw, reps },
@@ -286,6 +308,8 @@ export interface SpeedCheck {
 
 /** Prompt tokens the check's keystroke and decode steps follow, as the profile's LONG prompt. */
 const CHECK_PROMPT_TOKENS = 448;
+/** The pause before `ttftAfterIdle`'s keystrokes (ms): above IDLE_WAKE_AFTER_MS, like a pause in typing. */
+const IDLE_PAUSE_MS = 150;
 const CHECK_REPS = 3;
 
 /**

@@ -72,7 +72,16 @@ export interface DeviceProfile {
      * maxThreads 1); `contention` is then only a record of what was measured.
      */
     readonly scheduling?: 'shared' | 'serial';
+    /**
+     * Extra ms a job costs when it starts on a device that has computed nothing for at least
+     * IDLE_WAKE_AFTER_MS (on the CPU: the evaluation thread wakes up and the weights come back into
+     * the caches). Absent: 0 (the GPU profile).
+     */
+    readonly idleWakeMs?: number;
 }
+
+/** Idle time after which a device's next job pays `DeviceProfile.idleWakeMs` (ms). */
+export const IDLE_WAKE_AFTER_MS = 50;
 
 export interface SpeedProfile {
     readonly name: string;
@@ -121,6 +130,8 @@ export function validateProfile(o: unknown, where = 'profile'): SpeedProfile {
     if (!cont) throw new ProfileError(`${where}.device.contention missing`);
     for (const ph of PHASES) factors(cont[ph], `${where}.device.contention.${ph}`, true);
     posNum(device.memoryBytes, `${where}.device.memoryBytes`);
+    const wake = device.idleWakeMs;
+    if (wake !== undefined && (typeof wake !== 'number' || !(wake >= 0))) throw new ProfileError(`${where}.device.idleWakeMs must be a number >= 0, got ${JSON.stringify(wake)}`);
     if (device.scheduling !== undefined && device.scheduling !== 'shared' && device.scheduling !== 'serial') {
         throw new ProfileError(`${where}.device.scheduling must be "shared" or "serial", got ${JSON.stringify(device.scheduling)}`);
     }

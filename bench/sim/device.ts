@@ -14,10 +14,13 @@
  * every job that arrived before it. Contention then follows from the job sizes (a 15 ms decode token
  * waits behind another model's 200 ms prefill chunk) instead of a table.
  *
+ * A job that starts after the device computed nothing for IDLE_WAKE_AFTER_MS or more carries
+ * `device.idleWakeMs` more work (the measured cost of the first call after a pause on the CPU).
+ *
  * Invariant: `remaining` of every running job is exact as of `lastUpdate`.
  */
 import type { Clock, TimerHandle } from '../../src/core/clock';
-import { factorAt, type DeviceProfile, type ModelProfile, type Phase } from '../profileTypes';
+import { IDLE_WAKE_AFTER_MS, factorAt, type DeviceProfile, type ModelProfile, type Phase } from '../profileTypes';
 
 interface Job {
     readonly model: string;
@@ -44,6 +47,8 @@ export class SimDevice {
     /** Serial mode: jobs waiting to start, in arrival order. */
     private readonly waiting: Job[] = [];
     private lastUpdate: number;
+    /** When the device last became idle (no job running or waiting). */
+    private idleSince: number;
     private readonly serial: boolean;
     private timer: TimerHandle | undefined;
     /** Busy time per model (ms of wall time with at least one job), for utilisation checks. */
@@ -59,6 +64,7 @@ export class SimDevice {
         private readonly models: Readonly<Record<string, ModelProfile>>,
     ) {
         this.lastUpdate = clock.now();
+        this.idleSince = clock.now();
         this.serial = device.scheduling === 'serial';
     }
 
@@ -83,7 +89,8 @@ export class SimDevice {
                 return;
             }
             this.settle();
-            job = { model, phase, work, remaining: work, rate: 0, resolve, reject };
+            const wake = this.jobs.size === 0 && this.clock.now() - this.idleSince >= IDLE_WAKE_AFTER_MS ? (this.device.idleWakeMs ?? 0) : 0;
+            job = { model, phase, work: work + wake, remaining: work + wake, rate: 0, resolve, reject };
             if (this.serial && this.jobs.size > 0) this.waiting.push(job);
             else this.jobs.add(job);
         });
@@ -136,6 +143,7 @@ export class SimDevice {
 
     /** Completes finished jobs, recomputes rates and sets the timer for the next completion. */
     private plan(): void {
+        const wasBusy = this.jobs.size > 0;
         for (const j of [...this.jobs]) {
             if (j.remaining <= EPS) {
                 this.jobs.delete(j);
@@ -146,6 +154,7 @@ export class SimDevice {
             const next = this.waiting.shift();
             if (next) this.jobs.add(next);
         }
+        if (this.jobs.size === 0 && wasBusy) this.idleSince = this.clock.now();
         const perModel = new Map<string, number>();
         for (const j of this.jobs) perModel.set(j.model, (perModel.get(j.model) ?? 0) + 1);
         const k = perModel.size;

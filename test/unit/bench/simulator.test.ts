@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { CallUsage, GenerationResult, ModelSpec, TokenGate } from '../../../src/core/backend';
 import { VirtualClock } from '../../../src/core/clock';
 import { SupersededError } from '../../../src/core/errors';
-import { loadProfile, scaleProfile, validateProfile, type DeviceProfile, type ModelProfile, type SpeedProfile } from '../../../bench/profileTypes';
+import { IDLE_WAKE_AFTER_MS, loadProfile, scaleProfile, validateProfile, type DeviceProfile, type ModelProfile, type SpeedProfile } from '../../../bench/profileTypes';
 import { SimDevice } from '../../../bench/sim/device';
 import { SimBackend } from '../../../bench/sim/simBackend';
 import { fitCallCosts, fitPrefill, promptCalls, speedFactors, type SpeedCheck } from '../../../bench/profile';
@@ -69,6 +69,32 @@ describe('bench simulator: device', () => {
         // b did 50 by t=200 at half speed, then 50 alone.
         assert.ok(Math.abs(ends.b - 250) < 1e-6, `b at ${ends.b}`);
         assert.equal(device.maxConcurrentModels, 2);
+    });
+
+    it('a job that starts after the device was idle for IDLE_WAKE_AFTER_MS or more pays idleWakeMs once', async () => {
+        const clock = new VirtualClock(0);
+        const device = new SimDevice(clock, { ...DEVICE, scheduling: 'serial', idleWakeMs: 3 }, { a: MODEL, b: MODEL });
+        const took = async (model: string, ms: number): Promise<number> => {
+            const t0 = clock.now();
+            const job = device.run(model, 'decode', ms).done;
+            await clock.runUntilIdle();
+            await job;
+            return clock.now() - t0;
+        };
+        assert.equal(await took('a', 10), 10, 'the device has just started: not idle long enough');
+        await clock.advance(IDLE_WAKE_AFTER_MS);
+        assert.equal(await took('b', 10), 13, 'after a pause');
+        assert.equal(await took('a', 10), 10, 'back to back');
+        await clock.advance(IDLE_WAKE_AFTER_MS - 1);
+        assert.equal(await took('a', 10), 10, 'a pause shorter than IDLE_WAKE_AFTER_MS');
+        // A job queued behind another starts with the device busy: no wake-up.
+        await clock.advance(IDLE_WAKE_AFTER_MS);
+        const t0 = clock.now();
+        const ends: number[] = [];
+        void device.run('a', 'decode', 10).done.then(() => ends.push(clock.now() - t0));
+        void device.run('b', 'decode', 10).done.then(() => ends.push(clock.now() - t0));
+        await clock.runUntilIdle();
+        assert.deepEqual(ends, [13, 23]);
     });
 
     it('serial mode runs one job at a time in arrival order, never preempting a started one', async () => {
