@@ -52,6 +52,7 @@ import type {
 import { sleep, type Clock } from '../core/clock';
 import { ModelFileError, ModelRuntimeError, errorMessage } from '../core/errors';
 import { buildFimParts, detectFimFamily, fimTemplate, resolveFimFamily, type FimRole } from '../core/fim';
+import { commonPrefixLength } from '../core/prefixCache';
 import { reportUsage, type CallUsage, type FimFamily } from '../core/backend';
 import type { LlamaRuntime } from './llamaProvider';
 
@@ -1308,13 +1309,6 @@ async function inspectKey(spec: ModelSpec): Promise<string | undefined> {
     } catch {
         return undefined;
     }
-}
-
-function commonPrefixLength(a: readonly Token[], b: readonly Token[]): number {
-    const n = Math.min(a.length, b.length);
-    let i = 0;
-    while (i < n && a[i] === b[i]) i++;
-    return i;
 }
 
 function numberOr(value: unknown, fallback: number): number {

@@ -14,7 +14,8 @@ interface Entry {
     readonly tokens: readonly string[];
 }
 
-function sharedPrefix(a: readonly string[], b: readonly string[]): number {
+/** Length of the longest common prefix of two token sequences. */
+export function commonPrefixLength<T>(a: readonly T[], b: readonly T[]): number {
     const n = Math.min(a.length, b.length);
     let i = 0;
     while (i < n && a[i] === b[i]) i++;
@@ -34,7 +35,7 @@ export class KeyedPrefixCache {
     reusable(key: string | undefined, prompt: readonly string[]): number {
         const i = key === undefined ? this.bestKeyless(prompt) : this.entries.findIndex((e) => e.key === key);
         if (i < 0) return 0;
-        return Math.max(0, Math.min(sharedPrefix(this.entries[i].tokens, prompt), prompt.length - 1));
+        return Math.max(0, Math.min(commonPrefixLength(this.entries[i].tokens, prompt), prompt.length - 1));
     }
 
     /** Records that the sequence a call with `key` (or none) took now holds `tokens` (most recently kept). */
@@ -68,7 +69,7 @@ export class KeyedPrefixCache {
         for (let i = 0; i < this.entries.length; i++) {
             const e = this.entries[i];
             if (e.key !== undefined) continue;
-            const shared = sharedPrefix(e.tokens, tokens);
+            const shared = commonPrefixLength(e.tokens, tokens);
             if (shared > bestShared) {
                 best = i;
                 bestShared = shared;
