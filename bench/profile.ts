@@ -32,6 +32,31 @@ function freshText(words: number): string {
     return out.join(' ');
 }
 
+/**
+ * Reads `prompt` once under cache key `key` (a key of its own), then sends it again `n` times,
+ * `pauseMs` before each (0: back to back): each time the last token alone is evaluated, in one
+ * native call. The one-token keystroke (F32), after a pause (F39), and the speed checks' (F37).
+ */
+async function sendAgain(b: ModelBackend, prompt: string, key: string, n: number, pauseMs: number, signal: AbortSignal): Promise<GenerationResult[]> {
+    await b.generate({ mode: 'raw', prompt, maxTokens: 1, cacheKey: key }, signal);
+    const out: GenerationResult[] = [];
+    for (let i = 0; i < n; i++) {
+        if (pauseMs > 0) await new Promise((r) => setTimeout(r, pauseMs));
+        out.push(await b.generate({ mode: 'raw', prompt, maxTokens: 1, cacheKey: key }, signal));
+    }
+    return out;
+}
+
+/** ms per text of embedding `n` fresh texts of `words` words each, in one call. */
+async function embedMsPerText(b: ModelBackend, clock: RealSetup['clock'], words: number, n: number, signal: AbortSignal): Promise<number> {
+    const texts = Array.from({ length: n }, () => freshText(words));
+    const t0 = clock.now();
+    await b.embed(texts, signal);
+    return (clock.now() - t0) / n;
+}
+
+const firstTokenMs = (r: GenerationResult): number => r.firstTokenMs ?? r.totalMs;
+
 export interface ProfileOptions {
     readonly log: (line: string) => void;
     readonly reps: number;
@@ -62,7 +87,7 @@ export async function measureProfile(setup: RealSetup, options: ProfileOptions):
         calls: EvalCall[];
     }
     const timed = (r: GenerationResult): Timed => ({
-        ms: r.firstTokenMs ?? r.totalMs,
+        ms: firstTokenMs(r),
         tokens: r.evaluatedPromptTokens,
         position: r.reusedPromptTokens,
         calls: promptCalls(r.promptTokens, r.reusedPromptTokens, DEFAULT_PREFILL_CHUNK_TOKENS),
@@ -77,39 +102,19 @@ export async function measureProfile(setup: RealSetup, options: ProfileOptions):
         return timed(await b.generate({ mode: 'raw', prompt: `${head} ${freshText(words(extra))}`, maxTokens: 1, cacheKey: key }, signal));
     };
     /** The same `base`-token prompt again: the last token alone is evaluated, in one native call. */
-    const ttftAgain = async (b: ModelBackend, base: number): Promise<Timed> => {
-        const key = `a${uniq}`;
-        const prompt = freshText(words(base));
-        await b.generate({ mode: 'raw', prompt, maxTokens: 1, cacheKey: key }, signal);
-        return timed(await b.generate({ mode: 'raw', prompt, maxTokens: 1, cacheKey: key }, signal));
-    };
+    const ttftAgain = async (b: ModelBackend, base: number): Promise<Timed> => timed((await sendAgain(b, freshText(words(base)), `a${uniq}`, 1, 0, signal))[0]);
     /**
      * The one-token keystroke of `ttftAgain` after IDLE_PAUSE_MS with nothing computing, `n` times
      * on one cached `base`-token prompt: what the first call after a pause in typing costs.
      */
-    const ttftAfterIdle = async (b: ModelBackend, base: number, n: number): Promise<number[]> => {
-        const key = `w${uniq}`;
-        const prompt = freshText(words(base));
-        await b.generate({ mode: 'raw', prompt, maxTokens: 1, cacheKey: key }, signal);
-        const out: number[] = [];
-        for (let i = 0; i < n; i++) {
-            await new Promise((r) => setTimeout(r, IDLE_PAUSE_MS));
-            out.push(timed(await b.generate({ mode: 'raw', prompt, maxTokens: 1, cacheKey: key }, signal)).ms);
-        }
-        return out;
-    };
+    const ttftAfterIdle = async (b: ModelBackend, base: number, n: number): Promise<number[]> =>
+        (await sendAgain(b, freshText(words(base)), `w${uniq}`, n, IDLE_PAUSE_MS, signal)).map(firstTokenMs);
     /** ms per decoded token after a prompt of about `promptTokens`, and the mean position of those tokens. */
     const decodeStep = async (b: ModelBackend, promptTokens: number, n: number): Promise<{ ms: number; position: number }> => {
         const r = await b.generate({ mode: 'raw', prompt: freshText(words(promptTokens)), maxTokens: n, cacheKey: `d${uniq}` }, signal);
         return { ms: (r.totalMs - (r.firstTokenMs ?? 0)) / Math.max(1, r.generatedTokens - 1), position: r.promptTokens + (r.generatedTokens - 2) / 2 };
     };
     const decodeMsPerToken = async (b: ModelBackend, n = 64): Promise<number> => (await decodeStep(b, 16, n)).ms;
-    const embedMsPerText = async (b: ModelBackend, tokens: number, n = 8): Promise<number> => {
-        const texts = Array.from({ length: n }, () => freshText(words(tokens)));
-        const t0 = clock.now();
-        await b.embed(texts, signal);
-        return (clock.now() - t0) / n;
-    };
 
     const SHORT = 32;
     const LONG = 448;
@@ -168,8 +173,8 @@ export async function measureProfile(setup: RealSetup, options: ProfileOptions):
         const eShort: number[] = [];
         const eLong: number[] = [];
         for (let i = 0; i < reps; i++) {
-            eShort.push(await embedMsPerText(b, 16));
-            eLong.push(await embedMsPerText(b, 96));
+            eShort.push(await embedMsPerText(b, clock, words(16), 8, signal));
+            eLong.push(await embedMsPerText(b, clock, words(96), 8, signal));
         }
         const embedRate = (80 * 1000) / Math.max(1e-6, median(eLong) - median(eShort));
         const embedOverhead = Math.max(0, median(eShort) - (16 * 1000) / embedRate);
@@ -267,7 +272,7 @@ export async function measureProfile(setup: RealSetup, options: ProfileOptions):
         if (k === 3) ebgs.push(background('decode', backends.coder));
         await settle();
         const emb: number[] = [];
-        for (let i = 0; i < reps; i++) emb.push(await embedMsPerText(backends.embedder, 96));
+        for (let i = 0; i < reps; i++) emb.push(await embedMsPerText(backends.embedder, clock, words(96), 8, signal));
         await Promise.all(ebgs.map((x) => x.stop()));
         contention.prefill.push(Math.round(Math.max(1, median(pre) / aloneCoderPrefill) * 100) / 100);
         contention.decode.push(Math.round(Math.max(1, median(dec) / aloneCoderDecode) * 100) / 100);
@@ -327,23 +332,12 @@ export async function measureSpeedCheck(setup: RealSetup, tokensPerWord: number)
         const b = setup.createBackend(spec);
         await b.load(spec, signal);
         try {
-            const key = `check${uniq}`;
             const prompt = freshText(words(CHECK_PROMPT_TOKENS));
-            await b.generate({ mode: 'raw', prompt, maxTokens: 1, cacheKey: key }, signal);
-            const one: number[] = [];
-            for (let i = 0; i < CHECK_REPS; i++) {
-                const r = await b.generate({ mode: 'raw', prompt, maxTokens: 1, cacheKey: key }, signal);
-                one.push(r.firstTokenMs ?? r.totalMs);
-            }
+            const key = `check${uniq}`;
+            const one = (await sendAgain(b, prompt, key, CHECK_REPS, 0, signal)).map(firstTokenMs);
             const d = await b.generate({ mode: 'raw', prompt, maxTokens: 17, cacheKey: key }, signal);
             const decodeMs = (d.totalMs - (d.firstTokenMs ?? 0)) / Math.max(1, d.generatedTokens - 1);
-            let embedMs: number | undefined;
-            if (spec.role === 'embedder') {
-                const texts = Array.from({ length: 4 }, () => freshText(words(96)));
-                const t0 = setup.clock.now();
-                await b.embed(texts, signal);
-                embedMs = (setup.clock.now() - t0) / texts.length;
-            }
+            const embedMs = spec.role === 'embedder' ? await embedMsPerText(b, setup.clock, words(96), 4, signal) : undefined;
             models[spec.role] = { oneTokenMs: median(one), decodeMs, embedMs };
         } finally {
             await b.unload();

@@ -5,6 +5,7 @@
  */
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Role } from '../src/core/backend';
 import { POLICY_NAMES, type Levers, type PolicyName } from '../src/core/tasks';
 import type { DecisionCost } from './decisionCost';
 import { WAITED_FOR_GAP_MS, type PolicyMetrics } from './metrics';
@@ -63,7 +64,7 @@ export interface Report {
      * policy runs found the machine (bench/profile.ts `speedFactors`); `simPredicted` used the
      * profile with each model's times scaled by its factor.
      */
-    readonly simSpeedFactors?: Partial<Record<'coder' | 'reasoner' | 'embedder', number>>;
+    readonly simSpeedFactors?: Partial<Record<Role, number>>;
     readonly targets: readonly Target[];
     readonly environment: Record<string, unknown>;
     readonly runtimeMs: number;
