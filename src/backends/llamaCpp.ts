@@ -49,7 +49,7 @@ import type {
     TokenGate,
     TokenListener,
 } from '../core/backend';
-import { sleep, type Clock } from '../core/clock';
+import type { Clock } from '../core/clock';
 import { ModelFileError, ModelRuntimeError, errorMessage } from '../core/errors';
 import { buildFimParts, detectFimFamily, fimTemplate, resolveFimFamily, type FimRole } from '../core/fim';
 import { commonPrefixLength } from '../core/prefixCache';
@@ -314,7 +314,7 @@ export class LlamaCppBackend implements ModelBackend {
             });
         } catch (e) {
             signal.throwIfAborted();
-            throw new ModelFileError('loadFailed', spec.path, `llama.cpp could not load it: ${await llamaReason(runtime, logMark, e, this.options.clock)}`);
+            throw new ModelFileError('loadFailed', spec.path, `llama.cpp could not load it: ${llamaReason(runtime, logMark, e)}`);
         }
         let context: LlamaContext | undefined;
         try {
@@ -370,7 +370,7 @@ export class LlamaCppBackend implements ModelBackend {
             throw new ModelFileError(
                 'loadFailed',
                 spec.path,
-                `llama.cpp loaded it but could not create a ${inspected.contextSize}-token context with ${spec.slots} slots: ${await llamaReason(runtime, logMark, e, this.options.clock)}`,
+                `llama.cpp loaded it but could not create a ${inspected.contextSize}-token context with ${spec.slots} slots: ${llamaReason(runtime, logMark, e)}`,
             );
         }
     }
@@ -1205,27 +1205,15 @@ class TextStream {
     }
 }
 
-/**
- * How long a failure waits for llama.cpp's "error loading model" line (ms): the log reaches
- * JavaScript from llama.cpp's thread and now and then comes after the exception.
- */
-const LOG_SETTLE_MS = 200;
-const LOG_POLL_MS = 10;
-
 /** The reason llama.cpp logged for a failure since `mark` ("error loading model: ..."), else the exception's message. */
-async function llamaReason(runtime: LlamaRuntime, mark: number, e: unknown, clock: Clock): Promise<string> {
-    for (let waited = 0; ; waited += LOG_POLL_MS) {
-        const lines = runtime.errorsSince(mark);
-        for (const line of lines) {
-            const m = /error loading model:\s*(.+)/.exec(line);
-            if (m) return m[1].trim();
-        }
-        if (waited >= LOG_SETTLE_MS) {
-            const last = lines.at(-1)?.trim();
-            return last ? `${errorMessage(e)} (llama.cpp: ${last})` : errorMessage(e);
-        }
-        await sleep(clock, LOG_POLL_MS);
+function llamaReason(runtime: LlamaRuntime, mark: number, e: unknown): string {
+    const lines = runtime.errorsSince(mark);
+    for (const line of lines) {
+        const m = /error loading model:\s*(.+)/.exec(line);
+        if (m) return m[1].trim();
     }
+    const last = lines.at(-1)?.trim();
+    return last ? `${errorMessage(e)} (llama.cpp: ${last})` : errorMessage(e);
 }
 
 /** The most probable token that neither ends generation nor is a stop token (ignoreEndOfGeneration). */
