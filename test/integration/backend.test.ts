@@ -583,6 +583,31 @@ describe('LlamaCppBackend (real inference)', function () {
         assert.ok(coder.countTokens('function add(a, b) { return a + b; }') > 5);
         assert.equal(coder.countTokens(''), 0);
     });
+
+    it('texts tokenized again from the recent ones give the same prompts and counts (typing in a line)', async () => {
+        const prefix = codeLines(30);
+        const suffix = '    }\n}\n';
+        const keystroke = (middle: string, cacheKey: string): GenerateRequest => ({ mode: 'fim', prefix, suffix, middle, maxTokens: 6, cacheKey });
+        const first = await coder.generate(keystroke('    ret', 'memo-a'), never);
+        // The same texts on the other slot: the same prompt evaluated afresh, the same greedy text.
+        const again = await coder.generate(keystroke('    ret', 'memo-b'), never);
+        assert.equal(again.promptTokens, first.promptTokens);
+        assert.ok(again.reusedPromptTokens < 4, `reused ${again.reusedPromptTokens}`);
+        assert.equal(again.text, first.text);
+        // One more character: only the middle is new, and the prompt grows by at most its tokens.
+        const next = await coder.generate(keystroke('    retu', 'memo-a'), never);
+        assert.ok(next.promptTokens - first.promptTokens <= coder.countTokens('    retu'), `${first.promptTokens} -> ${next.promptTokens}`);
+        assert.ok(next.reusedPromptTokens >= first.promptTokens - 3, `reused ${next.reusedPromptTokens} of ${next.promptTokens}`);
+        // Counts of kept texts agree with a tokenizer that keeps nothing, however often asked.
+        const tokenizer = await loadTokenizer(provider, models.coder);
+        try {
+            for (let i = 0; i < 3; i++) {
+                for (const text of [prefix, suffix, '    ret', 'return']) assert.equal(coder.countTokens(text), tokenizer.tokenize(text).length);
+            }
+        } finally {
+            await tokenizer.dispose();
+        }
+    });
 });
 
 describe('LlamaCppBackend (full models: prefix reuse by time)', function () {
