@@ -835,8 +835,7 @@ export class LlamaCppBackend implements ModelBackend {
             let body = tokenizeRecent(loaded, text, bos === undefined ? 'special' : 'specialTrim');
             const room = budget - (bos === undefined ? 0 : 1);
             if (body.length > room) body = body.slice(body.length - room);
-            tokens = bos === undefined ? [] : [bos];
-            for (const t of body) tokens.push(t);
+            tokens = promptTokens(bos, [body]);
         } else {
             const family = loaded.info.fim;
             if (family === undefined) {
@@ -868,9 +867,7 @@ export class LlamaCppBackend implements ModelBackend {
                 if (middleIndex >= 0) encoded[middleIndex] = middleTokens.slice(middleTokens.length - middleKeep);
                 if (suffixIndex >= 0) encoded[suffixIndex] = suffixTokens.slice(0, suffixKeep);
             }
-            // A plain loop: flat() and spread took ~0.2 ms for a 900-token prompt, every keystroke.
-            tokens = bos === undefined ? [] : [bos];
-            for (const part of encoded) for (const t of part) tokens.push(t);
+            tokens = promptTokens(bos, encoded);
             for (const stop of fimTemplate(family).stop) {
                 const id = this.singleControlToken(loaded, stop, fimTemplate(family).aliases[stop] ?? []);
                 if (id !== undefined) stopTokens.add(id);
@@ -1251,6 +1248,16 @@ function bestOtherToken(probabilities: Map<Token, number> | undefined, model: Ll
         if (!model.isEogToken(token) && !stops.has(token)) return token;
     }
     return undefined;
+}
+
+/**
+ * `bos` (if any) then `parts`, in a new array. A plain loop: flat() and spread took ~0.2 ms for a
+ * 900-token prompt, every keystroke.
+ */
+function promptTokens(bos: Token | undefined, parts: ReadonlyArray<readonly Token[]>): Token[] {
+    const out: Token[] = bos === undefined ? [] : [bos];
+    for (const part of parts) for (const t of part) out.push(t);
+    return out;
 }
 
 /** Prompt tokens allowed so that `maxTokens` can still be generated, but never less than half the context. */
