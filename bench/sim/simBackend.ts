@@ -37,7 +37,7 @@ import type {
 } from '../../src/core/backend';
 import { reportUsage } from '../../src/core/backend';
 import { sleep, type Clock } from '../../src/core/clock';
-import type { EvalTurns } from '../../src/core/evalTurns';
+import { Reservation, type EvalTurns } from '../../src/core/evalTurns';
 import { KeyedPrefixCache } from '../../src/core/prefixCache';
 import { SlotPool } from '../../src/core/slots';
 import type { ModelProfile, Phase } from '../profileTypes';
@@ -304,12 +304,13 @@ export class SimBackend implements ModelBackend {
         if (cacheKey !== undefined) this.serving.set(cacheKey, () => reused + started);
         // As the llama.cpp backend: the thread is reserved at this priority until the first token,
         // or until the gate holds this call.
-        const unreserve = this.options.turns ? this.options.turns.reserve(priority) : (): void => undefined;
+        const reservation = new Reservation(this.options.turns, priority);
         const gateWait = (): Promise<void> | undefined => {
             if (signal.aborted) throw signal.reason;
             const w = gate?.wait(signal);
-            if (w) unreserve();
-            return w;
+            if (!w) return undefined;
+            reservation.suspend();
+            return w.then(() => reservation.resume());
         };
         const pass = async (): Promise<void> => {
             await gateWait();
@@ -351,7 +352,7 @@ export class SimBackend implements ModelBackend {
                 text += piece;
                 generated++;
                 if (firstTokenAt === undefined) {
-                    unreserve();
+                    reservation.end();
                     firstTokenAt = this.clock.now();
                     ewma(this.ttft, firstTokenAt - t0);
                     const prefillMs = firstTokenAt - t0 - p.firstTokenOverheadMs;
@@ -384,7 +385,7 @@ export class SimBackend implements ModelBackend {
             throw e;
         } finally {
             if (cacheKey !== undefined) this.serving.delete(cacheKey);
-            unreserve();
+            reservation.end();
             listener = undefined;
             this.totals.promptTokensEvaluated += started;
             this.totals.promptTokensReused += reused;

@@ -35,7 +35,7 @@ import type {
     LlamaText,
     Token,
 } from 'node-llama-cpp' with { 'resolution-mode': 'import' };
-import type { EvalTurns } from '../core/evalTurns';
+import { Reservation, type EvalTurns } from '../core/evalTurns';
 import type {
     BackendStats,
     ChatRequest,
@@ -629,10 +629,10 @@ export class LlamaCppBackend implements ModelBackend {
         // From its prefill to its first token a request keeps lower-priority calls of other models
         // off the evaluation thread (EvalTurns.reserve); generateOnSequence ends it sooner.
         const turns = this.options.turns && !loaded.info.gpu ? this.options.turns : undefined;
-        const unreserve = turns ? turns.reserve(prompt.priority) : () => undefined;
+        const reservation = new Reservation(turns, prompt.priority);
         const usage: Usage = { reachedSequence: false, reused: 0, begun: 0, generated: 0, completed: false };
         try {
-            return await this.generateOnSequence(loaded, slot.sequence, prompt, signal, startedAt, unreserve, usage);
+            return await this.generateOnSequence(loaded, slot.sequence, prompt, signal, startedAt, reservation, usage);
         } catch (e) {
             if (!signal.aborted && !(e instanceof ListenerFailure)) {
                 // After a native failure the sequence's state is not trusted: start it afresh.
@@ -641,7 +641,7 @@ export class LlamaCppBackend implements ModelBackend {
             }
             throw e;
         } finally {
-            unreserve();
+            reservation.end();
             if (usage.reachedSequence) {
                 reportUsage(prompt.onUsage, { reusedPromptTokens: usage.reused, evaluatedPromptTokens: usage.begun, generatedTokens: usage.generated, completed: usage.completed });
             }
@@ -650,8 +650,8 @@ export class LlamaCppBackend implements ModelBackend {
     }
 
     /**
-     * The token loop. The caller holds `sequence` (one slot) for the whole call; `unreserve` ends its
-     * reservation of the evaluation thread (called at the first token and when the gate holds it).
+     * The token loop. The caller holds `sequence` (one slot) for the whole call; `reservation` is its
+     * claim on the evaluation thread (ended at the first token, suspended while the gate holds it).
      * `usage` is filled in as the call goes.
      */
     private async generateOnSequence(
@@ -660,7 +660,7 @@ export class LlamaCppBackend implements ModelBackend {
         prompt: PreparedPrompt,
         signal: AbortSignal,
         startedAt: number,
-        unreserve: () => void,
+        reservation: Reservation,
         usage: Usage,
     ): Promise<GenerationResult> {
         const { model } = loaded;
@@ -700,11 +700,12 @@ export class LlamaCppBackend implements ModelBackend {
             const wait = prompt.gate?.wait(signal);
             if (!wait) return undefined;
             // Paused: others may use the thread meanwhile.
-            unreserve();
+            reservation.suspend();
             const t0 = clock.now();
             return wait.then(() => {
                 pausedMs += clock.now() - t0;
                 signal.throwIfAborted();
+                reservation.resume();
             });
         };
         const pass = async (): Promise<void> => {
@@ -770,7 +771,7 @@ export class LlamaCppBackend implements ModelBackend {
                     const now = clock.now();
                     if (firstTokenAt === undefined) {
                         firstTokenAt = now;
-                        unreserve();
+                        reservation.end();
                         pausedAtFirstToken = pausedMs;
                         const prefillMs = now - prefillStarted - (pausedMs - pausedBeforePrefill);
                         if (evaluated >= MIN_PROMPT_TOKENS_FOR_RATE && prefillMs > 0) {

@@ -11,9 +11,10 @@
  * queued behind it (bench/FINDINGS.md F23).
  *
  * A request also reserves the thread at its priority from the start of its prefill to its first
- * token (`reserve`): between its native calls, while its next call is not yet waiting, no call of
- * lower priority is given a turn. Without it a lower-priority chunk queued earlier slipped into
- * every gap of a completion's prefill.
+ * token (`reserve`, `Reservation`): between its native calls, while its next call is not yet
+ * waiting, no call of lower priority is given a turn. Without it a lower-priority chunk queued
+ * earlier slipped into every gap of a completion's prefill. While its gate holds it, the request
+ * lets others use the thread and reserves it again when it goes on.
  *
  * Invariant: at most one turn is held at a time; a released turn passes at once to the best waiter
  * whose priority is not below the highest reservation, or stays free for the reserving request.
@@ -138,5 +139,41 @@ export class EvalTurns {
         this.waiting.shift();
         this.held = true;
         next.grant();
+    }
+}
+
+/**
+ * A request's reservation (`EvalTurns.reserve`) from its prefill to its first token, let go while
+ * its gate holds it (`suspend`) and taken again when it goes on (`resume`), until `end`. Without
+ * `resume`, a prefill paused once had an embedding slip in after each of its later chunks
+ * (bench/FINDINGS.md F43). Without `turns` every method does nothing.
+ */
+export class Reservation {
+    private release: Release | undefined;
+    private ended = false;
+
+    constructor(
+        private readonly turns: EvalTurns | undefined,
+        private readonly priority: number,
+    ) {
+        this.release = turns?.reserve(priority);
+    }
+
+    /** The request waits at its gate: lower-priority calls may use the thread meanwhile. */
+    suspend(): void {
+        const r = this.release;
+        this.release = undefined;
+        r?.();
+    }
+
+    /** The request goes on: reserved again, unless it has ended. */
+    resume(): void {
+        if (!this.ended && this.release === undefined && this.turns) this.release = this.turns.reserve(this.priority);
+    }
+
+    /** First token, or the call ends: for good (idempotent). */
+    end(): void {
+        this.ended = true;
+        this.suspend();
     }
 }

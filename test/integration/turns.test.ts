@@ -91,4 +91,49 @@ describe('evaluation turns (real inference on one CPU thread)', function () {
         // The others were competing all along: they had turns before and after.
         assert.ok(turns.granted.slice(0, from).includes(0) && turns.granted.slice(firstAt).includes(0));
     });
+
+    it('a prefill its gate held lets lower-priority calls in only while held, and reserves the thread again when it goes on', async () => {
+        const turns = new RecordingTurns();
+        const m = await loadAll(turns);
+        let open: () => void = () => undefined;
+        let closed = true;
+        const opened = new Promise<void>((r) => (open = r));
+        const gate = { wait: (): Promise<void> | undefined => (closed ? opened : undefined) };
+        let firstAt = -1;
+        let goesOnAt = -1;
+        const explain = m.reasoner.generate(
+            {
+                mode: 'raw',
+                prompt: codeLines(60),
+                maxTokens: 2,
+                priority: 50,
+                gate,
+                ignoreEndOfGeneration: true,
+                onToken: () => {
+                    if (firstAt < 0) firstAt = turns.granted.length;
+                },
+            },
+            never,
+        );
+        const index = m.embedder.embed(
+            Array.from({ length: 16 }, (_, i) => codeLines(4 + i)),
+            never,
+            0,
+        );
+        // Held at its gate before its first chunk: the indexing batch takes turns meanwhile.
+        while (turns.granted.length < 3) await new Promise((r) => setTimeout(r, 1));
+        assert.deepEqual(turns.granted, [0, 0, 0]);
+        goesOnAt = turns.granted.length;
+        closed = false;
+        open();
+        await Promise.all([explain, index]);
+        // From the first call after the gate opened to the first token: only the explanation's own
+        // calls (16-token chunks), however often the embedder's next text was waiting.
+        const start = turns.granted.indexOf(50, goesOnAt);
+        const during = turns.granted.slice(start, firstAt);
+        assert.ok(during.length >= 3, `its calls before the first token: ${during.join(',')}`);
+        assert.deepEqual(during.filter((p) => p !== 50), [], `grants before its first token: ${turns.granted.slice(goesOnAt, firstAt).join(',')}`);
+        assert.ok(turns.granted.slice(firstAt).includes(0), 'indexing went on after it');
+    });
+
 });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { EvalTurns } from '../../src/core/evalTurns';
+import { EvalTurns, Reservation } from '../../src/core/evalTurns';
 
 /** Lets pending promise callbacks run. */
 const flush = async (): Promise<void> => {
@@ -83,6 +83,32 @@ describe('EvalTurns: one native call at a time, by priority', () => {
         open();
         await paused;
         assert.deepEqual(events, ['other call ran', 'paused call ran']);
+        assert.equal(turns.pending, 0);
+    });
+
+    it('a Reservation keeps lower calls off; suspended it lets them in, resumed it keeps them off again, until it ends', async () => {
+        const turns = new EvalTurns();
+        const ran: string[] = [];
+        const low = (name: string): Promise<void> => turns.run(0, undefined, async () => void ran.push(name));
+        const r = new Reservation(turns, 50);
+        const a = low('embed-a');
+        await flush();
+        assert.equal(ran.length, 0, 'reserved: a lower call waits although the thread is free');
+        r.suspend();
+        await a;
+        assert.deepEqual(ran, ['embed-a'], 'suspended (its gate holds it): the lower call runs');
+        r.resume();
+        const b = low('embed-b');
+        await flush();
+        assert.deepEqual(ran, ['embed-a'], 'resumed: lower calls wait again');
+        await turns.run(50, undefined, async () => void ran.push('explain chunk'));
+        assert.deepEqual(ran, ['embed-a', 'explain chunk'], 'its own calls run');
+        r.end();
+        await b;
+        r.resume();
+        await low('embed-c');
+        assert.deepEqual(ran, ['embed-a', 'explain chunk', 'embed-b', 'embed-c'], 'ended: resume reserves nothing');
+        r.end();
         assert.equal(turns.pending, 0);
     });
 
