@@ -35,7 +35,7 @@ import type {
     TokenGate,
     TokenListener,
 } from '../../src/core/backend';
-import { reportUsage } from '../../src/core/backend';
+import { prefillChunkSize, reportUsage } from '../../src/core/backend';
 import { sleep, type Clock } from '../../src/core/clock';
 import { Reservation, type EvalTurns } from '../../src/core/evalTurns';
 import { KeyedPrefixCache } from '../../src/core/prefixCache';
@@ -327,7 +327,7 @@ export class SimBackend implements ModelBackend {
             const inChunks = perCall ? evaluated - 1 : evaluated;
             while (started < inChunks) {
                 await pass();
-                const n = Math.min(chunk, inChunks - started);
+                const n = Math.min(prefillChunkSize(chunk, gate), inChunks - started);
                 started += n;
                 lastCallTokens = n;
                 // Tokens already in the sequence before this chunk: the reused prefix and earlier chunks.

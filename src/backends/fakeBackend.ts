@@ -25,7 +25,7 @@ import type {
     TokenGate,
     TokenListener,
 } from '../core/backend';
-import { reportUsage } from '../core/backend';
+import { prefillChunkSize, reportUsage } from '../core/backend';
 import { sleep, type Clock } from '../core/clock';
 import { KeyedPrefixCache } from '../core/prefixCache';
 import { SlotPool } from '../core/slots';
@@ -84,6 +84,8 @@ export interface FakeCall {
     outcome?: 'ok' | 'aborted' | 'failed';
     endAt?: number;
     reusedPromptTokens?: number;
+    /** Generations: prompt tokens per prefill chunk, in order (the gate may cut them). */
+    readonly chunks?: number[];
 }
 
 interface Ewma {
@@ -247,7 +249,8 @@ export class FakeBackend implements ModelBackend {
         onUsage?: (usage: CallUsage) => void,
     ): Promise<GenerationResult> {
         this.requireLoaded();
-        const call: FakeCall = { op, at: this.clock.now(), cacheKey };
+        const chunks: number[] = [];
+        const call: FakeCall = { op, at: this.clock.now(), cacheKey, chunks };
         this.calls.push(call);
         const t0 = this.clock.now();
         await this.slots.acquire(signal);
@@ -268,7 +271,8 @@ export class FakeBackend implements ModelBackend {
             while (chunksDone < evaluated) {
                 const w = gate?.wait(signal);
                 if (w) await w;
-                const n = Math.min(chunk, evaluated - chunksDone);
+                const n = Math.min(prefillChunkSize(chunk, gate), evaluated - chunksDone);
+                chunks.push(n);
                 await sleep(this.clock, (n * 1000) / p.promptTokensPerSec, signal);
                 chunksDone += n;
             }

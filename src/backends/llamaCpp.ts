@@ -54,7 +54,7 @@ import { ModelFileError, ModelRuntimeError, errorMessage } from '../core/errors'
 import { buildFimParts, detectFimFamily, fimTemplate, resolveFimFamily, type FimRole } from '../core/fim';
 import { commonPrefixLength } from '../core/prefixCache';
 import { RecentMemo } from '../core/memo';
-import { reportUsage, type CallUsage, type FimFamily } from '../core/backend';
+import { prefillChunkSize, reportUsage, type CallUsage, type FimFamily } from '../core/backend';
 import type { LlamaRuntime } from './llamaProvider';
 
 /** Rejects with a `ModelFileError` when the file must not reach llama.cpp; resolves otherwise. */
@@ -424,8 +424,9 @@ export class LlamaCppBackend implements ModelBackend {
     }
 
     /**
-     * Evaluates tokens[from, to) in chunks of `this.chunk`, awaiting `before` ahead of each chunk;
-     * each chunk is one native call (`native`), counted by `begin(n)` as that call begins.
+     * Evaluates tokens[from, to) in chunks of `this.chunk` (or fewer tokens, as the gate's
+     * `chunkTokens` says once `before` has passed), awaiting `before` ahead of each chunk; each chunk
+     * is one native call (`native`), counted by `begin(n)` as that call begins.
      */
     private async prefillChunks(
         sequence: LlamaContextSequence,
@@ -435,10 +436,11 @@ export class LlamaCppBackend implements ModelBackend {
         before: () => Promise<void> | void,
         native: Native,
         begin: (n: number) => void,
+        gate?: TokenGate,
     ): Promise<void> {
         for (let pos = from; pos < to; ) {
             await before();
-            const end = Math.min(to, pos + this.chunk);
+            const end = Math.min(to, pos + prefillChunkSize(this.chunk, gate));
             await native(() => {
                 begin(end - pos);
                 return sequence.evaluateWithoutGeneratingNewTokens(tokens.slice(pos, end));
@@ -717,7 +719,7 @@ export class LlamaCppBackend implements ModelBackend {
         const prefillStarted = clock.now();
         const pausedBeforePrefill = pausedMs;
         // The gate and the signal are also checked between prefill chunks.
-        await this.prefillChunks(sequence, tokens, reused, tokens.length - 1, pass, native, begin);
+        await this.prefillChunks(sequence, tokens, reused, tokens.length - 1, pass, native, begin, prompt.gate);
         await pass();
 
         const stream = new TextStream(model, tokens.slice(-DETOKENIZER_LOOKBACK), prompt.stopStrings, (piece) => {

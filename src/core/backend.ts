@@ -79,6 +79,19 @@ export interface MemoryEstimate {
  */
 export interface TokenGate {
     wait(signal: AbortSignal): Promise<void> | undefined;
+    /**
+     * The most prompt tokens the next prefill chunk may evaluate, asked before each chunk;
+     * undefined (or no method): the backend's own chunk size. A native call cannot be stopped once
+     * begun, so on an evaluation thread shared by several models a smaller chunk lets a
+     * higher-priority call start sooner, at the cost of more calls.
+     */
+    chunkTokens?(): number | undefined;
+}
+
+/** Tokens in a request's next prefill chunk: `chunk`, or fewer (at least 1) when its gate caps it. */
+export function prefillChunkSize(chunk: number, gate: TokenGate | undefined): number {
+    const cap = gate?.chunkTokens?.();
+    return cap === undefined || !(cap < chunk) ? chunk : Math.max(1, Math.floor(cap));
 }
 
 /** Called once per generated piece of text, in order. Never called after the call settles. */

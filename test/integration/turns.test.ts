@@ -136,4 +136,24 @@ describe('evaluation turns (real inference on one CPU thread)', function () {
         assert.ok(turns.granted.slice(firstAt).includes(0), 'indexing went on after it');
     });
 
+    it('a gate that asks for shorter prefill chunks gets them: one native call per chunk', async () => {
+        const turns = new RecordingTurns();
+        const m = await loadAll(turns);
+        const calls = async (cap: number | undefined, prompt: string): Promise<{ calls: number; evaluated: number }> => {
+            const from = turns.granted.length;
+            let evaluated = -1;
+            const gate = { wait: (): undefined => undefined, chunkTokens: (): number | undefined => cap };
+            const r = await m.reasoner.generate({ mode: 'raw', prompt, maxTokens: 1, priority: 0, gate, ignoreEndOfGeneration: true, onUsage: (u) => (evaluated = u.evaluatedPromptTokens) }, never);
+            assert.equal(r.generatedTokens, 1);
+            return { calls: turns.granted.length - from, evaluated };
+        };
+        // The last prompt token is evaluated by the call that samples the first token.
+        const own = await calls(undefined, codeLines(40));
+        assert.equal(own.calls, Math.ceil((own.evaluated - 1) / 16) + 1, `backend's own 16-token chunks: ${JSON.stringify(own)}`);
+        const cut = await calls(5, codeLines(41));
+        assert.equal(cut.calls, Math.ceil((cut.evaluated - 1) / 5) + 1, `5-token chunks: ${JSON.stringify(cut)}`);
+        // A cap above the backend's own size changes nothing.
+        const above = await calls(1000, codeLines(42));
+        assert.equal(above.calls, Math.ceil((above.evaluated - 1) / 16) + 1, `a cap of 1000: ${JSON.stringify(above)}`);
+    });
 });

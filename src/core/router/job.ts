@@ -26,6 +26,12 @@ export class JobGate implements TokenGate {
     closedAt = 0;
     /** Total time spent closed (ms). */
     pausedMs = 0;
+    /** Set by the router for jobs whose prefill chunks it may shorten (`TokenGate.chunkTokens`). */
+    chunkCap: (() => number | undefined) | undefined;
+
+    chunkTokens(): number | undefined {
+        return this.chunkCap?.();
+    }
 
     wait(signal: AbortSignal): Promise<void> | undefined {
         if (!this.closed) return undefined;

@@ -44,7 +44,7 @@ import { choose, type Choice } from './policies';
 import { DebouncedSave, loadStored } from './persist';
 import { ModelEntry } from './registry';
 import { SpeedMemory, parseSpeeds, speedKey } from './speeds';
-import { COLD_PROMPT_REUSE, COLD_START_MIN_GAIN_MS, COLD_START_MIN_QUALITY, COLD_START_RATIO, FEEDBACK_SAVE_DEBOUNCE_MS, HEADROOM_CONFIDENCE, HEADROOM_CONFIDENCE_GPU, HOLD_BANK_MAX_MS, MAX_HOLD_SHARE, PAUSE_TO_END_MAX_MS, PREDICTIVE_PAUSE_CONFIDENCE, PREDICTIVE_PAUSE_STEP_MS, PREDICTIVE_PAUSE_STEPS, PREFERRED_ROLE, QUALITY_WEIGHT, READ_AHEAD_MIN_GPU_MS, READ_AHEAD_MIN_TOKENS, RECENT_DECISIONS, STARVATION_MS } from './settings';
+import { COLD_PROMPT_REUSE, COLD_START_MIN_GAIN_MS, COLD_START_MIN_QUALITY, COLD_START_RATIO, FEEDBACK_SAVE_DEBOUNCE_MS, HEADROOM_CONFIDENCE, HEADROOM_CONFIDENCE_GPU, HOLD_BANK_MAX_MS, MAX_HOLD_SHARE, PAUSE_TO_END_MAX_MS, PREDICTIVE_PAUSE_CONFIDENCE, PREDICTIVE_PAUSE_STEP_MS, PREDICTIVE_PAUSE_STEPS, PREFERRED_ROLE, QUALITY_WEIGHT, TYPING_CHUNK_MIN_TOKENS, TYPING_CHUNK_MS, READ_AHEAD_MIN_GPU_MS, READ_AHEAD_MIN_TOKENS, RECENT_DECISIONS, STARVATION_MS } from './settings';
 
 const NK = TASK_KINDS.length;
 const CLASS_INDEX: Readonly<Record<TaskKind, number>> = Object.fromEntries(TASK_KINDS.map((k, i) => [k, i])) as Record<TaskKind, number>;
@@ -875,7 +875,13 @@ export class RouterImpl implements ZetaRouter {
         job.callStartedAt = now;
         job.gate.pausedMs = 0;
         job.pausedBeforeFirstMs = 0;
-        if (this.settings.policy === 'zeta' && this.settings.levers.pauseOthers && job.kind === 'completion' && !job.warm) this.beginPause(job);
+        if (this.settings.policy === 'zeta' && this.settings.levers.pauseOthers) {
+            if (job.kind === 'completion' && !job.warm) this.beginPause(job);
+            // Lower-priority generations on the CPU take shorter prefill chunks while typing goes on.
+            else if (job.priority < this.priorities[CLASS_INDEX.completion] && !isEmbedTask(job.task) && m.info?.gpu !== true) {
+                job.gate.chunkCap = () => this.typingChunk(job);
+            }
+        }
         const p = this.execute(job, m);
         job.execution = p;
         this.executing.add(p);
@@ -1209,6 +1215,23 @@ export class RouterImpl implements ZetaRouter {
             }, Math.max(1, last + cap - this.clock.now()));
             this.emit();
         }, Math.max(1, last + at - now));
+    }
+
+    /**
+     * pauseOthers on the CPU: the prompt tokens `job`'s next prefill chunk may take (undefined: the
+     * backend's own size). While a typing burst goes on (the last keystroke is less than this user's
+     * 90th-percentile interval ago) and `job` can still be held up within its objective, a chunk
+     * takes about TYPING_CHUNK_MS at its model's measured rate: a keystroke's call waits for the
+     * chunk in flight, whatever its priority (bench/FINDINGS.md F41).
+     */
+    private typingChunk(job: Job): number | undefined {
+        const m = job.model;
+        const cadence = this.forecaster.cadence;
+        const last = cadence.lastAt;
+        if (m === undefined || last === undefined || cadence.samples < CADENCE_MIN_SAMPLES) return undefined;
+        const now = this.clock.now();
+        if (now - last > cadence.quantile(0.9) || this.slack(job, now) <= 0) return undefined;
+        return Math.max(TYPING_CHUNK_MIN_TOKENS, Math.floor(TYPING_CHUNK_MS / m.load.prefillMsPerToken));
     }
 
     /** Ends the predicted-keystroke pause's timers; what it holds stays in `pausedJobs`. */

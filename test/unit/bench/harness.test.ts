@@ -42,7 +42,7 @@ describe('bench harness with the real router on the simulator', () => {
             });
         const without = await cold(trace);
         const withReads = await cold(withFocus(trace, 1000));
-        assert.ok(without >= 2, `${without} cold served completions without focus events`);
+        assert.ok(without >= 1, `${without} cold served completions without focus events`);
         assert.ok(withReads < without, `${withReads} cold served completions with focus events, ${without} without`);
     });
 

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { Cadence, Forecaster } from '../../../src/core/router/forecast';
 import { SupersededError } from '../../../src/core/errors';
-import { chat, completion, makeFixture, spec, submit, texts, words } from './helpers';
+import { TYPING_CHUNK_MIN_TOKENS, TYPING_CHUNK_MS } from '../../../src/core/router/settings';
+import { chat, completion, makeFixture, pending, spec, submit, texts, words } from './helpers';
 
 describe('forecast: arrival rates and typing cadence (virtual time)', () => {
     it('Holt rate follows a steady arrival rate and decays to zero in silence', () => {
@@ -562,5 +563,58 @@ describe('router: streaming work stops before a predicted keystroke (forecastHea
         // On the CPU (one evaluation thread, taken in turns) streams are not held for a prediction.
         const cpu = await burst(true, false);
         assert.ok(count(cpu, 180, 200) >= 10, `tokens just before keystrokes on the CPU: ${count(cpu, 180, 200)}`);
+    });
+});
+
+describe('router: shorter prefill chunks for lower-priority work while typing goes on (CPU, bench/FINDINGS.md F43)', () => {
+    /**
+     * An explanation's prefill on a CPU reasoner at 100 prompt tokens/s (10 ms a token), with a
+     * keystroke every 150 ms all along (`typing`) or none for 5 s before it. Returns the prompt
+     * tokens of each of its prefill chunks (the fake backend's own size is 64).
+     */
+    async function explainChunks(policy: 'zeta' | 'static', typing: boolean, gpu = false): Promise<number[]> {
+        const memory = { ramBytes: 8e9, vramBytes: gpu ? 8e9 : 0 };
+        const f = makeFixture({
+            settings: { policy, levers: { holdSupersedable: false, coldStart: false, spill: false } },
+            models: [spec('coder'), spec('reasoner')],
+            profiles: { reasoner: { promptTokensPerSec: 100, memory } },
+        });
+        await f.clock.advance(5_000);
+        // A first explanation measures the reasoner's prefill rate.
+        const first = submit(f, chat('explain', 200, 2));
+        await f.clock.runUntilIdle(60_000);
+        assert.ok(first.outcome?.ok);
+        for (let i = 0; i < 12; i++) {
+            f.router.activity({ type: 'keystroke', doc: 'a.ts' });
+            await f.clock.advance(150);
+        }
+        if (!typing) await f.clock.advance(5_000);
+        const e = submit(f, chat('explain', 300, 2));
+        for (let i = 0; typing && i < 60 && pending(e); i++) {
+            f.router.activity({ type: 'keystroke', doc: 'a.ts' });
+            await f.clock.advance(150);
+        }
+        await f.clock.runUntilIdle(60_000);
+        assert.ok(e.outcome?.ok);
+        assert.equal(e.outcome.value.modelId, 'reasoner');
+        const calls = f.backends.get('reasoner')!.calls;
+        await f.router.dispose();
+        return calls[calls.length - 1].chunks ?? [];
+    }
+
+    it('zeta cuts them to about TYPING_CHUNK_MS at the measured rate while the burst goes on, and only then', async () => {
+        const typing = await explainChunks('zeta', true);
+        const expected = Math.max(TYPING_CHUNK_MIN_TOKENS, Math.floor(TYPING_CHUNK_MS / 10));
+        assert.ok(typing.length >= 8, `chunks: ${typing.join(',')}`);
+        for (const n of typing.slice(0, -1)) assert.ok(n >= TYPING_CHUNK_MIN_TOKENS && n <= expected * 1.2, `chunks while typing: ${typing.join(',')}`);
+        const quiet = await explainChunks('zeta', false);
+        assert.deepEqual(new Set(quiet.slice(0, -1)), new Set([64]), `chunks with no keystroke for 5 s: ${quiet.join(',')}`);
+    });
+
+    it('baselines keep the backend’s own size, and so does a model on a GPU', async () => {
+        const stat = await explainChunks('static', true);
+        assert.deepEqual(new Set(stat.slice(0, -1)), new Set([64]), `static while typing: ${stat.join(',')}`);
+        const gpu = await explainChunks('zeta', true, true);
+        assert.deepEqual(new Set(gpu.slice(0, -1)), new Set([64]), `zeta on a GPU while typing: ${gpu.join(',')}`);
     });
 });
