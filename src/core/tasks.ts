@@ -174,7 +174,11 @@ export const POLICY_NAMES: readonly PolicyName[] = ['static', 'round-robin', 'le
 export interface Levers {
     /** Prefer the model holding the document's prefix; count reused tokens as free. */
     readonly prefixAffinity: boolean;
-    /** Pause other models' generations between tokens during a completion's prefill/first token. */
+    /**
+     * Pause other models' generations between tokens during a completion's prefill/first token. On
+     * the CPU also: native calls take the shared evaluation thread by priority, and lower-priority
+     * prompts are read in shorter chunks while typing goes on.
+     */
     readonly pauseOthers: boolean;
     /**
      * Hold a completion the typing cadence predicts will be superseded: its start, while the next

@@ -44,7 +44,7 @@ import { choose, type Choice } from './policies';
 import { DebouncedSave, loadStored } from './persist';
 import { ModelEntry } from './registry';
 import { SpeedMemory, parseSpeeds, speedKey } from './speeds';
-import { COLD_PROMPT_REUSE, COLD_START_MIN_GAIN_MS, COLD_START_MIN_QUALITY, COLD_START_RATIO, FEEDBACK_SAVE_DEBOUNCE_MS, HEADROOM_CONFIDENCE, HEADROOM_CONFIDENCE_GPU, HOLD_BANK_MAX_MS, MAX_HOLD_SHARE, PAUSE_TO_END_MAX_MS, PREDICTIVE_PAUSE_CONFIDENCE, PREDICTIVE_PAUSE_STEP_MS, PREDICTIVE_PAUSE_STEPS, PREFERRED_ROLE, QUALITY_WEIGHT, TYPING_CHUNK_MIN_TOKENS, TYPING_CHUNK_MS, READ_AHEAD_MIN_GPU_MS, READ_AHEAD_MIN_TOKENS, RECENT_DECISIONS, STARVATION_MS } from './settings';
+import { COLD_PROMPT_REUSE, COLD_START_MIN_GAIN_MS, COLD_START_MIN_QUALITY, COLD_START_RATIO, FEEDBACK_SAVE_DEBOUNCE_MS, HEADROOM_CONFIDENCE, HEADROOM_CONFIDENCE_GPU, HOLD_BANK_MAX_MS, MAX_HOLD_SHARE, PAUSE_TO_END_MAX_MS, PREDICTIVE_PAUSE_CONFIDENCE, PREDICTIVE_PAUSE_STEP_MS, PREDICTIVE_PAUSE_STEPS, PREFERRED_ROLE, QUALITY_WEIGHT, READ_AHEAD_MIN_GPU_MS, READ_AHEAD_MIN_TOKENS, RECENT_DECISIONS, STARVATION_MS, TYPING_CHUNK_MIN_TOKENS, TYPING_CHUNK_MS } from './settings';
 
 const NK = TASK_KINDS.length;
 const CLASS_INDEX: Readonly<Record<TaskKind, number>> = Object.fromEntries(TASK_KINDS.map((k, i) => [k, i])) as Record<TaskKind, number>;
@@ -875,6 +875,8 @@ export class RouterImpl implements ZetaRouter {
         job.callStartedAt = now;
         job.gate.pausedMs = 0;
         job.pausedBeforeFirstMs = 0;
+        // Set again on each start: a retry may run on another kind of model.
+        job.gate.chunkCap = undefined;
         if (this.settings.policy === 'zeta' && this.settings.levers.pauseOthers) {
             if (job.kind === 'completion' && !job.warm) this.beginPause(job);
             // Lower-priority generations on the CPU take shorter prefill chunks while typing goes on.
