@@ -303,7 +303,7 @@ export class SimBackend implements ModelBackend {
         let completed = false;
         if (cacheKey !== undefined) this.serving.set(cacheKey, () => reused + started);
         // As the llama.cpp backend: the thread is reserved at this priority until the first token,
-        // or until the gate holds this call.
+        // and let go while the gate holds this call.
         const reservation = new Reservation(this.options.turns, priority);
         const gateWait = (): Promise<void> | undefined => {
             if (signal.aborted) throw signal.reason;

@@ -1224,7 +1224,7 @@ export class RouterImpl implements ZetaRouter {
      * backend's own size). While a typing burst goes on (the last keystroke is less than this user's
      * 90th-percentile interval ago) and `job` can still be held up within its objective, a chunk
      * takes about TYPING_CHUNK_MS at its model's measured rate: a keystroke's call waits for the
-     * chunk in flight, whatever its priority (bench/FINDINGS.md F41).
+     * chunk in flight, whatever its priority (bench/FINDINGS.md F41, F44).
      */
     private typingChunk(job: Job): number | undefined {
         const m = job.model;

@@ -173,7 +173,7 @@ export const COLD_START_MIN_QUALITY = 0.5;
  * pauseOthers, on the CPU (one evaluation thread for every model): while a typing burst goes on,
  * a lower-priority generation's prefill chunks are cut to about this many ms of evaluation (at the
  * model's measured ms per prompt token), so that a keystroke's call waits at most about this long
- * for the chunk in flight, which cannot be stopped once begun (bench/FINDINGS.md F41, F43).
+ * for the chunk in flight, which cannot be stopped once begun (bench/FINDINGS.md F41, F44).
  */
 export const TYPING_CHUNK_MS = 100;
 /** Never fewer prompt tokens than this in a cut chunk: each native call has a fixed cost (12-23 ms on the generated models). */
