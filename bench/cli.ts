@@ -13,7 +13,8 @@
  *
  * Other flags: --no-ablation, --no-isolated, --quick (real: a 20 s slice of the trace),
  * --read-ahead MS (editor events: the document shown MS before the first keystroke after each
- * switch of document, passed to Router.readAhead; the shipped traces have none).
+ * switch of document, passed to Router.readAhead; the shipped traces have none), --seeds LIST
+ * (sim: also the §5 targets on the shipped trace regenerated with each seed, e.g. 1-12; bench/seeds.ts).
  */
 import { join, resolve } from 'node:path';
 import { createRouter, defaultRoutingSettings } from '../src/core/router';
@@ -22,8 +23,9 @@ import { measureDecisionCost } from './decisionCost';
 import { loadProfile } from './profileTypes';
 import { evaluateTargets, policyReport, reportHead, writeReport, type LeverName, type PolicyReport, type Report } from './report';
 import { runProfileMode, runRealMode } from './real';
+import { parseSeeds, sweepSeeds, type SeedSweep } from './seeds';
 import { runSimSuite, settingsFor } from './suite';
-import { summarize, withFocus } from './trace';
+import { summarize, withFocus, type Trace } from './trace';
 import { loadTraceFile } from './traceFiles';
 import { DEFAULT_TRACE_SEED } from './traces/generate';
 
@@ -39,6 +41,8 @@ export interface CliArgs {
     readonly quick: boolean;
     /** With a value: add focus events this many ms before each switch's first keystroke (`withFocus`). */
     readonly readAheadMs: number | undefined;
+    /** sim: seeds to sweep the targets over (`bench/seeds.ts`). */
+    readonly seeds: readonly number[] | undefined;
 }
 
 export function parseArgs(argv: readonly string[]): CliArgs {
@@ -52,6 +56,7 @@ export function parseArgs(argv: readonly string[]): CliArgs {
     let save = false;
     let quick = false;
     let readAheadMs: number | undefined;
+    let seeds: number[] | undefined;
     for (let i = 0; i < argv.length; i++) {
         const a = argv[i];
         const value = (): string => {
@@ -95,12 +100,16 @@ export function parseArgs(argv: readonly string[]): CliArgs {
                 readAheadMs = Number(value());
                 if (!Number.isInteger(readAheadMs) || readAheadMs < 0) throw new Error(`--read-ahead must be a whole number of ms, got "${argv[i]}"`);
                 break;
+            case '--seeds':
+                seeds = parseSeeds(value());
+                break;
             default:
                 throw new Error(`unknown argument "${a}" (see bench/cli.ts for usage)`);
         }
     }
     if (!mode) throw new Error('--mode sim|real|profile is required');
-    return { mode, trace, seed, out: out ?? join('bench-out', mode), profile, ablation, isolated, save, quick, readAheadMs };
+    if (seeds !== undefined && mode !== 'sim') throw new Error('--seeds is for --mode sim (a real run of one seed takes most of 10 minutes)');
+    return { mode, trace, seed, out: out ?? join('bench-out', mode), profile, ablation, isolated, save, quick, readAheadMs, seeds };
 }
 
 const BENCH_DIR = __dirname;
@@ -109,7 +118,8 @@ async function runSimMode(args: CliArgs, command: string): Promise<Report> {
     const started = performance.now();
     const traceFile = args.trace ?? join(BENCH_DIR, 'traces', 'typing-indexing.jsonl');
     const loaded = loadTraceFile(traceFile, args.seed);
-    const trace = args.readAheadMs === undefined ? loaded : withFocus(loaded, args.readAheadMs);
+    const focus = (t: Trace): Trace => (args.readAheadMs === undefined ? t : withFocus(t, args.readAheadMs));
+    const trace = focus(loaded);
     const profileFile = args.profile ?? join(BENCH_DIR, 'profiles', 'rtx4090-qwen2.5-trio.json');
     const profile = loadProfile(profileFile);
     const s = summarize(trace);
@@ -118,12 +128,18 @@ async function runSimMode(args: CliArgs, command: string): Promise<Report> {
     const suite = await runSimSuite(trace, profile, base, createRouter, { ablation: args.ablation, isolated: args.isolated, log: console.log });
     const cost = await measureDecisionCost(profile, settingsFor(base, 'zeta', profile), createRouter);
     console.log(`  decision cost: p50 ${cost.p50.toFixed(2)} µs, p99 ${cost.p99.toFixed(2)} µs`);
+    let seeds: SeedSweep | undefined;
+    if (args.seeds) {
+        console.log(`the targets on ${trace.name} regenerated with seeds ${args.seeds.join(', ')}:`);
+        seeds = await sweepSeeds(args.seeds, (seed) => focus(loadTraceFile(traceFile, seed)), profile, base, createRouter, cost, console.log);
+    }
     const head = reportHead({ mode: 'sim', trace: trace.name, seed: args.seed, profile: profile.name, command }, suite.policies, suite.isolated, cost);
     const ablation: Partial<Record<LeverName, PolicyReport>> = {};
     for (const [l, m] of Object.entries(suite.ablation)) ablation[l as LeverName] = policyReport(m);
     const report: Report = {
         ...head,
         ablation: args.ablation ? ablation : undefined,
+        seeds,
         targets: evaluateTargets('sim', head.policies, head.isolated.completion.firstTokenMs.p95, cost.p99),
         environment: { traceSummary: s, profileFile: resolve(profileFile), node: process.version },
         runtimeMs: performance.now() - started,
@@ -156,6 +172,7 @@ async function main(): Promise<void> {
     if (report) {
         console.log(`\nwrote ${join(args.out, 'report.json')} and report.md (${(report.runtimeMs / 1000).toFixed(1)} s)`);
         for (const t of report.targets) console.log(`  ${t.met ? 'met    ' : 'NOT met'}  ${t.text}: ${t.detail}`);
+        for (const t of report.seeds?.summary ?? []) console.log(`  seeds: ${t.text}: met on ${t.met} of ${t.of}`);
     }
 }
 

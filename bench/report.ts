@@ -9,6 +9,7 @@ import type { Role } from '../src/core/backend';
 import { POLICY_NAMES, type Levers, type PolicyName } from '../src/core/tasks';
 import type { DecisionCost } from './decisionCost';
 import { WAITED_FOR_GAP_MS, type PolicyMetrics } from './metrics';
+import { seedsMarkdown, type SeedSweep } from './seeds';
 import { barChart, cdfChart } from './svg';
 import type { Quantiles } from './stats';
 
@@ -66,6 +67,8 @@ export interface Report {
      */
     readonly simSpeedFactors?: Partial<Record<Role, number>>;
     readonly targets: readonly Target[];
+    /** sim with `--seeds`: the targets on the trace regenerated with each seed. */
+    readonly seeds?: SeedSweep;
     readonly environment: Record<string, unknown>;
     readonly runtimeMs: number;
 }
@@ -276,6 +279,11 @@ export function writeReport(dir: string, report: Report, charts: ChartInputs, no
     md.push('## Targets (issue 4 §5)', '');
     md.push(targetsTable(report.targets));
     md.push(`Router decision cost: p50 ${cell(report.decisionCostUs.p50, 2)} µs, p99 ${cell(report.decisionCostUs.p99, 2)} µs over ${report.decisionCostUs.decisions} decisions with ${report.decisionCostUs.models} models (${report.decisionCostUs.how}).`, '');
+    if (report.seeds) {
+        md.push('## Across seeds', '');
+        md.push(`The same targets on \`${report.trace}\` regenerated with each seed (\`--seeds\`; bench/seeds.ts): one seed is one draw of the typing, explains and workspace. Values are ratios as in the targets table; bold: not met. "isolated / static" is the ratio to static's p95 that the same completions reach alone on an idle system: on a draw where it is above 0.5, the first target is beyond what an idle system reaches too.`, '');
+        md.push(seedsMarkdown(report.seeds));
+    }
     if (notes.length > 0) md.push('## Notes', '', ...notes.map((n) => `- ${n}`), '');
     writeFileSync(join(dir, 'report.md'), md.join('\n'));
 }

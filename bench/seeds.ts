@@ -1,0 +1,105 @@
+/**
+ * `--seeds` (sim mode): the §5 targets on a shipped trace regenerated with each of several seeds.
+ * One seed is one draw of the user's typing, the explains and the workspace; the p95 of a few dozen
+ * served completions is set by their two or three slowest, so a target met on one draw can miss on
+ * another. The sweep says on how many draws each target holds, with the same profile, settings and
+ * decision cost as the main run.
+ */
+import type { Router, RouterDeps, RoutingSettings } from '../src/core/tasks';
+import type { DecisionCost } from './decisionCost';
+import type { SpeedProfile } from './profileTypes';
+import { evaluateTargets, reportHead, type Target } from './report';
+import { runSimSuite } from './suite';
+import type { Trace } from './trace';
+
+/** The most seeds one sweep runs (each is a full five-policy run plus the isolated replay). */
+export const MAX_SEEDS = 50;
+
+/** "3", "1-12" or "1,4,9" (and mixes: "1-3,7"): distinct whole seeds, ascending. */
+export function parseSeeds(text: string): number[] {
+    const out = new Set<number>();
+    for (const part of text.split(',')) {
+        const m = /^\s*(-?\d+)\s*(?:-\s*(-?\d+)\s*)?$/.exec(part);
+        if (!m) throw new Error(`--seeds takes seeds like "1-12" or "1,4,9", got "${text}"`);
+        const a = Number(m[1]);
+        const b = m[2] === undefined ? a : Number(m[2]);
+        if (b < a) throw new Error(`--seeds: the range "${part.trim()}" ends before it starts`);
+        for (let s = a; s <= b; s++) {
+            out.add(s);
+            if (out.size > MAX_SEEDS) throw new Error(`--seeds: at most ${MAX_SEEDS} seeds in one sweep`);
+        }
+    }
+    return [...out].sort((x, y) => x - y);
+}
+
+export interface SeedRow {
+    readonly seed: number;
+    readonly zetaP95: number;
+    readonly staticP95: number;
+    /** The trace's completions alone on an idle system (the isolated replay), p95 (ms). */
+    readonly isolatedP95: number;
+    readonly targets: ReadonlyArray<Pick<Target, 'id' | 'value' | 'met'>>;
+}
+
+export interface SeedSweep {
+    readonly seeds: readonly number[];
+    readonly rows: readonly SeedRow[];
+    /** Per target, in the order of the targets table: on how many seeds it was met, and the range of its value. */
+    readonly summary: ReadonlyArray<{ readonly id: string; readonly text: string; readonly limit: number; readonly met: number; readonly of: number; readonly min: number; readonly max: number }>;
+}
+
+export async function sweepSeeds(
+    seeds: readonly number[],
+    traceFor: (seed: number) => Trace,
+    profile: SpeedProfile,
+    base: RoutingSettings,
+    createRouter: (deps: RouterDeps) => Router,
+    cost: DecisionCost,
+    log: (line: string) => void,
+): Promise<SeedSweep> {
+    const rows: SeedRow[] = [];
+    let texts: Target[] = [];
+    for (const seed of seeds) {
+        const trace = traceFor(seed);
+        const suite = await runSimSuite(trace, profile, base, createRouter, { ablation: false, isolated: true, log: () => undefined });
+        const head = reportHead({ mode: 'sim', trace: trace.name, seed, profile: profile.name, command: '' }, suite.policies, suite.isolated, cost);
+        const targets = evaluateTargets('sim', head.policies, head.isolated.completion.firstTokenMs.p95, cost.p99);
+        texts = targets;
+        const row: SeedRow = {
+            seed,
+            zetaP95: head.policies.zeta.completion.firstTokenMs.p95,
+            staticP95: head.policies.static.completion.firstTokenMs.p95,
+            isolatedP95: head.isolated.completion.firstTokenMs.p95,
+            targets: targets.map((t) => ({ id: t.id, value: t.value, met: t.met })),
+        };
+        rows.push(row);
+        const missed = targets.filter((t) => !t.met).map((t) => t.id);
+        log(`  seed ${seed}: zeta p95 ${row.zetaP95.toFixed(1)} ms, static ${row.staticP95.toFixed(1)} ms; ${missed.length === 0 ? 'every target met' : `not met: ${missed.join(', ')}`}`);
+    }
+    const summary = texts.map((t, i) => {
+        // A value is not finite where the draw has none of what it measures (no explain, say).
+        const values = rows.map((r) => r.targets[i].value).filter((v) => Number.isFinite(v));
+        const min = values.length > 0 ? Math.min(...values) : Number.NaN;
+        const max = values.length > 0 ? Math.max(...values) : Number.NaN;
+        return { id: t.id, text: t.text, limit: t.limit, met: rows.filter((r) => r.targets[i].met).length, of: rows.length, min, max };
+    });
+    return { seeds, rows, summary };
+}
+
+const num = (x: number): string => (Number.isFinite(x) ? x.toFixed(2) : 'n/a');
+
+/** The sweep as markdown: a line per target (met on how many seeds, range), then a row per seed. */
+export function seedsMarkdown(s: SeedSweep): string {
+    const lines: string[] = [];
+    lines.push('| target | met on | value min / max (limit) |', '|---|---|---|');
+    for (const t of s.summary) lines.push(`| ${t.text} | ${t.met} of ${t.of} seeds | ${num(t.min)} / ${num(t.max)} (${num(t.limit)}) |`);
+    lines.push('');
+    // isolated / static: the p95 ratio to static that the same completions reach on an idle system.
+    lines.push(`| seed | zeta / static / isolated p95 (ms) | isolated / static | ${s.summary.map((t) => t.id).join(' | ')} |`, `|---|---|---|${s.summary.map(() => '---|').join('')}`);
+    for (const r of s.rows) {
+        const cells = r.targets.map((t) => (t.met ? num(t.value) : `**${num(t.value)}**`));
+        lines.push(`| ${r.seed} | ${r.zetaP95.toFixed(1)} / ${r.staticP95.toFixed(1)} / ${r.isolatedP95.toFixed(1)} | ${num(r.isolatedP95 / r.staticP95)} | ${cells.join(' | ')} |`);
+    }
+    lines.push('');
+    return lines.join('\n');
+}

@@ -1,0 +1,59 @@
+import * as assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadProfile } from '../../../bench/profileTypes';
+import { parseArgs } from '../../../bench/cli';
+import { MAX_SEEDS, parseSeeds, seedsMarkdown, sweepSeeds } from '../../../bench/seeds';
+import { parseTrace, type Trace } from '../../../bench/trace';
+import { TRACE_SPECS, generateTrace } from '../../../bench/traces/generate';
+import { defaultRoutingSettings } from '../../../src/core/router';
+import { createMiniRouter } from './miniRouter';
+
+const ROOT = join(__dirname, '..', '..', '..');
+
+describe('bench --seeds', () => {
+    it('parses single seeds, ranges and lists, and refuses the rest with what to type', () => {
+        assert.deepEqual(parseSeeds('3'), [3]);
+        assert.deepEqual(parseSeeds('1-4'), [1, 2, 3, 4]);
+        assert.deepEqual(parseSeeds('9, 2,4-5,2'), [2, 4, 5, 9]);
+        assert.throws(() => parseSeeds('1..4'), /like "1-12"/);
+        assert.throws(() => parseSeeds('5-2'), /ends before it starts/);
+        assert.throws(() => parseSeeds(`1-${MAX_SEEDS + 1}`), new RegExp(`at most ${MAX_SEEDS}`));
+        assert.deepEqual(parseArgs(['--mode', 'sim', '--seeds', '1-3']).seeds, [1, 2, 3]);
+        assert.equal(parseArgs(['--mode', 'sim']).seeds, undefined);
+        assert.throws(() => parseArgs(['--mode', 'real', '--seeds', '1-3']), /--seeds is for --mode sim/);
+    });
+
+    it('runs the targets on each seed\'s trace and counts where each holds', async function () {
+        this.timeout(60_000);
+        const profile = loadProfile(join(ROOT, 'bench', 'profiles', 'local-generated.json'));
+        const spec = TRACE_SPECS.find((s) => s.name === 'real-typing-indexing');
+        assert.ok(spec);
+        // The first 8 s of each seed's draw: small enough for a unit test, different per seed.
+        const traceFor = (seed: number): Trace => {
+            const lines = seed === 1 ? parseTrace('real-typing-indexing', readFileSync(join(ROOT, 'bench', 'traces', 'real-typing-indexing.jsonl'), 'utf8')).lines : generateTrace(spec, seed);
+            return { name: 'real-typing-indexing', lines: lines.filter((l) => l.t < 8_000) };
+        };
+        const cost = { p50: 3, p99: 7, mean: 4, decisions: 10, models: 3, how: 'test' };
+        const logged: string[] = [];
+        const sweep = await sweepSeeds([1, 2], traceFor, profile, defaultRoutingSettings(), createMiniRouter, cost, (l) => logged.push(l));
+        assert.deepEqual(sweep.seeds, [1, 2]);
+        assert.equal(sweep.rows.length, 2);
+        assert.notEqual(sweep.rows[0].staticP95, sweep.rows[1].staticP95, 'each seed replays its own draw');
+        for (const r of sweep.rows) {
+            assert.ok(r.zetaP95 > 0 && r.staticP95 > 0 && r.isolatedP95 > 0);
+            assert.ok(r.targets.length === sweep.summary.length && r.targets.length >= 8);
+            const decision = r.targets.find((t) => t.id === 'decision-cost');
+            assert.ok(decision && decision.value === 7 && decision.met);
+        }
+        for (const [i, t] of sweep.summary.entries()) {
+            assert.equal(t.of, 2);
+            assert.equal(t.met, sweep.rows.filter((r) => r.targets[i].met).length);
+            assert.ok(!(t.min > t.max));
+        }
+        assert.equal(logged.length, 2);
+        const md = seedsMarkdown(sweep);
+        assert.match(md, /\| zeta completion p95 first token <= 0\.5x static \| \d of 2 seeds \|/);
+        assert.match(md, /^\| 2 \| [\d.]+ \/ [\d.]+ \/ [\d.]+ \| [\d.]+ \|/m);
+    });
+});
