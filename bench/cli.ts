@@ -172,7 +172,11 @@ async function main(): Promise<void> {
     if (report) {
         console.log(`\nwrote ${join(args.out, 'report.json')} and report.md (${(report.runtimeMs / 1000).toFixed(1)} s)`);
         for (const t of report.targets) console.log(`  ${t.met ? 'met    ' : 'NOT met'}  ${t.text}: ${t.detail}`);
-        for (const t of report.seeds?.summary ?? []) console.log(`  seeds: ${t.text}: met on ${t.met} of ${t.of}`);
+        const sw = report.seeds;
+        if (sw) {
+            for (const t of sw.summary) console.log(`  seeds: ${t.text}: met on ${t.met} of ${t.of}`);
+            console.log(`  seeds: zeta completion p95 below every baseline's: ${sw.beatsEveryBaseline} of ${sw.rows.length} (over the completions waited for: ${sw.beatsEveryBaselineWaitedFor})`);
+        }
     }
 }
 

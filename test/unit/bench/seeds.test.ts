@@ -42,6 +42,8 @@ describe('bench --seeds', () => {
         assert.notEqual(sweep.rows[0].staticP95, sweep.rows[1].staticP95, 'each seed replays its own draw');
         for (const r of sweep.rows) {
             assert.ok(r.zetaP95 > 0 && r.staticP95 > 0 && r.isolatedP95 > 0);
+            assert.ok(r.bestOtherP95 > 0 && r.bestOtherP95 <= r.staticP95);
+            assert.ok(r.waitedForRatio > 0);
             assert.ok(r.targets.length === sweep.summary.length && r.targets.length >= 8);
             const decision = r.targets.find((t) => t.id === 'decision-cost');
             assert.ok(decision && decision.value === 7 && decision.met);
@@ -51,9 +53,12 @@ describe('bench --seeds', () => {
             assert.equal(t.met, sweep.rows.filter((r) => r.targets[i].met).length);
             assert.ok(!(t.min > t.max));
         }
+        assert.equal(sweep.beatsEveryBaseline, sweep.rows.filter((r) => r.zetaP95 < r.bestOtherP95).length);
+        assert.equal(sweep.beatsEveryBaselineWaitedFor, sweep.rows.filter((r) => r.waitedForRatio < 1).length);
         assert.equal(logged.length, 2);
         const md = seedsMarkdown(sweep);
         assert.match(md, /\| zeta completion p95 first token <= 0\.5x static \| \d of 2 seeds \|/);
-        assert.match(md, /^\| 2 \| [\d.]+ \/ [\d.]+ \/ [\d.]+ \| [\d.]+ \|/m);
+        assert.match(md, /^\| 2 \| [\d.]+ \/ [\d.]+ \/ [\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \|/m);
+        assert.match(md, new RegExp(`below every baseline's .*: on ${sweep.beatsEveryBaseline} of 2 draws; .* on ${sweep.beatsEveryBaselineWaitedFor}\\.`));
     });
 });
