@@ -23,10 +23,15 @@ import { machineLoad, realSetup, type RealSetup } from './realSetup';
 import { objectiveFn } from './sim/run';
 import { UsageLedger } from './usage';
 import { runSimSuite, settingsFor, type SimSuite } from './suite';
+import { createRng, hashString } from './rng';
+import { bootstrapInterval } from './stats';
 import { TaskBuilder, calibrate } from './text';
 import { completionsOnly, summarize, withFocus, type Trace } from './trace';
 
 const BENCH_DIR = __dirname;
+/** Resamples for the bootstrap interval of each policy's real p50 (`simVsReal.realP50Interval90`). */
+const BOOTSTRAP_RESAMPLES = 2000;
+
 /** Threads over all evaluations, as Zeta runs on a 2-core machine (npm start sets ZETA_THREADS=1; ENVIRONMENT.md: 1 thread is fastest here). */
 const MAX_THREADS = 1;
 
@@ -147,6 +152,7 @@ export async function runRealMode(args: CliArgs, command: string): Promise<Repor
             simAllP50: qa.p50,
             allRatio: qa.p50 / realAll50,
             simP50Unscaled: unscaled.policies[p].completion.firstTokenMs.p50,
+            realP50Interval90: bootstrapInterval(metrics[p].completionFirstTokenSamples, 50, 0.9, BOOTSTRAP_RESAMPLES, createRng(hashString(p)).next),
         };
     }
     const cost = await measureDecisionCost(profile, settingsFor(base, 'zeta', profile), createRouter);

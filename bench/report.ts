@@ -57,6 +57,11 @@ export interface Report {
                 readonly allRatio: number;
                 /** The sim p50 with the profile as measured, before the speed checks' scaling. */
                 readonly simP50Unscaled?: number;
+                /**
+                 * A 90% bootstrap interval for the real p50 from this run's own served completions
+                 * (bench/stats.ts `bootstrapInterval`): where this run's median could have landed.
+                 */
+                readonly realP50Interval90?: readonly [number, number];
             }
         >
     >;
@@ -264,16 +269,19 @@ export function writeReport(dir: string, report: Report, charts: ChartInputs, no
                 '',
             );
         }
-        md.push('| policy | real p50 (ms) | sim p50 (ms) | sim/real | within ±30% | sim p50 unscaled (ms) | real p95 (ms) | sim p95 (ms) | all first tokens: real p50 / sim p50 (ms), sim/real, n real / sim |\n|---|---|---|---|---|---|---|---|---|');
+        md.push('| policy | real p50 (ms) | real p50, 90% interval (ms) | sim p50 (ms) | sim/real | within ±30% | sim p50 unscaled (ms) | real p95 (ms) | sim p95 (ms) | all first tokens: real p50 / sim p50 (ms), sim/real, n real / sim |\n|---|---|---|---|---|---|---|---|---|---|');
         for (const p of POLICY_NAMES) {
             const v = report.simVsReal[p];
             if (!v) continue;
             const sp = report.simPredicted?.[p];
             md.push(
-                `| ${p} | ${cell(v.realP50)} | ${cell(v.simP50)} | ${cell(v.ratio, 2)} | ${v.within30 ? 'yes' : 'NO'} | ${cell(v.simP50Unscaled ?? Number.NaN)} | ${cell(report.policies[p].completion.firstTokenMs.p95)} | ${cell(sp?.firstTokenMs.p95 ?? Number.NaN)} | ${cell(v.realAllP50)} / ${cell(v.simAllP50)}, ${cell(v.allRatio, 2)}, ${report.policies[p].completion.firstTokenAllMs.n} / ${sp?.firstTokenAllMs.n ?? 0} |`,
+                `| ${p} | ${cell(v.realP50)} | ${v.realP50Interval90 ? `${cell(v.realP50Interval90[0])}-${cell(v.realP50Interval90[1])}` : 'n/a'} | ${cell(v.simP50)} | ${cell(v.ratio, 2)} | ${v.within30 ? 'yes' : 'NO'} | ${cell(v.simP50Unscaled ?? Number.NaN)} | ${cell(report.policies[p].completion.firstTokenMs.p95)} | ${cell(sp?.firstTokenMs.p95 ?? Number.NaN)} | ${cell(v.realAllP50)} / ${cell(v.simAllP50)}, ${cell(v.allRatio, 2)}, ${report.policies[p].completion.firstTokenAllMs.n} / ${sp?.firstTokenAllMs.n ?? 0} |`,
             );
         }
-        md.push('', 'Served completions are few in a 60 s real trace (the last keystroke of each burst), so their p50 is a small sample; "all first tokens" also counts completions superseded after their first token.');
+        md.push(
+            '',
+            'Served completions are few in a 60 s real trace (the last keystroke of each burst), so their p50 is a small sample: the 90% interval is a bootstrap over this run\'s own served completions, where its median could as well have landed (wide when the median falls between a warm and a waited-for mode). "All first tokens" also counts completions superseded after their first token.',
+        );
         md.push('');
     }
     md.push('## Targets (issue 4 §5)', '');

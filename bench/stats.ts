@@ -43,3 +43,25 @@ export function round(x: number, digits = 1): number {
     const f = 10 ** digits;
     return Math.round(x * f) / f;
 }
+
+/**
+ * A percentile bootstrap interval for the `p`-th percentile of `values`: the (1 - level) / 2 and
+ * (1 + level) / 2 percentiles of that percentile over `resamples` resamples with replacement,
+ * drawn from `next` (uniform in [0, 1)). How far one run's percentile could have landed from the
+ * same run's samples alone: a median between two modes with few samples between them has a wide
+ * one. Empty `values`: [NaN, NaN].
+ */
+export function bootstrapInterval(values: readonly number[], p: number, level: number, resamples: number, next: () => number): [number, number] {
+    if (values.length === 0) return [Number.NaN, Number.NaN];
+    if (!(level > 0 && level < 1)) throw new RangeError(`level must be in (0, 1), got ${level}`);
+    const n = values.length;
+    const stats = new Array<number>(resamples);
+    const draw = new Array<number>(n);
+    for (let b = 0; b < resamples; b++) {
+        for (let i = 0; i < n; i++) draw[i] = values[Math.floor(next() * n)];
+        draw.sort((x, y) => x - y);
+        stats[b] = percentileSorted(draw, p);
+    }
+    stats.sort((x, y) => x - y);
+    return [percentileSorted(stats, (100 * (1 - level)) / 2), percentileSorted(stats, (100 * (1 + level)) / 2)];
+}

@@ -181,6 +181,34 @@ describe('bench report', () => {
         for (const f of svgs) assert.match(readFileSync(join(dir, f), 'utf8'), /^<svg [^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"[\s\S]*<\/svg>\n$/);
     });
 
+    it('real mode: the sim-vs-real table carries each real p50 with its bootstrap interval', () => {
+        const dir = mkdtempSync(join(tmpdir(), 'zeta-bench-'));
+        const policies = fakeReport({ static: 200, zeta: 90 });
+        const simVsReal: NonNullable<Report['simVsReal']> = {};
+        for (const p of POLICY_NAMES) simVsReal[p] = { realP50: 40, simP50: 44, ratio: 1.1, within30: true, realAllP50: 30, simAllP50: 31, allRatio: 1.03, realP50Interval90: [31, 212] };
+        const report: Report = {
+            mode: 'real',
+            trace: 'x',
+            seed: 1,
+            profile: 'p',
+            generatedAt: 'now',
+            command: 'npm run bench -- --mode real',
+            policies,
+            isolated: { completion: { firstTokenMs: { p50: 1, p95: 2, p99: 3 }, served: 3 } },
+            decisionCostUs: { p50: 1, p99: 2, decisions: 100000, models: 3, how: 'test' },
+            simVsReal,
+            targets: evaluateTargets('real', policies, 2, 2, simVsReal),
+            environment: {},
+            runtimeMs: 1,
+        };
+        writeReport(dir, report, { firstToken: [{ name: 'zeta', values: [1, 2, 3] }] }, []);
+        const md = readFileSync(join(dir, 'report.md'), 'utf8');
+        assert.match(md, /\| real p50, 90% interval \(ms\) \|/);
+        assert.match(md, /\| round-robin \| 40 \| 31-212 \| 44 \| 1\.10 \| yes \|/);
+        const json = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as { simVsReal: Record<string, { realP50Interval90: number[] }> };
+        assert.deepEqual(json.simVsReal.zeta.realP50Interval90, [31, 212]);
+    });
+
     it('policyReport keeps the reported fields and drops the raw samples', () => {
         const r = policyReport({ ...fakeReport({}).zeta, completionFirstTokenSamples: [1, 2] } as never);
         assert.equal('completionFirstTokenSamples' in r, false);

@@ -1,5 +1,6 @@
 import * as assert from 'node:assert/strict';
-import { mean, percentile, percentileSorted, quantiles } from '../../../bench/stats';
+import { createRng } from '../../../bench/rng';
+import { bootstrapInterval, mean, percentile, percentileSorted, quantiles } from '../../../bench/stats';
 
 describe('bench stats', () => {
     it('interpolates percentiles between closest ranks (NumPy default)', () => {
@@ -32,5 +33,21 @@ describe('bench stats', () => {
     it('rejects percentiles outside [0, 100]', () => {
         assert.throws(() => percentile([1], 101), RangeError);
         assert.throws(() => percentile([1], -1), RangeError);
+    });
+
+    it('bootstraps an interval for a percentile: around it, wide where the median sits in a gap between two modes', () => {
+        // 15 warm keystrokes at 20-34 ms and 14 that waited, 200-330 ms: the median is one sample.
+        const bimodal = [...Array.from({ length: 15 }, (_, i) => 20 + i), ...Array.from({ length: 14 }, (_, i) => 200 + 10 * i)];
+        const tight = Array.from({ length: 29 }, (_, i) => 20 + i);
+        const [blo, bhi] = bootstrapInterval(bimodal, 50, 0.9, 2000, createRng(7).next);
+        const [tlo, thi] = bootstrapInterval(tight, 50, 0.9, 2000, createRng(7).next);
+        assert.ok(blo <= percentile(bimodal, 50) && percentile(bimodal, 50) <= bhi);
+        assert.ok(tlo <= percentile(tight, 50) && percentile(tight, 50) <= thi);
+        assert.ok(blo < 40 && bhi >= 200, `the gap is inside the bimodal interval: ${blo}-${bhi}`);
+        assert.ok(thi - tlo < 15, `a sample without a gap gives a narrow one: ${tlo}-${thi}`);
+        // Seeded: the same draws give the same interval.
+        assert.deepEqual(bootstrapInterval(bimodal, 50, 0.9, 2000, createRng(7).next), [blo, bhi]);
+        assert.deepEqual(bootstrapInterval([], 50, 0.9, 100, createRng(1).next).map(Number.isNaN), [true, true]);
+        assert.throws(() => bootstrapInterval(tight, 50, 1, 100, createRng(1).next), RangeError);
     });
 });
