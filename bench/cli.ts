@@ -120,6 +120,8 @@ async function runSimMode(args: CliArgs, command: string): Promise<Report> {
     const loaded = loadTraceFile(traceFile, args.seed);
     const focus = (t: Trace): Trace => (args.readAheadMs === undefined ? t : withFocus(t, args.readAheadMs));
     const trace = focus(loaded);
+    // Built before the main run, so that a trace that cannot be regenerated fails at once.
+    const seedTraces = new Map(args.seeds?.map((sd) => [sd, focus(loadTraceFile(traceFile, sd))] as const));
     const profileFile = args.profile ?? join(BENCH_DIR, 'profiles', 'rtx4090-qwen2.5-trio.json');
     const profile = loadProfile(profileFile);
     const s = summarize(trace);
@@ -131,7 +133,7 @@ async function runSimMode(args: CliArgs, command: string): Promise<Report> {
     let seeds: SeedSweep | undefined;
     if (args.seeds) {
         console.log(`the targets on ${trace.name} regenerated with seeds ${args.seeds.join(', ')}:`);
-        seeds = await sweepSeeds(args.seeds, (seed) => focus(loadTraceFile(traceFile, seed)), profile, base, createRouter, cost, console.log);
+        seeds = await sweepSeeds(args.seeds, (seed) => seedTraces.get(seed) as Trace, profile, base, createRouter, cost, console.log);
     }
     const head = reportHead({ mode: 'sim', trace: trace.name, seed: args.seed, profile: profile.name, command }, suite.policies, suite.isolated, cost);
     const ablation: Partial<Record<LeverName, PolicyReport>> = {};
