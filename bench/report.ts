@@ -9,7 +9,7 @@ import type { Role } from '../src/core/backend';
 import { POLICY_NAMES, type Levers, type PolicyName } from '../src/core/tasks';
 import type { DecisionCost } from './decisionCost';
 import { WAITED_FOR_GAP_MS, type PolicyMetrics } from './metrics';
-import { seedsMarkdown, type SeedSweep } from './seeds';
+import type { SeedSweep } from './seeds';
 import { barChart, cdfChart } from './svg';
 import type { Quantiles } from './stats';
 
@@ -294,4 +294,24 @@ export function writeReport(dir: string, report: Report, charts: ChartInputs, no
     }
     if (notes.length > 0) md.push('## Notes', '', ...notes.map((n) => `- ${n}`), '');
     writeFileSync(join(dir, 'report.md'), md.join('\n'));
+}
+
+/** A `--seeds` sweep (bench/seeds.ts) as markdown: a line per target (met on how many seeds, range), then a row per seed. */
+export function seedsMarkdown(s: SeedSweep): string {
+    const lines: string[] = [];
+    lines.push('| target | met on | value min / max (limit) |', '|---|---|---|');
+    for (const t of s.summary) lines.push(`| ${t.text} | ${t.met} of ${t.of} seeds | ${cell(t.min, 2)} / ${cell(t.max, 2)} (${cell(t.limit, 2)}) |`);
+    lines.push('');
+    lines.push(
+        `Zeta's completion p95 first token below every baseline's (real mode's target; a profile measured on the CPU predicts it): on ${s.beatsEveryBaseline} of ${s.rows.length} draws; over the completions the user waited for (a pause of ${WAITED_FOR_GAP_MS} ms or more after them): on ${s.beatsEveryBaselineWaitedFor}.`,
+        '',
+    );
+    // isolated / static: the p95 ratio to static that the same completions reach on an idle system.
+    lines.push(`| seed | zeta / static / isolated p95 (ms) | isolated / static | zeta / best other p95 | waited for: zeta / best other p95 | ${s.summary.map((t) => t.id).join(' | ')} |`, `|---|---|---|---|---|${s.summary.map(() => '---|').join('')}`);
+    for (const r of s.rows) {
+        const cells = r.targets.map((t) => (t.met ? cell(t.value, 2) : `**${cell(t.value, 2)}**`));
+        lines.push(`| ${r.seed} | ${cell(r.zetaP95, 1)} / ${cell(r.staticP95, 1)} / ${cell(r.isolatedP95, 1)} | ${cell(r.isolatedP95 / r.staticP95, 2)} | ${cell(r.zetaP95 / r.bestOtherP95, 2)} | ${cell(r.waitedForRatio, 2)} | ${cells.join(' | ')} |`);
+    }
+    lines.push('');
+    return lines.join('\n');
 }

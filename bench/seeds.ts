@@ -7,7 +7,6 @@
  */
 import { POLICY_NAMES, type Router, type RouterDeps, type RoutingSettings } from '../src/core/tasks';
 import type { DecisionCost } from './decisionCost';
-import { WAITED_FOR_GAP_MS } from './metrics';
 import type { SpeedProfile } from './profileTypes';
 import { evaluateTargets, reportHead, type Target } from './report';
 import { runSimSuite } from './suite';
@@ -102,26 +101,4 @@ export async function sweepSeeds(
         beatsEveryBaselineWaitedFor: rows.filter((r) => r.waitedForRatio < 1).length,
         summary,
     };
-}
-
-const num = (x: number): string => (Number.isFinite(x) ? x.toFixed(2) : 'n/a');
-
-/** The sweep as markdown: a line per target (met on how many seeds, range), then a row per seed. */
-export function seedsMarkdown(s: SeedSweep): string {
-    const lines: string[] = [];
-    lines.push('| target | met on | value min / max (limit) |', '|---|---|---|');
-    for (const t of s.summary) lines.push(`| ${t.text} | ${t.met} of ${t.of} seeds | ${num(t.min)} / ${num(t.max)} (${num(t.limit)}) |`);
-    lines.push('');
-    lines.push(
-        `Zeta's completion p95 first token below every baseline's (real mode's target; a profile measured on the CPU predicts it): on ${s.beatsEveryBaseline} of ${s.rows.length} draws; over the completions the user waited for (a pause of ${WAITED_FOR_GAP_MS} ms or more after them): on ${s.beatsEveryBaselineWaitedFor}.`,
-        '',
-    );
-    // isolated / static: the p95 ratio to static that the same completions reach on an idle system.
-    lines.push(`| seed | zeta / static / isolated p95 (ms) | isolated / static | zeta / best other p95 | waited for: zeta / best other p95 | ${s.summary.map((t) => t.id).join(' | ')} |`, `|---|---|---|---|---|${s.summary.map(() => '---|').join('')}`);
-    for (const r of s.rows) {
-        const cells = r.targets.map((t) => (t.met ? num(t.value) : `**${num(t.value)}**`));
-        lines.push(`| ${r.seed} | ${r.zetaP95.toFixed(1)} / ${r.staticP95.toFixed(1)} / ${r.isolatedP95.toFixed(1)} | ${num(r.isolatedP95 / r.staticP95)} | ${num(r.zetaP95 / r.bestOtherP95)} | ${num(r.waitedForRatio)} | ${cells.join(' | ')} |`);
-    }
-    lines.push('');
-    return lines.join('\n');
 }
