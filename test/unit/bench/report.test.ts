@@ -103,6 +103,24 @@ describe('bench metrics: the completions the user waited for', () => {
     });
 });
 
+/** A report around `policies` with fixed run details and no targets (the caller adds its own). */
+function reportOf(mode: Report['mode'], policies: Record<PolicyName, PolicyReport>): Report {
+    return {
+        mode,
+        trace: 'x',
+        seed: 1,
+        profile: 'p',
+        generatedAt: 'now',
+        command: `npm run bench -- --mode ${mode}`,
+        policies,
+        isolated: { completion: { firstTokenMs: { p50: 1, p95: 2, p99: 3 }, served: 3 } },
+        decisionCostUs: { p50: 1, p99: 2, decisions: 100000, models: 3, how: 'test' },
+        targets: [],
+        environment: {},
+        runtimeMs: 1,
+    };
+}
+
 describe('bench report', () => {
     it('evaluates the §5 targets from the numbers', () => {
         const t = evaluateTargets('sim', fakeReport({ static: 200, 'round-robin': 150, zeta: 90 }), 80, 3);
@@ -123,21 +141,7 @@ describe('bench report', () => {
     it('writes report.json with the shape issue 4 relies on, report.md and SVG charts', () => {
         const dir = mkdtempSync(join(tmpdir(), 'zeta-bench-'));
         const policies = fakeReport({ static: 200, zeta: 90 });
-        const report: Report = {
-            mode: 'sim',
-            trace: 'x',
-            seed: 1,
-            profile: 'p',
-            generatedAt: 'now',
-            command: 'npm run bench -- --mode sim',
-            policies,
-            isolated: { completion: { firstTokenMs: { p50: 1, p95: 2, p99: 3 }, served: 3 } },
-            decisionCostUs: { p50: 1, p99: 2, decisions: 100000, models: 3, how: 'test' },
-            ablation: { spill: policies.zeta },
-            targets: evaluateTargets('sim', policies, 2, 2),
-            environment: {},
-            runtimeMs: 1,
-        };
+        const report: Report = { ...reportOf('sim', policies), ablation: { spill: policies.zeta }, targets: evaluateTargets('sim', policies, 2, 2) };
         writeReport(dir, report, { firstToken: [{ name: 'zeta', values: [1, 2, 3] }, { name: 'static', values: [] }] }, ['a note']);
         const json = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as Record<string, unknown>;
         assert.equal(json.mode, 'sim');
@@ -186,21 +190,7 @@ describe('bench report', () => {
         const policies = fakeReport({ static: 200, zeta: 90 });
         const simVsReal: NonNullable<Report['simVsReal']> = {};
         for (const p of POLICY_NAMES) simVsReal[p] = { realP50: 40, simP50: 44, ratio: 1.1, within30: true, realAllP50: 30, simAllP50: 31, allRatio: 1.03, realP50Interval90: [31, 212] };
-        const report: Report = {
-            mode: 'real',
-            trace: 'x',
-            seed: 1,
-            profile: 'p',
-            generatedAt: 'now',
-            command: 'npm run bench -- --mode real',
-            policies,
-            isolated: { completion: { firstTokenMs: { p50: 1, p95: 2, p99: 3 }, served: 3 } },
-            decisionCostUs: { p50: 1, p99: 2, decisions: 100000, models: 3, how: 'test' },
-            simVsReal,
-            targets: evaluateTargets('real', policies, 2, 2, simVsReal),
-            environment: {},
-            runtimeMs: 1,
-        };
+        const report: Report = { ...reportOf('real', policies), simVsReal, targets: evaluateTargets('real', policies, 2, 2, simVsReal) };
         writeReport(dir, report, { firstToken: [{ name: 'zeta', values: [1, 2, 3] }] }, []);
         const md = readFileSync(join(dir, 'report.md'), 'utf8');
         assert.match(md, /\| real p50, 90% interval \(ms\) \|/);
