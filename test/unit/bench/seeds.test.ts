@@ -1,11 +1,13 @@
 import * as assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadProfile } from '../../../bench/profileTypes';
 import { parseArgs } from '../../../bench/cli';
 import { seedsMarkdown } from '../../../bench/report';
 import { MAX_SEEDS, parseSeeds, sweepSeeds } from '../../../bench/seeds';
 import { parseTrace, type Trace } from '../../../bench/trace';
+import { loadTraceFile } from '../../../bench/traceFiles';
 import { TRACE_SPECS, generateTrace } from '../../../bench/traces/generate';
 import { defaultRoutingSettings } from '../../../src/core/router';
 import { createMiniRouter } from './miniRouter';
@@ -23,6 +25,15 @@ describe('bench --seeds', () => {
         assert.deepEqual(parseArgs(['--mode', 'sim', '--seeds', '1-3']).seeds, [1, 2, 3]);
         assert.equal(parseArgs(['--mode', 'sim']).seeds, undefined);
         assert.throws(() => parseArgs(['--mode', 'real', '--seeds', '1-3']), /--seeds is for --mode sim/);
+    });
+
+    it('regenerates only shipped traces: another trace file loads as written and refuses other seeds', () => {
+        const file = join(mkdtempSync(join(tmpdir(), 'zeta-seeds-')), 'mine.jsonl');
+        writeFileSync(file, '{"t":0,"kind":"completion","doc":"a","promptTokens":10,"maxTokens":4,"items":1}\n');
+        assert.equal(loadTraceFile(file, 1).lines.length, 1);
+        assert.throws(() => loadTraceFile(file, 2), /"mine" is not a shipped trace, so it cannot be regenerated/);
+        const shipped = join(ROOT, 'bench', 'traces', 'real-typing-indexing.jsonl');
+        assert.notDeepEqual(loadTraceFile(shipped, 2).lines, loadTraceFile(shipped, 1).lines);
     });
 
     it('runs the targets on each seed\'s trace and counts where each holds', async function () {
