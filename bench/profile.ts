@@ -372,6 +372,16 @@ export function speedFactors(profile: SpeedProfile, checks: readonly SpeedCheck[
 }
 
 /**
+ * Per run, the speed factors (`speedFactors`) of the two checks around it: run i went between
+ * checks i and i + 1. The machine's speed drifts within minutes (F37, F49: the same check moved the
+ * coder's one-token keystroke between 13 and 28 ms within four minutes), so the checks nearest a
+ * run say more about it than the median over the whole run. `checks` has one more entry than runs.
+ */
+export function bracketFactors(profile: SpeedProfile, checks: readonly SpeedCheck[]): Array<Partial<Record<Role, number>>> {
+    return checks.slice(0, -1).map((_, i) => speedFactors(profile, checks.slice(i, i + 2)));
+}
+
+/**
  * Prompt evaluation time model: n tokens after P already in the sequence take
  * `overheadMs + n * msPerToken + msPerTokenPair * n * (P + n / 2)` (ms). Solved exactly from
  * three measurements (two fresh sizes and one after a cached prefix); when the attention term

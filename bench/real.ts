@@ -9,6 +9,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadTokenizer } from '../src/backends';
+import type { Role } from '../src/core/backend';
 import { createRouter, defaultRoutingSettings } from '../src/core/router';
 import { POLICY_NAMES, type PolicyName } from '../src/core/tasks';
 import type { CliArgs } from './cli';
@@ -16,11 +17,11 @@ import { loadTraceFile } from './traceFiles';
 import { measureDecisionCost } from './decisionCost';
 import { replay, wallEnv } from './harness';
 import { computeMetrics, type PolicyMetrics } from './metrics';
-import { measureProfile, measureSpeedCheck, speedFactors, type SpeedCheck } from './profile';
+import { bracketFactors, measureProfile, measureSpeedCheck, type SpeedCheck } from './profile';
 import { loadProfile, scaleProfile, type SpeedProfile } from './profileTypes';
 import { evaluateTargets, reportHead, writeReport, type Report } from './report';
 import { machineLoad, realSetup, type RealSetup } from './realSetup';
-import { objectiveFn } from './sim/run';
+import { objectiveFn, runSim } from './sim/run';
 import { UsageLedger } from './usage';
 import { runSimSuite, settingsFor, type SimSuite } from './suite';
 import { createRng, hashString } from './rng';
@@ -97,8 +98,8 @@ export async function runRealMode(args: CliArgs, command: string): Promise<Repor
 
     const metrics = {} as Record<PolicyName, PolicyMetrics>;
     const loads: Record<string, unknown> = {};
-    // How fast the machine is while the policies run, sampled before each and after the last: the
-    // prediction scales the profile by it (speedFactors).
+    // How fast the machine is while the policies run, sampled before each and after the last: each
+    // policy's prediction scales the profile by the two checks around its run (bracketFactors).
     const checks: SpeedCheck[] = [];
     for (const p of POLICY_NAMES) {
         checks.push(await measureSpeedCheck(setup, tokensPerWord));
@@ -108,27 +109,33 @@ export async function runRealMode(args: CliArgs, command: string): Promise<Repor
         loads[p] = { before, after: machineLoad(), wallMs: Math.round(performance.now() - t0) };
         log(`  ${p}: first token p50 ${metrics[p].completion.firstTokenMs.p50.toFixed(0)} ms, p95 ${metrics[p].completion.firstTokenMs.p95.toFixed(0)} ms, ${metrics[p].completion.served} served (${((performance.now() - t0) / 1000).toFixed(0)} s, load ${before.loadavg1})`);
     }
+    checks.push(await measureSpeedCheck(setup, tokensPerWord));
     let isolated = metrics.static;
     if (args.isolated) {
         isolated = await runReal(setup, completionsOnly(trace), 'static', profile, tokensPerWord);
         log(`  isolated: first token p95 ${isolated.completion.firstTokenMs.p95.toFixed(0)} ms`);
     }
-    checks.push(await measureSpeedCheck(setup, tokensPerWord));
-    const factors = speedFactors(profile, checks);
-    const simProfile = scaleProfile(profile, factors, `times scaled per model by ${checks.length} speed checks between the policy runs: ${JSON.stringify(factors)}`);
-    log(`speed checks: ${Object.entries(factors).map(([m, f]) => `${m} x${(f ?? Number.NaN).toFixed(2)}`).join(', ')} against the profile`);
+    const factors = {} as Record<PolicyName, Partial<Record<Role, number>>>;
+    for (const [i, f] of bracketFactors(profile, checks).entries()) factors[POLICY_NAMES[i]] = f;
+    const fmt = (f: Partial<Record<Role, number>>): string => Object.entries(f).map(([m, x]) => `${m} x${(x ?? Number.NaN).toFixed(2)}`).join(', ');
+    log(`speed checks against the profile, around each policy's run: ${POLICY_NAMES.map((p) => `${p} ${fmt(factors[p])}`).join('; ')}`);
 
     log('sim prediction with the measured profile...');
     const base = defaultRoutingSettings();
     // The simulated models get the real run's texts and tokens: the generated models share one
     // vocabulary, so the coder's tokenizer counts for all three.
     const tokenizer = await loadTokenizer(setup.provider, setup.models.coder);
-    let sim: SimSuite;
+    const sim = {} as Record<PolicyName, PolicyMetrics>;
     let unscaled: SimSuite;
     try {
         const tokenize = (text: string): string[] => Array.from(tokenizer.tokenize(text), String);
         const options = { ablation: false, isolated: false, log, tokenizer: { tokenize, tokensPerWord } };
-        sim = await runSimSuite(trace, simProfile, base, createRouter, options);
+        for (const p of POLICY_NAMES) {
+            const scaled = scaleProfile(profile, factors[p], `times scaled per model by the speed checks before and after the ${p} run: ${JSON.stringify(factors[p])}`);
+            const r = await runSim(trace, scaled, settingsFor(base, p, scaled), createRouter, { tokenizer: options.tokenizer });
+            sim[p] = r.metrics;
+            log(`  ${p}: first token p50 ${r.metrics.completion.firstTokenMs.p50.toFixed(0)} ms, p95 ${r.metrics.completion.firstTokenMs.p95.toFixed(0)} ms, ${r.metrics.completion.served} served, hung ${r.replay.hung}`);
+        }
         unscaled = await runSimSuite(trace, profile, base, createRouter, { ...options, log: () => undefined });
     } finally {
         await tokenizer.dispose();
@@ -137,8 +144,8 @@ export async function runRealMode(args: CliArgs, command: string): Promise<Repor
     const simPredicted: NonNullable<Report['simPredicted']> = {};
     const simVsReal: NonNullable<Report['simVsReal']> = {};
     for (const p of POLICY_NAMES) {
-        const q = sim.policies[p].completion.firstTokenMs;
-        const qa = sim.policies[p].completion.firstTokenAllMs;
+        const q = sim[p].completion.firstTokenMs;
+        const qa = sim[p].completion.firstTokenAllMs;
         simPredicted[p] = { firstTokenMs: { p50: q.p50, p95: q.p95 }, firstTokenAllMs: { p50: qa.p50, p95: qa.p95, n: qa.n } };
         const real50 = metrics[p].completion.firstTokenMs.p50;
         const realAll50 = metrics[p].completion.firstTokenAllMs.p50;

@@ -66,11 +66,12 @@ export interface Report {
         >
     >;
     /**
-     * real mode: per model, how much slower than the profile measured it the speed checks between
-     * policy runs found the machine (bench/profile.ts `speedFactors`); `simPredicted` used the
-     * profile with each model's times scaled by its factor.
+     * real mode: per policy, per model, how much slower than the profile measured it the speed
+     * checks just before and just after that policy's run found the machine (bench/profile.ts
+     * `bracketFactors`); that policy's `simPredicted` used the profile with each model's times
+     * scaled by its factor.
      */
-    readonly simSpeedFactors?: Partial<Record<Role, number>>;
+    readonly simSpeedFactors?: Partial<Record<PolicyName, Partial<Record<Role, number>>>>;
     readonly targets: readonly Target[];
     /** sim with `--seeds`: the targets on the trace regenerated with each seed. */
     readonly seeds?: SeedSweep;
@@ -262,10 +263,14 @@ export function writeReport(dir: string, report: Report, charts: ChartInputs, no
         md.push('## Simulator vs real (same trace, profile just measured)', '');
         const f = report.simSpeedFactors;
         if (f) {
+            const factors = (x: Partial<Record<Role, number>> | undefined): string =>
+                Object.entries(x ?? {})
+                    .map(([m, v]) => `${m} x${cell(v ?? Number.NaN, 2)}`)
+                    .join(', ');
             md.push(
-                `The sim runs the profile measured at the start of this run with each model's times scaled by how fast speed checks between the policy runs found it (bench/profile.ts \`measureSpeedCheck\`): ${Object.entries(f)
-                    .map(([m, x]) => `${m} x${cell(x ?? Number.NaN, 2)}`)
-                    .join(', ')}. "unscaled": the profile as measured.`,
+                `The sim runs the profile measured at the start of this run with each model's times scaled by how fast the speed checks just before and just after each policy's run found it (bench/profile.ts \`measureSpeedCheck\`, \`bracketFactors\`): ${POLICY_NAMES.filter((p) => f[p])
+                    .map((p) => `${p} ${factors(f[p])}`)
+                    .join('; ')}. "unscaled": the profile as measured.`,
                 '',
             );
         }

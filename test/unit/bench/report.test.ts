@@ -185,16 +185,18 @@ describe('bench report', () => {
         for (const f of svgs) assert.match(readFileSync(join(dir, f), 'utf8'), /^<svg [^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"[\s\S]*<\/svg>\n$/);
     });
 
-    it('real mode: the sim-vs-real table carries each real p50 with its bootstrap interval', () => {
+    it('real mode: the sim-vs-real table carries each real p50 with its bootstrap interval, and each policy its speed factors', () => {
         const dir = mkdtempSync(join(tmpdir(), 'zeta-bench-'));
         const policies = fakeReport({ static: 200, zeta: 90 });
         const simVsReal: NonNullable<Report['simVsReal']> = {};
         for (const p of POLICY_NAMES) simVsReal[p] = { realP50: 40, simP50: 44, ratio: 1.1, within30: true, realAllP50: 30, simAllP50: 31, allRatio: 1.03, realP50Interval90: [31, 212] };
-        const report: Report = { ...reportOf('real', policies), simVsReal, targets: evaluateTargets('real', policies, 2, 2, simVsReal) };
+        const simSpeedFactors = { static: { coder: 1.25, embedder: 0.8 }, zeta: { coder: 0.9 } };
+        const report: Report = { ...reportOf('real', policies), simVsReal, simSpeedFactors, targets: evaluateTargets('real', policies, 2, 2, simVsReal) };
         writeReport(dir, report, { firstToken: [{ name: 'zeta', values: [1, 2, 3] }] }, []);
         const md = readFileSync(join(dir, 'report.md'), 'utf8');
         assert.match(md, /\| real p50, 90% interval \(ms\) \|/);
         assert.match(md, /\| round-robin \| 40 \| 31-212 \| 44 \| 1\.10 \| yes \|/);
+        assert.match(md, /before and just after each policy's run[^\n]*: static coder x1\.25, embedder x0\.80; zeta coder x0\.90\. "unscaled"/);
         const json = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as { simVsReal: Record<string, { realP50Interval90: number[] }> };
         assert.deepEqual(json.simVsReal.zeta.realP50Interval90, [31, 212]);
     });

@@ -6,7 +6,7 @@ import { SupersededError } from '../../../src/core/errors';
 import { IDLE_WAKE_AFTER_MS, loadProfile, scaleProfile, validateProfile, type DeviceProfile, type ModelProfile, type SpeedProfile } from '../../../bench/profileTypes';
 import { SimDevice } from '../../../bench/sim/device';
 import { SimBackend } from '../../../bench/sim/simBackend';
-import { fitCallCosts, fitPrefill, promptCalls, speedFactors, type SpeedCheck } from '../../../bench/profile';
+import { bracketFactors, fitCallCosts, fitPrefill, promptCalls, speedFactors, type SpeedCheck } from '../../../bench/profile';
 
 const DEVICE: DeviceProfile = {
     kind: 'cpu',
@@ -449,6 +449,20 @@ describe('bench profiles', () => {
         assert.equal(f.reasoner, 1);
         assert.equal(f.embedder, undefined, 'no raw measurements of the embedder');
         assert.deepEqual(speedFactors(profile, []), {});
+    });
+
+    it('bracketFactors: each run gets the factors of the check before it and the check after it', () => {
+        const raw = { coder: { ttftOneTokenMs: [10], decodeLong: [{ ms: 20 }] } };
+        const profile = { ...loadProfile(join(__dirname, '../../../bench/profiles/local-generated.json')), measurement: { raw } } as SpeedProfile;
+        const check = (coderOne: number, coderDecode: number): SpeedCheck => ({
+            models: { coder: { oneTokenMs: coderOne, decodeMs: coderDecode }, reasoner: { oneTokenMs: 1, decodeMs: 1 }, embedder: { oneTokenMs: 1, decodeMs: 1 } },
+        });
+        // Coder factors per check: 1, 2, 4 (both ratios equal): runs between them get 1.5 and 3.
+        const f = bracketFactors(profile, [check(10, 20), check(20, 40), check(40, 80)]);
+        assert.equal(f.length, 2);
+        assert.ok(Math.abs((f[0].coder ?? 0) - 1.5) < 1e-9, String(f[0].coder));
+        assert.ok(Math.abs((f[1].coder ?? 0) - 3) < 1e-9, String(f[1].coder));
+        assert.deepEqual(bracketFactors(profile, [check(10, 20)]), [], 'one check brackets no run');
     });
 
     it('scaleProfile: a model x times slower takes x times as long for every call, and the others are untouched', async () => {
