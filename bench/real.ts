@@ -19,9 +19,9 @@ import { replay, wallEnv } from './harness';
 import { computeMetrics, type PolicyMetrics } from './metrics';
 import { bracketFactors, measureProfile, measureSpeedCheck, type SpeedCheck } from './profile';
 import { loadProfile, scaleProfile, type SpeedProfile } from './profileTypes';
-import { evaluateTargets, reportHead, writeReport, type Report } from './report';
+import { evaluateTargets, reportHead, speedFactorsText, writeReport, type Report } from './report';
 import { machineLoad, realSetup, type RealSetup } from './realSetup';
-import { objectiveFn, runSim } from './sim/run';
+import { objectiveFn } from './sim/run';
 import { UsageLedger } from './usage';
 import { runSimSuite, settingsFor, type SimSuite } from './suite';
 import { createRng, hashString } from './rng';
@@ -117,25 +117,21 @@ export async function runRealMode(args: CliArgs, command: string): Promise<Repor
     }
     const factors = {} as Record<PolicyName, Partial<Record<Role, number>>>;
     for (const [i, f] of bracketFactors(profile, checks).entries()) factors[POLICY_NAMES[i]] = f;
-    const fmt = (f: Partial<Record<Role, number>>): string => Object.entries(f).map(([m, x]) => `${m} x${(x ?? Number.NaN).toFixed(2)}`).join(', ');
-    log(`speed checks against the profile, around each policy's run: ${POLICY_NAMES.map((p) => `${p} ${fmt(factors[p])}`).join('; ')}`);
+    log(`speed checks against the profile, around each policy's run: ${speedFactorsText(factors)}`);
 
     log('sim prediction with the measured profile...');
     const base = defaultRoutingSettings();
     // The simulated models get the real run's texts and tokens: the generated models share one
     // vocabulary, so the coder's tokenizer counts for all three.
     const tokenizer = await loadTokenizer(setup.provider, setup.models.coder);
-    const sim = {} as Record<PolicyName, PolicyMetrics>;
+    let sim: SimSuite;
     let unscaled: SimSuite;
     try {
         const tokenize = (text: string): string[] => Array.from(tokenizer.tokenize(text), String);
         const options = { ablation: false, isolated: false, log, tokenizer: { tokenize, tokensPerWord } };
-        for (const p of POLICY_NAMES) {
-            const scaled = scaleProfile(profile, factors[p], `times scaled per model by the speed checks before and after the ${p} run: ${JSON.stringify(factors[p])}`);
-            const r = await runSim(trace, scaled, settingsFor(base, p, scaled), createRouter, { tokenizer: options.tokenizer });
-            sim[p] = r.metrics;
-            log(`  ${p}: first token p50 ${r.metrics.completion.firstTokenMs.p50.toFixed(0)} ms, p95 ${r.metrics.completion.firstTokenMs.p95.toFixed(0)} ms, ${r.metrics.completion.served} served, hung ${r.replay.hung}`);
-        }
+        const profileFor = (p: PolicyName): SpeedProfile =>
+            scaleProfile(profile, factors[p], `times scaled per model by the speed checks just before and after the ${p} run: ${JSON.stringify(factors[p])}`);
+        sim = await runSimSuite(trace, profile, base, createRouter, { ...options, profileFor });
         unscaled = await runSimSuite(trace, profile, base, createRouter, { ...options, log: () => undefined });
     } finally {
         await tokenizer.dispose();
@@ -144,8 +140,8 @@ export async function runRealMode(args: CliArgs, command: string): Promise<Repor
     const simPredicted: NonNullable<Report['simPredicted']> = {};
     const simVsReal: NonNullable<Report['simVsReal']> = {};
     for (const p of POLICY_NAMES) {
-        const q = sim[p].completion.firstTokenMs;
-        const qa = sim[p].completion.firstTokenAllMs;
+        const q = sim.policies[p].completion.firstTokenMs;
+        const qa = sim.policies[p].completion.firstTokenAllMs;
         simPredicted[p] = { firstTokenMs: { p50: q.p50, p95: q.p95 }, firstTokenAllMs: { p50: qa.p50, p95: qa.p95, n: qa.n } };
         const real50 = metrics[p].completion.firstTokenMs.p50;
         const realAll50 = metrics[p].completion.firstTokenAllMs.p50;

@@ -205,6 +205,18 @@ export interface ChartInputs {
     readonly firstToken: ReadonlyArray<{ readonly name: string; readonly values: readonly number[] }>;
 }
 
+/** Per policy, each model's speed factor: "static coder x0.89, embedder x0.82; zeta ...". */
+export function speedFactorsText(f: NonNullable<Report['simSpeedFactors']>): string {
+    return POLICY_NAMES.filter((p) => f[p])
+        .map(
+            (p) =>
+                `${p} ${Object.entries(f[p] ?? {})
+                    .map(([m, v]) => `${m} x${cell(v ?? Number.NaN, 2)}`)
+                    .join(', ')}`,
+        )
+        .join('; ');
+}
+
 /** Writes report.json, report.md and the SVG charts into `dir`. */
 export function writeReport(dir: string, report: Report, charts: ChartInputs, notes: readonly string[]): void {
     mkdirSync(dir, { recursive: true });
@@ -263,14 +275,8 @@ export function writeReport(dir: string, report: Report, charts: ChartInputs, no
         md.push('## Simulator vs real (same trace, profile just measured)', '');
         const f = report.simSpeedFactors;
         if (f) {
-            const factors = (x: Partial<Record<Role, number>> | undefined): string =>
-                Object.entries(x ?? {})
-                    .map(([m, v]) => `${m} x${cell(v ?? Number.NaN, 2)}`)
-                    .join(', ');
             md.push(
-                `The sim runs the profile measured at the start of this run with each model's times scaled by how fast the speed checks just before and just after each policy's run found it (bench/profile.ts \`measureSpeedCheck\`, \`bracketFactors\`): ${POLICY_NAMES.filter((p) => f[p])
-                    .map((p) => `${p} ${factors(f[p])}`)
-                    .join('; ')}. "unscaled": the profile as measured.`,
+                `The sim runs the profile measured at the start of this run with each model's times scaled by how fast the speed checks just before and just after each policy's run found it (bench/profile.ts \`measureSpeedCheck\`, \`bracketFactors\`): ${speedFactorsText(f)}. "unscaled": the profile as measured.`,
                 '',
             );
         }

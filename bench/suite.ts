@@ -27,6 +27,8 @@ export interface SuiteOptions {
     readonly log: (line: string) => void;
     /** The texts' tokenizer (`SimOptions.tokenizer`); default one token a word. */
     readonly tokenizer?: SimOptions['tokenizer'];
+    /** The profile each policy runs on (real mode's prediction: scaled per policy); default `profile`. */
+    readonly profileFor?: (policy: PolicyName) => SpeedProfile;
 }
 
 export async function runSimSuite(
@@ -39,7 +41,8 @@ export async function runSimSuite(
     const policies = {} as Record<PolicyName, PolicyMetrics>;
     for (const p of POLICY_NAMES) {
         const t0 = performance.now();
-        const r = await runSim(trace, profile, settingsFor(base, p, profile), createRouter, { tokenizer: options.tokenizer });
+        const pp = options.profileFor?.(p) ?? profile;
+        const r = await runSim(trace, pp, settingsFor(base, p, pp), createRouter, { tokenizer: options.tokenizer });
         policies[p] = r.metrics;
         options.log(`  ${p}: first token p95 ${r.metrics.completion.firstTokenMs.p95.toFixed(0)} ms, ${r.metrics.completion.served} served, hung ${r.replay.hung} (${(performance.now() - t0).toFixed(0)} ms)`);
     }
