@@ -7,7 +7,7 @@
 import type { Role } from '../backend';
 import { TASK_KINDS, type FeedbackEvent, type FeedbackStore, type RouterLogger, type TaskKind } from '../tasks';
 import { loadStored, storedModels } from './persist';
-import { PRIOR_STRENGTH, QUALITY_PRIOR } from './settings';
+import { PRIOR_STRENGTH, QUALITY_PRIOR } from './defaults';
 
 export const FEEDBACK_FORMAT_VERSION = 1;
 

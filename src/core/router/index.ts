@@ -6,7 +6,7 @@
 import type { RouterDeps } from '../tasks';
 import { RouterImpl, type ZetaRouter } from './router';
 
-export { defaultLevers, defaultRoutingSettings, DEFAULT_TASK_CLASSES, PREFERRED_ROLE, QUALITY_PRIOR } from './settings';
+export { defaultLevers, defaultRoutingSettings, DEFAULT_TASK_CLASSES, PREFERRED_ROLE, QUALITY_PRIOR } from './defaults';
 export type { ZetaRouter } from './router';
 export { FEEDBACK_FORMAT_VERSION, parseFeedback } from './feedback';
 

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FeedbackModel, parseFeedback } from '../../../src/core/router/feedback';
 import { createFileFeedbackStore } from '../../../src/core/router';
-import { PRIOR_STRENGTH, QUALITY_PRIOR } from '../../../src/core/router/settings';
+import { PRIOR_STRENGTH, QUALITY_PRIOR } from '../../../src/core/router/defaults';
 import { MemoryStore, assertCorruptSetAside, completion, makeFixture, submit, words } from './helpers';
 
 describe('feedback: Beta posterior of acceptance', () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { Cadence, Forecaster } from '../../../src/core/router/forecast';
 import { SupersededError } from '../../../src/core/errors';
-import { TYPING_CHUNK_MIN_TOKENS, TYPING_CHUNK_MS } from '../../../src/core/router/settings';
+import { TYPING_CHUNK_MIN_TOKENS, TYPING_CHUNK_MS } from '../../../src/core/router/tuning';
 import { chat, completion, makeFixture, pending, spec, submit, texts, words } from './helpers';
 
 describe('forecast: arrival rates and typing cadence (virtual time)', () => {
