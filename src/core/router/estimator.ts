@@ -11,7 +11,7 @@
 import { TASK_KINDS } from '../tasks';
 import type { Candidate } from './decision';
 import type { Job } from './job';
-import type { ModelEntry } from './registry';
+import type { ModelEntry } from './modelEntry';
 
 const NK = TASK_KINDS.length;
 
@@ -54,10 +54,10 @@ export function predict(c: Candidate, m: ModelEntry, job: Job, x: EstimateInputs
     }
     const slots = m.slots;
     let wait = live + aheadN < slots ? 0 : (runRem + aheadMs) / slots;
-    if (m.residency === 'loading') wait += Math.max(0, m.loadStartedAt + m.load.loadMs - x.now);
-    else if (m.residency === 'unloaded') wait += x.loadBusyMs + m.load.loadMs;
+    if (m.residency === 'loading') wait += Math.max(0, m.loadStartedAt + m.speed.loadMs - x.now);
+    else if (m.residency === 'unloaded') wait += x.loadBusyMs + m.speed.loadMs;
 
-    const lm = m.load;
+    const lm = m.speed;
     let first: number;
     let finish: number;
     let iso: number;

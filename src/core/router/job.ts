@@ -6,7 +6,7 @@ import type { TokenGate } from '../backend';
 import type { TimerHandle } from '../clock';
 import type { ChatTask, EmbedTask, Task, TaskKind, TaskResult } from '../tasks';
 import type { DecisionRecordImpl } from './decision';
-import type { ModelEntry } from './registry';
+import type { ModelEntry } from './modelEntry';
 
 /**
  * holding: waiting before routing (hold-start);

@@ -42,7 +42,7 @@ import { CADENCE_MIN_SAMPLES, Forecaster } from './forecast';
 import { Job, isEmbedTask } from './job';
 import { choose, type Choice } from './policies';
 import { DebouncedSave, loadStored } from './persist';
-import { ModelEntry } from './registry';
+import { ModelEntry } from './modelEntry';
 import { SpeedMemory, parseSpeeds, speedKey } from './speeds';
 import { PREFERRED_ROLE, QUALITY_WEIGHT } from './defaults';
 import { COLD_PROMPT_REUSE, COLD_START_MIN_GAIN_MS, COLD_START_MIN_QUALITY, COLD_START_RATIO, FEEDBACK_SAVE_DEBOUNCE_MS, HEADROOM_CONFIDENCE, HEADROOM_CONFIDENCE_GPU, HOLD_BANK_MAX_MS, MAX_HOLD_SHARE, PAUSE_TO_END_MAX_MS, PREDICTIVE_PAUSE_CONFIDENCE, PREDICTIVE_PAUSE_STEP_MS, PREDICTIVE_PAUSE_STEPS, READ_AHEAD_MIN_GPU_MS, READ_AHEAD_MIN_TOKENS, RECENT_DECISIONS, STARVATION_MS, TYPING_CHUNK_MIN_TOKENS, TYPING_CHUNK_MS } from './tuning';
@@ -230,10 +230,10 @@ export class RouterImpl implements ZetaRouter {
             inFlight: m.running.length,
             slots: m.slots,
             paused: m.paused,
-            firstTokenMs: m.load.firstTokenMs,
-            promptTokensPerSec: m.load.measured ? 1000 / m.load.prefillMsPerToken : undefined,
-            decodeTokensPerSec: m.load.measured ? 1000 / m.load.decodeMsPerToken : undefined,
-            utilisation: m.load.utilisation(now),
+            firstTokenMs: m.speed.firstTokenMs,
+            promptTokensPerSec: m.speed.measured ? 1000 / m.speed.prefillMsPerToken : undefined,
+            decodeTokensPerSec: m.speed.measured ? 1000 / m.speed.decodeMsPerToken : undefined,
+            utilisation: m.speed.utilisation(now),
             memoryBytes: m.residency === 'loaded' || m.residency === 'loading' ? m.memoryBytes : 0,
             served: m.served,
             failed: m.failed,
@@ -306,7 +306,7 @@ export class RouterImpl implements ZetaRouter {
     }
 
     private addModel(spec: ModelSpec): ModelEntry {
-        const m = new ModelEntry(spec, this.createBackend(spec), this.models.length);
+        const m = new ModelEntry(spec, this.createBackend(spec));
         this.models.push(m);
         this.byId.set(spec.id, m);
         return m;
@@ -492,7 +492,7 @@ export class RouterImpl implements ZetaRouter {
                     // prefix, which the next keystroke reuses (bench/FINDINGS.md F1, F8). Nor is one whose
                     // first token is a guess: a model whose prefill has not been measured is predicted
                     // from priors, and a hold sized on them held a warm keystroke 175 ms (F17).
-                    const lm = this.byId.get(c.modelId)?.load;
+                    const lm = this.byId.get(c.modelId)?.speed;
                     const guessed = lm === undefined || (!lm.prefillMeasured && !lm.prefillFromEmbed);
                     const cold = c.reusedTokens < COLD_PROMPT_REUSE * job.promptTokens;
                     const hold = cold || guessed ? 0 : cadence.holdFor(this.clock.now() - last, c.firstTokenMs);
@@ -576,7 +576,7 @@ export class RouterImpl implements ZetaRouter {
         const x = this.inputs;
         x.now = now;
         x.tokensPerChar = job.promptChars > 0 ? job.promptTokens / job.promptChars : this.tokensPerChar;
-        x.loadBusyMs = this.loading ? Math.max(0, this.loading.loadStartedAt + this.loading.load.loadMs - now) : 0;
+        x.loadBusyMs = this.loading ? Math.max(0, this.loading.loadStartedAt + this.loading.speed.loadMs - now) : 0;
         const zeta = s.policy === 'zeta';
         const learn = s.learnFromFeedback;
         const cands = new Array<Candidate>(n);
@@ -592,7 +592,7 @@ export class RouterImpl implements ZetaRouter {
                 continue;
             }
             predict(c, m, job, x);
-            c.meanLatencyMs = m.load.meanLatency();
+            c.meanLatencyMs = m.speed.meanLatency();
             c.quality = zeta ? this.feedbackModel.quality(m.id, m.spec.role, job.kind, learn) : 1;
             if (job.failedOn !== undefined && job.failedOn.includes(m)) {
                 c.excluded = 'failed this task';
@@ -731,17 +731,17 @@ export class RouterImpl implements ZetaRouter {
      * bytes at one quantisation), so a model that has not run yet is estimated from this machine.
      */
     private refreshPriors(ref: ModelEntry): void {
-        const lm = ref.load;
+        const lm = ref.speed;
         const refBytes = ref.memoryBytes;
         if (refBytes <= 0) return;
         // A prefill rate a generation measured is the best evidence for the others' priors. Until
         // one has, a rate from a model's embedding calls (the same forward pass, fixed costs
         // included) on this machine beats a formula on size alone, which assumes a GPU and on a CPU
         // predicted a cold prompt 10-17x too fast (bench/FINDINGS.md F28).
-        const prefillRef = lm.prefillMeasured || (lm.prefillFromEmbed && !this.models.some((x) => x.load.prefillMeasured && x.memoryBytes > 0));
+        const prefillRef = lm.prefillMeasured || (lm.prefillFromEmbed && !this.models.some((x) => x.speed.prefillMeasured && x.memoryBytes > 0));
         for (const o of this.models) {
             if (o === ref || o.memoryBytes <= 0) continue;
-            const ol = o.load;
+            const ol = o.speed;
             if (ol.prefillMeasured && ol.decodeMeasured && ol.embedMeasured && ol.loadMeasured) continue;
             const r = o.memoryBytes / refBytes;
             ol.setPrior({
@@ -870,7 +870,7 @@ export class RouterImpl implements ZetaRouter {
         job.attempts++;
         if (job.startedAt === undefined) job.startedAt = now;
         m.running.push(job);
-        m.load.markBusy(now, m.running.length);
+        m.speed.markBusy(now, m.running.length);
         this.clockClear(m, 'keepAlive');
         job.predictedEndAt = now + (job.isBackground && !this.inputs.fifo ? job.aheadMs : job.serviceMs);
         job.callStartedAt = now;
@@ -943,7 +943,7 @@ export class RouterImpl implements ZetaRouter {
         // one takes the pause over instead of letting held work start at its keystroke.
         const ri = m.running.indexOf(job);
         if (ri >= 0) m.running.splice(ri, 1);
-        m.load.markBusy(now, m.running.length);
+        m.speed.markBusy(now, m.running.length);
         m.lastUsedAt = now;
         const heldPause = job.pausing;
         job.pausing = false;
@@ -953,9 +953,9 @@ export class RouterImpl implements ZetaRouter {
                 // Speeds are learned without the time spent paused at the gate (before and after the first token).
                 const before = job.pausedBeforeFirstMs;
                 const ftt = gen.firstTokenMs === undefined ? undefined : Math.max(0, gen.firstTokenMs - before);
-                m.load.observeGeneration(gen.evaluatedPromptTokens, ftt, gen.generatedTokens, Math.max(0, gen.totalMs - (gen.firstTokenMs ?? 0) - (job.gate.pausedMs - before)));
+                m.speed.observeGeneration(gen.evaluatedPromptTokens, ftt, gen.generatedTokens, Math.max(0, gen.totalMs - (gen.firstTokenMs ?? 0) - (job.gate.pausedMs - before)));
                 // A call that only reads a prompt (a cold-start warm-up) measures the prefill alone.
-                if (ftt === undefined && t.maxTokens === 0) m.load.observePrefill(gen.evaluatedPromptTokens, Math.max(0, gen.totalMs - job.gate.pausedMs));
+                if (ftt === undefined && t.maxTokens === 0) m.speed.observePrefill(gen.evaluatedPromptTokens, Math.max(0, gen.totalMs - job.gate.pausedMs));
                 this.refreshPriors(m);
                 this.noteSpeeds(m);
                 if (t.maxTokens > 0) this.genRatio[job.classIndex] += 0.2 * (Math.min(1, gen.generatedTokens / t.maxTokens) - this.genRatio[job.classIndex]);
@@ -966,7 +966,7 @@ export class RouterImpl implements ZetaRouter {
                 job.generatedTokensResult += gen.generatedTokens;
                 this.finish(job, m, gen.text, undefined);
             } else if (vectors && isEmbedTask(t)) {
-                m.load.observeEmbed(batch, now - callStart, t.texts.length > 0 ? (job.promptTokens * batch) / t.texts.length : undefined);
+                m.speed.observeEmbed(batch, now - callStart, t.texts.length > 0 ? (job.promptTokens * batch) / t.texts.length : undefined);
                 this.refreshPriors(m);
                 this.noteSpeeds(m);
                 if (job.firstTokenAt === undefined) job.firstTokenAt = now;
@@ -985,7 +985,7 @@ export class RouterImpl implements ZetaRouter {
                     this.route(job, 0);
                 } else if (job.textsDone < t.texts.length) {
                     // Next batch: back into the queue, keeping its place among equals (seq).
-                    const perText = m.load.embedMsPerText;
+                    const perText = m.speed.embedMsPerText;
                     const remaining = t.texts.length - job.textsDone;
                     job.state = 'queued';
                     job.queuedAt = now;
@@ -1015,7 +1015,7 @@ export class RouterImpl implements ZetaRouter {
             job.firstTokenAt = this.clock.now();
             job.pausedBeforeFirstMs = job.gate.pausedMs;
             // An inline suggestion is shown when it is complete: a short rest keeps the pause on.
-            const restMs = Math.max(0, job.genTokens - 1) * (job.model?.load.decodeMsPerToken ?? 0);
+            const restMs = Math.max(0, job.genTokens - 1) * (job.model?.speed.decodeMsPerToken ?? 0);
             if (!this.holdRest(job, restMs) && job.pausing && restMs > PAUSE_TO_END_MAX_MS) {
                 this.endPause(job);
                 this.armQuietPause(job, restMs);
@@ -1034,7 +1034,7 @@ export class RouterImpl implements ZetaRouter {
         const now = this.clock.now();
         if (!job.warm) {
             m.served++;
-            m.load.observeLatency(now - job.submittedAt);
+            m.speed.observeLatency(now - job.submittedAt);
         }
         const result: TaskResult = {
             taskId: job.id,
@@ -1195,7 +1195,7 @@ export class RouterImpl implements ZetaRouter {
         for (const m of this.models) {
             if (m.info?.gpu !== true) continue;
             for (const r of m.running) {
-                if (r.priority < completion && r.firstTokenAt !== undefined && !isEmbedTask(r.task)) stepMs = Math.max(stepMs, m.load.decodeMsPerToken);
+                if (r.priority < completion && r.firstTokenAt !== undefined && !isEmbedTask(r.task)) stepMs = Math.max(stepMs, m.speed.decodeMsPerToken);
             }
         }
         if (stepMs <= 0) return;
@@ -1234,7 +1234,7 @@ export class RouterImpl implements ZetaRouter {
         if (m === undefined || last === undefined || cadence.samples < CADENCE_MIN_SAMPLES) return undefined;
         const now = this.clock.now();
         if (now - last > cadence.quantile(0.9) || this.slack(job, now) <= 0) return undefined;
-        return Math.max(TYPING_CHUNK_MIN_TOKENS, Math.floor(TYPING_CHUNK_MS / m.load.prefillMsPerToken));
+        return Math.max(TYPING_CHUNK_MIN_TOKENS, Math.floor(TYPING_CHUNK_MS / m.speed.prefillMsPerToken));
     }
 
     /** Ends the predicted-keystroke pause's timers; what it holds stays in `pausedJobs`. */
@@ -1438,7 +1438,7 @@ export class RouterImpl implements ZetaRouter {
                 m.setInfo(info);
                 m.residency = 'loaded';
                 m.error = undefined;
-                m.load.observeLoad(this.clock.now() - now);
+                m.speed.observeLoad(this.clock.now() - now);
                 this.refreshPriors(m);
                 this.noteSpeeds(m);
                 this.logger?.info(`model ${m.id} loaded in ${Math.round(this.clock.now() - now)} ms`);
@@ -1515,7 +1515,7 @@ export class RouterImpl implements ZetaRouter {
                 for (const o of this.models) if (o !== m && o.residency === 'loaded' && !this.isPinned(o) && o.idle && this.expectedSoon(o) === undefined) free += o.memoryBytes;
                 if (free < m.memoryBytes) continue;
             }
-            this.logger?.info(`pre-loading ${m.id}: ${kind} expected within ${Math.round(2 * m.load.loadMs)} ms`);
+            this.logger?.info(`pre-loading ${m.id}: ${kind} expected within ${Math.round(2 * m.speed.loadMs)} ms`);
             m.loadWanted = true;
         }
     }
@@ -1531,7 +1531,7 @@ export class RouterImpl implements ZetaRouter {
             const p = this.preferredIdx[k];
             if (p < 0 || this.models[p] !== m) continue;
             const rate = this.forecaster.rate(TASK_KINDS[k], now);
-            if (rate > 0 && 1 - Math.exp((-rate * 2 * m.load.loadMs) / 1000) >= 0.5) return TASK_KINDS[k];
+            if (rate > 0 && 1 - Math.exp((-rate * 2 * m.speed.loadMs) / 1000) >= 0.5) return TASK_KINDS[k];
         }
         return undefined;
     }
@@ -1550,7 +1550,7 @@ export class RouterImpl implements ZetaRouter {
         if (!m.info) return;
         const stored = this.speeds.get(speedKey(m.spec, m.info));
         if (!stored) return;
-        m.load.restore(stored);
+        m.speed.restore(stored);
         this.refreshPriors(m);
         this.logger?.info(`model ${m.id}: starting from the speeds measured in an earlier session`);
     }
@@ -1558,7 +1558,7 @@ export class RouterImpl implements ZetaRouter {
     /** Keeps what `m` has measured (saved debounced). */
     private noteSpeeds(m: ModelEntry): void {
         if (!m.info || !this.speedSave || this.disposed) return;
-        this.speeds.set(speedKey(m.spec, m.info), m.load.learned());
+        this.speeds.set(speedKey(m.spec, m.info), m.speed.learned());
         this.speedSave.schedule();
     }
 

@@ -6,7 +6,7 @@
  * context or slots, starts afresh). A file that cannot be read is set aside with a warning.
  */
 import type { ModelInfo, ModelSpec } from '../backend';
-import type { LearnedSpeeds } from './loadMonitor';
+import type { LearnedSpeeds } from './speedMonitor';
 import { storedModels } from './persist';
 
 export const SPEEDS_FORMAT_VERSION = 1;

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { LoadMonitor, MIN_RATE_SAMPLE_TOKENS } from '../../../src/core/router/loadMonitor';
+import { SpeedMonitor, MIN_RATE_SAMPLE_TOKENS } from '../../../src/core/router/speedMonitor';
 
 const PRIOR = { prefillMsPerToken: 2.7, decodeMsPerToken: 12, overheadMs: 10, embedMsPerText: 20, loadMs: 1000 };
 
-describe('LoadMonitor: learning speeds from measured generations', () => {
+describe('SpeedMonitor: learning speeds from measured generations', () => {
     it('a first token after only a few evaluated tokens does not set the prefill rate on its own', () => {
-        const lm = new LoadMonitor(PRIOR);
+        const lm = new SpeedMonitor(PRIOR);
         // 9 tokens in 160 ms, most of it spent waiting behind another model's work.
         lm.observeGeneration(9, 160, 1, 0);
         assert.equal(lm.prefillMsPerToken, PRIOR.prefillMsPerToken);
@@ -14,7 +14,7 @@ describe('LoadMonitor: learning speeds from measured generations', () => {
     });
 
     it('small samples stay out of the fit: two of them cannot fit a near-zero rate', () => {
-        const lm = new LoadMonitor(PRIOR);
+        const lm = new SpeedMonitor(PRIOR);
         lm.observeGeneration(9, 141, 1, 0);
         lm.observeGeneration(23, 142, 1, 0);
         assert.equal(lm.prefillMsPerToken, PRIOR.prefillMsPerToken);
@@ -24,7 +24,7 @@ describe('LoadMonitor: learning speeds from measured generations', () => {
     });
 
     it('a sample with enough tokens sets it, and later samples move it', () => {
-        const lm = new LoadMonitor(PRIOR);
+        const lm = new SpeedMonitor(PRIOR);
         lm.observeGeneration(400, 10 + 400 * 3, 8, 7 * 12);
         assert.ok(Math.abs(lm.prefillMsPerToken - 3) < 1e-9, `${lm.prefillMsPerToken}`);
         assert.equal(lm.prefillMeasured, true);
@@ -34,7 +34,7 @@ describe('LoadMonitor: learning speeds from measured generations', () => {
     });
 
     it('with spread in prompt sizes it fits overhead and rate together', () => {
-        const lm = new LoadMonitor(PRIOR);
+        const lm = new SpeedMonitor(PRIOR);
         for (const n of [40, 400, 100, 480, 60, 300]) lm.observeGeneration(n, 25 + n * 2.5, 8, 7 * 12);
         assert.ok(Math.abs(lm.prefillMsPerToken - 2.5) < 0.01, `rate ${lm.prefillMsPerToken}`);
         assert.ok(Math.abs(lm.overheadMs - 25) < 1, `overhead ${lm.overheadMs}`);
@@ -42,9 +42,9 @@ describe('LoadMonitor: learning speeds from measured generations', () => {
     });
 });
 
-describe('LoadMonitor: embedding speed stands in for an unmeasured prefill', () => {
+describe('SpeedMonitor: embedding speed stands in for an unmeasured prefill', () => {
     it('embedding calls set the prefill rate until a generation measures it; scaled priors do not replace it', () => {
-        const lm = new LoadMonitor(PRIOR);
+        const lm = new SpeedMonitor(PRIOR);
         lm.observeEmbed(1, 110, 96);
         assert.ok(Math.abs(lm.prefillMsPerToken - 110 / 96) < 1e-9, `${lm.prefillMsPerToken}`);
         lm.setPrior({ ...PRIOR, prefillMsPerToken: 6.3 });
@@ -60,9 +60,9 @@ describe('LoadMonitor: embedding speed stands in for an unmeasured prefill', () 
     });
 });
 
-describe('LoadMonitor: the overhead stays physical (bench/FINDINGS.md F21)', () => {
+describe('SpeedMonitor: the overhead stays physical (bench/FINDINGS.md F21)', () => {
     it('prompts of similar size do not fit a free overhead: long explains slowed by other work leave it alone', () => {
-        const lm = new LoadMonitor(PRIOR);
+        const lm = new SpeedMonitor(PRIOR);
         // 2,000-2,400-token explains whose first tokens were delayed by other models' work: on a
         // line, 0.1 ms per token over a 900 ms overhead.
         for (const [n, ms] of [[2000, 1100], [2200, 1120], [2400, 1140]]) lm.observeGeneration(n, ms, 8, 7 * 12);
@@ -71,7 +71,7 @@ describe('LoadMonitor: the overhead stays physical (bench/FINDINGS.md F21)', () 
     });
 
     it('the fitted overhead never exceeds what calls that evaluated a few tokens took', () => {
-        const lm = new LoadMonitor(PRIOR);
+        const lm = new SpeedMonitor(PRIOR);
         for (let i = 0; i < 5; i++) lm.observeGeneration(2, 20, 8, 7 * 12);
         // Widely spread prompts whose line fits a 300 ms intercept (contention on the small ones).
         for (const n of [40, 400, 100, 480, 60, 300]) lm.observeGeneration(n, 300 + n * 0.5, 8, 7 * 12);
@@ -79,14 +79,14 @@ describe('LoadMonitor: the overhead stays physical (bench/FINDINGS.md F21)', () 
         // Through the capped intercept, the rate takes the rest.
         assert.ok(lm.prefillMsPerToken > 0.5, `rate ${lm.prefillMsPerToken}`);
         // Nor does a prior scaled from another model bring a larger one back.
-        const other = new LoadMonitor(PRIOR);
+        const other = new SpeedMonitor(PRIOR);
         other.observeGeneration(1, 15, 8, 7 * 12);
         other.setPrior({ ...PRIOR, overheadMs: 622 });
         assert.equal(other.overheadMs, 15);
     });
 
     it('a call that only reads a prompt measures the prefill', () => {
-        const lm = new LoadMonitor(PRIOR);
+        const lm = new SpeedMonitor(PRIOR);
         lm.observePrefill(500, 10 + 500 * 0.4);
         assert.equal(lm.prefillMeasured, true);
         assert.ok(Math.abs(lm.prefillMsPerToken - 0.4) < 1e-9, `${lm.prefillMsPerToken}`);

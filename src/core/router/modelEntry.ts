@@ -7,7 +7,7 @@ import { fimTextOrder } from '../fim';
 import type { TimerHandle } from '../clock';
 import type { CompletionTask, Residency } from '../tasks';
 import type { Job } from './job';
-import { LoadMonitor, priorFromMemory } from './loadMonitor';
+import { SpeedMonitor, priorFromMemory } from './speedMonitor';
 import { JobQueue } from './queue';
 
 /** What the router believes a model's sequence holds for a document (its last completion prompt). */
@@ -26,7 +26,8 @@ export class ModelEntry {
     readonly queue = new JobQueue();
     /** Jobs with a backend call in progress. At most `spec.slots`. */
     readonly running: Job[] = [];
-    readonly load: LoadMonitor;
+    /** Measured speeds and utilisation (the router's one speed monitor). */
+    readonly speed: SpeedMonitor;
     /** Clock time the model last finished work (for keep-alive and eviction order). */
     lastUsedAt = 0;
     keepAliveTimer: TimerHandle | undefined;
@@ -51,16 +52,11 @@ export class ModelEntry {
     onIdle: (() => void) | undefined;
     /** Removed by reconfigure: finishes its running work, takes no new work. */
     retired = false;
-    /** Round-robin cursor position. */
-    readonly index: number;
-
     constructor(
         public spec: ModelSpec,
         public backend: ModelBackend,
-        index: number,
     ) {
-        this.index = index;
-        this.load = new LoadMonitor(priorFromMemory(1e9));
+        this.speed = new SpeedMonitor(priorFromMemory(1e9));
     }
 
     get id(): string {
@@ -95,7 +91,7 @@ export class ModelEntry {
 
     setInfo(info: ModelInfo): void {
         this.info = info;
-        this.load.setPrior(priorFromMemory(this.memoryBytes || 1e9));
+        this.speed.setPrior(priorFromMemory(this.memoryBytes || 1e9));
     }
 
     /** A completion's prompt texts in the order this model evaluates them (its FIM template's). */

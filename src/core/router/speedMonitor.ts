@@ -1,7 +1,9 @@
 /**
- * Measured speed and load of one model: moving averages of time to first token, prefill and decode
- * cost per token, embedding cost per text, load time, the last 10 latencies and a utilisation
- * window. Units: ms, tokens. Everything is O(1) per update and per read; no allocation.
+ * The router's one speed monitor, one per model: moving averages of time to first token, prefill
+ * and decode cost per token, embedding cost per text, load time, the last 10 latencies and a
+ * utilisation window, learned from what the router observes of each call (backends keep no speed
+ * averages of their own). Units: ms, tokens. Everything is O(1) per update and per read; no
+ * allocation.
  */
 
 /** Smoothing for speed EWMAs: recent observations weigh about a third. */
@@ -12,17 +14,15 @@ export const LATENCY_RING = 10;
 /**
  * A first-token time with fewer evaluated prompt tokens than this is left out of the prefill
  * estimate (rate and overhead fit): it is mostly fixed cost and waiting (for a shared evaluation
- * thread, say). One such sample (9 tokens in 160 ms behind another model's work) made a 370
- * tokens/s model look 6x slower, so the router stopped sending it work and never measured it
- * again; two of them (9 and 23 tokens, both ~140 ms) fitted a 0.1 ms/token rate with 140 ms
- * overhead, and a model scaled from that looked ten times faster than it is.
+ * thread, say), and a few such samples can make a model look several times slower or faster than
+ * it is. It still bounds the overhead from above (`smallFirstMs`).
  */
 export const MIN_RATE_SAMPLE_TOKENS = 32;
 /**
  * The prefill fit frees its intercept (the overhead) only when the prompt sizes it has seen vary
- * this much (standard deviation over mean). Explains of 1,800-2,900 tokens slowed by other models'
- * work fitted a 622 ms overhead; scaled to the coder as its prior, that predicted 1 s for a one-token
- * keystroke, and every completion was dropped from then on (bench/FINDINGS.md F21).
+ * this much (standard deviation over mean): long prompts of similar size, slowed by other models'
+ * work, otherwise fit a large overhead that, scaled to another model as its prior, predicts a
+ * one-token keystroke far too slow.
  */
 export const MIN_FIT_SPREAD = 0.25;
 
@@ -62,7 +62,7 @@ export interface LearnedSpeeds {
     readonly firstTokenMs?: number;
 }
 
-export class LoadMonitor {
+export class SpeedMonitor {
     prefillMsPerToken: number;
     decodeMsPerToken: number;
     overheadMs: number;
