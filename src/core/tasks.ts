@@ -223,8 +223,11 @@ export interface RoutingSettings {
     readonly learnFromFeedback: boolean;
 }
 
-/** Persistence of learned feedback: a side effect passed in (file in production, memory in tests). */
-export interface FeedbackStore {
+/**
+ * Where the router keeps one text between sessions (learned feedback, learned speeds): a side effect
+ * passed in (an atomic file in production, memory in tests).
+ */
+export interface TextStore {
     load(): Promise<string | undefined>;
     /** Must write atomically (temporary file + rename). */
     save(data: string): Promise<void>;
@@ -244,9 +247,9 @@ export interface RouterDeps {
     readonly createBackend: (spec: ModelSpec) => ModelBackend;
     readonly settings: RoutingSettings;
     readonly models: readonly ModelSpec[];
-    readonly feedbackStore?: FeedbackStore;
+    readonly feedbackStore?: TextStore;
     /** Keeps the speeds measured on this machine for the next session (same contract as feedbackStore). */
-    readonly speedStore?: FeedbackStore;
+    readonly speedStore?: TextStore;
     readonly logger?: RouterLogger;
 }
 

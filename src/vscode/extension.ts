@@ -11,7 +11,7 @@ import * as vscode from 'vscode';
 import { createLlamaCppBackendFactory, createLlamaProvider, type LlamaProvider } from '../backends';
 import { SystemClock, type Clock } from '../core/clock';
 import { errorMessage } from '../core/errors';
-import { createFileFeedbackStore, createRouter, defaultRoutingSettings } from '../core/router';
+import { createFileTextStore, createRouter, defaultRoutingSettings } from '../core/router';
 import type { ParsedSettings, RoutingInternals } from '../core/settings';
 import type { DecisionRecord, Router } from '../core/tasks';
 import { AnswerPanel } from './answerPanel';
@@ -92,9 +92,9 @@ async function start(context: vscode.ExtensionContext, log: vscode.LogOutputChan
             createBackend: createLlamaCppBackendFactory({ runtime: provider, clock, log: (m) => log.debug(m) }),
             settings: initial.routing,
             models: initial.modelSpecs,
-            feedbackStore: createFileFeedbackStore(join(storage, 'feedback.json'), { readFile, writeFile, rename, mkdir, access }),
+            feedbackStore: createFileTextStore(join(storage, 'feedback.json'), { readFile, writeFile, rename, mkdir, access }),
             // Same atomic file store: the speeds measured here, so a restart predicts from them.
-            speedStore: createFileFeedbackStore(join(storage, 'speeds.json'), { readFile, writeFile, rename, mkdir, access }),
+            speedStore: createFileTextStore(join(storage, 'speeds.json'), { readFile, writeFile, rename, mkdir, access }),
             logger: { info: (m) => log.info(m), warn: (m) => log.warn(m), error: (m) => log.error(m) },
         });
         router = zetaRouter;

@@ -10,9 +10,9 @@ import { join } from 'node:path';
 import type { ModelBackend, ModelSpec, Role } from '../../src/core/backend';
 import { SystemClock } from '../../src/core/clock';
 import { SupersededError, isAbortError } from '../../src/core/errors';
-import { createFileFeedbackStore, createRouter, defaultRoutingSettings, type ZetaRouter } from '../../src/core/router';
+import { createFileTextStore, createRouter, defaultRoutingSettings, type ZetaRouter } from '../../src/core/router';
 import { parseSpeeds } from '../../src/core/router/speeds';
-import type { FeedbackStore, PolicyName, Task, TaskResult } from '../../src/core/tasks';
+import type { TextStore, PolicyName, Task, TaskResult } from '../../src/core/tasks';
 import { createLlamaCppBackendFactory } from '../../src/backends';
 import { createLlamaProvider, type LlamaProvider } from '../../src/backends/llamaProvider';
 import { ensureModels, type SyntheticModels } from '../support/models';
@@ -64,7 +64,7 @@ describe('router over the real backend (tiny generated models)', function () {
     });
 
     /** @param fullLength generations never end early: the random models often sample end-of-generation soon (bench/realSetup.ts). */
-    async function start(policy: PolicyName, speedStore?: FeedbackStore, fullLength = false): Promise<{ router: ZetaRouter; backends: ModelBackend[]; warnings: string[] }> {
+    async function start(policy: PolicyName, speedStore?: TextStore, fullLength = false): Promise<{ router: ZetaRouter; backends: ModelBackend[]; warnings: string[] }> {
         const clock = new SystemClock();
         const factory = createLlamaCppBackendFactory({ runtime: provider, clock });
         const backends: ModelBackend[] = [];
@@ -214,7 +214,7 @@ describe('router over the real backend (tiny generated models)', function () {
 
     it('keeps the speeds it measured in a file; the next router starts from them before any work', async () => {
         const dir = await mkdtemp(join(tmpdir(), 'zeta-speeds-'));
-        const store = () => createFileFeedbackStore(join(dir, 'speeds.json'), { readFile, writeFile, rename, mkdir, access });
+        const store = () => createFileTextStore(join(dir, 'speeds.json'), { readFile, writeFile, rename, mkdir, access });
         try {
             const first = await start('zeta', store());
             for (const [doc, n] of [['s1.ts', 6], ['s2.ts', 30], ['s3.ts', 14]] as const) {

@@ -1,11 +1,11 @@
 /**
  * Learned quality: shown / accepted / dismissed counts per model and task kind, turned into a Beta
  * posterior mean of acceptance over a prior from the model's role. Persisted through a
- * `FeedbackStore` as versioned JSON; a file that cannot be read is set aside with a warning and
+ * `TextStore` as versioned JSON; a file that cannot be read is set aside with a warning and
  * learning starts afresh (never a crash).
  */
 import type { Role } from '../backend';
-import { TASK_KINDS, type FeedbackEvent, type FeedbackStore, type RouterLogger, type TaskKind } from '../tasks';
+import { TASK_KINDS, type FeedbackEvent, type TextStore, type RouterLogger, type TaskKind } from '../tasks';
 import { loadStored, storedModels } from './persist';
 import { PRIOR_STRENGTH, QUALITY_PRIOR } from './defaults';
 
@@ -95,7 +95,7 @@ export class FeedbackModel {
      * Loads from the store. Invalid content is set aside and reported with logger.warn; an error of
      * the store itself is reported too. Never throws.
      */
-    async loadFrom(store: FeedbackStore, logger: RouterLogger | undefined): Promise<void> {
+    async loadFrom(store: TextStore, logger: RouterLogger | undefined): Promise<void> {
         const file = await loadStored(store, { label: 'feedback', noun: 'stored feedback', fallback: 'starting afresh' }, parseFeedback, logger);
         if (file) this.merge(file);
     }

@@ -13,4 +13,4 @@ export { FEEDBACK_FORMAT_VERSION, parseFeedback } from './feedback';
 export function createRouter(deps: RouterDeps): ZetaRouter {
     return new RouterImpl(deps);
 }
-export { createFileFeedbackStore, type FeedbackFs } from './feedbackFileStore';
+export { createFileTextStore, type TextFileFs } from './textFileStore';

@@ -1,12 +1,12 @@
 /**
  * What the router keeps between sessions (learned feedback, learned speeds) goes through a
- * `FeedbackStore`: loaded once at start, saved debounced after changes and flushed on dispose.
+ * `TextStore`: loaded once at start, saved debounced after changes and flushed on dispose.
  * Neither ever throws: a store that fails or holds unreadable content costs a warning, and the
  * router goes on with what it has.
  */
 import type { Clock, TimerHandle } from '../clock';
 import { errorMessage } from '../errors';
-import type { FeedbackStore, RouterLogger } from '../tasks';
+import type { TextStore, RouterLogger } from '../tasks';
 
 /** Names used in warnings: `label` prefixes them, `noun` is what is stored, `fallback` what happens instead. */
 export interface StoredText {
@@ -19,7 +19,7 @@ export interface StoredText {
  * Reads and parses the store's content; undefined when there is none, or when it cannot be read
  * or parsed (unreadable content is set aside first). Never throws.
  */
-export async function loadStored<T>(store: FeedbackStore, names: StoredText, parse: (text: string) => T, logger: RouterLogger | undefined): Promise<T | undefined> {
+export async function loadStored<T>(store: TextStore, names: StoredText, parse: (text: string) => T, logger: RouterLogger | undefined): Promise<T | undefined> {
     let text: string | undefined;
     try {
         text = await store.load();
@@ -63,7 +63,7 @@ export class DebouncedSave {
 
     constructor(
         private readonly clock: Clock,
-        private readonly store: FeedbackStore,
+        private readonly store: TextStore,
         private readonly serialize: () => string,
         private readonly delayMs: number,
         private readonly label: string,

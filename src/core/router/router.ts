@@ -23,7 +23,7 @@ import {
     type Disposable,
     type DecisionRecord,
     type Feedback,
-    type FeedbackStore,
+    type TextStore,
     type ModelSnapshot,
     type Router,
     type RouterDeps,
@@ -76,7 +76,7 @@ export class RouterImpl implements ZetaRouter {
     private readonly clock: Clock;
     private readonly createBackend: (spec: ModelSpec) => ModelBackend;
     private readonly logger: RouterLogger | undefined;
-    private readonly store: FeedbackStore | undefined;
+    private readonly store: TextStore | undefined;
     private readonly listeners = new Set<() => void>();
     /** Unsettled completions per document, oldest first. */
     private readonly docJobs = new Map<string, Job[]>();
@@ -103,7 +103,7 @@ export class RouterImpl implements ZetaRouter {
     private readonly feedbackSave: DebouncedSave | undefined;
     /** Speeds learned in earlier sessions and this one, per model identity (`speedKey`). */
     private readonly speeds = new SpeedMemory();
-    private readonly speedStore: FeedbackStore | undefined;
+    private readonly speedStore: TextStore | undefined;
     private readonly speedSave: DebouncedSave | undefined;
     private readonly choice: Choice = { index: -1, code: 'none' };
     /** Parameters of `skipFn` for the pump in progress. */

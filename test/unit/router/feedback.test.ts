@@ -4,7 +4,7 @@ import * as fsp from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FeedbackModel, parseFeedback } from '../../../src/core/router/feedback';
-import { createFileFeedbackStore } from '../../../src/core/router';
+import { createFileTextStore } from '../../../src/core/router';
 import { PRIOR_STRENGTH, QUALITY_PRIOR } from '../../../src/core/router/defaults';
 import { MemoryStore, assertCorruptSetAside, completion, makeFixture, submit, words } from './helpers';
 
@@ -91,10 +91,10 @@ describe('feedback: persistence', () => {
     it('the file store writes atomically (temporary file + rename) and sets corrupt files aside', async () => {
         const dir = await mkdtemp(join(tmpdir(), 'zeta-feedback-'));
         const file = join(dir, 'sub', 'feedback.json');
-        const store = createFileFeedbackStore(file, fsp);
+        const store = createFileTextStore(file, fsp);
         assert.equal(await store.load(), undefined);
         const renames: Array<[string, string]> = [];
-        const spy = createFileFeedbackStore(file, { ...fsp, rename: async (a: string, b: string) => (renames.push([a, b]), fsp.rename(a, b)) });
+        const spy = createFileTextStore(file, { ...fsp, rename: async (a: string, b: string) => (renames.push([a, b]), fsp.rename(a, b)) });
         await spy.save('{"version":1,"models":{}}');
         assert.equal(renames.length, 1);
         assert.equal(renames[0][1], file);

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import type { ModelSpec, Role } from '../../../src/core/backend';
 import { VirtualClock } from '../../../src/core/clock';
-import type { FeedbackStore, RouterLogger, RoutingSettings, Levers, Task, TaskResult } from '../../../src/core/tasks';
+import type { TextStore, RouterLogger, RoutingSettings, Levers, Task, TaskResult } from '../../../src/core/tasks';
 import { FakeBackend, type FakeProfile } from '../../../src/backends/fakeBackend';
 import { createRouter, defaultRoutingSettings, type ZetaRouter } from '../../../src/core/router';
 
@@ -40,8 +40,8 @@ export interface FixtureOptions {
     settings?: Partial<Omit<RoutingSettings, 'levers'>> & { levers?: Partial<Levers> };
     models?: ModelSpec[];
     profiles?: Partial<Record<string, Partial<FakeProfile>>>;
-    store?: FeedbackStore;
-    speedStore?: FeedbackStore;
+    store?: TextStore;
+    speedStore?: TextStore;
 }
 
 export function makeSettings(over: FixtureOptions['settings'] = {}): RoutingSettings {
@@ -119,7 +119,7 @@ export function texts(n: number): string[] {
     return Array.from({ length: n }, (_, i) => `chunk ${i} of the workspace`);
 }
 
-export class MemoryStore implements FeedbackStore {
+export class MemoryStore implements TextStore {
     data: string | undefined;
     saves = 0;
     asideReasons: string[] = [];

@@ -1,14 +1,14 @@
 /**
- * A `FeedbackStore` on a file, with the file system passed in (node:fs/promises in production, a
+ * A `TextStore` on a file, with the file system passed in (node:fs/promises in production, a
  * fake or a temporary directory in tests).
  * Invariants: a save writes a temporary file in the same directory and renames it over the target,
  * so a reader sees the old or the new content, never a torn write; a corrupt file is renamed
  * aside to `<file>.corrupt`, `<file>.corrupt.1`, ... and never deleted.
  */
 import { dirname } from 'node:path';
-import type { FeedbackStore } from '../tasks';
+import type { TextStore } from '../tasks';
 
-export interface FeedbackFs {
+export interface TextFileFs {
     readFile(path: string, encoding: 'utf8'): Promise<string>;
     writeFile(path: string, data: string, encoding: 'utf8'): Promise<void>;
     rename(from: string, to: string): Promise<void>;
@@ -20,7 +20,7 @@ function isNotFound(e: unknown): boolean {
     return typeof e === 'object' && e !== null && (e as { code?: unknown }).code === 'ENOENT';
 }
 
-export function createFileFeedbackStore(file: string, fs: FeedbackFs): FeedbackStore {
+export function createFileTextStore(file: string, fs: TextFileFs): TextStore {
     let writes = 0;
     return {
         async load(): Promise<string | undefined> {
