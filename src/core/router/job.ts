@@ -123,8 +123,8 @@ export class Job {
     textsDone = 0;
     vectors: number[][] | undefined;
     space: string | undefined;
-    /** Set while this completion is in its prefill/first-token phase and pausing others. */
-    pausing = false;
+    /** Set while this completion pauses lower-priority work (its prefill and first token, or its last tokens). */
+    pausesOthers = false;
     timer: TimerHandle | undefined;
     /** Pauses others again once the typing burst has likely ended (`Router.armQuietPause`). */
     quietTimer: TimerHandle | undefined;
@@ -133,10 +133,13 @@ export class Job {
     /** The gate's paused ms when the first token came (pauses during prefill), this call. */
     pausedBeforeFirstMs = 0;
     detachExternal: (() => void) | undefined;
-    /** A coldStart warm-up: a prefill-only completion nobody awaits, never superseded. */
-    warm = false;
-    /** Set by the decision when a cold start sends this completion elsewhere: the model to warm. */
-    warmOn: ModelEntry | undefined;
+    /**
+     * A background read (cold start or read-ahead): a prefill-only completion nobody awaits, never
+     * superseded by a keystroke, that leaves the document's prompt in its model's sequence.
+     */
+    backgroundRead = false;
+    /** Set by the decision when a cold start sends this completion elsewhere: the model that reads the document meanwhile. */
+    readOn: ModelEntry | undefined;
     promptTokensResult = 0;
     reusedTokensResult = 0;
     generatedTokensResult = 0;

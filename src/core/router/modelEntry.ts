@@ -36,14 +36,14 @@ export class ModelEntry {
     loadWanted = false;
     /** Documents whose prefix this model's sequences likely hold; most recent last, <= slots entries. */
     readonly docs = new Map<string, DocPrefix>();
-    /** Documents this model is reading in the background (coldStart warm-up jobs queued or running). */
-    readonly warming = new Set<string>();
+    /** Documents this model is reading in the background (background-read jobs queued or running). */
+    readonly reading = new Set<string>();
     served = 0;
     failed = 0;
     /** Generations of this model's jobs currently paused at their gate. */
     paused = 0;
-    /** Completions on this model in their prefill/first-token phase (pausing others). */
-    pausing = 0;
+    /** Completions on this model pausing lower-priority work (`Job.pausesOthers`). */
+    pausers = 0;
     /** Headroom hold budget (ms) and the state it accrues from, updated lazily at each pump. */
     readonly holdBudget = { bankMs: 0, lastAt: 0, pending: false, holding: false };
     /** Re-pump timer while background batches are held for headroom. */

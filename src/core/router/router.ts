@@ -170,7 +170,7 @@ export class RouterImpl implements ZetaRouter {
         const r = this.readAheadJob;
         if (r === undefined || r.state === 'done' || r.doc !== doc) return;
         this.readAheadJob = undefined;
-        r.model?.warming.delete(doc);
+        r.model?.reading.delete(doc);
         this.cancel(r, new SupersededError(doc));
     }
 
@@ -194,7 +194,7 @@ export class RouterImpl implements ZetaRouter {
         const s = this.settings;
         if (s.policy !== 'zeta' || !s.levers.coldStart || this.disposed || !this.isReady || task.kind !== 'completion') return;
         const m = this.models[this.preferredIdx[CLASS_INDEX.completion]];
-        if (m === undefined || m.residency !== 'loaded' || m.retired || m.warming.has(task.doc)) return;
+        if (m === undefined || m.residency !== 'loaded' || m.retired || m.reading.has(task.doc)) return;
         // A newer hint replaces a read still waiting (the user has moved on); a started one runs on.
         const prev = this.readAheadJob;
         if (prev !== undefined && prev.state === 'queued') this.cancel(prev, abortError('replaced by a newer read-ahead'));
@@ -203,7 +203,7 @@ export class RouterImpl implements ZetaRouter {
         // would cost the first keystroke noticeably: a cold prompt on a fast GPU takes tens of ms
         // (bench/FINDINGS.md F30).
         const worth = (c: Candidate, job: Job): boolean => job.promptTokens - c.reusedTokens >= READ_AHEAD_MIN_TOKENS && (m.info?.gpu !== true || c.isolatedMs >= READ_AHEAD_MIN_GPU_MS);
-        this.readAheadJob = this.queueWarm(m, task, this.priorities[CLASS_INDEX.embed] + 1, worth, 'read ahead: the editor shows this document; the model reads it before the first keystroke');
+        this.readAheadJob = this.queueBackgroundRead(m, task, this.priorities[CLASS_INDEX.embed] + 1, worth, 'read ahead: the editor shows this document; the model reads it before the first keystroke');
         this.emit();
     }
 
@@ -539,7 +539,7 @@ export class RouterImpl implements ZetaRouter {
             return this.settle(job, new DeadlineError(job.kind, job.objectiveMs, `best prediction ${Math.round(c.finishMs)} ms on ${m.id}`));
         }
         this.enqueue(job, m, c.finishMs - c.waitMs, c.firstTokenMs - c.waitMs);
-        if (job.warmOn) this.startWarm(job.warmOn, job);
+        if (job.readOn) this.startColdStartRead(job.readOn, job);
     }
 
     /**
@@ -626,14 +626,14 @@ export class RouterImpl implements ZetaRouter {
             c.qualityPenaltyMs = zeta ? qWeight * (qMax - c.quality) * refIso : 0;
             c.score = c.finishMs + c.qualityPenaltyMs;
         }
-        job.warmOn = undefined;
+        job.readOn = undefined;
         const cold = zeta && s.levers.coldStart && s.levers.spill && job.kind === 'completion' && pref >= 0 ? this.coldStart(job, cands, pref) : -1;
         const ch = this.choice;
         choose(s.policy, cands, pref, this.rrCursor[job.classIndex], s.levers.spill, ch);
         if (cold >= 0 && ch.index === pref) {
             ch.index = cold;
             ch.code = 'cold-start';
-            job.warmOn = models[pref];
+            job.readOn = models[pref];
         }
         if (job.id !== 0 && ch.index >= 0 && s.policy === 'round-robin') this.rrCursor[job.classIndex] = (ch.index + 1) % n;
         job.objectiveMs = Number.isFinite(isoBest) ? s.taskClasses[job.kind].objectiveFactor * isoBest : Number.POSITIVE_INFINITY;
@@ -657,7 +657,7 @@ export class RouterImpl implements ZetaRouter {
         }
         if (alt < 0) return -1;
         const doc = job.doc;
-        if (doc !== undefined && this.models[pref].warming.has(doc)) {
+        if (doc !== undefined && this.models[pref].reading.has(doc)) {
             pc.excluded = 'reading this document in the background';
             pc.soft = true;
             return -1;
@@ -674,24 +674,24 @@ export class RouterImpl implements ZetaRouter {
      * keystrokes find the document there. Below completions in priority, so it waits while one
      * prefills and is paused by the next; nobody awaits it and no keystroke supersedes it.
      */
-    private startWarm(m: ModelEntry, src: Job): void {
+    private startColdStartRead(m: ModelEntry, src: Job): void {
         const t = src.task as CompletionTask;
-        if (m.warming.has(t.doc)) return;
-        this.queueWarm(m, { ...t, promptTokens: src.promptTokens }, this.priorities[CLASS_INDEX.completion] - 1, () => true, `cold start: reads the document in the background for task ${src.id}`);
+        if (m.reading.has(t.doc)) return;
+        this.queueBackgroundRead(m, { ...t, promptTokens: src.promptTokens }, this.priorities[CLASS_INDEX.completion] - 1, () => true, `cold start: reads the document in the background for task ${src.id}`);
     }
 
     /**
-     * Queues on `m` a read of `t`'s prompt (prefill only: a `warm` job nobody awaits), at `priority`,
-     * when `worth` says so given `m`'s prediction for it. `m.warming` holds the document until the
+     * Queues on `m` a read of `t`'s prompt (prefill only: a background read nobody awaits), at `priority`,
+     * when `worth` says so given `m`'s prediction for it. `m.reading` holds the document until the
      * job settles. Returns the job, or undefined when nothing was queued.
      */
-    private queueWarm(m: ModelEntry, t: CompletionTask, priority: number, worth: (c: Candidate, job: Job) => boolean, note: string): Job | undefined {
+    private queueBackgroundRead(m: ModelEntry, t: CompletionTask, priority: number, worth: (c: Candidate, job: Job) => boolean, note: string): Job | undefined {
         if (this.disposed || m.retired) return undefined;
         const now = this.clock.now();
         const task: CompletionTask = { kind: 'completion', doc: t.doc, prefix: t.prefix, suffix: t.suffix, middle: t.middle, maxTokens: 0, ...(t.promptTokens !== undefined ? { promptTokens: t.promptTokens } : {}) };
         const ci = CLASS_INDEX.completion;
         const job = new Job(this.nextId++, task, 'completion', ci, priority, now, noop, noop);
-        job.warm = true;
+        job.backgroundRead = true;
         this.prepare(job);
         job.genTokens = 0;
         const x = this.inputs;
@@ -700,7 +700,7 @@ export class RouterImpl implements ZetaRouter {
         predict(c, m, job, x);
         if (!worth(c, job)) return undefined;
         this.live.add(job);
-        m.warming.add(t.doc);
+        m.reading.add(t.doc);
         const rec = new DecisionRecordImpl(job.id, 'completion', t.doc, now, this.settings.policy, m.id, [c], 'best', m.id);
         rec.note(note);
         job.decision = rec;
@@ -807,7 +807,7 @@ export class RouterImpl implements ZetaRouter {
             const holdBackground = zeta && levers.forecastHeadroom && this.headroomHold(m, now);
             // While a completion on another model prefills, lower-priority work here does not start
             // (a prefill or an embedding batch cannot be paused once running).
-            const holdBelow = zeta && levers.pauseOthers && this.pausers - m.pausing > 0 ? this.priorities[CLASS_INDEX.completion] : Number.NEGATIVE_INFINITY;
+            const holdBelow = zeta && levers.pauseOthers && this.pausers - m.pausers > 0 ? this.priorities[CLASS_INDEX.completion] : Number.NEGATIVE_INFINITY;
             this.skipBackground = holdBackground;
             this.skipBelow = holdBelow;
             const job = m.queue.next(!zeta, now - STARVATION_MS, holdBackground || holdBelow > Number.NEGATIVE_INFINITY ? this.skipFn : undefined);
@@ -879,7 +879,7 @@ export class RouterImpl implements ZetaRouter {
         // Set again on each start: a retry may run on another kind of model.
         job.gate.chunkCap = undefined;
         if (this.settings.policy === 'zeta' && this.settings.levers.pauseOthers) {
-            if (job.kind === 'completion' && !job.warm) this.beginPause(job);
+            if (job.kind === 'completion' && !job.backgroundRead) this.beginPause(job);
             // Lower-priority generations on the CPU take shorter prefill chunks while typing goes on.
             else if (job.priority < this.priorities[CLASS_INDEX.completion] && !isEmbedTask(job.task) && m.info?.gpu !== true) {
                 job.gate.chunkCap = () => this.typingChunk(job);
@@ -945,8 +945,8 @@ export class RouterImpl implements ZetaRouter {
         if (ri >= 0) m.running.splice(ri, 1);
         m.speed.markBusy(now, m.running.length);
         m.lastUsedAt = now;
-        const heldPause = job.pausing;
-        job.pausing = false;
+        const heldPause = job.pausesOthers;
+        job.pausesOthers = false;
         this.unpauseJob(job);
         if (ok && job.state === 'running' && !signal.aborted) {
             if (gen && !isEmbedTask(t)) {
@@ -954,7 +954,7 @@ export class RouterImpl implements ZetaRouter {
                 const before = job.pausedBeforeFirstMs;
                 const ftt = gen.firstTokenMs === undefined ? undefined : Math.max(0, gen.firstTokenMs - before);
                 m.speed.observeGeneration(gen.evaluatedPromptTokens, ftt, gen.generatedTokens, Math.max(0, gen.totalMs - (gen.firstTokenMs ?? 0) - (job.gate.pausedMs - before)));
-                // A call that only reads a prompt (a cold-start warm-up) measures the prefill alone.
+                // A call that only reads a prompt (a background read) measures the prefill alone.
                 if (ftt === undefined && t.maxTokens === 0) m.speed.observePrefill(gen.evaluatedPromptTokens, Math.max(0, gen.totalMs - job.gate.pausedMs));
                 this.refreshPriors(m);
                 this.noteSpeeds(m);
@@ -1016,7 +1016,7 @@ export class RouterImpl implements ZetaRouter {
             job.pausedBeforeFirstMs = job.gate.pausedMs;
             // An inline suggestion is shown when it is complete: a short rest keeps the pause on.
             const restMs = Math.max(0, job.genTokens - 1) * (job.model?.speed.decodeMsPerToken ?? 0);
-            if (!this.holdRest(job, restMs) && job.pausing && restMs > PAUSE_TO_END_MAX_MS) {
+            if (!this.holdRest(job, restMs) && job.pausesOthers && restMs > PAUSE_TO_END_MAX_MS) {
                 this.endPause(job);
                 this.armQuietPause(job, restMs);
             }
@@ -1032,7 +1032,7 @@ export class RouterImpl implements ZetaRouter {
 
     private finish(job: Job, m: ModelEntry, text: string | undefined, vectors: number[][] | undefined): void {
         const now = this.clock.now();
-        if (!job.warm) {
+        if (!job.backgroundRead) {
             m.served++;
             m.speed.observeLatency(now - job.submittedAt);
         }
@@ -1065,7 +1065,7 @@ export class RouterImpl implements ZetaRouter {
         job.lastError = error;
         if (!job.failedOn) job.failedOn = [];
         job.failedOn.push(m);
-        if (job.failedOn.length > 1 || job.warm) return this.settle(job, error);
+        if (job.failedOn.length > 1 || job.backgroundRead) return this.settle(job, error);
         job.state = 'holding';
         job.model = undefined;
         this.route(job, 0);
@@ -1089,12 +1089,12 @@ export class RouterImpl implements ZetaRouter {
             job.restTimer = undefined;
         }
         if (wasQueued && job.model) job.model.queue.remove(job);
-        if (job.pausing) this.endPause(job);
+        if (job.pausesOthers) this.endPause(job);
         this.unpauseJob(job);
         job.detachExternal?.();
         job.detachExternal = undefined;
         this.live.delete(job);
-        if (job.warm && job.model && job.task.kind === 'completion') job.model.warming.delete(job.task.doc);
+        if (job.backgroundRead && job.model && job.task.kind === 'completion') job.model.reading.delete(job.task.doc);
         if (job.task.kind === 'completion') {
             const list = this.docJobs.get(job.task.doc);
             if (list) {
@@ -1138,9 +1138,9 @@ export class RouterImpl implements ZetaRouter {
     private beginPause(job: Job): void {
         // A completion that pauses others takes over what a predicted-keystroke pause holds.
         this.clearPredictive();
-        job.pausing = true;
+        job.pausesOthers = true;
         this.pausers++;
-        if (job.model) job.model.pausing++;
+        if (job.model) job.model.pausers++;
         this.pauseBelow(job.priority, job, false);
     }
 
@@ -1287,7 +1287,7 @@ export class RouterImpl implements ZetaRouter {
         if (wait === undefined) return;
         const fire = (): void => {
             job.quietTimer = undefined;
-            if (job.state !== 'running' || job.pausing || cadence.lastKeystroke(t.doc) !== last) return;
+            if (job.state !== 'running' || job.pausesOthers || cadence.lastKeystroke(t.doc) !== last) return;
             this.beginPause(job);
             this.emit();
         };
@@ -1307,14 +1307,14 @@ export class RouterImpl implements ZetaRouter {
     private holdRest(job: Job, restMs: number): boolean {
         const s = this.settings;
         const t = job.task;
-        if (s.policy !== 'zeta' || !s.levers.holdSupersedable || t.kind !== 'completion' || job.warm || restMs <= 0) return false;
+        if (s.policy !== 'zeta' || !s.levers.holdSupersedable || t.kind !== 'completion' || job.backgroundRead || restMs <= 0) return false;
         const cadence = this.forecaster.cadence;
         const last = cadence.lastKeystroke(t.doc);
         if (last === undefined) return false;
         const now = this.clock.now();
         const hold = cadence.holdFor(now - last, restMs);
         if (hold < 1) return false;
-        if (job.pausing) this.endPause(job);
+        if (job.pausesOthers) this.endPause(job);
         job.gate.close(now);
         job.decision?.note(`stopped ${Math.round(hold)} ms after its first token: the next keystroke was likely to replace it before it ended`);
         job.restTimer = this.clock.setTimeout(() => {
@@ -1322,7 +1322,7 @@ export class RouterImpl implements ZetaRouter {
             if (job.state !== 'running') return;
             job.gate.open(this.clock.now());
             if (restMs > PAUSE_TO_END_MAX_MS) this.armQuietPause(job, restMs);
-            else if (!job.pausing) this.beginPause(job);
+            else if (!job.pausesOthers) this.beginPause(job);
             this.emit();
         }, hold);
         this.emit();
@@ -1330,15 +1330,15 @@ export class RouterImpl implements ZetaRouter {
     }
 
     private endPause(job: Job): void {
-        if (!job.pausing) return;
-        job.pausing = false;
+        if (!job.pausesOthers) return;
+        job.pausesOthers = false;
         this.releasePause(job.model);
     }
 
     /** One pausing completion on `model` is done pausing; the last one lets held work go. */
     private releasePause(model: ModelEntry | undefined): void {
         this.pausers--;
-        if (model) model.pausing--;
+        if (model) model.pausers--;
         if (this.pausers > 0) return;
         for (const r of this.pausedJobs.slice()) this.unpauseJob(r);
         this.clock.clearTimeout(this.pauseTimer);
