@@ -7,7 +7,7 @@
  *   least-busy:     fewest running + waiting.
  *   lowest-latency: lowest mean of the model's last 10 end-to-end latencies.
  *   zeta:           lowest predicted finish + quality penalty (with spill off: the fixed model).
- * Ties go to the preferred model, then to registry order. No allocation.
+ * Ties go to the preferred model, then to registration order.
  */
 import type { PolicyName } from '../tasks';
 import type { Candidate, ReasonCode } from './decision';
@@ -50,9 +50,8 @@ const byLatency = (c: Candidate): number => c.meanLatencyMs;
  * @param preferred index of the kind's fixed model, or -1.
  * @param cursor    round-robin: index after the last model chosen for this kind.
  */
-export function choose(policy: PolicyName, cands: readonly Candidate[], preferred: number, cursor: number, spill: boolean, out: Choice): void {
-    out.index = -1;
-    out.code = 'none';
+export function choose(policy: PolicyName, cands: readonly Candidate[], preferred: number, cursor: number, spill: boolean): Choice {
+    const out: Choice = { index: -1, code: 'none' };
     switch (policy) {
         case 'static': {
             // Falls back only when the fixed model cannot serve at all, never because it is busy.
@@ -89,4 +88,5 @@ export function choose(policy: PolicyName, cands: readonly Candidate[], preferre
             break;
     }
     if (out.index < 0) out.code = 'none';
+    return out;
 }

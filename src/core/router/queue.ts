@@ -45,13 +45,14 @@ export class JobQueue {
 
     /**
      * The job to run next. FIFO: the oldest. Otherwise the highest priority, oldest first among
-     * equals, except that a background job older than `starvationAt` (clock ms) goes first.
-     * `skip` excludes jobs that may not start now (e.g. a background batch held for headroom).
+     * equals, except that a background job older than `starvationAt` (clock ms) goes first. Jobs
+     * that may not start now are passed over: background jobs when `holdBackground` (headroom), and
+     * jobs below `holdBelow` (a completion elsewhere is reading its prompt).
      */
-    next(fifo: boolean, starvationAt: number, skip: ((job: Job) => boolean) | undefined): Job | undefined {
+    next(fifo: boolean, starvationAt: number, holdBackground: boolean, holdBelow: number): Job | undefined {
         let best: Job | undefined;
         for (const j of this.items) {
-            if (skip && skip(j)) continue;
+            if ((holdBackground && j.isBackground) || j.priority < holdBelow) continue;
             if (fifo) return j;
             if (j.isBackground && j.queuedAt <= starvationAt) return j;
             if (!best || j.priority > best.priority) best = j;

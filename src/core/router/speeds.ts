@@ -1,13 +1,18 @@
 /**
- * Learned speeds kept between sessions, so that the first requests after a restart are predicted
- * from this machine's measurements rather than from size-based priors. Persisted through a store
- * with the feedback store's contract, as versioned JSON keyed by model identity: the file and how
- * it is loaded (a model file replaced by another, or loaded with other threads, GPU layers,
- * context or slots, starts afresh). A file that cannot be read is set aside with a warning.
+ * Speeds across models and sessions: the priors of a model not measured yet, scaled from one that
+ * is (`SpeedBook.refreshPriors`), and the learned speeds kept between sessions, so that the first
+ * requests after a restart are predicted from this machine's measurements rather than from
+ * size-based priors. Persisted through a `TextStore` as versioned JSON keyed by model identity: the
+ * file and how it is loaded (a model file replaced by another, or loaded with other threads, GPU
+ * layers, context or slots, starts afresh). A file that cannot be read is set aside with a warning.
  */
 import type { ModelInfo, ModelSpec } from '../backend';
+import type { Clock } from '../clock';
+import type { RouterLogger, TextStore } from '../tasks';
+import type { ModelEntry } from './modelEntry';
+import { DebouncedSave, loadStored, storedModels } from './persist';
 import type { LearnedSpeeds } from './speedMonitor';
-import { storedModels } from './persist';
+import { FEEDBACK_SAVE_DEBOUNCE_MS } from './tuning';
 
 export const SPEEDS_FORMAT_VERSION = 1;
 /** Models remembered at most (the most recently saved are kept). */
@@ -83,5 +88,88 @@ export class SpeedMemory {
     merge(file: SpeedsFileV1): void {
         this.models = { ...file.models, ...this.models };
         for (const e of Object.values(file.models)) this.seq = Math.max(this.seq, e.seq);
+    }
+}
+
+/**
+ * The router's speeds across models: scaled priors for models not measured yet, and what each
+ * model measured, kept for the next session (saved debounced, flushed on dispose).
+ */
+export class SpeedBook {
+    private readonly memory = new SpeedMemory();
+    private readonly save: DebouncedSave | undefined;
+    private stopped = false;
+
+    constructor(
+        private readonly models: () => readonly ModelEntry[],
+        clock: Clock,
+        private readonly store: TextStore | undefined,
+        private readonly logger: RouterLogger | undefined,
+    ) {
+        this.save = store && new DebouncedSave(clock, store, () => this.memory.serialize(), FEEDBACK_SAVE_DEBOUNCE_MS, 'speeds', logger);
+    }
+
+    /** Reads what earlier sessions stored (never throws). */
+    async load(): Promise<void> {
+        if (!this.store) return;
+        const stored = await loadStored(this.store, { label: 'speeds', noun: 'the speeds file', fallback: 'starting from estimates' }, parseSpeeds, this.logger);
+        if (stored) this.memory.merge(stored);
+    }
+
+    /** A model whose file this machine has measured before starts from those speeds. */
+    restore(m: ModelEntry): void {
+        if (!m.info) return;
+        const stored = this.memory.get(speedKey(m.spec, m.info));
+        if (!stored) return;
+        m.speed.restore(stored);
+        this.refreshPriors(m);
+        this.logger?.info(`model ${m.id}: starting from the speeds measured in an earlier session`);
+    }
+
+    /** `m` measured something: the others' priors follow, and it is kept (saved debounced). */
+    observed(m: ModelEntry): void {
+        this.refreshPriors(m);
+        if (!m.info || !this.save || this.stopped) return;
+        this.memory.set(speedKey(m.spec, m.info), m.speed.learned());
+        this.save.schedule();
+    }
+
+    /** From now on nothing more is kept (the router is shutting down). */
+    stop(): void {
+        this.stopped = true;
+    }
+
+    /** Writes what is pending now. */
+    async flush(): Promise<void> {
+        await this.save?.flush();
+    }
+
+    /**
+     * Unmeasured speeds of other models are scaled from `ref`'s measurements by memory size (decode
+     * and load are bound by bytes moved; prefill and embedding roughly by parameters, which track
+     * bytes at one quantisation), so a model that has not run yet is estimated from this machine.
+     * A prefill rate a generation measured is the best evidence; until one has, a rate from a
+     * model's embedding calls (the same forward pass, fixed costs included) stands in, rather than
+     * a formula on size alone (which assumes a GPU).
+     */
+    private refreshPriors(ref: ModelEntry): void {
+        const lm = ref.speed;
+        const refBytes = ref.memoryBytes;
+        if (refBytes <= 0) return;
+        const models = this.models();
+        const prefillRef = lm.prefillMeasured || (lm.prefillFromEmbed && !models.some((x) => x.speed.prefillMeasured && x.memoryBytes > 0));
+        for (const o of models) {
+            if (o === ref || o.memoryBytes <= 0) continue;
+            const ol = o.speed;
+            if (ol.prefillMeasured && ol.decodeMeasured && ol.embedMeasured && ol.loadMeasured) continue;
+            const r = o.memoryBytes / refBytes;
+            ol.setPrior({
+                prefillMsPerToken: prefillRef ? lm.prefillMsPerToken * r : ol.prefillMsPerToken,
+                overheadMs: lm.prefillMeasured ? lm.overheadMs : ol.overheadMs,
+                decodeMsPerToken: lm.decodeMeasured ? lm.decodeMsPerToken * r : ol.decodeMsPerToken,
+                embedMsPerText: lm.embedMeasured ? lm.embedMsPerText * r : ol.embedMsPerText,
+                loadMs: lm.loadMeasured ? lm.loadMs * r : ol.loadMs,
+            });
+        }
     }
 }
