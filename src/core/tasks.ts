@@ -147,6 +147,8 @@ export interface RouterSnapshot {
     readonly recentDecisions: readonly DecisionRecord[];
     /** Forecast arrivals per second per task kind. */
     readonly forecast: Readonly<Partial<Record<TaskKind, number>>>;
+    /** Median gap between the user's recent keystrokes (ms); undefined after a pause or before any. */
+    readonly typingIntervalMs: number | undefined;
 }
 
 export type FeedbackEvent = 'shown' | 'accepted' | 'dismissed';

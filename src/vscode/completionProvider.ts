@@ -14,13 +14,12 @@ import type { Clock, TimerHandle } from '../core/clock';
 import { sleep } from '../core/clock';
 import { CompletionCache } from '../core/completion/cache';
 import { buildContextWindow, chooseMiddleStart, middleAnchor, type ContextWindow, type MiddleAnchor } from '../core/completion/context';
-import { TypingCadence, adaptiveDebounceMs, debounceInputs } from '../core/completion/debounce';
+import { adaptiveDebounceMs, completionModel, debounceInputs } from '../core/completion/debounce';
 import { CompletionFeedback } from '../core/completion/feedback';
 import { completionStops, postProcessCompletion } from '../core/completion/postprocess';
 import { DeadlineError, NoCapableModelError, QueueFullError, errorMessage, isAbortError } from '../core/errors';
 import type { ZetaSettings } from '../core/settings';
 import type { CompletionTask, Router, TaskResult } from '../core/tasks';
-import { completionModel } from '../core/completion/debounce';
 import { abortSignalFromToken } from './cancellation';
 
 export const ACCEPT_COMMAND = 'zeta.completion.accepted';
@@ -64,7 +63,6 @@ export class ZetaCompletionProvider implements vscode.InlineCompletionItemProvid
     private readonly windowAnchors = new Map<string, number>();
     /** Per document URI: where the FIM middle started last time (see chooseMiddleStart). */
     private readonly middleAnchors = new Map<string, MiddleAnchor>();
-    private readonly cadence = new TypingCadence();
     private readonly feedback: CompletionFeedback;
     private lastTicket: Ticket | undefined;
     private readonly disposables: vscode.Disposable[] = [];
@@ -120,7 +118,7 @@ export class ZetaCompletionProvider implements vscode.InlineCompletionItemProvid
         const { signal, dispose } = abortSignalFromToken(token, 'superseded by a newer completion request');
         try {
             const router = this.deps.router;
-            const delay = adaptiveDebounceMs(debounceInputs(router.snapshot(), this.cadence.intervalMs(this.deps.clock.now())), {
+            const delay = adaptiveDebounceMs(debounceInputs(router.snapshot()), {
                 minMs: settings.completion.debounceMinMs,
                 maxMs: settings.completion.debounceMaxMs,
             });
@@ -273,7 +271,7 @@ export class ZetaCompletionProvider implements vscode.InlineCompletionItemProvid
         this.deps.log.debug(`completion by ${ticket.modelId} accepted`);
     }
 
-    /** Keystrokes feed the router's typing forecast and the debounce's cadence. */
+    /** Keystrokes feed the router's typing cadence (which the debounce reads from its snapshot). */
     private onEdit(e: vscode.TextDocumentChangeEvent): void {
         if (e.contentChanges.length === 0) return;
         const active = vscode.window.activeTextEditor?.document;
@@ -281,7 +279,6 @@ export class ZetaCompletionProvider implements vscode.InlineCompletionItemProvid
         if (!COMPLETION_SCHEMES.includes(e.document.uri.scheme)) return;
         // The keystroke's own completion reads the document now.
         this.cancelReadAhead();
-        this.cadence.record(this.deps.clock.now());
         this.deps.router.activity({ type: 'keystroke', doc: e.document.uri.toString() });
     }
 

@@ -4,8 +4,8 @@
  * Short when the completion model is idle and fast (the answer arrives before the next keystroke
  * anyway), longer when it is busy or slow, or when the user types faster than the model answers
  * (a request started now would be superseded before it finishes, and its prefill would delay the
- * one that matters). Inputs come from the router's snapshot and the measured typing cadence.
- * Units: milliseconds.
+ * one that matters). Inputs come from the router's snapshot, typing cadence included (the router's
+ * one cadence model). Units: milliseconds.
  */
 import type { ModelSnapshot, RouterSnapshot } from '../tasks';
 
@@ -49,45 +49,13 @@ export function completionModel(snapshot: RouterSnapshot): ModelSnapshot | undef
     return usable.find((m) => m.role === 'coder') ?? usable.find((m) => m.role === 'reasoner') ?? usable[0];
 }
 
-export function debounceInputs(snapshot: RouterSnapshot, typingIntervalMs: number | undefined): DebounceInputs {
+export function debounceInputs(snapshot: RouterSnapshot): DebounceInputs {
     const m = completionModel(snapshot);
     return {
         firstTokenMs: m?.firstTokenMs,
         pending: m ? m.queued + m.inFlight : 0,
         slots: m?.slots ?? 1,
         utilisation: m?.utilisation ?? 0,
-        typingIntervalMs,
+        typingIntervalMs: snapshot.typingIntervalMs,
     };
-}
-
-/**
- * Typing cadence from keystroke times: the median of the last few gaps, ignoring gaps longer than
- * `pauseMs` (a pause is not a cadence). Units: milliseconds of the clock passed to `record`.
- */
-export class TypingCadence {
-    private readonly times: number[] = [];
-
-    constructor(
-        private readonly keep = 8,
-        private readonly pauseMs = 1500,
-    ) {}
-
-    record(at: number): void {
-        this.times.push(at);
-        if (this.times.length > this.keep + 1) this.times.shift();
-    }
-
-    /** Median gap of recent keystrokes, or undefined when the user paused at `now`. */
-    intervalMs(now: number): number | undefined {
-        const last = this.times[this.times.length - 1];
-        if (last === undefined || now - last > this.pauseMs) return undefined;
-        const gaps: number[] = [];
-        for (let i = 1; i < this.times.length; i++) {
-            const g = this.times[i] - this.times[i - 1];
-            if (g <= this.pauseMs) gaps.push(g);
-        }
-        if (gaps.length === 0) return undefined;
-        gaps.sort((a, b) => a - b);
-        return gaps[Math.floor(gaps.length / 2)];
-    }
 }

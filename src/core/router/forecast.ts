@@ -75,16 +75,18 @@ export const CADENCE_MIN_SAMPLES = 8;
 /**
  * A completion's start is held only while the next keystroke is at least this likely to supersede
  * it before its first token, and after its first token, only while it is at least this likely
- * before its end. Every hold delays the completion that is finally served by as much: a start hold
- * its first token, a hold after it its finish. On the benchmark's GPU typing trace, start holds
- * short enough to cost little latency saved almost no work (bench/FINDINGS.md F6), while holds
- * after the first token halved it for ~120 ms on a served completion's finish (F26): the lever is a
- * trade of latency for wasted tokens, switchable by `levers.holdSupersedable`.
+ * before its end. Every hold delays the completion that is finally served by as much (a start hold
+ * its first token, a hold after it its finish): the lever trades latency for wasted tokens and is
+ * switchable by `levers.holdSupersedable`.
  */
 export const HOLD_CONFIDENCE = 0.8;
 
+/** A gap between keystrokes longer than this is a pause, not part of the typing cadence (`typingIntervalMs`). */
+export const TYPING_PAUSE_MS = 1_500;
+
 /**
- * Inter-keystroke intervals. The probability that the next keystroke comes within (a, b] after
+ * The one model of the user's typing cadence: inter-keystroke intervals per document, read by the
+ * router (holds, pauses, headroom) and, through the snapshot, by the completion debounce. The probability that the next keystroke comes within (a, b] after
  * the last one is read from a cumulative histogram kept up to date on each sample.
  */
 export class Cadence {
@@ -138,6 +140,22 @@ export class Cadence {
         const rest = 1 - f0;
         if (rest <= 1e-9) return 0;
         return (this.cdfAt(elapsed + horizon) - f0) / rest;
+    }
+
+    /**
+     * The median interval between recent keystrokes that were not pauses (at most TYPING_PAUSE_MS),
+     * or undefined when the last keystroke is a pause ago or none was measured. Linear within a bin.
+     */
+    typingIntervalMs(now: number): number | undefined {
+        if (this.lastAt === undefined || now - this.lastAt > TYPING_PAUSE_MS || this.samples === 0) return undefined;
+        const target = 0.5 * this.cdfAt(TYPING_PAUSE_MS);
+        if (target <= 0) return undefined;
+        for (let i = 0; i < CADENCE_BINS; i++) {
+            if (this.cdf[i] < target) continue;
+            const lo = i === 0 ? 0 : this.cdf[i - 1];
+            return (i + (target - lo) / (this.cdf[i] - lo)) * CADENCE_BIN_MS;
+        }
+        return undefined;
     }
 
     /** The q-quantile of intervals (ms). */

@@ -268,6 +268,7 @@ export class RouterImpl implements ZetaRouter {
             models,
             recentDecisions: this.recent.map((d) => d.copy()),
             forecast: this.forecaster.snapshot(now),
+            typingIntervalMs: this.forecaster.cadence.typingIntervalMs(now),
         };
     }
 

@@ -1,5 +1,7 @@
 import { strict as assert } from 'node:assert';
-import { TypingCadence, adaptiveDebounceMs, debounceInputs } from '../../../src/core/completion/debounce';
+import { adaptiveDebounceMs, debounceInputs } from '../../../src/core/completion/debounce';
+import { Cadence, TYPING_PAUSE_MS } from '../../../src/core/router/forecast';
+import { makeFixture } from '../router/helpers';
 import type { ModelSnapshot, RouterSnapshot } from '../../../src/core/tasks';
 
 const bounds = { minMs: 20, maxMs: 600 };
@@ -32,23 +34,38 @@ describe('adaptive debounce', () => {
             served: 0, failed: 0, ...over,
         });
         const snap: RouterSnapshot = {
-            at: 0, policy: 'zeta', recentDecisions: [], forecast: {},
+            at: 0, policy: 'zeta', recentDecisions: [], forecast: {}, typingIntervalMs: 120,
             models: [m('reasoner', { queued: 9 }), m('coder', { queued: 2, inFlight: 1, slots: 2, firstTokenMs: 300, utilisation: 0.5 })],
         };
-        assert.deepEqual(debounceInputs(snap, 120), { firstTokenMs: 300, pending: 3, slots: 2, utilisation: 0.5, typingIntervalMs: 120 });
+        assert.deepEqual(debounceInputs(snap), { firstTokenMs: 300, pending: 3, slots: 2, utilisation: 0.5, typingIntervalMs: 120 });
         const failedCoder: RouterSnapshot = { ...snap, models: [m('coder', { residency: 'failed' }), m('reasoner', { firstTokenMs: 500 })] };
-        assert.equal(debounceInputs(failedCoder, undefined).firstTokenMs, 500);
-        assert.equal(debounceInputs({ ...snap, models: [] }, undefined).pending, 0);
+        assert.equal(debounceInputs(failedCoder).firstTokenMs, 500);
+        assert.equal(debounceInputs({ ...snap, models: [] }).pending, 0);
     });
 });
 
-describe('typing cadence', () => {
-    it('is the median recent gap, undefined after a pause', () => {
-        const c = new TypingCadence(8, 1000);
-        assert.equal(c.intervalMs(0), undefined);
-        for (const t of [0, 100, 250, 350, 2000, 2120]) c.record(t);
-        // gaps 100,150,100,(1650 ignored),120 -> sorted 100,100,120,150 -> median index 2 -> 120
-        assert.equal(c.intervalMs(2150), 120);
-        assert.equal(c.intervalMs(4000), undefined);
+describe('typing cadence for the debounce (the router\'s one cadence model)', () => {
+    it('is the median recent gap, leaving pauses out, and undefined after a pause', () => {
+        const c = new Cadence();
+        assert.equal(c.typingIntervalMs(0), undefined);
+        // Gaps 100 (x4), 150 (x3) and one 1,650 ms pause: the median of the typing gaps is in the 100 ms bin.
+        for (const t of [0, 100, 200, 300, 400, 550, 700, 850, 2500]) c.keystroke('a.ts', t);
+        const median = c.typingIntervalMs(2500 + 10);
+        assert.ok(median !== undefined && median > 100 && median < 125, `median ${median}`);
+        assert.equal(c.typingIntervalMs(2500 + TYPING_PAUSE_MS + 1), undefined, 'a pause since the last keystroke');
+    });
+
+    it('reaches the debounce through the router snapshot', async () => {
+        const f = makeFixture();
+        await f.clock.advance(1_000);
+        for (let i = 0; i < 10; i++) {
+            f.router.activity({ type: 'keystroke', doc: 'a.ts' });
+            await f.clock.advance(180);
+        }
+        const typing = debounceInputs(f.router.snapshot()).typingIntervalMs;
+        assert.ok(typing !== undefined && typing > 150 && typing <= 200, `typing interval ${typing}`);
+        await f.clock.advance(TYPING_PAUSE_MS + 1);
+        assert.equal(debounceInputs(f.router.snapshot()).typingIntervalMs, undefined);
+        await f.router.dispose();
     });
 });
