@@ -13,13 +13,13 @@ import * as vscode from 'vscode';
 import type { Clock, TimerHandle } from '../core/clock';
 import { sleep } from '../core/clock';
 import { CompletionCache } from '../core/completion/cache';
-import { buildContextWindow, chooseMiddleStart, middleAnchor, type ContextWindow, type MiddleAnchor } from '../core/completion/context';
 import { adaptiveDebounceMs, completionModel, debounceInputs } from '../core/completion/debounce';
 import { CompletionFeedback } from '../core/completion/feedback';
-import { completionStops, postProcessCompletion } from '../core/completion/postprocess';
+import { postProcessCompletion } from '../core/completion/postprocess';
+import { CompletionRequestBuilder } from '../core/completion/requestBuilder';
 import { DeadlineError, NoCapableModelError, QueueFullError, errorMessage, isAbortError } from '../core/errors';
 import type { ZetaSettings } from '../core/settings';
-import type { CompletionTask, Router, TaskResult } from '../core/tasks';
+import type { Router, TaskResult } from '../core/tasks';
 import { abortSignalFromToken } from './cancellation';
 
 export const ACCEPT_COMMAND = 'zeta.completion.accepted';
@@ -59,10 +59,8 @@ export interface CompletionProviderDeps {
 
 export class ZetaCompletionProvider implements vscode.InlineCompletionItemProvider, vscode.Disposable {
     private readonly cache = new CompletionCache(64);
-    /** Per document URI: the prefix window's start offset, kept stable so the model reuses its prefix. */
-    private readonly windowAnchors = new Map<string, number>();
-    /** Per document URI: where the FIM middle started last time (see chooseMiddleStart). */
-    private readonly middleAnchors = new Map<string, MiddleAnchor>();
+    /** Builds each request and keeps the per-document anchors that let the model reuse its prompt. */
+    private readonly requests = new CompletionRequestBuilder();
     private readonly feedback: CompletionFeedback;
     private lastTicket: Ticket | undefined;
     private readonly disposables: vscode.Disposable[] = [];
@@ -84,8 +82,7 @@ export class ZetaCompletionProvider implements vscode.InlineCompletionItemProvid
             vscode.window.onDidChangeTextEditorSelection((e) => this.scheduleReadAhead(e.textEditor)),
             vscode.workspace.onDidCloseTextDocument((d) => {
                 this.cache.forget(d.uri.toString());
-                this.windowAnchors.delete(d.uri.toString());
-                this.middleAnchors.delete(d.uri.toString());
+                this.requests.forget(d.uri.toString());
             }),
         );
     }
@@ -124,7 +121,7 @@ export class ZetaCompletionProvider implements vscode.InlineCompletionItemProvid
             });
             await sleep(this.deps.clock, delay, signal);
 
-            const { task, window } = this.buildTask(doc, text, offset, lineSuffix, settings);
+            const { task, window } = this.requests.build(doc, text, offset, settings.completion);
             const coldBefore = completionModel(router.snapshot())?.residency !== 'loaded';
             let result: TaskResult;
             try {
@@ -158,38 +155,6 @@ export class ZetaCompletionProvider implements vscode.InlineCompletionItemProvid
     }
 
     /**
-     * The completion task for the cursor at `offset` in `text` (document `doc`), and its window.
-     * Keeps the document's window and middle anchors, so that the next keystroke's prompt only
-     * appends to this one.
-     */
-    private buildTask(doc: string, text: string, offset: number, lineSuffix: string, settings: ZetaSettings): { task: CompletionTask; window: ContextWindow } {
-        const window = buildContextWindow(
-            text,
-            offset,
-            { prefixTokens: settings.completion.prefixTokens, suffixTokens: settings.completion.suffixTokens },
-            undefined,
-            this.windowAnchors.get(doc),
-        );
-        this.windowAnchors.set(doc, window.prefixStart);
-        // The FIM middle (after llama.cpp's /infill middle marker) is the text from an anchored
-        // line start to the cursor: the cursor line and the lines between the anchor and it (at
-        // most MIDDLE_MAX_LINES - 1). A keystroke, and Enter too, then only appends to the
-        // prompt and the suffix stays cached. prefix + middle is window.prefix either way.
-        const middleStart = chooseMiddleStart(text, window, offset, this.middleAnchors.get(doc));
-        this.middleAnchors.set(doc, middleAnchor(text, window, middleStart));
-        const task: CompletionTask = {
-            kind: 'completion',
-            doc,
-            prefix: window.prefix.slice(0, middleStart - window.prefixStart),
-            middle: window.prefix.slice(middleStart - window.prefixStart),
-            suffix: window.suffix,
-            maxTokens: settings.completion.maxTokens,
-            stop: completionStops(lineSuffix),
-        };
-        return { task, window };
-    }
-
-    /**
      * The editor shows a document and the cursor has rested in it for READ_AHEAD_DWELL_MS: the
      * router may have the completion model read the prompt there before the first keystroke
      * (Router.readAhead). Typing, switching away or closing the editor first cancels it.
@@ -204,8 +169,7 @@ export class ZetaCompletionProvider implements vscode.InlineCompletionItemProvid
             try {
                 const document = editor.document;
                 const position = editor.selection.active;
-                const lineSuffix = document.lineAt(position.line).text.slice(position.character);
-                const { task } = this.buildTask(document.uri.toString(), document.getText(), document.offsetAt(position), lineSuffix, settings);
+                const { task } = this.requests.build(document.uri.toString(), document.getText(), document.offsetAt(position), settings.completion);
                 this.deps.router.readAhead(task);
             } catch (e) {
                 // A hint only: the first keystroke reads the document itself.
