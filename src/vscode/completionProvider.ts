@@ -18,7 +18,7 @@ import { CompletionFeedback } from '../core/completion/feedback';
 import { postProcessCompletion } from '../core/completion/postprocess';
 import { CompletionRequestBuilder } from '../core/completion/requestBuilder';
 import { DeadlineError, NoCapableModelError, QueueFullError, errorMessage, isAbortError } from '../core/errors';
-import type { ZetaSettings } from '../core/settings';
+import type { ZetaSettings } from '../core/userSettings';
 import type { Router, TaskResult } from '../core/tasks';
 import { abortSignalFromToken } from './cancellation';
 

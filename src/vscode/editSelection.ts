@@ -6,7 +6,7 @@
  */
 import * as vscode from 'vscode';
 import type { Router } from '../core/tasks';
-import type { ZetaSettings } from '../core/settings';
+import type { ZetaSettings } from '../core/userSettings';
 import { abortSignalFromToken } from './cancellation';
 import type { Notifier } from './notifications';
 import { editMessages, extractEditedCode } from './prompts';

@@ -12,7 +12,7 @@ import { createLlamaCppBackendFactory, createLlamaProvider, type LlamaProvider }
 import { SystemClock, type Clock } from '../core/clock';
 import { errorMessage } from '../core/errors';
 import { createFileTextStore, createRouter, defaultRoutingSettings } from '../core/router';
-import type { ParsedSettings, RoutingInternals } from '../core/settings';
+import type { ParsedSettings, RoutingInternals } from '../core/userSettings';
 import type { DecisionRecord, Router } from '../core/tasks';
 import { AnswerPanel } from './answerPanel';
 import { COMPLETION_SCHEMES, ZetaCompletionProvider } from './completionProvider';
@@ -20,7 +20,7 @@ import { PROPOSAL_SCHEME, ProposalProvider, editSelection, type EditSelectionArg
 import { LoadView } from './loadView';
 import { Notifier } from './notifications';
 import { explainMessages, refactorPlanMessages } from './prompts';
-import { SettingsService } from './settings';
+import { SettingsService } from './settingsService';
 import { chooseModelFiles, downloadRecommendedModels, maybeShowFirstRun, openWalkthrough, type SetupDeps } from './setup';
 import { StatusBar } from './statusBar';
 import { Throttle } from './throttle';

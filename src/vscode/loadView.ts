@@ -11,7 +11,7 @@ import * as vscode from 'vscode';
 import type { Clock, TimerHandle } from '../core/clock';
 import type { Disposable as CoreDisposable, Router, RouterSnapshot } from '../core/tasks';
 import type { LoadFromWebview, LoadSnapshotMessage, LoadToWebview } from '../shared/messages';
-import { openZetaSettings } from './settings';
+import { openZetaSettings } from './settingsService';
 import { Throttle } from './throttle';
 import { webviewHtml, webviewOptions } from './webviewHtml';
 

@@ -6,7 +6,7 @@
  */
 import * as vscode from 'vscode';
 import { DeadlineError, ModelFileError, ModelRuntimeError, NoCapableModelError, QueueFullError, errorMessage, isAbortError } from '../core/errors';
-import { openZetaSettings } from './settings';
+import { openZetaSettings } from './settingsService';
 
 const OPEN_SETTINGS = 'Open Settings';
 const SHOW_LOG = 'Show Log';

@@ -9,7 +9,7 @@ import * as vscode from 'vscode';
 import { ROLES, type Role } from '../core/backend';
 import { errorMessage, isAbortError } from '../core/errors';
 import { abortError } from '../core/errors';
-import type { ZetaSettings } from '../core/settings';
+import type { ZetaSettings } from '../core/userSettings';
 import { DownloadError, downloadModel } from '../backends/downloader';
 import { getMachineInfo, recommendModels, type ModelRecommendation } from '../backends/machineInfo';
 import type { LlamaProvider } from '../backends/llamaProvider';

@@ -6,7 +6,7 @@ import {
     SETTING_KEYS,
     parseSettings,
     unconfiguredRoles,
-} from '../../src/core/settings';
+} from '../../src/core/userSettings';
 import { defaultRoutingSettings } from '../../src/core/router';
 
 describe('settings', () => {

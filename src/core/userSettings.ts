@@ -1,6 +1,6 @@
 /**
  * Zeta's settings: one typed object, one parser. The VS Code layer reads the raw `zeta.*` values
- * (src/vscode/settings.ts) and hands them here as a flat record keyed by setting name without the
+ * (src/vscode/settingsService.ts) and hands them here as a flat record keyed by setting name without the
  * `zeta.` prefix ("models.coder.path"); this module validates every value and derives what the
  * router needs. Pure: no vscode, no file system; the environment arrives as a parameter.
  *

@@ -5,7 +5,7 @@
  * keep the previous good value (parseSettings).
  */
 import * as vscode from 'vscode';
-import { SETTING_KEYS, parseSettings, type ParsedSettings, type RoutingInternals, type SettingsEnv, type ZetaSettings } from '../core/settings';
+import { SETTING_KEYS, parseSettings, type ParsedSettings, type RoutingInternals, type SettingsEnv, type ZetaSettings } from '../core/userSettings';
 
 export function readRawSettings(): Record<string, unknown> {
     const config = vscode.workspace.getConfiguration('zeta');
