@@ -286,8 +286,7 @@ export function syntheticModelSpec(role: SyntheticRole, options: SyntheticOption
     // the text stream can show such a token only with the next one. Random logits would pick one
     // of the 128 non-ASCII byte tokens a quarter of the time (256 of the 512 tokens are bytes),
     // so their output rows are zero: a logit of 0 where the best of the others is ~3 standard
-    // deviations (~11) up, never chosen by greedy or low-temperature sampling
-    // (bench/FINDINGS.md F33, F34).
+    // deviations (~11) up, never chosen by greedy or low-temperature sampling.
     const output = weight('output.weight', [E, nVocab], 4);
     tensors.push(norm('output_norm.weight'), { ...output, data: zeroRows(output.data, E, NON_ASCII_BYTE_TOKENS) });
     return { metadata, tensors };
