@@ -25,9 +25,9 @@ import { evaluateTargets, policyReport, reportHead, writeReport, type LeverName,
 import { runProfileMode, runRealMode } from './real';
 import { parseSeeds, sweepSeeds, type SeedSweep } from './seeds';
 import { runSimSuite, settingsFor } from './suite';
-import { summarize, withFocus, type Trace } from './trace';
-import { loadTraceFile } from './traceFiles';
-import { DEFAULT_TRACE_SEED } from './traces/generate';
+import { summarize, withFocus, type Trace } from './workload/trace';
+import { loadTraceFile, shippedTrace } from './workload/files';
+import { DEFAULT_TRACE_SEED } from './workload/generate';
 
 export interface CliArgs {
     readonly mode: 'sim' | 'real' | 'profile';
@@ -116,7 +116,7 @@ const BENCH_DIR = __dirname;
 
 async function runSimMode(args: CliArgs, command: string): Promise<Report> {
     const started = performance.now();
-    const traceFile = args.trace ?? join(BENCH_DIR, 'traces', 'typing-indexing.jsonl');
+    const traceFile = args.trace ?? shippedTrace('typing-indexing');
     const loaded = loadTraceFile(traceFile, args.seed);
     const focus = (t: Trace): Trace => (args.readAheadMs === undefined ? t : withFocus(t, args.readAheadMs));
     const trace = focus(loaded);

@@ -13,7 +13,7 @@ import type { Role } from '../src/core/backend';
 import { createRouter, defaultRoutingSettings } from '../src/core/router';
 import { POLICY_NAMES, type PolicyName } from '../src/core/tasks';
 import type { CliArgs } from './cli';
-import { loadTraceFile } from './traceFiles';
+import { loadTraceFile, shippedTrace } from './workload/files';
 import { measureDecisionCost } from './decisionCost';
 import { replay, wallEnv } from './harness';
 import { computeMetrics, type PolicyMetrics } from './metrics';
@@ -27,7 +27,7 @@ import { runSimSuite, settingsFor, type SimSuite } from './suite';
 import { createRng, hashString } from './rng';
 import { bootstrapInterval } from './stats';
 import { TaskBuilder, calibrate } from './text';
-import { completionsOnly, summarize, withFocus, type Trace } from './trace';
+import { completionsOnly, summarize, withFocus, type Trace } from './workload/trace';
 
 const BENCH_DIR = __dirname;
 /** Resamples for the bootstrap interval of each policy's real p50 (`simVsReal.realP50Interval90`). */
@@ -86,7 +86,7 @@ export async function runRealMode(args: CliArgs, command: string): Promise<Repor
     const started = performance.now();
     const log = console.log;
     const setup = await realSetup(MAX_THREADS);
-    let trace = loadTraceFile(args.trace ?? join(BENCH_DIR, 'traces', 'real-typing-indexing.jsonl'), args.seed);
+    let trace = loadTraceFile(args.trace ?? shippedTrace('real-typing-indexing'), args.seed);
     if (args.quick) trace = { name: trace.name, lines: trace.lines.filter((l) => l.t < 20_000) };
     if (args.readAheadMs !== undefined) trace = withFocus(trace, args.readAheadMs);
     const { profile, tokensPerWord } = await getProfile(args, setup, log);

@@ -10,7 +10,7 @@ import type { DecisionCost } from './decisionCost';
 import type { SpeedProfile } from './profileTypes';
 import { evaluateTargets, reportHead, type Target } from './report';
 import { runSimSuite } from './suite';
-import type { Trace } from './trace';
+import type { Trace } from './workload/trace';
 
 /** The most seeds one sweep runs (each is a full five-policy run plus the isolated replay). */
 export const MAX_SEEDS = 50;

@@ -7,7 +7,7 @@ import type { PolicyMetrics } from './metrics';
 import type { SpeedProfile } from './profileTypes';
 import { LEVER_NAMES, type LeverName } from './report';
 import { runSim, type SimOptions } from './sim/run';
-import { completionsOnly, type Trace } from './trace';
+import { completionsOnly, type Trace } from './workload/trace';
 
 export function settingsFor(base: RoutingSettings, policy: PolicyName, profile: SpeedProfile, leverOff?: LeverName): RoutingSettings {
     const levers = { ...base.levers };

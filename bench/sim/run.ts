@@ -12,7 +12,7 @@ import { replay, virtualEnv, type ReplayResult, type RequestRecord } from '../ha
 import { computeMetrics, type PolicyMetrics } from '../metrics';
 import type { SpeedProfile } from '../profileTypes';
 import { TaskBuilder } from '../text';
-import type { Trace } from '../trace';
+import type { Trace } from '../workload/trace';
 import { SimBackend } from './simBackend';
 import { SimDevice } from './device';
 import { UsageLedger } from '../usage';

@@ -6,7 +6,7 @@ import { POLICY_NAMES } from '../../../src/core/tasks';
 import { loadProfile } from '../../../bench/profileTypes';
 import { runSim } from '../../../bench/sim/run';
 import { settingsFor } from '../../../bench/suite';
-import { completionsOnly, parseTrace, withFocus } from '../../../bench/trace';
+import { completionsOnly, parseTrace, withFocus } from '../../../bench/workload/trace';
 
 const ROOT = join(__dirname, '..', '..', '..');
 

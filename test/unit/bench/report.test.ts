@@ -9,7 +9,7 @@ import { loadProfile } from '../../../bench/profileTypes';
 import { evaluateTargets, policyReport, writeReport, type PolicyReport, type Report } from '../../../bench/report';
 import { runSim } from '../../../bench/sim/run';
 import { cdfChart, niceStep } from '../../../bench/svg';
-import { parseTrace, type Trace } from '../../../bench/trace';
+import { parseTrace, type Trace } from '../../../bench/workload/trace';
 import { createMiniRouter } from './miniRouter';
 
 const ROOT = join(__dirname, '..', '..', '..');

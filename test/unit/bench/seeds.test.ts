@@ -6,9 +6,9 @@ import { loadProfile } from '../../../bench/profileTypes';
 import { parseArgs } from '../../../bench/cli';
 import { seedsMarkdown } from '../../../bench/report';
 import { MAX_SEEDS, parseSeeds, sweepSeeds } from '../../../bench/seeds';
-import { parseTrace, type Trace } from '../../../bench/trace';
-import { loadTraceFile } from '../../../bench/traceFiles';
-import { TRACE_SPECS, generateTrace } from '../../../bench/traces/generate';
+import { parseTrace, type Trace } from '../../../bench/workload/trace';
+import { loadTraceFile } from '../../../bench/workload/files';
+import { TRACE_SPECS, generateTrace } from '../../../bench/workload/generate';
 import { defaultRoutingSettings } from '../../../src/core/router';
 import { createMiniRouter } from './miniRouter';
 
