@@ -14,7 +14,7 @@ import type { ModelProfile, SpeedProfile } from './profileTypes';
 import { SimDevice } from './sim/device';
 import { modelSpecs } from './sim/run';
 import { SimBackend } from './sim/simBackend';
-import { percentileSorted } from './stats';
+import { percentileSorted } from './lib/stats';
 import { TaskBuilder } from './text';
 
 export interface DecidingRouter extends Router {

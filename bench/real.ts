@@ -24,8 +24,8 @@ import { machineLoad, realSetup, type RealSetup } from './realSetup';
 import { objectiveFn } from './sim/run';
 import { UsageLedger } from './usage';
 import { runSimSuite, settingsFor, type SimSuite } from './suite';
-import { createRng, hashString } from './rng';
-import { bootstrapInterval } from './stats';
+import { createRng, hashString } from './lib/rng';
+import { bootstrapInterval } from './lib/stats';
 import { TaskBuilder, calibrate } from './text';
 import { completionsOnly, summarize, withFocus, type Trace } from './workload/trace';
 

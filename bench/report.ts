@@ -11,7 +11,7 @@ import type { DecisionCost } from './decisionCost';
 import { WAITED_FOR_GAP_MS, type PolicyMetrics } from './metrics';
 import type { SeedSweep } from './seeds';
 import { barChart, cdfChart } from './svg';
-import type { Quantiles } from './stats';
+import type { Quantiles } from './lib/stats';
 
 export type LeverName = keyof Levers;
 export const LEVER_NAMES: readonly LeverName[] = ['prefixAffinity', 'pauseOthers', 'holdSupersedable', 'spill', 'forecastHeadroom', 'coldStart'];
@@ -59,7 +59,7 @@ export interface Report {
                 readonly simP50Unscaled?: number;
                 /**
                  * A 90% bootstrap interval for the real p50 from this run's own served completions
-                 * (bench/stats.ts `bootstrapInterval`): where this run's median could have landed.
+                 * (bench/lib/stats.ts `bootstrapInterval`): where this run's median could have landed.
                  */
                 readonly realP50Interval90?: readonly [number, number];
             }

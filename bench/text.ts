@@ -16,7 +16,7 @@
 import type { ChatMessage, TokenListener } from '../src/core/backend';
 import { keepsMiddleAnchor } from '../src/core/completion/context';
 import type { ChatTask, CompletionTask, EmbedTask } from '../src/core/tasks';
-import { hashString } from './rng';
+import { hashString } from './lib/rng';
 import type { TraceLine } from './workload/trace';
 
 /** Code-like words; all lower-case ASCII so any byte-level tokenizer handles them. */

@@ -20,7 +20,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TaskKind } from '../../src/core/tasks';
-import { createRng, hashString, type Rng } from '../rng';
+import { createRng, hashString, type Rng } from '../lib/rng';
 import { serializeTrace, type TraceLine } from './trace';
 
 export interface TypingSpec {
