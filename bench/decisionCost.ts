@@ -15,7 +15,7 @@ import { SimDevice } from './sim/device';
 import { modelSpecs } from './sim/run';
 import { SimBackend } from './sim/simBackend';
 import { percentileSorted } from './lib/stats';
-import { TaskBuilder } from './text';
+import { TaskBuilder } from './replay/text';
 
 export interface DecidingRouter extends Router {
     decide(task: Task): DecisionRecord;

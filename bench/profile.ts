@@ -16,7 +16,7 @@ import { ROLES, type GenerationResult, type ModelBackend, type Role } from '../s
 import { DEFAULT_PREFILL_CHUNK_TOKENS } from '../src/backends';
 import type { ModelProfile, SpeedProfile } from './profileTypes';
 import { REAL_CONTEXT, REAL_SLOTS, machineLoad, type RealSetup } from './realSetup';
-import { calibrate, docWord } from './text';
+import { calibrate, docWord } from './replay/text';
 
 function median(xs: readonly number[]): number {
     const s = [...xs].sort((a, b) => a - b);

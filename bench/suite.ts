@@ -3,7 +3,7 @@
  * lever ablation, all on one trace and one speed profile.
  */
 import { POLICY_NAMES, type PolicyName, type Router, type RouterDeps, type RoutingSettings } from '../src/core/tasks';
-import type { PolicyMetrics } from './metrics';
+import type { PolicyMetrics } from './replay/metrics';
 import type { SpeedProfile } from './profileTypes';
 import { LEVER_NAMES, type LeverName } from './report';
 import { runSim, type SimOptions } from './sim/run';

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULT_TRACE_SEED, TRACE_SPECS, generateTrace } from '../../../bench/workload/generate';
 import { TraceError, completionsOnly, parseTrace, serializeTrace, summarize, withFocus, type TraceLine } from '../../../bench/workload/trace';
-import { TaskBuilder, calibrate, docWord } from '../../../bench/text';
+import { TaskBuilder, calibrate, docWord } from '../../../bench/replay/text';
 import { MIDDLE_MAX_LINES } from '../../../src/core/completion/context';
 
 const TRACES = join(__dirname, '..', '..', '..', 'bench', 'traces');
