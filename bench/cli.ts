@@ -20,7 +20,7 @@ import { join, resolve } from 'node:path';
 import { createRouter, defaultRoutingSettings } from '../src/core/router';
 import { POLICY_NAMES } from '../src/core/tasks';
 import { measureDecisionCost } from './decisionCost';
-import { loadProfile } from './profileTypes';
+import { loadProfile, shippedProfile } from './sim/speedProfile';
 import { evaluateTargets, policyReport, reportHead, writeReport, type LeverName, type PolicyReport, type Report } from './report';
 import { runProfileMode, runRealMode } from './real';
 import { parseSeeds, sweepSeeds, type SeedSweep } from './seeds';
@@ -112,8 +112,6 @@ export function parseArgs(argv: readonly string[]): CliArgs {
     return { mode, trace, seed, out: out ?? join('bench-out', mode), profile, ablation, isolated, save, quick, readAheadMs, seeds };
 }
 
-const BENCH_DIR = __dirname;
-
 async function runSimMode(args: CliArgs, command: string): Promise<Report> {
     const started = performance.now();
     const traceFile = args.trace ?? shippedTrace('typing-indexing');
@@ -122,7 +120,7 @@ async function runSimMode(args: CliArgs, command: string): Promise<Report> {
     const trace = focus(loaded);
     // Built before the main run, so that a trace that cannot be regenerated fails at once.
     const seedTraces = new Map(args.seeds?.map((sd) => [sd, focus(loadTraceFile(traceFile, sd))] as const));
-    const profileFile = args.profile ?? join(BENCH_DIR, 'profiles', 'rtx4090-qwen2.5-trio.json');
+    const profileFile = args.profile ?? shippedProfile('rtx4090-qwen2.5-trio');
     const profile = loadProfile(profileFile);
     const s = summarize(trace);
     console.log(`sim: trace ${trace.name} (${trace.lines.length} lines, ${(s.durationMs / 1000).toFixed(0)} s), profile ${profile.name}`);

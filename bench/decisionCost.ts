@@ -10,7 +10,7 @@ import { ROLES, type Role } from '../src/core/backend';
 import { VirtualClock } from '../src/core/clock';
 import type { DecisionRecord, RouterDeps, RoutingSettings, Task } from '../src/core/tasks';
 import type { Router } from '../src/core/tasks';
-import type { ModelProfile, SpeedProfile } from './profileTypes';
+import type { ModelProfile, SpeedProfile } from './sim/speedProfile';
 import { SimDevice } from './sim/device';
 import { modelSpecs } from './sim/run';
 import { SimBackend } from './sim/simBackend';

@@ -14,7 +14,7 @@
  */
 import { ROLES, type GenerationResult, type ModelBackend, type Role } from '../src/core/backend';
 import { DEFAULT_PREFILL_CHUNK_TOKENS } from '../src/backends';
-import type { ModelProfile, SpeedProfile } from './profileTypes';
+import type { ModelProfile, SpeedProfile } from './sim/speedProfile';
 import { REAL_CONTEXT, REAL_SLOTS, machineLoad, type RealSetup } from './realSetup';
 import { calibrate, docWord } from './replay/text';
 

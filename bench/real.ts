@@ -18,7 +18,7 @@ import { measureDecisionCost } from './decisionCost';
 import { replay, wallEnv } from './replay/harness';
 import { computeMetrics, type PolicyMetrics } from './replay/metrics';
 import { bracketFactors, measureProfile, measureSpeedCheck, type SpeedCheck } from './profile';
-import { loadProfile, scaleProfile, type SpeedProfile } from './profileTypes';
+import { loadProfile, scaleProfile, shippedProfile, type SpeedProfile } from './sim/speedProfile';
 import { evaluateTargets, reportHead, speedFactorsText, writeReport, type Report } from './report';
 import { machineLoad, realSetup, type RealSetup } from './realSetup';
 import { objectiveFn } from './sim/run';
@@ -29,7 +29,6 @@ import { bootstrapInterval } from './lib/stats';
 import { TaskBuilder, calibrate } from './replay/text';
 import { completionsOnly, summarize, withFocus, type Trace } from './workload/trace';
 
-const BENCH_DIR = __dirname;
 /** Resamples for the bootstrap interval of each policy's real p50 (`simVsReal.realP50Interval90`). */
 const BOOTSTRAP_RESAMPLES = 2000;
 
@@ -76,7 +75,7 @@ export async function runProfileMode(args: CliArgs): Promise<void> {
     writeFileSync(join(args.out, 'profile.json'), JSON.stringify(profile, null, 2) + '\n');
     console.log(`wrote ${join(args.out, 'profile.json')}`);
     if (args.save) {
-        writeFileSync(join(BENCH_DIR, 'profiles', 'local-generated.json'), JSON.stringify(profile, null, 2) + '\n');
+        writeFileSync(shippedProfile('local-generated'), JSON.stringify(profile, null, 2) + '\n');
         console.log('saved as bench/profiles/local-generated.json');
     }
     await setup.provider.dispose();
@@ -92,7 +91,7 @@ export async function runRealMode(args: CliArgs, command: string): Promise<Repor
     const { profile, tokensPerWord } = await getProfile(args, setup, log);
     mkdirSync(args.out, { recursive: true });
     writeFileSync(join(args.out, 'profile.json'), JSON.stringify(profile, null, 2) + '\n');
-    if (args.save) writeFileSync(join(BENCH_DIR, 'profiles', 'local-generated.json'), JSON.stringify(profile, null, 2) + '\n');
+    if (args.save) writeFileSync(shippedProfile('local-generated'), JSON.stringify(profile, null, 2) + '\n');
     const s = summarize(trace);
     log(`real: trace ${trace.name} (${trace.lines.length} lines, ${(s.durationMs / 1000).toFixed(0)} s), ${tokensPerWord.toFixed(2)} tokens per word`);
 

@@ -7,7 +7,7 @@
  */
 import { POLICY_NAMES, type Router, type RouterDeps, type RoutingSettings } from '../src/core/tasks';
 import type { DecisionCost } from './decisionCost';
-import type { SpeedProfile } from './profileTypes';
+import type { SpeedProfile } from './sim/speedProfile';
 import { evaluateTargets, reportHead, type Target } from './report';
 import { runSimSuite } from './suite';
 import type { Trace } from './workload/trace';

@@ -4,7 +4,7 @@
  */
 import { POLICY_NAMES, type PolicyName, type Router, type RouterDeps, type RoutingSettings } from '../src/core/tasks';
 import type { PolicyMetrics } from './replay/metrics';
-import type { SpeedProfile } from './profileTypes';
+import type { SpeedProfile } from './sim/speedProfile';
 import { LEVER_NAMES, type LeverName } from './report';
 import { runSim, type SimOptions } from './sim/run';
 import { completionsOnly, type Trace } from './workload/trace';

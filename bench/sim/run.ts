@@ -10,7 +10,7 @@ import { PREFERRED_ROLE } from '../../src/core/router';
 import type { Router, RouterDeps, RoutingSettings } from '../../src/core/tasks';
 import { replay, virtualEnv, type ReplayResult, type RequestRecord } from '../replay/harness';
 import { computeMetrics, type PolicyMetrics } from '../replay/metrics';
-import type { SpeedProfile } from '../profileTypes';
+import type { SpeedProfile } from './speedProfile';
 import { TaskBuilder } from '../replay/text';
 import type { Trace } from '../workload/trace';
 import { SimBackend } from './simBackend';

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { POLICY_NAMES, TASK_KINDS, type PolicyName, type RoutingSettings } from '../../../src/core/tasks';
 import { waitedFor, WAITED_FOR_GAP_MS } from '../../../bench/replay/metrics';
 import type { RequestRecord } from '../../../bench/replay/harness';
-import { loadProfile } from '../../../bench/profileTypes';
+import { loadProfile } from '../../../bench/sim/speedProfile';
 import { evaluateTargets, policyReport, writeReport, type PolicyReport, type Report } from '../../../bench/report';
 import { runSim } from '../../../bench/sim/run';
 import { cdfChart, niceStep } from '../../../bench/svg';

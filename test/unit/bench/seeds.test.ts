@@ -2,7 +2,7 @@ import * as assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadProfile } from '../../../bench/profileTypes';
+import { loadProfile } from '../../../bench/sim/speedProfile';
 import { parseArgs } from '../../../bench/cli';
 import { seedsMarkdown } from '../../../bench/report';
 import { MAX_SEEDS, parseSeeds, sweepSeeds } from '../../../bench/seeds';
