@@ -19,12 +19,12 @@
 import { join, resolve } from 'node:path';
 import { createRouter, defaultRoutingSettings } from '../src/core/router';
 import { POLICY_NAMES } from '../src/core/tasks';
-import { measureDecisionCost } from './decisionCost';
+import { measureDecisionCost } from './sim/decisionCost';
 import { loadProfile, shippedProfile } from './sim/speedProfile';
 import { evaluateTargets, policyReport, reportHead, writeReport, type LeverName, type PolicyReport, type Report } from './report';
 import { runProfileMode, runRealMode } from './real';
 import { parseSeeds, sweepSeeds, type SeedSweep } from './seeds';
-import { runSimSuite, settingsFor } from './suite';
+import { runSimSuite, settingsFor } from './sim/suite';
 import { summarize, withFocus, type Trace } from './workload/trace';
 import { loadTraceFile, shippedTrace } from './workload/files';
 import { DEFAULT_TRACE_SEED } from './workload/generate';

@@ -14,7 +14,7 @@ import { createRouter, defaultRoutingSettings } from '../src/core/router';
 import { POLICY_NAMES, type PolicyName } from '../src/core/tasks';
 import type { CliArgs } from './cli';
 import { loadTraceFile, shippedTrace } from './workload/files';
-import { measureDecisionCost } from './decisionCost';
+import { measureDecisionCost } from './sim/decisionCost';
 import { replay, wallEnv } from './replay/harness';
 import { computeMetrics, type PolicyMetrics } from './replay/metrics';
 import { bracketFactors, measureProfile, measureSpeedCheck, type SpeedCheck } from './profile';
@@ -23,7 +23,7 @@ import { evaluateTargets, reportHead, speedFactorsText, writeReport, type Report
 import { machineLoad, realSetup, type RealSetup } from './realSetup';
 import { objectiveFn } from './sim/run';
 import { UsageLedger } from './replay/usage';
-import { runSimSuite, settingsFor, type SimSuite } from './suite';
+import { runSimSuite, settingsFor, type SimSuite } from './sim/suite';
 import { createRng, hashString } from './lib/rng';
 import { bootstrapInterval } from './lib/stats';
 import { TaskBuilder, calibrate } from './replay/text';

@@ -7,7 +7,7 @@ import { writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Role } from '../src/core/backend';
 import { POLICY_NAMES, type Levers, type PolicyName } from '../src/core/tasks';
-import type { DecisionCost } from './decisionCost';
+import type { DecisionCost } from './sim/decisionCost';
 import { WAITED_FOR_GAP_MS, type PolicyMetrics } from './replay/metrics';
 import type { SeedSweep } from './seeds';
 import { barChart, cdfChart } from './svg';

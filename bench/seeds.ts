@@ -6,10 +6,10 @@
  * decision cost as the main run.
  */
 import { POLICY_NAMES, type Router, type RouterDeps, type RoutingSettings } from '../src/core/tasks';
-import type { DecisionCost } from './decisionCost';
+import type { DecisionCost } from './sim/decisionCost';
 import type { SpeedProfile } from './sim/speedProfile';
 import { evaluateTargets, reportHead, type Target } from './report';
-import { runSimSuite } from './suite';
+import { runSimSuite } from './sim/suite';
 import type { Trace } from './workload/trace';
 
 /** The most seeds one sweep runs (each is a full five-policy run plus the isolated replay). */

@@ -5,7 +5,7 @@ import { createRouter, defaultRoutingSettings } from '../../../src/core/router';
 import { POLICY_NAMES } from '../../../src/core/tasks';
 import { loadProfile } from '../../../bench/sim/speedProfile';
 import { runSim } from '../../../bench/sim/run';
-import { settingsFor } from '../../../bench/suite';
+import { settingsFor } from '../../../bench/sim/suite';
 import { completionsOnly, parseTrace, withFocus } from '../../../bench/workload/trace';
 
 const ROOT = join(__dirname, '..', '..', '..');
