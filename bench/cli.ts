@@ -8,7 +8,7 @@
  *   real     the generated full models through node-llama-cpp on this machine (wall clock), the
  *            same policies, plus a sim prediction from a speed profile measured first (or --profile).
  *            Default trace bench/traces/real-typing-indexing.jsonl.
- *   profile  only measures the speed profile of the generated models (bench/profile.ts) and
+ *   profile  only measures the speed profile of the generated models (bench/real/measure.ts) and
  *            writes it to DIR/profile.json (and bench/profiles/local-generated.json with --save).
  *
  * Other flags: --no-ablation, --no-isolated, --quick (real: a 20 s slice of the trace),

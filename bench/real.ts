@@ -17,10 +17,10 @@ import { loadTraceFile, shippedTrace } from './workload/files';
 import { measureDecisionCost } from './sim/decisionCost';
 import { replay, wallEnv } from './replay/harness';
 import { computeMetrics, type PolicyMetrics } from './replay/metrics';
-import { bracketFactors, measureProfile, measureSpeedCheck, type SpeedCheck } from './profile';
+import { bracketFactors, measureProfile, measureSpeedCheck, type SpeedCheck } from './real/measure';
 import { loadProfile, scaleProfile, shippedProfile, type SpeedProfile } from './sim/speedProfile';
 import { evaluateTargets, reportHead, speedFactorsText, writeReport, type Report } from './report';
-import { machineLoad, realSetup, type RealSetup } from './realSetup';
+import { machineLoad, realSetup, type RealSetup } from './real/setup';
 import { objectiveFn } from './sim/run';
 import { UsageLedger } from './replay/usage';
 import { runSimSuite, settingsFor, type SimSuite } from './sim/suite';
@@ -64,7 +64,7 @@ async function getProfile(args: CliArgs, setup: RealSetup, log: (l: string) => v
         await b.unload();
         return { profile, tokensPerWord };
     }
-    log('measuring the speed profile of the generated models (bench/profile.ts)...');
+    log('measuring the speed profile of the generated models (bench/real/measure.ts)...');
     return measureProfile(setup, { log, reps: 3 });
 }
 

@@ -95,7 +95,7 @@ export const IDLE_WAKE_AFTER_MS = 50;
 export interface SpeedProfile {
     readonly name: string;
     readonly description: string;
-    /** Where the numbers come from (URLs, or "measured by bench/profile.ts on ..."). */
+    /** Where the numbers come from (URLs, or "measured by bench/real/measure.ts on ..."). */
     readonly sources: readonly string[];
     readonly device: DeviceProfile;
     readonly models: Readonly<Record<Role, ModelProfile>>;

@@ -6,7 +6,7 @@ import { SupersededError } from '../../../src/core/errors';
 import { IDLE_WAKE_AFTER_MS, loadProfile, scaleProfile, validateProfile, type DeviceProfile, type ModelProfile, type SpeedProfile } from '../../../bench/sim/speedProfile';
 import { SimDevice } from '../../../bench/sim/device';
 import { SimBackend } from '../../../bench/sim/simBackend';
-import { bracketFactors, fitCallCosts, fitPrefill, promptCalls, speedFactors, type SpeedCheck } from '../../../bench/profile';
+import { bracketFactors, fitCallCosts, fitPrefill, promptCalls, speedFactors, type SpeedCheck } from '../../../bench/real/measure';
 
 const DEVICE: DeviceProfile = {
     kind: 'cpu',

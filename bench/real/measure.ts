@@ -12,11 +12,11 @@
  *   two other models work (the reasoner decoding, the embedder embedding / the coder decoding).
  * Units: ms, tokens/s. Each timing is the median of a few repetitions.
  */
-import { ROLES, type GenerationResult, type ModelBackend, type Role } from '../src/core/backend';
-import { DEFAULT_PREFILL_CHUNK_TOKENS } from '../src/backends';
-import type { ModelProfile, SpeedProfile } from './sim/speedProfile';
-import { REAL_CONTEXT, REAL_SLOTS, machineLoad, type RealSetup } from './realSetup';
-import { calibrate, docWord } from './replay/text';
+import { ROLES, type GenerationResult, type ModelBackend, type Role } from '../../src/core/backend';
+import { DEFAULT_PREFILL_CHUNK_TOKENS } from '../../src/backends';
+import type { ModelProfile, SpeedProfile } from '../sim/speedProfile';
+import { REAL_CONTEXT, REAL_SLOTS, machineLoad, type RealSetup } from './setup';
+import { calibrate, docWord } from '../replay/text';
 
 function median(xs: readonly number[]): number {
     const s = [...xs].sort((a, b) => a - b);
@@ -284,7 +284,7 @@ export async function measureProfile(setup: RealSetup, options: ProfileOptions):
     const loadAfter = machineLoad();
     const profile: SpeedProfile = {
         name: 'local-generated',
-        description: `Measured by bench/profile.ts on this machine: the generated full models (embedder 4, coder 7, reasoner 14 layers, f32) through the llama.cpp backend, ${setup.gpu ? 'offloaded to the GPU' : '1 thread per model'}, maxThreads ${setup.maxThreads || 'default'}.`,
+        description: `Measured by bench/real/measure.ts on this machine: the generated full models (embedder 4, coder 7, reasoner 14 layers, f32) through the llama.cpp backend, ${setup.gpu ? 'offloaded to the GPU' : '1 thread per model'}, maxThreads ${setup.maxThreads || 'default'}.`,
         sources: [`measured ${new Date().toISOString()} with node-llama-cpp (src/backends/llamaCpp.ts); load average ${loadBefore.loadavg1} before, ${loadAfter.loadavg1} after, ${loadBefore.cores} cores`],
         keepOnAbort: 'evaluated',
         // What the real backend uses (realSetup passes no chunk size).
