@@ -67,7 +67,7 @@ export interface Report {
     >;
     /**
      * real mode: per policy, per model, how much slower than the profile measured it the speed
-     * checks just before and just after that policy's run found the machine (bench/real/measure.ts
+     * checks just before and just after that policy's run found the machine (bench/real/speedCheck.ts
      * `bracketFactors`); that policy's `simPredicted` used the profile with each model's times
      * scaled by its factor.
      */
@@ -276,7 +276,7 @@ export function writeReport(dir: string, report: Report, charts: ChartInputs, no
         const f = report.simSpeedFactors;
         if (f) {
             md.push(
-                `The sim runs the profile measured at the start of this run with each model's times scaled by how fast the speed checks just before and just after each policy's run found it (bench/real/measure.ts \`measureSpeedCheck\`, \`bracketFactors\`): ${speedFactorsText(f)}. "unscaled": the profile as measured.`,
+                `The sim runs the profile measured at the start of this run with each model's times scaled by how fast the speed checks just before and just after each policy's run found it (bench/real/speedCheck.ts \`measureSpeedCheck\`, \`bracketFactors\`): ${speedFactorsText(f)}. "unscaled": the profile as measured.`,
                 '',
             );
         }

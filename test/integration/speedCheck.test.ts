@@ -1,10 +1,10 @@
 /**
- * Real mode's speed check (bench/real/measure.ts `measureSpeedCheck`) on the generated full models
+ * Real mode's speed check (bench/real/speedCheck.ts `measureSpeedCheck`) on the generated full models
  * through the llama.cpp backend: what the prediction scales the profile by (FINDINGS F37).
  */
 import { strict as assert } from 'node:assert';
 import { ROLES } from '../../src/core/backend';
-import { measureSpeedCheck } from '../../bench/real/measure';
+import { measureSpeedCheck } from '../../bench/real/speedCheck';
 import { realSetup, type RealSetup } from '../../bench/real/setup';
 
 describe('bench speed check (real inference)', function () {

@@ -6,7 +6,8 @@ import { SupersededError } from '../../../src/core/errors';
 import { IDLE_WAKE_AFTER_MS, loadProfile, scaleProfile, validateProfile, type DeviceProfile, type ModelProfile, type SpeedProfile } from '../../../bench/sim/speedProfile';
 import { SimDevice } from '../../../bench/sim/device';
 import { SimBackend } from '../../../bench/sim/simBackend';
-import { bracketFactors, fitCallCosts, fitPrefill, promptCalls, speedFactors, type SpeedCheck } from '../../../bench/real/measure';
+import { fitCallCosts, fitPrefill, promptCalls } from '../../../bench/real/fit';
+import { bracketFactors, speedFactors, type SpeedCheck } from '../../../bench/real/speedCheck';
 
 const DEVICE: DeviceProfile = {
     kind: 'cpu',
