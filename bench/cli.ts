@@ -21,29 +21,14 @@ import { createRouter, defaultRoutingSettings } from '../src/core/router';
 import { POLICY_NAMES } from '../src/core/tasks';
 import { measureDecisionCost } from './sim/decisionCost';
 import { loadProfile, shippedProfile } from './sim/speedProfile';
-import { evaluateTargets, policyReport, reportHead, writeReport, type LeverName, type PolicyReport, type Report } from './report';
+import { evaluateTargets, policyReport, reportHead, writeReport, type PolicyReport, type Report } from './report';
 import { runProfileMode, runRealMode } from './real';
 import { parseSeeds, sweepSeeds, type SeedSweep } from './seeds';
 import { runSimSuite, settingsFor } from './sim/suite';
 import { summarize, withFocus, type Trace } from './workload/trace';
 import { loadTraceFile, shippedTrace } from './workload/files';
+import type { CliArgs, LeverName } from './types';
 import { DEFAULT_TRACE_SEED } from './workload/generate';
-
-export interface CliArgs {
-    readonly mode: 'sim' | 'real' | 'profile';
-    readonly trace: string | undefined;
-    readonly seed: number;
-    readonly out: string;
-    readonly profile: string | undefined;
-    readonly ablation: boolean;
-    readonly isolated: boolean;
-    readonly save: boolean;
-    readonly quick: boolean;
-    /** With a value: add focus events this many ms before each switch's first keystroke (`withFocus`). */
-    readonly readAheadMs: number | undefined;
-    /** sim: seeds to sweep the targets over (`bench/seeds.ts`). */
-    readonly seeds: readonly number[] | undefined;
-}
 
 export function parseArgs(argv: readonly string[]): CliArgs {
     let mode: CliArgs['mode'] | undefined;

@@ -5,8 +5,8 @@
 import { POLICY_NAMES, type PolicyName, type Router, type RouterDeps, type RoutingSettings } from '../../src/core/tasks';
 import type { PolicyMetrics } from '../replay/metrics';
 import type { SpeedProfile } from './speedProfile';
-import { LEVER_NAMES, type LeverName } from '../report';
 import { runSim, type SimOptions } from './run';
+import { LEVER_NAMES, type LeverName } from '../types';
 import { completionsOnly, type Trace } from '../workload/trace';
 
 export function settingsFor(base: RoutingSettings, policy: PolicyName, profile: SpeedProfile, leverOff?: LeverName): RoutingSettings {
