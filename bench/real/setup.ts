@@ -20,6 +20,9 @@ export interface RealSetup {
     readonly gpu: boolean;
 }
 
+/** Threads over all evaluations, as Zeta runs on a 2-core machine (npm start sets ZETA_THREADS=1; ENVIRONMENT.md: 1 thread is fastest here). */
+export const MAX_THREADS = 1;
+
 /** Slots and context per role for the real runs (prompts of the real-* traces fit in 2048). */
 export const REAL_SLOTS: Readonly<Record<Role, number>> = { coder: 2, reasoner: 1, embedder: 1 };
 export const REAL_CONTEXT = 2048;
