@@ -1,5 +1,7 @@
 /**
- * npm run bench -- --mode sim|real|profile [--trace FILE] [--seed N] [--profile FILE] --out DIR
+ * The benchmark's command line: parses the arguments and runs the mode (bench/modes/).
+ *
+ *   npm run bench -- --mode sim|real|profile [--trace FILE] [--seed N] [--profile FILE] --out DIR
  *
  *   sim      the trace through the five policies on the simulator (virtual time, deterministic),
  *            plus the isolated replay, the lever ablation and the decision-cost micro-benchmark.
@@ -16,19 +18,13 @@
  * switch of document, passed to Router.readAhead; the shipped traces have none), --seeds LIST
  * (sim: also the §5 targets on the shipped trace regenerated with each seed, e.g. 1-12; bench/seeds.ts).
  */
-import { join, resolve } from 'node:path';
-import { createRouter, defaultRoutingSettings } from '../src/core/router';
-import { POLICY_NAMES } from '../src/core/tasks';
-import { measureDecisionCost } from './sim/decisionCost';
-import { loadProfile, shippedProfile } from './sim/speedProfile';
-import { evaluateTargets, policyReport, reportHead, writeReport, type PolicyReport, type Report } from './report';
+import { join } from 'node:path';
 import { runProfileMode } from './modes/profile';
 import { runRealMode } from './modes/real';
-import { parseSeeds, sweepSeeds, type SeedSweep } from './seeds';
-import { runSimSuite, settingsFor } from './sim/suite';
-import { summarize, withFocus, type Trace } from './workload/trace';
-import { loadTraceFile, shippedTrace } from './workload/files';
-import type { CliArgs, LeverName } from './types';
+import { runSimMode } from './modes/sim';
+import type { Report } from './report';
+import { parseSeeds } from './seeds';
+import type { CliArgs } from './types';
 import { DEFAULT_TRACE_SEED } from './workload/generate';
 
 export function parseArgs(argv: readonly string[]): CliArgs {
@@ -96,55 +92,6 @@ export function parseArgs(argv: readonly string[]): CliArgs {
     if (!mode) throw new Error('--mode sim|real|profile is required');
     if (seeds !== undefined && mode !== 'sim') throw new Error('--seeds is for --mode sim (a real run of one seed takes most of 10 minutes)');
     return { mode, trace, seed, out: out ?? join('bench-out', mode), profile, ablation, isolated, save, quick, readAheadMs, seeds };
-}
-
-async function runSimMode(args: CliArgs, command: string): Promise<Report> {
-    const started = performance.now();
-    const traceFile = args.trace ?? shippedTrace('typing-indexing');
-    const loaded = loadTraceFile(traceFile, args.seed);
-    const focus = (t: Trace): Trace => (args.readAheadMs === undefined ? t : withFocus(t, args.readAheadMs));
-    const trace = focus(loaded);
-    // Built before the main run, so that a trace that cannot be regenerated fails at once.
-    const seedTraces = new Map(args.seeds?.map((sd) => [sd, focus(loadTraceFile(traceFile, sd))] as const));
-    const profileFile = args.profile ?? shippedProfile('rtx4090-qwen2.5-trio');
-    const profile = loadProfile(profileFile);
-    const s = summarize(trace);
-    console.log(`sim: trace ${trace.name} (${trace.lines.length} lines, ${(s.durationMs / 1000).toFixed(0)} s), profile ${profile.name}`);
-    const base = defaultRoutingSettings();
-    const suite = await runSimSuite(trace, profile, base, createRouter, { ablation: args.ablation, isolated: args.isolated, log: console.log });
-    const cost = await measureDecisionCost(profile, settingsFor(base, 'zeta', profile), createRouter);
-    console.log(`  decision cost: p50 ${cost.p50.toFixed(2)} µs, p99 ${cost.p99.toFixed(2)} µs`);
-    let seeds: SeedSweep | undefined;
-    if (args.seeds) {
-        console.log(`the targets on ${trace.name} regenerated with seeds ${args.seeds.join(', ')}:`);
-        seeds = await sweepSeeds(args.seeds, (seed) => seedTraces.get(seed) as Trace, profile, base, createRouter, cost, console.log);
-    }
-    const head = reportHead({ mode: 'sim', trace: trace.name, seed: args.seed, profile: profile.name, command }, suite.policies, suite.isolated, cost);
-    const ablation: Partial<Record<LeverName, PolicyReport>> = {};
-    for (const [l, m] of Object.entries(suite.ablation)) ablation[l as LeverName] = policyReport(m);
-    const report: Report = {
-        ...head,
-        ablation: args.ablation ? ablation : undefined,
-        seeds,
-        targets: evaluateTargets('sim', head.policies, head.isolated.completion.firstTokenMs.p95, cost.p99),
-        environment: { traceSummary: s, profileFile: resolve(profileFile), node: process.version },
-        runtimeMs: performance.now() - started,
-    };
-    writeReport(
-        args.out,
-        report,
-        {
-            firstToken: [
-                ...POLICY_NAMES.map((p) => ({ name: p, values: suite.policies[p].completionFirstTokenSamples })),
-                { name: 'isolated', values: suite.isolated.completionFirstTokenSamples },
-            ],
-        },
-        [
-            'Simulated: the real router (src/core/router) drives simulated backends on virtual time; see bench/README.md for the model.',
-            `Profile sources: ${profile.sources.join(' | ')}`,
-        ],
-    );
-    return report;
 }
 
 async function main(): Promise<void> {
