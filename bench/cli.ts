@@ -16,16 +16,35 @@
  * Other flags: --no-ablation, --no-isolated, --quick (real: a 20 s slice of the trace),
  * --read-ahead MS (editor events: the document shown MS before the first keystroke after each
  * switch of document, passed to Router.readAhead; the shipped traces have none), --seeds LIST
- * (sim: also the §5 targets on the shipped trace regenerated with each seed, e.g. 1-12; bench/seeds.ts).
+ * (sim: also the §5 targets on the shipped trace regenerated with each seed, e.g. 1-12; bench/modes/seeds.ts).
  */
 import { join } from 'node:path';
 import { runProfileMode } from './modes/profile';
 import { runRealMode } from './modes/real';
 import { runSimMode } from './modes/sim';
 import type { Report } from './report';
-import { parseSeeds } from './seeds';
 import type { CliArgs } from './types';
 import { DEFAULT_TRACE_SEED } from './workload/generate';
+
+/** The most seeds one sweep runs (each is a full five-policy run plus the isolated replay). */
+export const MAX_SEEDS = 50;
+
+/** "3", "1-12" or "1,4,9" (and mixes: "1-3,7"): distinct whole seeds, ascending. */
+export function parseSeeds(text: string): number[] {
+    const out = new Set<number>();
+    for (const part of text.split(',')) {
+        const m = /^\s*(-?\d+)\s*(?:-\s*(-?\d+)\s*)?$/.exec(part);
+        if (!m) throw new Error(`--seeds takes seeds like "1-12" or "1,4,9", got "${text}"`);
+        const a = Number(m[1]);
+        const b = m[2] === undefined ? a : Number(m[2]);
+        if (b < a) throw new Error(`--seeds: the range "${part.trim()}" ends before it starts`);
+        for (let s = a; s <= b; s++) {
+            out.add(s);
+            if (out.size > MAX_SEEDS) throw new Error(`--seeds: at most ${MAX_SEEDS} seeds in one sweep`);
+        }
+    }
+    return [...out].sort((x, y) => x - y);
+}
 
 export function parseArgs(argv: readonly string[]): CliArgs {
     let mode: CliArgs['mode'] | undefined;

@@ -9,7 +9,6 @@ import type { Role } from '../src/core/backend';
 import { POLICY_NAMES, type PolicyName } from '../src/core/tasks';
 import type { DecisionCost } from './sim/decisionCost';
 import { WAITED_FOR_GAP_MS, type PolicyMetrics } from './replay/metrics';
-import type { SeedSweep } from './seeds';
 import { barChart, cdfChart } from './svg';
 import type { Quantiles } from './lib/stats';
 import { LEVER_NAMES, type LeverName } from './types';
@@ -24,6 +23,30 @@ export interface Target {
     readonly limit: number;
     readonly met: boolean;
     readonly detail: string;
+}
+
+export interface SeedRow {
+    readonly seed: number;
+    readonly zetaP95: number;
+    readonly staticP95: number;
+    /** The trace's completions alone on an idle system (the isolated replay), p95 (ms). */
+    readonly isolatedP95: number;
+    /** The lowest p95 of the four baselines (ms). */
+    readonly bestOtherP95: number;
+    /** Zeta's p95 over the completions the user waited for, over the lowest baseline's (report's "waited for"). */
+    readonly waitedForRatio: number;
+    readonly targets: ReadonlyArray<Pick<Target, 'id' | 'value' | 'met'>>;
+}
+
+/** A `--seeds` sweep (bench/modes/seeds.ts). */
+export interface SeedSweep {
+    readonly seeds: readonly number[];
+    readonly rows: readonly SeedRow[];
+    /** Draws on which zeta's p95 is below every baseline's (real mode's target), and the same over the completions waited for. */
+    readonly beatsEveryBaseline: number;
+    readonly beatsEveryBaselineWaitedFor: number;
+    /** Per target, in the order of the targets table: on how many seeds it was met, and the range of its value. */
+    readonly summary: ReadonlyArray<{ readonly id: string; readonly text: string; readonly limit: number; readonly met: number; readonly of: number; readonly min: number; readonly max: number }>;
 }
 
 export interface Report {
@@ -298,14 +321,14 @@ export function writeReport(dir: string, report: Report, charts: ChartInputs, no
     md.push(`Router decision cost: p50 ${cell(report.decisionCostUs.p50, 2)} µs, p99 ${cell(report.decisionCostUs.p99, 2)} µs over ${report.decisionCostUs.decisions} decisions with ${report.decisionCostUs.models} models (${report.decisionCostUs.how}).`, '');
     if (report.seeds) {
         md.push('## Across seeds', '');
-        md.push(`The same targets on \`${report.trace}\` regenerated with each seed (\`--seeds\`; bench/seeds.ts): one seed is one draw of the typing, explains and workspace. Values are ratios as in the targets table; bold: not met. "isolated / static" is the ratio to static's p95 that the same completions reach alone on an idle system: on a draw where it is above 0.5, the first target is beyond what an idle system reaches too.`, '');
+        md.push(`The same targets on \`${report.trace}\` regenerated with each seed (\`--seeds\`; bench/modes/seeds.ts): one seed is one draw of the typing, explains and workspace. Values are ratios as in the targets table; bold: not met. "isolated / static" is the ratio to static's p95 that the same completions reach alone on an idle system: on a draw where it is above 0.5, the first target is beyond what an idle system reaches too.`, '');
         md.push(seedsMarkdown(report.seeds));
     }
     if (notes.length > 0) md.push('## Notes', '', ...notes.map((n) => `- ${n}`), '');
     writeFileSync(join(dir, 'report.md'), md.join('\n'));
 }
 
-/** A `--seeds` sweep (bench/seeds.ts) as markdown: a line per target (met on how many seeds, range), then a row per seed. */
+/** A `--seeds` sweep (bench/modes/seeds.ts) as markdown: a line per target (met on how many seeds, range), then a row per seed. */
 export function seedsMarkdown(s: SeedSweep): string {
     const lines: string[] = [];
     lines.push('| target | met on | value min / max (limit) |', '|---|---|---|');
