@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import { runProfileMode } from './modes/profile';
 import { runRealMode } from './modes/real';
 import { runSimMode } from './modes/sim';
-import type { Report } from './report';
+import type { Report } from './report/report';
 import type { CliArgs } from './types';
 import { DEFAULT_TRACE_SEED } from './workload/generate';
 

@@ -19,7 +19,7 @@ import { computeMetrics, type PolicyMetrics } from '../replay/metrics';
 import { measureProfile } from '../real/measure';
 import { bracketFactors, measureSpeedCheck, type SpeedCheck } from '../real/speedCheck';
 import { loadProfile, scaleProfile, shippedProfile, type SpeedProfile } from '../sim/speedProfile';
-import { evaluateTargets, reportHead, speedFactorsText, writeReport, type Report } from '../report';
+import { evaluateTargets, reportHead, speedFactorsText, writeReport, type Report } from '../report/report';
 import { MAX_THREADS, machineLoad, realSetup, type RealSetup } from '../real/setup';
 import { objectiveFn } from '../sim/run';
 import { UsageLedger } from '../replay/usage';

@@ -5,13 +5,13 @@
  */
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Role } from '../src/core/backend';
-import { POLICY_NAMES, type PolicyName } from '../src/core/tasks';
-import type { DecisionCost } from './sim/decisionCost';
-import { WAITED_FOR_GAP_MS, type PolicyMetrics } from './replay/metrics';
+import type { Role } from '../../src/core/backend';
+import { POLICY_NAMES, type PolicyName } from '../../src/core/tasks';
+import type { DecisionCost } from '../sim/decisionCost';
+import { WAITED_FOR_GAP_MS, type PolicyMetrics } from '../replay/metrics';
 import { barChart, cdfChart } from './svg';
-import type { Quantiles } from './lib/stats';
-import { LEVER_NAMES, type LeverName } from './types';
+import type { Quantiles } from '../lib/stats';
+import { LEVER_NAMES, type LeverName } from '../types';
 
 /** A policy's numbers as report.json carries them: its metrics without the raw latency samples. */
 export type PolicyReport = Omit<PolicyMetrics, 'completionFirstTokenSamples'>;
