@@ -8,7 +8,8 @@
 import { POLICY_NAMES, type Router, type RouterDeps, type RoutingSettings } from '../../src/core/tasks';
 import type { DecisionCost } from '../sim/decisionCost';
 import type { SpeedProfile } from '../sim/speedProfile';
-import { evaluateTargets, reportHead, type SeedRow, type SeedSweep, type Target } from '../report/report';
+import { reportHead, type SeedRow, type SeedSweep, type Target } from '../report/report';
+import { evaluateTargets } from '../report/targets';
 import { runSimSuite } from '../sim/suite';
 import type { Trace } from '../workload/trace';
 

@@ -1,7 +1,7 @@
 /**
- * report.json (the shape issue 4 §1 relies on, plus more fields) and report.md with its charts,
- * and the §5 targets evaluated from the numbers. Units: ms, tokens, fractions 0..1, µs for the
- * decision cost.
+ * report.json (the shape issue 4 §1 relies on, plus more fields) and report.md with its charts.
+ * The targets the report carries are evaluated in targets.ts. Units: ms, tokens, fractions 0..1,
+ * µs for the decision cost.
  */
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -132,60 +132,6 @@ export function reportHead(
         isolated: { completion: { firstTokenMs: isolated.completion.firstTokenMs, served: isolated.completion.served, waitedForMs: isolated.completion.waitedForMs } },
         decisionCostUs: { p50: cost.p50, p99: cost.p99, decisions: cost.decisions, models: cost.models, how: cost.how },
     };
-}
-
-/** `cmp`: how value must compare with limit ("le" <=, "lt" <, "ge" >=). */
-function target(id: string, text: string, value: number, limit: number, detail: string, cmp: 'le' | 'lt' | 'ge' = 'le'): Target {
-    const ok = cmp === 'le' ? value <= limit : cmp === 'lt' ? value < limit : value >= limit;
-    const met = Number.isFinite(value) && Number.isFinite(limit) && ok;
-    return { id, text, value, limit, met, detail };
-}
-
-/** The targets of issue 4 §5 (and the ±30% fidelity of §3 in real mode). */
-export function evaluateTargets(
-    mode: 'sim' | 'real',
-    policies: Record<PolicyName, PolicyReport>,
-    isolatedP95: number,
-    decisionP99: number,
-    simVsReal?: Report['simVsReal'],
-): Target[] {
-    const z = policies.zeta;
-    const s = policies.static;
-    const zp95 = z.completion.firstTokenMs.p95;
-    const baselines = POLICY_NAMES.filter((p) => p !== 'zeta');
-    const best = baselines.reduce((b, p) => (policies[p].completion.firstTokenMs.p95 < policies[b].completion.firstTokenMs.p95 ? p : b), baselines[0]);
-    const bestP95 = policies[best].completion.firstTokenMs.p95;
-    const r = (x: number): string => (Number.isFinite(x) ? x.toFixed(x < 10 ? 2 : 0) : 'n/a');
-    const out: Target[] = [];
-    if (mode === 'sim') {
-        out.push(target('p95-vs-static', 'zeta completion p95 first token <= 0.5x static', zp95 / s.completion.firstTokenMs.p95, 0.5, `${r(zp95)} ms vs static ${r(s.completion.firstTokenMs.p95)} ms`));
-        out.push(target('p95-vs-best-baseline', 'zeta completion p95 first token <= 0.8x the best other baseline', zp95 / bestP95, 0.8, `${r(zp95)} ms vs ${best} ${r(bestP95)} ms`));
-        out.push(target('p95-vs-isolated', 'zeta completion p95 first token <= 1.3x isolated', zp95 / isolatedP95, 1.3, `${r(zp95)} ms vs isolated ${r(isolatedP95)} ms`));
-    }
-    out.push(target('wasted-share', 'zeta wasted-token share <= 0.5x static', z.wastedShare / s.wastedShare, 0.5, `${(100 * z.wastedShare).toFixed(1)}% vs static ${(100 * s.wastedShare).toFixed(1)}% (counting reused prompt tokens as wasted too: ${(100 * z.wastedShareIgnoringReuse).toFixed(1)}% vs ${(100 * s.wastedShareIgnoringReuse).toFixed(1)}%, ${(z.wastedShareIgnoringReuse / s.wastedShareIgnoringReuse).toFixed(2)}x)`));
-    const coder = z.completionsByModel.coder ?? 0;
-    out.push(target('coder-share', 'at least 70% of zeta served completions from the coder', coder, 0.7, `${(100 * coder).toFixed(1)}% from the coder`, 'ge'));
-    out.push(target('explain-p95', 'zeta explain p95 first token <= 1.5x static', z.explain.firstTokenMs.p95 / s.explain.firstTokenMs.p95, 1.5, `${r(z.explain.firstTokenMs.p95)} ms vs static ${r(s.explain.firstTokenMs.p95)} ms`));
-    out.push(target('index-done', 'indexing finishes no later than 1.5x static', z.embed.indexDoneMs / s.embed.indexDoneMs, 1.5, `${r(z.embed.indexDoneMs / 1000)} s vs static ${r(s.embed.indexDoneMs / 1000)} s`));
-    out.push(target('decision-cost', 'router decision cost p99 < 50 µs', decisionP99, 50, `p99 ${r(decisionP99)} µs`, 'lt'));
-    if (mode === 'real') {
-        const worst = Math.max(...baselines.map((p) => zp95 / policies[p].completion.firstTokenMs.p95));
-        out.push(
-            target(
-                'real-beats-all',
-                'real mode: zeta completion p95 beats every baseline',
-                worst,
-                1,
-                baselines.map((p) => `${p} ${r(policies[p].completion.firstTokenMs.p95)} ms`).join(', ') + ` vs zeta ${r(zp95)} ms`,
-                'lt',
-            ),
-        );
-        if (simVsReal) {
-            const ratios = Object.values(simVsReal).map((v) => Math.abs(v.ratio - 1));
-            out.push(target('sim-fidelity', 'sim p50 first token within ±30% of real, every policy', Math.max(...ratios), 0.3, Object.entries(simVsReal).map(([p, v]) => `${p} ${r(v.simP50)}/${r(v.realP50)} ms`).join(', ')));
-        }
-    }
-    return out;
 }
 
 function cell(x: number, digits = 0): string {
