@@ -6,8 +6,9 @@
 import { resolve } from 'node:path';
 import { createRouter, defaultRoutingSettings } from '../../src/core/router';
 import { POLICY_NAMES } from '../../src/core/tasks';
-import { policyReport, reportHead, writeReport, type PolicyReport, type Report, type SeedSweep } from '../report/report';
+import { policyReport, reportHead, type PolicyReport, type Report, type SeedSweep } from '../report/report';
 import { evaluateTargets } from '../report/targets';
+import { writeReport } from '../report/write';
 import { sweepSeeds } from './seeds';
 import { measureDecisionCost } from '../sim/decisionCost';
 import { loadProfile, shippedProfile } from '../sim/speedProfile';

@@ -6,8 +6,9 @@ import { POLICY_NAMES, TASK_KINDS, type PolicyName, type RoutingSettings } from 
 import { waitedFor, WAITED_FOR_GAP_MS } from '../../../bench/replay/metrics';
 import type { RequestRecord } from '../../../bench/replay/harness';
 import { loadProfile } from '../../../bench/sim/speedProfile';
-import { policyReport, writeReport, type PolicyReport, type Report } from '../../../bench/report/report';
+import { policyReport, type PolicyReport, type Report } from '../../../bench/report/report';
 import { evaluateTargets } from '../../../bench/report/targets';
+import { writeReport } from '../../../bench/report/write';
 import { runSim } from '../../../bench/sim/run';
 import { cdfChart, niceStep } from '../../../bench/report/svg';
 import { parseTrace, type Trace } from '../../../bench/workload/trace';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadProfile } from '../../../bench/sim/speedProfile';
 import { MAX_SEEDS, parseArgs, parseSeeds } from '../../../bench/cli';
-import { seedsMarkdown } from '../../../bench/report/report';
+import { seedsMarkdown } from '../../../bench/report/markdown';
 import { sweepSeeds } from '../../../bench/modes/seeds';
 import { parseTrace, type Trace } from '../../../bench/workload/trace';
 import { loadTraceFile } from '../../../bench/workload/files';
