@@ -1,12 +1,13 @@
 /**
- * The real models on this machine: the generated full GGUF trio (test/support/models.ts),
- * the llama.cpp backend (src/backends), one thread per model. Shared by the profile measurement, the speed checks, real mode and gpuCheck.ts.
+ * The real models on this machine: the generated full GGUF trio (scripts/generatedModels.ts),
+ * the llama.cpp backend (src/backends), one thread per model. Shared by the profile measurement,
+ * the speed checks, real mode and gpuCheck.ts.
  */
 import { cpus, loadavg } from 'node:os';
 import { ROLES, type GenerateRequest, type ChatRequest, type GenerationResult, type ModelBackend, type ModelSpec, type Role } from '../../src/core/backend';
 import { SystemClock, type Clock } from '../../src/core/clock';
 import { createLlamaCppBackendFactory, createLlamaProvider, type LlamaProvider } from '../../src/backends';
-import { ensureModels, type SyntheticModels } from '../../test/support/models';
+import { ensureModels, type SyntheticModels } from '../../scripts/generatedModels';
 
 export interface RealSetup {
     readonly models: SyntheticModels;

@@ -15,7 +15,7 @@ import { parseSpeeds } from '../../src/core/router/speeds';
 import type { FeedbackStore, PolicyName, Task, TaskResult } from '../../src/core/tasks';
 import { createLlamaCppBackendFactory } from '../../src/backends';
 import { createLlamaProvider, type LlamaProvider } from '../../src/backends/llamaProvider';
-import { ensureModels, type SyntheticModels } from '../support/models';
+import { ensureModels, type SyntheticModels } from '../../scripts/generatedModels';
 import { FullLength } from '../../bench/real/setup';
 
 type Outcome = { ok: true; value: TaskResult } | { ok: false; error: unknown };
