@@ -15,7 +15,7 @@ import { writeGgufToBuffer } from '../../src/core/gguf/writer';
 import { createLlamaCppBackendFactory } from '../../src/backends';
 import { createLlamaProvider, type LlamaProvider } from '../../src/backends/llamaProvider';
 import { ensureModels } from '../../scripts/generatedModels';
-import { writeBadModelFiles, type BadModelCase, type BadModelFiles } from '../support/models';
+import { writeBadModelFiles, type BadModelCase, type BadModelFiles } from '../support/badModelFiles';
 
 const never = new AbortController().signal;
 
