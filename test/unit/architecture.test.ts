@@ -5,6 +5,7 @@
  * references nor lines marked `// @dpdm-ignore`: write type imports as `import type`.
  *
  * - no import cycle in src/, and none in bench/;
+ * - bench/'s parts import only the parts below them in BENCH_LAYERS (bench/README.md draws them);
  * - bench/ never imports test/ (tests import the benchmark to test it, not the other way round);
  * - src/ imports nothing from bench/, test/ or scripts/.
  */
@@ -13,6 +14,9 @@ import { join, resolve } from 'node:path';
 import { parseCircular, parseDependencyTree, type DependencyTree } from 'dpdm';
 
 const ROOT = resolve(__dirname, '..', '..');
+
+/** bench/'s parts, top to bottom: a file may import files of its own part and of the parts below. */
+const BENCH_LAYERS = ['bench/cli.ts', 'bench/modes/', 'bench/report/', 'bench/real/', 'bench/sim/', 'bench/replay/', 'bench/workload/', 'bench/lib/', 'bench/types.ts'];
 
 /** Every .ts file under `folder` and all it imports, keyed by path relative to the repository. */
 async function importGraph(folder: string): Promise<DependencyTree> {
@@ -38,6 +42,22 @@ function importsBetween(tree: DependencyTree, from: string, to: readonly string[
     for (const [file, deps] of Object.entries(tree)) {
         if (!file.startsWith(`${from}/`) || !deps) continue;
         for (const d of deps) if (d.id !== null && to.some((t) => d.id?.startsWith(`${t}/`))) out.push(`${file} -> ${d.id}`);
+    }
+    return out;
+}
+
+/** Imports within bench/ that go up BENCH_LAYERS, or from or to a file in no layer. */
+function benchImportsUpward(tree: DependencyTree): string[] {
+    const layer = (file: string): number => BENCH_LAYERS.findIndex((l) => file === l || (l.endsWith('/') && file.startsWith(l)));
+    const out: string[] = [];
+    for (const [file, deps] of Object.entries(tree)) {
+        if (!file.startsWith('bench/') || !deps) continue;
+        for (const d of deps) {
+            if (d.id === null || !d.id.startsWith('bench/')) continue;
+            const from = layer(file);
+            const to = layer(d.id);
+            if (from < 0 || to < 0 || to < from) out.push(`${file} -> ${d.id}`);
+        }
     }
     return out;
 }
@@ -72,6 +92,10 @@ describe('architecture: the import graph', function () {
 
     it('no import cycle in bench', () => {
         assert.deepEqual(cyclesIn(bench, 'bench'), []);
+    });
+
+    it("bench's parts import only the parts below them", () => {
+        assert.deepEqual(benchImportsUpward(bench), []);
     });
 
     it('bench never imports test/', () => {
