@@ -1,5 +1,7 @@
 /**
- * npm run bench -- --mode sim|real|profile [--trace FILE] [--seed N] [--profile FILE] --out DIR
+ * The benchmark's command line: parses the arguments and runs the mode (bench/modes/).
+ *
+ *   npm run bench -- --mode sim|real|profile [--trace FILE] [--seed N] [--profile FILE] --out DIR
  *
  *   sim      the trace through the five policies on the simulator (virtual time, deterministic),
  *            plus the isolated replay, the lever ablation and the decision-cost micro-benchmark.
@@ -8,41 +10,40 @@
  *   real     the generated full models through node-llama-cpp on this machine (wall clock), the
  *            same policies, plus a sim prediction from a speed profile measured first (or --profile).
  *            Default trace bench/traces/real-typing-indexing.jsonl.
- *   profile  only measures the speed profile of the generated models (bench/profile.ts) and
+ *   profile  only measures the speed profile of the generated models (bench/real/measure.ts) and
  *            writes it to DIR/profile.json (and bench/profiles/local-generated.json with --save).
  *
  * Other flags: --no-ablation, --no-isolated, --quick (real: a 20 s slice of the trace),
  * --read-ahead MS (editor events: the document shown MS before the first keystroke after each
  * switch of document, passed to Router.readAhead; the shipped traces have none), --seeds LIST
- * (sim: also the §5 targets on the shipped trace regenerated with each seed, e.g. 1-12; bench/seeds.ts).
+ * (sim: also the §5 targets on the shipped trace regenerated with each seed, e.g. 1-12; bench/modes/seeds.ts).
  */
-import { join, resolve } from 'node:path';
-import { createRouter, defaultRoutingSettings } from '../src/core/router';
-import { POLICY_NAMES } from '../src/core/tasks';
-import { measureDecisionCost } from './decisionCost';
-import { loadProfile } from './profileTypes';
-import { evaluateTargets, policyReport, reportHead, writeReport, type LeverName, type PolicyReport, type Report } from './report';
-import { runProfileMode, runRealMode } from './real';
-import { parseSeeds, sweepSeeds, type SeedSweep } from './seeds';
-import { runSimSuite, settingsFor } from './suite';
-import { summarize, withFocus, type Trace } from './trace';
-import { loadTraceFile } from './traceFiles';
-import { DEFAULT_TRACE_SEED } from './traces/generate';
+import { join } from 'node:path';
+import { runProfileMode } from './modes/profile';
+import { runRealMode } from './modes/real';
+import { runSimMode } from './modes/sim';
+import type { Report } from './report/report';
+import type { CliArgs } from './types';
+import { DEFAULT_TRACE_SEED } from './workload/generate';
 
-export interface CliArgs {
-    readonly mode: 'sim' | 'real' | 'profile';
-    readonly trace: string | undefined;
-    readonly seed: number;
-    readonly out: string;
-    readonly profile: string | undefined;
-    readonly ablation: boolean;
-    readonly isolated: boolean;
-    readonly save: boolean;
-    readonly quick: boolean;
-    /** With a value: add focus events this many ms before each switch's first keystroke (`withFocus`). */
-    readonly readAheadMs: number | undefined;
-    /** sim: seeds to sweep the targets over (`bench/seeds.ts`). */
-    readonly seeds: readonly number[] | undefined;
+/** The most seeds one sweep runs (each is a full five-policy run plus the isolated replay). */
+export const MAX_SEEDS = 50;
+
+/** "3", "1-12" or "1,4,9" (and mixes: "1-3,7"): distinct whole seeds, ascending. */
+export function parseSeeds(text: string): number[] {
+    const out = new Set<number>();
+    for (const part of text.split(',')) {
+        const m = /^\s*(-?\d+)\s*(?:-\s*(-?\d+)\s*)?$/.exec(part);
+        if (!m) throw new Error(`--seeds takes seeds like "1-12" or "1,4,9", got "${text}"`);
+        const a = Number(m[1]);
+        const b = m[2] === undefined ? a : Number(m[2]);
+        if (b < a) throw new Error(`--seeds: the range "${part.trim()}" ends before it starts`);
+        for (let s = a; s <= b; s++) {
+            out.add(s);
+            if (out.size > MAX_SEEDS) throw new Error(`--seeds: at most ${MAX_SEEDS} seeds in one sweep`);
+        }
+    }
+    return [...out].sort((x, y) => x - y);
 }
 
 export function parseArgs(argv: readonly string[]): CliArgs {
@@ -110,57 +111,6 @@ export function parseArgs(argv: readonly string[]): CliArgs {
     if (!mode) throw new Error('--mode sim|real|profile is required');
     if (seeds !== undefined && mode !== 'sim') throw new Error('--seeds is for --mode sim (a real run of one seed takes most of 10 minutes)');
     return { mode, trace, seed, out: out ?? join('bench-out', mode), profile, ablation, isolated, save, quick, readAheadMs, seeds };
-}
-
-const BENCH_DIR = __dirname;
-
-async function runSimMode(args: CliArgs, command: string): Promise<Report> {
-    const started = performance.now();
-    const traceFile = args.trace ?? join(BENCH_DIR, 'traces', 'typing-indexing.jsonl');
-    const loaded = loadTraceFile(traceFile, args.seed);
-    const focus = (t: Trace): Trace => (args.readAheadMs === undefined ? t : withFocus(t, args.readAheadMs));
-    const trace = focus(loaded);
-    // Built before the main run, so that a trace that cannot be regenerated fails at once.
-    const seedTraces = new Map(args.seeds?.map((sd) => [sd, focus(loadTraceFile(traceFile, sd))] as const));
-    const profileFile = args.profile ?? join(BENCH_DIR, 'profiles', 'rtx4090-qwen2.5-trio.json');
-    const profile = loadProfile(profileFile);
-    const s = summarize(trace);
-    console.log(`sim: trace ${trace.name} (${trace.lines.length} lines, ${(s.durationMs / 1000).toFixed(0)} s), profile ${profile.name}`);
-    const base = defaultRoutingSettings();
-    const suite = await runSimSuite(trace, profile, base, createRouter, { ablation: args.ablation, isolated: args.isolated, log: console.log });
-    const cost = await measureDecisionCost(profile, settingsFor(base, 'zeta', profile), createRouter);
-    console.log(`  decision cost: p50 ${cost.p50.toFixed(2)} µs, p99 ${cost.p99.toFixed(2)} µs`);
-    let seeds: SeedSweep | undefined;
-    if (args.seeds) {
-        console.log(`the targets on ${trace.name} regenerated with seeds ${args.seeds.join(', ')}:`);
-        seeds = await sweepSeeds(args.seeds, (seed) => seedTraces.get(seed) as Trace, profile, base, createRouter, cost, console.log);
-    }
-    const head = reportHead({ mode: 'sim', trace: trace.name, seed: args.seed, profile: profile.name, command }, suite.policies, suite.isolated, cost);
-    const ablation: Partial<Record<LeverName, PolicyReport>> = {};
-    for (const [l, m] of Object.entries(suite.ablation)) ablation[l as LeverName] = policyReport(m);
-    const report: Report = {
-        ...head,
-        ablation: args.ablation ? ablation : undefined,
-        seeds,
-        targets: evaluateTargets('sim', head.policies, head.isolated.completion.firstTokenMs.p95, cost.p99),
-        environment: { traceSummary: s, profileFile: resolve(profileFile), node: process.version },
-        runtimeMs: performance.now() - started,
-    };
-    writeReport(
-        args.out,
-        report,
-        {
-            firstToken: [
-                ...POLICY_NAMES.map((p) => ({ name: p, values: suite.policies[p].completionFirstTokenSamples })),
-                { name: 'isolated', values: suite.isolated.completionFirstTokenSamples },
-            ],
-        },
-        [
-            'Simulated: the real router (src/core/router) drives simulated backends on virtual time; see bench/README.md for the model.',
-            `Profile sources: ${profile.sources.join(' | ')}`,
-        ],
-    );
-    return report;
 }
 
 async function main(): Promise<void> {

@@ -75,7 +75,7 @@ function configuredModels(userSettings) {
 
 /** Generates (when missing or stale) the full-preset demo models; returns their paths. */
 function ensureDemoModels() {
-    const script = "require('./test/support/models').ensureModels('full').then((m) => console.log(JSON.stringify(m)))";
+    const script = "require('./scripts/generatedModels').ensureModels('full').then((m) => console.log(JSON.stringify(m)))";
     const r = spawnSync(join(ROOT, 'node_modules/.bin/tsx'), ['-e', script], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
     if (r.status !== 0) throw new Error(`generating the demo models failed (${r.status ?? r.signal})`);
     const models = JSON.parse(r.stdout.trim().split('\n').pop());

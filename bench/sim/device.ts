@@ -20,7 +20,7 @@
  * Invariant: `remaining` of every running job is exact as of `lastUpdate`.
  */
 import type { Clock, TimerHandle } from '../../src/core/clock';
-import { IDLE_WAKE_AFTER_MS, factorAt, type DeviceProfile, type ModelProfile, type Phase } from '../profileTypes';
+import { IDLE_WAKE_AFTER_MS, factorAt, type DeviceProfile, type ModelProfile, type Phase } from './speedProfile';
 
 interface Job {
     readonly model: string;

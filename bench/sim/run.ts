@@ -8,14 +8,14 @@ import { VirtualClock } from '../../src/core/clock';
 import { EvalTurns } from '../../src/core/evalTurns';
 import { PREFERRED_ROLE } from '../../src/core/router';
 import type { Router, RouterDeps, RoutingSettings } from '../../src/core/tasks';
-import { replay, virtualEnv, type ReplayResult, type RequestRecord } from '../harness';
-import { computeMetrics, type PolicyMetrics } from '../metrics';
-import type { SpeedProfile } from '../profileTypes';
-import { TaskBuilder } from '../text';
-import type { Trace } from '../trace';
+import { replay, virtualEnv, type ReplayResult, type RequestRecord } from '../replay/harness';
+import { computeMetrics, type PolicyMetrics } from '../replay/metrics';
+import type { SpeedProfile } from './speedProfile';
+import { TaskBuilder } from '../replay/text';
+import type { Trace } from '../workload/trace';
 import { SimBackend } from './simBackend';
 import { SimDevice } from './device';
-import { UsageLedger } from '../usage';
+import { UsageLedger } from '../replay/usage';
 
 export function modelSpecs(profile: SpeedProfile, paths?: Readonly<Record<Role, string>>): ModelSpec[] {
     return ROLES.map((role) => ({

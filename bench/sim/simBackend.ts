@@ -40,7 +40,7 @@ import { sleep, type Clock } from '../../src/core/clock';
 import { Reservation, type EvalTurns } from '../../src/core/evalTurns';
 import { KeyedPrefixCache } from '../../src/core/prefixCache';
 import { SlotPool } from '../../src/core/slots';
-import type { ModelProfile, Phase } from '../profileTypes';
+import type { ModelProfile, Phase } from './speedProfile';
 import type { SimDevice } from './device';
 
 /** The native call a request has in flight (or waiting for its turn), for release and accounting. */

@@ -80,7 +80,7 @@ function runOrThrow(cmd, args, what, opts = {}) {
 
 /** The tiny generated models (coder/reasoner/embedder), regenerated only when missing or stale. */
 function ensureTinyModels() {
-    const script = "require('./test/support/models').ensureModels('tiny').then((m) => console.log(JSON.stringify(m)))";
+    const script = "require('./scripts/generatedModels').ensureModels('tiny').then((m) => console.log(JSON.stringify(m)))";
     const out = runOrThrow(join(ROOT, 'node_modules/.bin/tsx'), ['-e', script], 'generating the tiny models');
     return JSON.parse(out.trim().split('\n').pop());
 }

@@ -9,7 +9,7 @@ import { ModelRuntimeError, abortError } from '../../src/core/errors';
 import { createLlamaCppBackendFactory, loadTokenizer, validateGguf } from '../../src/backends';
 import { createLlamaProvider, type LlamaProvider } from '../../src/backends/llamaProvider';
 import { codeLines } from '../support/code';
-import { ensureModels, type SyntheticModels } from '../support/models';
+import { ensureModels, type SyntheticModels } from '../../scripts/generatedModels';
 
 /** A gate the test opens and closes; counts the times a generation had to wait on it. */
 class TestGate implements TokenGate {

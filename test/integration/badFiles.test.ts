@@ -14,7 +14,8 @@ import { syntheticModelSpec } from '../../src/core/gguf/synthetic';
 import { writeGgufToBuffer } from '../../src/core/gguf/writer';
 import { createLlamaCppBackendFactory } from '../../src/backends';
 import { createLlamaProvider, type LlamaProvider } from '../../src/backends/llamaProvider';
-import { ensureModels, writeBadModelFiles, type BadModelCase, type BadModelFiles } from '../support/models';
+import { ensureModels } from '../../scripts/generatedModels';
+import { writeBadModelFiles, type BadModelCase, type BadModelFiles } from '../support/badModelFiles';
 
 const never = new AbortController().signal;
 

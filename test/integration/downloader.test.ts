@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { DownloadError, downloadModel, type DownloadProgress } from '../../src/backends/downloader';
 import { recommendModels } from '../../src/backends/machineInfo';
-import { ensureModels } from '../support/models';
+import { ensureModels } from '../../scripts/generatedModels';
 import { writeGgufToBuffer } from '../../src/core/gguf/writer';
 
 /**

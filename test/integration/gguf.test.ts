@@ -18,7 +18,7 @@ import {
     syntheticShape,
     type SyntheticPreset,
 } from '../../src/core/gguf/synthetic';
-import { ensureModels, type SyntheticModels } from '../support/models';
+import { ensureModels, type SyntheticModels } from '../../scripts/generatedModels';
 
 type NodeLlamaCpp = typeof import('node-llama-cpp', { with: { 'resolution-mode': 'import' } });
 

@@ -15,8 +15,8 @@ import { parseSpeeds } from '../../src/core/router/speeds';
 import type { TextStore, PolicyName, Task, TaskResult } from '../../src/core/tasks';
 import { createLlamaCppBackendFactory } from '../../src/backends';
 import { createLlamaProvider, type LlamaProvider } from '../../src/backends/llamaProvider';
-import { ensureModels, type SyntheticModels } from '../support/models';
-import { FullLength } from '../../bench/realSetup';
+import { ensureModels, type SyntheticModels } from '../../scripts/generatedModels';
+import { FullLength } from '../../bench/real/setup';
 
 type Outcome = { ok: true; value: TaskResult } | { ok: false; error: unknown };
 
@@ -63,7 +63,7 @@ describe('router over the real backend (tiny generated models)', function () {
         await provider?.dispose();
     });
 
-    /** @param fullLength generations never end early: the random models often sample end-of-generation soon (bench/realSetup.ts). */
+    /** @param fullLength generations never end early: the random models often sample end-of-generation soon (bench/real/setup.ts). */
     async function start(policy: PolicyName, speedStore?: TextStore, fullLength = false): Promise<{ router: ZetaRouter; backends: ModelBackend[]; warnings: string[] }> {
         const clock = new SystemClock();
         const factory = createLlamaCppBackendFactory({ runtime: provider, clock });

@@ -1,11 +1,11 @@
 /**
- * Real mode's speed check (bench/profile.ts `measureSpeedCheck`) on the generated full models
+ * Real mode's speed check (bench/real/speedCheck.ts `measureSpeedCheck`) on the generated full models
  * through the llama.cpp backend: what the prediction scales the profile by (FINDINGS F37).
  */
 import { strict as assert } from 'node:assert';
 import { ROLES } from '../../src/core/backend';
-import { measureSpeedCheck } from '../../bench/profile';
-import { realSetup, type RealSetup } from '../../bench/realSetup';
+import { measureSpeedCheck } from '../../bench/real/speedCheck';
+import { realSetup, type RealSetup } from '../../bench/real/setup';
 
 describe('bench speed check (real inference)', function () {
     this.timeout(120_000);

@@ -9,7 +9,7 @@ import { EvalTurns, type Release } from '../../src/core/evalTurns';
 import { createLlamaCppBackendFactory } from '../../src/backends';
 import { createLlamaProvider, type LlamaProvider } from '../../src/backends/llamaProvider';
 import { codeLines } from '../support/code';
-import { ensureModels, type SyntheticModels } from '../support/models';
+import { ensureModels, type SyntheticModels } from '../../scripts/generatedModels';
 
 /** Records the priority of every turn granted, in grant order. */
 class RecordingTurns extends EvalTurns {

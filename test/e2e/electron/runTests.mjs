@@ -23,7 +23,7 @@ const opt = (name) => { const i = argv.indexOf(name); return i >= 0 ? argv[i + 1
 const version = opt('--version') ?? '1.100.3';
 const vsix = opt('--vsix');
 
-const ensureModels = "require('./test/support/models').ensureModels('tiny').then((m) => console.log(JSON.stringify(m)))";
+const ensureModels = "require('./scripts/generatedModels').ensureModels('tiny').then((m) => console.log(JSON.stringify(m)))";
 const models = JSON.parse(spawnSync(join(ROOT, 'node_modules/.bin/tsx'), ['-e', ensureModels], { cwd: ROOT, encoding: 'utf8' }).stdout.trim().split('\n').pop());
 const testsPath = await buildApiSuite();
 

@@ -3,10 +3,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createRouter, defaultRoutingSettings } from '../../../src/core/router';
 import { POLICY_NAMES } from '../../../src/core/tasks';
-import { loadProfile } from '../../../bench/profileTypes';
+import { loadProfile } from '../../../bench/sim/speedProfile';
 import { runSim } from '../../../bench/sim/run';
-import { settingsFor } from '../../../bench/suite';
-import { completionsOnly, parseTrace, withFocus } from '../../../bench/trace';
+import { settingsFor } from '../../../bench/sim/suite';
+import { completionsOnly, parseTrace, withFocus } from '../../../bench/workload/trace';
 
 const ROOT = join(__dirname, '..', '..', '..');
 

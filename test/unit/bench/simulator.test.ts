@@ -3,10 +3,11 @@ import { join } from 'node:path';
 import type { CallUsage, GenerationResult, ModelSpec, TokenGate } from '../../../src/core/backend';
 import { VirtualClock } from '../../../src/core/clock';
 import { SupersededError } from '../../../src/core/errors';
-import { IDLE_WAKE_AFTER_MS, loadProfile, scaleProfile, validateProfile, type DeviceProfile, type ModelProfile, type SpeedProfile } from '../../../bench/profileTypes';
+import { IDLE_WAKE_AFTER_MS, loadProfile, scaleProfile, validateProfile, type DeviceProfile, type ModelProfile, type SpeedProfile } from '../../../bench/sim/speedProfile';
 import { SimDevice } from '../../../bench/sim/device';
 import { SimBackend } from '../../../bench/sim/simBackend';
-import { bracketFactors, fitCallCosts, fitPrefill, promptCalls, speedFactors, type SpeedCheck } from '../../../bench/profile';
+import { fitCallCosts, fitPrefill, promptCalls } from '../../../bench/real/fit';
+import { bracketFactors, speedFactors, type SpeedCheck } from '../../../bench/real/speedCheck';
 
 const DEVICE: DeviceProfile = {
     kind: 'cpu',

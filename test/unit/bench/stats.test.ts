@@ -1,6 +1,6 @@
 import * as assert from 'node:assert/strict';
-import { createRng } from '../../../bench/rng';
-import { bootstrapInterval, mean, percentile, percentileSorted, quantiles } from '../../../bench/stats';
+import { createRng } from '../../../bench/lib/rng';
+import { bootstrapInterval, mean, percentile, percentileSorted, quantiles } from '../../../bench/lib/stats';
 
 describe('bench stats', () => {
     it('interpolates percentiles between closest ranks (NumPy default)', () => {

@@ -1,9 +1,9 @@
 import * as assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DEFAULT_TRACE_SEED, TRACE_SPECS, generateTrace } from '../../../bench/traces/generate';
-import { TraceError, completionsOnly, parseTrace, serializeTrace, summarize, withFocus, type TraceLine } from '../../../bench/trace';
-import { TaskBuilder, calibrate, docWord } from '../../../bench/text';
+import { DEFAULT_TRACE_SEED, TRACE_SPECS, generateTrace } from '../../../bench/workload/generate';
+import { TraceError, completionsOnly, parseTrace, serializeTrace, summarize, withFocus, type TraceLine } from '../../../bench/workload/trace';
+import { TaskBuilder, calibrate, docWord } from '../../../bench/replay/text';
 import { MIDDLE_MAX_LINES } from '../../../src/core/completion/context';
 
 const TRACES = join(__dirname, '..', '..', '..', 'bench', 'traces');
@@ -18,7 +18,7 @@ describe('bench traces', () => {
     it('the shipped traces are exactly what the generator writes with the default seed', () => {
         for (const spec of TRACE_SPECS) {
             const shipped = readFileSync(join(TRACES, `${spec.name}.jsonl`), 'utf8');
-            assert.equal(shipped, serializeTrace(generateTrace(spec, DEFAULT_TRACE_SEED)), `${spec.name}.jsonl is stale: run npx tsx bench/traces/generate.ts`);
+            assert.equal(shipped, serializeTrace(generateTrace(spec, DEFAULT_TRACE_SEED)), `${spec.name}.jsonl is stale: run npx tsx bench/workload/generate.ts`);
         }
     });
 

@@ -3,7 +3,7 @@ import type { CallUsage, GenerateRequest, ModelBackend } from '../../../src/core
 import { VirtualClock } from '../../../src/core/clock';
 import { SupersededError } from '../../../src/core/errors';
 import { FakeBackend } from '../../../src/backends/fakeBackend';
-import { UsageLedger } from '../../../bench/usage';
+import { UsageLedger } from '../../../bench/replay/usage';
 
 const call = (reusedPromptTokens: number, evaluatedPromptTokens: number, generatedTokens: number, completed: boolean): CallUsage => ({ reusedPromptTokens, evaluatedPromptTokens, generatedTokens, completed });
 

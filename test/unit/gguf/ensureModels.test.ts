@@ -6,19 +6,19 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { readGguf } from '../../../src/core/gguf/reader';
 import { SYNTHETIC_ROLES } from '../../../src/core/gguf/synthetic';
-import { REPO_ROOT, type SyntheticModels } from '../../support/models';
+import { REPO_ROOT, type SyntheticModels } from '../../../scripts/generatedModels';
 
 const run = promisify(execFile);
 
 /** ensureModels in a separate Node process, as a second mocha process would call it. */
 async function ensureInChild(root: string): Promise<SyntheticModels> {
-    const code = `require('./test/support/models').ensureModels('tiny', { root: ${JSON.stringify(root)} })` +
+    const code = `require('./scripts/generatedModels').ensureModels('tiny', { root: ${JSON.stringify(root)} })` +
         '.then((m) => process.stdout.write(JSON.stringify(m)), (e) => { console.error(e); process.exit(1); });';
     const { stdout } = await run(process.execPath, ['--require', 'tsx/cjs', '-e', code], { cwd: REPO_ROOT });
     return JSON.parse(stdout) as SyntheticModels;
 }
 
-describe('ensureModels (test support)', function () {
+describe('ensureModels (scripts/generatedModels.ts)', function () {
     this.timeout(60_000);
     let root: string;
 

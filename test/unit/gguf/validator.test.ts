@@ -7,7 +7,7 @@ import { ModelFileError, type ModelFileProblem } from '../../../src/core/errors'
 import { syntheticModelSpec, syntheticShape, SYNTHETIC_ROLES, SYNTHETIC_VOCABULARY } from '../../../src/core/gguf/synthetic';
 import { ggufValue, type GgufValue } from '../../../src/core/gguf/types';
 import { writeGgufToBuffer } from '../../../src/core/gguf/writer';
-import { writeBadModelFiles, type BadModelFiles } from '../../support/models';
+import { writeBadModelFiles, type BadModelFiles } from '../../support/badModelFiles';
 
 async function rejection(promise: Promise<unknown>): Promise<ModelFileError> {
     try {

@@ -5,16 +5,16 @@
  * - every keystroke is reported to the router (`activity`) and its completion submitted; the
  *   previous completion for the same document is cancelled (as the editor cancels its token),
  *   and the router also supersedes it;
- * - embed lines are one sequential indexing stream (see trace.ts);
+ * - embed lines are one sequential indexing stream (see bench/workload/trace.ts);
  * - every request must settle: a request still pending at the time limit is recorded as "hung".
  * Units: ms on the env's clock.
  */
-import type { ModelBackend, ModelSpec } from '../src/core/backend';
-import type { Clock } from '../src/core/clock';
-import { DeadlineError, NoCapableModelError, QueueFullError, SupersededError, errorMessage, isAbortError } from '../src/core/errors';
-import type { Router, RouterDeps, RoutingSettings, Task, TaskKind, TaskResult } from '../src/core/tasks';
+import type { ModelBackend, ModelSpec } from '../../src/core/backend';
+import type { Clock, VirtualClock } from '../../src/core/clock';
+import { DeadlineError, NoCapableModelError, QueueFullError, SupersededError, errorMessage, isAbortError } from '../../src/core/errors';
+import type { Router, RouterDeps, RoutingSettings, Task, TaskKind, TaskResult } from '../../src/core/tasks';
 import type { TaskBuilder } from './text';
-import type { Trace, TraceLine } from './trace';
+import type { Trace, TraceLine } from '../workload/trace';
 
 export type Outcome = 'served' | 'cancelled' | 'dropped' | 'failed' | 'hung';
 
@@ -230,7 +230,7 @@ export async function replay(input: ReplayInput): Promise<ReplayResult> {
 }
 
 /** Virtual time: runs timers until `done()` or the limit. */
-export function virtualEnv(clock: import('../src/core/clock').VirtualClock): ReplayEnv {
+export function virtualEnv(clock: VirtualClock): ReplayEnv {
     return {
         clock,
         async drive(done, limitMs) {

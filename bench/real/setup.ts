@@ -1,12 +1,13 @@
 /**
- * The real models on this machine: the generated full GGUF trio (test/support/models.ts),
- * the llama.cpp backend (src/backends), one thread per model. Shared by profile.ts and real.ts.
+ * The real models on this machine: the generated full GGUF trio (scripts/generatedModels.ts),
+ * the llama.cpp backend (src/backends), one thread per model. Shared by the profile measurement,
+ * the speed checks, real mode and gpuCheck.ts.
  */
 import { cpus, loadavg } from 'node:os';
-import { ROLES, type GenerateRequest, type ChatRequest, type GenerationResult, type ModelBackend, type ModelSpec, type Role } from '../src/core/backend';
-import { SystemClock, type Clock } from '../src/core/clock';
-import { createLlamaCppBackendFactory, createLlamaProvider, type LlamaProvider } from '../src/backends';
-import { ensureModels, type SyntheticModels } from '../test/support/models';
+import { ROLES, type GenerateRequest, type ChatRequest, type GenerationResult, type ModelBackend, type ModelSpec, type Role } from '../../src/core/backend';
+import { SystemClock, type Clock } from '../../src/core/clock';
+import { createLlamaCppBackendFactory, createLlamaProvider, type LlamaProvider } from '../../src/backends';
+import { ensureModels, type SyntheticModels } from '../../scripts/generatedModels';
 
 export interface RealSetup {
     readonly models: SyntheticModels;
@@ -19,6 +20,9 @@ export interface RealSetup {
     /** Whether the models are offloaded to a GPU (every layer llama.cpp fits), or run on the CPU. */
     readonly gpu: boolean;
 }
+
+/** Threads over all evaluations, as Zeta runs on a 2-core machine (npm start sets ZETA_THREADS=1; ENVIRONMENT.md: 1 thread is fastest here). */
+export const MAX_THREADS = 1;
 
 /** Slots and context per role for the real runs (prompts of the real-* traces fit in 2048). */
 export const REAL_SLOTS: Readonly<Record<Role, number>> = { coder: 2, reasoner: 1, embedder: 1 };

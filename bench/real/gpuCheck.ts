@@ -1,19 +1,19 @@
 /**
  * GPU check of the llama.cpp backend and a speed profile of the generated models on a GPU:
- *   npx tsx bench/gpuCheck.ts --out DIR [--no-profile]
+ *   npx tsx bench/real/gpuCheck.ts --out DIR [--no-profile]
  * Loads the three generated models with every layer offloaded (llama.cpp picks CUDA, Vulkan or
  * Metal, whichever prebuilt binary works here), then checks fill-in-the-middle with the /infill
  * layout (a keystroke in a line evaluates one token), chat, embeddings (deterministic), abort in
- * the middle of a call and the token gate, and measures a profile (bench/profile.ts) on the GPU.
+ * the middle of a call and the token gate, and measures a profile (bench/real/measure.ts) on the GPU.
  * Writes DIR/checks.json and DIR/profile-gpu.json; exits non-zero when a check fails. With no GPU
  * it says so and measures the CPU instead. Results of one run on an H100: bench/results/gpu-h100/.
  */
 import { strict as assert } from 'node:assert';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { GenerationResult, ModelBackend } from '../src/core/backend';
-import { measureProfile } from './profile';
-import { realSetup } from './realSetup';
+import type { GenerationResult, ModelBackend } from '../../src/core/backend';
+import { measureProfile } from './measure';
+import { realSetup } from './setup';
 
 const outAt = process.argv.indexOf('--out');
 const OUT = outAt > 0 ? process.argv[outAt + 1] : (process.env.OUT ?? '.');

@@ -5,55 +5,13 @@
  * another. The sweep says on how many draws each target holds, with the same profile, settings and
  * decision cost as the main run.
  */
-import { POLICY_NAMES, type Router, type RouterDeps, type RoutingSettings } from '../src/core/tasks';
-import type { DecisionCost } from './decisionCost';
-import type { SpeedProfile } from './profileTypes';
-import { evaluateTargets, reportHead, type Target } from './report';
-import { runSimSuite } from './suite';
-import type { Trace } from './trace';
-
-/** The most seeds one sweep runs (each is a full five-policy run plus the isolated replay). */
-export const MAX_SEEDS = 50;
-
-/** "3", "1-12" or "1,4,9" (and mixes: "1-3,7"): distinct whole seeds, ascending. */
-export function parseSeeds(text: string): number[] {
-    const out = new Set<number>();
-    for (const part of text.split(',')) {
-        const m = /^\s*(-?\d+)\s*(?:-\s*(-?\d+)\s*)?$/.exec(part);
-        if (!m) throw new Error(`--seeds takes seeds like "1-12" or "1,4,9", got "${text}"`);
-        const a = Number(m[1]);
-        const b = m[2] === undefined ? a : Number(m[2]);
-        if (b < a) throw new Error(`--seeds: the range "${part.trim()}" ends before it starts`);
-        for (let s = a; s <= b; s++) {
-            out.add(s);
-            if (out.size > MAX_SEEDS) throw new Error(`--seeds: at most ${MAX_SEEDS} seeds in one sweep`);
-        }
-    }
-    return [...out].sort((x, y) => x - y);
-}
-
-export interface SeedRow {
-    readonly seed: number;
-    readonly zetaP95: number;
-    readonly staticP95: number;
-    /** The trace's completions alone on an idle system (the isolated replay), p95 (ms). */
-    readonly isolatedP95: number;
-    /** The lowest p95 of the four baselines (ms). */
-    readonly bestOtherP95: number;
-    /** Zeta's p95 over the completions the user waited for, over the lowest baseline's (report's "waited for"). */
-    readonly waitedForRatio: number;
-    readonly targets: ReadonlyArray<Pick<Target, 'id' | 'value' | 'met'>>;
-}
-
-export interface SeedSweep {
-    readonly seeds: readonly number[];
-    readonly rows: readonly SeedRow[];
-    /** Draws on which zeta's p95 is below every baseline's (real mode's target), and the same over the completions waited for. */
-    readonly beatsEveryBaseline: number;
-    readonly beatsEveryBaselineWaitedFor: number;
-    /** Per target, in the order of the targets table: on how many seeds it was met, and the range of its value. */
-    readonly summary: ReadonlyArray<{ readonly id: string; readonly text: string; readonly limit: number; readonly met: number; readonly of: number; readonly min: number; readonly max: number }>;
-}
+import { POLICY_NAMES, type Router, type RouterDeps, type RoutingSettings } from '../../src/core/tasks';
+import type { DecisionCost } from '../sim/decisionCost';
+import type { SpeedProfile } from '../sim/speedProfile';
+import { reportHead, type SeedRow, type SeedSweep, type Target } from '../report/report';
+import { evaluateTargets } from '../report/targets';
+import { runSimSuite } from '../sim/suite';
+import type { Trace } from '../workload/trace';
 
 export async function sweepSeeds(
     seeds: readonly number[],

@@ -1,8 +1,13 @@
 /** Trace files on disk, and regeneration of a shipped trace with another seed. */
 import { readFileSync } from 'node:fs';
-import { basename } from 'node:path';
+import { basename, join } from 'node:path';
 import { parseTrace, type Trace } from './trace';
-import { DEFAULT_TRACE_SEED, TRACE_SPECS, generateTrace } from './traces/generate';
+import { DEFAULT_TRACE_SEED, TRACES_DIR, TRACE_SPECS, generateTrace } from './generate';
+
+/** The file of the shipped trace `name` (a TRACE_SPECS name). */
+export function shippedTrace(name: string): string {
+    return join(TRACES_DIR, `${name}.jsonl`);
+}
 
 /**
  * Loads a trace file. With a seed other than the shipped one, a shipped trace is regenerated

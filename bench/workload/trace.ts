@@ -18,7 +18,7 @@
  *   submitted at `t` or when the previous embed line settles, whichever is later.
  * - embedQuery: `items` query texts of `promptTokens` tokens (interactive search).
  */
-import { TASK_KINDS, type TaskKind } from '../src/core/tasks';
+import { TASK_KINDS, type TaskKind } from '../../src/core/tasks';
 
 export interface TraceLine {
     readonly t: number;

@@ -2,12 +2,12 @@
  * Runs the benchmark's sim suite: the five policies side by side, the isolated replay, and the
  * lever ablation, all on one trace and one speed profile.
  */
-import { POLICY_NAMES, type PolicyName, type Router, type RouterDeps, type RoutingSettings } from '../src/core/tasks';
-import type { PolicyMetrics } from './metrics';
-import type { SpeedProfile } from './profileTypes';
-import { LEVER_NAMES, type LeverName } from './report';
-import { runSim, type SimOptions } from './sim/run';
-import { completionsOnly, type Trace } from './trace';
+import { POLICY_NAMES, type PolicyName, type Router, type RouterDeps, type RoutingSettings } from '../../src/core/tasks';
+import type { PolicyMetrics } from '../replay/metrics';
+import type { SpeedProfile } from './speedProfile';
+import { runSim, type SimOptions } from './run';
+import { LEVER_NAMES, type LeverName } from '../types';
+import { completionsOnly, type Trace } from '../workload/trace';
 
 export function settingsFor(base: RoutingSettings, policy: PolicyName, profile: SpeedProfile, leverOff?: LeverName): RoutingSettings {
     const levers = { ...base.levers };

@@ -4,7 +4,16 @@
  * Units: tokens per second, milliseconds, bytes. Stored as JSON in bench/profiles/.
  */
 import { readFileSync } from 'node:fs';
-import { ROLES, type Role } from '../src/core/backend';
+import { join } from 'node:path';
+import { ROLES, type Role } from '../../src/core/backend';
+
+/** Where the shipped profiles are: bench/profiles/<name>.json. */
+export const PROFILES_DIR = join(__dirname, '..', 'profiles');
+
+/** The file of the shipped profile `name` (`rtx4090-qwen2.5-trio`, `local-generated`). */
+export function shippedProfile(name: string): string {
+    return join(PROFILES_DIR, `${name}.json`);
+}
 
 export type Phase = 'prefill' | 'decode' | 'embed';
 export const PHASES: readonly Phase[] = ['prefill', 'decode', 'embed'];
@@ -86,7 +95,7 @@ export const IDLE_WAKE_AFTER_MS = 50;
 export interface SpeedProfile {
     readonly name: string;
     readonly description: string;
-    /** Where the numbers come from (URLs, or "measured by bench/profile.ts on ..."). */
+    /** Where the numbers come from (URLs, or "measured by bench/real/measure.ts on ..."). */
     readonly sources: readonly string[];
     readonly device: DeviceProfile;
     readonly models: Readonly<Record<Role, ModelProfile>>;

@@ -1,7 +1,7 @@
 /**
- * Generates the shipped workload traces deterministically from a seed:
- *   npx tsx bench/traces/generate.ts [--seed N] [--out DIR]
- * writes bench/traces/<name>.jsonl for every spec in TRACE_SPECS. Same seed, same bytes.
+ * The shipped workload traces: their specs (TRACE_SPECS) and the generator that draws them from a
+ * seed. `npx tsx bench/workload/generate.ts [--seed N] [--out DIR]` writes
+ * bench/traces/<name>.jsonl (TRACES_DIR) for every spec. Same seed, same bytes.
  *
  * Model of the user (all times ms): typing comes in bursts of keystrokes separated by log-normal
  * inter-key gaps, bursts are separated by log-normal pauses (reading, thinking); after a pause the
@@ -20,8 +20,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TaskKind } from '../../src/core/tasks';
-import { createRng, hashString, type Rng } from '../rng';
-import { serializeTrace, type TraceLine } from '../trace';
+import { createRng, hashString, type Rng } from '../lib/rng';
+import { serializeTrace, type TraceLine } from './trace';
 
 export interface TypingSpec {
     readonly docs: number;
@@ -249,9 +249,12 @@ export const TRACE_SPECS: readonly TraceSpec[] = [
 
 export const DEFAULT_TRACE_SEED = 1;
 
+/** Where the shipped traces are: bench/traces/<name>.jsonl, written with DEFAULT_TRACE_SEED. */
+export const TRACES_DIR = join(__dirname, '..', 'traces');
+
 function main(argv: readonly string[]): void {
     let seed = DEFAULT_TRACE_SEED;
-    let out = join(__dirname);
+    let out = TRACES_DIR;
     for (let i = 0; i < argv.length; i++) {
         if (argv[i] === '--seed') seed = Number(argv[++i]);
         else if (argv[i] === '--out') out = argv[++i];

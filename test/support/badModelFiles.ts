@@ -1,121 +1,16 @@
 /**
- * Synthetic models for tests and benchmarks.
- *
- * `ensureModels(preset)` generates embedder/coder/reasoner.gguf into `.zeta/models/<preset>/`
- * (gitignored) only when they are missing or were written by another generator version or seed.
- * Safe across concurrent mocha processes: each file and the stamp are written under temporary
- * names and renamed into place, and racing writers produce identical bytes.
- *
- * `writeBadModelFiles(dir)` writes one small file per model-file problem, for tests that prove
- * bad files are rejected before they reach llama.cpp.
+ * Bad model files for tests: `writeBadModelFiles(dir)` writes one small file per model-file
+ * problem, for tests that prove bad files are rejected before they reach llama.cpp. The generated
+ * models themselves: scripts/generatedModels.ts (`ensureModels`).
  */
 
-import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { ModelFileProblem } from '../../src/core/errors';
-import {
-    DEFAULT_SYNTHETIC_SEED,
-    SYNTHETIC_GENERATOR_VERSION,
-    SYNTHETIC_ROLES,
-    syntheticFileName,
-    syntheticModelSpec,
-    type SyntheticPreset,
-    type SyntheticRole,
-} from '../../src/core/gguf/synthetic';
+import { syntheticModelSpec } from '../../src/core/gguf/synthetic';
 import type { GgufValue } from '../../src/core/gguf/types';
 import { writeGgufToBuffer } from '../../src/core/gguf/writer';
-import { writeSyntheticModels } from '../../scripts/models';
-
-export const REPO_ROOT = path.resolve(__dirname, '..', '..');
-
-export interface SyntheticModels {
-    readonly dir: string;
-    readonly preset: SyntheticPreset;
-    readonly seed: number;
-    /** Absolute paths. */
-    readonly embedder: string;
-    readonly coder: string;
-    readonly reasoner: string;
-}
-
-interface Stamp {
-    readonly generatorVersion: number;
-    readonly preset: SyntheticPreset;
-    readonly seed: number;
-    readonly bytes: Readonly<Record<SyntheticRole, number>>;
-}
-
-const STAMP_FILE = 'stamp.json';
-
-async function fileSize(file: string): Promise<number | undefined> {
-    try {
-        const s = await stat(file);
-        return s.isFile() ? s.size : undefined;
-    } catch {
-        return undefined;
-    }
-}
-
-async function isFresh(dir: string, preset: SyntheticPreset, seed: number): Promise<boolean> {
-    let stamp: Stamp;
-    try {
-        stamp = JSON.parse(await readFile(path.join(dir, STAMP_FILE), 'utf8')) as Stamp;
-    } catch {
-        return false;
-    }
-    if (stamp.generatorVersion !== SYNTHETIC_GENERATOR_VERSION || stamp.preset !== preset || stamp.seed !== seed) return false;
-    for (const role of SYNTHETIC_ROLES) {
-        if ((await fileSize(path.join(dir, syntheticFileName(role)))) !== stamp.bytes?.[role]) return false;
-    }
-    return true;
-}
-
-async function writeAtomically(file: string, content: string | Uint8Array): Promise<void> {
-    const temp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-    await writeFile(temp, content);
-    await rename(temp, file);
-}
-
-/** One generation per (directory, preset, seed) per process. */
-const pending = new Map<string, Promise<SyntheticModels>>();
-
-export interface EnsureModelsOptions {
-    readonly seed?: number;
-    /** Parent of the per-preset folders; default `<repo>/.zeta/models`. */
-    readonly root?: string;
-}
-
-/** Generates the preset's three models if missing or stale; resolves with their paths. */
-export function ensureModels(preset: SyntheticPreset, options: EnsureModelsOptions = {}): Promise<SyntheticModels> {
-    const seed = options.seed ?? DEFAULT_SYNTHETIC_SEED;
-    const root = options.root ?? path.join(REPO_ROOT, '.zeta', 'models');
-    const dir = seed === DEFAULT_SYNTHETIC_SEED ? path.join(root, preset) : path.join(root, `${preset}-seed${seed}`);
-    const key = `${dir}\0${seed}`;
-    let p = pending.get(key);
-    if (p === undefined) {
-        p = generateIfStale(dir, preset, seed);
-        pending.set(key, p);
-        p.catch(() => pending.delete(key));
-    }
-    return p;
-}
-
-async function generateIfStale(dir: string, preset: SyntheticPreset, seed: number): Promise<SyntheticModels> {
-    if (!(await isFresh(dir, preset, seed))) {
-        const written = await writeSyntheticModels(dir, preset, seed);
-        const stamp: Stamp = { generatorVersion: SYNTHETIC_GENERATOR_VERSION, preset, seed, bytes: written.bytes };
-        await writeAtomically(path.join(dir, STAMP_FILE), `${JSON.stringify(stamp, null, 2)}\n`);
-    }
-    return {
-        dir,
-        preset,
-        seed,
-        embedder: path.join(dir, syntheticFileName('embedder')),
-        coder: path.join(dir, syntheticFileName('coder')),
-        reasoner: path.join(dir, syntheticFileName('reasoner')),
-    };
-}
+import { writeAtomically } from '../../scripts/generatedModels';
 
 /** Every case of a bad model file, each with the problem the validator must report. */
 export type BadModelCase =

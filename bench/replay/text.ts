@@ -13,11 +13,11 @@
  * lines start. With the simulator's tokenizer one word is one token; for a real tokenizer
  * `tokensPerWord` (measured with `calibrate`) converts token budgets to word counts.
  */
-import type { ChatMessage, TokenListener } from '../src/core/backend';
-import { keepsMiddleAnchor } from '../src/core/completion/context';
-import type { ChatTask, CompletionTask, EmbedTask } from '../src/core/tasks';
-import { hashString } from './rng';
-import type { TraceLine } from './trace';
+import type { ChatMessage, TokenListener } from '../../src/core/backend';
+import { keepsMiddleAnchor } from '../../src/core/completion/context';
+import type { ChatTask, CompletionTask, EmbedTask } from '../../src/core/tasks';
+import { hashString } from '../lib/rng';
+import type { TraceLine } from '../workload/trace';
 
 /** Code-like words; all lower-case ASCII so any byte-level tokenizer handles them. */
 const WORDS: readonly string[] = [

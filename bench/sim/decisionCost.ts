@@ -6,16 +6,16 @@
  * Each call is timed alone with `process.hrtime.bigint()` (~40 ns of overhead); the first
  * `warmup` decisions let the JIT settle and are not counted.
  */
-import { ROLES, type Role } from '../src/core/backend';
-import { VirtualClock } from '../src/core/clock';
-import type { DecisionRecord, RouterDeps, RoutingSettings, Task } from '../src/core/tasks';
-import type { Router } from '../src/core/tasks';
-import type { ModelProfile, SpeedProfile } from './profileTypes';
-import { SimDevice } from './sim/device';
-import { modelSpecs } from './sim/run';
-import { SimBackend } from './sim/simBackend';
-import { percentileSorted } from './stats';
-import { TaskBuilder } from './text';
+import { ROLES, type Role } from '../../src/core/backend';
+import { VirtualClock } from '../../src/core/clock';
+import type { DecisionRecord, RouterDeps, RoutingSettings, Task } from '../../src/core/tasks';
+import type { Router } from '../../src/core/tasks';
+import type { ModelProfile, SpeedProfile } from './speedProfile';
+import { SimDevice } from './device';
+import { modelSpecs } from './run';
+import { SimBackend } from './simBackend';
+import { percentileSorted } from '../lib/stats';
+import { TaskBuilder } from '../replay/text';
 
 export interface DecidingRouter extends Router {
     decide(task: Task): DecisionRecord;

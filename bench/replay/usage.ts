@@ -8,7 +8,7 @@
  * result reuses them; each is credited once. Positions are tracked per model and cache key, as the
  * backends keep one sequence per key.
  */
-import type { CallUsage, ChatRequest, GenerateRequest, ModelBackend } from '../src/core/backend';
+import type { CallUsage, ChatRequest, GenerateRequest, ModelBackend } from '../../src/core/backend';
 import type { TokenTotals } from './metrics';
 
 /** Positions [from, to) of a key's sequence and whether a completed call has used them yet. */

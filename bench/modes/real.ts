@@ -1,40 +1,40 @@
 /**
  * Real mode: the generated full models through node-llama-cpp on this machine, wall clock, the
  * same traces and policies as sim mode, plus `simPredicted` from a sim run of the same trace with
- * the speed profile measured just before (issue 4 §3). Also `--mode profile`.
+ * the speed profile measured just before (issue 4 §3).
  *
  * Token accounting: from each call's own report (UsageLedger), as in sim mode: an aborted prefill
  * counts the chunks that ran.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadTokenizer } from '../src/backends';
-import type { Role } from '../src/core/backend';
-import { createRouter, defaultRoutingSettings } from '../src/core/router';
-import { POLICY_NAMES, type PolicyName } from '../src/core/tasks';
-import type { CliArgs } from './cli';
-import { loadTraceFile } from './traceFiles';
-import { measureDecisionCost } from './decisionCost';
-import { replay, wallEnv } from './harness';
-import { computeMetrics, type PolicyMetrics } from './metrics';
-import { bracketFactors, measureProfile, measureSpeedCheck, type SpeedCheck } from './profile';
-import { loadProfile, scaleProfile, type SpeedProfile } from './profileTypes';
-import { evaluateTargets, reportHead, speedFactorsText, writeReport, type Report } from './report';
-import { machineLoad, realSetup, type RealSetup } from './realSetup';
-import { objectiveFn } from './sim/run';
-import { UsageLedger } from './usage';
-import { runSimSuite, settingsFor, type SimSuite } from './suite';
-import { createRng, hashString } from './rng';
-import { bootstrapInterval } from './stats';
-import { TaskBuilder, calibrate } from './text';
-import { completionsOnly, summarize, withFocus, type Trace } from './trace';
+import { loadTokenizer } from '../../src/backends';
+import type { Role } from '../../src/core/backend';
+import { createRouter, defaultRoutingSettings } from '../../src/core/router';
+import { POLICY_NAMES, type PolicyName } from '../../src/core/tasks';
+import { loadTraceFile, shippedTrace } from '../workload/files';
+import { measureDecisionCost } from '../sim/decisionCost';
+import { replay, wallEnv } from '../replay/harness';
+import { computeMetrics, type PolicyMetrics } from '../replay/metrics';
+import { measureProfile } from '../real/measure';
+import { bracketFactors, measureSpeedCheck, type SpeedCheck } from '../real/speedCheck';
+import { loadProfile, scaleProfile, shippedProfile, type SpeedProfile } from '../sim/speedProfile';
+import { speedFactorsText } from '../report/markdown';
+import { reportHead, type Report } from '../report/report';
+import { evaluateTargets } from '../report/targets';
+import { writeReport } from '../report/write';
+import { MAX_THREADS, machineLoad, realSetup, type RealSetup } from '../real/setup';
+import { objectiveFn } from '../sim/run';
+import { UsageLedger } from '../replay/usage';
+import { runSimSuite, settingsFor, type SimSuite } from '../sim/suite';
+import type { CliArgs } from '../types';
+import { createRng, hashString } from '../lib/rng';
+import { bootstrapInterval } from '../lib/stats';
+import { TaskBuilder, calibrate } from '../replay/text';
+import { completionsOnly, summarize, withFocus, type Trace } from '../workload/trace';
 
-const BENCH_DIR = __dirname;
 /** Resamples for the bootstrap interval of each policy's real p50 (`simVsReal.realP50Interval90`). */
 const BOOTSTRAP_RESAMPLES = 2000;
-
-/** Threads over all evaluations, as Zeta runs on a 2-core machine (npm start sets ZETA_THREADS=1; ENVIRONMENT.md: 1 thread is fastest here). */
-const MAX_THREADS = 1;
 
 export async function runReal(setup: RealSetup, trace: Trace, policy: PolicyName, profile: SpeedProfile, tokensPerWord: number): Promise<PolicyMetrics> {
     const base = defaultRoutingSettings();
@@ -65,34 +65,21 @@ async function getProfile(args: CliArgs, setup: RealSetup, log: (l: string) => v
         await b.unload();
         return { profile, tokensPerWord };
     }
-    log('measuring the speed profile of the generated models (bench/profile.ts)...');
+    log('measuring the speed profile of the generated models (bench/real/measure.ts)...');
     return measureProfile(setup, { log, reps: 3 });
-}
-
-export async function runProfileMode(args: CliArgs): Promise<void> {
-    const setup = await realSetup(MAX_THREADS);
-    const { profile } = await measureProfile(setup, { log: console.log, reps: 3 });
-    mkdirSync(args.out, { recursive: true });
-    writeFileSync(join(args.out, 'profile.json'), JSON.stringify(profile, null, 2) + '\n');
-    console.log(`wrote ${join(args.out, 'profile.json')}`);
-    if (args.save) {
-        writeFileSync(join(BENCH_DIR, 'profiles', 'local-generated.json'), JSON.stringify(profile, null, 2) + '\n');
-        console.log('saved as bench/profiles/local-generated.json');
-    }
-    await setup.provider.dispose();
 }
 
 export async function runRealMode(args: CliArgs, command: string): Promise<Report> {
     const started = performance.now();
     const log = console.log;
     const setup = await realSetup(MAX_THREADS);
-    let trace = loadTraceFile(args.trace ?? join(BENCH_DIR, 'traces', 'real-typing-indexing.jsonl'), args.seed);
+    let trace = loadTraceFile(args.trace ?? shippedTrace('real-typing-indexing'), args.seed);
     if (args.quick) trace = { name: trace.name, lines: trace.lines.filter((l) => l.t < 20_000) };
     if (args.readAheadMs !== undefined) trace = withFocus(trace, args.readAheadMs);
     const { profile, tokensPerWord } = await getProfile(args, setup, log);
     mkdirSync(args.out, { recursive: true });
     writeFileSync(join(args.out, 'profile.json'), JSON.stringify(profile, null, 2) + '\n');
-    if (args.save) writeFileSync(join(BENCH_DIR, 'profiles', 'local-generated.json'), JSON.stringify(profile, null, 2) + '\n');
+    if (args.save) writeFileSync(shippedProfile('local-generated'), JSON.stringify(profile, null, 2) + '\n');
     const s = summarize(trace);
     log(`real: trace ${trace.name} (${trace.lines.length} lines, ${(s.durationMs / 1000).toFixed(0)} s), ${tokensPerWord.toFixed(2)} tokens per word`);
 
