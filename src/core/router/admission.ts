@@ -16,7 +16,7 @@ import type { CompletionTask } from '../tasks';
 import { CLASS_INDEX, NK } from './config';
 import type { DecisionRecordImpl } from './decision';
 import type { Cadence } from './forecast';
-import { isEmbedTask, type Job } from './job';
+import { isEmbedTask, type Job } from './state';
 import type { ModelSet } from './models';
 import { COLD_PROMPT_REUSE } from './tuning';
 

@@ -21,8 +21,7 @@ import { CLASS_INDEX, type RouterConfig } from './config';
 import { DecisionRecordImpl, type Candidate } from './decision';
 import type { Decider } from './decide';
 import type { Dispatcher } from './dispatch';
-import type { Job } from './job';
-import type { ModelEntry } from './modelEntry';
+import type { Job, ModelEntry } from './state';
 import type { ModelSet } from './models';
 import { READ_AHEAD_MIN_GPU_MS, READ_AHEAD_MIN_TOKENS } from './tuning';
 

@@ -12,8 +12,7 @@
 import type { Clock } from '../clock';
 import { DeadlineError } from '../errors';
 import { CLASS_INDEX, type RouterConfig } from './config';
-import type { Job } from './job';
-import type { ModelEntry } from './modelEntry';
+import type { Job, ModelEntry } from './state';
 import type { PauseController } from './pauses';
 import type { Residency } from './residency';
 import { HEADROOM_CONFIDENCE, HEADROOM_CONFIDENCE_GPU, HOLD_BANK_MAX_MS, MAX_HOLD_SHARE, STARVATION_MS } from './tuning';

@@ -10,8 +10,7 @@
  */
 import { TASK_KINDS } from '../tasks';
 import type { Candidate } from './decision';
-import type { Job } from './job';
-import type { ModelEntry } from './modelEntry';
+import type { Job, ModelEntry } from './state';
 
 const NK = TASK_KINDS.length;
 

@@ -10,8 +10,7 @@ import type { ModelBackend, ModelSpec } from '../backend';
 import { TASK_KINDS } from '../tasks';
 import { CLASS_INDEX, NK } from './config';
 import { PREFERRED_ROLE } from './defaults';
-import type { Job } from './job';
-import { ModelEntry } from './modelEntry';
+import { type Job, ModelEntry } from './state';
 
 /** A model whose backend was replaced by `reconcile`: the old backend may still run `running`. */
 export interface Replaced {

@@ -21,8 +21,7 @@
 import type { Clock, TimerHandle } from '../clock';
 import { CLASS_INDEX, type RouterConfig } from './config';
 import { CADENCE_MIN_SAMPLES, type Cadence } from './forecast';
-import { isEmbedTask, type Job } from './job';
-import type { ModelEntry } from './modelEntry';
+import { type Job, type ModelEntry, isEmbedTask } from './state';
 import {
     PAUSE_TO_END_MAX_MS,
     PREDICTIVE_PAUSE_CONFIDENCE,

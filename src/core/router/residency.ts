@@ -13,7 +13,7 @@ import { errorMessage } from '../errors';
 import { TASK_KINDS, type RouterLogger, type TaskKind } from '../tasks';
 import type { RouterConfig } from './config';
 import { NK } from './config';
-import type { ModelEntry } from './modelEntry';
+import type { ModelEntry } from './state';
 import type { ModelSet } from './models';
 import type { SpeedBook } from './speeds';
 

@@ -9,7 +9,7 @@
 import type { ModelInfo, ModelSpec } from '../backend';
 import type { Clock } from '../clock';
 import type { RouterLogger, TextStore } from '../tasks';
-import type { ModelEntry } from './modelEntry';
+import type { ModelEntry } from './state';
 import { DebouncedSave, loadStored, storedModels } from './persist';
 import type { LearnedSpeeds } from './speedMonitor';
 import { FEEDBACK_SAVE_DEBOUNCE_MS } from './tuning';

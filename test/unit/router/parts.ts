@@ -7,9 +7,8 @@ import { VirtualClock } from '../../../src/core/clock';
 import type { Task, TaskKind } from '../../../src/core/tasks';
 import { FakeBackend, type FakeProfile } from '../../../src/backends/fakeBackend';
 import { CLASS_INDEX, RouterConfig } from '../../../src/core/router/config';
-import { Job } from '../../../src/core/router/job';
+import { Job, type ModelEntry } from '../../../src/core/router/state';
 import { ModelSet } from '../../../src/core/router/models';
-import type { ModelEntry } from '../../../src/core/router/modelEntry';
 import { makeSettings, spec, type FixtureOptions } from './helpers';
 
 export interface Parts {

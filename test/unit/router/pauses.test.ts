@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { RouterConfig } from '../../../src/core/router/config';
 import { Cadence } from '../../../src/core/router/forecast';
-import type { ModelEntry } from '../../../src/core/router/modelEntry';
+import type { ModelEntry } from '../../../src/core/router/state';
 import { PauseController } from '../../../src/core/router/pauses';
 import { PAUSE_TO_END_MAX_MS, TYPING_CHUNK_MIN_TOKENS, TYPING_CHUNK_MS } from '../../../src/core/router/tuning';
 import { makeSettings } from './helpers';

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import type { Role } from '../../../src/core/backend';
 import type { TaskKind } from '../../../src/core/tasks';
 import { FakeBackend } from '../../../src/backends/fakeBackend';
-import type { ModelEntry } from '../../../src/core/router/modelEntry';
+import type { ModelEntry } from '../../../src/core/router/state';
 import { Residency } from '../../../src/core/router/residency';
 import { SpeedBook } from '../../../src/core/router/speeds';
 import { parts, running, type Parts } from './parts';
