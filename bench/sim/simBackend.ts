@@ -51,14 +51,6 @@ interface NativeSlot {
     begun: boolean;
 }
 
-interface Ewma {
-    value: number | undefined;
-}
-
-function ewma(e: Ewma, x: number, alpha = 0.3): void {
-    e.value = e.value === undefined ? x : e.value + alpha * (x - e.value);
-}
-
 /** Recently tokenized texts: the router and the backend often count the same prompt. */
 const tokenCache = new Map<string, string[]>();
 const TOKEN_CACHE_SIZE = 16;
@@ -120,10 +112,6 @@ export class SimBackend implements ModelBackend {
     private readonly prefixes = new KeyedPrefixCache(() => this.spec?.slots ?? this.profile.slots);
     /** Keys being evaluated now: the prompt tokens their sequence holds so far (reused + started). */
     private readonly serving = new Map<string, () => number>();
-    private readonly ttft: Ewma = { value: undefined };
-    private readonly promptTps: Ewma = { value: undefined };
-    private readonly decodeTps: Ewma = { value: undefined };
-    private readonly embedIps: Ewma = { value: undefined };
     private readonly tokenize: (text: string) => readonly string[];
     private totals = { promptTokensEvaluated: 0, promptTokensReused: 0, generatedTokens: 0, requests: 0, errors: 0 };
 
@@ -184,7 +172,6 @@ export class SimBackend implements ModelBackend {
     async embed(texts: readonly string[], signal: AbortSignal, priority = 0): Promise<number[][]> {
         this.requireLoaded();
         await this.slots.acquire(signal);
-        const start = this.clock.now();
         const slot: NativeSlot = { tail: Promise.resolve(), begun: true };
         try {
             const p = this.profile;
@@ -200,8 +187,6 @@ export class SimBackend implements ModelBackend {
                 for (let i = 0; i < t.length; i++) v[i % dims] += t.charCodeAt(i) / 1000;
                 out.push(v);
             }
-            const ms = this.clock.now() - start;
-            if (ms > 0) ewma(this.embedIps, (texts.length * 1000) / ms);
             this.totals.requests++;
             return out;
         } finally {
@@ -220,10 +205,6 @@ export class SimBackend implements ModelBackend {
             loaded: this.loaded,
             inFlight: this.slots.inUse,
             slots: this.spec?.slots ?? this.profile.slots,
-            firstTokenMs: this.ttft.value,
-            promptTokensPerSec: this.promptTps.value,
-            decodeTokensPerSec: this.decodeTps.value,
-            embedItemsPerSec: this.embedIps.value,
             ...this.totals,
             memory: { ramBytes: 0, vramBytes: this.profile.memoryBytes },
         };
@@ -354,14 +335,10 @@ export class SimBackend implements ModelBackend {
                 if (firstTokenAt === undefined) {
                     reservation.end();
                     firstTokenAt = this.clock.now();
-                    ewma(this.ttft, firstTokenAt - t0);
-                    const prefillMs = firstTokenAt - t0 - p.firstTokenOverheadMs;
-                    if (evaluated > 0 && prefillMs > 0) ewma(this.promptTps, (evaluated * 1000) / prefillMs);
                 }
                 listener?.(piece);
             }
             const end = this.clock.now();
-            if (generated > 1 && firstTokenAt !== undefined) ewma(this.decodeTps, ((generated - 1) * 1000) / Math.max(1e-9, end - firstTokenAt));
             this.prefixes.keep(cacheKey, prompt);
             completed = true;
             this.totals.requests++;

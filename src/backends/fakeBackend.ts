@@ -88,14 +88,6 @@ export interface FakeCall {
     readonly chunks?: number[];
 }
 
-interface Ewma {
-    value: number | undefined;
-}
-
-function ewma(e: Ewma, x: number, alpha = 0.3): void {
-    e.value = e.value === undefined ? x : e.value + alpha * (x - e.value);
-}
-
 export class FakeBackend implements ModelBackend {
     readonly profile: FakeProfile;
     readonly calls: FakeCall[] = [];
@@ -112,10 +104,6 @@ export class FakeBackend implements ModelBackend {
     /** Keys being evaluated now: the prompt tokens their sequence holds so far. */
     private readonly serving = new Map<string, () => number>();
     private failures: Array<{ ops: readonly FakeOp[]; error: Error }> = [];
-    private readonly ttft: Ewma = { value: undefined };
-    private readonly promptTps: Ewma = { value: undefined };
-    private readonly decodeTps: Ewma = { value: undefined };
-    private readonly embedIps: Ewma = { value: undefined };
     private totals = { promptTokensEvaluated: 0, promptTokensReused: 0, generatedTokens: 0, requests: 0, errors: 0 };
 
     constructor(
@@ -192,7 +180,6 @@ export class FakeBackend implements ModelBackend {
         const call: FakeCall = { op: 'embed', at: this.clock.now(), texts: texts.length };
         this.calls.push(call);
         await this.slots.acquire(signal);
-        const start = this.clock.now();
         try {
             await sleep(this.clock, this.profile.embedMsPerText * texts.length, signal);
             this.takeFailure('embed');
@@ -202,8 +189,6 @@ export class FakeBackend implements ModelBackend {
                 for (let i = 0; i < t.length; i++) v[i % dims] += t.charCodeAt(i) / 1000;
                 return v;
             });
-            const ms = this.clock.now() - start;
-            if (ms > 0) ewma(this.embedIps, (texts.length * 1000) / ms);
             call.outcome = 'ok';
             this.totals.requests++;
             return out;
@@ -228,10 +213,6 @@ export class FakeBackend implements ModelBackend {
             loaded: this.loaded,
             inFlight: this.slots.inUse,
             slots: this.spec?.slots ?? 1,
-            firstTokenMs: this.ttft.value,
-            promptTokensPerSec: this.promptTps.value,
-            decodeTokensPerSec: this.decodeTps.value,
-            embedItemsPerSec: this.embedIps.value,
             ...this.totals,
             memory: this.profile.memory,
         };
@@ -295,16 +276,10 @@ export class FakeBackend implements ModelBackend {
                 text += piece;
                 generated++;
                 this.totals.generatedTokens++;
-                if (firstTokenAt === undefined) {
-                    firstTokenAt = this.clock.now();
-                    const prefillMs = firstTokenAt - t0 - p.firstTokenOverheadMs;
-                    ewma(this.ttft, firstTokenAt - t0);
-                    if (evaluated > 0 && prefillMs > 0) ewma(this.promptTps, (evaluated * 1000) / prefillMs);
-                }
+                firstTokenAt ??= this.clock.now();
                 listener?.(piece);
             }
             const end = this.clock.now();
-            if (generated > 1 && firstTokenAt !== undefined) ewma(this.decodeTps, ((generated - 1) * 1000) / Math.max(1e-9, end - firstTokenAt));
             this.prefixes.keep(cacheKey, prompt);
             const stopReason: StopReason = generated < maxTokens ? 'endOfGeneration' : 'maxTokens';
             call.outcome = 'ok';

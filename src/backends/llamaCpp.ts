@@ -70,8 +70,6 @@ export interface LlamaCppBackendOptions {
     /** The GGUF validator (src/backends/ggufValidator.ts in production). Required: never skipped. */
     readonly validate: ModelFileValidator;
     readonly log?: (message: string) => void;
-    /** Weight of the newest sample in the moving averages of `stats()` (0 < alpha <= 1). Default 0.3. */
-    readonly ewmaAlpha?: number;
     /**
      * Prompt tokens evaluated per native call during prefill. Default DEFAULT_PREFILL_CHUNK_TOKENS.
      */
@@ -109,8 +107,6 @@ export const DEFAULT_PREFILL_CHUNK_TOKENS = 64;
  */
 export const WARM_UP_TOKENS = 1024;
 
-/** Prompt-throughput samples with fewer evaluated tokens are dominated by fixed costs: not averaged. */
-const MIN_PROMPT_TOKENS_FOR_RATE = 16;
 /** A piece that still ends in U+FFFD after this many tokens is emitted as is (not a split UTF-8 char). */
 const MAX_UTF8_HOLD_TOKENS = 4;
 /** Tokens of context the detokenizer looks back at to place spaces correctly. */
@@ -213,10 +209,6 @@ interface Counters {
     promptTokensEvaluated: number;
     promptTokensReused: number;
     generatedTokens: number;
-    firstTokenMs: number | undefined;
-    promptTokensPerSec: number | undefined;
-    decodeTokensPerSec: number | undefined;
-    embedItemsPerSec: number | undefined;
     embedsInFlight: number;
 }
 
@@ -227,10 +219,6 @@ function freshCounters(): Counters {
         promptTokensEvaluated: 0,
         promptTokensReused: 0,
         generatedTokens: 0,
-        firstTokenMs: undefined,
-        promptTokensPerSec: undefined,
-        decodeTokensPerSec: undefined,
-        embedItemsPerSec: undefined,
         embedsInFlight: 0,
     };
 }
@@ -249,11 +237,9 @@ export class LlamaCppBackend implements ModelBackend {
     private waiters: Waiter[] = [];
     /** Work still running natively (it may outlive its call after an abort); unload awaits it. */
     private readonly active = new Set<Promise<unknown>>();
-    private readonly alpha: number;
     private readonly chunk: number;
 
     constructor(private readonly options: LlamaCppBackendOptions) {
-        this.alpha = options.ewmaAlpha ?? 0.3;
         this.chunk = Math.max(1, Math.floor(options.prefillChunkTokens ?? DEFAULT_PREFILL_CHUNK_TOKENS));
     }
 
@@ -496,7 +482,7 @@ export class LlamaCppBackend implements ModelBackend {
     }
 
     embed(texts: readonly string[], signal: AbortSignal, priority = 0): Promise<number[][]> {
-        return this.serve(signal, 'embed', async (loaded, sig, startedAt) => {
+        return this.serve(signal, 'embed', async (loaded, sig) => {
             loaded.embedding ??= this.createEmbeddingContext(loaded, loaded.lifetime.signal);
             const ctx = await loaded.embedding;
             const native = this.native(loaded, priority, sig);
@@ -519,8 +505,6 @@ export class LlamaCppBackend implements ModelBackend {
             } finally {
                 this.counters.embedsInFlight--;
             }
-            const seconds = (this.options.clock.now() - startedAt) / 1000;
-            if (texts.length > 0 && seconds > 0) this.counters.embedItemsPerSec = this.ewma(this.counters.embedItemsPerSec, texts.length / seconds);
             return out;
         });
     }
@@ -554,10 +538,6 @@ export class LlamaCppBackend implements ModelBackend {
             loaded: loaded !== undefined,
             inFlight: busy + c.embedsInFlight,
             slots: loaded?.slots.length ?? 0,
-            firstTokenMs: c.firstTokenMs,
-            promptTokensPerSec: c.promptTokensPerSec,
-            decodeTokensPerSec: c.decodeTokensPerSec,
-            embedItemsPerSec: c.embedItemsPerSec,
             promptTokensEvaluated: c.promptTokensEvaluated,
             promptTokensReused: c.promptTokensReused,
             generatedTokens: c.generatedTokens,
@@ -685,7 +665,6 @@ export class LlamaCppBackend implements ModelBackend {
         // The library may keep fewer tokens than asked (e.g. models that cannot erase a suffix).
         const reused = Math.min(sequence.nextTokenIndex, keep);
         if (sequence.nextTokenIndex > reused) await sequence.eraseContextTokenRanges([{ start: reused, end: sequence.nextTokenIndex }]);
-        const evaluated = tokens.length - reused;
         this.counters.promptTokensReused += reused;
         usage.reachedSequence = true;
         usage.reused = reused;
@@ -695,17 +674,14 @@ export class LlamaCppBackend implements ModelBackend {
             this.counters.promptTokensEvaluated += n;
         };
 
-        let pausedMs = 0;
-        // The gate's pending wait, if it is closed, with the time spent in it counted as paused.
+        // The gate's pending wait, if it is closed.
         const gateWait = (): Promise<void> | undefined => {
             signal.throwIfAborted();
             const wait = prompt.gate?.wait(signal);
             if (!wait) return undefined;
             // Paused: others may use the thread meanwhile.
             reservation.suspend();
-            const t0 = clock.now();
             return wait.then(() => {
-                pausedMs += clock.now() - t0;
                 signal.throwIfAborted();
                 reservation.resume();
             });
@@ -716,8 +692,6 @@ export class LlamaCppBackend implements ModelBackend {
         };
 
         const native = this.native(loaded, prompt.priority, signal, gateWait);
-        const prefillStarted = clock.now();
-        const pausedBeforePrefill = pausedMs;
         // The gate and the signal are also checked between prefill chunks.
         await this.prefillChunks(sequence, tokens, reused, tokens.length - 1, pass, native, begin, prompt.gate);
         await pass();
@@ -733,8 +707,6 @@ export class LlamaCppBackend implements ModelBackend {
         const generated: Token[] = [];
         let stopReason: StopReason = 'maxTokens';
         let firstTokenAt: number | undefined;
-        let lastTokenAt: number | undefined;
-        let pausedAtFirstToken = 0;
 
         if (maxTokens === 0) {
             // Prefill only (e.g. warming a document's prefix): the whole prompt enters the sequence.
@@ -770,17 +742,10 @@ export class LlamaCppBackend implements ModelBackend {
                         }
                     }
                     signal.throwIfAborted();
-                    const now = clock.now();
                     if (firstTokenAt === undefined) {
-                        firstTokenAt = now;
+                        firstTokenAt = clock.now();
                         reservation.end();
-                        pausedAtFirstToken = pausedMs;
-                        const prefillMs = now - prefillStarted - (pausedMs - pausedBeforePrefill);
-                        if (evaluated >= MIN_PROMPT_TOKENS_FOR_RATE && prefillMs > 0) {
-                            this.counters.promptTokensPerSec = this.ewma(this.counters.promptTokensPerSec, evaluated / (prefillMs / 1000));
-                        }
                     }
-                    lastTokenAt = now;
                     generated.push(token);
                     usage.generated++;
                     this.counters.generatedTokens++;
@@ -804,19 +769,12 @@ export class LlamaCppBackend implements ModelBackend {
 
         const end = clock.now();
         usage.completed = true;
-        if (firstTokenAt !== undefined) {
-            this.counters.firstTokenMs = this.ewma(this.counters.firstTokenMs, firstTokenAt - startedAt);
-            if (generated.length >= 2 && lastTokenAt !== undefined) {
-                const decodeMs = lastTokenAt - firstTokenAt - (pausedMs - pausedAtFirstToken);
-                if (decodeMs > 0) this.counters.decodeTokensPerSec = this.ewma(this.counters.decodeTokensPerSec, (generated.length - 1) / (decodeMs / 1000));
-            }
-        }
         return {
             text: stream.text,
             stopReason,
             promptTokens: tokens.length,
             reusedPromptTokens: reused,
-            evaluatedPromptTokens: evaluated,
+            evaluatedPromptTokens: tokens.length - reused,
             generatedTokens: generated.length,
             firstTokenMs: firstTokenAt === undefined ? undefined : firstTokenAt - startedAt,
             totalMs: end - startedAt,
@@ -1140,10 +1098,6 @@ export class LlamaCppBackend implements ModelBackend {
             estimatedMemory,
             gpu,
         };
-    }
-
-    private ewma(previous: number | undefined, sample: number): number {
-        return previous === undefined ? sample : previous + this.alpha * (sample - previous);
     }
 }
 

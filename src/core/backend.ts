@@ -203,13 +203,7 @@ export interface BackendStats {
     /** Sequences currently generating or embedding. */
     readonly inFlight: number;
     readonly slots: number;
-    /** Moving averages; undefined until measured. */
-    readonly firstTokenMs: number | undefined;
-    readonly promptTokensPerSec: number | undefined;
-    readonly decodeTokensPerSec: number | undefined;
-    /** Texts embedded per second (embed calls). */
-    readonly embedItemsPerSec: number | undefined;
-    /** Totals since load. */
+    /** Totals since load. Speeds are measured by the router (LoadMonitor), not here. */
     readonly promptTokensEvaluated: number;
     readonly promptTokensReused: number;
     readonly generatedTokens: number;
