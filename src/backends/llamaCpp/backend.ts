@@ -20,14 +20,10 @@
  *
  * Units: milliseconds (clock), tokens, bytes.
  */
-import { createHash } from 'node:crypto';
-import { stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import type {
     ChatHistoryItem,
     ChatWrapper,
-    GgufFileInfo,
-    GgufInsights,
     LlamaContext,
     LlamaContextSequence,
     LlamaEmbeddingContext,
@@ -35,7 +31,7 @@ import type {
     LlamaText,
     Token,
 } from 'node-llama-cpp' with { 'resolution-mode': 'import' };
-import { Reservation, type EvalTurns } from '../core/evalTurns';
+import { Reservation, type EvalTurns } from '../../core/evalTurns';
 import type {
     BackendStats,
     ChatRequest,
@@ -48,20 +44,17 @@ import type {
     StopReason,
     TokenGate,
     TokenListener,
-} from '../core/backend';
-import type { Clock } from '../core/clock';
-import { ModelFileError, ModelRuntimeError, errorMessage } from '../core/errors';
-import { buildFimParts, detectFimFamily, fimTemplate, resolveFimFamily, type FimRole } from '../core/fim';
-import { commonPrefixLength } from '../core/prefixCache';
-import { RecentMemo } from '../core/memo';
-import { prefillChunkSize, reportUsage, type CallUsage, type FimFamily } from '../core/backend';
-import type { LlamaRuntime } from './llamaProvider';
+} from '../../core/backend';
+import type { Clock } from '../../core/clock';
+import { ModelFileError, ModelRuntimeError, errorMessage } from '../../core/errors';
+import { buildFimParts, fimTemplate, type FimRole } from '../../core/fim';
+import { commonPrefixLength } from '../../core/prefixCache';
+import { RecentMemo } from '../../core/memo';
+import { prefillChunkSize, reportUsage, type CallUsage, type FimFamily } from '../../core/backend';
+import type { LlamaRuntime } from '../llamaProvider';
+import { inspectKey, inspectModel, type ModelFileValidator } from './describe';
+import { DETOKENIZER_LOOKBACK, TextStream } from './textStream';
 
-/** Rejects with a `ModelFileError` when the file must not reach llama.cpp; resolves otherwise. */
-export type ModelFileValidator = (
-    file: string,
-    options: { readonly signal: AbortSignal; readonly memoryBudgetBytes?: number; readonly contextSize: number; readonly slots: number },
-) => Promise<unknown>;
 
 export interface LlamaCppBackendOptions {
     /** The shared runtime (see `createLlamaProvider`); called on inspect/load. */
@@ -107,10 +100,6 @@ export const DEFAULT_PREFILL_CHUNK_TOKENS = 64;
  */
 export const WARM_UP_TOKENS = 1024;
 
-/** A piece that still ends in U+FFFD after this many tokens is emitted as is (not a split UTF-8 char). */
-const MAX_UTF8_HOLD_TOKENS = 4;
-/** Tokens of context the detokenizer looks back at to place spaces correctly. */
-const DETOKENIZER_LOOKBACK = 3;
 
 /** Runs one native call (see `LlamaCppBackend.native`). */
 type Native = <T>(fn: () => Promise<T>) => Promise<T>;
@@ -250,39 +239,7 @@ export class LlamaCppBackend implements ModelBackend {
     // ---------------------------------------------------------------- inspect / load / unload
 
     async inspect(spec: ModelSpec, signal: AbortSignal): Promise<ModelInfo> {
-        signal.throwIfAborted();
-        await this.options.validate(spec.path, {
-            signal,
-            memoryBudgetBytes: spec.memoryBudgetBytes,
-            contextSize: spec.contextSize,
-            slots: spec.slots,
-        });
-        signal.throwIfAborted();
-        const runtime = await this.options.runtime();
-        let fileInfo: GgufFileInfo;
-        try {
-            fileInfo = await runtime.lib.readGgufFileInfo(spec.path, {
-                signal,
-                sourceType: 'filesystem',
-                logWarnings: false,
-                readTensorInfo: true,
-            });
-        } catch (e) {
-            signal.throwIfAborted();
-            throw new ModelFileError('badMetadata', spec.path, `cannot read its GGUF metadata: ${errorMessage(e)}`);
-        }
-        signal.throwIfAborted();
-        const info = await this.describe(spec, runtime, fileInfo);
-        const budget = spec.memoryBudgetBytes;
-        const need = info.estimatedMemory.ramBytes + info.estimatedMemory.vramBytes;
-        if (budget !== undefined && need > budget) {
-            throw new ModelFileError(
-                'overMemoryBudget',
-                spec.path,
-                `needs about ${mib(need)} MiB (model and a ${info.contextSize}-token context × ${info.slots} slots), ` +
-                    `above the memory budget of ${mib(budget)} MiB; lower the context size or slots, or raise the budget`,
-            );
-        }
+        const info = await inspectModel(spec, this.options, signal);
         this.lastInfo = info;
         const key = await inspectKey(spec);
         if (key !== undefined) this.inspected = { key, info };
@@ -1062,43 +1019,6 @@ export class LlamaCppBackend implements ModelBackend {
         return lru;
     }
 
-    // ---------------------------------------------------------------- model description
-
-    private async describe(spec: ModelSpec, runtime: LlamaRuntime, fileInfo: GgufFileInfo): Promise<ModelInfo> {
-        const meta = fileInfo.metadata as unknown as Record<string, unknown>;
-        const general = (meta.general ?? {}) as Record<string, unknown>;
-        const tokenizer = ((meta.tokenizer ?? {}) as Record<string, unknown>).ggml as Record<string, unknown> | undefined;
-        const chatTemplate = ((meta.tokenizer ?? {}) as Record<string, unknown>).chat_template;
-        const architecture = typeof general.architecture === 'string' ? general.architecture : 'unknown';
-        const name = typeof general.name === 'string' && general.name.length > 0 ? general.name : path.basename(spec.path);
-        const arch = fileInfo.architectureMetadata as Record<string, unknown>;
-        const tokens = Array.isArray(tokenizer?.tokens) ? (tokenizer.tokens as unknown[]).filter((t): t is string => typeof t === 'string') : [];
-        const detected = detectFimFamily({ tokens, generalName: typeof general.name === 'string' ? general.name : undefined, architecture });
-        const fim = resolveFimFamily(spec.fimTemplate, detected);
-
-        const insights = await runtime.lib.GgufInsights.from(fileInfo, runtime.llama);
-        const trainContextSize = insights.trainContextSize ?? numberOr(arch.context_length, spec.contextSize);
-        const contextSize = Math.max(1, Math.min(spec.contextSize, trainContextSize));
-        const embeddingDims = insights.embeddingVectorSize ?? numberOr(arch.embedding_length, 0);
-        const gpu = runtime.llama.gpu !== false && spec.gpuLayers !== 0;
-        const gpuLayers = !gpu ? 0 : spec.gpuLayers === 'auto' ? insights.totalLayers : Math.min(spec.gpuLayers, insights.totalLayers);
-        const estimatedMemory = estimateMemory(insights, gpuLayers, contextSize, spec);
-        return {
-            id: spec.id,
-            path: spec.path,
-            architecture,
-            name,
-            fim,
-            hasChat: typeof chatTemplate === 'string' && chatTemplate.length > 0,
-            embeddingDims,
-            embeddingSpace: embeddingSpaceOf(fileInfo),
-            trainContextSize,
-            contextSize,
-            slots: spec.slots,
-            estimatedMemory,
-            gpu,
-        };
-    }
 }
 
 // -------------------------------------------------------------------- helpers
@@ -1110,82 +1030,6 @@ class ListenerFailure extends Error {
     }
 }
 
-/**
- * Streams generated tokens as text: holds back a split UTF-8 character until it is complete and any
- * tail that could be the start of a stop string, and cuts the text before the first stop string.
- * Invariant: `emitted <= text.length`, and `text.slice(0, emitted)` has been passed to `emit`, in order.
- */
-class TextStream {
-    text = '';
-    private emitted = 0;
-    private pending: Token[] = [];
-    private readonly longestStop: number;
-
-    constructor(
-        private readonly model: LlamaModel,
-        private lastTokens: Token[],
-        private readonly stops: readonly string[],
-        private readonly emit: (piece: string) => void,
-    ) {
-        this.longestStop = stops.reduce((n, s) => Math.max(n, s.length), 0);
-    }
-
-    /** Adds one token; returns true when a stop string completed (the text is cut before it). */
-    push(token: Token): boolean {
-        this.pending.push(token);
-        const piece = this.model.detokenize(this.pending, false, this.lastTokens);
-        if (piece.endsWith('\uFFFD') && this.pending.length < MAX_UTF8_HOLD_TOKENS) return false;
-        this.lastTokens = [...this.lastTokens, ...this.pending].slice(-DETOKENIZER_LOOKBACK);
-        this.pending = [];
-        const before = this.text.length;
-        this.text += piece;
-        if (this.stops.length > 0) {
-            const from = Math.max(0, before - this.longestStop + 1);
-            let cut = -1;
-            for (const s of this.stops) {
-                const i = this.text.indexOf(s, from);
-                if (i >= 0 && (cut < 0 || i < cut)) cut = i;
-            }
-            if (cut >= 0) {
-                this.text = this.text.slice(0, cut);
-                this.emitUpTo(this.text.length);
-                return true;
-            }
-        }
-        this.emitUpTo(this.text.length - this.heldForStops());
-        return false;
-    }
-
-    /** Emits everything held back (generation ended without a stop string). */
-    flush(): void {
-        if (this.pending.length > 0) {
-            this.text += this.model.detokenize(this.pending, false, this.lastTokens);
-            this.pending = [];
-        }
-        this.emitUpTo(this.text.length);
-    }
-
-    /** Length of the longest tail of `text` that is a proper prefix of some stop string. */
-    private heldForStops(): number {
-        let held = 0;
-        for (const s of this.stops) {
-            for (let k = Math.min(s.length - 1, this.text.length); k > held; k--) {
-                if (this.text.endsWith(s.slice(0, k))) {
-                    held = k;
-                    break;
-                }
-            }
-        }
-        return held;
-    }
-
-    private emitUpTo(end: number): void {
-        if (end <= this.emitted) return;
-        const piece = this.text.slice(this.emitted, end);
-        this.emitted = end;
-        this.emit(piece);
-    }
-}
 
 /** The reason llama.cpp logged for a failure since `mark` ("error loading model: ..."), else the exception's message. */
 function llamaReason(runtime: LlamaRuntime, mark: number, e: unknown): string {
@@ -1222,84 +1066,11 @@ function promptBudget(contextSize: number, maxTokens: number): number {
     return Math.max(Math.floor(contextSize / 2), contextSize - Math.max(1, maxTokens));
 }
 
-function estimateMemory(
-    insights: GgufInsights,
-    gpuLayers: number,
-    contextSize: number,
-    spec: ModelSpec,
-): MemoryEstimate {
-    try {
-        const model = insights.estimateModelResourceRequirements({ gpuLayers });
-        const context = insights.estimateContextResourceRequirements({
-            contextSize,
-            modelGpuLayers: gpuLayers,
-            sequences: spec.slots,
-            batchSize: Math.min(512, contextSize),
-        });
-        let ram = model.cpuRam + context.cpuRam;
-        let vram = model.gpuVram + context.gpuVram;
-        if (spec.role === 'embedder') {
-            const embedding = insights.estimateContextResourceRequirements({
-                contextSize,
-                modelGpuLayers: gpuLayers,
-                sequences: 1,
-                batchSize: contextSize,
-                isEmbeddingContext: true,
-            });
-            ram += embedding.cpuRam;
-            vram += embedding.gpuVram;
-        }
-        return { ramBytes: Math.round(ram), vramBytes: Math.round(vram) };
-    } catch {
-        return { ramBytes: insights.modelSize, vramBytes: 0 };
-    }
-}
 
-/**
- * Identity of the embedding space: a hash of every metadata value (architecture, hyperparameters,
- * names, tokenizer, quantization) and of every tensor's name, shape and type. Paths, offsets and
- * file times play no part, so a moved or copied file keeps its space.
- */
-export function embeddingSpaceOf(fileInfo: GgufFileInfo): string {
-    const hash = createHash('sha256');
-    hash.update(stableJson(fileInfo.metadata));
-    for (const t of fileInfo.fullTensorInfo ?? fileInfo.tensorInfo ?? []) {
-        hash.update(`\n${t.name}:${t.dimensions.map(String).join('x')}:${String(t.ggmlType)}`);
-    }
-    return `gguf-sha256:${hash.digest('hex').slice(0, 32)}`;
-}
 
-function stableJson(value: unknown): string {
-    if (typeof value === 'bigint') return `"${value.toString()}n"`;
-    if (Array.isArray(value)) return `[${value.map(stableJson).join(',')}]`;
-    if (value !== null && typeof value === 'object') {
-        const entries = Object.keys(value)
-            .sort()
-            .map((k) => `${JSON.stringify(k)}:${stableJson((value as Record<string, unknown>)[k])}`);
-        return `{${entries.join(',')}}`;
-    }
-    return JSON.stringify(value) ?? 'null';
-}
 
-/** Identity of an inspection: the spec and the file's size and modification time (undefined: no file). */
-async function inspectKey(spec: ModelSpec): Promise<string | undefined> {
-    try {
-        const st = await stat(spec.path);
-        return JSON.stringify([spec, st.size, st.mtimeMs, st.ino]);
-    } catch {
-        return undefined;
-    }
-}
 
-function numberOr(value: unknown, fallback: number): number {
-    if (typeof value === 'number' && Number.isFinite(value)) return value;
-    if (typeof value === 'bigint') return Number(value);
-    return fallback;
-}
 
-function mib(bytes: number): number {
-    return Math.round(bytes / (1024 * 1024));
-}
 
 /** The generation options common to raw, fill-in-the-middle and chat prompts. */
 function preparedPrompt(
