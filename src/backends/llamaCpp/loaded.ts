@@ -1,0 +1,36 @@
+/**
+ * What the llama.cpp backend holds for one loaded model.
+ */
+import type { ChatWrapper, LlamaContext, LlamaContextSequence, LlamaEmbeddingContext, LlamaModel, Token } from 'node-llama-cpp' with { 'resolution-mode': 'import' };
+import type { FimFamily, ModelInfo, ModelSpec } from '../../core/backend';
+import type { RecentMemo } from '../../core/memo';
+import type { LlamaRuntime } from '../llamaProvider';
+
+export interface Slot {
+    readonly index: number;
+    readonly sequence: LlamaContextSequence;
+    busy: boolean;
+    /** The cacheKey whose tokens this slot holds while idle; undefined: free for anyone. */
+    key: string | undefined;
+    /** clock.now() of its last release; orders LRU eviction. */
+    lastUsed: number;
+    /** While busy: the cacheKey of the request it serves (its tokens are being evaluated). */
+    serving: string | undefined;
+}
+
+export interface Loaded {
+    readonly spec: ModelSpec;
+    readonly info: ModelInfo;
+    readonly runtime: LlamaRuntime;
+    readonly model: LlamaModel;
+    readonly context: LlamaContext;
+    readonly slots: readonly Slot[];
+    /** Aborted by unload(): every call in flight observes it through its combined signal. */
+    readonly lifetime: AbortController;
+    embedding: Promise<LlamaEmbeddingContext> | undefined;
+    chatWrapper: ChatWrapper | undefined;
+    /** Control-token ids per FIM family, resolved once. */
+    readonly fimIds: Map<FimFamily, Map<string, Token>>;
+    /** Recent tokenizations (`tokenizeRecent`); never mutate what it returns. */
+    readonly tokenized: RecentMemo<string, readonly Token[]>;
+}
