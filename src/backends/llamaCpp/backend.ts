@@ -20,37 +20,20 @@
  *
  * Units: milliseconds (clock), tokens, bytes.
  */
-import * as path from 'node:path';
-import type {
-    LlamaContext,
-    LlamaContextSequence,
-    LlamaEmbeddingContext,
-    LlamaModel,
-    Token,
-} from 'node-llama-cpp' with { 'resolution-mode': 'import' };
+import type { Token } from 'node-llama-cpp' with { 'resolution-mode': 'import' };
 import { Reservation, type EvalTurns } from '../../core/evalTurns';
-import type {
-    BackendStats,
-    ChatRequest,
-    GenerateRequest,
-    GenerationResult,
-    MemoryEstimate,
-    ModelBackend,
-    ModelInfo,
-    ModelSpec,
-    StopReason,
-    TokenGate,
-} from '../../core/backend';
+import type { BackendStats, ChatRequest, GenerateRequest, GenerationResult, MemoryEstimate, ModelBackend, ModelInfo, ModelSpec } from '../../core/backend';
 import type { Clock } from '../../core/clock';
 import { ModelFileError, ModelRuntimeError, errorMessage } from '../../core/errors';
 import { commonPrefixLength } from '../../core/prefixCache';
-import { RecentMemo } from '../../core/memo';
-import { prefillChunkSize, reportUsage } from '../../core/backend';
+import { reportUsage } from '../../core/backend';
 import type { LlamaRuntime } from '../llamaProvider';
 import { inspectKey, inspectModel, type ModelFileValidator } from './describe';
-import type { Loaded, Slot } from './loaded';
-import { TOKENIZED_TEXTS, chatWrapperFor, prepareChat, prepareGenerate, tokenizeRecent, type PreparedPrompt } from './prompts';
-import { DETOKENIZER_LOOKBACK, TextStream } from './textStream';
+import { embedTexts, embeddingContext } from './embed';
+import { ListenerFailure, generateOnSequence, nativeCalls, type TokenCounters, type Usage } from './generate';
+import { loadModel, unloadModel } from './load';
+import type { Env, Loaded, Slot } from './loaded';
+import { prepareChat, prepareGenerate, tokenizeRecent, type PreparedPrompt } from './prompts';
 
 export interface LlamaCppBackendOptions {
     /** The shared runtime (see `createLlamaProvider`); called on inspect/load. */
@@ -89,17 +72,6 @@ export interface LlamaCppBackendOptions {
  */
 export const DEFAULT_PREFILL_CHUNK_TOKENS = 64;
 
-/**
- * Tokens a GPU warm-up evaluates (see `LlamaCppBackendOptions.warmUp`): longer than the default
- * completion windows (512 + 128), so their kernels are built at load. Once the driver's shader
- * cache holds them (later sessions) the warm-up is a few tens of ms.
- */
-export const WARM_UP_TOKENS = 1024;
-
-
-/** Runs one native call (see `LlamaCppBackend.native`). */
-type Native = <T>(fn: () => Promise<T>) => Promise<T>;
-
 interface Waiter {
     readonly key: string | undefined;
     readonly tokens: readonly Token[];
@@ -109,22 +81,9 @@ interface Waiter {
     readonly onAbort: () => void;
 }
 
-/** What a call did on its sequence, filled in as it goes (reported as CallUsage once it reached it). */
-interface Usage {
-    reachedSequence: boolean;
-    reused: number;
-    /** Prompt tokens whose native call has begun. */
-    begun: number;
-    generated: number;
-    completed: boolean;
-}
-
-interface Counters {
+interface Counters extends TokenCounters {
     requests: number;
     errors: number;
-    promptTokensEvaluated: number;
-    promptTokensReused: number;
-    generatedTokens: number;
     embedsInFlight: number;
 }
 
@@ -153,10 +112,16 @@ export class LlamaCppBackend implements ModelBackend {
     private waiters: Waiter[] = [];
     /** Work still running natively (it may outlive its call after an abort); unload awaits it. */
     private readonly active = new Set<Promise<unknown>>();
-    private readonly chunk: number;
+    private readonly env: Env;
 
     constructor(private readonly options: LlamaCppBackendOptions) {
-        this.chunk = Math.max(1, Math.floor(options.prefillChunkTokens ?? DEFAULT_PREFILL_CHUNK_TOKENS));
+        this.env = {
+            clock: options.clock,
+            log: options.log,
+            chunk: Math.max(1, Math.floor(options.prefillChunkTokens ?? DEFAULT_PREFILL_CHUNK_TOKENS)),
+            turns: options.turns,
+            warmUp: options.warmUp ?? 'gpu',
+        };
     }
 
     get info(): ModelInfo | undefined {
@@ -197,136 +162,11 @@ export class LlamaCppBackend implements ModelBackend {
         signal.throwIfAborted();
         const runtime = await this.options.runtime();
         signal.throwIfAborted();
-        const { llama } = runtime;
-        const started = this.options.clock.now();
-        const logMark = runtime.logMark();
-        let model: LlamaModel;
-        try {
-            model = await llama.loadModel({
-                modelPath: spec.path,
-                gpuLayers: llama.gpu === false ? 0 : spec.gpuLayers,
-                loadSignal: signal,
-            });
-        } catch (e) {
-            signal.throwIfAborted();
-            throw new ModelFileError('loadFailed', spec.path, `llama.cpp could not load it: ${llamaReason(runtime, logMark, e)}`);
-        }
-        let context: LlamaContext | undefined;
-        try {
-            signal.throwIfAborted();
-            const contextSize = inspected.contextSize;
-            context = await model.createContext({
-                contextSize,
-                sequences: spec.slots,
-                batchSize: Math.min(512, contextSize),
-                threads: spec.threads > 0 ? spec.threads : undefined,
-                createSignal: signal,
-                failedCreationRemedy: false,
-            });
-            const slots: Slot[] = [];
-            for (let i = 0; i < spec.slots; i++) {
-                slots.push({ index: i, sequence: context.getSequence(), busy: false, key: undefined, lastUsed: 0, serving: undefined });
-            }
-            const info: ModelInfo = { ...inspected, gpu: model.gpuLayers > 0 };
-            const loaded: Loaded = {
-                spec,
-                info,
-                runtime,
-                model,
-                context,
-                slots,
-                lifetime: new AbortController(),
-                embedding: undefined,
-                chatWrapper: undefined,
-                fimIds: new Map(),
-                tokenized: new RecentMemo(TOKENIZED_TEXTS),
-            };
-            // Compiling the chat template takes tens of milliseconds: at load, not on the first chat.
-            if (info.hasChat) chatWrapperFor(loaded, this.options.log);
-            if (spec.role === 'embedder') {
-                loaded.embedding = this.createEmbeddingContext(loaded, signal);
-                await loaded.embedding;
-            }
-            const warmUp = this.options.warmUp ?? 'gpu';
-            if (warmUp === 'always' || (warmUp === 'gpu' && info.gpu)) await this.warmUp(loaded, signal);
-            signal.throwIfAborted();
-            this.state = loaded;
-            this.lastInfo = info;
-            this.counters = freshCounters();
-            this.options.log?.(
-                `${spec.id}: loaded ${path.basename(spec.path)} in ${Math.round(this.options.clock.now() - started)} ms ` +
-                    `(${info.contextSize} tokens × ${spec.slots} slots, ${model.gpuLayers} GPU layers, fim ${info.fim ?? 'none'}, chat ${info.hasChat})`,
-            );
-            return info;
-        } catch (e) {
-            await context?.dispose().catch(() => undefined);
-            await model.dispose().catch(() => undefined);
-            signal.throwIfAborted();
-            if (e instanceof ModelFileError) throw e;
-            throw new ModelFileError(
-                'loadFailed',
-                spec.path,
-                `llama.cpp loaded it but could not create a ${inspected.contextSize}-token context with ${spec.slots} slots: ${llamaReason(runtime, logMark, e)}`,
-            );
-        }
-    }
-
-    /**
-     * Evaluates up to WARM_UP_TOKENS on the first slot as a request would (prefill chunks, then one
-     * token), embeds a short text when the model embeds, and clears the slot again.
-     */
-    private async warmUp(loaded: Loaded, signal: AbortSignal): Promise<void> {
-        const started = this.options.clock.now();
-        const sequence = loaded.slots[0].sequence;
-        const unit = loaded.model.tokenize(' warm', false, 'trimLeadingSpace');
-        const n = Math.min(WARM_UP_TOKENS, loaded.info.contextSize - 1);
-        const tokens: Token[] = [];
-        while (unit.length > 0 && tokens.length < n) tokens.push(...unit);
-        const native = this.native(loaded, Number.NEGATIVE_INFINITY, signal);
-        if (tokens.length >= n && n >= 2) {
-            await this.prefillChunks(sequence, tokens, 0, n - 1, () => signal.throwIfAborted(), native, () => undefined);
-            await native(() => sequence.evaluateWithoutGeneratingNewTokens(tokens.slice(n - 1, n)));
-            await sequence.clearHistory();
-        }
-        const embedding = loaded.embedding && (await loaded.embedding);
-        if (embedding) await native(() => embedding.getEmbeddingFor('warm'));
-        this.options.log?.(`${loaded.spec.id}: warmed up in ${Math.round(this.options.clock.now() - started)} ms`);
-    }
-
-    /**
-     * Evaluates tokens[from, to) in chunks of `this.chunk` (or fewer tokens, as the gate's
-     * `chunkTokens` says once `before` has passed), awaiting `before` ahead of each chunk; each chunk
-     * is one native call (`native`), counted by `begin(n)` as that call begins.
-     */
-    private async prefillChunks(
-        sequence: LlamaContextSequence,
-        tokens: readonly Token[],
-        from: number,
-        to: number,
-        before: () => Promise<void> | void,
-        native: Native,
-        begin: (n: number) => void,
-        gate?: TokenGate,
-    ): Promise<void> {
-        for (let pos = from; pos < to; ) {
-            await before();
-            const end = Math.min(to, pos + prefillChunkSize(this.chunk, gate));
-            await native(() => {
-                begin(end - pos);
-                return sequence.evaluateWithoutGeneratingNewTokens(tokens.slice(pos, end));
-            });
-            pos = end;
-        }
-    }
-
-    /**
-     * Wraps one native call of `loaded`'s model: within a turn (`options.turns`, at `priority`) for a
-     * CPU model, as is otherwise. `gateWait`: the request's gate, asked again when the turn comes.
-     */
-    private native(loaded: Loaded, priority: number, signal: AbortSignal, gateWait?: () => Promise<void> | undefined): Native {
-        const turns = this.options.turns;
-        if (!turns || loaded.info.gpu) return (fn) => fn();
-        return (fn) => turns.run(priority, signal, fn, gateWait);
+        const loaded = await loadModel(this.env, spec, inspected, runtime, signal);
+        this.state = loaded;
+        this.lastInfo = loaded.info;
+        this.counters = freshCounters();
+        return loaded.info;
     }
 
     unload(): Promise<void> {
@@ -335,13 +175,7 @@ export class LlamaCppBackend implements ModelBackend {
         if (!loaded) return this.loading ? this.loading.then(() => this.unload(), () => undefined) : Promise.resolve();
         const p = (async () => {
             this.state = undefined;
-            loaded.lifetime.abort(new ModelRuntimeError(loaded.spec.id, 'notLoaded', 'the model was unloaded while the call was running'));
-            await Promise.allSettled([...this.active]);
-            const embedding = await loaded.embedding?.catch(() => undefined);
-            await embedding?.dispose().catch(() => undefined);
-            await loaded.context.dispose().catch(() => undefined);
-            await loaded.model.dispose().catch(() => undefined);
-            this.options.log?.(`${loaded.spec.id}: unloaded`);
+            await unloadModel(this.env, loaded, this.active);
         })();
         this.unloading = p;
         return p.finally(() => {
@@ -367,29 +201,13 @@ export class LlamaCppBackend implements ModelBackend {
 
     embed(texts: readonly string[], signal: AbortSignal, priority = 0): Promise<number[][]> {
         return this.serve(signal, 'embed', async (loaded, sig) => {
-            loaded.embedding ??= this.createEmbeddingContext(loaded, loaded.lifetime.signal);
-            const ctx = await loaded.embedding;
-            const native = this.native(loaded, priority, sig);
-            const out: number[][] = [];
+            const ctx = await embeddingContext(loaded);
             this.counters.embedsInFlight++;
             try {
-                for (const text of texts) {
-                    sig.throwIfAborted();
-                    const tokens = this.embeddingInput(loaded, text);
-                    const embedding = await native(() => ctx.getEmbeddingFor(tokens));
-                    if (embedding.vector.length !== loaded.info.embeddingDims) {
-                        throw new ModelRuntimeError(
-                            loaded.spec.id,
-                            'unsupported',
-                            `embedding has ${embedding.vector.length} dimensions, expected ${loaded.info.embeddingDims}`,
-                        );
-                    }
-                    out.push(Array.from(embedding.vector));
-                }
+                return await embedTexts(loaded, ctx, texts, nativeCalls(this.env, loaded, priority, sig), sig);
             } finally {
                 this.counters.embedsInFlight--;
             }
-            return out;
         });
     }
 
@@ -498,7 +316,7 @@ export class LlamaCppBackend implements ModelBackend {
         const reservation = new Reservation(turns, prompt.priority);
         const usage: Usage = { reachedSequence: false, reused: 0, begun: 0, generated: 0, completed: false };
         try {
-            return await this.generateOnSequence(loaded, slot.sequence, prompt, signal, startedAt, reservation, usage);
+            return await generateOnSequence(this.env, this.counters, loaded, slot.sequence, prompt, signal, startedAt, reservation, usage);
         } catch (e) {
             if (!signal.aborted && !(e instanceof ListenerFailure)) {
                 // After a native failure the sequence's state is not trusted: start it afresh.
@@ -513,184 +331,6 @@ export class LlamaCppBackend implements ModelBackend {
             }
             this.release(loaded, slot, keepKey);
         }
-    }
-
-    /**
-     * The token loop. The caller holds `sequence` (one slot) for the whole call; `reservation` is its
-     * claim on the evaluation thread (ended at the first token, suspended while the gate holds it).
-     * `usage` is filled in as the call goes.
-     */
-    private async generateOnSequence(
-        loaded: Loaded,
-        sequence: LlamaContextSequence,
-        prompt: PreparedPrompt,
-        signal: AbortSignal,
-        startedAt: number,
-        reservation: Reservation,
-        usage: Usage,
-    ): Promise<GenerationResult> {
-        const { model } = loaded;
-        const clock = this.options.clock;
-        const tokens = prompt.tokens;
-        const contextSize = sequence.contextSize;
-        if (tokens.length === 0) throw new ModelRuntimeError(loaded.spec.id, 'unsupported', 'the prompt is empty');
-        if (tokens.length >= contextSize) {
-            throw new ModelRuntimeError(loaded.spec.id, 'promptTooLong', `the prompt has ${tokens.length} tokens; the context holds ${contextSize} per slot`);
-        }
-        const maxTokens = Math.max(0, Math.min(prompt.maxTokens, contextSize - tokens.length));
-
-        // Prefix reuse: keep the common prefix, erase the diverging tail, evaluate the rest. At least
-        // the last prompt token is evaluated, to get the logits of the first new token.
-        const common = sequence.compareContextTokens(tokens).firstDifferentIndex;
-        const keep = Math.min(common, tokens.length - 1);
-        if (sequence.nextTokenIndex > keep) {
-            await sequence.eraseContextTokenRanges([{ start: keep, end: sequence.nextTokenIndex }]);
-        }
-        // The library may keep fewer tokens than asked (e.g. models that cannot erase a suffix).
-        const reused = Math.min(sequence.nextTokenIndex, keep);
-        if (sequence.nextTokenIndex > reused) await sequence.eraseContextTokenRanges([{ start: reused, end: sequence.nextTokenIndex }]);
-        this.counters.promptTokensReused += reused;
-        usage.reachedSequence = true;
-        usage.reused = reused;
-        // Counted as each native call begins: an aborted prefill counts the chunks that ran.
-        const begin = (n: number): void => {
-            usage.begun += n;
-            this.counters.promptTokensEvaluated += n;
-        };
-
-        // The gate's pending wait, if it is closed.
-        const gateWait = (): Promise<void> | undefined => {
-            signal.throwIfAborted();
-            const wait = prompt.gate?.wait(signal);
-            if (!wait) return undefined;
-            // Paused: others may use the thread meanwhile.
-            reservation.suspend();
-            return wait.then(() => {
-                signal.throwIfAborted();
-                reservation.resume();
-            });
-        };
-        const pass = async (): Promise<void> => {
-            await gateWait();
-            signal.throwIfAborted();
-        };
-
-        const native = this.native(loaded, prompt.priority, signal, gateWait);
-        // The gate and the signal are also checked between prefill chunks.
-        await this.prefillChunks(sequence, tokens, reused, tokens.length - 1, pass, native, begin, prompt.gate);
-        await pass();
-
-        const stream = new TextStream(model, tokens.slice(-DETOKENIZER_LOOKBACK), prompt.stopStrings, (piece) => {
-            if (signal.aborted || !prompt.onToken) return;
-            try {
-                prompt.onToken(piece);
-            } catch (e) {
-                throw new ListenerFailure(e);
-            }
-        });
-        const generated: Token[] = [];
-        let stopReason: StopReason = 'maxTokens';
-        let firstTokenAt: number | undefined;
-
-        if (maxTokens === 0) {
-            // Prefill only (e.g. warming a document's prefix): the whole prompt enters the sequence.
-            await native(() => {
-                begin(1);
-                return sequence.evaluateWithoutGeneratingNewTokens([tokens[tokens.length - 1]]);
-            });
-        } else {
-            const iterator = sequence.evaluateWithMetadata(
-                [tokens[tokens.length - 1]],
-                { probabilities: prompt.ignoreEndOfGeneration },
-                { temperature: prompt.temperature, seed: prompt.seed, yieldEogToken: true },
-            );
-            try {
-                // Each step of the iterator evaluates one token: one native call.
-                let next = await native(() => {
-                    begin(1);
-                    return iterator.next();
-                });
-                for (;;) {
-                    if (next.done) {
-                        stopReason = 'endOfGeneration';
-                        break;
-                    }
-                    const output: { readonly token: Token; readonly probabilities?: Map<Token, number> } = next.value;
-                    const sampled = output.token;
-                    let token: Token | undefined = sampled;
-                    if (model.isEogToken(sampled) || prompt.stopTokens.has(sampled)) {
-                        token = prompt.ignoreEndOfGeneration ? bestOtherToken(output.probabilities, model, prompt.stopTokens) : undefined;
-                        if (token === undefined) {
-                            stopReason = 'endOfGeneration';
-                            break;
-                        }
-                    }
-                    signal.throwIfAborted();
-                    if (firstTokenAt === undefined) {
-                        firstTokenAt = clock.now();
-                        reservation.end();
-                    }
-                    generated.push(token);
-                    usage.generated++;
-                    this.counters.generatedTokens++;
-                    if (stream.push(token)) {
-                        stopReason = 'stopString';
-                        break;
-                    }
-                    if (generated.length >= maxTokens) {
-                        stopReason = 'maxTokens';
-                        break;
-                    }
-                    await pass();
-                    next = await native(() => iterator.next(token === sampled ? undefined : token));
-                }
-            } finally {
-                await iterator.return();
-            }
-        }
-        signal.throwIfAborted();
-        if (stopReason !== 'stopString') stream.flush();
-
-        const end = clock.now();
-        usage.completed = true;
-        return {
-            text: stream.text,
-            stopReason,
-            promptTokens: tokens.length,
-            reusedPromptTokens: reused,
-            evaluatedPromptTokens: tokens.length - reused,
-            generatedTokens: generated.length,
-            firstTokenMs: firstTokenAt === undefined ? undefined : firstTokenAt - startedAt,
-            totalMs: end - startedAt,
-        };
-    }
-
-    // ---------------------------------------------------------------- embeddings
-
-    private createEmbeddingContext(loaded: Loaded, signal: AbortSignal): Promise<LlamaEmbeddingContext> {
-        const p = loaded.model.createEmbeddingContext({
-            contextSize: loaded.info.contextSize,
-            batchSize: loaded.info.contextSize,
-            threads: loaded.spec.threads > 0 ? loaded.spec.threads : undefined,
-            createSignal: signal,
-        });
-        // A failed creation is retried by the next embed call.
-        p.catch(() => {
-            if (loaded.embedding === p) loaded.embedding = undefined;
-        });
-        return p;
-    }
-
-    /**
-     * Tokens for one text, cut to fit the embedding context (node-llama-cpp adds the BOS/EOS the
-     * model expects and needs the input strictly shorter than the context); never empty.
-     */
-    private embeddingInput(loaded: Loaded, text: string): Token[] {
-        let tokens = loaded.model.tokenize(text, false);
-        const room = loaded.info.contextSize - 3;
-        if (tokens.length > room) tokens = tokens.slice(0, room);
-        if (tokens.length === 0) tokens = loaded.model.tokenize(' ', false);
-        return tokens;
     }
 
     // ---------------------------------------------------------------- slots
@@ -778,33 +418,6 @@ export class LlamaCppBackend implements ModelBackend {
 
 // -------------------------------------------------------------------- helpers
 
-/** The caller's onToken threw: the call rejects with that error, and the sequence stays trusted. */
-class ListenerFailure extends Error {
-    constructor(override readonly cause: unknown) {
-        super(`onToken threw: ${errorMessage(cause)}`);
-    }
-}
-
-
-/** The reason llama.cpp logged for a failure since `mark` ("error loading model: ..."), else the exception's message. */
-function llamaReason(runtime: LlamaRuntime, mark: number, e: unknown): string {
-    const lines = runtime.errorsSince(mark);
-    for (const line of lines) {
-        const m = /error loading model:\s*(.+)/.exec(line);
-        if (m) return m[1].trim();
-    }
-    const last = lines.at(-1)?.trim();
-    return last ? `${errorMessage(e)} (llama.cpp: ${last})` : errorMessage(e);
-}
-
-/** The most probable token that neither ends generation nor is a stop token (ignoreEndOfGeneration). */
-function bestOtherToken(probabilities: Map<Token, number> | undefined, model: LlamaModel, stops: ReadonlySet<Token>): Token | undefined {
-    if (!probabilities) return undefined;
-    for (const token of probabilities.keys()) {
-        if (!model.isEogToken(token) && !stops.has(token)) return token;
-    }
-    return undefined;
-}
 
 
 
