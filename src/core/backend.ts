@@ -7,6 +7,7 @@
  *
  * Units: times in milliseconds, sizes in bytes, counts in tokens unless a name says otherwise.
  */
+import type { WaitTag } from './scheduling';
 
 /** What a model is for. Roles, not sizes, are the concept: users name their own files. */
 export type Role = 'coder' | 'reasoner' | 'embedder';
@@ -93,6 +94,9 @@ export function prefillChunkSize(chunk: number, gate: TokenGate | undefined): nu
     const cap = gate?.chunkTokens?.();
     return cap === undefined || !(cap < chunk) ? chunk : Math.max(1, Math.floor(cap));
 }
+
+/** How the schedulers name a call that carries no `WaitTag` (a model's warm-up, a test's call). */
+export const UNTAGGED_CALL: WaitTag = { taskId: 0, label: 'a call without a task' };
 
 /** Called once per generated piece of text, in order. Never called after the call settles. */
 export type TokenListener = (text: string) => void;

@@ -2,37 +2,35 @@
  * `LlamaCppBackend`: one GGUF model served through node-llama-cpp (llama.cpp in process).
  *
  * One instance per model file. The shared `Llama` binding comes from a `LlamaProvider`
- * (llamaProvider.ts); the file validator, the clock and the logger are passed in.
+ * (llamaProvider.ts); the file validator, the clock and the logger are passed in. This file holds
+ * the public calls and their plumbing; describe.ts, load.ts, prompts.ts, generate.ts and embed.ts
+ * do the work.
  *
  * Invariants:
  * - No file reaches llama.cpp before `validate` (TypeScript, never llama.cpp) accepted it: llama.cpp
  *   aborts the whole process on some malformed files, and the extension host is shared.
- * - The context has `spec.slots` sequences, all taken at load time; a request holds exactly one slot
- *   from acquire to its `finally`, so "No sequences left" cannot happen and no slot leaks.
- * - A slot that served a `cacheKey` keeps that key (and its evaluated tokens) while idle; a request
- *   with the same key takes it back and evaluates only the tokens after the common prefix, waiting
- *   for it if it is still busy with the key. When no free slot is unkeyed, the least recently used
- *   idle slot loses its key (LRU eviction).
+ * - The context has `spec.slots` sequences, all taken at load time into the model's
+ *   `SequencePool` (which call gets which sequence, and which document's tokens each keeps); a
+ *   request holds exactly one from acquire to its `finally`, so "No sequences left" cannot happen
+ *   and no sequence leaks.
  * - Generation advances one token at a time: before each next token the request's gate is awaited
- *   and the abort signal checked. On abort the call rejects at once with `signal.reason`; the slot
- *   is released when the native evaluation in progress (at most one prefill chunk or one token)
- *   returns, and `onToken` is never called after the call settled.
+ *   and the abort signal checked. On abort the call rejects at once with `signal.reason`; the
+ *   sequence is released when the native evaluation in progress (at most one prefill chunk or one
+ *   token) returns, and `onToken` is never called after the call settled.
  *
  * Units: milliseconds (clock), tokens, bytes.
  */
-import type { Token } from 'node-llama-cpp' with { 'resolution-mode': 'import' };
 import { Reservation, type EvalTurns } from '../../core/evalTurns';
 import type { BackendStats, ChatRequest, GenerateRequest, GenerationResult, MemoryEstimate, ModelBackend, ModelInfo, ModelSpec } from '../../core/backend';
 import type { Clock } from '../../core/clock';
 import { ModelFileError, ModelRuntimeError, errorMessage } from '../../core/errors';
-import { commonPrefixLength } from '../../core/prefixCache';
 import { reportUsage } from '../../core/backend';
 import type { LlamaRuntime } from '../llamaProvider';
 import { inspectKey, inspectModel, type ModelFileValidator } from './describe';
 import { embedTexts, embeddingContext } from './embed';
 import { ListenerFailure, generateOnSequence, nativeCalls, type TokenCounters, type Usage } from './generate';
 import { loadModel, unloadModel } from './load';
-import type { Env, Loaded, Slot } from './loaded';
+import type { Env, Loaded } from './loaded';
 import { prepareChat, prepareGenerate, tokenizeRecent, type PreparedPrompt } from './prompts';
 
 export interface LlamaCppBackendOptions {
@@ -72,15 +70,6 @@ export interface LlamaCppBackendOptions {
  */
 export const DEFAULT_PREFILL_CHUNK_TOKENS = 64;
 
-interface Waiter {
-    readonly key: string | undefined;
-    readonly tokens: readonly Token[];
-    readonly resolve: (slot: Slot) => void;
-    readonly reject: (reason: unknown) => void;
-    readonly signal: AbortSignal;
-    readonly onAbort: () => void;
-}
-
 interface Counters extends TokenCounters {
     requests: number;
     errors: number;
@@ -108,8 +97,6 @@ export class LlamaCppBackend implements ModelBackend {
     /** The last inspect's result, keyed by the spec and the file's size and mtime: load reuses it. */
     private inspected: { readonly key: string; readonly info: ModelInfo } | undefined;
     private counters = freshCounters();
-    /** FIFO of requests waiting for a slot. */
-    private waiters: Waiter[] = [];
     /** Work still running natively (it may outlive its call after an abort); unload awaits it. */
     private readonly active = new Set<Promise<unknown>>();
     private readonly env: Env;
@@ -221,15 +208,14 @@ export class LlamaCppBackend implements ModelBackend {
     cachedTokens(cacheKey: string): number {
         const loaded = this.state;
         if (!loaded) return 0;
-        // A busy slot serving the key holds what it has evaluated so far; an idle one its key's tokens.
-        for (const s of loaded.slots) if (s.serving === cacheKey || (!s.busy && s.key === cacheKey)) return s.sequence.nextTokenIndex;
-        return 0;
+        // A busy sequence serving the key holds what it has evaluated so far; an idle one its key's tokens.
+        return loaded.pool.holding(cacheKey)?.nextTokenIndex ?? 0;
     }
 
     stats(): BackendStats {
         const loaded = this.state;
         const c = this.counters;
-        const busy = loaded ? loaded.slots.filter((s) => s.busy).length : 0;
+        const busy = loaded?.pool.busy ?? 0;
         let memory: MemoryEstimate = ZERO_MEMORY;
         if (loaded) {
             const m = loaded.model.memoryUsage;
@@ -239,7 +225,7 @@ export class LlamaCppBackend implements ModelBackend {
         return {
             loaded: loaded !== undefined,
             inFlight: busy + c.embedsInFlight,
-            slots: loaded?.slots.length ?? 0,
+            slots: loaded?.pool.size ?? 0,
             promptTokensEvaluated: c.promptTokensEvaluated,
             promptTokensReused: c.promptTokensReused,
             generatedTokens: c.generatedTokens,
@@ -308,7 +294,7 @@ export class LlamaCppBackend implements ModelBackend {
     }
 
     private async runOnSlot(loaded: Loaded, prompt: PreparedPrompt, signal: AbortSignal, startedAt: number): Promise<GenerationResult> {
-        const slot = await this.acquire(loaded, prompt.cacheKey, prompt.tokens, signal);
+        const slot = await loaded.pool.acquire({ key: prompt.cacheKey, tokens: prompt.tokens }, signal);
         let keepKey: string | undefined = prompt.cacheKey;
         // From its prefill to its first token a request keeps lower-priority calls of other models
         // off the evaluation thread (EvalTurns.reserve); generateOnSequence ends it sooner.
@@ -329,99 +315,7 @@ export class LlamaCppBackend implements ModelBackend {
             if (usage.reachedSequence) {
                 reportUsage(prompt.onUsage, { reusedPromptTokens: usage.reused, evaluatedPromptTokens: usage.begun, generatedTokens: usage.generated, completed: usage.completed });
             }
-            this.release(loaded, slot, keepKey);
+            loaded.pool.release(slot, keepKey);
         }
     }
-
-    // ---------------------------------------------------------------- slots
-
-    private acquire(loaded: Loaded, key: string | undefined, tokens: readonly Token[], signal: AbortSignal): Promise<Slot> {
-        signal.throwIfAborted();
-        const free = this.pickFreeSlot(loaded, key, tokens);
-        if (free && this.waiters.length === 0) {
-            free.busy = true;
-            free.serving = key;
-            return Promise.resolve(free);
-        }
-        return new Promise<Slot>((resolve, reject) => {
-            const onAbort = (): void => {
-                this.waiters = this.waiters.filter((w) => w !== waiter);
-                reject(signal.reason);
-            };
-            const waiter: Waiter = { key, tokens, resolve, reject, signal, onAbort };
-            this.waiters.push(waiter);
-            signal.addEventListener('abort', onAbort, { once: true });
-            this.dispatch(loaded);
-        });
-    }
-
-    private release(loaded: Loaded, slot: Slot, key: string | undefined): void {
-        slot.busy = false;
-        slot.serving = undefined;
-        slot.lastUsed = this.options.clock.now();
-        if (key !== undefined) {
-            // The freshest state for a key is the one just released.
-            for (const other of loaded.slots) if (other !== slot && !other.busy && other.key === key) other.key = undefined;
-        }
-        slot.key = key;
-        this.dispatch(loaded);
-    }
-
-    /** Hands free slots to waiters in FIFO order. */
-    private dispatch(loaded: Loaded): void {
-        while (this.waiters.length > 0) {
-            const waiter = this.waiters[0];
-            const slot = this.pickFreeSlot(loaded, waiter.key, waiter.tokens);
-            if (!slot) return;
-            this.waiters.shift();
-            waiter.signal.removeEventListener('abort', waiter.onAbort);
-            slot.busy = true;
-            slot.serving = waiter.key;
-            waiter.resolve(slot);
-        }
-    }
-
-    /**
-     * The key's own idle slot; none while a busy slot serves the key (the request waits for it);
-     * else the unkeyed idle slot sharing the longest prefix with `tokens` (ties: least recently
-     * used); else the least recently used idle slot, whose key is evicted.
-     */
-    private pickFreeSlot(loaded: Loaded, key: string | undefined, tokens: readonly Token[]): Slot | undefined {
-        const free = loaded.slots.filter((s) => !s.busy);
-        if (free.length === 0) return undefined;
-        if (key !== undefined) {
-            const own = free.find((s) => s.key === key);
-            if (own) return own;
-            // The key's tokens are in a slot still finishing a call (an aborted one ends with its
-            // chunk in flight): waiting for it costs at most one chunk; another slot would evaluate
-            // the whole prompt again (measured: 66 of 484 tokens reused instead of 428).
-            if (loaded.slots.some((s) => s.busy && s.serving === key)) return undefined;
-        }
-        const byAge = [...free].sort((a, b) => a.lastUsed - b.lastUsed);
-        let best: Slot | undefined;
-        let bestShared = -1;
-        for (const s of byAge) {
-            if (s.key !== undefined) continue;
-            const shared = commonPrefixLength(s.sequence.contextTokens, tokens);
-            if (shared > bestShared) {
-                best = s;
-                bestShared = shared;
-            }
-        }
-        if (best) return best;
-        const lru = byAge[0];
-        lru.key = undefined;
-        return lru;
-    }
-
 }
-
-// -------------------------------------------------------------------- helpers
-
-
-
-
-
-
-
-

@@ -4,14 +4,15 @@
  * and, for an embedder, the embedding context; an optional warm-up.
  */
 import * as path from 'node:path';
-import type { LlamaContext, LlamaModel, Token } from 'node-llama-cpp' with { 'resolution-mode': 'import' };
+import type { LlamaContext, LlamaContextSequence, LlamaModel, Token } from 'node-llama-cpp' with { 'resolution-mode': 'import' };
 import type { ModelInfo, ModelSpec } from '../../core/backend';
 import { ModelFileError, ModelRuntimeError, errorMessage } from '../../core/errors';
 import { RecentMemo } from '../../core/memo';
 import type { LlamaRuntime } from '../llamaProvider';
 import { createEmbeddingContext } from './embed';
 import { nativeCalls, prefillChunks } from './generate';
-import type { Env, Loaded, Slot } from './loaded';
+import { SequencePool } from '../sequencePool';
+import type { Env, Loaded } from './loaded';
 import { TOKENIZED_TEXTS, chatWrapperFor } from './prompts';
 
 /**
@@ -53,10 +54,8 @@ export async function loadModel(env: Env, spec: ModelSpec, inspected: ModelInfo,
             createSignal: signal,
             failedCreationRemedy: false,
         });
-        const slots: Slot[] = [];
-        for (let i = 0; i < spec.slots; i++) {
-            slots.push({ index: i, sequence: context.getSequence(), busy: false, key: undefined, lastUsed: 0, serving: undefined });
-        }
+        const sequences: LlamaContextSequence[] = [];
+        for (let i = 0; i < spec.slots; i++) sequences.push(context.getSequence());
         const info: ModelInfo = { ...inspected, gpu: model.gpuLayers > 0 };
         const loaded: Loaded = {
             spec,
@@ -64,7 +63,7 @@ export async function loadModel(env: Env, spec: ModelSpec, inspected: ModelInfo,
             runtime,
             model,
             context,
-            slots,
+            pool: new SequencePool(sequences, (sequence) => sequence.contextTokens),
             lifetime: new AbortController(),
             embedding: undefined,
             chatWrapper: undefined,
@@ -117,7 +116,7 @@ export async function unloadModel(env: Env, loaded: Loaded, active: Iterable<Pro
  */
 async function warmUp(env: Env, loaded: Loaded, signal: AbortSignal): Promise<void> {
     const started = env.clock.now();
-    const sequence = loaded.slots[0].sequence;
+    const sequence = loaded.pool.sequences[0];
     const unit = loaded.model.tokenize(' warm', false, 'trimLeadingSpace');
     const n = Math.min(WARM_UP_TOKENS, loaded.info.contextSize - 1);
     const tokens: Token[] = [];

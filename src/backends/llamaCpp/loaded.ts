@@ -7,18 +7,7 @@ import type { Clock } from '../../core/clock';
 import type { EvalTurns } from '../../core/evalTurns';
 import type { RecentMemo } from '../../core/memo';
 import type { LlamaRuntime } from '../llamaProvider';
-
-export interface Slot {
-    readonly index: number;
-    readonly sequence: LlamaContextSequence;
-    busy: boolean;
-    /** The cacheKey whose tokens this slot holds while idle; undefined: free for anyone. */
-    key: string | undefined;
-    /** clock.now() of its last release; orders LRU eviction. */
-    lastUsed: number;
-    /** While busy: the cacheKey of the request it serves (its tokens are being evaluated). */
-    serving: string | undefined;
-}
+import type { SequencePool } from '../sequencePool';
 
 export interface Loaded {
     readonly spec: ModelSpec;
@@ -26,7 +15,8 @@ export interface Loaded {
     readonly runtime: LlamaRuntime;
     readonly model: LlamaModel;
     readonly context: LlamaContext;
-    readonly slots: readonly Slot[];
+    /** The context's sequences, one per slot, all taken at load. */
+    readonly pool: SequencePool<LlamaContextSequence, Token>;
     /** Aborted by unload(): every call in flight observes it through its combined signal. */
     readonly lifetime: AbortController;
     embedding: Promise<LlamaEmbeddingContext> | undefined;

@@ -53,7 +53,7 @@ export interface PreparedPrompt {
 
 /** A raw or fill-in-the-middle prompt, cut at its start (raw) or around the cursor (FIM) to fit the context. */
 export function prepareGenerate(loaded: Loaded, request: GenerateRequest): PreparedPrompt {
-    const contextSize = loaded.slots[0].sequence.contextSize;
+    const contextSize = loaded.context.contextSize;
     const budget = promptBudget(contextSize, request.maxTokens);
     const bos = beginningToken(loaded);
     const stopTokens = new Set<Token>();
@@ -129,7 +129,7 @@ export function prepareChat(loaded: Loaded, request: ChatRequest, log: Log | und
         state = loaded.chatWrapper.generateContextState({ chatHistory: history });
     }
     const tokens = state.contextText.tokenize(model.tokenizer);
-    const contextSize = loaded.slots[0].sequence.contextSize;
+    const contextSize = loaded.context.contextSize;
     const budget = promptBudget(contextSize, request.maxTokens);
     if (tokens.length > budget) {
         throw new ModelRuntimeError(
