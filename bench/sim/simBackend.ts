@@ -31,14 +31,8 @@ import { FakeBackend, untilOrAbort, type FakeAccounting, type NativePhase, type 
 import type { ModelProfile } from '../profileTypes';
 import type { SimDevice } from './device';
 
-/** Recently tokenized texts: the router and the backend often count the same prompt. */
-const tokenCache = new Map<string, string[]>();
-const TOKEN_CACHE_SIZE = 16;
-
-/** One token per whitespace-separated word. The returned array must not be modified. */
+/** One token per whitespace-separated word. */
 export function simTokenize(text: string): string[] {
-    const hit = tokenCache.get(text);
-    if (hit) return hit;
     // Fast path for text with single spaces only (all the benchmark's synthetic text).
     const simple =
         text.length > 0 &&
@@ -48,12 +42,7 @@ export function simTokenize(text: string): string[] {
         text.indexOf('\n') < 0 &&
         text.indexOf('\t') < 0 &&
         text.indexOf('\r') < 0;
-    const out = simple ? text.split(' ') : text.split(/\s+/).filter((w) => w.length > 0);
-    if (text.length > 64) {
-        if (tokenCache.size >= TOKEN_CACHE_SIZE) tokenCache.delete(tokenCache.keys().next().value as string);
-        tokenCache.set(text, out);
-    }
-    return out;
+    return simple ? text.split(' ') : text.split(/\s+/).filter((w) => w.length > 0);
 }
 
 export type SimAccounting = FakeAccounting;
@@ -103,7 +92,7 @@ export class SimBackend extends FakeBackend {
         this.tokenizer = options.tokenize ?? simTokenize;
     }
 
-    protected override tokenize(text: string): readonly string[] {
+    protected override tokenizeText(text: string): readonly string[] {
         return this.tokenizer(text);
     }
 

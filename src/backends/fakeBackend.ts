@@ -26,6 +26,7 @@ import { prefillChunkSize, reportUsage } from '../core/backend';
 import { sleep, type Clock } from '../core/clock';
 import { ModelFileError } from '../core/errors';
 import { Reservation, type EvalTurns } from '../core/evalTurns';
+import { RECENT_TEXTS, RecentMemo } from '../core/memo';
 import { KeyedPrefixCache } from '../core/prefixCache';
 import type { Priority } from '../core/scheduling';
 import { SlotPool } from '../core/slots';
@@ -46,6 +47,8 @@ export class FakeBackend implements ModelBackend {
     private readonly prefixes = new KeyedPrefixCache(() => this.slotCount());
     /** Keys being evaluated now: the prompt tokens their sequence holds so far. */
     private readonly serving = new Map<string, () => number>();
+    /** Recent tokenizations (`tokenize`): each text is tokenized once while it is kept. */
+    private readonly tokenized = new RecentMemo<string, readonly string[]>(RECENT_TEXTS);
     private failures: Array<{ ops: readonly FakeOp[]; error: Error }> = [];
     private totals = { promptTokensEvaluated: 0, promptTokensReused: 0, generatedTokens: 0, requests: 0, errors: 0 };
 
@@ -175,8 +178,8 @@ export class FakeBackend implements ModelBackend {
 
     // ---------------------------------------------------------------- what a subclass may supply
 
-    /** The text's tokens. The returned array must not be modified. */
-    protected tokenize(text: string): readonly string[] {
+    /** The text's tokens (a pure function of the text). */
+    protected tokenizeText(text: string): readonly string[] {
         if (this.profile.tokenCounting === 'whitespace') return text.split(/\s+/).filter((w) => w.length > 0);
         const out: string[] = [];
         for (let i = 0; i < text.length; i += 4) out.push(text.slice(i, i + 4));
@@ -260,6 +263,15 @@ export class FakeBackend implements ModelBackend {
     }
 
     // ---------------------------------------------------------------- the calls
+
+    /**
+     * The text's tokens, through the memo of recent texts, as the llama.cpp backend's: the router
+     * counts a prompt's texts (`countTokens`) and the prompt is built from the same tokens. The
+     * returned array must not be modified.
+     */
+    private tokenize(text: string): readonly string[] {
+        return this.tokenized.get(text, (t) => this.tokenizeText(t));
+    }
 
     private slotCount(): number {
         return this.spec?.slots ?? this.defaultSlots;

@@ -233,7 +233,11 @@ export interface ModelBackend {
      * `GenerateRequest.priority`.
      */
     embed(texts: readonly string[], signal: AbortSignal, priority?: number): Promise<number[][]>;
-    /** Approximate token count of a text with this model's tokenizer (loaded models only). */
+    /**
+     * Tokens of `text` as a prompt's text part takes them with this model's tokenizer (not loaded:
+     * an estimate). A backend tokenizes each recent text once per model: a prompt built from texts
+     * just counted reuses their tokens.
+     */
     countTokens(text: string): number;
     stats(): BackendStats;
     /**

@@ -7,7 +7,7 @@ import type { CallUsage, GenerateRequest, GenerationResult, ModelBackend, ModelS
 import { SystemClock } from '../../src/core/clock';
 import { ModelRuntimeError, abortError } from '../../src/core/errors';
 import { createLlamaCppBackendFactory, loadTokenizer, validateGguf } from '../../src/backends';
-import { createLlamaProvider, type LlamaProvider } from '../../src/backends/llamaProvider';
+import { createLlamaProvider, type LlamaProvider, type LlamaRuntime } from '../../src/backends/llamaProvider';
 import { codeLines } from '../support/code';
 import { ensureModels, type SyntheticModels } from '../support/models';
 
@@ -584,6 +584,43 @@ describe('LlamaCppBackend (real inference)', function () {
     it('counts tokens with the model tokenizer', () => {
         assert.ok(coder.countTokens('function add(a, b) { return a + b; }') > 5);
         assert.equal(coder.countTokens(''), 0);
+    });
+
+    it('a FIM prompt is built from the tokens its texts were counted with: each text is tokenized once', async () => {
+        // Every text the model's tokenizer is asked for, through a runtime whose models record it.
+        const asked: string[] = [];
+        const recording = async (): Promise<LlamaRuntime> => {
+            const r = await provider();
+            const loadModel: LlamaRuntime['llama']['loadModel'] = async (options) => {
+                const model = await r.llama.loadModel(options);
+                const tokenize = model.tokenize.bind(model) as (text: string, ...rest: unknown[]) => ReturnType<typeof model.tokenize>;
+                model.tokenize = ((text: string, ...rest: unknown[]) => {
+                    asked.push(text);
+                    return tokenize(text, ...rest);
+                }) as typeof model.tokenize;
+                return model;
+            };
+            const llama = new Proxy(r.llama, {
+                get: (target, prop) => {
+                    if (prop === 'loadModel') return loadModel;
+                    const v: unknown = Reflect.get(target, prop, target);
+                    return typeof v === 'function' ? (v as (...args: unknown[]) => unknown).bind(target) : v;
+                },
+            });
+            return { ...r, llama };
+        };
+        const s = spec('coder', { id: 'coder-once', slots: 1, contextSize: 1024 });
+        const backend = createLlamaCppBackendFactory({ runtime: recording, clock: new SystemClock() })(s);
+        await backend.load(s, never);
+        loaded.push(backend);
+        const prefix = codeLines(12) + '    return ';
+        const suffix = ';\n}\n';
+        const counted = backend.countTokens(prefix) + backend.countTokens(suffix);
+        const result = await backend.generate({ mode: 'fim', prefix, suffix, maxTokens: 2, ignoreEndOfGeneration: true }, never);
+        // The counted texts, the three FIM markers and a BOS token if the model wants one.
+        assert.ok([3, 4].includes(result.promptTokens - counted), `prompt ${result.promptTokens}, counted ${counted}`);
+        assert.equal(asked.filter((t) => t === prefix).length, 1, 'the prefix was tokenized once');
+        assert.equal(asked.filter((t) => t === suffix).length, 1, 'the suffix was tokenized once');
     });
 
     it('texts tokenized again from the recent ones give the same prompts and counts (typing in a line)', async () => {

@@ -202,7 +202,8 @@ export class LlamaCppBackend implements ModelBackend {
         const loaded = this.state;
         // Not loaded: a rough estimate (about 4 characters a token for code and English).
         if (!loaded) return Math.ceil(text.length / 4);
-        return tokenizeRecent(loaded, text, 'plain').length;
+        // Counted as a prompt's text part is tokenized, so the prompt reuses these tokens.
+        return tokenizeRecent(loaded, text, 'trim').length;
     }
 
     cachedTokens(cacheKey: string): number {

@@ -7,13 +7,13 @@ import * as path from 'node:path';
 import type { LlamaContext, LlamaContextSequence, LlamaModel, Token } from 'node-llama-cpp' with { 'resolution-mode': 'import' };
 import type { ModelInfo, ModelSpec } from '../../core/backend';
 import { ModelFileError, ModelRuntimeError, errorMessage } from '../../core/errors';
-import { RecentMemo } from '../../core/memo';
+import { RECENT_TEXTS, RecentMemo } from '../../core/memo';
 import type { LlamaRuntime } from '../llamaProvider';
 import { createEmbeddingContext } from './embed';
 import { nativeCalls, prefillChunks } from './generate';
 import { SequencePool } from '../sequencePool';
 import type { Env, Loaded } from './loaded';
-import { TOKENIZED_TEXTS, chatWrapperFor } from './prompts';
+import { chatWrapperFor } from './prompts';
 
 /**
  * Tokens a GPU warm-up evaluates (see `LlamaCppBackendOptions.warmUp`): longer than the default
@@ -68,7 +68,7 @@ export async function loadModel(env: Env, spec: ModelSpec, inspected: ModelInfo,
             embedding: undefined,
             chatWrapper: undefined,
             fimIds: new Map(),
-            tokenized: new RecentMemo(TOKENIZED_TEXTS),
+            tokenized: new RecentMemo(RECENT_TEXTS),
         };
         // Compiling the chat template takes tens of milliseconds: at load, not on the first chat.
         if (info.hasChat) chatWrapperFor(loaded, env.log);

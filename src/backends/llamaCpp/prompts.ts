@@ -11,25 +11,19 @@ import type { Loaded } from './loaded';
 
 type Log = (message: string) => void;
 
-/**
- * Distinct texts whose tokens a model keeps (`Loaded.tokenized`): a keystroke's prefix, middle and
- * suffix, each counted by the router and tokenized by the backend, for a few documents.
- */
-export const TOKENIZED_TEXTS = 24;
-
-/** How a text is tokenized: plain, with special-token text honoured, without the leading space the tokenizer would add. */
-export type TokenizeKind = 'plain' | 'trim' | 'specialTrim' | 'special';
-const TOKENIZE_CODE: Readonly<Record<TokenizeKind, string>> = { plain: 'p', trim: 't', specialTrim: 'S', special: 's' };
+/** How a text is tokenized: as a prompt's text part (no leading space added), or with special-token text honoured too. */
+export type TokenizeKind = 'trim' | 'specialTrim' | 'special';
+const TOKENIZE_CODE: Readonly<Record<TokenizeKind, string>> = { trim: 't', specialTrim: 'S', special: 's' };
 
 /**
- * `loaded.model.tokenize` with the last TOKENIZED_TEXTS results kept: while the cursor's line is
- * typed a completion's prefix and suffix do not change, and tokenizing them again took about 1 µs
- * a token, twice a keystroke (~1.7 ms of a 10-20 ms keystroke on the generated models, measured on
- * this 2-core machine). Tokenization is a pure function of the model and the text.
+ * `loaded.model.tokenize` with the last RECENT_TEXTS results kept (`Loaded.tokenized`). A text is
+ * tokenized once per model while it is kept: the router counts a completion's prefix, middle and
+ * suffix (`countTokens`) and the prompt is built from the same tokens, and while a line is typed
+ * prefix and suffix stay the same. Tokenization is a pure function of the model and the text.
  */
 export function tokenizeRecent(loaded: Loaded, text: string, kind: TokenizeKind): readonly Token[] {
     return loaded.tokenized.get(TOKENIZE_CODE[kind] + text, () =>
-        loaded.model.tokenize(text, kind === 'special' || kind === 'specialTrim', kind === 'trim' || kind === 'specialTrim' ? 'trimLeadingSpace' : undefined),
+        loaded.model.tokenize(text, kind !== 'trim', kind === 'special' ? undefined : 'trimLeadingSpace'),
     );
 }
 
