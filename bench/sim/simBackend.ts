@@ -26,8 +26,7 @@
 import type { ModelInfo, ModelSpec } from '../../src/core/backend';
 import type { Clock } from '../../src/core/clock';
 import type { EvalTurns } from '../../src/core/evalTurns';
-import type { Priority } from '../../src/core/scheduling';
-import { FakeBackend, untilOrAbort, type FakeAccounting, type NativePhase, type NativeTrack } from '../../src/backends/fakeBackend';
+import { FakeBackend, untilOrAbort, type FakeAccounting, type NativeCall, type NativeTrack } from '../../src/backends/fakeBackend';
 import type { ModelProfile } from '../profileTypes';
 import type { SimDevice } from './device';
 
@@ -137,19 +136,20 @@ export class SimBackend extends FakeBackend {
     }
 
     /**
-     * One job of `isolatedMs` on the device. Like llama.cpp, a call once started cannot be
+     * One job of `native.ms` isolated ms on the device. Like llama.cpp, a call once started cannot be
      * interrupted: on abort the returned promise rejects at once with `signal.reason`, but the
      * device keeps computing until the call ends (`track.tail`); with turns, a call still waiting
      * for its turn is dropped on abort, one that started runs to its end, holding the turn.
      */
-    protected override runNative(phase: NativePhase, isolatedMs: number, signal: AbortSignal, track: NativeTrack, priority: Priority, gateWait?: () => Promise<void> | undefined): Promise<void> {
+    protected override runNative(native: NativeCall, track: NativeTrack): Promise<void> {
+        const { signal } = native;
         const call = (): Promise<void> => {
             track.lands = true;
-            return this.device.run(this.modelId, phase, isolatedMs).done;
+            return this.device.run(this.modelId, native.phase, native.ms).done;
         };
         const turns = this.options.turns;
         track.lands = false;
-        const done = turns ? turns.run(priority, signal, call, gateWait) : call();
+        const done = turns ? turns.run(native.priority, signal, call, native.gateWait, native.tag) : call();
         track.tail = done.catch(() => undefined);
         return untilOrAbort(done, signal);
     }

@@ -22,17 +22,17 @@
  * evaluated (`keepOnAbort: 'evaluated'`) or nothing, a failed one nothing.
  */
 import type { BackendStats, ChatRequest, GenerateRequest, GenerationResult, ModelBackend, ModelInfo, ModelSpec, StopReason, TokenListener } from '../core/backend';
-import { prefillChunkSize, reportUsage } from '../core/backend';
+import { UNTAGGED_CALL, prefillChunkSize, reportUsage } from '../core/backend';
 import { sleep, type Clock } from '../core/clock';
 import { ModelFileError } from '../core/errors';
 import { Reservation, type EvalTurns } from '../core/evalTurns';
 import { RECENT_TEXTS, RecentMemo } from '../core/memo';
 import { KeyedPrefixCache } from '../core/prefixCache';
-import type { Priority } from '../core/scheduling';
+import type { Priority, WaitState, WaitTag } from '../core/scheduling';
 import { SlotPool } from '../core/slots';
-import { DEFAULT_FAKE_PROFILE, type FakeAccounting, type FakeCall, type FakeOp, type FakeProfile, type NativePhase, type NativeTrack } from './fakeProfile';
+import { DEFAULT_FAKE_PROFILE, type FakeAccounting, type FakeCall, type FakeOp, type FakeProfile, type NativeCall, type NativeTrack } from './fakeProfile';
 
-export { DEFAULT_FAKE_PROFILE, type FakeAccounting, type FakeCall, type FakeOp, type FakeProfile, type NativePhase, type NativeTrack } from './fakeProfile';
+export { DEFAULT_FAKE_PROFILE, type FakeAccounting, type FakeCall, type FakeOp, type FakeProfile, type NativeCall, type NativePhase, type NativeTrack } from './fakeProfile';
 
 export class FakeBackend implements ModelBackend {
     readonly profile: FakeProfile;
@@ -127,11 +127,11 @@ export class FakeBackend implements ModelBackend {
         return this.run('chat', prompt, request, signal);
     }
 
-    async embed(texts: readonly string[], signal: AbortSignal, priority = 0): Promise<number[][]> {
+    async embed(texts: readonly string[], signal: AbortSignal, priority: Priority = 0, tag: WaitTag = UNTAGGED_CALL): Promise<number[][]> {
         this.requireLoaded();
         const call: FakeCall = { op: 'embed', at: this.clock.now(), texts: texts.length };
         this.calls.push(call);
-        await this.slots.acquire(signal);
+        await this.slots.acquire(signal, tag);
         const track: NativeTrack = { tail: Promise.resolve(), lands: true };
         try {
             const dims = this.profile.embeddingDims;
@@ -141,7 +141,7 @@ export class FakeBackend implements ModelBackend {
                 const tokens = this.tokenize(t).length;
                 this.computed.embedTexts++;
                 this.computed.embedTokens += tokens;
-                await this.runNative('embed', this.embedMs(tokens), signal, track, priority);
+                await this.runNative({ phase: 'embed', ms: this.embedMs(tokens), signal, priority, tag }, track);
                 const v = new Array<number>(dims).fill(0);
                 for (let i = 0; i < t.length; i++) v[i % dims] += t.charCodeAt(i) / 1000;
                 out.push(v);
@@ -156,7 +156,7 @@ export class FakeBackend implements ModelBackend {
             throw e;
         } finally {
             call.endAt = this.clock.now();
-            this.afterNative(track, () => this.slots.release());
+            this.afterNative(track, () => this.slots.release(tag));
         }
     }
 
@@ -164,6 +164,10 @@ export class FakeBackend implements ModelBackend {
         // Like the llama.cpp backend: a sequence serving the key holds what it has evaluated so far.
         const live = this.serving.get(cacheKey);
         return live !== undefined ? live() : this.prefixes.held(cacheKey);
+    }
+
+    waits(): WaitState {
+        return this.slots.waits();
     }
 
     stats(): BackendStats {
@@ -227,12 +231,12 @@ export class FakeBackend implements ModelBackend {
     }
 
     /**
-     * Runs one native call of `ms` and records it in `track`. Resolves when it is done; rejects with
-     * `signal.reason` on abort. The fake sleeps on its clock: an abort interrupts the call.
+     * Runs one native call and records it in `track`. Resolves when it is done; rejects with
+     * `call.signal.reason` on abort. The fake sleeps `call.ms` on its clock: an abort interrupts it.
      */
-    protected runNative(_phase: NativePhase, ms: number, signal: AbortSignal, track: NativeTrack, _priority: Priority, _gateWait?: () => Promise<void> | undefined): Promise<void> {
+    protected runNative(call: NativeCall, track: NativeTrack): Promise<void> {
         track.lands = false;
-        return sleep(this.clock, ms, signal).then(() => {
+        return sleep(this.clock, call.ms, call.signal).then(() => {
             track.lands = true;
         });
     }
@@ -287,6 +291,7 @@ export class FakeBackend implements ModelBackend {
         this.requireLoaded();
         const { maxTokens, cacheKey, gate } = request;
         const priority = request.priority ?? 0;
+        const tag = request.tag ?? UNTAGGED_CALL;
         const ctx = this.currentInfo?.contextSize ?? Number.POSITIVE_INFINITY;
         if (prompt.length + maxTokens > ctx) {
             this.totals.errors++;
@@ -308,7 +313,7 @@ export class FakeBackend implements ModelBackend {
         };
         try {
             if (previous) await untilOrAbort(previous, signal);
-            await this.slots.acquire(signal);
+            await this.slots.acquire(signal, tag);
         } catch (e) {
             // Whatever ran before still ends before a later call of this key starts.
             void (previous ?? Promise.resolve()).then(unmark);
@@ -331,7 +336,7 @@ export class FakeBackend implements ModelBackend {
         if (cacheKey !== undefined) this.serving.set(cacheKey, held);
         // As the llama.cpp backend: the thread is reserved at this priority until the first token,
         // and let go while the gate holds this call.
-        const reservation = new Reservation(this.turns, priority);
+        const reservation = new Reservation(this.turns, priority, tag);
         const gateWait = (): Promise<void> | undefined => {
             if (signal.aborted) throw signal.reason;
             const w = gate?.wait(signal);
@@ -354,13 +359,13 @@ export class FakeBackend implements ModelBackend {
                 started += n;
                 lastCallTokens = n;
                 // Tokens already in the sequence before this chunk: the reused prefix and earlier chunks.
-                await this.runNative('prefill', this.prefillMs(n, reused + started - n), signal, track, priority, gateWait);
+                await this.runNative({ phase: 'prefill', ms: this.prefillMs(n, reused + started - n), signal, priority, tag, gateWait }, track);
             }
             await pass();
             // The call that samples the first token (and evaluates the last prompt token, if left).
             lastCallTokens = evaluated - started;
             started = evaluated;
-            await this.runNative('prefill', this.firstTokenMs(prompt.length), signal, track, priority, gateWait);
+            await this.runNative({ phase: 'prefill', ms: this.firstTokenMs(prompt.length), signal, priority, tag, gateWait }, track);
             this.takeFailure(op);
             prefillDone = true;
             const limit = request.ignoreEndOfGeneration || p.endAfterTokens === undefined ? maxTokens : Math.min(maxTokens, p.endAfterTokens);
@@ -370,7 +375,7 @@ export class FakeBackend implements ModelBackend {
                 if (i > 0) {
                     await pass();
                     lastCallTokens = 0;
-                    await this.runNative('decode', this.decodeMs(prompt.length + i - 1), signal, track, priority, gateWait);
+                    await this.runNative({ phase: 'decode', ms: this.decodeMs(prompt.length + i - 1), signal, priority, tag, gateWait }, track);
                 }
                 if (signal.aborted) throw signal.reason;
                 const piece = p.tokenText(i);
@@ -419,7 +424,7 @@ export class FakeBackend implements ModelBackend {
             reportUsage(request.onUsage, { reusedPromptTokens: reused, evaluatedPromptTokens: started, generatedTokens: generated, completed });
             // The slot is free only when the native call in progress has returned.
             this.afterNative(track, () => {
-                this.slots.release();
+                this.slots.release(tag);
                 unmark();
             });
         }

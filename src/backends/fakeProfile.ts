@@ -3,6 +3,7 @@
  * (`FakeProfile`), the calls it saw (`FakeCall`), and what its runner reports of a native call.
  */
 import type { FimFamily, MemoryEstimate } from '../core/backend';
+import type { Priority, WaitTag } from '../core/scheduling';
 
 export interface FakeProfile {
     readonly promptTokensPerSec: number;
@@ -72,6 +73,19 @@ export interface FakeAccounting {
 
 /** What a phase of work a native call does (the simulator's device prices them apart). */
 export type NativePhase = 'prefill' | 'decode' | 'embed';
+
+/** One native call, as a fake backend's runner (`runNative`) gets it. */
+export interface NativeCall {
+    readonly phase: NativePhase;
+    /** What it costs: ms of the runner's time (isolated ms on the simulator's device). */
+    readonly ms: number;
+    readonly signal: AbortSignal;
+    /** Its request's priority and tag, for turns on a shared evaluation thread. */
+    readonly priority: Priority;
+    readonly tag: WaitTag;
+    /** The request's gate, asked again when a turn comes (see EvalTurns.run). */
+    readonly gateWait?: () => Promise<void> | undefined;
+}
 
 /** A request's last native call, as the runner reports it (for the slot's release and accounting). */
 export interface NativeTrack {

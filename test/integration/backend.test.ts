@@ -5,6 +5,8 @@
 import { strict as assert } from 'node:assert';
 import type { CallUsage, GenerateRequest, GenerationResult, ModelBackend, ModelSpec, Role, TokenGate } from '../../src/core/backend';
 import { SystemClock } from '../../src/core/clock';
+import { EvalTurns } from '../../src/core/evalTurns';
+import type { WaitTag } from '../../src/core/scheduling';
 import { ModelRuntimeError, abortError } from '../../src/core/errors';
 import { createLlamaCppBackendFactory, loadTokenizer, validateGguf } from '../../src/backends';
 import { createLlamaProvider, type LlamaProvider, type LlamaRuntime } from '../../src/backends/llamaProvider';
@@ -93,7 +95,7 @@ describe('LlamaCppBackend (real inference)', function () {
         this.timeout(120_000);
         models = await ensureModels('tiny');
         provider = createLlamaProvider({ gpu: false, maxThreads: 1 });
-        create = createLlamaCppBackendFactory({ runtime: provider, clock: new SystemClock() });
+        create = createLlamaCppBackendFactory({ runtime: provider, clock: new SystemClock(), turns: new EvalTurns() });
         coder = await load('coder');
         reasoner = await load('reasoner');
         embedder = await load('embedder');
@@ -138,7 +140,7 @@ describe('LlamaCppBackend (real inference)', function () {
 
     it('warms a model up at load when asked (always on a GPU) and leaves its slots empty', async () => {
         const lines: string[] = [];
-        const warming = createLlamaCppBackendFactory({ runtime: provider, clock: new SystemClock(), warmUp: 'always', log: (m) => lines.push(m) });
+        const warming = createLlamaCppBackendFactory({ runtime: provider, clock: new SystemClock(), turns: new EvalTurns(), warmUp: 'always', log: (m) => lines.push(m) });
         for (const role of ['coder', 'embedder'] as const) {
             const s = spec(role, { id: `${role}-warm`, slots: 1, contextSize: 512 });
             const backend = warming(s);
@@ -153,7 +155,7 @@ describe('LlamaCppBackend (real inference)', function () {
         // On the CPU the default does not warm up.
         const plain: string[] = [];
         const s = spec('coder', { id: 'coder-cold', slots: 1, contextSize: 512 });
-        const backend = createLlamaCppBackendFactory({ runtime: provider, clock: new SystemClock(), log: (m) => plain.push(m) })(s);
+        const backend = createLlamaCppBackendFactory({ runtime: provider, clock: new SystemClock(), turns: new EvalTurns(), log: (m) => plain.push(m) })(s);
         await backend.load(s, never);
         loaded.push(backend);
         assert.ok(!plain.some((l) => l.includes('warmed up')), plain.join('\n'));
@@ -164,6 +166,7 @@ describe('LlamaCppBackend (real inference)', function () {
         const counting = createLlamaCppBackendFactory({
             runtime: provider,
             clock: new SystemClock(),
+            turns: new EvalTurns(),
             validate: (file, options) => {
                 validations++;
                 return validateGguf(file, options);
@@ -421,6 +424,19 @@ describe('LlamaCppBackend (real inference)', function () {
         assert.equal(coder.stats().slots, 2);
     });
 
+    it('waits() names the call holding the sequence and the calls waiting for one, by their tags', async () => {
+        const gen = await load('coder', { id: 'coder-waits', slots: 1, contextSize: 512 });
+        const tag = (taskId: number): WaitTag => ({ taskId, label: `completion #${taskId}` });
+        assert.deepEqual(gen.waits?.(), { waiting: [] });
+        let started = false;
+        const first = gen.generate({ mode: 'raw', prompt: 'let a = ', maxTokens: 40, ignoreEndOfGeneration: true, tag: tag(1), onToken: () => (started = true) }, never);
+        await until(() => started, 5000);
+        const second = gen.generate({ mode: 'raw', prompt: 'let b = ', maxTokens: 2, ignoreEndOfGeneration: true, tag: tag(2), priority: 100 }, never);
+        assert.deepEqual(gen.waits?.(), { holder: tag(1), waiting: [tag(2)] });
+        await Promise.all([first, second]);
+        assert.deepEqual(gen.waits?.(), { waiting: [] });
+    });
+
     it('always releases slots: more requests than slots, some aborted, then a new one works', async () => {
         const gen = await load('coder', { id: 'coder-slots', slots: 2, contextSize: 512 });
         const controllers = Array.from({ length: 7 }, () => new AbortController());
@@ -610,7 +626,7 @@ describe('LlamaCppBackend (real inference)', function () {
             return { ...r, llama };
         };
         const s = spec('coder', { id: 'coder-once', slots: 1, contextSize: 1024 });
-        const backend = createLlamaCppBackendFactory({ runtime: recording, clock: new SystemClock() })(s);
+        const backend = createLlamaCppBackendFactory({ runtime: recording, clock: new SystemClock(), turns: new EvalTurns() })(s);
         await backend.load(s, never);
         loaded.push(backend);
         const prefix = codeLines(12) + '    return ';
@@ -663,7 +679,7 @@ describe('LlamaCppBackend (full models: prefix reuse by time)', function () {
         const models = await ensureModels('full');
         provider = createLlamaProvider({ gpu: false, maxThreads: 1 });
         const s: ModelSpec = { id: 'coder', role: 'coder', path: models.coder, contextSize: 2048, slots: 1, threads: 1, gpuLayers: 'auto', fimTemplate: 'auto' };
-        backend = createLlamaCppBackendFactory({ runtime: provider, clock: new SystemClock() })(s);
+        backend = createLlamaCppBackendFactory({ runtime: provider, clock: new SystemClock(), turns: new EvalTurns() })(s);
         await backend.load(s, never);
         const prefix = codeLines(20) + '    return value';
         const cold = await backend.generate({ mode: 'fim', prefix, suffix: ';\n}\n', maxTokens: 4, cacheKey: 'doc', ignoreEndOfGeneration: true }, never);

@@ -23,6 +23,7 @@
 import { Reservation, type EvalTurns } from '../../core/evalTurns';
 import type { BackendStats, ChatRequest, GenerateRequest, GenerationResult, MemoryEstimate, ModelBackend, ModelInfo, ModelSpec } from '../../core/backend';
 import type { Clock } from '../../core/clock';
+import type { Priority, WaitState, WaitTag } from '../../core/scheduling';
 import { ModelFileError, ModelRuntimeError, errorMessage } from '../../core/errors';
 import { reportUsage } from '../../core/backend';
 import type { LlamaRuntime } from '../llamaProvider';
@@ -186,12 +187,12 @@ export class LlamaCppBackend implements ModelBackend {
         });
     }
 
-    embed(texts: readonly string[], signal: AbortSignal, priority = 0): Promise<number[][]> {
+    embed(texts: readonly string[], signal: AbortSignal, priority: Priority = 0, tag?: WaitTag): Promise<number[][]> {
         return this.serve(signal, 'embed', async (loaded, sig) => {
             const ctx = await embeddingContext(loaded);
             this.counters.embedsInFlight++;
             try {
-                return await embedTexts(loaded, ctx, texts, nativeCalls(this.env, loaded, priority, sig), sig);
+                return await embedTexts(loaded, ctx, texts, nativeCalls(this.env, loaded, priority, sig, undefined, tag), sig);
             } finally {
                 this.counters.embedsInFlight--;
             }
@@ -211,6 +212,10 @@ export class LlamaCppBackend implements ModelBackend {
         if (!loaded) return 0;
         // A busy sequence serving the key holds what it has evaluated so far; an idle one its key's tokens.
         return loaded.pool.holding(cacheKey)?.nextTokenIndex ?? 0;
+    }
+
+    waits(): WaitState {
+        return this.state?.pool.waits() ?? { waiting: [] };
     }
 
     stats(): BackendStats {
@@ -295,12 +300,12 @@ export class LlamaCppBackend implements ModelBackend {
     }
 
     private async runOnSlot(loaded: Loaded, prompt: PreparedPrompt, signal: AbortSignal, startedAt: number): Promise<GenerationResult> {
-        const slot = await loaded.pool.acquire({ key: prompt.cacheKey, tokens: prompt.tokens }, signal);
+        const slot = await loaded.pool.acquire({ key: prompt.cacheKey, tokens: prompt.tokens, priority: prompt.priority, tag: prompt.tag }, signal);
         let keepKey: string | undefined = prompt.cacheKey;
         // From its prefill to its first token a request keeps lower-priority calls of other models
         // off the evaluation thread (EvalTurns.reserve); generateOnSequence ends it sooner.
-        const turns = this.options.turns && !loaded.info.gpu ? this.options.turns : undefined;
-        const reservation = new Reservation(turns, prompt.priority);
+        const turns = this.env.turns && !loaded.info.gpu ? this.env.turns : undefined;
+        const reservation = new Reservation(turns, prompt.priority, prompt.tag);
         const usage: Usage = { reachedSequence: false, reused: 0, begun: 0, generated: 0, completed: false };
         try {
             return await generateOnSequence(this.env, this.counters, loaded, slot.sequence, prompt, signal, startedAt, reservation, usage);

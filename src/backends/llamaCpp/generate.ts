@@ -8,6 +8,7 @@ import type { LlamaContextSequence, LlamaModel, Token } from 'node-llama-cpp' wi
 import { prefillChunkSize, type GenerationResult, type StopReason, type TokenGate } from '../../core/backend';
 import { errorMessage, ModelRuntimeError } from '../../core/errors';
 import type { Reservation } from '../../core/evalTurns';
+import type { Priority, WaitTag } from '../../core/scheduling';
 import type { Env, Loaded } from './loaded';
 import type { PreparedPrompt } from './prompts';
 import { DETOKENIZER_LOOKBACK, TextStream } from './textStream';
@@ -40,13 +41,21 @@ export class ListenerFailure extends Error {
 }
 
 /**
- * Wraps one native call of `loaded`'s model: within a turn (`env.turns`, at `priority`) for a
- * CPU model, as is otherwise. `gateWait`: the request's gate, asked again when the turn comes.
+ * Wraps one native call of `loaded`'s model: within a turn (`env.turns`, at `priority`, named by
+ * `tag`) for a CPU model, as is otherwise. `gateWait`: the request's gate, asked again when the
+ * turn comes.
  */
-export function nativeCalls(env: Env, loaded: Loaded, priority: number, signal: AbortSignal, gateWait?: () => Promise<void> | undefined): Native {
+export function nativeCalls(
+    env: Env,
+    loaded: Loaded,
+    priority: Priority,
+    signal: AbortSignal,
+    gateWait?: () => Promise<void> | undefined,
+    tag?: WaitTag,
+): Native {
     const turns = env.turns;
     if (!turns || loaded.info.gpu) return (fn) => fn();
-    return (fn) => turns.run(priority, signal, fn, gateWait);
+    return (fn) => turns.run(priority, signal, fn, gateWait, tag);
 }
 
 /**
@@ -138,7 +147,7 @@ export async function generateOnSequence(
         signal.throwIfAborted();
     };
 
-    const native = nativeCalls(env, loaded, prompt.priority, signal, gateWait);
+    const native = nativeCalls(env, loaded, prompt.priority, signal, gateWait, prompt.tag);
     // The gate and the signal are also checked between prefill chunks.
     await prefillChunks(sequence, tokens, reused, tokens.length - 1, env.chunk, pass, native, begin, prompt.gate);
     await pass();

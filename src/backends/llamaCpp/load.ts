@@ -121,7 +121,7 @@ async function warmUp(env: Env, loaded: Loaded, signal: AbortSignal): Promise<vo
     const n = Math.min(WARM_UP_TOKENS, loaded.info.contextSize - 1);
     const tokens: Token[] = [];
     while (unit.length > 0 && tokens.length < n) tokens.push(...unit);
-    const native = nativeCalls(env, loaded, Number.NEGATIVE_INFINITY, signal);
+    const native = nativeCalls(env, loaded, Number.NEGATIVE_INFINITY, signal, undefined, { taskId: 0, label: `warm-up of ${loaded.spec.id}` });
     if (tokens.length >= n && n >= 2) {
         await prefillChunks(sequence, tokens, 0, n - 1, env.chunk, () => signal.throwIfAborted(), native, () => undefined);
         await native(() => sequence.evaluateWithoutGeneratingNewTokens(tokens.slice(n - 1, n)));

@@ -7,6 +7,7 @@ import type { ChatHistoryItem, ChatWrapper, LlamaText, Token } from 'node-llama-
 import type { CallUsage, ChatRequest, FimFamily, GenerateRequest, TokenGate, TokenListener } from '../../core/backend';
 import { ModelRuntimeError, errorMessage } from '../../core/errors';
 import { buildFimParts, fimTemplate, type FimRole } from '../../core/fim';
+import type { Priority, WaitTag } from '../../core/scheduling';
 import type { Loaded } from './loaded';
 
 type Log = (message: string) => void;
@@ -41,7 +42,8 @@ export interface PreparedPrompt {
     readonly gate: TokenGate | undefined;
     readonly onToken: TokenListener | undefined;
     readonly ignoreEndOfGeneration: boolean;
-    readonly priority: number;
+    readonly priority: Priority;
+    readonly tag: WaitTag | undefined;
     readonly onUsage: ((usage: CallUsage) => void) | undefined;
 }
 
@@ -251,6 +253,7 @@ function preparedPrompt(
         onToken: request.onToken,
         ignoreEndOfGeneration: request.ignoreEndOfGeneration === true,
         priority: request.priority ?? 0,
+        tag: request.tag,
         onUsage: request.onUsage,
     };
 }
