@@ -7,14 +7,14 @@
  * highest first, and in arrival order among equal priorities, so with one priority for everything
  * this is the FIFO the native thread would give anyway. What it changes is that a call never waits
  * behind lower-priority calls that were merely queued before it: a keystroke's completion waits for
- * the one native call in progress, not for another model's next prefill chunk and the embedding
- * queued behind it (bench/FINDINGS.md F23).
+ * at most the one native call in progress, not for another model's next prefill chunk and the
+ * embedding queued behind it.
  *
  * A request also reserves the thread at its priority from the start of its prefill to its first
  * token (`reserve`, `Reservation`): between its native calls, while its next call is not yet
- * waiting, no call of lower priority is given a turn. Without it a lower-priority chunk queued
- * earlier slipped into every gap of a completion's prefill. While its gate holds it, the request
- * lets others use the thread and reserves it again when it goes on.
+ * waiting, no call of lower priority is given a turn, so none queued earlier slips into the gaps of
+ * its prefill. While its gate holds it, the request lets others use the thread and reserves it
+ * again when it goes on.
  *
  * Every call and reservation carries the `WaitTag` of the request it serves (`UNTAGGED_CALL` when
  * none is given): `waits()` names who holds the thread and who waits for it.
@@ -180,9 +180,9 @@ export class EvalTurns {
 
 /**
  * A request's reservation (`EvalTurns.reserve`) from its prefill to its first token, let go while
- * its gate holds it (`suspend`) and taken again when it goes on (`resume`), until `end`. Without
- * `resume`, a prefill paused once had an embedding slip in after each of its later chunks
- * (bench/FINDINGS.md F43). Without `turns` every method does nothing.
+ * its gate holds it (`suspend`) and taken again when it goes on (`resume`), until `end`: a prefill
+ * paused once keeps lower-priority calls out of the gaps of its later chunks too. Without `turns`
+ * every method does nothing.
  */
 export class Reservation {
     private release: Release | undefined;

@@ -48,10 +48,8 @@ export interface LlamaCppBackendOptions {
     /**
      * "gpu" (default): a model with layers on a GPU evaluates WARM_UP_TOKENS at load, in prefill
      * chunks and then one token, and forgets them: GPU backends build their kernels on first use,
-     * per shape (Vulkan on an H100 with no shader cache: 6 s spread over the first prompts; a
-     * 64-token warm-up moved 2.4 s of it into the load, a 1024-token one all of it; bench/FINDINGS.md
-     * F20), and that belongs to the load, not to the user's first completion. "always": the CPU
-     * too (tests); "never": skip.
+     * per shape, and that work belongs to the load, not to the user's first completion. "always":
+     * the CPU too (tests); "never": skip.
      */
     readonly warmUp?: 'gpu' | 'always' | 'never';
     /**

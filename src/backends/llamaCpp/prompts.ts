@@ -220,8 +220,8 @@ function fimTokenIds(loaded: Loaded, family: FimFamily): Map<string, Token> {
 }
 
 /**
- * `bos` (if any) then `parts`, in a new array. A plain loop: flat() and spread took ~0.2 ms for a
- * 900-token prompt, every keystroke.
+ * `bos` (if any) then `parts`, in a new array. A plain loop: this runs every keystroke, and flat()
+ * with spread costs ~0.2 ms on a 900-token prompt.
  */
 function promptTokens(bos: Token | undefined, parts: ReadonlyArray<readonly Token[]>): Token[] {
     const out: Token[] = bos === undefined ? [] : [bos];
