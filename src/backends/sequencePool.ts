@@ -19,8 +19,11 @@
  * Invariant: `busy` counts the sequences between acquire and release; each key is kept by at most
  * one idle sequence; a waiter is in `line` until it is granted a sequence or its signal aborts.
  */
-import type { Priority, WaitState, WaitTag } from '../core/scheduling';
 import { UNTAGGED_CALL } from '../core/backend';
+import { commonPrefixLength } from '../core/prefixCache';
+import type { Priority, WaitState, WaitTag } from '../core/scheduling';
+
+export { commonPrefixLength };
 
 /** A sequence as a caller holds it, from `acquire` until it passes it back to `release`. */
 export interface HeldSequence<S> {
@@ -57,14 +60,6 @@ interface Waiter<T> {
     readonly priority: Priority;
     readonly tag: WaitTag;
     readonly grant: (slot: Slot<unknown>) => void;
-}
-
-/** Length of the longest common prefix of two token sequences. */
-export function commonPrefixLength<T>(a: readonly T[], b: readonly T[]): number {
-    const n = Math.min(a.length, b.length);
-    let i = 0;
-    while (i < n && a[i] === b[i]) i++;
-    return i;
 }
 
 export class SequencePool<S, T> {
