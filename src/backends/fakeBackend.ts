@@ -1,128 +1,67 @@
 /**
- * A deterministic fake `ModelBackend` on a `Clock`, for unit tests of the router (and a reference
- * for simulated backends). With a `VirtualClock` nothing depends on real time.
+ * The deterministic fake `ModelBackend` on a `Clock`: the router's unit tests drive it, and the
+ * benchmark's simulated backend (bench/sim/simBackend.ts) is a subclass that supplies its own
+ * native-call runner, cost model and tokenizer. With a `VirtualClock` nothing depends on real time.
  *
- * Timing model (ms): a generation waits for a free slot, then its prefill takes
- * `firstTokenOverheadMs + evaluatedPromptTokens * 1000 / promptTokensPerSec`, evaluated in chunks
- * of `prefillChunkTokens`, each preceded by `gate.wait` (as the llama.cpp backend does); the first
- * token is emitted at the end of the prefill; every further token takes `1000 / decodeTokensPerSec`
- * and is preceded by `gate.wait`. An embed call takes `embedMsPerText * texts.length`.
- * Prefix reuse: the last `slots` cache keys keep their prompt's tokens (an aborted call keeps what
- * it evaluated); a request with a kept key evaluates only the tokens after the common prefix.
+ * A call runs as the llama.cpp backend runs it, as a series of native calls (`runNative`):
+ * - generate/chat: wait for the previous call of its cache key to finish natively, then for a free
+ *   slot (first come, first served); reuse the prompt tokens its key's sequence holds (the common
+ *   prefix, at least one token is always evaluated); prefill the rest in chunks of
+ *   `prefillChunkTokens` (a gate may ask for fewer), one native call each; one native call samples
+ *   the first token (with `lastTokenWithFirstSample`, it also evaluates the last prompt token); every
+ *   further token is one native call. The gate and the abort signal are checked before each call.
+ * - embed: one native call per text, the abort signal checked between texts.
+ * Costs (ms of the runner's time) come from `prefillMs`, `firstTokenMs`, `decodeMs`, `embedMs`; the
+ * fake's own: `n * 1000 / promptTokensPerSec` a prefill chunk, `firstTokenOverheadMs` the first
+ * token, `1000 / decodeTokensPerSec` each further token, `embedMsPerText` a text.
+ * The fake's runner sleeps on the clock, and an abort interrupts the call: what it was evaluating
+ * is lost and its slot is free at once. A runner whose calls run to their end once begun
+ * (`callsRunToEnd`, as llama.cpp's) keeps its slot until the call in flight has returned.
+ * Prefix reuse: each slot keeps the tokens of its last call (KeyedPrefixCache: per cache key, LRU
+ * over `slots` sequences, a call without a key taking one too); an aborted call keeps what it
+ * evaluated (`keepOnAbort: 'evaluated'`) or nothing, a failed one nothing.
  */
-import type {
-    BackendStats,
-    CallUsage,
-    ChatRequest,
-    FimFamily,
-    GenerateRequest,
-    GenerationResult,
-    MemoryEstimate,
-    ModelBackend,
-    ModelInfo,
-    ModelSpec,
-    StopReason,
-    TokenGate,
-    TokenListener,
-} from '../core/backend';
-import { prefillChunkSize, reportUsage } from '../core/backend';
+import type { BackendStats, ChatRequest, GenerateRequest, GenerationResult, ModelBackend, ModelInfo, ModelSpec, StopReason, TokenListener } from '../core/backend';
+import { UNTAGGED_CALL, prefillChunkSize, reportUsage } from '../core/backend';
 import { sleep, type Clock } from '../core/clock';
-import { KeyedPrefixCache } from '../core/prefixCache';
-import { SlotPool } from '../core/slots';
 import { ModelFileError } from '../core/errors';
+import { Reservation, type EvalTurns } from '../core/evalTurns';
+import { RECENT_TEXTS, RecentMemo } from '../core/memo';
+import { KeyedPrefixCache } from '../core/prefixCache';
+import type { Priority, WaitState, WaitTag } from '../core/scheduling';
+import { SlotPool } from '../core/slots';
+import { DEFAULT_FAKE_PROFILE, type FakeAccounting, type FakeCall, type FakeOp, type FakeProfile, type NativeCall, type NativeTrack } from './fakeProfile';
 
-export interface FakeProfile {
-    readonly promptTokensPerSec: number;
-    readonly decodeTokensPerSec: number;
-    /** Fixed part of the time to first token, ms. */
-    readonly firstTokenOverheadMs: number;
-    readonly loadMs: number;
-    readonly memory: MemoryEstimate;
-    /** undefined: cannot infill. Default "qwen" unless the spec says fimTemplate "none". */
-    readonly fim: FimFamily | undefined;
-    readonly hasChat: boolean;
-    /** Default: "space-" + the spec id (every model its own space). */
-    readonly embeddingSpace: string | undefined;
-    readonly embeddingDims: number;
-    readonly embedMsPerText: number;
-    /** "whitespace": one token per whitespace-separated word; "chars4": one per 4 characters. */
-    readonly tokenCounting: 'whitespace' | 'chars4';
-    /** Text of generated token i (0-based). Default " t<i>". */
-    readonly tokenText: (i: number) => string;
-    /** End of generation after this many tokens (undefined: always maxTokens). */
-    readonly endAfterTokens: number | undefined;
-    /** Prompt tokens per prefill step; the gate is checked before each. */
-    readonly prefillChunkTokens: number;
-}
-
-export const DEFAULT_FAKE_PROFILE: FakeProfile = {
-    promptTokensPerSec: 1000,
-    decodeTokensPerSec: 50,
-    firstTokenOverheadMs: 10,
-    loadMs: 100,
-    memory: { ramBytes: 1_000_000_000, vramBytes: 0 },
-    fim: 'qwen',
-    hasChat: true,
-    embeddingSpace: undefined,
-    embeddingDims: 8,
-    embedMsPerText: 5,
-    tokenCounting: 'whitespace',
-    tokenText: (i) => ` t${i}`,
-    endAfterTokens: undefined,
-    prefillChunkTokens: 64,
-};
-
-export type FakeOp = 'load' | 'generate' | 'chat' | 'embed';
-
-/** One call seen by the fake, for assertions. */
-export interface FakeCall {
-    readonly op: FakeOp;
-    readonly at: number;
-    readonly cacheKey?: string;
-    readonly texts?: number;
-    /** Filled when the call settles. */
-    outcome?: 'ok' | 'aborted' | 'failed';
-    endAt?: number;
-    reusedPromptTokens?: number;
-    /** Generations: prompt tokens per prefill chunk, in order (the gate may cut them). */
-    readonly chunks?: number[];
-}
-
-interface Ewma {
-    value: number | undefined;
-}
-
-function ewma(e: Ewma, x: number, alpha = 0.3): void {
-    e.value = e.value === undefined ? x : e.value + alpha * (x - e.value);
-}
+export { DEFAULT_FAKE_PROFILE, type FakeAccounting, type FakeCall, type FakeOp, type FakeProfile, type NativeCall, type NativePhase, type NativeTrack } from './fakeProfile';
 
 export class FakeBackend implements ModelBackend {
     readonly profile: FakeProfile;
     readonly calls: FakeCall[] = [];
-    private spec: ModelSpec | undefined;
+    readonly computed: FakeAccounting = { embedTexts: 0, embedTokens: 0 };
+    protected spec: ModelSpec | undefined;
     private loaded = false;
     private currentInfo: ModelInfo | undefined;
-    private readonly slots = new SlotPool(() => this.spec?.slots ?? 1);
+    private readonly slots = new SlotPool(() => this.slotCount());
+    /** Per cache key: resolves when the latest call for it has finished natively. */
+    private readonly keyTails = new Map<string, Promise<void>>();
+    private readonly prefixes = new KeyedPrefixCache(() => this.slotCount());
+    /** Keys being evaluated now: the prompt tokens their sequence holds so far. */
+    private readonly serving = new Map<string, () => number>();
+    /** Recent tokenizations (`tokenize`): each text is tokenized once while it is kept. */
+    private readonly tokenized = new RecentMemo<string, readonly string[]>(RECENT_TEXTS);
+    private failures: Array<{ ops: readonly FakeOp[]; error: Error }> = [];
+    private totals = { promptTokensEvaluated: 0, promptTokensReused: 0, generatedTokens: 0, requests: 0, errors: 0 };
+
+    constructor(
+        protected readonly clock: Clock,
+        profile: Partial<FakeProfile> = {},
+    ) {
+        this.profile = { ...DEFAULT_FAKE_PROFILE, ...profile };
+    }
 
     /** Highest number of concurrent sequences ever seen. */
     get maxInFlight(): number {
         return this.slots.maxInUse;
-    }
-    private readonly prefixes = new KeyedPrefixCache(() => this.spec?.slots ?? 1);
-    /** Keys being evaluated now: the prompt tokens their sequence holds so far. */
-    private readonly serving = new Map<string, () => number>();
-    private failures: Array<{ ops: readonly FakeOp[]; error: Error }> = [];
-    private readonly ttft: Ewma = { value: undefined };
-    private readonly promptTps: Ewma = { value: undefined };
-    private readonly decodeTps: Ewma = { value: undefined };
-    private readonly embedIps: Ewma = { value: undefined };
-    private totals = { promptTokensEvaluated: 0, promptTokensReused: 0, generatedTokens: 0, requests: 0, errors: 0 };
-
-    constructor(
-        private readonly clock: Clock,
-        profile: Partial<FakeProfile> = {},
-    ) {
-        this.profile = { ...DEFAULT_FAKE_PROFILE, ...profile };
     }
 
     /** The next `count` calls of the given kinds fail with `error` (default: all work calls). */
@@ -177,33 +116,37 @@ export class FakeBackend implements ModelBackend {
         const prompt =
             request.mode === 'fim'
                 ? ['<fim_prefix>', ...this.tokenize(request.prefix ?? ''), '<fim_suffix>', ...this.tokenize(request.suffix ?? ''), '<fim_middle>', ...this.tokenize(request.middle ?? '')]
-                : this.tokenize(request.prompt ?? '');
-        return this.run('generate', prompt, request.maxTokens, request.cacheKey, request.gate, request.onToken, request.ignoreEndOfGeneration, signal, request.onUsage);
+                : [...this.tokenize(request.prompt ?? '')];
+        return this.run('generate', prompt, request, signal);
     }
 
     chat(request: ChatRequest, signal: AbortSignal): Promise<GenerationResult> {
         const prompt: string[] = [];
         for (const m of request.messages) prompt.push(`<${m.role}>`, ...this.tokenize(m.content));
-        return this.run('chat', prompt, request.maxTokens, request.cacheKey, request.gate, request.onToken, request.ignoreEndOfGeneration, signal, request.onUsage);
+        prompt.push('<assistant>');
+        return this.run('chat', prompt, request, signal);
     }
 
-    async embed(texts: readonly string[], signal: AbortSignal): Promise<number[][]> {
+    async embed(texts: readonly string[], signal: AbortSignal, priority: Priority = 0, tag: WaitTag = UNTAGGED_CALL): Promise<number[][]> {
         this.requireLoaded();
         const call: FakeCall = { op: 'embed', at: this.clock.now(), texts: texts.length };
         this.calls.push(call);
-        await this.slots.acquire(signal);
-        const start = this.clock.now();
+        await this.slots.acquire(signal, tag);
+        const track: NativeTrack = { tail: Promise.resolve(), lands: true };
         try {
-            await sleep(this.clock, this.profile.embedMsPerText * texts.length, signal);
-            this.takeFailure('embed');
             const dims = this.profile.embeddingDims;
-            const out = texts.map((t) => {
+            const out: number[][] = [];
+            for (const t of texts) {
+                if (signal.aborted) throw signal.reason;
+                const tokens = this.tokenize(t).length;
+                this.computed.embedTexts++;
+                this.computed.embedTokens += tokens;
+                await this.runNative({ phase: 'embed', ms: this.embedMs(tokens), signal, priority, tag }, track);
                 const v = new Array<number>(dims).fill(0);
                 for (let i = 0; i < t.length; i++) v[i % dims] += t.charCodeAt(i) / 1000;
-                return v;
-            });
-            const ms = this.clock.now() - start;
-            if (ms > 0) ewma(this.embedIps, (texts.length * 1000) / ms);
+                out.push(v);
+            }
+            this.takeFailure('embed');
             call.outcome = 'ok';
             this.totals.requests++;
             return out;
@@ -213,7 +156,7 @@ export class FakeBackend implements ModelBackend {
             throw e;
         } finally {
             call.endAt = this.clock.now();
-            this.slots.release();
+            this.afterNative(track, () => this.slots.release(tag));
         }
     }
 
@@ -223,143 +166,82 @@ export class FakeBackend implements ModelBackend {
         return live !== undefined ? live() : this.prefixes.held(cacheKey);
     }
 
+    waits(): WaitState {
+        return this.slots.waits();
+    }
+
     stats(): BackendStats {
         return {
             loaded: this.loaded,
             inFlight: this.slots.inUse,
-            slots: this.spec?.slots ?? 1,
-            firstTokenMs: this.ttft.value,
-            promptTokensPerSec: this.promptTps.value,
-            decodeTokensPerSec: this.decodeTps.value,
-            embedItemsPerSec: this.embedIps.value,
+            slots: this.slotCount(),
             ...this.totals,
             memory: this.profile.memory,
         };
     }
 
-    private async run(
-        op: 'generate' | 'chat',
-        prompt: string[],
-        maxTokens: number,
-        cacheKey: string | undefined,
-        gate: TokenGate | undefined,
-        onToken: TokenListener | undefined,
-        ignoreEog: boolean | undefined,
-        signal: AbortSignal,
-        onUsage?: (usage: CallUsage) => void,
-    ): Promise<GenerationResult> {
-        this.requireLoaded();
-        const chunks: number[] = [];
-        const call: FakeCall = { op, at: this.clock.now(), cacheKey, chunks };
-        this.calls.push(call);
-        const t0 = this.clock.now();
-        await this.slots.acquire(signal);
-        let listener: TokenListener | undefined = onToken;
-        let prefilled = false;
-        let reused = 0;
-        // Prompt tokens after the reused prefix whose prefill chunks completed.
-        let chunksDone = 0;
-        let generated = 0;
-        let completed = false;
-        try {
-            reused = this.prefixes.reusable(cacheKey, prompt);
-            call.reusedPromptTokens = reused;
-            if (cacheKey !== undefined) this.serving.set(cacheKey, () => (prefilled ? prompt.length : reused + chunksDone));
-            const evaluated = prompt.length - reused;
-            const p = this.profile;
-            const chunk = Math.max(1, Math.floor(p.prefillChunkTokens));
-            while (chunksDone < evaluated) {
-                const w = gate?.wait(signal);
-                if (w) await w;
-                const n = Math.min(prefillChunkSize(chunk, gate), evaluated - chunksDone);
-                chunks.push(n);
-                await sleep(this.clock, (n * 1000) / p.promptTokensPerSec, signal);
-                chunksDone += n;
-            }
-            await sleep(this.clock, p.firstTokenOverheadMs, signal);
-            this.takeFailure(op);
-            prefilled = true;
-            this.totals.promptTokensEvaluated += evaluated;
-            this.totals.promptTokensReused += reused;
-            const limit = ignoreEog || p.endAfterTokens === undefined ? maxTokens : Math.min(maxTokens, p.endAfterTokens);
-            let text = '';
-            let firstTokenAt: number | undefined;
-            for (let i = 0; i < limit; i++) {
-                if (i > 0) {
-                    const w = gate?.wait(signal);
-                    if (w) await w;
-                    await sleep(this.clock, 1000 / p.decodeTokensPerSec, signal);
-                }
-                if (signal.aborted) throw signal.reason;
-                const piece = p.tokenText(i);
-                text += piece;
-                generated++;
-                this.totals.generatedTokens++;
-                if (firstTokenAt === undefined) {
-                    firstTokenAt = this.clock.now();
-                    const prefillMs = firstTokenAt - t0 - p.firstTokenOverheadMs;
-                    ewma(this.ttft, firstTokenAt - t0);
-                    if (evaluated > 0 && prefillMs > 0) ewma(this.promptTps, (evaluated * 1000) / prefillMs);
-                }
-                listener?.(piece);
-            }
-            const end = this.clock.now();
-            if (generated > 1 && firstTokenAt !== undefined) ewma(this.decodeTps, ((generated - 1) * 1000) / Math.max(1e-9, end - firstTokenAt));
-            this.prefixes.keep(cacheKey, prompt);
-            const stopReason: StopReason = generated < maxTokens ? 'endOfGeneration' : 'maxTokens';
-            call.outcome = 'ok';
-            completed = true;
-            this.totals.requests++;
-            return {
-                text,
-                stopReason,
-                promptTokens: prompt.length,
-                reusedPromptTokens: reused,
-                evaluatedPromptTokens: evaluated,
-                generatedTokens: generated,
-                firstTokenMs: firstTokenAt === undefined ? undefined : firstTokenAt - t0,
-                totalMs: end - t0,
-            };
-        } catch (e) {
-            call.outcome = signal.aborted ? 'aborted' : 'failed';
-            if (!signal.aborted) this.totals.errors++;
-            // Like the llama.cpp backend: an abort keeps what was evaluated (the reused prefix and the
-            // completed chunks; after the prefill, the whole prompt); a failure keeps nothing.
-            // A call without a key took a sequence too (KeyedPrefixCache).
-            if (signal.aborted) this.prefixes.keep(cacheKey, prefilled ? prompt : prompt.slice(0, reused + chunksDone));
-            else if (cacheKey !== undefined) this.prefixes.drop(cacheKey);
-            throw e;
-        } finally {
-            if (cacheKey !== undefined) this.serving.delete(cacheKey);
-            listener = undefined;
-            call.endAt = this.clock.now();
-            // As the llama.cpp backend, an aborted prefill counts the chunks that ran.
-            if (!prefilled) this.totals.promptTokensEvaluated += chunksDone;
-            reportUsage(onUsage, { reusedPromptTokens: reused, evaluatedPromptTokens: prefilled ? prompt.length - reused : chunksDone, generatedTokens: generated, completed });
-            this.slots.release();
-        }
-    }
+    // ---------------------------------------------------------------- what a subclass may supply
 
-    private tokenize(text: string): string[] {
+    /** The text's tokens (a pure function of the text). */
+    protected tokenizeText(text: string): readonly string[] {
         if (this.profile.tokenCounting === 'whitespace') return text.split(/\s+/).filter((w) => w.length > 0);
         const out: string[] = [];
         for (let i = 0; i < text.length; i += 4) out.push(text.slice(i, i + 4));
         return out;
     }
 
-    private takeFailure(op: FakeOp): void {
-        const i = this.failures.findIndex((f) => f.ops.includes(op));
-        if (i < 0) return;
-        const f = this.failures[i];
-        this.failures.splice(i, 1);
-        throw f.error;
+    /** Ms of one prefill call evaluating `n` prompt tokens after `before` already in the sequence. */
+    protected prefillMs(n: number, _before: number): number {
+        return (n * 1000) / this.profile.promptTokensPerSec;
     }
 
-    private requireLoaded(): void {
-        if (!this.loaded) throw new Error(`fake backend ${this.spec?.id ?? '?'}: not loaded`);
+    /** Ms of the call that samples the first token after a prompt of `promptTokens`. */
+    protected firstTokenMs(_promptTokens: number): number {
+        return this.profile.firstTokenOverheadMs;
     }
 
-    private makeInfo(spec: ModelSpec): ModelInfo {
+    /** Ms of the call that samples the token after `position` tokens in the sequence. */
+    protected decodeMs(_position: number): number {
+        return 1000 / this.profile.decodeTokensPerSec;
+    }
+
+    /** Ms of embedding one text of `tokens` tokens. */
+    protected embedMs(_tokens: number): number {
+        return this.profile.embedMsPerText;
+    }
+
+    /** The call that samples the first token also evaluates the last prompt token (llama.cpp's calls). */
+    protected get lastTokenWithFirstSample(): boolean {
+        return false;
+    }
+
+    /** Calls once begun run to their end even when the request aborts, holding the slot (llama.cpp's). */
+    protected get callsRunToEnd(): boolean {
+        return false;
+    }
+
+    /** Turns on an evaluation thread shared with other models, if any (see EvalTurns). */
+    protected get turns(): EvalTurns | undefined {
+        return undefined;
+    }
+
+    /** Sequences when no spec says. */
+    protected get defaultSlots(): number {
+        return 1;
+    }
+
+    /**
+     * Runs one native call and records it in `track`. Resolves when it is done; rejects with
+     * `call.signal.reason` on abort. The fake sleeps `call.ms` on its clock: an abort interrupts it.
+     */
+    protected runNative(call: NativeCall, track: NativeTrack): Promise<void> {
+        track.lands = false;
+        return sleep(this.clock, call.ms, call.signal).then(() => {
+            track.lands = true;
+        });
+    }
+
+    protected makeInfo(spec: ModelSpec): ModelInfo {
         if (spec.path.length === 0) throw new ModelFileError('missing', spec.path, 'no path given');
         const p = this.profile;
         const fim = spec.fimTemplate === 'none' ? undefined : spec.fimTemplate === 'auto' ? p.fim : spec.fimTemplate;
@@ -379,4 +261,201 @@ export class FakeBackend implements ModelBackend {
             gpu: p.memory.vramBytes > 0,
         };
     }
+
+    protected get modelId(): string {
+        return this.spec?.id ?? '?';
+    }
+
+    // ---------------------------------------------------------------- the calls
+
+    /**
+     * The text's tokens, through the memo of recent texts, as the llama.cpp backend's: the router
+     * counts a prompt's texts (`countTokens`) and the prompt is built from the same tokens. The
+     * returned array must not be modified.
+     */
+    private tokenize(text: string): readonly string[] {
+        return this.tokenized.get(text, (t) => this.tokenizeText(t));
+    }
+
+    private slotCount(): number {
+        return this.spec?.slots ?? this.defaultSlots;
+    }
+
+    /** Runs `release` when the call in flight has returned (at once when an abort interrupts calls). */
+    private afterNative(track: NativeTrack, release: () => void): void {
+        if (this.callsRunToEnd) void track.tail.then(release);
+        else release();
+    }
+
+    private async run(op: 'generate' | 'chat', prompt: string[], request: GenerateRequest | ChatRequest, signal: AbortSignal): Promise<GenerationResult> {
+        this.requireLoaded();
+        const { maxTokens, cacheKey, gate } = request;
+        const priority = request.priority ?? 0;
+        const tag = request.tag ?? UNTAGGED_CALL;
+        const ctx = this.currentInfo?.contextSize ?? Number.POSITIVE_INFINITY;
+        if (prompt.length + maxTokens > ctx) {
+            this.totals.errors++;
+            throw new Error(`${this.modelId}: ${prompt.length} prompt + ${maxTokens} tokens exceed the ${ctx}-token context`);
+        }
+        const chunks: number[] = [];
+        const call: FakeCall = { op, at: this.clock.now(), cacheKey, chunks };
+        this.calls.push(call);
+        const t0 = this.clock.now();
+        // Like the llama.cpp backend, a call for a key whose sequence is still finishing an earlier
+        // call (an aborted one ends with its chunk in flight) waits for it, then reuses its tokens.
+        let endNative: () => void = () => undefined;
+        const ended = new Promise<void>((r) => (endNative = r));
+        const previous = cacheKey !== undefined ? this.keyTails.get(cacheKey) : undefined;
+        if (cacheKey !== undefined) this.keyTails.set(cacheKey, ended);
+        const unmark = (): void => {
+            endNative();
+            if (cacheKey !== undefined && this.keyTails.get(cacheKey) === ended) this.keyTails.delete(cacheKey);
+        };
+        try {
+            if (previous) await untilOrAbort(previous, signal);
+            await this.slots.acquire(signal, tag);
+        } catch (e) {
+            // Whatever ran before still ends before a later call of this key starts.
+            void (previous ?? Promise.resolve()).then(unmark);
+            throw e;
+        }
+        let listener: TokenListener | undefined = request.onToken;
+        const p = this.profile;
+        const reused = this.prefixes.reusable(cacheKey, prompt);
+        call.reusedPromptTokens = reused;
+        const evaluated = prompt.length - reused;
+        const track: NativeTrack = { tail: Promise.resolve(), lands: true };
+        // Prompt tokens whose evaluation has been started; the last call's, uncounted again if it
+        // does not land (dropped while waiting for its turn, or interrupted).
+        let started = 0;
+        let lastCallTokens = 0;
+        let generated = 0;
+        let prefillDone = false;
+        let completed = false;
+        const held = (): number => reused + started - (this.callsRunToEnd || track.lands ? 0 : lastCallTokens);
+        if (cacheKey !== undefined) this.serving.set(cacheKey, held);
+        // As the llama.cpp backend: the thread is reserved at this priority until the first token,
+        // and let go while the gate holds this call.
+        const reservation = new Reservation(this.turns, priority, tag);
+        const gateWait = (): Promise<void> | undefined => {
+            if (signal.aborted) throw signal.reason;
+            const w = gate?.wait(signal);
+            if (!w) return undefined;
+            reservation.suspend();
+            return w.then(() => reservation.resume());
+        };
+        const pass = async (): Promise<void> => {
+            await gateWait();
+            if (signal.aborted) throw signal.reason;
+        };
+        try {
+            // Prefill in chunks; the gate and the abort signal are checked between chunks.
+            const chunk = Math.max(1, p.prefillChunkTokens);
+            const inChunks = this.lastTokenWithFirstSample ? evaluated - 1 : evaluated;
+            while (started < inChunks) {
+                await pass();
+                const n = Math.min(prefillChunkSize(chunk, gate), inChunks - started);
+                chunks.push(n);
+                started += n;
+                lastCallTokens = n;
+                // Tokens already in the sequence before this chunk: the reused prefix and earlier chunks.
+                await this.runNative({ phase: 'prefill', ms: this.prefillMs(n, reused + started - n), signal, priority, tag, gateWait }, track);
+            }
+            await pass();
+            // The call that samples the first token (and evaluates the last prompt token, if left).
+            lastCallTokens = evaluated - started;
+            started = evaluated;
+            await this.runNative({ phase: 'prefill', ms: this.firstTokenMs(prompt.length), signal, priority, tag, gateWait }, track);
+            this.takeFailure(op);
+            prefillDone = true;
+            const limit = request.ignoreEndOfGeneration || p.endAfterTokens === undefined ? maxTokens : Math.min(maxTokens, p.endAfterTokens);
+            let text = '';
+            let firstTokenAt: number | undefined;
+            for (let i = 0; i < limit; i++) {
+                if (i > 0) {
+                    await pass();
+                    lastCallTokens = 0;
+                    await this.runNative({ phase: 'decode', ms: this.decodeMs(prompt.length + i - 1), signal, priority, tag, gateWait }, track);
+                }
+                if (signal.aborted) throw signal.reason;
+                const piece = p.tokenText(i);
+                text += piece;
+                generated++;
+                if (firstTokenAt === undefined) {
+                    reservation.end();
+                    firstTokenAt = this.clock.now();
+                }
+                listener?.(piece);
+            }
+            const end = this.clock.now();
+            this.prefixes.keep(cacheKey, prompt);
+            const stopReason: StopReason = generated < maxTokens ? 'endOfGeneration' : 'maxTokens';
+            call.outcome = 'ok';
+            completed = true;
+            this.totals.requests++;
+            return {
+                text,
+                stopReason,
+                promptTokens: prompt.length,
+                reusedPromptTokens: reused,
+                evaluatedPromptTokens: evaluated,
+                generatedTokens: generated,
+                firstTokenMs: firstTokenAt === undefined ? undefined : firstTokenAt - t0,
+                totalMs: end - t0,
+            };
+        } catch (e) {
+            call.outcome = signal.aborted ? 'aborted' : 'failed';
+            if (!signal.aborted) this.totals.errors++;
+            if (!track.lands) started -= lastCallTokens;
+            // Like the llama.cpp backend: an abort keeps what was evaluated (the reused prefix and the
+            // chunks that landed; after the prefill, the whole prompt); a failure keeps nothing. A
+            // call without a key took a sequence too (KeyedPrefixCache).
+            if (signal.aborted && p.keepOnAbort === 'evaluated') this.prefixes.keep(cacheKey, prompt.slice(0, prefillDone ? prompt.length : reused + started));
+            else if (cacheKey !== undefined) this.prefixes.drop(cacheKey);
+            throw e;
+        } finally {
+            if (cacheKey !== undefined) this.serving.delete(cacheKey);
+            reservation.end();
+            listener = undefined;
+            call.endAt = this.clock.now();
+            this.totals.promptTokensEvaluated += started;
+            this.totals.promptTokensReused += reused;
+            this.totals.generatedTokens += generated;
+            reportUsage(request.onUsage, { reusedPromptTokens: reused, evaluatedPromptTokens: started, generatedTokens: generated, completed });
+            // The slot is free only when the native call in progress has returned.
+            this.afterNative(track, () => {
+                this.slots.release(tag);
+                unmark();
+            });
+        }
+    }
+
+    private takeFailure(op: FakeOp): void {
+        const i = this.failures.findIndex((f) => f.ops.includes(op));
+        if (i < 0) return;
+        const f = this.failures[i];
+        this.failures.splice(i, 1);
+        throw f.error;
+    }
+
+    private requireLoaded(): void {
+        if (!this.loaded) throw new Error(`fake backend ${this.modelId}: not loaded`);
+    }
+}
+
+/** Resolves with `p`, or rejects with `signal.reason` if it aborts first; leaves no listener behind. */
+export function untilOrAbort(p: Promise<void>, signal: AbortSignal): Promise<void> {
+    if (signal.aborted) return Promise.reject(signal.reason);
+    return new Promise<void>((resolve, reject) => {
+        const onAbort = (): void => reject(signal.reason);
+        signal.addEventListener('abort', onAbort, { once: true });
+        p.then(
+            () => {
+                signal.removeEventListener('abort', onAbort);
+                resolve();
+            },
+            // Only a call dropped while waiting for its turn rejects, on this same abort.
+            () => reject(signal.reason),
+        );
+    });
 }

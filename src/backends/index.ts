@@ -25,8 +25,10 @@ export interface LlamaCppBackendFactoryOptions {
     /** See `LlamaCppBackendOptions.warmUp`. */
     readonly warmUp?: 'gpu' | 'always' | 'never';
     /**
-     * `LlamaCppBackendOptions.turns` for every backend this factory makes: by default one
-     * `EvalTurns` they all share (they share the runtime's evaluation thread); false: none.
+     * `LlamaCppBackendOptions.turns` for every backend this factory makes (they share the runtime's
+     * evaluation thread): the composition root's `EvalTurns`, which the router sees too; false: none.
+     * Absent: a new one for this factory alone. That fallback goes once bench/realSetup.ts and
+     * test/integration/router.test.ts pass theirs; then `turns` is required.
      */
     readonly turns?: EvalTurns | false;
 }

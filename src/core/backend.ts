@@ -7,6 +7,7 @@
  *
  * Units: times in milliseconds, sizes in bytes, counts in tokens unless a name says otherwise.
  */
+import type { Priority, WaitState, WaitTag } from './scheduling';
 
 /** What a model is for. Roles, not sizes, are the concept: users name their own files. */
 export type Role = 'coder' | 'reasoner' | 'embedder';
@@ -94,6 +95,9 @@ export function prefillChunkSize(chunk: number, gate: TokenGate | undefined): nu
     return cap === undefined || !(cap < chunk) ? chunk : Math.max(1, Math.floor(cap));
 }
 
+/** How the schedulers name a call that carries no `WaitTag` (a model's warm-up, a test's call). */
+export const UNTAGGED_CALL: WaitTag = { taskId: 0, label: 'a call without a task' };
+
 /** Called once per generated piece of text, in order. Never called after the call settles. */
 export type TokenListener = (text: string) => void;
 
@@ -153,8 +157,13 @@ export interface GenerateRequest {
     readonly onToken?: TokenListener;
     /** Never sample end-of-generation tokens (tests and benchmarks that need exactly maxTokens). */
     readonly ignoreEndOfGeneration?: boolean;
-    /** Order among models sharing one evaluation thread (see EvalTurns); higher first. Default 0. */
-    readonly priority?: number;
+    /**
+     * Order among the calls waiting for a sequence of this model and for a turn on an evaluation
+     * thread shared by several models (see EvalTurns); higher first. Default 0.
+     */
+    readonly priority?: Priority;
+    /** Names the call to the schedulers it waits in (`waits()`): the router's task. Default UNTAGGED_CALL. */
+    readonly tag?: WaitTag;
     /** Accounting: what the call computed (see CallUsage). A throwing listener is ignored. */
     readonly onUsage?: (usage: CallUsage) => void;
 }
@@ -175,7 +184,9 @@ export interface ChatRequest {
     readonly onToken?: TokenListener;
     readonly ignoreEndOfGeneration?: boolean;
     /** See `GenerateRequest.priority`. */
-    readonly priority?: number;
+    readonly priority?: Priority;
+    /** See `GenerateRequest.tag`. */
+    readonly tag?: WaitTag;
     /** See `GenerateRequest.onUsage`. */
     readonly onUsage?: (usage: CallUsage) => void;
 }
@@ -203,13 +214,7 @@ export interface BackendStats {
     /** Sequences currently generating or embedding. */
     readonly inFlight: number;
     readonly slots: number;
-    /** Moving averages; undefined until measured. */
-    readonly firstTokenMs: number | undefined;
-    readonly promptTokensPerSec: number | undefined;
-    readonly decodeTokensPerSec: number | undefined;
-    /** Texts embedded per second (embed calls). */
-    readonly embedItemsPerSec: number | undefined;
-    /** Totals since load. */
+    /** Totals since load. Speeds are measured by the router (LoadMonitor), not here. */
     readonly promptTokensEvaluated: number;
     readonly promptTokensReused: number;
     readonly generatedTokens: number;
@@ -231,11 +236,15 @@ export interface ModelBackend {
     generate(request: GenerateRequest, signal: AbortSignal): Promise<GenerationResult>;
     chat(request: ChatRequest, signal: AbortSignal): Promise<GenerationResult>;
     /**
-     * One vector per text, in order; each of length `info.embeddingDims`. `priority`: see
-     * `GenerateRequest.priority`.
+     * One vector per text, in order; each of length `info.embeddingDims`. `priority` and `tag`: see
+     * `GenerateRequest`.
      */
-    embed(texts: readonly string[], signal: AbortSignal, priority?: number): Promise<number[][]>;
-    /** Approximate token count of a text with this model's tokenizer (loaded models only). */
+    embed(texts: readonly string[], signal: AbortSignal, priority?: Priority, tag?: WaitTag): Promise<number[][]>;
+    /**
+     * Tokens of `text` as a prompt's text part takes them with this model's tokenizer (not loaded:
+     * an estimate). A backend tokenizes each recent text once per model: a prompt built from texts
+     * just counted reuses their tokens.
+     */
     countTokens(text: string): number;
     stats(): BackendStats;
     /**
@@ -244,5 +253,10 @@ export interface ModelBackend {
      * see, such as a key evicted for another document or a prefill aborted part-way.
      */
     cachedTokens?(cacheKey: string): number;
+    /**
+     * Who holds this model's sequences and who waits for one, by their `tag`s (see
+     * src/core/scheduling.ts). Optional; a fresh copy each call.
+     */
+    waits?(): WaitState;
     readonly info: ModelInfo | undefined;
 }

@@ -7,6 +7,12 @@
  * A Map in insertion order is the whole of it: a general LRU library (lru-cache) would add a
  * runtime dependency to the bundle for these few lines.
  */
+/**
+ * Distinct texts whose tokens a backend keeps per model: a keystroke's prefix, middle and suffix,
+ * each counted by the router and tokenized by the backend, for a few documents.
+ */
+export const RECENT_TEXTS = 24;
+
 export class RecentMemo<K, V> {
     /** Least recently used first (Map iteration order is insertion order). */
     private readonly entries = new Map<K, V>();

@@ -11,6 +11,7 @@ import * as vscode from 'vscode';
 import { createLlamaCppBackendFactory, createLlamaProvider, type LlamaProvider } from '../backends';
 import { SystemClock, type Clock } from '../core/clock';
 import { errorMessage } from '../core/errors';
+import { EvalTurns } from '../core/evalTurns';
 import { createFileTextStore, createRouter, defaultRoutingSettings } from '../core/router';
 import type { ParsedSettings, RoutingInternals } from '../core/userSettings';
 import type { DecisionRecord, Router } from '../core/tasks';
@@ -87,9 +88,11 @@ async function start(context: vscode.ExtensionContext, log: vscode.LogOutputChan
             log: (level, message) => (level === 'error' ? log.error(`llama.cpp: ${message.trim()}`) : log.warn(`llama.cpp: ${message.trim()}`)),
         });
         const storage = context.globalStorageUri.fsPath;
+        // One evaluation thread for the models on the CPU: their native calls take turns here.
+        const evalTurns = new EvalTurns();
         const zetaRouter = createRouter({
             clock,
-            createBackend: createLlamaCppBackendFactory({ runtime: provider, clock, log: (m) => log.debug(m) }),
+            createBackend: createLlamaCppBackendFactory({ runtime: provider, clock, log: (m) => log.debug(m), turns: evalTurns }),
             settings: initial.routing,
             models: initial.modelSpecs,
             feedbackStore: createFileTextStore(join(storage, 'feedback.json'), { readFile, writeFile, rename, mkdir, access }),

@@ -5,9 +5,11 @@
 import { strict as assert } from 'node:assert';
 import type { CallUsage, GenerateRequest, GenerationResult, ModelBackend, ModelSpec, Role, TokenGate } from '../../src/core/backend';
 import { SystemClock } from '../../src/core/clock';
+import { EvalTurns } from '../../src/core/evalTurns';
+import type { WaitTag } from '../../src/core/scheduling';
 import { ModelRuntimeError, abortError } from '../../src/core/errors';
 import { createLlamaCppBackendFactory, loadTokenizer, validateGguf } from '../../src/backends';
-import { createLlamaProvider, type LlamaProvider } from '../../src/backends/llamaProvider';
+import { createLlamaProvider, type LlamaProvider, type LlamaRuntime } from '../../src/backends/llamaProvider';
 import { codeLines } from '../support/code';
 import { ensureModels, type SyntheticModels } from '../../scripts/generatedModels';
 
@@ -93,7 +95,7 @@ describe('LlamaCppBackend (real inference)', function () {
         this.timeout(120_000);
         models = await ensureModels('tiny');
         provider = createLlamaProvider({ gpu: false, maxThreads: 1 });
-        create = createLlamaCppBackendFactory({ runtime: provider, clock: new SystemClock() });
+        create = createLlamaCppBackendFactory({ runtime: provider, clock: new SystemClock(), turns: new EvalTurns() });
         coder = await load('coder');
         reasoner = await load('reasoner');
         embedder = await load('embedder');
@@ -138,7 +140,7 @@ describe('LlamaCppBackend (real inference)', function () {
 
     it('warms a model up at load when asked (always on a GPU) and leaves its slots empty', async () => {
         const lines: string[] = [];
-        const warming = createLlamaCppBackendFactory({ runtime: provider, clock: new SystemClock(), warmUp: 'always', log: (m) => lines.push(m) });
+        const warming = createLlamaCppBackendFactory({ runtime: provider, clock: new SystemClock(), turns: new EvalTurns(), warmUp: 'always', log: (m) => lines.push(m) });
         for (const role of ['coder', 'embedder'] as const) {
             const s = spec(role, { id: `${role}-warm`, slots: 1, contextSize: 512 });
             const backend = warming(s);
@@ -153,7 +155,7 @@ describe('LlamaCppBackend (real inference)', function () {
         // On the CPU the default does not warm up.
         const plain: string[] = [];
         const s = spec('coder', { id: 'coder-cold', slots: 1, contextSize: 512 });
-        const backend = createLlamaCppBackendFactory({ runtime: provider, clock: new SystemClock(), log: (m) => plain.push(m) })(s);
+        const backend = createLlamaCppBackendFactory({ runtime: provider, clock: new SystemClock(), turns: new EvalTurns(), log: (m) => plain.push(m) })(s);
         await backend.load(s, never);
         loaded.push(backend);
         assert.ok(!plain.some((l) => l.includes('warmed up')), plain.join('\n'));
@@ -164,6 +166,7 @@ describe('LlamaCppBackend (real inference)', function () {
         const counting = createLlamaCppBackendFactory({
             runtime: provider,
             clock: new SystemClock(),
+            turns: new EvalTurns(),
             validate: (file, options) => {
                 validations++;
                 return validateGguf(file, options);
@@ -257,6 +260,7 @@ describe('LlamaCppBackend (real inference)', function () {
     });
 
     it('embeds in batches: same text, same vector; dimensions match', async () => {
+        const requestsBefore = embedder.stats().requests;
         const texts = ['function add(a, b)', 'return a + b;', 'function add(a, b)'];
         const vectors = await embedder.embed(texts, never);
         assert.equal(vectors.length, 3);
@@ -272,7 +276,8 @@ describe('LlamaCppBackend (real inference)', function () {
         assert.equal((await embedder.embed([long], never))[0].length, embedder.info?.embeddingDims, 'cut to fit, not refused');
         // Any model embeds on request (an embedding context is created lazily).
         assert.equal((await coder.embed(['x'], never))[0].length, coder.info?.embeddingDims);
-        assert.ok((embedder.stats().embedItemsPerSec ?? 0) > 0);
+        assert.equal(embedder.stats().requests - requestsBefore, 5, 'each embed call is counted');
+        assert.equal(embedder.stats().inFlight, 0);
     });
 
     it('serves all three models at once', async () => {
@@ -417,6 +422,19 @@ describe('LlamaCppBackend (real inference)', function () {
         assert.equal(b.generatedTokens, 30);
         assert.equal(peak, 2, 'both slots generated at the same time');
         assert.equal(coder.stats().slots, 2);
+    });
+
+    it('waits() names the call holding the sequence and the calls waiting for one, by their tags', async () => {
+        const gen = await load('coder', { id: 'coder-waits', slots: 1, contextSize: 512 });
+        const tag = (taskId: number): WaitTag => ({ taskId, label: `completion #${taskId}` });
+        assert.deepEqual(gen.waits?.(), { waiting: [] });
+        let started = false;
+        const first = gen.generate({ mode: 'raw', prompt: 'let a = ', maxTokens: 40, ignoreEndOfGeneration: true, tag: tag(1), onToken: () => (started = true) }, never);
+        await until(() => started, 5000);
+        const second = gen.generate({ mode: 'raw', prompt: 'let b = ', maxTokens: 2, ignoreEndOfGeneration: true, tag: tag(2), priority: 100 }, never);
+        assert.deepEqual(gen.waits?.(), { holder: tag(1), waiting: [tag(2)] });
+        await Promise.all([first, second]);
+        assert.deepEqual(gen.waits?.(), { waiting: [] });
     });
 
     it('always releases slots: more requests than slots, some aborted, then a new one works', async () => {
@@ -584,6 +602,43 @@ describe('LlamaCppBackend (real inference)', function () {
         assert.equal(coder.countTokens(''), 0);
     });
 
+    it('a FIM prompt is built from the tokens its texts were counted with: each text is tokenized once', async () => {
+        // Every text the model's tokenizer is asked for, through a runtime whose models record it.
+        const asked: string[] = [];
+        const recording = async (): Promise<LlamaRuntime> => {
+            const r = await provider();
+            const loadModel: LlamaRuntime['llama']['loadModel'] = async (options) => {
+                const model = await r.llama.loadModel(options);
+                const tokenize = model.tokenize.bind(model) as (text: string, ...rest: unknown[]) => ReturnType<typeof model.tokenize>;
+                model.tokenize = ((text: string, ...rest: unknown[]) => {
+                    asked.push(text);
+                    return tokenize(text, ...rest);
+                }) as typeof model.tokenize;
+                return model;
+            };
+            const llama = new Proxy(r.llama, {
+                get: (target, prop) => {
+                    if (prop === 'loadModel') return loadModel;
+                    const v: unknown = Reflect.get(target, prop, target);
+                    return typeof v === 'function' ? (v as (...args: unknown[]) => unknown).bind(target) : v;
+                },
+            });
+            return { ...r, llama };
+        };
+        const s = spec('coder', { id: 'coder-once', slots: 1, contextSize: 1024 });
+        const backend = createLlamaCppBackendFactory({ runtime: recording, clock: new SystemClock(), turns: new EvalTurns() })(s);
+        await backend.load(s, never);
+        loaded.push(backend);
+        const prefix = codeLines(12) + '    return ';
+        const suffix = ';\n}\n';
+        const counted = backend.countTokens(prefix) + backend.countTokens(suffix);
+        const result = await backend.generate({ mode: 'fim', prefix, suffix, maxTokens: 2, ignoreEndOfGeneration: true }, never);
+        // The counted texts, the three FIM markers and a BOS token if the model wants one.
+        assert.ok([3, 4].includes(result.promptTokens - counted), `prompt ${result.promptTokens}, counted ${counted}`);
+        assert.equal(asked.filter((t) => t === prefix).length, 1, 'the prefix was tokenized once');
+        assert.equal(asked.filter((t) => t === suffix).length, 1, 'the suffix was tokenized once');
+    });
+
     it('texts tokenized again from the recent ones give the same prompts and counts (typing in a line)', async () => {
         const prefix = codeLines(30);
         const suffix = '    }\n}\n';
@@ -624,16 +679,17 @@ describe('LlamaCppBackend (full models: prefix reuse by time)', function () {
         const models = await ensureModels('full');
         provider = createLlamaProvider({ gpu: false, maxThreads: 1 });
         const s: ModelSpec = { id: 'coder', role: 'coder', path: models.coder, contextSize: 2048, slots: 1, threads: 1, gpuLayers: 'auto', fimTemplate: 'auto' };
-        backend = createLlamaCppBackendFactory({ runtime: provider, clock: new SystemClock() })(s);
+        backend = createLlamaCppBackendFactory({ runtime: provider, clock: new SystemClock(), turns: new EvalTurns() })(s);
         await backend.load(s, never);
         const prefix = codeLines(20) + '    return value';
         const cold = await backend.generate({ mode: 'fim', prefix, suffix: ';\n}\n', maxTokens: 4, cacheKey: 'doc', ignoreEndOfGeneration: true }, never);
         const warm = await backend.generate({ mode: 'fim', prefix: prefix + '4', suffix: ';\n}\n', maxTokens: 4, cacheKey: 'doc', ignoreEndOfGeneration: true }, never);
-        const stats = backend.stats();
+        const promptRate = cold.evaluatedPromptTokens / ((cold.firstTokenMs ?? Infinity) / 1000);
+        const decodeRate = (cold.generatedTokens - 1) / ((cold.totalMs - (cold.firstTokenMs ?? 0)) / 1000);
         console.log(
             `      full coder: ${cold.promptTokens}-token FIM prompt, first token ${cold.firstTokenMs?.toFixed(0)} ms cold, ` +
                 `${warm.firstTokenMs?.toFixed(0)} ms after typing one character (${warm.evaluatedPromptTokens} tokens evaluated); ` +
-                `prompt ${stats.promptTokensPerSec?.toFixed(0)} tok/s, decode ${stats.decodeTokensPerSec?.toFixed(0)} tok/s`,
+                `prompt ${promptRate.toFixed(0)} tok/s, decode ${decodeRate.toFixed(0)} tok/s`,
         );
         assert.ok(warm.evaluatedPromptTokens <= 12);
         assert.ok((warm.firstTokenMs ?? Infinity) * 3 < (cold.firstTokenMs ?? 0), 'at least 3x faster');

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import type { ModelBackend, ModelSpec } from '../../src/core/backend';
 import { SystemClock } from '../../src/core/clock';
+import { EvalTurns } from '../../src/core/evalTurns';
 import { ModelFileError } from '../../src/core/errors';
 import { syntheticModelSpec } from '../../src/core/gguf/synthetic';
 import { writeGgufToBuffer } from '../../src/core/gguf/writer';
@@ -53,7 +54,7 @@ describe('bad model files', function () {
         dir = await mkdtemp(path.join(tmpdir(), 'zeta-bad-files-'));
         bad = await writeBadModelFiles(dir);
         provider = createLlamaProvider({ gpu: false, maxThreads: 1 });
-        create = createLlamaCppBackendFactory({ runtime: provider, clock: new SystemClock() });
+        create = createLlamaCppBackendFactory({ runtime: provider, clock: new SystemClock(), turns: new EvalTurns() });
         healthy = create(spec(models.coder));
         await healthy.load(spec(models.coder, { id: 'healthy' }), never);
     });

@@ -3,20 +3,23 @@
  * made by one factory (which share its EvalTurns). Orders are asserted, not timings.
  */
 import { strict as assert } from 'node:assert';
-import type { ModelBackend, ModelSpec, Role } from '../../src/core/backend';
+import { UNTAGGED_CALL, type ModelBackend, type ModelSpec, type Role } from '../../src/core/backend';
 import { SystemClock } from '../../src/core/clock';
 import { EvalTurns, type Release } from '../../src/core/evalTurns';
+import type { Priority, WaitTag } from '../../src/core/scheduling';
 import { createLlamaCppBackendFactory } from '../../src/backends';
 import { createLlamaProvider, type LlamaProvider } from '../../src/backends/llamaProvider';
 import { codeLines } from '../support/code';
 import { ensureModels, type SyntheticModels } from '../../scripts/generatedModels';
 
-/** Records the priority of every turn granted, in grant order. */
+/** Records the priority and the tag of every turn granted, in grant order. */
 class RecordingTurns extends EvalTurns {
     readonly granted: number[] = [];
-    override acquire(priority: number, signal?: AbortSignal): Promise<Release> {
-        return super.acquire(priority, signal).then((release) => {
+    readonly tags: WaitTag[] = [];
+    override acquire(priority: Priority, signal?: AbortSignal, tag?: WaitTag): Promise<Release> {
+        return super.acquire(priority, signal, tag).then((release) => {
             this.granted.push(priority);
+            this.tags.push(tag ?? UNTAGGED_CALL);
             return release;
         });
     }
@@ -60,14 +63,17 @@ describe('evaluation turns (real inference on one CPU thread)', function () {
         // A long prefill on the reasoner (16-token chunks) and an indexing batch on the embedder,
         // both in flight and taking turns.
         const explain = m.reasoner.generate({ mode: 'raw', prompt: codeLines(60), maxTokens: 2, priority: 0, ignoreEndOfGeneration: true }, never);
+        const indexTag: WaitTag = { taskId: 2, label: 'embed #2 on embedder' };
         const index = m.embedder.embed(
             Array.from({ length: 12 }, (_, i) => codeLines(4 + i)),
             never,
             0,
+            indexTag,
         );
         while (turns.granted.length < 4) await new Promise((r) => setTimeout(r, 1));
         const from = turns.granted.length;
         let firstAt = -1;
+        const completionTag: WaitTag = { taskId: 3, label: 'completion #3 on coder' };
         const completion = m.coder.generate(
             {
                 mode: 'fim',
@@ -75,6 +81,7 @@ describe('evaluation turns (real inference on one CPU thread)', function () {
                 suffix: '\n}\n',
                 maxTokens: 3,
                 priority: 100,
+                tag: completionTag,
                 ignoreEndOfGeneration: true,
                 onToken: () => {
                     if (firstAt < 0) firstAt = turns.granted.length;
@@ -90,6 +97,9 @@ describe('evaluation turns (real inference on one CPU thread)', function () {
         assert.deepEqual(before.filter((p) => p !== 100), [], `grants before its first token: ${before.join(',')}`);
         // The others were competing all along: they had turns before and after.
         assert.ok(turns.granted.slice(0, from).includes(0) && turns.granted.slice(firstAt).includes(0));
+        // Each turn is named by its request's tag: the completion's calls by its own.
+        assert.deepEqual(new Set(turns.tags.slice(from, firstAt)), new Set([completionTag]));
+        assert.ok(turns.tags.includes(indexTag) && turns.tags.includes(UNTAGGED_CALL), 'the batch by its tag, the untagged explanation as such');
     });
 
     it('a prefill its gate held lets lower-priority calls in only while held, and reserves the thread again when it goes on', async () => {

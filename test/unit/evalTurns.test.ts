@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { UNTAGGED_CALL } from '../../src/core/backend';
 import { EvalTurns, Reservation } from '../../src/core/evalTurns';
 
 /** Lets pending promise callbacks run. */
@@ -128,5 +129,29 @@ describe('EvalTurns: one native call at a time, by priority', () => {
         await assert.rejects(failing, /native failure/);
         await after;
         assert.equal(ranAfter, true);
+    });
+
+    it('waits() names the holder and the waiters, best first, by their tags; a reservation that keeps a waiter off is named', async () => {
+        const turns = new EvalTurns();
+        const tag = (taskId: number, label: string): { taskId: number; label: string } => ({ taskId, label });
+        assert.deepEqual(turns.waits(), { waiting: [] });
+        const first = await turns.acquire(0, undefined, tag(1, 'embed #1'));
+        const done = [
+            turns.run(0, undefined, async () => undefined, undefined, tag(2, 'embed #2')),
+            turns.run(100, undefined, async () => undefined, undefined, tag(3, 'completion #3')),
+            turns.run(50, undefined, async () => undefined),
+        ];
+        assert.deepEqual(turns.waits(), { holder: tag(1, 'embed #1'), waiting: [tag(3, 'completion #3'), UNTAGGED_CALL, tag(2, 'embed #2')] });
+        first();
+        await Promise.all(done);
+        assert.deepEqual(turns.waits(), { waiting: [] });
+        // The thread is free, but a prefill's reservation keeps a lower call waiting: it is named.
+        const r = new Reservation(turns, 100, tag(4, 'completion #4'));
+        const low = turns.run(0, undefined, async () => undefined, undefined, tag(5, 'embed #5'));
+        await flush();
+        assert.deepEqual(turns.waits(), { holder: tag(4, 'completion #4'), waiting: [tag(5, 'embed #5')] });
+        r.end();
+        await low;
+        assert.deepEqual(turns.waits(), { waiting: [] });
     });
 });

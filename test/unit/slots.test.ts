@@ -56,4 +56,20 @@ describe('SlotPool', () => {
         await second;
         assert.deepEqual(order, ['first', 'second']);
     });
+
+    it('waits() names the longest holder and the waiters in order, by their tags', async () => {
+        const pool = new SlotPool(() => 1);
+        const never = new AbortController().signal;
+        const a = { taskId: 1, label: 'a' };
+        const b = { taskId: 2, label: 'b' };
+        assert.deepEqual(pool.waits(), { waiting: [] });
+        await pool.acquire(never, a);
+        const next = pool.acquire(never, b);
+        assert.deepEqual(pool.waits(), { holder: a, waiting: [b] });
+        pool.release(a);
+        await next;
+        assert.deepEqual(pool.waits(), { holder: b, waiting: [] });
+        pool.release(b);
+        assert.deepEqual(pool.waits(), { waiting: [] });
+    });
 });
