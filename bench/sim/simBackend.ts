@@ -26,7 +26,7 @@
 import type { ModelInfo, ModelSpec } from '../../src/core/backend';
 import type { Clock } from '../../src/core/clock';
 import type { EvalTurns } from '../../src/core/evalTurns';
-import { FakeBackend, untilOrAbort, type FakeAccounting, type NativeCall, type NativeTrack } from '../../src/backends/fakeBackend';
+import { FakeBackend, type FakeAccounting, type NativeCall, type NativeTrack } from '../../src/backends/fakeBackend';
 import type { ModelProfile } from './speedProfile';
 import type { SimDevice } from './device';
 
@@ -166,4 +166,21 @@ export class SimBackend extends FakeBackend {
             gpu: spec.gpuLayers !== 0,
         };
     }
+}
+
+/** Resolves with `p`, or rejects with `signal.reason` if it aborts first; leaves no listener behind. */
+function untilOrAbort(p: Promise<void>, signal: AbortSignal): Promise<void> {
+    if (signal.aborted) return Promise.reject(signal.reason);
+    return new Promise<void>((resolve, reject) => {
+        const onAbort = (): void => reject(signal.reason);
+        signal.addEventListener('abort', onAbort, { once: true });
+        p.then(
+            () => {
+                signal.removeEventListener('abort', onAbort);
+                resolve();
+            },
+            // Only a call dropped while waiting for its turn rejects, on this same abort.
+            () => reject(signal.reason),
+        );
+    });
 }

@@ -4,22 +4,23 @@
  * native-call runner, cost model and tokenizer. With a `VirtualClock` nothing depends on real time.
  *
  * A call runs as the llama.cpp backend runs it, as a series of native calls (`runNative`):
- * - generate/chat: wait for the previous call of its cache key to finish natively, then for a free
- *   slot (first come, first served); reuse the prompt tokens its key's sequence holds (the common
- *   prefix, at least one token is always evaluated); prefill the rest in chunks of
+ * - generate/chat: take a sequence from the model's `SequencePool` (the llama.cpp backend's rules:
+ *   the key's own sequence, waiting for it while it is busy; by priority, then arrival); reuse the
+ *   prompt tokens it holds if calls of the same key (or, without a key, keyless calls) left them
+ *   (the common prefix, at least one token is always evaluated); prefill the rest in chunks of
  *   `prefillChunkTokens` (a gate may ask for fewer), one native call each; one native call samples
  *   the first token (with `lastTokenWithFirstSample`, it also evaluates the last prompt token); every
  *   further token is one native call. The gate and the abort signal are checked before each call.
- * - embed: one native call per text, the abort signal checked between texts.
+ * - embed: one native call per text, the abort signal checked between texts, on a borrowed
+ *   sequence (llama.cpp embeds in a context of its own; the fake counts the call as in flight).
  * Costs (ms of the runner's time) come from `prefillMs`, `firstTokenMs`, `decodeMs`, `embedMs`; the
  * fake's own: `n * 1000 / promptTokensPerSec` a prefill chunk, `firstTokenOverheadMs` the first
  * token, `1000 / decodeTokensPerSec` each further token, `embedMsPerText` a text.
  * The fake's runner sleeps on the clock, and an abort interrupts the call: what it was evaluating
  * is lost and its slot is free at once. A runner whose calls run to their end once begun
  * (`callsRunToEnd`, as llama.cpp's) keeps its slot until the call in flight has returned.
- * Prefix reuse: each slot keeps the tokens of its last call (KeyedPrefixCache: per cache key, LRU
- * over `slots` sequences, a call without a key taking one too); an aborted call keeps what it
- * evaluated (`keepOnAbort: 'evaluated'`) or nothing, a failed one nothing.
+ * A sequence keeps the tokens of its last call: an aborted call what it evaluated
+ * (`keepOnAbort: 'evaluated'`) or nothing, a failed one nothing.
  */
 import type { BackendStats, ChatRequest, GenerateRequest, GenerationResult, ModelBackend, ModelInfo, ModelSpec, StopReason, TokenListener } from '../core/backend';
 import { UNTAGGED_CALL, prefillChunkSize, reportUsage } from '../core/backend';
@@ -27,12 +28,18 @@ import { sleep, type Clock } from '../core/clock';
 import { ModelFileError } from '../core/errors';
 import { Reservation, type EvalTurns } from '../core/evalTurns';
 import { RECENT_TEXTS, RecentMemo } from '../core/memo';
-import { KeyedPrefixCache } from '../core/prefixCache';
 import type { Priority, WaitState, WaitTag } from '../core/scheduling';
-import { SlotPool } from '../core/slots';
+import { SequencePool, commonPrefixLength } from './sequencePool';
 import { DEFAULT_FAKE_PROFILE, type FakeAccounting, type FakeCall, type FakeOp, type FakeProfile, type NativeCall, type NativeTrack } from './fakeProfile';
 
 export { DEFAULT_FAKE_PROFILE, type FakeAccounting, type FakeCall, type FakeOp, type FakeProfile, type NativeCall, type NativePhase, type NativeTrack } from './fakeProfile';
+
+/** A sequence of a fake model: the tokens it holds. */
+interface FakeSequence {
+    tokens: readonly string[];
+    /** Prompt tokens it holds now (while a call evaluates: what it has evaluated so far). */
+    held: () => number;
+}
 
 export class FakeBackend implements ModelBackend {
     readonly profile: FakeProfile;
@@ -41,12 +48,8 @@ export class FakeBackend implements ModelBackend {
     protected spec: ModelSpec | undefined;
     private loaded = false;
     private currentInfo: ModelInfo | undefined;
-    private readonly slots = new SlotPool(() => this.slotCount());
-    /** Per cache key: resolves when the latest call for it has finished natively. */
-    private readonly keyTails = new Map<string, Promise<void>>();
-    private readonly prefixes = new KeyedPrefixCache(() => this.slotCount());
-    /** Keys being evaluated now: the prompt tokens their sequence holds so far. */
-    private readonly serving = new Map<string, () => number>();
+    /** The model's sequences (created at first use, again when a spec asks for another number). */
+    private pool: SequencePool<FakeSequence, string> | undefined;
     /** Recent tokenizations (`tokenize`): each text is tokenized once while it is kept. */
     private readonly tokenized = new RecentMemo<string, readonly string[]>(RECENT_TEXTS);
     private failures: Array<{ ops: readonly FakeOp[]; error: Error }> = [];
@@ -61,7 +64,7 @@ export class FakeBackend implements ModelBackend {
 
     /** Highest number of concurrent sequences ever seen. */
     get maxInFlight(): number {
-        return this.slots.maxInUse;
+        return this.sequences.peakBusy;
     }
 
     /** The next `count` calls of the given kinds fail with `error` (default: all work calls). */
@@ -104,7 +107,8 @@ export class FakeBackend implements ModelBackend {
 
     unload(): Promise<void> {
         this.loaded = false;
-        this.prefixes.clear();
+        this.sequences.forgetKeys();
+        for (const sequence of this.sequences.sequences) sequence.tokens = [];
         return Promise.resolve();
     }
 
@@ -131,7 +135,8 @@ export class FakeBackend implements ModelBackend {
         this.requireLoaded();
         const call: FakeCall = { op: 'embed', at: this.clock.now(), texts: texts.length };
         this.calls.push(call);
-        await this.slots.acquire(signal, tag);
+        const pool = this.sequences;
+        const seq = await pool.acquire({ key: undefined, tokens: [], priority, tag, borrow: true }, signal);
         const track: NativeTrack = { tail: Promise.resolve(), lands: true };
         try {
             const dims = this.profile.embeddingDims;
@@ -156,24 +161,23 @@ export class FakeBackend implements ModelBackend {
             throw e;
         } finally {
             call.endAt = this.clock.now();
-            this.afterNative(track, () => this.slots.release(tag));
+            this.afterNative(track, () => pool.release(seq, undefined));
         }
     }
 
     cachedTokens(cacheKey: string): number {
         // Like the llama.cpp backend: a sequence serving the key holds what it has evaluated so far.
-        const live = this.serving.get(cacheKey);
-        return live !== undefined ? live() : this.prefixes.held(cacheKey);
+        return this.sequences.holding(cacheKey)?.held() ?? 0;
     }
 
     waits(): WaitState {
-        return this.slots.waits();
+        return this.sequences.waits();
     }
 
     stats(): BackendStats {
         return {
             loaded: this.loaded,
-            inFlight: this.slots.inUse,
+            inFlight: this.sequences.busy,
             slots: this.slotCount(),
             ...this.totals,
             memory: this.profile.memory,
@@ -281,6 +285,15 @@ export class FakeBackend implements ModelBackend {
         return this.spec?.slots ?? this.defaultSlots;
     }
 
+    private get sequences(): SequencePool<FakeSequence, string> {
+        const n = this.slotCount();
+        if (this.pool?.size !== n) {
+            const fresh = Array.from({ length: n }, (): FakeSequence => ({ tokens: [], held: () => 0 }));
+            this.pool = new SequencePool(fresh, (sequence) => sequence.tokens);
+        }
+        return this.pool;
+    }
+
     /** Runs `release` when the call in flight has returned (at once when an abort interrupts calls). */
     private afterNative(track: NativeTrack, release: () => void): void {
         if (this.callsRunToEnd) void track.tail.then(release);
@@ -301,27 +314,13 @@ export class FakeBackend implements ModelBackend {
         const call: FakeCall = { op, at: this.clock.now(), cacheKey, chunks };
         this.calls.push(call);
         const t0 = this.clock.now();
-        // Like the llama.cpp backend, a call for a key whose sequence is still finishing an earlier
-        // call (an aborted one ends with its chunk in flight) waits for it, then reuses its tokens.
-        let endNative: () => void = () => undefined;
-        const ended = new Promise<void>((r) => (endNative = r));
-        const previous = cacheKey !== undefined ? this.keyTails.get(cacheKey) : undefined;
-        if (cacheKey !== undefined) this.keyTails.set(cacheKey, ended);
-        const unmark = (): void => {
-            endNative();
-            if (cacheKey !== undefined && this.keyTails.get(cacheKey) === ended) this.keyTails.delete(cacheKey);
-        };
-        try {
-            if (previous) await untilOrAbort(previous, signal);
-            await this.slots.acquire(signal, tag);
-        } catch (e) {
-            // Whatever ran before still ends before a later call of this key starts.
-            void (previous ?? Promise.resolve()).then(unmark);
-            throw e;
-        }
+        const pool = this.sequences;
+        const held = await pool.acquire({ key: cacheKey, tokens: prompt, priority, tag }, signal);
+        const seq = held.sequence;
         let listener: TokenListener | undefined = request.onToken;
         const p = this.profile;
-        const reused = this.prefixes.reusable(cacheKey, prompt);
+        // Only what calls like this one left is reused (tokens another document left are not).
+        const reused = held.own ? Math.max(0, Math.min(commonPrefixLength(seq.tokens, prompt), prompt.length - 1)) : 0;
         call.reusedPromptTokens = reused;
         const evaluated = prompt.length - reused;
         const track: NativeTrack = { tail: Promise.resolve(), lands: true };
@@ -332,8 +331,8 @@ export class FakeBackend implements ModelBackend {
         let generated = 0;
         let prefillDone = false;
         let completed = false;
-        const held = (): number => reused + started - (this.callsRunToEnd || track.lands ? 0 : lastCallTokens);
-        if (cacheKey !== undefined) this.serving.set(cacheKey, held);
+        seq.held = () => reused + started - (this.callsRunToEnd || track.lands ? 0 : lastCallTokens);
+        let keepKey = cacheKey;
         // As the llama.cpp backend: the thread is reserved at this priority until the first token,
         // and let go while the gate holds this call.
         const reservation = new Reservation(this.turns, priority, tag);
@@ -388,7 +387,7 @@ export class FakeBackend implements ModelBackend {
                 listener?.(piece);
             }
             const end = this.clock.now();
-            this.prefixes.keep(cacheKey, prompt);
+            seq.tokens = prompt;
             const stopReason: StopReason = generated < maxTokens ? 'endOfGeneration' : 'maxTokens';
             call.outcome = 'ok';
             completed = true;
@@ -408,13 +407,16 @@ export class FakeBackend implements ModelBackend {
             if (!signal.aborted) this.totals.errors++;
             if (!track.lands) started -= lastCallTokens;
             // Like the llama.cpp backend: an abort keeps what was evaluated (the reused prefix and the
-            // chunks that landed; after the prefill, the whole prompt); a failure keeps nothing. A
-            // call without a key took a sequence too (KeyedPrefixCache).
-            if (signal.aborted && p.keepOnAbort === 'evaluated') this.prefixes.keep(cacheKey, prompt.slice(0, prefillDone ? prompt.length : reused + started));
-            else if (cacheKey !== undefined) this.prefixes.drop(cacheKey);
+            // chunks that landed; after the prefill, the whole prompt); a failure keeps nothing.
+            if (signal.aborted && p.keepOnAbort === 'evaluated') seq.tokens = prompt.slice(0, prefillDone ? prompt.length : reused + started);
+            else {
+                seq.tokens = [];
+                keepKey = undefined;
+            }
             throw e;
         } finally {
-            if (cacheKey !== undefined) this.serving.delete(cacheKey);
+            const kept = seq.tokens.length;
+            seq.held = () => kept;
             reservation.end();
             listener = undefined;
             call.endAt = this.clock.now();
@@ -423,10 +425,7 @@ export class FakeBackend implements ModelBackend {
             this.totals.generatedTokens += generated;
             reportUsage(request.onUsage, { reusedPromptTokens: reused, evaluatedPromptTokens: started, generatedTokens: generated, completed });
             // The slot is free only when the native call in progress has returned.
-            this.afterNative(track, () => {
-                this.slots.release(tag);
-                unmark();
-            });
+            this.afterNative(track, () => pool.release(held, keepKey));
         }
     }
 
@@ -441,21 +440,4 @@ export class FakeBackend implements ModelBackend {
     private requireLoaded(): void {
         if (!this.loaded) throw new Error(`fake backend ${this.modelId}: not loaded`);
     }
-}
-
-/** Resolves with `p`, or rejects with `signal.reason` if it aborts first; leaves no listener behind. */
-export function untilOrAbort(p: Promise<void>, signal: AbortSignal): Promise<void> {
-    if (signal.aborted) return Promise.reject(signal.reason);
-    return new Promise<void>((resolve, reject) => {
-        const onAbort = (): void => reject(signal.reason);
-        signal.addEventListener('abort', onAbort, { once: true });
-        p.then(
-            () => {
-                signal.removeEventListener('abort', onAbort);
-                resolve();
-            },
-            // Only a call dropped while waiting for its turn rejects, on this same abort.
-            () => reject(signal.reason),
-        );
-    });
 }

@@ -15,20 +15,25 @@
  * - Otherwise a call takes the idle sequence without a key that shares the longest prefix with its
  *   prompt (ties: least recently released), else the least recently released idle sequence, whose
  *   key is then evicted.
+ * - A `borrow` (the fake backends' embeddings, which hold a sequence without evaluating into it)
+ *   takes a sequence as a call without a key does, but leaves its key and its place in the
+ *   eviction order; a call for that key waits for it as for a sequence serving the key.
  *
  * Invariant: `busy` counts the sequences between acquire and release; each key is kept by at most
  * one idle sequence; a waiter is in `line` until it is granted a sequence or its signal aborts.
  */
-import { UNTAGGED_CALL } from '../core/backend';
-import { commonPrefixLength } from '../core/prefixCache';
 import type { Priority, WaitState, WaitTag } from '../core/scheduling';
-
-export { commonPrefixLength };
+import { UNTAGGED_CALL } from '../core/backend';
 
 /** A sequence as a caller holds it, from `acquire` until it passes it back to `release`. */
 export interface HeldSequence<S> {
     readonly index: number;
     readonly sequence: S;
+    /**
+     * Whether what the sequence holds was left by this call's key (a call without a key: by a call
+     * without one), rather than by another document's calls.
+     */
+    readonly own: boolean;
 }
 
 /** What a call asks the pool for. */
@@ -39,11 +44,20 @@ export interface SequenceClaim<T> {
     readonly tokens: readonly T[];
     readonly priority?: Priority;
     readonly tag?: WaitTag;
+    /**
+     * The call does not touch the sequence's tokens (an embedding on the fake backends, which take
+     * a sequence for it): the sequence keeps its key and its place in the eviction order.
+     */
+    readonly borrow?: boolean;
 }
 
-interface Slot<S> extends HeldSequence<S> {
+interface Slot<S> {
+    readonly index: number;
+    readonly sequence: S;
     busy: boolean;
-    /** While idle: the cache key whose tokens this sequence keeps; undefined: free for anyone. */
+    /** While busy: held by a `borrow` claim. */
+    borrowed: boolean;
+    /** The cache key whose tokens this sequence keeps while idle or borrowed; undefined: free for anyone. */
     key: string | undefined;
     /** While busy: the cache key of the call it serves. */
     serving: string | undefined;
@@ -59,7 +73,15 @@ interface Waiter<T> {
     readonly claim: SequenceClaim<T>;
     readonly priority: Priority;
     readonly tag: WaitTag;
-    readonly grant: (slot: Slot<unknown>) => void;
+    readonly grant: (held: HeldSequence<unknown>) => void;
+}
+
+/** Length of the longest common prefix of two token sequences. */
+export function commonPrefixLength<T>(a: readonly T[], b: readonly T[]): number {
+    const n = Math.min(a.length, b.length);
+    let i = 0;
+    while (i < n && a[i] === b[i]) i++;
+    return i;
 }
 
 export class SequencePool<S, T> {
@@ -74,7 +96,7 @@ export class SequencePool<S, T> {
         sequences: readonly S[],
         private readonly tokensOf: (sequence: S) => readonly T[],
     ) {
-        this.slots = sequences.map((sequence, index) => ({ index, sequence, busy: false, key: undefined, serving: undefined, released: 0, taken: 0, holder: undefined }));
+        this.slots = sequences.map((sequence, index) => ({ index, sequence, busy: false, borrowed: false, key: undefined, serving: undefined, released: 0, taken: 0, holder: undefined }));
     }
 
     /** Number of sequences. */
@@ -109,7 +131,7 @@ export class SequencePool<S, T> {
         const tag = claim.tag ?? UNTAGGED_CALL;
         if (this.line.length === 0) {
             const free = this.pick(claim);
-            if (free) return Promise.resolve(this.take(free, claim.key, tag));
+            if (free) return Promise.resolve(this.take(free, claim, tag));
         }
         return new Promise<HeldSequence<S>>((resolve, reject) => {
             const onAbort = (): void => {
@@ -121,9 +143,9 @@ export class SequencePool<S, T> {
                 claim,
                 priority,
                 tag,
-                grant: (slot) => {
+                grant: (held) => {
                     signal.removeEventListener('abort', onAbort);
-                    resolve(slot as Slot<S>);
+                    resolve(held as HeldSequence<S>);
                 },
             };
             let i = this.line.length;
@@ -136,13 +158,18 @@ export class SequencePool<S, T> {
 
     /**
      * Gives `held` back. With `key` it keeps that key's tokens for the key's next call (and is the
-     * only sequence to keep it); without, it is free for anyone.
+     * only sequence to keep it); without, it is free for anyone. A borrowed one stays as it was.
      */
     release(held: HeldSequence<S>, key: string | undefined): void {
         const slot = this.slots[held.index];
         slot.busy = false;
         slot.serving = undefined;
         slot.holder = undefined;
+        if (slot.borrowed) {
+            slot.borrowed = false;
+            this.dispatch();
+            return;
+        }
         slot.released = ++this.releases;
         if (key !== undefined) {
             for (const other of this.slots) if (other !== slot && !other.busy && other.key === key) other.key = undefined;
@@ -151,9 +178,9 @@ export class SequencePool<S, T> {
         this.dispatch();
     }
 
-    /** The sequence with `key`'s tokens: the busy one serving it, else the idle one keeping it. */
+    /** The sequence with `key`'s tokens: the busy one serving it, else the one keeping it. */
     holding(key: string): S | undefined {
-        for (const s of this.slots) if (s.serving === key || (!s.busy && s.key === key)) return s.sequence;
+        for (const s of this.slots) if (s.serving === key || s.key === key) return s.sequence;
         return undefined;
     }
 
@@ -169,7 +196,7 @@ export class SequencePool<S, T> {
     waits(): WaitState {
         const first = this.line[0];
         const key = first?.claim.key;
-        const own = key === undefined ? undefined : this.slots.find((s) => s.busy && s.serving === key);
+        const own = key === undefined ? undefined : this.slots.find((s) => s.busy && (s.serving === key || s.key === key));
         const holder = own?.holder ?? this.longestHolder();
         return { ...(holder ? { holder } : {}), waiting: this.line.map((w) => w.tag) };
     }
@@ -187,17 +214,21 @@ export class SequencePool<S, T> {
             const slot = this.pick(waiter.claim);
             if (!slot) return;
             this.line.shift();
-            waiter.grant(this.take(slot, waiter.claim.key, waiter.tag) as Slot<unknown>);
+            waiter.grant(this.take(slot, waiter.claim, waiter.tag));
         }
     }
 
-    private take(slot: Slot<S>, key: string | undefined, tag: WaitTag): Slot<S> {
+    private take(slot: Slot<S>, claim: SequenceClaim<T>, tag: WaitTag): HeldSequence<S> {
+        const own = slot.key === claim.key;
         slot.busy = true;
-        slot.serving = key;
+        slot.borrowed = claim.borrow === true;
+        // Taken for another key (or none): the key it kept is evicted; a borrow keeps it.
+        if (!slot.borrowed) slot.key = undefined;
+        slot.serving = claim.key;
         slot.holder = tag;
         slot.taken = ++this.takes;
         this.mostBusy = Math.max(this.mostBusy, this.busy);
-        return slot;
+        return { index: slot.index, sequence: slot.sequence, own };
     }
 
     /** The sequence `claim` takes now under the rules above, or undefined: it must wait. */
@@ -208,7 +239,7 @@ export class SequencePool<S, T> {
         if (key !== undefined) {
             const own = free.find((s) => s.key === key);
             if (own) return own;
-            if (this.slots.some((s) => s.busy && s.serving === key)) return undefined;
+            if (this.slots.some((s) => s.busy && (s.serving === key || s.key === key))) return undefined;
         }
         const byAge = [...free].sort((a, b) => a.released - b.released);
         let best: Slot<S> | undefined;
@@ -221,9 +252,6 @@ export class SequencePool<S, T> {
                 bestShared = shared;
             }
         }
-        if (best) return best;
-        const lru = byAge[0];
-        lru.key = undefined;
-        return lru;
+        return best ?? byAge[0];
     }
 }

@@ -103,4 +103,30 @@ describe('FakeBackend', () => {
         await clock.runUntilIdle();
         assert.equal((await next).reusedPromptTokens, 64);
     });
+
+    it('reuses only what its own key (or keyless calls) left, never the whole prompt; a failure or an unload keeps nothing', async () => {
+        const clock = new VirtualClock(0);
+        const b = await loaded(clock, {}, { slots: 2 });
+        const ask = async (cacheKey: string | undefined, prompt: string): Promise<number> => {
+            const p = b.generate({ mode: 'raw', prompt, maxTokens: 1, cacheKey }, never).then((r) => r.reusedPromptTokens);
+            await clock.runUntilIdle();
+            return p;
+        };
+        assert.equal(await ask('a', 'x y z'), 0);
+        assert.equal(await ask('a', 'x y z'), 2, 'one token is always evaluated');
+        assert.equal(await ask('a', 'x y w v'), 2);
+        assert.equal(await ask('b', 'x y w v'), 0, 'another document’s tokens are not reused');
+        assert.equal(b.cachedTokens('a'), 4);
+        b.failNext(1, new Error('boom'), ['generate']);
+        await assert.rejects(ask('a', 'x y w v q'), /boom/);
+        assert.equal(b.cachedTokens('a'), 0, 'a failed call keeps nothing');
+        assert.equal(await ask(undefined, 'chat one two'), 0);
+        assert.equal(await ask(undefined, 'chat one three'), 2, 'a keyless call reuses what a keyless call left');
+        await b.unload();
+        const reloading = b.load(spec('coder', { slots: 2 }), never);
+        await clock.runUntilIdle();
+        await reloading;
+        assert.equal(b.cachedTokens('b'), 0, 'an unload forgets every sequence');
+        assert.equal(await ask('b', 'x y w v'), 0);
+    });
 });

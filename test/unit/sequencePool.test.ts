@@ -148,4 +148,61 @@ describe('SequencePool', () => {
         ac.abort(abortError('done'));
         await assert.rejects(later);
     });
+
+    it('grants every free sequence at once, then serves waiters first come, first served: a newcomer never overtakes one', async () => {
+        const p = pool(2);
+        const a = await p.acquire({ key: undefined, tokens: [] }, never);
+        const b = await p.acquire({ key: undefined, tokens: [] }, never);
+        assert.equal(p.busy, 2);
+        const order: string[] = [];
+        const first = p.acquire({ key: undefined, tokens: [] }, never).then((h) => (order.push('first'), h));
+        p.release(a, undefined);
+        const second = p.acquire({ key: undefined, tokens: [] }, never).then((h) => (order.push('second'), h));
+        const firstHeld = await first;
+        p.release(b, undefined);
+        await second;
+        assert.deepEqual(order, ['first', 'second']);
+        p.release(firstHeld, undefined);
+        assert.equal(p.busy, 1);
+    });
+
+    it('own: whether the sequence holds what this key (or, without a key, a keyless call) left', async () => {
+        const p = pool(1);
+        const first = await p.acquire({ key: 'doc', tokens: toks('p 1 2') }, never);
+        assert.equal(first.own, false, 'a fresh sequence kept no key');
+        p.release(first, 'doc');
+        const again = await p.acquire({ key: 'doc', tokens: toks('p 1 2 3') }, never);
+        assert.equal(again.own, true);
+        p.release(again, 'doc');
+        // A chat on the only sequence evicts the document: with one slot, as on llama.cpp.
+        const chat = await p.acquire({ key: undefined, tokens: toks('chat a') }, never);
+        assert.equal(chat.own, false);
+        assert.equal(p.holding('doc'), undefined);
+        p.release(chat, undefined);
+        const chat2 = await p.acquire({ key: undefined, tokens: toks('chat a b') }, never);
+        assert.equal(chat2.own, true, 'a later chat finds what the chat left');
+        p.release(chat2, undefined);
+    });
+
+    it('a borrow leaves the sequence’s key and eviction order; a call for that key waits for it', async () => {
+        const p = pool(2);
+        await serve(p, 'a', '1 2');
+        await serve(p, 'b', '3 4');
+        // Both keyed: the borrow takes the least recently released (a’s), and a keeps its key.
+        const borrowed = await p.acquire({ key: undefined, tokens: [], borrow: true }, never);
+        assert.equal(borrowed.sequence, p.holding('a'));
+        const got: number[] = [];
+        const forA = p.acquire({ key: 'a', tokens: toks('1 2 5') }, never).then((h) => (got.push(h.index), h));
+        await flush();
+        assert.deepEqual(got, [], 'a waits for its sequence');
+        p.release(borrowed, 'ignored');
+        const held = await forA;
+        assert.equal(held.index, borrowed.index);
+        assert.equal(held.own, true);
+        p.release(held, 'a');
+        // The borrow did not refresh a's place: c evicts b, released after a's first call but before its second.
+        await serve(p, 'c', '5');
+        assert.ok(p.holding('a') && p.holding('c'));
+        assert.equal(p.holding('b'), undefined);
+    });
 });
