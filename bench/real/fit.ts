@@ -36,7 +36,7 @@ export interface EvalCall {
 /**
  * The native calls the llama.cpp backend makes for a prompt of `promptTokens` of which `reused`
  * are already in the sequence: chunks of `chunk` tokens up to the last prompt token, then one call
- * for the last token (which samples the first new token). Mirrors src/backends/llamaCpp.ts.
+ * for the last token (which samples the first new token). Mirrors src/backends/llamaCpp/generate.ts.
  */
 export function promptCalls(promptTokens: number, reused: number, chunk: number): EvalCall[] {
     const calls: EvalCall[] = [];

@@ -251,7 +251,7 @@ export async function measureProfile(setup: RealSetup, options: ProfileOptions):
     const profile: SpeedProfile = {
         name: 'local-generated',
         description: `Measured by bench/real/measure.ts on this machine: the generated full models (embedder 4, coder 7, reasoner 14 layers, f32) through the llama.cpp backend, ${setup.gpu ? 'offloaded to the GPU' : '1 thread per model'}, maxThreads ${setup.maxThreads || 'default'}.`,
-        sources: [`measured ${new Date().toISOString()} with node-llama-cpp (src/backends/llamaCpp.ts); load average ${loadBefore.loadavg1} before, ${loadAfter.loadavg1} after, ${loadBefore.cores} cores`],
+        sources: [`measured ${new Date().toISOString()} with node-llama-cpp (src/backends/llamaCpp/); load average ${loadBefore.loadavg1} before, ${loadAfter.loadavg1} after, ${loadBefore.cores} cores`],
         keepOnAbort: 'evaluated',
         // What the real backend uses (realSetup passes no chunk size).
         prefillChunkTokens: DEFAULT_PREFILL_CHUNK_TOKENS,

@@ -6,6 +6,8 @@
 import { cpus, loadavg } from 'node:os';
 import { ROLES, type GenerateRequest, type ChatRequest, type GenerationResult, type ModelBackend, type ModelSpec, type Role } from '../../src/core/backend';
 import { SystemClock, type Clock } from '../../src/core/clock';
+import { EvalTurns } from '../../src/core/evalTurns';
+import type { Priority, WaitState, WaitTag } from '../../src/core/scheduling';
 import { createLlamaCppBackendFactory, createLlamaProvider, type LlamaProvider } from '../../src/backends';
 import { ensureModels, type SyntheticModels } from '../../scripts/generatedModels';
 
@@ -34,7 +36,9 @@ export async function realSetup(maxThreads: number, gpu: 'auto' | false = false)
     const provider = createLlamaProvider({ gpu, maxThreads });
     const onGpu = gpu !== false && (await provider()).llama.gpu !== false;
     const clock = new SystemClock();
-    const factory = createLlamaCppBackendFactory({ runtime: provider, clock });
+    // One evaluation thread for the three models: their native calls take turns, as in the extension.
+    const turns = new EvalTurns();
+    const factory = createLlamaCppBackendFactory({ runtime: provider, clock, turns });
     const specs: ModelSpec[] = ROLES.map((role) => ({
         id: role,
         role,
@@ -73,8 +77,11 @@ export class FullLength implements ModelBackend {
     chat(request: ChatRequest, signal: AbortSignal): Promise<GenerationResult> {
         return this.inner.chat({ ...request, ignoreEndOfGeneration: true }, signal);
     }
-    embed(texts: readonly string[], signal: AbortSignal, priority?: number): Promise<number[][]> {
-        return this.inner.embed(texts, signal, priority);
+    embed(texts: readonly string[], signal: AbortSignal, priority?: Priority, tag?: WaitTag): Promise<number[][]> {
+        return this.inner.embed(texts, signal, priority, tag);
+    }
+    waits(): WaitState {
+        return this.inner.waits?.() ?? { waiting: [] };
     }
     countTokens(text: string): number {
         return this.inner.countTokens(text);

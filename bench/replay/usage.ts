@@ -72,16 +72,18 @@ export class UsageLedger {
             request.onUsage?.(u);
         };
         const cached = backend.cachedTokens?.bind(backend);
+        const waits = backend.waits?.bind(backend);
         return {
             inspect: (spec, signal) => backend.inspect(spec, signal),
             load: (spec, signal) => backend.load(spec, signal),
             unload: () => backend.unload(),
             generate: (request, signal) => backend.generate({ ...request, onUsage: chain(request) }, signal),
             chat: (request, signal) => backend.chat({ ...request, onUsage: chain(request) }, signal),
-            embed: (texts, signal, priority) => backend.embed(texts, signal, priority),
+            embed: (texts, signal, priority, tag) => backend.embed(texts, signal, priority, tag),
             countTokens: (text) => backend.countTokens(text),
             stats: () => backend.stats(),
             ...(cached ? { cachedTokens: cached } : {}),
+            ...(waits ? { waits } : {}),
             get info() {
                 return backend.info;
             },

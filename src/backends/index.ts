@@ -4,7 +4,7 @@
  */
 import type { ModelBackend, ModelSpec } from '../core/backend';
 import type { Clock } from '../core/clock';
-import { EvalTurns } from '../core/evalTurns';
+import type { EvalTurns } from '../core/evalTurns';
 import { validateModelFile } from './ggufValidator';
 import { LlamaCppBackend, type ModelFileValidator } from './llamaCpp';
 import type { LlamaRuntime } from './llamaProvider';
@@ -26,11 +26,9 @@ export interface LlamaCppBackendFactoryOptions {
     readonly warmUp?: 'gpu' | 'always' | 'never';
     /**
      * `LlamaCppBackendOptions.turns` for every backend this factory makes (they share the runtime's
-     * evaluation thread): the composition root's `EvalTurns`, which the router sees too; false: none.
-     * Absent: a new one for this factory alone. That fallback goes once bench/realSetup.ts and
-     * test/integration/router.test.ts pass theirs; then `turns` is required.
+     * evaluation thread): the composition root's `EvalTurns`, which the router reads too; false: none.
      */
-    readonly turns?: EvalTurns | false;
+    readonly turns: EvalTurns | false;
 }
 
 /** Zeta's GGUF validator, adapted to the backend's validator signature. */
@@ -43,7 +41,7 @@ export const validateGguf: ModelFileValidator = (file, options) =>
 
 /** `(spec) => ModelBackend` for `RouterDeps.createBackend`: a fresh, unloaded backend per spec. */
 export function createLlamaCppBackendFactory(options: LlamaCppBackendFactoryOptions): (spec: ModelSpec) => ModelBackend {
-    const turns = options.turns === false ? undefined : (options.turns ?? new EvalTurns());
+    const turns = options.turns === false ? undefined : options.turns;
     return () =>
         new LlamaCppBackend({
             runtime: options.runtime,

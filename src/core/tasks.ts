@@ -5,6 +5,7 @@
  */
 import type { ChatMessage, ModelBackend, ModelInfo, ModelSpec, Role, TokenListener } from './backend';
 import type { Clock } from './clock';
+import type { WaitExplanation, WaitState } from './scheduling';
 
 export type TaskKind = 'completion' | 'edit' | 'explain' | 'refactorPlan' | 'embed' | 'embedQuery';
 export const TASK_KINDS: readonly TaskKind[] = ['completion', 'edit', 'explain', 'refactorPlan', 'embed', 'embedQuery'];
@@ -149,6 +150,8 @@ export interface RouterSnapshot {
     readonly forecast: Readonly<Partial<Record<TaskKind, number>>>;
     /** Median gap between the user's recent keystrokes (ms); undefined after a pause or before any. */
     readonly typingIntervalMs: number | undefined;
+    /** Why each waiting task waits now (held, queued, loading, a sequence, the evaluation thread, paused), oldest first. */
+    readonly waits: readonly WaitExplanation[];
 }
 
 export type FeedbackEvent = 'shown' | 'accepted' | 'dismissed';
@@ -252,6 +255,12 @@ export interface RouterDeps {
     readonly feedbackStore?: TextStore;
     /** Keeps the speeds measured on this machine for the next session (same contract as feedbackStore). */
     readonly speedStore?: TextStore;
+    /**
+     * The evaluation turns the backends share (the composition root's `EvalTurns`), when models run
+     * on one evaluation thread: the router reads who holds and who waits for the load view's
+     * explanations. The router never takes turns itself.
+     */
+    readonly turns?: { waits(): WaitState };
     readonly logger?: RouterLogger;
 }
 

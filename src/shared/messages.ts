@@ -68,6 +68,15 @@ export interface LoadDecisionRow {
     readonly reason: string;
 }
 
+/** Why one task waits now (the router's `WaitExplanation`). */
+export interface LoadWaitRow {
+    readonly taskId: number;
+    readonly modelId: string | undefined;
+    /** held, queued, loading, sequence, turn or paused. */
+    readonly stage: string;
+    readonly reason: string;
+}
+
 export interface LoadSnapshotMessage {
     readonly type: 'snapshot';
     /** Wall-clock time of the snapshot, ms since the epoch (for the timeline axis). */
@@ -75,6 +84,8 @@ export interface LoadSnapshotMessage {
     readonly policy: string;
     readonly models: readonly LoadModelRow[];
     readonly decisions: readonly LoadDecisionRow[];
+    /** Tasks waiting now and why, oldest first. */
+    readonly waits: readonly LoadWaitRow[];
 }
 
 export type LoadToWebview =

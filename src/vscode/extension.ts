@@ -88,10 +88,12 @@ async function start(context: vscode.ExtensionContext, log: vscode.LogOutputChan
             log: (level, message) => (level === 'error' ? log.error(`llama.cpp: ${message.trim()}`) : log.warn(`llama.cpp: ${message.trim()}`)),
         });
         const storage = context.globalStorageUri.fsPath;
-        // One evaluation thread for the models on the CPU: their native calls take turns here.
+        // One evaluation thread for the models on the CPU: their native calls take turns here, and the
+        // router reads who holds it and who waits, for the load view.
         const evalTurns = new EvalTurns();
         const zetaRouter = createRouter({
             clock,
+            turns: evalTurns,
             createBackend: createLlamaCppBackendFactory({ runtime: provider, clock, log: (m) => log.debug(m), turns: evalTurns }),
             settings: initial.routing,
             models: initial.modelSpecs,

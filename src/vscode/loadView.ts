@@ -1,6 +1,7 @@
 /**
  * The load view: a webview panel with live per-model queue, in-flight requests, tokens/s, memory,
- * a short timeline chart and the router's latest decisions with their reasons.
+ * a short timeline chart, why each waiting task waits, and the router's latest decisions with
+ * their reasons.
  *
  * Ordering rules: it renders the router's snapshot only; updates are throttled to at most one per
  * 250 ms; while the panel is hidden it does not subscribe to the router at all (no work, no
@@ -19,6 +20,7 @@ export const LOAD_VIEW_TYPE = 'zeta.loadView';
 export const LOAD_INTERVAL_MS = 250;
 const TICK_MS = 1000;
 const DECISIONS_SHOWN = 12;
+const WAITS_SHOWN = 12;
 
 export function toLoadMessage(s: RouterSnapshot, wallTime: number): LoadSnapshotMessage {
     return {
@@ -50,6 +52,7 @@ export function toLoadMessage(s: RouterSnapshot, wallTime: number): LoadSnapshot
             chosen: d.chosen ?? '(none)',
             reason: d.reason,
         })),
+        waits: s.waits.slice(0, WAITS_SHOWN).map((w) => ({ taskId: w.taskId, modelId: w.modelId, stage: w.stage, reason: w.reason })),
     };
 }
 
@@ -92,6 +95,7 @@ export class LoadView implements vscode.Disposable {
 <div id="empty" class="empty" hidden></div>
 <section id="models" aria-label="Models"></section>
 <section class="chart-section"><h2>Work on each model (running + waiting), last 2 minutes</h2><div id="chart" class="chart"></div><div id="legend" class="legend"></div></section>
+<section><h2>Waiting now</h2><ol id="waits" class="waits"></ol></section>
 <section><h2>Latest routing decisions</h2><ol id="decisions" class="decisions"></ol></section>`,
         });
         this.panelDisposables.push(

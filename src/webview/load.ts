@@ -1,6 +1,6 @@
 /**
  * The load view's script: model cards, a timeline chart drawn as inline SVG (no libraries) from
- * the snapshots received, and the latest routing decisions. All strings go in through textContent.
+ * the snapshots received, why each waiting task waits, and the latest routing decisions. All strings go in through textContent.
  */
 import type { LoadFromWebview, LoadModelRow, LoadSnapshotMessage, LoadToWebview } from '../shared/messages';
 import { byId, connect } from './vscodeApi';
@@ -12,6 +12,7 @@ const models = byId('models');
 const chart = byId('chart');
 const legend = byId('legend');
 const decisions = byId('decisions');
+const waits = byId('waits');
 byId('settings').addEventListener('click', () => bridge.post({ type: 'openSettings' }));
 byId('log').addEventListener('click', () => bridge.post({ type: 'showLog' }));
 
@@ -149,6 +150,14 @@ function render(m: LoadSnapshotMessage): void {
         }),
     );
     if (m.decisions.length === 0) decisions.append(el('li', 'muted', 'No tasks routed yet.'));
+    waits.replaceChildren(
+        ...m.waits.map((w) => {
+            const li = el('li');
+            li.append(el('span', `stage ${w.stage}`, w.stage), el('span', 'kind', `#${w.taskId}`), el('div', 'reason', w.reason));
+            return li;
+        }),
+    );
+    if (m.waits.length === 0) waits.append(el('li', 'muted', 'Nothing is waiting.'));
 }
 
 window.addEventListener('message', (e: MessageEvent<LoadToWebview>) => {

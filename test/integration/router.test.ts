@@ -14,6 +14,7 @@ import { createFileTextStore, createRouter, defaultRoutingSettings, type ZetaRou
 import { parseSpeeds } from '../../src/core/router/speeds';
 import type { TextStore, PolicyName, Task, TaskResult } from '../../src/core/tasks';
 import { createLlamaCppBackendFactory } from '../../src/backends';
+import { EvalTurns } from '../../src/core/evalTurns';
 import { createLlamaProvider, type LlamaProvider } from '../../src/backends/llamaProvider';
 import { ensureModels, type SyntheticModels } from '../../scripts/generatedModels';
 import { FullLength } from '../../bench/real/setup';
@@ -66,12 +67,15 @@ describe('router over the real backend (tiny generated models)', function () {
     /** @param fullLength generations never end early: the random models often sample end-of-generation soon (bench/real/setup.ts). */
     async function start(policy: PolicyName, speedStore?: TextStore, fullLength = false): Promise<{ router: ZetaRouter; backends: ModelBackend[]; warnings: string[] }> {
         const clock = new SystemClock();
-        const factory = createLlamaCppBackendFactory({ runtime: provider, clock });
+        // As the composition root does: one EvalTurns for the backends, which the router reads too.
+        const turns = new EvalTurns();
+        const factory = createLlamaCppBackendFactory({ runtime: provider, clock, turns });
         const backends: ModelBackend[] = [];
         const warnings: string[] = [];
         const spec = (role: Role): ModelSpec => ({ id: role, role, path: models[role], contextSize: 2048, slots: 2, threads: 1, gpuLayers: 0, fimTemplate: 'auto' });
         const router = createRouter({
             clock,
+            turns,
             // Objectives are loose here: this test is about settling and leaks, not about dropping late work
             // on a machine shared with other test suites.
             settings: { ...defaultRoutingSettings(), policy, taskClasses: { ...defaultRoutingSettings().taskClasses, completion: { priority: 100, objectiveFactor: 50 } } },

@@ -20,6 +20,7 @@ import type { Dispatcher } from './dispatch';
 import { type Job, type ModelEntry, isEmbedTask } from './state';
 import type { PauseController } from './pauses';
 import type { Residency } from './residency';
+import { jobTag } from './snapshot';
 import type { SpeedBook } from './speeds';
 
 /** What the router does with a job's outcome (router.ts). */
@@ -66,6 +67,8 @@ export class Executor {
         // pauseOthers (zeta): on an evaluation thread shared by several models, native calls go by
         // task priority (EvalTurns); baselines leave them in arrival order.
         const priority = cfg.on('pauseOthers') ? job.priority : undefined;
+        // The schedulers below (sequence pool, evaluation turns) name this call as the router does.
+        const tag = jobTag(job, m.id);
         try {
             if (t.kind === 'completion') {
                 // The model's sequence for this document holds a prefix of this prompt from its first
@@ -85,15 +88,16 @@ export class Executor {
                         gate: job.gate,
                         onToken: (s) => this.onToken(job, s),
                         priority,
+                        tag,
                     },
                     signal,
                 );
             } else if (isEmbedTask(t)) {
                 batch = t.kind === 'embed' ? Math.min(cfg.embedBatch, t.texts.length - job.textsDone) : t.texts.length - job.textsDone;
                 const texts = batch === t.texts.length ? t.texts : t.texts.slice(job.textsDone, job.textsDone + batch);
-                vectors = await backend.embed(texts, signal, priority);
+                vectors = await backend.embed(texts, signal, priority, tag);
             } else {
-                gen = await backend.chat({ messages: t.messages, maxTokens: t.maxTokens, gate: job.gate, onToken: (s) => this.onToken(job, s), priority }, signal);
+                gen = await backend.chat({ messages: t.messages, maxTokens: t.maxTokens, gate: job.gate, onToken: (s) => this.onToken(job, s), priority, tag }, signal);
             }
             ok = true;
         } catch (e) {

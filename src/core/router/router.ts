@@ -31,7 +31,6 @@ import type {
     DecisionRecord,
     Disposable,
     Feedback,
-    ModelSnapshot,
     Router,
     RouterDeps,
     RouterLogger,
@@ -55,6 +54,7 @@ import { ModelSet } from './models';
 import { PauseController } from './pauses';
 import { DebouncedSave } from './persist';
 import { Residency } from './residency';
+import { explainWaits, modelSnapshot } from './snapshot';
 import { SpeedBook } from './speeds';
 import { FEEDBACK_SAVE_DEBOUNCE_MS, RECENT_DECISIONS } from './tuning';
 
@@ -69,6 +69,7 @@ export class RouterImpl implements ZetaRouter {
     private readonly clock: Clock;
     private readonly logger: RouterLogger | undefined;
     private readonly feedbackStore: TextStore | undefined;
+    private readonly turns: RouterDeps['turns'];
     private readonly listeners = new Set<() => void>();
     /** Unsettled completions per document, oldest first. */
     private readonly docJobs = new Map<string, Job[]>();
@@ -96,6 +97,7 @@ export class RouterImpl implements ZetaRouter {
         this.clock = deps.clock;
         this.logger = deps.logger;
         this.feedbackStore = deps.feedbackStore;
+        this.turns = deps.turns;
         this.feedbackSave = deps.feedbackStore && new DebouncedSave(deps.clock, deps.feedbackStore, () => this.feedbackModel.serialize(), FEEDBACK_SAVE_DEBOUNCE_MS, 'feedback', deps.logger);
         this.config = new RouterConfig(deps.settings);
         const config = (): RouterConfig => this.config;
@@ -241,33 +243,14 @@ export class RouterImpl implements ZetaRouter {
 
     snapshot(): RouterSnapshot {
         const now = this.clock.now();
-        const models: ModelSnapshot[] = this.models.list.map((m) => ({
-            id: m.id,
-            role: m.spec.role,
-            name: m.info?.name ?? m.spec.id,
-            residency: m.residency,
-            ...(m.error !== undefined ? { error: m.error } : {}),
-            ...(m.coolingDownUntil > now ? { coolingDownUntil: m.coolingDownUntil } : {}),
-            queued: m.queue.length,
-            queuedTokens: m.queue.tokens,
-            inFlight: m.running.length,
-            slots: m.slots,
-            paused: m.paused,
-            firstTokenMs: m.speed.firstTokenMs,
-            promptTokensPerSec: m.speed.measured ? 1000 / m.speed.prefillMsPerToken : undefined,
-            decodeTokensPerSec: m.speed.measured ? 1000 / m.speed.decodeMsPerToken : undefined,
-            utilisation: m.speed.utilisation(now),
-            memoryBytes: m.residency === 'loaded' || m.residency === 'loading' ? m.memoryBytes : 0,
-            served: m.served,
-            failed: m.failed,
-        }));
         return {
             at: now,
             policy: this.config.settings.policy,
-            models,
+            models: this.models.list.map((m) => modelSnapshot(m, now)),
             recentDecisions: this.recent.map((d) => d.copy()),
             forecast: this.forecaster.snapshot(now),
             typingIntervalMs: this.forecaster.cadence.typingIntervalMs(now),
+            waits: explainWaits({ jobs: this.live, config: this.config, pauses: this.pauses, turns: this.turns?.waits() }),
         };
     }
 

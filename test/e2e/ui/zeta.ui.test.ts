@@ -181,5 +181,8 @@ describe('Zeta in the workbench (Chromium)', function () {
         const decisionsAfter = await frame.locator('#decisions li').allTextContents();
         assert.notDeepEqual(decisionsAfter, decisionsBefore, 'the routing decisions did not change');
         assert.ok(decisionsAfter.some((d) => /refactorPlan/.test(d) && /reasoner/.test(d)), `no refactorPlan decision listed: ${JSON.stringify(decisionsAfter.slice(0, 3))}`);
+        // Why tasks wait: one row per waiting task (stage, task, reason), or a line saying none does.
+        const waits = await frame.locator('#waits li').allTextContents();
+        assert.ok(waits.length > 0 && waits.every((w) => /Nothing is waiting|^(held|queued|loading|sequence|turn|paused)#\d+/.test(w)), `the waits list: ${JSON.stringify(waits)}`);
     });
 });

@@ -62,7 +62,7 @@ export function createMiniRouter(deps: RouterDeps): Router {
         chains.set(spec.id, run.catch(() => undefined));
         return run;
     };
-    const snapshot = (): RouterSnapshot => ({ at: deps.clock.now(), policy: 'mini', models: [], recentDecisions: [], forecast: {}, typingIntervalMs: undefined });
+    const snapshot = (): RouterSnapshot => ({ at: deps.clock.now(), policy: 'mini', models: [], recentDecisions: [], forecast: {}, typingIntervalMs: undefined, waits: [] });
     return {
         submit,
         feedback: () => undefined,

@@ -34,7 +34,7 @@ describe('adaptive debounce', () => {
             served: 0, failed: 0, ...over,
         });
         const snap: RouterSnapshot = {
-            at: 0, policy: 'zeta', recentDecisions: [], forecast: {}, typingIntervalMs: 120,
+            at: 0, policy: 'zeta', recentDecisions: [], forecast: {}, typingIntervalMs: 120, waits: [],
             models: [m('reasoner', { queued: 9 }), m('coder', { queued: 2, inFlight: 1, slots: 2, firstTokenMs: 300, utilisation: 0.5 })],
         };
         assert.deepEqual(debounceInputs(snap), { firstTokenMs: 300, pending: 3, slots: 2, utilisation: 0.5, typingIntervalMs: 120 });
