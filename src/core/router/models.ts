@@ -7,7 +7,8 @@
  * preferred role, or -1, and is recomputed whenever the set or a role changes.
  */
 import type { ModelBackend, ModelSpec } from '../backend';
-import { TASK_KINDS } from '../tasks';
+import { errorMessage } from '../errors';
+import { TASK_KINDS, type RouterLogger } from '../tasks';
 import { CLASS_INDEX, NK } from './config';
 import { PREFERRED_ROLE } from './defaults';
 import { type Job, ModelEntry } from './state';
@@ -97,6 +98,31 @@ export class ModelSet {
         }
         for (const m of this.list) if (!wanted.has(m.id) && !m.retired) out.retire.push(m);
         return out;
+    }
+
+    /**
+     * Reads what each backend can tell of its file without loading it (capabilities, memory). A
+     * model whose file is bad is marked failed with the reason; one whose backend was replaced
+     * meanwhile is left to the newer inspection. Never throws.
+     */
+    async inspect(entries: readonly ModelEntry[], signal: AbortSignal, logger: RouterLogger | undefined): Promise<void> {
+        await Promise.all(
+            entries.map(async (m) => {
+                const backend = m.backend;
+                try {
+                    const info = await backend.inspect(m.spec, signal);
+                    if (m.backend !== backend) return;
+                    m.setInfo(info);
+                    if (m.residency === 'failed') m.residency = 'unloaded';
+                    m.error = undefined;
+                } catch (e) {
+                    if (m.backend !== backend) return;
+                    m.residency = 'failed';
+                    m.error = errorMessage(e);
+                    logger?.error(`model ${m.id}: ${m.error}`);
+                }
+            }),
+        );
     }
 
     private replaceBackend(m: ModelEntry, spec: ModelSpec): Replaced {

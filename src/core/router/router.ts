@@ -267,7 +267,7 @@ export class RouterImpl implements ZetaRouter {
         }
         for (const m of diff.retire) this.retire(m);
         this.models.recomputePreferred();
-        await this.inspectAll(diff.inspect);
+        await this.models.inspect(diff.inspect, this.residency.signal, this.logger);
         for (const m of diff.inspect) this.speeds.restore(m);
         for (const m of diff.inspect) this.residency.wantInitialLoad(m);
         this.residency.runLoads();
@@ -296,33 +296,13 @@ export class RouterImpl implements ZetaRouter {
 
     private async init(entries: ModelEntry[]): Promise<void> {
         const fb = this.feedbackStore ? this.feedbackModel.loadFrom(this.feedbackStore, this.logger) : Promise.resolve();
-        await Promise.all([this.inspectAll(entries), fb, this.speeds.load()]);
+        await Promise.all([this.models.inspect(entries, this.residency.signal, this.logger), fb, this.speeds.load()]);
         for (const m of entries) this.speeds.restore(m);
         this.isReady = true;
         if (this.disposed) return;
         for (const m of entries) this.residency.wantInitialLoad(m);
         this.residency.runLoads();
         this.emit();
-    }
-
-    private async inspectAll(entries: ModelEntry[]): Promise<void> {
-        await Promise.all(
-            entries.map(async (m) => {
-                const backend = m.backend;
-                try {
-                    const info = await backend.inspect(m.spec, this.residency.signal);
-                    if (m.backend !== backend) return;
-                    m.setInfo(info);
-                    if (m.residency === 'failed') m.residency = 'unloaded';
-                    m.error = undefined;
-                } catch (e) {
-                    if (m.backend !== backend) return;
-                    m.residency = 'failed';
-                    m.error = errorMessage(e);
-                    this.logger?.error(`model ${m.id}: ${m.error}`);
-                }
-            }),
-        );
     }
 
     /** Removed from the settings: its queue goes elsewhere, its running work finishes, then it is unloaded and forgotten. */
@@ -423,23 +403,7 @@ export class RouterImpl implements ZetaRouter {
             m.served++;
             m.speed.observeLatency(now - job.submittedAt);
         }
-        const result: TaskResult = {
-            taskId: job.id,
-            kind: job.kind,
-            modelId: m.id,
-            ...(text !== undefined ? { text } : {}),
-            ...(vectors !== undefined ? { vectors, space: m.space } : {}),
-            timings: {
-                queuedMs: (job.startedAt ?? now) - job.submittedAt,
-                firstTokenMs: job.firstTokenAt === undefined ? undefined : job.firstTokenAt - job.submittedAt,
-                totalMs: now - job.submittedAt,
-            },
-            decision: job.decision!.copy(),
-            promptTokens: job.promptTokensResult,
-            reusedPromptTokens: job.reusedTokensResult,
-            generatedTokens: job.generatedTokensResult,
-        };
-        this.settle(job, undefined, result);
+        this.settle(job, undefined, job.result(m, now, text, vectors));
     }
 
     /** A backend error (not an abort): cooldown, then one retry on another capable model. */

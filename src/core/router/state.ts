@@ -163,6 +163,26 @@ export class Job {
         this.seq = id;
     }
 
+    /** The job's result, served by `m` and finished at `now` (clock ms). */
+    result(m: ModelEntry, now: number, text: string | undefined, vectors: number[][] | undefined): TaskResult {
+        return {
+            taskId: this.id,
+            kind: this.kind,
+            modelId: m.id,
+            ...(text !== undefined ? { text } : {}),
+            ...(vectors !== undefined ? { vectors, space: m.space } : {}),
+            timings: {
+                queuedMs: (this.startedAt ?? now) - this.submittedAt,
+                firstTokenMs: this.firstTokenAt === undefined ? undefined : this.firstTokenAt - this.submittedAt,
+                totalMs: now - this.submittedAt,
+            },
+            decision: this.decision!.copy(),
+            promptTokens: this.promptTokensResult,
+            reusedPromptTokens: this.reusedTokensResult,
+            generatedTokens: this.generatedTokensResult,
+        };
+    }
+
     get doc(): string | undefined {
         const t = this.task;
         return isEmbedTask(t) ? undefined : t.doc;
