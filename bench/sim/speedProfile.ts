@@ -106,7 +106,7 @@ export interface SpeedProfile {
     readonly keepOnAbort: 'evaluated' | 'nothing';
     /**
      * Prompt tokens per native prefill call: the backend checks the gate and the abort signal
-     * between calls, and an aborted call still runs to its end (src/backends/llamaCpp.ts: 64).
+     * between calls, and an aborted call still runs to its end (src/backends/llamaCpp/backend.ts: 64).
      */
     readonly prefillChunkTokens: number;
     /** Free-form measurement details (conditions, raw samples, machine load). */

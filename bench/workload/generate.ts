@@ -164,7 +164,7 @@ export function generateTrace(spec: TraceSpec, seed: number): TraceLine[] {
 
 /**
  * Typing of a fluent programmer: ~7 keys/s inside bursts (median gap 120 ms). Context windows as
- * Zeta sends them by default (src/core/settings.ts: 512 prefix + 128 suffix tokens, whole lines).
+ * Zeta sends them by default (src/core/userSettings.ts: 512 prefix + 128 suffix tokens, whole lines).
  */
 const GPU_TYPING: TypingSpec = {
     docs: 4,

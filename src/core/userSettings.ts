@@ -90,7 +90,7 @@ const ENV_MODEL_KEYS: Readonly<Record<Role, keyof SettingsEnv>> = {
     embedder: 'ZETA_EMBEDDER_MODEL',
 };
 
-/** Same values as the router's DEFAULT_TASK_CLASSES (src/core/router/settings.ts). */
+/** Same values as the router's DEFAULT_TASK_CLASSES (src/core/router/defaults.ts). */
 export const DEFAULT_PRIORITIES: Readonly<Record<TaskKind, number>> = {
     completion: 100,
     embedQuery: 90,
