@@ -54,7 +54,8 @@ const CATALOGUE: Readonly<Record<RecommendationTier, readonly Omit<ModelRecommen
     large: [
         { role: 'coder', title: 'Qwen2.5-Coder 7B Instruct (Q4_K_M)', uri: 'hf:bartowski/Qwen2.5-Coder-7B-Instruct-GGUF:Q4_K_M', fileName: 'Qwen2.5-Coder-7B-Instruct-Q4_K_M.gguf', approxBytes: 4.68 * GB },
         { role: 'reasoner', title: 'Qwen2.5-Coder 14B Instruct (Q4_K_M)', uri: 'hf:bartowski/Qwen2.5-Coder-14B-Instruct-GGUF:Q4_K_M', fileName: 'Qwen2.5-Coder-14B-Instruct-Q4_K_M.gguf', approxBytes: 8.99 * GB },
-        { role: 'embedder', title: 'nomic-embed-text v1.5 (Q8_0)', uri: 'hf:nomic-ai/nomic-embed-text-v1.5-GGUF:Q8_0', fileName: 'nomic-embed-text-v1.5.Q8_0.gguf', approxBytes: 0.146 * GB },
+        // A 4B embedding model for machines that hold it: far better code search than a 137M one.
+        { role: 'embedder', title: 'Qwen3-Embedding 4B (Q4_K_M)', uri: 'hf:Qwen/Qwen3-Embedding-4B-GGUF:Q4_K_M', fileName: 'Qwen3-Embedding-4B-Q4_K_M.gguf', approxBytes: 2.5 * GB },
     ],
     medium: [
         { role: 'coder', title: 'Qwen2.5-Coder 3B Instruct (Q4_K_M)', uri: 'hf:bartowski/Qwen2.5-Coder-3B-Instruct-GGUF:Q4_K_M', fileName: 'Qwen2.5-Coder-3B-Instruct-Q4_K_M.gguf', approxBytes: 1.93 * GB },

@@ -56,6 +56,11 @@ export interface ModelInfo {
      * these are equal. Derived from the file's content metadata (not its path), so a moved file keeps it.
      */
     readonly embeddingSpace: string;
+    /**
+     * How the model pools token vectors into one embedding, as its file declares it (`mean`, `cls`,
+     * `last`, `none`, `rank`); undefined when the file does not say (llama.cpp's default applies).
+     */
+    readonly embeddingPooling?: string;
     readonly trainContextSize: number;
     /** Context size actually used (<= spec.contextSize). */
     readonly contextSize: number;

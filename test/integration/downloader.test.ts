@@ -190,6 +190,9 @@ describe('model recommendations', () => {
         assert.ok(total(big) > total(small));
         assert.ok(total(small) <= 4 * gib, `fits half of 8 GiB: ${total(small)}`);
         assert.ok(total(big) <= 24 * gib * 0.9);
+        // Search: a 4B embedding model where it fits, the 137M one on small machines.
+        assert.match(big.find((r) => r.role === 'embedder')!.title, /Qwen3-Embedding 4B/);
+        assert.match(small.find((r) => r.role === 'embedder')!.title, /nomic-embed/);
     });
 
     it('a mirror base URL replaces the download location, keeping file names', () => {

@@ -92,6 +92,7 @@ async function describe(spec: ModelSpec, runtime: LlamaRuntime, fileInfo: GgufFi
         hasChat: typeof chatTemplate === 'string' && chatTemplate.length > 0,
         embeddingDims,
         embeddingSpace: embeddingSpaceOf(fileInfo),
+        ...poolingOf(arch.pooling_type),
         trainContextSize,
         contextSize,
         slots: spec.slots,
@@ -138,6 +139,13 @@ function estimateMemory(
  * names, tokenizer, quantization) and of every tensor's name, shape and type. Paths, offsets and
  * file times play no part, so a moved or copied file keeps its space.
  */
+/** GGUF `<arch>.pooling_type` (llama.cpp's enum) as a word; absent when the file does not declare it. */
+function poolingOf(value: unknown): { embeddingPooling?: string } {
+    const names = ['none', 'mean', 'cls', 'last', 'rank'];
+    const n = typeof value === 'bigint' ? Number(value) : value;
+    return typeof n === 'number' && Number.isInteger(n) && n >= 0 && n < names.length ? { embeddingPooling: names[n] } : {};
+}
+
 export function embeddingSpaceOf(fileInfo: GgufFileInfo): string {
     const hash = createHash('sha256');
     hash.update(stableJson(fileInfo.metadata));
