@@ -49,6 +49,12 @@ export interface ZetaSettings {
         readonly explain: boolean;
         readonly edit: boolean;
         readonly refactorPlan: boolean;
+        /** Workspace search: the index (built in the background) and the search view. */
+        readonly search: boolean;
+    };
+    readonly search: {
+        /** Files larger than this (KiB) are not indexed. */
+        readonly maxFileKB: number;
     };
     readonly completion: {
         /** Tokens of context before the cursor. */
@@ -131,7 +137,8 @@ export const DEFAULT_SETTINGS: ZetaSettings = {
         keepAliveSeconds: 300,
         learnFromFeedback: true,
     },
-    features: { inlineCompletions: true, explain: true, edit: true, refactorPlan: true },
+    features: { inlineCompletions: true, explain: true, edit: true, refactorPlan: true, search: true },
+    search: { maxFileKB: 512 },
     completion: { prefixTokens: 512, suffixTokens: 128, maxTokens: 64, debounceMinMs: 25, debounceMaxMs: 600 },
     chatMaxTokens: 768,
 };
@@ -293,6 +300,10 @@ export function parseSettings(
             explain: read('features.explain', bool, prev.features.explain, D.features.explain),
             edit: read('features.edit', bool, prev.features.edit, D.features.edit),
             refactorPlan: read('features.refactorPlan', bool, prev.features.refactorPlan, D.features.refactorPlan),
+            search: read('features.search', bool, prev.features.search, D.features.search),
+        },
+        search: {
+            maxFileKB: read('search.maxFileKB', int(1, 100_000), prev.search.maxFileKB, D.search.maxFileKB),
         },
         completion: {
             prefixTokens: read('completion.prefixTokens', int(16, 32_768), prev.completion.prefixTokens, D.completion.prefixTokens),
@@ -393,6 +404,8 @@ export const SETTING_KEYS: readonly string[] = [
     'features.explain',
     'features.edit',
     'features.refactorPlan',
+    'features.search',
+    'search.maxFileKB',
     'completion.prefixTokens',
     'completion.suffixTokens',
     'completion.maxTokens',
