@@ -97,3 +97,56 @@ export type LoadFromWebview =
     | { readonly type: 'ready' }
     | { readonly type: 'openSettings' }
     | { readonly type: 'showLog' };
+
+// ---- Search view ----------------------------------------------------------------------------
+
+export interface SearchSnippetLine {
+    readonly line: number;
+    readonly text: string;
+    /** [start, end) ranges of the query's words in `text`, marked in the view. */
+    readonly marks: ReadonlyArray<readonly [number, number]>;
+}
+
+export interface SearchResultRow {
+    /** Workspace-relative path. */
+    readonly file: string;
+    readonly startLine: number;
+    readonly endLine: number;
+    readonly symbol?: string;
+    /** The fused score, and each channel's rank where it ranked the chunk (1-based). */
+    readonly score: number;
+    readonly lexicalRank?: number;
+    readonly vectorRank?: number;
+    readonly snippet: readonly SearchSnippetLine[];
+}
+
+/** The index and the channels, as the view's details show them. */
+export interface SearchStatus {
+    /** "indexed 8,412 / 10,000 files", "paused", "restricted mode: not indexing"... */
+    readonly summary: string;
+    /** Share of the chunks searchable by meaning, 0..100. */
+    readonly percent: number;
+    readonly state: string;
+    readonly paused: boolean;
+    /** The embedder of the index ("none": lexical only). */
+    readonly model: string;
+    /** How the channels are weighted and why, in words. */
+    readonly weights: string;
+}
+
+export type SearchToWebview =
+    /** Results for the view's query number `seq` (older ones are ignored); `final` once the vector channel is in. */
+    | { readonly type: 'results'; readonly seq: number; readonly query: string; readonly results: readonly SearchResultRow[]; readonly final: boolean; readonly note?: string }
+    | { readonly type: 'status'; readonly status: SearchStatus }
+    /** Puts `query` in the search box and searches (Zeta: Search Workspace with a selection). */
+    | { readonly type: 'seed'; readonly query: string }
+    | { readonly type: 'error'; readonly seq: number; readonly message: string };
+
+export type SearchFromWebview =
+    | { readonly type: 'ready' }
+    | { readonly type: 'search'; readonly seq: number; readonly query: string }
+    /** Open a result: its file at its first line, its range selected. */
+    | { readonly type: 'open'; readonly file: string; readonly startLine: number; readonly endLine: number }
+    | { readonly type: 'reindex' }
+    | { readonly type: 'pause' }
+    | { readonly type: 'resume' };

@@ -7,14 +7,17 @@ interface VsCodeApi {
 
 declare function acquireVsCodeApi(): VsCodeApi;
 
-export interface Bridge<Out> {
+export interface Bridge<Out, State = never> {
     post(message: Out): void;
+    /** What `saveState` kept for this webview (it survives the view being hidden and shown again). */
+    loadState(): State | undefined;
+    saveState(state: State): void;
 }
 
 /** May be called once per webview (VS Code's rule for acquireVsCodeApi). */
-export function connect<Out>(): Bridge<Out> {
+export function connect<Out, State = never>(): Bridge<Out, State> {
     const api = acquireVsCodeApi();
-    return { post: (m) => api.postMessage(m) };
+    return { post: (m) => api.postMessage(m), loadState: () => (api.getState() as State | undefined) ?? undefined, saveState: (s) => api.setState(s) };
 }
 
 export function byId<T extends HTMLElement>(id: string): T {
