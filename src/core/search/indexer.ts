@@ -22,7 +22,7 @@ import { sameEmbedder } from './embedders';
 import type { ChannelWeights, ChunkInput, EmbedderIdentity, FileStamp, IndexProgress, MinedQuery, SearchIndex } from './types';
 
 /** The workspace's files, as the index sees them (ignore rules applied by the implementation). */
-export interface WorkspaceFiles {
+export interface IndexFiles {
     /** The files to index now, with their stamps. */
     list(signal: AbortSignal): AsyncIterable<{ readonly file: string; readonly stamp: FileStamp }>;
     /** A file's text now, or undefined when it cannot be indexed any more (gone, ignored, binary, too large). */
@@ -51,7 +51,7 @@ export interface Embeddings {
 }
 
 export interface IndexerDeps {
-    readonly files: WorkspaceFiles;
+    readonly files: IndexFiles;
     readonly chunker: Chunker;
     readonly store: IndexStore;
     readonly embeddings: Embeddings;
@@ -327,7 +327,7 @@ export class Indexer {
             this.markDirty();
             return;
         }
-        let read: Awaited<ReturnType<WorkspaceFiles['read']>>;
+        let read: Awaited<ReturnType<IndexFiles['read']>>;
         try {
             read = await this.deps.files.read(job.file, signal);
         } catch (e) {
