@@ -2,6 +2,7 @@ import { strict as assert } from 'node:assert';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
 import { createTreeSitterParser, GRAMMARS, RUNTIME_WASM, type TreeSitterParser } from '../../../src/backends/treeSitter';
 import type { SyntaxNode } from '../../../src/core/search/types';
@@ -186,5 +187,10 @@ describe('backends/treeSitter: the SyntaxParser over web-tree-sitter', function 
         // eslint-disable-next-line @typescript-eslint/no-require-imports
         const bundle = require(outfile) as { run(dir: string): Promise<string | undefined> };
         assert.equal(await bundle.run(wasm), 'function_definition');
+    });
+
+    it('the build copies exactly the WASM files this adapter names', async () => {
+        const buildScript = (await import(pathToFileURL(join(ROOT, 'scripts/build.mjs')).href)) as { grammarFiles(): string[] };
+        assert.deepEqual(buildScript.grammarFiles(), [...new Set([RUNTIME_WASM, ...Object.values(GRAMMARS)])].sort());
     });
 });
