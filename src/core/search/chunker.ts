@@ -173,7 +173,8 @@ type Item =
           readonly doc?: Doc;
           readonly nodes: SyntaxNode[];
       }
-    | { readonly kind: 'other'; start: number; end: number; readonly nodes: SyntaxNode[] };
+    /** Other code; `symbol` when it is one small definition (grouped like other code, named when alone). */
+    | { readonly kind: 'other'; start: number; end: number; readonly nodes: SyntaxNode[]; readonly symbol?: string };
 
 /** Added to a boundary's depth to keep a header with its first statements. */
 const GLUE = 1_000_000;
@@ -261,7 +262,7 @@ class Layout {
             const start = attached.length > 0 ? attached[0].startRow : node.startRow;
             const doc = this.#doc(def, attached);
             const nodesOf = [...attached, node];
-            if (!doc && node.endRow - start + 1 < this.options.minDefinitionLines) out.push({ kind: 'other', start, end: node.endRow, nodes: nodesOf });
+            if (!doc && node.endRow - start + 1 < this.options.minDefinitionLines) out.push({ kind: 'other', start, end: node.endRow, nodes: nodesOf, symbol: symbolOf(def, prefix) });
             else {
                 const members = def.members ? (prefix ? `${prefix}.` : '') + (def.memberPrefix ?? def.name) : undefined;
                 out.push({ kind: 'def', start, end: node.endRow, def, symbol: symbolOf(def, prefix), memberPrefix: members, doc, nodes: nodesOf });
@@ -292,25 +293,27 @@ class Layout {
      * lines) become other code; runs of other code are grouped up to the limits.
      */
     #emit(items: readonly Item[], from: number, to: number, symbol: string | undefined, out: Piece[]): void {
-        let group: { start: number; end: number; nodes: SyntaxNode[] } | undefined;
+        // A group of one small definition is named after it; any other group after the container.
+        let group: { start: number; end: number; nodes: SyntaxNode[]; symbol: string | undefined } | undefined;
         const flushGroup = (): void => {
-            if (group) for (const p of this.#cutNodes(group.start, group.end, group.nodes, [], symbol, undefined)) out.push({ ...p, loose: true });
+            if (group) for (const p of this.#cutNodes(group.start, group.end, group.nodes, [], group.symbol ?? symbol, undefined)) out.push({ ...p, loose: true });
             group = undefined;
         };
-        const addOther = (start: number, end: number, nodes: readonly SyntaxNode[]): void => {
+        const addOther = (start: number, end: number, nodes: readonly SyntaxNode[], alone?: string): void => {
             if (group && this.#fits(group.start, end)) {
                 group.end = end;
                 group.nodes.push(...nodes);
+                group.symbol = undefined;
             } else {
                 flushGroup();
-                group = { start, end, nodes: [...nodes] };
+                group = { start, end, nodes: [...nodes], symbol: alone };
             }
         };
         let row = from;
         for (const item of items) {
             if (item.start > row) this.#gap(row, item.start - 1, addOther);
             row = Math.max(row, item.end + 1);
-            if (item.kind === 'other') addOther(item.start, item.end, item.nodes);
+            if (item.kind === 'other') addOther(item.start, item.end, item.nodes, item.symbol);
             else {
                 flushGroup();
                 this.#definition(item, out);

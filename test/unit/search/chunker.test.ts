@@ -321,6 +321,13 @@ describe('search/chunker: chunks that follow the code', function () {
         await assert.rejects(createChunker(parser).chunk('billing.ts', fixture('billing.ts'), controller.signal), /superseded/);
     });
 
+    it('small undocumented definitions are grouped with the code around them, and named when alone', async () => {
+        const grouped = await createChunker(parser).chunk('m.ts', 'import { a } from "a";\n\nfunction one() {\n    return a;\n}\nfunction two() {\n    return 2;\n}\n');
+        assert.deepEqual(grouped.map((c) => [c.startLine, c.endLine, c.symbol]), [[1, 8, undefined]]);
+        const alone = await createChunker(parser).chunk('f.js', 'function f() {\n\treturn 1;\n}');
+        assert.deepEqual(alone.map((c) => [c.startLine, c.endLine, c.symbol]), [[1, 3, 'function f']]);
+    });
+
     it('an empty or blank file has no chunks', async () => {
         assert.deepEqual(await createChunker(parser).chunk('e.ts', ''), []);
         assert.deepEqual(await createChunker(parser).chunk('e.md', '\n  \n\t\n'), []);
