@@ -51,7 +51,7 @@ export interface TreeSitterOptions {
     readonly maxChars?: number;
     /** The clock for `timeoutMs` (ms); default `performance.now`. */
     readonly now?: () => number;
-    /** Told once per grammar that fails to load (that language is then cut in line windows). */
+    /** Told once per grammar that fails to load, and of each parse that fails inside the runtime (those texts are cut in line windows). */
     readonly onError?: (message: string) => void;
 }
 
@@ -99,11 +99,20 @@ class TreeSitter implements TreeSitterParser {
         signal?.throwIfAborted();
         if (!grammar || this.#disposed) return undefined;
         const parser = (this.#parser ??= new (await this.#load()).Parser());
-        parser.setLanguage(grammar);
         const deadline = this.#now() + this.#timeoutMs;
         // Parsing is synchronous: the progress callback is where the clock and the signal are seen.
         const stop = (): boolean => this.#now() > deadline || signal?.aborted === true;
-        const tree = parser.parse(text, null, { progressCallback: stop as () => void });
+        let tree: Tree | null;
+        try {
+            parser.setLanguage(grammar);
+            tree = parser.parse(text, null, { progressCallback: stop as () => void });
+        } catch (e) {
+            // A failure inside the runtime: this text is cut in windows; a fresh parser serves the next.
+            this.#onError(`tree-sitter: parsing a ${language} text failed (${e instanceof Error ? e.message : String(e)})`);
+            parser.delete();
+            this.#parser = undefined;
+            return undefined;
+        }
         if (!tree) {
             parser.reset(); // the next parse starts afresh instead of resuming this one
             signal?.throwIfAborted();

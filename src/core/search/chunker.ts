@@ -62,7 +62,10 @@ export const DEFAULT_CHUNKER_OPTIONS: ChunkerOptions = {
 };
 
 export interface Chunker {
-    /** The chunks of `file` (workspace-relative path) with content `text`. Rejects only when `signal` aborts. */
+    /**
+     * The chunks of `file` (workspace-relative path) with content `text`. Rejects only when `signal`
+     * aborts: a parser that fails on the text gets the file cut in windows.
+     */
     chunk(file: string, text: string, signal?: AbortSignal): Promise<ChunkInput[]>;
 }
 
@@ -86,7 +89,13 @@ export function createChunker(parser: SyntaxParser | undefined, options: Partial
             const rules = language === undefined ? undefined : LANGUAGE_RULES.get(language);
             let pieces: Piece[] | undefined;
             if (parser && rules && language !== undefined && parser.languages.has(language)) {
-                const root = await parser.parse(language, text, signal);
+                let root: SyntaxNode | undefined;
+                try {
+                    root = await parser.parse(language, text, signal);
+                } catch {
+                    signal?.throwIfAborted();
+                    root = undefined; // a parser that fails on this text: windows, as for one that gave up
+                }
                 signal?.throwIfAborted();
                 if (root && usable(root, source)) pieces = new Layout(source, rules, resolved).file(root);
             }

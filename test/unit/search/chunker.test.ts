@@ -246,7 +246,7 @@ describe('search/chunker: chunks that follow the code', function () {
             }
         });
 
-        it('a language the parser has no grammar for, no parser, a parse that gave up, or a tree of errors: windows', async () => {
+        it('a language the parser has no grammar for, no parser, a parse that gave up or failed, or a tree of errors: windows', async () => {
             const text = fixture('billing.ts');
             const windowsOf = async (p: SyntaxParser | undefined): Promise<ChunkInput[]> => createChunker(p, { windowLines: 30, overlapLines: 5 }).chunk('src/billing.ts', text);
             const reference = await windowsOf(undefined);
@@ -258,6 +258,8 @@ describe('search/chunker: chunks that follow the code', function () {
             assert.deepEqual(await windowsOf(noGrammar), reference);
             const errors: SyntaxParser = { languages: new Set(['typescript']), parse: async () => errorTree(text) };
             assert.deepEqual(await windowsOf(errors), reference);
+            const fails: SyntaxParser = { languages: new Set(['typescript']), parse: async () => Promise.reject(new Error('RuntimeError: memory access out of bounds')) };
+            assert.deepEqual(await windowsOf(fails), reference);
         });
 
         it('a huge single line is a chunk of its own, the lines around it are chunked as usual', async () => {
