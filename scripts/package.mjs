@@ -7,12 +7,14 @@
 //   npm run package -- --target linux-x64 --gpu   also the CUDA/Vulkan binaries (several hundred MB)
 //   options: --out DIR, --no-build, --quiet
 //
-// How: dist/ is bundled by esbuild; the packages it loads at run time (node-llama-cpp, external to the
-// bundle) are found by scanning dist/extension.js for bare require()/import() specifiers, and their
-// dependency closure is copied from node_modules into a staging folder per target, together with the
-// target's binary package: from node_modules when installed here, else fetched with `npm pack` from
-// the registry (cached in .zeta/cache/npm-pack). vsce (3.9.2, offline) then packages the staging folder
-// with the repository's .vscodeignore allowlist plus `!node_modules/**`.
+// How: dist/ is bundled by esbuild (the web-tree-sitter runtime inside it, its WASM files in
+// dist/tree-sitter/: the same for every target, checked here before packaging); the packages it
+// loads at run time (node-llama-cpp, external to the bundle) are found by scanning
+// dist/extension.js for bare require()/import() specifiers, and their dependency closure is copied
+// from node_modules into a staging folder per target, together with the target's binary package:
+// from node_modules when installed here, else fetched with `npm pack` from the registry (cached in
+// .zeta/cache/npm-pack). vsce (3.9.2, offline) then packages the staging folder with the
+// repository's .vscodeignore allowlist plus `!node_modules/**`.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -20,6 +22,7 @@ import { builtinModules } from 'node:module';
 import { arch, platform } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { GRAMMAR_DIR, grammarFiles } from './build.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -225,6 +228,12 @@ export function packageTarget(target, { closure, out, gpu = false, log = console
 
     for (const f of ['dist', 'media', 'README.md', 'LICENSE', 'CHANGELOG.md']) {
         if (existsSync(join(ROOT, f))) cpSync(join(ROOT, f), join(stage, f), { recursive: true });
+    }
+    // Workspace search's WASM files (the same on every platform) ship in dist/: check they are there.
+    const missing = grammarFiles().filter((f) => !existsSync(join(stage, GRAMMAR_DIR, f)));
+    if (missing.length > 0) {
+        rmSync(stage, { recursive: true, force: true });
+        throw new Error(`${GRAMMAR_DIR}/ lacks ${missing.join(', ')}: run npm run build`);
     }
     for (const rel of closure.keys()) copyPackage(join(ROOT, rel), join(stage, rel));
     for (const p of PRUNE) rmSync(join(stage, 'node_modules', p), { recursive: true, force: true });

@@ -54,9 +54,13 @@ export interface ChunkInput extends ChunkRef {
 /** A parsed syntax tree, as much of it as the chunker needs (implemented over web-tree-sitter). */
 export interface SyntaxNode {
     readonly type: string;
-    /** 0-based rows, inclusive. */
+    /**
+     * 0-based rows, inclusive: `endRow` is the row of the node's last character (a node that ends
+     * with a newline, like a Rust `///` comment, ends on that newline's row, not the next).
+     */
     readonly startRow: number;
     readonly endRow: number;
+    /** Offsets into the parsed text as a JS string (UTF-16 code units), end exclusive. */
     readonly startIndex: number;
     readonly endIndex: number;
     readonly isNamed: boolean;
