@@ -55,7 +55,7 @@ async function main() {
         }),
         build({
             ...common,
-            entryPoints: { answer: 'src/webview/answer.ts', load: 'src/webview/load.ts' },
+            entryPoints: { answer: 'src/webview/answer.ts', load: 'src/webview/load.ts', search: 'src/webview/search.ts' },
             outdir: 'dist/webview',
             platform: 'browser',
             format: 'iife',
