@@ -149,6 +149,12 @@ export interface IndexStats {
     readonly memoryBytes: number;
 }
 
+/** A vector `SearchIndex.addVectors` refused, and why. */
+export interface RejectedVector {
+    readonly hash: string;
+    readonly problem: 'dims' | 'notFinite' | 'zero';
+}
+
 /**
  * The in-memory index (index/). Every change is immediate for search: a file's new chunks are
  * searchable lexically at once, and by meaning once their vectors arrive (`addVectors`).
@@ -163,8 +169,11 @@ export interface SearchIndex {
     setFile(file: string, stamp: FileStamp, chunks: readonly ChunkInput[]): ChunkInput[];
     /** Drops a deleted (or now ignored) file's chunks; their vectors stay cached until compaction. */
     removeFile(file: string): void;
-    /** Vectors by content hash (normalised here); a hash no chunk uses is ignored. Lengths must equal `identity.dims`. */
-    addVectors(items: ReadonlyArray<{ readonly hash: string; readonly vector: ArrayLike<number> }>): void;
+    /**
+     * Vectors by content hash (normalised here); a hash no chunk uses is ignored. Returns the vectors
+     * refused (not of `identity.dims` values, a value not finite, all zero), which stay unembedded.
+     */
+    addVectors(items: ReadonlyArray<{ readonly hash: string; readonly vector: ArrayLike<number> }>): RejectedVector[];
     hasVector(hash: string): boolean;
     stamp(file: string): FileStamp | undefined;
     files(): IterableIterator<string>;

@@ -1,0 +1,287 @@
+/**
+ * The chunk table: files, chunk rows and content hashes as typed columns, no copy of any text.
+ *
+ * A row is one chunk of one file version: its file, lines, symbol, content hash and a fingerprint
+ * of its text. A hash id is a slot of the vector store: equal texts share one slot, whichever
+ * files and rows use them.
+ *
+ * Invariants:
+ * - row ids only grow (a new chunk is appended) until `compact`, which keeps the order of the rows it
+ *   keeps; a dead row (tombstone) is never live again;
+ * - `fileRows[f]` lists the live rows of file f by start line; a dead file has none and no stamp;
+ * - `refs[h]` counts the live rows whose hash is h; rows with hash h are linked from `head[h]`
+ *   through `next` (dead ones too, until compaction);
+ * - file paths and hashes are interned once: ids stay while any row or live file uses them.
+ */
+import type { ChunkRef, FileStamp } from '../types';
+import { grow, stringBytes } from './growable';
+
+/** The columns a row is made of (snapshots, loading). */
+export interface RowColumns {
+    readonly file: Uint32Array;
+    readonly start: Uint32Array;
+    readonly end: Uint32Array;
+    /** Index in the symbol table, or -1. */
+    readonly symbol: Int32Array;
+    readonly hash: Uint32Array;
+    /** FNV-1a of the chunk's text: with the hash and symbol, says a re-read chunk is the same. */
+    readonly sig: Uint32Array;
+    readonly alive: Uint8Array;
+}
+
+export interface FileColumns {
+    readonly paths: readonly string[];
+    readonly mtimeMs: Float64Array;
+    readonly size: Float64Array;
+    readonly alive: Uint8Array;
+}
+
+/** FNV-1a, 32 bits, of a string's UTF-16 code units. */
+export function fnv1a(text: string): number {
+    let h = 0x811c9dc5;
+    for (let i = 0; i < text.length; i++) {
+        h ^= text.charCodeAt(i);
+        h = Math.imul(h, 0x01000193);
+    }
+    return h >>> 0;
+}
+
+export class ChunkTable {
+    paths: string[] = [];
+    private fileIds = new Map<string, number>();
+    mtimeMs: Float64Array = new Float64Array(0);
+    size: Float64Array = new Float64Array(0);
+    fileAlive: Uint8Array = new Uint8Array(0);
+    fileRows: number[][] = [];
+    liveFiles = 0;
+
+    rowFile: Uint32Array = new Uint32Array(0);
+    rowStart: Uint32Array = new Uint32Array(0);
+    rowEnd: Uint32Array = new Uint32Array(0);
+    rowSymbol: Int32Array = new Int32Array(0);
+    rowHash: Uint32Array = new Uint32Array(0);
+    rowSig: Uint32Array = new Uint32Array(0);
+    rowAlive: Uint8Array = new Uint8Array(0);
+    rows = 0;
+    liveRows = 0;
+
+    symbols: string[] = [];
+    private symbolIds = new Map<string, number>();
+
+    hashes: string[] = [];
+    private hashIds = new Map<string, number>();
+    refs: Uint32Array = new Uint32Array(0);
+    head: Int32Array = new Int32Array(0);
+    next: Int32Array = new Int32Array(0);
+
+    /** A table of these columns (loading): derived state (file rows, refs, links, maps) is rebuilt. */
+    static fromColumns(files: FileColumns, rows: RowColumns, symbols: string[], hashes: string[]): ChunkTable {
+        const t = new ChunkTable();
+        t.paths = [...files.paths];
+        t.mtimeMs = files.mtimeMs;
+        t.size = files.size;
+        t.fileAlive = files.alive;
+        t.fileRows = t.paths.map(() => []);
+        t.paths.forEach((p, i) => t.fileIds.set(p, i));
+        for (let f = 0; f < t.paths.length; f++) if (t.fileAlive[f]) t.liveFiles++;
+        t.rows = rows.file.length;
+        t.rowFile = rows.file;
+        t.rowStart = rows.start;
+        t.rowEnd = rows.end;
+        t.rowSymbol = rows.symbol;
+        t.rowHash = rows.hash;
+        t.rowSig = rows.sig;
+        t.rowAlive = rows.alive;
+        t.symbols = symbols;
+        symbols.forEach((s, i) => t.symbolIds.set(s, i));
+        t.hashes = hashes;
+        hashes.forEach((h, i) => t.hashIds.set(h, i));
+        t.refs = new Uint32Array(hashes.length);
+        t.head = new Int32Array(hashes.length).fill(-1);
+        t.next = new Int32Array(t.rows);
+        for (let r = 0; r < t.rows; r++) {
+            const h = t.rowHash[r];
+            t.next[r] = t.head[h];
+            t.head[h] = r;
+            if (!t.rowAlive[r]) continue;
+            t.liveRows++;
+            t.refs[h]++;
+            t.fileRows[t.rowFile[r]].push(r);
+        }
+        for (const list of t.fileRows) t.sortRows(list);
+        return t;
+    }
+
+    fileId(path: string): number | undefined {
+        return this.fileIds.get(path);
+    }
+
+    /** The id of `path`, registered (dead, no rows) when new. */
+    addFile(path: string): number {
+        const f = this.paths.length;
+        this.paths.push(path);
+        this.fileIds.set(path, f);
+        this.mtimeMs = grow(this.mtimeMs, f + 1);
+        this.size = grow(this.size, f + 1);
+        this.fileAlive = grow(this.fileAlive, f + 1);
+        this.fileRows.push([]);
+        return f;
+    }
+
+    setAlive(file: number, stamp: FileStamp | undefined): void {
+        const was = this.fileAlive[file] === 1;
+        if (stamp) {
+            this.mtimeMs[file] = stamp.mtimeMs;
+            this.size[file] = stamp.size;
+        }
+        this.fileAlive[file] = stamp ? 1 : 0;
+        this.liveFiles += (stamp ? 1 : 0) - (was ? 1 : 0);
+    }
+
+    stamp(file: number): FileStamp | undefined {
+        return this.fileAlive[file] ? { mtimeMs: this.mtimeMs[file], size: this.size[file] } : undefined;
+    }
+
+    hashId(hash: string): number | undefined {
+        return this.hashIds.get(hash);
+    }
+
+    /** The id of `hash`, interned when new (the caller sizes the vector store to `hashes.length`). */
+    internHash(hash: string): number {
+        let h = this.hashIds.get(hash);
+        if (h !== undefined) return h;
+        h = this.hashes.length;
+        this.hashes.push(hash);
+        this.hashIds.set(hash, h);
+        this.refs = grow(this.refs, h + 1);
+        this.head = grow(this.head, h + 1);
+        this.head[h] = -1;
+        return h;
+    }
+
+    private internSymbol(symbol: string | undefined): number {
+        if (symbol === undefined) return -1;
+        let s = this.symbolIds.get(symbol);
+        if (s === undefined) {
+            s = this.symbols.length;
+            this.symbols.push(symbol);
+            this.symbolIds.set(symbol, s);
+        }
+        return s;
+    }
+
+    symbolId(symbol: string | undefined): number {
+        return symbol === undefined ? -1 : (this.symbolIds.get(symbol) ?? -2);
+    }
+
+    /** Appends a live row; the caller adds it to `fileRows` (in line order) and counts its ref. */
+    addRow(file: number, chunk: ChunkRef, hash: number, sig: number): number {
+        const r = this.rows++;
+        const n = r + 1;
+        this.rowFile = grow(this.rowFile, n);
+        this.rowStart = grow(this.rowStart, n);
+        this.rowEnd = grow(this.rowEnd, n);
+        this.rowSymbol = grow(this.rowSymbol, n);
+        this.rowHash = grow(this.rowHash, n);
+        this.rowSig = grow(this.rowSig, n);
+        this.rowAlive = grow(this.rowAlive, n);
+        this.next = grow(this.next, n);
+        this.rowFile[r] = file;
+        this.rowStart[r] = chunk.startLine;
+        this.rowEnd[r] = chunk.endLine;
+        this.rowSymbol[r] = this.internSymbol(chunk.symbol);
+        this.rowHash[r] = hash;
+        this.rowSig[r] = sig;
+        this.rowAlive[r] = 1;
+        this.next[r] = this.head[hash];
+        this.head[hash] = r;
+        this.liveRows++;
+        this.refs[hash]++;
+        return r;
+    }
+
+    /** Tombstones a live row; returns its hash's live rows left. */
+    killRow(r: number): number {
+        this.rowAlive[r] = 0;
+        this.liveRows--;
+        return --this.refs[this.rowHash[r]];
+    }
+
+    sortRows(list: number[]): void {
+        list.sort((a, b) => this.rowStart[a] - this.rowStart[b] || this.rowEnd[a] - this.rowEnd[b] || a - b);
+    }
+
+    ref(r: number): ChunkRef {
+        const s = this.rowSymbol[r];
+        const file = this.paths[this.rowFile[r]];
+        return s >= 0 ? { file, startLine: this.rowStart[r], endLine: this.rowEnd[r], symbol: this.symbols[s] } : { file, startLine: this.rowStart[r], endLine: this.rowEnd[r] };
+    }
+
+    /** The live row of exactly this chunk (file and lines), or -1. */
+    rowOf(chunk: ChunkRef): number {
+        const f = this.fileIds.get(chunk.file);
+        if (f === undefined) return -1;
+        for (const r of this.fileRows[f]) if (this.rowStart[r] === chunk.startLine && this.rowEnd[r] === chunk.endLine) return r;
+        return -1;
+    }
+
+    /**
+     * Compaction: a table of the live rows, live files and the hashes some live row uses,
+     * renumbered in order, and the maps old id -> new id (-1: dropped) the index's other parts apply.
+     */
+    compacted(): { table: ChunkTable; rowMap: Int32Array; fileMap: Int32Array; hashMap: Int32Array } {
+        const fileMap = new Int32Array(this.paths.length).fill(-1);
+        const paths: string[] = [];
+        for (let f = 0; f < this.paths.length; f++) if (this.fileAlive[f]) fileMap[f] = paths.push(this.paths[f]) - 1;
+        const mtimeMs = new Float64Array(paths.length);
+        const size = new Float64Array(paths.length);
+        for (let f = 0; f < this.paths.length; f++) {
+            if (fileMap[f] < 0) continue;
+            mtimeMs[fileMap[f]] = this.mtimeMs[f];
+            size[fileMap[f]] = this.size[f];
+        }
+        const hashMap = new Int32Array(this.hashes.length).fill(-1);
+        const hashes: string[] = [];
+        for (let h = 0; h < this.hashes.length; h++) if (this.refs[h] > 0) hashMap[h] = hashes.push(this.hashes[h]) - 1;
+        const rowMap = new Int32Array(this.rows).fill(-1);
+        let rows = 0;
+        for (let r = 0; r < this.rows; r++) if (this.rowAlive[r]) rowMap[r] = rows++;
+        const symbolMap = new Int32Array(this.symbols.length).fill(-1);
+        const symbols: string[] = [];
+        const file = new Uint32Array(rows);
+        const start = new Uint32Array(rows);
+        const end = new Uint32Array(rows);
+        const symbol = new Int32Array(rows);
+        const hash = new Uint32Array(rows);
+        const sig = new Uint32Array(rows);
+        for (let r = 0; r < this.rows; r++) {
+            const n = rowMap[r];
+            if (n < 0) continue;
+            file[n] = fileMap[this.rowFile[r]];
+            start[n] = this.rowStart[r];
+            end[n] = this.rowEnd[r];
+            const s = this.rowSymbol[r];
+            if (s >= 0 && symbolMap[s] < 0) symbolMap[s] = symbols.push(this.symbols[s]) - 1;
+            symbol[n] = s >= 0 ? symbolMap[s] : -1;
+            hash[n] = hashMap[this.rowHash[r]];
+            sig[n] = this.rowSig[r];
+        }
+        const table = ChunkTable.fromColumns(
+            { paths, mtimeMs, size, alive: new Uint8Array(paths.length).fill(1) },
+            { file, start, end, symbol, hash, sig, alive: new Uint8Array(rows).fill(1) },
+            symbols,
+            hashes,
+        );
+        return { table, rowMap, fileMap, hashMap };
+    }
+
+    /** Bytes held in typed arrays, and an estimate for maps and strings. */
+    bytes(): number {
+        let b = this.mtimeMs.byteLength + this.size.byteLength + this.fileAlive.byteLength;
+        b += this.rowFile.byteLength * 6 + this.rowAlive.byteLength + this.next.byteLength;
+        b += this.refs.byteLength + this.head.byteLength;
+        // fileRows: ~8 bytes a live row and an array per file.
+        b += this.liveRows * 8 + this.paths.length * 32;
+        return b + stringBytes(this.paths) + stringBytes(this.symbols) + stringBytes(this.hashes);
+    }
+}
