@@ -34,14 +34,12 @@ export const MRR_AT = 10;
 /** Before any calibration: plain RRF of the two channels. */
 export const DEFAULT_WEIGHTS: ChannelWeights = { lexical: 1, vector: 1, basis: 'default' };
 
-export interface CalibrationQuery extends MinedQuery {
-    /**
-     * The text to embed for the answer in place of its own vector: its embedded text with `without`
-     * left out. Required when `without` is set (otherwise the query is skipped: the answer's own
-     * vector holds the docstring, and the vector channel would be handed the answer).
-     */
-    readonly answerEmbedText?: string;
-}
+/**
+ * A mined query as calibration takes it: with `without` set, `answerEmbedText` is required
+ * (otherwise the query is skipped: the answer's own vector holds the docstring, and the vector
+ * channel would be handed the answer).
+ */
+export type CalibrationQuery = MinedQuery;
 
 export interface CalibrationInput {
     readonly index: SearchIndex;

@@ -512,7 +512,8 @@ function toChunks(file: string, source: SourceLines, pieces: readonly Piece[], s
         if (start > end) continue;
         const doc = p.doc && p.doc.startRow >= start && p.doc.endRow <= end ? p.doc : undefined;
         const text = doc && stripDocs ? withoutDoc(source, start, end, doc) : source.lines.slice(start, end + 1).join('\n');
-        const embedText = p.symbol ? `${p.symbol}\n${text}` : text;
+        const embed = (t: string): string => (p.symbol ? `${p.symbol}\n${t}` : t);
+        const embedText = embed(text);
         chunks.push({
             file,
             startLine: start + 1,
@@ -522,6 +523,7 @@ function toChunks(file: string, source: SourceLines, pieces: readonly Piece[], s
             embedText,
             hash: createHash('sha256').update(embedText).digest('hex'),
             ...(doc ? { doc: doc.text, docLines: [doc.startRow + 1, doc.endRow + 1] as const } : {}),
+            ...(doc && !stripDocs ? { embedTextWithoutDoc: embed(withoutDoc(source, start, end, doc)) } : {}),
         });
     }
     return chunks;

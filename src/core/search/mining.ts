@@ -49,6 +49,7 @@ export function mineDocQueries(chunks: readonly ChunkInput[], options: Partial<M
             query,
             answer: { file: chunk.file, startLine: chunk.startLine, endLine: chunk.endLine, ...(chunk.symbol ? { symbol: chunk.symbol } : {}) },
             without: chunk.doc,
+            ...(chunk.embedTextWithoutDoc !== undefined ? { answerEmbedText: chunk.embedTextWithoutDoc } : {}),
         }));
 }
 

@@ -49,6 +49,11 @@ export interface ChunkInput extends ChunkRef {
     readonly doc?: string;
     /** Lines of `doc` in the file (1-based, inclusive), to leave it out of an indexed copy. */
     readonly docLines?: readonly [number, number];
+    /**
+     * With `doc` (and docs not stripped): `embedText` with the doc left out, so that calibration can
+     * rank this chunk by a vector that does not hold the query mined from its doc.
+     */
+    readonly embedTextWithoutDoc?: string;
 }
 
 /** A parsed syntax tree, as much of it as the chunker needs (implemented over web-tree-sitter). */
@@ -201,4 +206,10 @@ export interface MinedQuery {
     readonly answer: ChunkRef;
     /** The answer chunk's text that the query came from (its docstring), left out when ranking it. */
     readonly without?: string;
+    /**
+     * The text to embed for the answer in place of its own vector: its embedded text with `without`
+     * left out (`ChunkInput.embedTextWithoutDoc`). Without it, a query with `without` cannot be
+     * measured on the vector channel fairly (the answer's own vector holds the docstring).
+     */
+    readonly answerEmbedText?: string;
 }
