@@ -9,6 +9,7 @@ import { mkdir, readFile, rename, writeFile, access } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
 import { createLlamaCppBackendFactory, createLlamaProvider, type LlamaProvider } from '../backends';
+import { createTreeSitterParser, type TreeSitterParser } from '../backends/treeSitter';
 import { SystemClock, type Clock } from '../core/clock';
 import { errorMessage } from '../core/errors';
 import { EvalTurns } from '../core/evalTurns';
@@ -23,6 +24,7 @@ import { Notifier } from './notifications';
 import { explainMessages, refactorPlanMessages } from './prompts';
 import { SettingsService } from './settingsService';
 import { chooseModelFiles, downloadRecommendedModels, maybeShowFirstRun, openWalkthrough, type SetupDeps } from './setup';
+import { WorkspaceSearch } from './search/workspaceSearch';
 import { StatusBar } from './statusBar';
 import { Throttle } from './throttle';
 
@@ -72,6 +74,8 @@ async function start(context: vscode.ExtensionContext, log: vscode.LogOutputChan
         return d;
     };
     let router: Router | undefined;
+    let search: WorkspaceSearch | undefined;
+    let parser: TreeSitterParser | undefined;
     let provider: LlamaProvider | undefined;
     try {
         const clock: Clock = new SystemClock();
@@ -179,9 +183,26 @@ async function start(context: vscode.ExtensionContext, log: vscode.LogOutputChan
         own(vscode.commands.registerCommand('zeta.setup.downloadModels', () => downloadRecommendedModels(setupDeps)));
         own(vscode.commands.registerCommand('zeta.setup.openWalkthrough', () => openWalkthrough()));
 
-        // Router before runtime: tasks settle and models unload before llama.cpp goes away.
+        // Workspace search: the index (built in the background through the router) and its view.
+        parser = createTreeSitterParser({ dir: context.asAbsolutePath('dist/tree-sitter'), onError: (m) => log.warn(`tree-sitter: ${m}`) });
+        const searchParser = parser;
+        const workspaceSearch = new WorkspaceSearch({
+            context,
+            router: zetaRouter,
+            clock,
+            settings: () => settings.settings,
+            onSettingsChange: (listener) => settings.onDidChange(listener),
+            parser: searchParser,
+            log,
+        });
+        search = workspaceSearch;
+
+        // Search, then the router, then the runtime: the index is saved while the router still
+        // settles its embeddings, tasks settle and models unload before llama.cpp goes away.
         const runtime = provider;
         const teardown = async (): Promise<void> => {
+            await workspaceSearch.dispose().catch((e: unknown) => log.error(`search shutdown: ${errorMessage(e)}`));
+            searchParser.dispose();
             await zetaRouter.dispose().catch((e: unknown) => log.error(`router shutdown: ${errorMessage(e)}`));
             await runtime.dispose().catch((e: unknown) => log.error(`llama.cpp shutdown: ${errorMessage(e)}`));
         };
@@ -205,6 +226,8 @@ async function start(context: vscode.ExtensionContext, log: vscode.LogOutputChan
                 // Releasing what was made must not hide the start-up error.
             }
         }
+        await search?.dispose().catch(() => undefined);
+        parser?.dispose();
         await router?.dispose().catch(() => undefined);
         await provider?.dispose().catch(() => undefined);
         throw e;

@@ -51,8 +51,3 @@ export function embedderIdentity(info: ModelInfo): EmbedderIdentity {
 export function sameEmbedder(a: EmbedderIdentity, b: EmbedderIdentity): boolean {
     return a.space === b.space && a.dims === b.dims && a.pooling === b.pooling && a.queryPrefix === b.queryPrefix && a.documentPrefix === b.documentPrefix;
 }
-
-/** A short, file-name-safe key of an identity (the folder its index is stored in). */
-export function identityKey(id: EmbedderIdentity, hash: (text: string) => string): string {
-    return hash(JSON.stringify([id.space, id.dims, id.pooling, id.queryPrefix, id.documentPrefix])).slice(0, 16);
-}

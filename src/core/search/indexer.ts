@@ -34,10 +34,10 @@ export interface Chunker {
 }
 
 /** Where an index is kept between sessions, per embedder identity. */
-export interface IndexStore {
+export interface IndexKeeper<I extends SearchIndex> {
     /** The stored index for `identity`; `problem` says why a stored one could not be used (it was set aside). */
-    load(identity: EmbedderIdentity, signal: AbortSignal): Promise<{ readonly index?: SearchIndex; readonly weights?: ChannelWeights; readonly problem?: string }>;
-    save(index: SearchIndex, weights: ChannelWeights, signal: AbortSignal): Promise<void>;
+    load(identity: EmbedderIdentity, signal: AbortSignal): Promise<{ readonly index?: I; readonly weights?: ChannelWeights; readonly problem?: string }>;
+    save(index: I, weights: ChannelWeights, signal: AbortSignal): Promise<void>;
 }
 
 /** Embeddings through the router. */
@@ -50,16 +50,21 @@ export interface Embeddings {
     query(text: string, identity: EmbedderIdentity, signal: AbortSignal): Promise<number[]>;
 }
 
-export interface IndexerDeps {
+export interface IndexerDeps<I extends SearchIndex> {
     readonly files: IndexFiles;
     readonly chunker: Chunker;
-    readonly store: IndexStore;
+    readonly store: IndexKeeper<I>;
     readonly embeddings: Embeddings;
-    readonly createIndex: (identity: EmbedderIdentity) => SearchIndex;
+    readonly createIndex: (identity: EmbedderIdentity) => I;
     /** Queries mined from a file's chunks (docstrings), for calibration. */
     readonly mine: (chunks: readonly ChunkInput[]) => MinedQuery[];
-    /** Measures the channels on mined queries and returns the fusion weights. */
-    readonly calibrate: (index: SearchIndex, queries: readonly MinedQuery[], embed: (text: string, signal: AbortSignal) => Promise<number[]>, signal: AbortSignal) => Promise<ChannelWeights>;
+    /** Measures the channels on mined queries and returns the fusion weights (calibrate.ts). */
+    readonly calibrate: (input: {
+        readonly index: I;
+        readonly queries: readonly MinedQuery[];
+        readonly embed: (text: string, as: 'query' | 'document', signal: AbortSignal) => Promise<ArrayLike<number>>;
+        readonly signal: AbortSignal;
+    }) => Promise<ChannelWeights>;
     readonly clock: Clock;
     readonly logger?: RouterLogger;
     /** Progress or the index changed (throttled by the caller). */
@@ -76,16 +81,21 @@ export const MIN_CALIBRATION_QUERIES = 8;
 /** Recalibrate when this share of the chunks got new vectors since the last calibration. */
 const RECALIBRATE_SHARE = 0.2;
 
-/** An index without vectors, used while no model can embed: search is lexical only. */
-export const LEXICAL_ONLY: EmbedderIdentity = Object.freeze({ space: 'lexical-only', dims: 0, pooling: 'none', model: 'none', queryPrefix: '', documentPrefix: '' });
+/** The identity of an index without vectors, used while no model can embed: search is lexical only. */
+export const LEXICAL_ONLY: EmbedderIdentity = Object.freeze({ space: 'lexical-only', dims: 1, pooling: 'none', model: 'none', queryPrefix: '', documentPrefix: '' });
+
+/** Whether an index is by words only (nothing is embedded into it). */
+export function isLexicalOnly(identity: EmbedderIdentity): boolean {
+    return identity.space === LEXICAL_ONLY.space;
+}
 
 /** The weights before anything was measured: the vector channel only fills in after lexical results. */
 export const DEFAULT_WEIGHTS: ChannelWeights = Object.freeze({ lexical: 1, vector: 0, basis: 'default' as const });
 
 type FileJob = { readonly file: string; readonly kind: 'update' | 'delete'; readonly urgent: boolean };
 
-export class Indexer {
-    private current: SearchIndex | undefined;
+export class Indexer<I extends SearchIndex = SearchIndex> {
+    private current: I | undefined;
     private weightsInForce: ChannelWeights = DEFAULT_WEIGHTS;
     private state: IndexProgress['state'] = 'idle';
     private detail: string | undefined;
@@ -115,10 +125,10 @@ export class Indexer {
     private dirtySince: number | undefined;
     private saveTimer: TimerHandle | undefined;
 
-    constructor(private readonly deps: IndexerDeps) {}
+    constructor(private readonly deps: IndexerDeps<I>) {}
 
     /** The index in force (undefined before the first start). Search it; do not change it. */
-    get index(): SearchIndex | undefined {
+    get index(): I | undefined {
         return this.current;
     }
 
@@ -196,7 +206,7 @@ export class Indexer {
     /** Embeds a query for the index in force (interactive); undefined when the index has no vectors. */
     async embedQuery(text: string, signal: AbortSignal): Promise<number[] | undefined> {
         const index = this.current;
-        if (!index || index.identity.dims === 0) return undefined;
+        if (!index || isLexicalOnly(index.identity)) return undefined;
         return this.deps.embeddings.query(text, index.identity, signal);
     }
 
@@ -307,7 +317,7 @@ export class Indexer {
         // The store keeps vectors with the chunks: only a file re-read gives the texts to embed, so a
         // stored chunk without a vector is re-read (its file is queued as changed).
         const index = this.current!;
-        if (index.identity.dims === 0) return;
+        if (isLexicalOnly(index.identity)) return;
         const needs = index.chunksOf(file).length > 0 && !this.fileHasAllVectors(file);
         if (needs) this.enqueue({ file, kind: 'update', urgent: false });
     }
@@ -351,7 +361,7 @@ export class Indexer {
         }
         const need = index.setFile(job.file, read.stamp, chunks);
         this.forgetWaits(job.file);
-        if (index.identity.dims > 0) {
+        if (!isLexicalOnly(index.identity)) {
             const queue = job.urgent ? this.urgentPending : this.pending;
             let waiting = 0;
             for (const c of need) {
@@ -451,14 +461,20 @@ export class Indexer {
     /** Calibrates once enough queries were mined and most chunks have vectors; returns whether it ran. */
     private async calibrateIfDue(signal: AbortSignal): Promise<boolean> {
         const index = this.current!;
-        if (index.identity.dims === 0 || this.queries.length < MIN_CALIBRATION_QUERIES) return false;
+        if (isLexicalOnly(index.identity) || this.queries.length < MIN_CALIBRATION_QUERIES) return false;
         const stats = index.stats();
         if (stats.chunks === 0 || stats.chunksWithVectors < 0.9 * stats.chunks) return false;
         const due = this.weightsInForce.basis === 'default' || this.vectorsSinceCalibration >= RECALIBRATE_SHARE * stats.chunks;
         if (!due) return false;
         this.setState('indexing', `measuring search quality on ${this.queries.length} queries from this workspace`);
         try {
-            this.weightsInForce = await this.deps.calibrate(index, this.queries, (text, s) => this.deps.embeddings.query(text, index.identity, s), signal);
+            const { embeddings } = this.deps;
+            this.weightsInForce = await this.deps.calibrate({
+                index,
+                queries: this.queries,
+                embed: async (text, as, s) => (as === 'query' ? embeddings.query(text, index.identity, s) : (await embeddings.documents([text], index.identity, s))[0]),
+                signal,
+            });
             const b = this.weightsInForce.basis;
             if (b !== 'default') this.deps.logger?.info(`search: fusion weights lexical ${this.weightsInForce.lexical}, vector ${this.weightsInForce.vector} (MRR@10 on ${b.queries} mined queries: lexical ${b.lexicalMrr.toFixed(3)}, vector ${b.vectorMrr.toFixed(3)}, hybrid ${b.hybridMrr.toFixed(3)})`);
         } catch (e) {

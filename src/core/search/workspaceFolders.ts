@@ -15,6 +15,7 @@ export interface IndexedFolder {
 }
 
 export interface FolderFiles extends IndexFiles {
+    readonly folders: readonly IndexedFolder[];
     /** The folder and folder-relative path of an index path, or undefined when none matches. */
     locate(file: string): { readonly folder: IndexedFolder; readonly path: string } | undefined;
     /** The index path of `path` in `folder`. */
@@ -30,6 +31,7 @@ export function folderFiles(folders: readonly IndexedFolder[], onSkip?: (file: s
         return undefined;
     };
     return {
+        folders,
         locate,
         nameOf,
         async *list(signal) {
