@@ -185,4 +185,43 @@ describe('Zeta in the workbench (Chromium)', function () {
         const waits = await frame.locator('#waits li').allTextContents();
         assert.ok(waits.length > 0 && waits.every((w) => /Nothing is waiting|^(held|queued|loading|sequence|turn|paused)#\d+/.test(w)), `the waits list: ${JSON.stringify(waits)}`);
     });
+
+    it('Search Workspace: results from the index, Enter opens the right file at the right line, and an edit becomes searchable', async () => {
+        const p = page!;
+        await runCommand(p, 'Zeta: Search Workspace');
+        const frame = await webviewFrame(p, '#query');
+        /** Searches, and waits until a result in `file` shows `text` (the answer to this query, not the last one). */
+        const results = async (query: string, file: string, text: string): Promise<string[]> => {
+            await frame.locator('#query').fill(query);
+            await frame.waitForFunction(
+                ([f, t]) => Array.from(document.querySelectorAll('#results .result')).some((r) => r.querySelector('.file')?.textContent === f && (r.querySelector('.snippet')?.textContent ?? '').includes(t)),
+                [file, text] as const,
+                { timeout: 60_000, polling: 200 },
+            );
+            return frame.locator('#results .result').allTextContents();
+        };
+        const found = await results('spread values', 'src/stats.py', 'def spread');
+        // The chunk that holds `def spread` (line 5), whatever range the chunker gave it.
+        const range = /^src\/stats\.py:(\d+)-(\d+)/.exec(found[0]);
+        assert.ok(range && Number(range[1]) <= 5 && Number(range[2]) >= 5, `the first result: ${JSON.stringify(found.slice(0, 2))}`);
+        assert.match(await frame.locator('#summary').innerText(), /indexed|indexing|files/, 'the index progress is shown');
+        // Keyboard: the first result selected, Enter opens it at its first line.
+        await frame.locator('#query').press('ArrowDown');
+        await frame.locator('#query').press('Enter');
+        await p.locator('.editor-group-container .monaco-editor[data-uri$="src/stats.py"]').waitFor({ timeout: 20_000 });
+        await p.waitForFunction((line) => new RegExp(`Ln ${line},`).test(document.getElementById('status.editor.selection')?.textContent ?? ''), range[1], { timeout: 10_000 });
+
+        // An edit, saved, is searchable by its words.
+        const editor = await openFile(p, 'src/geometry.py');
+        await editor.locator('.view-lines').click();
+        await p.keyboard.press('Control+End');
+        await p.keyboard.press('Enter');
+        await p.keyboard.type('def zebra_stripes(count):', { delay: 10 });
+        await p.keyboard.press('Escape');
+        await p.keyboard.press('Control+S');
+        await runCommand(p, 'Zeta: Search Workspace');
+        const edited = await results('zebra stripes', 'src/geometry.py', 'zebra_stripes');
+        assert.match(edited[0], /src\/geometry\.py/, `after the edit: ${JSON.stringify(edited.slice(0, 2))}`);
+        await runCommand(p, 'File: Revert File');
+    });
 });
