@@ -42,8 +42,12 @@ export interface IndexKeeper<I extends SearchIndex> {
 
 /** Embeddings through the router. */
 export interface Embeddings {
-    /** The embedder a new index would use now (the router's preferred embedder), or undefined when none can embed. */
-    current(): EmbedderIdentity | undefined;
+    /**
+     * The embedder a new index would use now (the router's embedder), undefined when none can
+     * embed, or `pending` while the router has not read its model file yet (the indexer waits for
+     * `Indexer.embedderChanged`).
+     */
+    current(): EmbedderIdentity | 'pending' | undefined;
     /** Background work: vectors of documents (with the identity's document prefix added here). */
     documents(texts: readonly string[], identity: EmbedderIdentity, signal: AbortSignal): Promise<number[][]>;
     /** Interactive: the vector of a query (with the identity's query prefix added here). */
@@ -195,12 +199,17 @@ export class Indexer<I extends SearchIndex = SearchIndex> {
         this.enqueue({ file, kind: 'delete', urgent: true });
     }
 
-    /** The router's models changed: a different embedder means another index. */
+    /**
+     * The router's models changed (call it on every change; it is cheap): a different embedder
+     * means another index, and a run waiting for the models to be read goes on.
+     */
     embedderChanged(): void {
         if (!this.enabled || this.disposed) return;
-        const want = this.deps.embeddings.current() ?? LEXICAL_ONLY;
+        const want = this.deps.embeddings.current();
+        if (want === 'pending') return;
         const have = this.current?.identity;
-        if (have === undefined || !sameEmbedder(have, want)) this.restart(false);
+        if (have === undefined) this.poke();
+        else if (!sameEmbedder(have, want ?? LEXICAL_ONLY)) this.restart(false);
     }
 
     /** Embeds a query for the index in force (interactive); undefined when the index has no vectors. */
@@ -246,7 +255,13 @@ export class Indexer<I extends SearchIndex = SearchIndex> {
     }
 
     private async runWorker(signal: AbortSignal, full: boolean): Promise<void> {
-        const identity = this.deps.embeddings.current() ?? LEXICAL_ONLY;
+        let found = this.deps.embeddings.current();
+        while (found === 'pending') {
+            this.setState('scanning', 'waiting for the models to be read');
+            await this.idle(signal);
+            found = this.deps.embeddings.current();
+        }
+        const identity = found ?? LEXICAL_ONLY;
         await this.open(identity, signal);
         if (full) this.failedHashes.clear();
         this.setState(this.paused ? 'paused' : 'indexing', this.paused ? 'paused' : undefined);

@@ -11,13 +11,15 @@ import type { EmbedderIdentity } from './types';
 
 export function routerEmbeddings(router: Pick<Router, 'snapshot' | 'modelInfo' | 'submit'>): Embeddings {
     return {
-        current(): EmbedderIdentity | undefined {
+        current(): EmbedderIdentity | 'pending' | undefined {
+            let pending = false;
             for (const m of router.snapshot().models) {
                 if (m.role !== 'embedder' || m.residency === 'failed') continue;
                 const info = router.modelInfo(m.id);
                 if (info && info.embeddingDims > 0) return embedderIdentity(info);
+                if (!info) pending = true;
             }
-            return undefined;
+            return pending ? 'pending' : undefined;
         },
         async documents(texts, identity, signal): Promise<number[][]> {
             const r = await router.submit({ kind: 'embed', texts: texts.map((t) => identity.documentPrefix + t), space: identity.space }, signal);

@@ -45,10 +45,11 @@ describe('search: the embedder an index belongs to', () => {
 
     it('embeds documents and queries through the router, in the index space, with the prefixes', async () => {
         const f = makeFixture({ models: [spec('coder'), spec('embedder')] });
-        await f.clock.advance(5_000);
         const e = routerEmbeddings(f.router);
+        assert.equal(e.current(), 'pending', 'before the router has read the model files');
+        await f.clock.advance(5_000);
         const id = e.current();
-        assert.ok(id, 'the embedder role gives the identity');
+        assert.ok(id && id !== 'pending', 'the embedder role gives the identity');
         assert.equal(id.space, 'space-embedder');
         assert.equal(id.dims, 8);
         const docs = e.documents(['alpha', 'beta'], id, new AbortController().signal);
