@@ -17,10 +17,14 @@
  * --read-ahead MS (editor events: the document shown MS before the first keystroke after each
  * switch of document, passed to Router.readAhead; the shipped traces have none), --seeds LIST
  * (sim: also the §5 targets on the shipped trace regenerated with each seed, e.g. 1-12; bench/modes/seeds.ts).
+ *
+ *   npm run bench -- --search-quality --workspace DIR [--queries FILE] [--embedder generated|use-lite|PATH.gguf] --out DIR
+ *            retrieval quality of workspace search on any folder (bench/modes/searchQuality.ts).
  */
 import { join } from 'node:path';
 import { runProfileMode } from './modes/profile';
 import { runRealMode } from './modes/real';
+import { parseSearchQualityArgs, runSearchQuality } from './modes/searchQuality';
 import { runSimMode } from './modes/sim';
 import type { Report } from './report/report';
 import type { CliArgs } from './types';
@@ -115,6 +119,10 @@ export function parseArgs(argv: readonly string[]): CliArgs {
 
 async function main(): Promise<void> {
     const argv = process.argv.slice(2);
+    if (argv.includes('--search-quality')) {
+        await runSearchQuality(parseSearchQualityArgs(argv));
+        return;
+    }
     const args = parseArgs(argv);
     const command = `npm run bench -- ${argv.join(' ')}`;
     let report: Report | undefined;
