@@ -8,13 +8,13 @@
  *                      its own SHA-256 last. Written to a temporary file and renamed: the commit point.
  *   meta.<g>.bin       files (paths, stamps, tombstones) and chunk rows (file, lines, symbol, hash
  *                      id, text fingerprint), the symbol and hash tables
- *   vectors.<g>.bin    int8 vectors and their scales, by hash id
+ *   vectors.<g>.bin    int8 vectors and their scales, by hash id; their sign codes and mean
  *   lexical.<g>.bin    the term dictionary, token counts and the postings' CSR segments
  *
  * Each part is a header (magic, format version, part kind, byte order) and typed sections aligned
- * to 8 bytes, so loading takes views of the file's bytes (no parsing, no copies of the vectors:
- * 100,000 chunks load in well under a second), and sign codes, the mean, document frequencies and
- * every Map are derived again. Why not SQLite, LanceDB or a vector library: no native module on the
+ * to 8 bytes, so loading takes views of the file's bytes (no parsing, no copies, nothing computed
+ * per vector: 100,000 chunks load in well under a second); document frequencies and the Maps are
+ * derived again. Why not SQLite, LanceDB or a vector library: no native module on the
  * default path (issue 18 §2), and every structure here is typed arrays already. Why three parts:
  * they change at different rates and sizes (vectors dominate), and a checksum per part says which
  * one is damaged. Why whole generations rather than an append log: a save rewrites live data only
@@ -225,7 +225,8 @@ function encode(s: IndexSnapshot): Record<Part, PartWriter> {
     const meta = new PartWriter('meta').strings(f.paths).array(f.mtimeMs).array(f.size).array(f.alive);
     meta.array(r.file).array(r.start).array(r.end).array(r.symbol).array(r.hash).array(r.sig).array(r.alive);
     meta.strings(s.symbols).strings(s.hashes);
-    const vectors = new PartWriter('vectors').array(s.vectors.q).array(s.vectors.scales).array(s.vectors.has);
+    const v = s.vectors;
+    const vectors = new PartWriter('vectors').array(v.q).array(v.scales).array(v.has).array(v.codes).array(v.mean).array(v.sum).array(Float64Array.of(v.meanBasis));
     const lexical = new PartWriter('lexical').strings(s.terms).array(f.pathLen).array(r.textLen).segments(s.text).segments(s.path);
     return { meta, vectors, lexical };
 }
@@ -241,7 +242,7 @@ function decode(identity: EmbedderIdentity, files: Record<Part, { bytes: Uint8Ar
     const hashes = m.strings();
     m.end();
     const v = new PartReader(files.vectors.bytes, files.vectors.name, 'vectors');
-    const vectors = { q: v.i8(), scales: v.f32(), has: v.u8() };
+    const vectors = { q: v.i8(), scales: v.f32(), has: v.u8(), codes: v.u32(), mean: v.f32(), sum: v.f64(), meanBasis: v.f64()[0] ?? -1 };
     v.end();
     const x = new PartReader(files.lexical.bytes, files.lexical.name, 'lexical');
     const terms = x.strings();

@@ -14,7 +14,7 @@
  * - file paths and hashes are interned once: ids stay while any row or live file uses them.
  */
 import type { ChunkRef, FileStamp } from '../types';
-import { grow, stringBytes } from './growable';
+import { grow, ownCopy, stringBytes } from './growable';
 
 /** The columns a row is made of (snapshots, loading). */
 export interface RowColumns {
@@ -112,6 +112,14 @@ export class ChunkTable {
         return t;
     }
 
+    /** Which table has an entry twice (a corrupt snapshot), if any. */
+    duplicate(): string | undefined {
+        if (this.fileIds.size !== this.paths.length) return 'a file path appears twice';
+        if (this.hashIds.size !== this.hashes.length) return 'a content hash appears twice';
+        if (this.symbolIds.size !== this.symbols.length) return 'a symbol appears twice';
+        return undefined;
+    }
+
     fileId(path: string): number | undefined {
         return this.fileIds.get(path);
     }
@@ -119,8 +127,9 @@ export class ChunkTable {
     /** The id of `path`, registered (dead, no rows) when new. */
     addFile(path: string): number {
         const f = this.paths.length;
-        this.paths.push(path);
-        this.fileIds.set(path, f);
+        const own = ownCopy(path);
+        this.paths.push(own);
+        this.fileIds.set(own, f);
         this.mtimeMs = grow(this.mtimeMs, f + 1);
         this.size = grow(this.size, f + 1);
         this.fileAlive = grow(this.fileAlive, f + 1);
@@ -151,8 +160,9 @@ export class ChunkTable {
         let h = this.hashIds.get(hash);
         if (h !== undefined) return h;
         h = this.hashes.length;
-        this.hashes.push(hash);
-        this.hashIds.set(hash, h);
+        const own = ownCopy(hash);
+        this.hashes.push(own);
+        this.hashIds.set(own, h);
         this.refs = grow(this.refs, h + 1);
         this.head = grow(this.head, h + 1);
         this.head[h] = -1;
@@ -164,8 +174,9 @@ export class ChunkTable {
         let s = this.symbolIds.get(symbol);
         if (s === undefined) {
             s = this.symbols.length;
-            this.symbols.push(symbol);
-            this.symbolIds.set(symbol, s);
+            const own = ownCopy(symbol);
+            this.symbols.push(own);
+            this.symbolIds.set(own, s);
         }
         return s;
     }

@@ -26,3 +26,13 @@ export function stringBytes(strings: readonly string[]): number {
     for (const s of strings) b += 64 + s.length;
     return b;
 }
+
+/**
+ * A copy of `s` that holds no other string alive. V8 represents a substring of 13 or more
+ * characters as a view of its parent (and toLowerCase of a lower-case string is the string itself),
+ * so a token or symbol interned as it comes would keep the whole chunk or file text it was cut from
+ * in memory. Only for strings that are kept: interned terms, symbols, paths, hashes.
+ */
+export function ownCopy(s: string): string {
+    return s.length < 13 ? s : s.split('').join('');
+}

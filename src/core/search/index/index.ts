@@ -255,6 +255,8 @@ export function restoreSearchIndex(s: IndexSnapshot): InMemorySearchIndex {
         s.rows.alive,
         s.files.alive,
     );
-    const vectors = VectorStore.fromArrays(s.identity.dims, s.vectors.q, s.vectors.scales, s.vectors.has);
+    const twice = table.duplicate() ?? lexical.duplicate();
+    if (twice) throw new RangeError(`index snapshot: ${twice}`);
+    const vectors = VectorStore.fromArrays(s.identity.dims, s.vectors);
     return new MemoryIndex(s.identity, table, lexical, vectors);
 }

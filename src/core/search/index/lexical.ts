@@ -17,7 +17,7 @@
  */
 import type { Segment } from './postings';
 import { PostingsField } from './postings';
-import { grow, stringBytes } from './growable';
+import { grow, ownCopy, stringBytes } from './growable';
 import { tokenize, pathTokens } from './tokenize';
 import { TopK } from './topK';
 
@@ -41,15 +41,6 @@ export interface Without {
     readonly text: string;
 }
 
-function counts(tokens: readonly string[], id: (token: string) => number): Map<number, number> {
-    const m = new Map<number, number>();
-    for (const t of tokens) {
-        const i = id(t);
-        m.set(i, (m.get(i) ?? 0) + 1);
-    }
-    return m;
-}
-
 export class LexicalIndex {
     private termIds = new Map<string, number>();
     terms: string[] = [];
@@ -65,6 +56,10 @@ export class LexicalIndex {
     private scores: Float64Array = new Float64Array(0);
     private touched: Uint8Array = new Uint8Array(0);
     private mark: Uint16Array = new Uint16Array(0);
+    /** Scratch of `index`: a document's distinct terms, their counts, and a count per term (zero between uses). */
+    private docTerms: Uint32Array = new Uint32Array(64);
+    private docTfs: Uint32Array = new Uint32Array(64);
+    private termCount: Uint32Array = new Uint32Array(0);
 
     /** An index of these parts (loading); `rowAlive` and `fileAlive` say which documents are live. */
     static fromParts(parts: { terms: string[]; text: readonly Segment[]; path: readonly Segment[]; rowLen: Uint32Array; fileLen: Uint32Array }, rowAlive: Uint8Array, fileAlive: Uint8Array): LexicalIndex {
@@ -88,20 +83,45 @@ export class LexicalIndex {
         return x;
     }
 
-    private intern = (token: string): number => {
+    /** Whether the dictionary has a term twice (a corrupt snapshot). */
+    duplicate(): string | undefined {
+        return this.termIds.size !== this.terms.length ? 'a term appears twice' : undefined;
+    }
+
+    private intern(token: string): number {
         let i = this.termIds.get(token);
         if (i === undefined) {
             i = this.terms.length;
-            this.terms.push(token);
-            this.termIds.set(token, i);
+            const own = ownCopy(token);
+            this.terms.push(own);
+            this.termIds.set(own, i);
         }
         return i;
-    };
+    }
+
+    /** Adds `doc` with the tokens of `tokens` to `field`: each distinct term once, with its count. */
+    private index(field: PostingsField, doc: number, tokens: readonly string[]): void {
+        let n = 0;
+        for (const t of tokens) {
+            const id = this.intern(t);
+            this.termCount = grow(this.termCount, id + 1);
+            if (this.termCount[id]++ === 0) {
+                if (n === this.docTerms.length) this.docTerms = grow(this.docTerms, n + 1);
+                this.docTerms[n++] = id;
+            }
+        }
+        this.docTfs = grow(this.docTfs, n);
+        for (let i = 0; i < n; i++) {
+            this.docTfs[i] = this.termCount[this.docTerms[i]];
+            this.termCount[this.docTerms[i]] = 0;
+        }
+        field.add(doc, this.docTerms, this.docTfs, n);
+    }
 
     /** Indexes row `row` (the next row id) with its chunk's text; the text is not kept. */
     addRow(row: number, text: string): void {
         const tokens = tokenize(text);
-        this.text.add(row, counts(tokens, this.intern));
+        this.index(this.text, row, tokens);
         this.rowLen = grow(this.rowLen, row + 1);
         this.rowLen[row] = tokens.length;
         this.liveRows++;
@@ -116,7 +136,7 @@ export class LexicalIndex {
     /** Indexes file `file` (the next file id) by its path; a new file is live. */
     addFile(file: number, path: string): void {
         const tokens = pathTokens(path);
-        this.path.add(file, counts(tokens, this.intern));
+        this.index(this.path, file, tokens);
         this.fileLen = grow(this.fileLen, file + 1);
         this.fileLen[file] = tokens.length;
         this.setFileLive(file, true);
@@ -221,11 +241,12 @@ export class LexicalIndex {
         this.scores = new Float64Array(0);
         this.touched = new Uint8Array(0);
         this.mark = new Uint16Array(0);
+        this.termCount = new Uint32Array(0);
     }
 
     /** Bytes held in typed arrays, and an estimate for the dictionary. */
     bytes(): number {
         const b = this.text.bytes() + this.path.bytes() + this.rowLen.byteLength + this.fileLen.byteLength;
-        return b + this.scores.byteLength + this.touched.byteLength + this.mark.byteLength + stringBytes(this.terms);
+        return b + this.scores.byteLength + this.touched.byteLength + this.mark.byteLength + this.termCount.byteLength + stringBytes(this.terms);
     }
 }

@@ -42,6 +42,21 @@ const POPCOUNT16 = (() => {
     return t;
 })();
 
+/**
+ * A store's state as arrays: the quantised vectors (`q`: slots x dims, `scales`, `has`), and what
+ * is derived from them but kept so that loading computes nothing: the sign codes (slots x words),
+ * the mean they are relative to, the sum of the vectors and the count the mean was taken at.
+ */
+export interface VectorArrays {
+    readonly q: Int8Array;
+    readonly scales: Float32Array;
+    readonly has: Uint8Array;
+    readonly codes: Uint32Array;
+    readonly mean: Float32Array;
+    readonly sum: Float64Array;
+    readonly meanBasis: number;
+}
+
 /** Why `set` refused a vector. */
 export type VectorProblem = RejectedVector['problem'];
 
@@ -68,21 +83,19 @@ export class VectorStore {
         this.mean = new Float32Array(dims);
     }
 
-    /** A store holding these quantised vectors (loading): codes and the mean are derived again. */
-    static fromArrays(dims: number, q: Int8Array, scales: Float32Array, has: Uint8Array): VectorStore {
+    /** A store of these arrays (loading; `arrays()` gave them): nothing is computed again. */
+    static fromArrays(dims: number, a: VectorArrays): VectorStore {
         const v = new VectorStore(dims);
-        v.count = scales.length;
-        v.q = q;
-        v.scales = scales;
-        v.has = has;
+        v.count = a.scales.length;
+        v.q = a.q;
+        v.scales = a.scales;
+        v.has = a.has;
+        v.codes = a.codes;
+        v.mean.set(a.mean);
+        v.sum.set(a.sum);
+        v.meanBasis = a.meanBasis;
         v.live = new Uint8Array(v.count);
-        v.codes = new Uint32Array(v.count * v.words);
-        for (let s = 0; s < v.count; s++) {
-            if (!has[s]) continue;
-            v.stored++;
-            v.addToSum(s, 1);
-        }
-        v.refreshMean();
+        for (let s = 0; s < v.count; s++) v.stored += a.has[s];
         return v;
     }
 
@@ -296,9 +309,18 @@ export class VectorStore {
         this.refreshMean();
     }
 
-    /** The quantised vectors of the allocated slots (views, not copies: what the store writes). */
-    arrays(): { q: Int8Array; scales: Float32Array; has: Uint8Array } {
-        return { q: this.q.subarray(0, this.count * this.dims), scales: this.scales.subarray(0, this.count), has: this.has.subarray(0, this.count) };
+    /** The allocated slots' arrays (views, not copies: what the store writes). */
+    arrays(): VectorArrays {
+        const n = this.count;
+        return {
+            q: this.q.subarray(0, n * this.dims),
+            scales: this.scales.subarray(0, n),
+            has: this.has.subarray(0, n),
+            codes: this.codes.subarray(0, n * this.words),
+            mean: this.mean,
+            sum: this.sum,
+            meanBasis: this.meanBasis,
+        };
     }
 
     /** Bytes held in typed arrays. */
