@@ -10,7 +10,8 @@
  * - documents are added in ascending id order, each once, so every term's postings are ascending
  *   within a segment, and segment i holds only documents below those of segment i + 1 and of the tail;
  * - the tail is frozen into a segment at TAIL_TRIPLES; the last two segments are merged while the
- *   older is under twice the newer, so sizes fall geometrically and there are O(log n) segments;
+ *   older is under twice the newer and the merge stays within MAX_MERGED_POSTINGS, so sizes fall
+ *   geometrically below that: O(n / MAX_MERGED_POSTINGS + log n) segments;
  * - postings of deleted documents stay (the caller skips dead documents) until `rebuild`, which
  *   drops them and renumbers documents and terms (compaction); `df` counts them until then, as
  *   Lucene's docFreq does;
@@ -27,6 +28,11 @@ export interface Segment {
 
 /** Triples in the tail before it is frozen into a segment (~1,000 chunks of code). */
 export const TAIL_TRIPLES = 1 << 16;
+/**
+ * No merge makes a segment of more postings (~5 MB, a few ms to copy): a merge of two large
+ * segments would hold the thread for tens of ms. Compaction still makes one segment of everything.
+ */
+export const MAX_MERGED_POSTINGS = 1 << 20;
 
 const MAX_TF = 255;
 
@@ -177,7 +183,9 @@ export class PostingsField {
         }
         while (this.segs.length >= 2) {
             const n = this.segs.length;
-            if (postingCount(this.segs[n - 2]) >= 2 * postingCount(this.segs[n - 1])) break;
+            const older = postingCount(this.segs[n - 2]);
+            const newer = postingCount(this.segs[n - 1]);
+            if (older >= 2 * newer || older + newer > MAX_MERGED_POSTINGS) break;
             const merged = mergeSegments(this.segs[n - 2], this.segs[n - 1]);
             this.segs.splice(n - 2, 2, merged);
         }

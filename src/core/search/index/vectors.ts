@@ -17,7 +17,7 @@
  *   the search sees slots that are both;
  * - `mean` is the mean of the stored vectors when `meanBasis` of them were stored; it is
  *   recomputed, and every code with it, each time the count of vectors reaches twice `meanBasis`
- *   (amortised O(dims) per vector) and at `rebuild`; codes always agree with the current mean;
+ *   while `meanBasis` < MEAN_SAMPLE, and at `rebuild`; codes always agree with the current mean;
  * - `sum` is the exact sum of the dequantised stored vectors.
  */
 import type { RejectedVector } from '../types';
@@ -34,6 +34,14 @@ export const DEFAULT_CANDIDATES = 1000;
  * int8 rescoring's own 0.95.
  */
 export const WIDE = 10;
+
+/**
+ * The mean the sign codes are taken against is refreshed (every code re-encoded) each time the
+ * vectors double, until it rests on this many; after that only at `rebuild` (compaction). Later
+ * vectors move it only by sampling noise, and re-encoding 100,000 codes would hold the thread for
+ * ~200 ms; a code needs the mean near the centre of the vectors, not exact.
+ */
+export const MEAN_SAMPLE = 4096;
 
 /** Popcount of every 16-bit value. */
 const POPCOUNT16 = (() => {
@@ -140,7 +148,7 @@ export class VectorStore {
         this.scales[slot] = scale;
         this.has[slot] = 1;
         this.addToSum(slot, 1);
-        if (this.stored >= 2 * this.meanBasis) this.refreshMean();
+        if (this.stored >= 2 * this.meanBasis && this.meanBasis < MEAN_SAMPLE) this.refreshMean();
         else this.encode(slot);
         return undefined;
     }
