@@ -34,6 +34,7 @@
  */
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
+import { createFileTextStore } from '../router/textFileStore';
 import type { EmbedderIdentity } from './types';
 import { restoreSearchIndex, type IndexSnapshot, type InMemorySearchIndex } from './index/index';
 import type { Segment } from './index/postings';
@@ -334,23 +335,21 @@ function describe(e: unknown): string {
 export function createIndexStore(dir: string, identity: EmbedderIdentity, fs: IndexStoreFs): IndexStore {
     let queue: Promise<unknown> = Promise.resolve();
 
+    /** Renames the folder aside by the project's rule for unusable files (router/textFileStore.ts). */
     async function setAside(reason: IndexProblem, detail: string): Promise<IndexLoad> {
-        for (let i = 0; i < 1000; i++) {
-            const target = i === 0 ? `${dir}.corrupt` : `${dir}.corrupt.${i}`;
-            try {
-                await fs.access(target);
-                continue;
-            } catch (e) {
-                if (errorCode(e) !== 'ENOENT') break;
-            }
-            try {
-                await fs.rename(dir, target);
-                return { kind: 'setAside', reason, detail, movedTo: target };
-            } catch (e) {
-                return { kind: 'setAside', reason, detail: `${detail} (and it could not be set aside: ${describe(e)})` };
-            }
+        const folder = createFileTextStore(dir, {
+            readFile: async (path) => new TextDecoder().decode(await fs.readFile(path)),
+            writeFile: (path, data) => fs.writeFile(path, [new TextEncoder().encode(data)]),
+            rename: (from, to) => fs.rename(from, to),
+            mkdir: (path, options) => fs.mkdir(path, options),
+            access: (path) => fs.access(path),
+        });
+        try {
+            const movedTo = await folder.setAside(`${reason}: ${detail}`);
+            return movedTo ? { kind: 'setAside', reason, detail, movedTo } : { kind: 'setAside', reason, detail: `${detail} (and it could not be set aside: gone, or no free name)` };
+        } catch (e) {
+            return { kind: 'setAside', reason, detail: `${detail} (and it could not be set aside: ${describe(e)})` };
         }
-        return { kind: 'setAside', reason, detail: `${detail} (and no free name to set it aside)` };
     }
 
     async function load(): Promise<IndexLoad> {

@@ -17,7 +17,8 @@
  */
 import type { Segment } from './postings';
 import { PostingsField } from './postings';
-import { grow, ownCopy, stringBytes } from './growable';
+import { grow, remap } from './growable';
+import { StringTable } from './strings';
 import { tokenize, pathTokens } from './tokenize';
 import { TopK } from './topK';
 
@@ -42,8 +43,7 @@ export interface Without {
 }
 
 export class LexicalIndex {
-    private termIds = new Map<string, number>();
-    terms: string[] = [];
+    terms = new StringTable();
     text = new PostingsField();
     path = new PostingsField();
     /** Tokens per row (text field) and per file (path field). */
@@ -64,8 +64,7 @@ export class LexicalIndex {
     /** An index of these parts (loading); `rowAlive` and `fileAlive` say which documents are live. */
     static fromParts(parts: { terms: string[]; text: readonly Segment[]; path: readonly Segment[]; rowLen: Uint32Array; fileLen: Uint32Array }, rowAlive: Uint8Array, fileAlive: Uint8Array): LexicalIndex {
         const x = new LexicalIndex();
-        x.terms = parts.terms;
-        parts.terms.forEach((t, i) => x.termIds.set(t, i));
+        x.terms = new StringTable(parts.terms);
         x.text = PostingsField.fromSegments(parts.text, parts.terms.length, parts.rowLen.length);
         x.path = PostingsField.fromSegments(parts.path, parts.terms.length, parts.fileLen.length);
         x.rowLen = parts.rowLen;
@@ -85,25 +84,14 @@ export class LexicalIndex {
 
     /** Whether the dictionary has a term twice (a corrupt snapshot). */
     duplicate(): string | undefined {
-        return this.termIds.size !== this.terms.length ? 'a term appears twice' : undefined;
-    }
-
-    private intern(token: string): number {
-        let i = this.termIds.get(token);
-        if (i === undefined) {
-            i = this.terms.length;
-            const own = ownCopy(token);
-            this.terms.push(own);
-            this.termIds.set(own, i);
-        }
-        return i;
+        return this.terms.hasDuplicates() ? 'a term appears twice' : undefined;
     }
 
     /** Adds `doc` with the tokens of `tokens` to `field`: each distinct term once, with its count. */
     private index(field: PostingsField, doc: number, tokens: readonly string[]): void {
         let n = 0;
         for (const t of tokens) {
-            const id = this.intern(t);
+            const id = this.terms.intern(t);
             this.termCount = grow(this.termCount, id + 1);
             if (this.termCount[id]++ === 0) {
                 if (n === this.docTerms.length) this.docTerms = grow(this.docTerms, n + 1);
@@ -156,14 +144,14 @@ export class LexicalIndex {
     /** The k best live rows for `query`, best first (rows with no query term are not returned). */
     search(query: string, k: number, view: LexicalView, without?: Without): Array<{ id: number; score: number }> {
         const ids = [...new Set(tokenize(query))]
-            .map((t) => this.termIds.get(t))
+            .map((t) => this.terms.id(t))
             .filter((i): i is number => i !== undefined)
             .slice(0, MAX_QUERY_TERMS);
         if (ids.length === 0 || k <= 0) return [];
         const rows = this.text.docCount;
         this.scores = grow(this.scores, rows);
         this.touched = grow(this.touched, rows);
-        this.mark = grow(this.mark, this.terms.length);
+        this.mark = grow(this.mark, this.terms.size);
         const { scores, touched } = this;
         const hit: number[] = [];
         const add = (row: number, s: number): void => {
@@ -195,7 +183,7 @@ export class LexicalIndex {
             for (const t of cut) cutCounts.set(t, (cutCounts.get(t) ?? 0) + 1);
             const len = Math.max(1, this.rowLen[target] - cut.length);
             ids.forEach((term, q) => {
-                const tf = targetTf[q] - (cutCounts.get(this.terms[term]) ?? 0);
+                const tf = targetTf[q] - (cutCounts.get(this.terms.list[term]) ?? 0);
                 if (tf > 0) add(target, (textIdf[q] * tf * (k1 + 1)) / (tf + k1 * (1 - b + (b * len) / avgText)));
             });
         }
@@ -222,22 +210,15 @@ export class LexicalIndex {
      * and renumbers rows, files and terms (the maps give each kept one's new id, -1 dropped).
      */
     compact(rowMap: Int32Array, rows: number, fileMap: Int32Array, files: number): void {
-        const used = new Uint32Array(this.terms.length);
+        const used = new Uint32Array(this.terms.size);
         this.text.countLive((r) => rowMap[r] >= 0, used);
         this.path.countLive((f) => fileMap[f] >= 0, used);
-        const termMap = new Int32Array(this.terms.length).fill(-1);
-        const terms: string[] = [];
-        for (let t = 0; t < this.terms.length; t++) if (used[t] > 0) termMap[t] = terms.push(this.terms[t]) - 1;
-        this.text.rebuild(rowMap, termMap, terms.length, rows);
-        this.path.rebuild(fileMap, termMap, terms.length, files);
+        const { table: terms, map: termMap } = this.terms.select((t) => used[t] > 0);
+        this.text.rebuild(rowMap, termMap, terms.size, rows);
+        this.path.rebuild(fileMap, termMap, terms.size, files);
         this.terms = terms;
-        this.termIds = new Map(terms.map((t, i) => [t, i]));
-        const rowLen = new Uint32Array(rows);
-        for (let r = 0; r < rowMap.length; r++) if (rowMap[r] >= 0) rowLen[rowMap[r]] = this.rowLen[r];
-        const fileLen = new Uint32Array(files);
-        for (let f = 0; f < fileMap.length; f++) if (fileMap[f] >= 0) fileLen[fileMap[f]] = this.fileLen[f];
-        this.rowLen = rowLen;
-        this.fileLen = fileLen;
+        this.rowLen = remap(this.rowLen, rowMap, rows);
+        this.fileLen = remap(this.fileLen, fileMap, files);
         this.scores = new Float64Array(0);
         this.touched = new Uint8Array(0);
         this.mark = new Uint16Array(0);
@@ -247,6 +228,6 @@ export class LexicalIndex {
     /** Bytes held in typed arrays, and an estimate for the dictionary. */
     bytes(): number {
         const b = this.text.bytes() + this.path.bytes() + this.rowLen.byteLength + this.fileLen.byteLength;
-        return b + this.scores.byteLength + this.touched.byteLength + this.mark.byteLength + this.termCount.byteLength + stringBytes(this.terms);
+        return b + this.scores.byteLength + this.touched.byteLength + this.mark.byteLength + this.termCount.byteLength + this.terms.bytes();
     }
 }

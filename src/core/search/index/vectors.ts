@@ -21,7 +21,7 @@
  * - `sum` is the exact sum of the dequantised stored vectors.
  */
 import type { RejectedVector } from '../types';
-import { grow } from './growable';
+import { grow, remap } from './growable';
 import { TopK } from './topK';
 
 /** Candidates rescored exactly: ~1 ms of int8 dot products at 768 dims on one core. */
@@ -289,28 +289,18 @@ export class VectorStore {
     rebuild(slotMap: Int32Array, slots: number): void {
         const d = this.dims;
         const q = new Int8Array(slots * d);
-        const scales = new Float32Array(slots);
-        const has = new Uint8Array(slots);
-        const live = new Uint8Array(slots);
-        for (let s = 0; s < this.count; s++) {
-            const t = slotMap[s];
-            if (t < 0) continue;
-            q.set(this.q.subarray(s * d, s * d + d), t * d);
-            scales[t] = this.scales[s];
-            has[t] = this.has[s];
-            live[t] = this.live[s];
-        }
+        for (let s = 0; s < this.count; s++) if (slotMap[s] >= 0) q.set(this.q.subarray(s * d, s * d + d), slotMap[s] * d);
         this.q = q;
-        this.scales = scales;
-        this.has = has;
-        this.live = live;
+        this.scales = remap(this.scales, slotMap, slots);
+        this.has = remap(this.has, slotMap, slots);
+        this.live = remap(this.live, slotMap, slots);
         this.codes = new Uint32Array(slots * this.words);
         this.dist = new Uint16Array(0);
         this.count = slots;
         this.stored = 0;
         this.sum.fill(0);
         for (let s = 0; s < slots; s++) {
-            if (!has[s]) continue;
+            if (!this.has[s]) continue;
             this.stored++;
             this.addToSum(s, 1);
         }
