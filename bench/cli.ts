@@ -52,6 +52,13 @@ export function parseSeeds(text: string): number[] {
     return [...out].sort((x, y) => x - y);
 }
 
+/** The value after flag `argv[i]`. */
+function valueOf(argv: readonly string[], i: number): string {
+    const v = argv[i + 1];
+    if (v === undefined) throw new Error(`${argv[i]} needs a value`);
+    return v;
+}
+
 export function parseArgs(argv: readonly string[]): CliArgs {
     let mode: CliArgs['mode'] | undefined;
     let trace: string | undefined;
@@ -66,11 +73,7 @@ export function parseArgs(argv: readonly string[]): CliArgs {
     let seeds: number[] | undefined;
     for (let i = 0; i < argv.length; i++) {
         const a = argv[i];
-        const value = (): string => {
-            const v = argv[++i];
-            if (v === undefined) throw new Error(`${a} needs a value`);
-            return v;
-        };
+        const value = (): string => valueOf(argv, i++);
         switch (a) {
             case '--mode': {
                 const m = value();
@@ -126,11 +129,7 @@ export function parseSearchArgs(argv: readonly string[]): SearchArgs {
     let files = 10_000;
     for (let i = 0; i < argv.length; i++) {
         const a = argv[i];
-        const value = (): string => {
-            const v = argv[++i];
-            if (v === undefined) throw new Error(`${a} needs a value`);
-            return v;
-        };
+        const value = (): string => valueOf(argv, i++);
         if (a === '--search') continue;
         else if (a === '--out') out = value();
         else if (a === '--seed') seed = Number(value());

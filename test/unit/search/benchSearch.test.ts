@@ -7,6 +7,7 @@ import { runSearchMode, searchTargets, type SearchReport } from '../../../bench/
 import { lineWindows } from '../../../bench/modes/searchWorkspace/chunking';
 import { syntheticEmbedder } from '../../../bench/modes/searchWorkspace/embedder';
 import { syntheticWorkspace, WINDOW_LINES } from '../../../bench/modes/searchWorkspace/workspace';
+import { cosine } from './indexFixtures';
 
 const KEYS = [
     'files', 'chunks', 'dims', 'queryMs', 'bytesPerChunk', 'indexMemoryMB', 'diskMB', 'loadMs', 'diskMBAfter10Reindexes',
@@ -33,19 +34,8 @@ describe('bench --search: the search benchmark', function () {
 
     it('the synthetic embedder: a pure function of module and text, clustered by module', () => {
         const e = syntheticEmbedder(1, 64);
-        const cos = (x: Float32Array, y: Float32Array): number => {
-            let d = 0;
-            let nx = 0;
-            let ny = 0;
-            for (let j = 0; j < x.length; j++) {
-                d += x[j] * y[j];
-                nx += x[j] * x[j];
-                ny += y[j] * y[j];
-            }
-            return d / Math.sqrt(nx * ny);
-        };
         assert.deepEqual(e.embed(4, 'abc'), e.embed(4, 'abc'));
-        assert.ok(cos(e.embed(4, 'a'), e.embed(4, 'b')) > cos(e.embed(4, 'a'), e.embed(5, 'b')));
+        assert.ok(cosine(e.embed(4, 'a'), e.embed(4, 'b')) > cosine(e.embed(4, 'a'), e.embed(5, 'b')));
     });
 
     it('runs on a small workspace and writes search.json with exactly the keys of issue 18 §5', async () => {
