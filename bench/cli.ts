@@ -13,6 +13,11 @@
  *   profile  only measures the speed profile of the generated models (bench/real/measure.ts) and
  *            writes it to DIR/profile.json (and bench/profiles/local-generated.json with --save).
  *
+ *   npm run bench -- --search --out DIR [--seed N] [--files N]
+ *
+ *   --search  workspace search's speed and size on a generated workspace (bench/modes/search.ts):
+ *            DIR/search.json with the keys of issue 18 §5; --files (default 10,000) sizes it.
+ *
  * Other flags: --no-ablation, --no-isolated, --quick (real: a 20 s slice of the trace),
  * --read-ahead MS (editor events: the document shown MS before the first keystroke after each
  * switch of document, passed to Router.readAhead; the shipped traces have none), --seeds LIST
@@ -24,6 +29,7 @@
 import { join } from 'node:path';
 import { runProfileMode } from './modes/profile';
 import { runRealMode } from './modes/real';
+import { runSearchMode, type SearchArgs } from './modes/search';
 import { parseSearchQualityArgs, runSearchQuality } from './modes/searchQuality';
 import { runSimMode } from './modes/sim';
 import type { Report } from './report/report';
@@ -50,6 +56,13 @@ export function parseSeeds(text: string): number[] {
     return [...out].sort((x, y) => x - y);
 }
 
+/** The value after flag `argv[i]`. */
+function valueOf(argv: readonly string[], i: number): string {
+    const v = argv[i + 1];
+    if (v === undefined) throw new Error(`${argv[i]} needs a value`);
+    return v;
+}
+
 export function parseArgs(argv: readonly string[]): CliArgs {
     let mode: CliArgs['mode'] | undefined;
     let trace: string | undefined;
@@ -64,11 +77,7 @@ export function parseArgs(argv: readonly string[]): CliArgs {
     let seeds: number[] | undefined;
     for (let i = 0; i < argv.length; i++) {
         const a = argv[i];
-        const value = (): string => {
-            const v = argv[++i];
-            if (v === undefined) throw new Error(`${a} needs a value`);
-            return v;
-        };
+        const value = (): string => valueOf(argv, i++);
         switch (a) {
             case '--mode': {
                 const m = value();
@@ -117,10 +126,36 @@ export function parseArgs(argv: readonly string[]): CliArgs {
     return { mode, trace, seed, out: out ?? join('bench-out', mode), profile, ablation, isolated, save, quick, readAheadMs, seeds };
 }
 
+/** `--search [--out DIR] [--seed N] [--files N]`: the search benchmark's own flags. */
+export function parseSearchArgs(argv: readonly string[]): SearchArgs {
+    let out = join('bench-out', 'search');
+    let seed = 1;
+    let files = 10_000;
+    for (let i = 0; i < argv.length; i++) {
+        const a = argv[i];
+        const value = (): string => valueOf(argv, i++);
+        if (a === '--search') continue;
+        else if (a === '--out') out = value();
+        else if (a === '--seed') seed = Number(value());
+        else if (a === '--files') files = Number(value());
+        else throw new Error(`--search takes --out, --seed and --files, not "${a}"`);
+    }
+    if (!Number.isInteger(seed)) throw new Error(`--seed must be an integer, got "${seed}"`);
+    if (!(Number.isInteger(files) && files >= 2)) throw new Error(`--files must be a whole number >= 2, got "${files}"`);
+    return { out, seed, files, sim: true };
+}
+
 async function main(): Promise<void> {
     const argv = process.argv.slice(2);
     if (argv.includes('--search-quality')) {
         await runSearchQuality(parseSearchQualityArgs(argv));
+        return;
+    }
+    if (argv.includes('--search')) {
+        const { report, targets, runtimeMs } = await runSearchMode(parseSearchArgs(argv));
+        console.log(`\nwrote ${join(parseSearchArgs(argv).out, 'search.json')} (${(runtimeMs / 1000).toFixed(1)} s)`);
+        console.log(JSON.stringify(report));
+        for (const t of targets) console.log(`  ${t.met ? 'met    ' : 'NOT met'}  ${t.text}: ${t.detail}`);
         return;
     }
     const args = parseArgs(argv);

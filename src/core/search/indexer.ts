@@ -428,7 +428,12 @@ export class Indexer<I extends SearchIndex = SearchIndex> {
             this.detail = `some chunks could not be embedded: ${errorMessage(e)}`;
             return;
         }
-        index.addVectors(batch.map(([hash], i) => ({ hash, vector: vectors![i] })));
+        const rejected = index.addVectors(batch.map(([hash], i) => ({ hash, vector: vectors![i] })));
+        if (rejected.length > 0) {
+            // Vectors of the wrong size, not finite or all zero: those chunks stay searchable by words.
+            this.deps.logger?.warn(`search index: the embedder returned ${rejected.length} unusable vectors (${[...new Set(rejected.map((r) => r.problem))].join(', ')})`);
+            for (const r of rejected) this.failedHashes.add(r.hash);
+        }
         for (const [hash] of batch) this.vectorArrived(hash);
         this.vectorsSinceCalibration += batch.length;
         this.markDirty();

@@ -8,13 +8,13 @@
  *                      its own SHA-256 last. Written to a temporary file and renamed: the commit point.
  *   meta.<g>.bin       files (paths, stamps, tombstones) and chunk rows (file, lines, symbol, hash
  *                      id, text fingerprint), the symbol and hash tables
- *   vectors.<g>.bin    int8 vectors and their scales, by hash id
+ *   vectors.<g>.bin    int8 vectors and their scales, by hash id; their sign codes and mean
  *   lexical.<g>.bin    the term dictionary, token counts and the postings' CSR segments
  *
  * Each part is a header (magic, format version, part kind, byte order) and typed sections aligned
- * to 8 bytes, so loading takes views of the file's bytes (no parsing, no copies of the vectors:
- * 100,000 chunks load in well under a second), and sign codes, the mean, document frequencies and
- * every Map are derived again. Why not SQLite, LanceDB or a vector library: no native module on the
+ * to 8 bytes, so loading takes views of the file's bytes (no parsing, no copies, nothing computed
+ * per vector: 100,000 chunks load in well under a second); document frequencies and the Maps are
+ * derived again. Why not SQLite, LanceDB or a vector library: no native module on the
  * default path (issue 18 §2), and every structure here is typed arrays already. Why three parts:
  * they change at different rates and sizes (vectors dominate), and a checksum per part says which
  * one is damaged. Why whole generations rather than an append log: a save rewrites live data only
@@ -34,6 +34,7 @@
  */
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
+import { createFileTextStore } from '../router/textFileStore';
 import type { EmbedderIdentity } from './types';
 import { restoreSearchIndex, type IndexSnapshot, type InMemorySearchIndex } from './index/index';
 import type { Segment } from './index/postings';
@@ -225,7 +226,8 @@ function encode(s: IndexSnapshot): Record<Part, PartWriter> {
     const meta = new PartWriter('meta').strings(f.paths).array(f.mtimeMs).array(f.size).array(f.alive);
     meta.array(r.file).array(r.start).array(r.end).array(r.symbol).array(r.hash).array(r.sig).array(r.alive);
     meta.strings(s.symbols).strings(s.hashes);
-    const vectors = new PartWriter('vectors').array(s.vectors.q).array(s.vectors.scales).array(s.vectors.has);
+    const v = s.vectors;
+    const vectors = new PartWriter('vectors').array(v.q).array(v.scales).array(v.has).array(v.codes).array(v.mean).array(v.sum).array(Float64Array.of(v.meanBasis));
     const lexical = new PartWriter('lexical').strings(s.terms).array(f.pathLen).array(r.textLen).segments(s.text).segments(s.path);
     return { meta, vectors, lexical };
 }
@@ -241,7 +243,7 @@ function decode(identity: EmbedderIdentity, files: Record<Part, { bytes: Uint8Ar
     const hashes = m.strings();
     m.end();
     const v = new PartReader(files.vectors.bytes, files.vectors.name, 'vectors');
-    const vectors = { q: v.i8(), scales: v.f32(), has: v.u8() };
+    const vectors = { q: v.i8(), scales: v.f32(), has: v.u8(), codes: v.u32(), mean: v.f32(), sum: v.f64(), meanBasis: v.f64()[0] ?? -1 };
     v.end();
     const x = new PartReader(files.lexical.bytes, files.lexical.name, 'lexical');
     const terms = x.strings();
@@ -333,23 +335,21 @@ function describe(e: unknown): string {
 export function createIndexStore(dir: string, identity: EmbedderIdentity, fs: IndexStoreFs): IndexStore {
     let queue: Promise<unknown> = Promise.resolve();
 
+    /** Renames the folder aside by the project's rule for unusable files (router/textFileStore.ts). */
     async function setAside(reason: IndexProblem, detail: string): Promise<IndexLoad> {
-        for (let i = 0; i < 1000; i++) {
-            const target = i === 0 ? `${dir}.corrupt` : `${dir}.corrupt.${i}`;
-            try {
-                await fs.access(target);
-                continue;
-            } catch (e) {
-                if (errorCode(e) !== 'ENOENT') break;
-            }
-            try {
-                await fs.rename(dir, target);
-                return { kind: 'setAside', reason, detail, movedTo: target };
-            } catch (e) {
-                return { kind: 'setAside', reason, detail: `${detail} (and it could not be set aside: ${describe(e)})` };
-            }
+        const folder = createFileTextStore(dir, {
+            readFile: async (path) => new TextDecoder().decode(await fs.readFile(path)),
+            writeFile: (path, data) => fs.writeFile(path, [new TextEncoder().encode(data)]),
+            rename: (from, to) => fs.rename(from, to),
+            mkdir: (path, options) => fs.mkdir(path, options),
+            access: (path) => fs.access(path),
+        });
+        try {
+            const movedTo = await folder.setAside(`${reason}: ${detail}`);
+            return movedTo ? { kind: 'setAside', reason, detail, movedTo } : { kind: 'setAside', reason, detail: `${detail} (and it could not be set aside: gone, or no free name)` };
+        } catch (e) {
+            return { kind: 'setAside', reason, detail: `${detail} (and it could not be set aside: ${describe(e)})` };
         }
-        return { kind: 'setAside', reason, detail: `${detail} (and no free name to set it aside)` };
     }
 
     async function load(): Promise<IndexLoad> {

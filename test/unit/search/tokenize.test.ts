@@ -1,5 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { pathTokens, tokenize, MAX_WORD_CHARS } from '../../../src/core/search/index/tokenize';
+import { createRng } from '../../../bench/lib/rng';
 
 describe('search: the code-aware tokenizer', () => {
     it('splits camelCase and PascalCase, keeps the whole identifier, lower-cases', () => {
@@ -42,5 +43,15 @@ describe('search: the code-aware tokenizer', () => {
     it('tokenizes a path by its segments and extension', () => {
         assert.deepEqual(pathTokens('src/core/searchIndex.ts'), ['src', 'core', 'search', 'index', 'searchindex', 'ts']);
         assert.deepEqual(pathTokens('lib\\my_module.py'), ['lib', 'my', 'module', 'my_module', 'py']);
+    });
+
+    it('the hand-written ASCII scanner gives what the Unicode expressions give', () => {
+        // Text with one non-ASCII word goes through the expressions; the same text without it, the scanner.
+        const rng = createRng(7);
+        const alphabet = 'aAbBzZ09_$-. (){}\n';
+        for (let i = 0; i < 5000; i++) {
+            const text = Array.from({ length: rng.int(1, 40) }, () => alphabet[rng.int(0, alphabet.length - 1)]).join('');
+            assert.deepEqual(tokenize(text), tokenize(`${text} é`), JSON.stringify(text));
+        }
     });
 });

@@ -14,7 +14,8 @@
  * - file paths and hashes are interned once: ids stay while any row or live file uses them.
  */
 import type { ChunkRef, FileStamp } from '../types';
-import { grow, stringBytes } from './growable';
+import { grow, remap } from './growable';
+import { StringTable } from './strings';
 
 /** The columns a row is made of (snapshots, loading). */
 export interface RowColumns {
@@ -47,8 +48,7 @@ export function fnv1a(text: string): number {
 }
 
 export class ChunkTable {
-    paths: string[] = [];
-    private fileIds = new Map<string, number>();
+    paths = new StringTable();
     mtimeMs: Float64Array = new Float64Array(0);
     size: Float64Array = new Float64Array(0);
     fileAlive: Uint8Array = new Uint8Array(0);
@@ -65,11 +65,8 @@ export class ChunkTable {
     rows = 0;
     liveRows = 0;
 
-    symbols: string[] = [];
-    private symbolIds = new Map<string, number>();
-
-    hashes: string[] = [];
-    private hashIds = new Map<string, number>();
+    symbols = new StringTable();
+    hashes = new StringTable();
     refs: Uint32Array = new Uint32Array(0);
     head: Int32Array = new Int32Array(0);
     next: Int32Array = new Int32Array(0);
@@ -77,13 +74,12 @@ export class ChunkTable {
     /** A table of these columns (loading): derived state (file rows, refs, links, maps) is rebuilt. */
     static fromColumns(files: FileColumns, rows: RowColumns, symbols: string[], hashes: string[]): ChunkTable {
         const t = new ChunkTable();
-        t.paths = [...files.paths];
+        t.paths = new StringTable([...files.paths]);
         t.mtimeMs = files.mtimeMs;
         t.size = files.size;
         t.fileAlive = files.alive;
-        t.fileRows = t.paths.map(() => []);
-        t.paths.forEach((p, i) => t.fileIds.set(p, i));
-        for (let f = 0; f < t.paths.length; f++) if (t.fileAlive[f]) t.liveFiles++;
+        t.fileRows = t.paths.list.map(() => []);
+        for (let f = 0; f < t.paths.size; f++) if (t.fileAlive[f]) t.liveFiles++;
         t.rows = rows.file.length;
         t.rowFile = rows.file;
         t.rowStart = rows.start;
@@ -92,10 +88,8 @@ export class ChunkTable {
         t.rowHash = rows.hash;
         t.rowSig = rows.sig;
         t.rowAlive = rows.alive;
-        t.symbols = symbols;
-        symbols.forEach((s, i) => t.symbolIds.set(s, i));
-        t.hashes = hashes;
-        hashes.forEach((h, i) => t.hashIds.set(h, i));
+        t.symbols = new StringTable(symbols);
+        t.hashes = new StringTable(hashes);
         t.refs = new Uint32Array(hashes.length);
         t.head = new Int32Array(hashes.length).fill(-1);
         t.next = new Int32Array(t.rows);
@@ -112,15 +106,21 @@ export class ChunkTable {
         return t;
     }
 
+    /** Which table has an entry twice (a corrupt snapshot), if any. */
+    duplicate(): string | undefined {
+        if (this.paths.hasDuplicates()) return 'a file path appears twice';
+        if (this.hashes.hasDuplicates()) return 'a content hash appears twice';
+        if (this.symbols.hasDuplicates()) return 'a symbol appears twice';
+        return undefined;
+    }
+
     fileId(path: string): number | undefined {
-        return this.fileIds.get(path);
+        return this.paths.id(path);
     }
 
     /** The id of `path`, registered (dead, no rows) when new. */
     addFile(path: string): number {
-        const f = this.paths.length;
-        this.paths.push(path);
-        this.fileIds.set(path, f);
+        const f = this.paths.intern(path);
         this.mtimeMs = grow(this.mtimeMs, f + 1);
         this.size = grow(this.size, f + 1);
         this.fileAlive = grow(this.fileAlive, f + 1);
@@ -143,35 +143,23 @@ export class ChunkTable {
     }
 
     hashId(hash: string): number | undefined {
-        return this.hashIds.get(hash);
+        return this.hashes.id(hash);
     }
 
-    /** The id of `hash`, interned when new (the caller sizes the vector store to `hashes.length`). */
+    /** The id of `hash`, interned when new (the caller sizes the vector store to `hashes.size`). */
     internHash(hash: string): number {
-        let h = this.hashIds.get(hash);
-        if (h !== undefined) return h;
-        h = this.hashes.length;
-        this.hashes.push(hash);
-        this.hashIds.set(hash, h);
-        this.refs = grow(this.refs, h + 1);
-        this.head = grow(this.head, h + 1);
-        this.head[h] = -1;
+        const known = this.hashes.size;
+        const h = this.hashes.intern(hash);
+        if (h === known) {
+            this.refs = grow(this.refs, h + 1);
+            this.head = grow(this.head, h + 1);
+            this.head[h] = -1;
+        }
         return h;
     }
 
-    private internSymbol(symbol: string | undefined): number {
-        if (symbol === undefined) return -1;
-        let s = this.symbolIds.get(symbol);
-        if (s === undefined) {
-            s = this.symbols.length;
-            this.symbols.push(symbol);
-            this.symbolIds.set(symbol, s);
-        }
-        return s;
-    }
-
     symbolId(symbol: string | undefined): number {
-        return symbol === undefined ? -1 : (this.symbolIds.get(symbol) ?? -2);
+        return symbol === undefined ? -1 : (this.symbols.id(symbol) ?? -2);
     }
 
     /** Appends a live row; the caller adds it to `fileRows` (in line order) and counts its ref. */
@@ -189,7 +177,7 @@ export class ChunkTable {
         this.rowFile[r] = file;
         this.rowStart[r] = chunk.startLine;
         this.rowEnd[r] = chunk.endLine;
-        this.rowSymbol[r] = this.internSymbol(chunk.symbol);
+        this.rowSymbol[r] = chunk.symbol === undefined ? -1 : this.symbols.intern(chunk.symbol);
         this.rowHash[r] = hash;
         this.rowSig[r] = sig;
         this.rowAlive[r] = 1;
@@ -213,13 +201,13 @@ export class ChunkTable {
 
     ref(r: number): ChunkRef {
         const s = this.rowSymbol[r];
-        const file = this.paths[this.rowFile[r]];
-        return s >= 0 ? { file, startLine: this.rowStart[r], endLine: this.rowEnd[r], symbol: this.symbols[s] } : { file, startLine: this.rowStart[r], endLine: this.rowEnd[r] };
+        const file = this.paths.list[this.rowFile[r]];
+        return s >= 0 ? { file, startLine: this.rowStart[r], endLine: this.rowEnd[r], symbol: this.symbols.list[s] } : { file, startLine: this.rowStart[r], endLine: this.rowEnd[r] };
     }
 
     /** The live row of exactly this chunk (file and lines), or -1. */
     rowOf(chunk: ChunkRef): number {
-        const f = this.fileIds.get(chunk.file);
+        const f = this.paths.id(chunk.file);
         if (f === undefined) return -1;
         for (const r of this.fileRows[f]) if (this.rowStart[r] === chunk.startLine && this.rowEnd[r] === chunk.endLine) return r;
         return -1;
@@ -230,47 +218,25 @@ export class ChunkTable {
      * renumbered in order, and the maps old id -> new id (-1: dropped) the index's other parts apply.
      */
     compacted(): { table: ChunkTable; rowMap: Int32Array; fileMap: Int32Array; hashMap: Int32Array } {
-        const fileMap = new Int32Array(this.paths.length).fill(-1);
-        const paths: string[] = [];
-        for (let f = 0; f < this.paths.length; f++) if (this.fileAlive[f]) fileMap[f] = paths.push(this.paths[f]) - 1;
-        const mtimeMs = new Float64Array(paths.length);
-        const size = new Float64Array(paths.length);
-        for (let f = 0; f < this.paths.length; f++) {
-            if (fileMap[f] < 0) continue;
-            mtimeMs[fileMap[f]] = this.mtimeMs[f];
-            size[fileMap[f]] = this.size[f];
-        }
-        const hashMap = new Int32Array(this.hashes.length).fill(-1);
-        const hashes: string[] = [];
-        for (let h = 0; h < this.hashes.length; h++) if (this.refs[h] > 0) hashMap[h] = hashes.push(this.hashes[h]) - 1;
+        const { table: paths, map: fileMap } = this.paths.select((f) => this.fileAlive[f] === 1);
+        const { table: hashes, map: hashMap } = this.hashes.select((h) => this.refs[h] > 0);
         const rowMap = new Int32Array(this.rows).fill(-1);
         let rows = 0;
-        for (let r = 0; r < this.rows; r++) if (this.rowAlive[r]) rowMap[r] = rows++;
-        const symbolMap = new Int32Array(this.symbols.length).fill(-1);
-        const symbols: string[] = [];
-        const file = new Uint32Array(rows);
-        const start = new Uint32Array(rows);
-        const end = new Uint32Array(rows);
-        const symbol = new Int32Array(rows);
-        const hash = new Uint32Array(rows);
-        const sig = new Uint32Array(rows);
+        const usedSymbol = new Uint8Array(this.symbols.size);
         for (let r = 0; r < this.rows; r++) {
-            const n = rowMap[r];
-            if (n < 0) continue;
-            file[n] = fileMap[this.rowFile[r]];
-            start[n] = this.rowStart[r];
-            end[n] = this.rowEnd[r];
-            const s = this.rowSymbol[r];
-            if (s >= 0 && symbolMap[s] < 0) symbolMap[s] = symbols.push(this.symbols[s]) - 1;
-            symbol[n] = s >= 0 ? symbolMap[s] : -1;
-            hash[n] = hashMap[this.rowHash[r]];
-            sig[n] = this.rowSig[r];
+            if (!this.rowAlive[r]) continue;
+            rowMap[r] = rows++;
+            if (this.rowSymbol[r] >= 0) usedSymbol[this.rowSymbol[r]] = 1;
         }
+        const { table: symbols, map: symbolMap } = this.symbols.select((s) => usedSymbol[s] === 1);
+        const file = remap(this.rowFile, rowMap, rows).map((f) => fileMap[f]);
+        const hash = remap(this.rowHash, rowMap, rows).map((h) => hashMap[h]);
+        const symbol = remap(this.rowSymbol, rowMap, rows).map((s) => (s >= 0 ? symbolMap[s] : -1));
         const table = ChunkTable.fromColumns(
-            { paths, mtimeMs, size, alive: new Uint8Array(paths.length).fill(1) },
-            { file, start, end, symbol, hash, sig, alive: new Uint8Array(rows).fill(1) },
-            symbols,
-            hashes,
+            { paths: paths.list, mtimeMs: remap(this.mtimeMs, fileMap, paths.size), size: remap(this.size, fileMap, paths.size), alive: new Uint8Array(paths.size).fill(1) },
+            { file, start: remap(this.rowStart, rowMap, rows), end: remap(this.rowEnd, rowMap, rows), symbol, hash, sig: remap(this.rowSig, rowMap, rows), alive: new Uint8Array(rows).fill(1) },
+            symbols.list,
+            hashes.list,
         );
         return { table, rowMap, fileMap, hashMap };
     }
@@ -281,7 +247,7 @@ export class ChunkTable {
         b += this.rowFile.byteLength * 6 + this.rowAlive.byteLength + this.next.byteLength;
         b += this.refs.byteLength + this.head.byteLength;
         // fileRows: ~8 bytes a live row and an array per file.
-        b += this.liveRows * 8 + this.paths.length * 32;
-        return b + stringBytes(this.paths) + stringBytes(this.symbols) + stringBytes(this.hashes);
+        b += this.liveRows * 8 + this.paths.size * 32;
+        return b + this.paths.bytes() + this.symbols.bytes() + this.hashes.bytes();
     }
 }

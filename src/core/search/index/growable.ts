@@ -17,12 +17,9 @@ export function grow<T extends TypedArray>(a: T, min: number): T {
     return b;
 }
 
-/**
- * An estimate of the memory of interned strings: the string (a ~16-byte header and a byte a
- * character for Latin-1 text), its slot in an array and its entry in a Map (~40 bytes).
- */
-export function stringBytes(strings: readonly string[]): number {
-    let b = 0;
-    for (const s of strings) b += 64 + s.length;
+/** `a` renumbered: element i moves to `map[i]` when that is >= 0 (compaction); `n` elements. */
+export function remap<T extends TypedArray>(a: T, map: Int32Array, n: number): T {
+    const b = new (a.constructor as new (n: number) => T)(n);
+    for (let i = 0; i < map.length; i++) if (map[i] >= 0) b[map[i]] = a[i];
     return b;
 }

@@ -42,7 +42,7 @@ class MemoryIndex implements InMemorySearchIndex {
         private lexical: LexicalIndex,
         private vectors: VectorStore,
     ) {
-        for (let h = 0; h < table.hashes.length; h++) {
+        for (let h = 0; h < table.hashes.size; h++) {
             vectors.setLive(h, table.refs[h] > 0);
             if (vectors.hasVector(h)) this.rowsWithVectors += table.refs[h];
         }
@@ -78,7 +78,7 @@ class MemoryIndex implements InMemorySearchIndex {
                 rows.push(same);
             } else {
                 const hash = t.internHash(c.hash);
-                this.vectors.ensure(t.hashes.length);
+                this.vectors.ensure(t.hashes.size);
                 const r = t.addRow(f, c, hash, sig);
                 this.lexical.addRow(r, c.text);
                 if (t.refs[hash] === 1) this.vectors.setLive(hash, true);
@@ -136,7 +136,7 @@ class MemoryIndex implements InMemorySearchIndex {
 
     *files(): IterableIterator<string> {
         const t = this.table;
-        for (let f = 0; f < t.paths.length; f++) if (t.fileAlive[f]) yield t.paths[f];
+        for (let f = 0; f < t.paths.size; f++) if (t.fileAlive[f]) yield t.paths.list[f];
     }
 
     chunksOf(file: string): readonly ChunkRef[] {
@@ -191,14 +191,14 @@ class MemoryIndex implements InMemorySearchIndex {
         const t = this.table;
         const deadRows = t.rows - t.liveRows;
         let deadSlots = 0;
-        for (let h = 0; h < t.hashes.length; h++) if (t.refs[h] === 0) deadSlots++;
-        const deadFiles = t.paths.length - t.liveFiles;
+        for (let h = 0; h < t.hashes.size; h++) if (t.refs[h] === 0) deadSlots++;
+        const deadFiles = t.paths.size - t.liveFiles;
         const share = COMPACT_DEAD_SHARE;
-        const due = deadRows > share * t.rows || deadSlots > share * t.hashes.length || deadFiles > share * t.paths.length;
+        const due = deadRows > share * t.rows || deadSlots > share * t.hashes.size || deadFiles > share * t.paths.size;
         if (!force && !due) return false;
         const { table, rowMap, fileMap, hashMap } = t.compacted();
-        this.lexical.compact(rowMap, table.rows, fileMap, table.paths.length);
-        this.vectors.rebuild(hashMap, table.hashes.length);
+        this.lexical.compact(rowMap, table.rows, fileMap, table.paths.size);
+        this.vectors.rebuild(hashMap, table.hashes.size);
         this.table = table;
         return true;
     }
@@ -206,11 +206,11 @@ class MemoryIndex implements InMemorySearchIndex {
     snapshot(): IndexSnapshot {
         const t = this.table;
         const x = this.lexical;
-        const F = t.paths.length;
+        const F = t.paths.size;
         const R = t.rows;
         return {
             identity: this.identity,
-            files: { paths: t.paths, mtimeMs: t.mtimeMs.subarray(0, F), size: t.size.subarray(0, F), alive: t.fileAlive.subarray(0, F), pathLen: x.fileLen.subarray(0, F) },
+            files: { paths: t.paths.list, mtimeMs: t.mtimeMs.subarray(0, F), size: t.size.subarray(0, F), alive: t.fileAlive.subarray(0, F), pathLen: x.fileLen.subarray(0, F) },
             rows: {
                 file: t.rowFile.subarray(0, R),
                 start: t.rowStart.subarray(0, R),
@@ -221,10 +221,10 @@ class MemoryIndex implements InMemorySearchIndex {
                 alive: t.rowAlive.subarray(0, R),
                 textLen: x.rowLen.subarray(0, R),
             },
-            symbols: t.symbols,
-            hashes: t.hashes,
+            symbols: t.symbols.list,
+            hashes: t.hashes.list,
             vectors: this.vectors.arrays(),
-            terms: x.terms,
+            terms: x.terms.list,
             text: x.text.segments(),
             path: x.path.segments(),
         };
@@ -255,6 +255,8 @@ export function restoreSearchIndex(s: IndexSnapshot): InMemorySearchIndex {
         s.rows.alive,
         s.files.alive,
     );
-    const vectors = VectorStore.fromArrays(s.identity.dims, s.vectors.q, s.vectors.scales, s.vectors.has);
+    const twice = table.duplicate() ?? lexical.duplicate();
+    if (twice) throw new RangeError(`index snapshot: ${twice}`);
+    const vectors = VectorStore.fromArrays(s.identity.dims, s.vectors);
     return new MemoryIndex(s.identity, table, lexical, vectors);
 }

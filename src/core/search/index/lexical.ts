@@ -17,7 +17,8 @@
  */
 import type { Segment } from './postings';
 import { PostingsField } from './postings';
-import { grow, stringBytes } from './growable';
+import { grow, remap } from './growable';
+import { StringTable } from './strings';
 import { tokenize, pathTokens } from './tokenize';
 import { TopK } from './topK';
 
@@ -41,18 +42,8 @@ export interface Without {
     readonly text: string;
 }
 
-function counts(tokens: readonly string[], id: (token: string) => number): Map<number, number> {
-    const m = new Map<number, number>();
-    for (const t of tokens) {
-        const i = id(t);
-        m.set(i, (m.get(i) ?? 0) + 1);
-    }
-    return m;
-}
-
 export class LexicalIndex {
-    private termIds = new Map<string, number>();
-    terms: string[] = [];
+    terms = new StringTable();
     text = new PostingsField();
     path = new PostingsField();
     /** Tokens per row (text field) and per file (path field). */
@@ -65,12 +56,15 @@ export class LexicalIndex {
     private scores: Float64Array = new Float64Array(0);
     private touched: Uint8Array = new Uint8Array(0);
     private mark: Uint16Array = new Uint16Array(0);
+    /** Scratch of `index`: a document's distinct terms, their counts, and a count per term (zero between uses). */
+    private docTerms: Uint32Array = new Uint32Array(64);
+    private docTfs: Uint32Array = new Uint32Array(64);
+    private termCount: Uint32Array = new Uint32Array(0);
 
     /** An index of these parts (loading); `rowAlive` and `fileAlive` say which documents are live. */
     static fromParts(parts: { terms: string[]; text: readonly Segment[]; path: readonly Segment[]; rowLen: Uint32Array; fileLen: Uint32Array }, rowAlive: Uint8Array, fileAlive: Uint8Array): LexicalIndex {
         const x = new LexicalIndex();
-        x.terms = parts.terms;
-        parts.terms.forEach((t, i) => x.termIds.set(t, i));
+        x.terms = new StringTable(parts.terms);
         x.text = PostingsField.fromSegments(parts.text, parts.terms.length, parts.rowLen.length);
         x.path = PostingsField.fromSegments(parts.path, parts.terms.length, parts.fileLen.length);
         x.rowLen = parts.rowLen;
@@ -88,20 +82,34 @@ export class LexicalIndex {
         return x;
     }
 
-    private intern = (token: string): number => {
-        let i = this.termIds.get(token);
-        if (i === undefined) {
-            i = this.terms.length;
-            this.terms.push(token);
-            this.termIds.set(token, i);
+    /** Whether the dictionary has a term twice (a corrupt snapshot). */
+    duplicate(): string | undefined {
+        return this.terms.hasDuplicates() ? 'a term appears twice' : undefined;
+    }
+
+    /** Adds `doc` with the tokens of `tokens` to `field`: each distinct term once, with its count. */
+    private index(field: PostingsField, doc: number, tokens: readonly string[]): void {
+        let n = 0;
+        for (const t of tokens) {
+            const id = this.terms.intern(t);
+            this.termCount = grow(this.termCount, id + 1);
+            if (this.termCount[id]++ === 0) {
+                if (n === this.docTerms.length) this.docTerms = grow(this.docTerms, n + 1);
+                this.docTerms[n++] = id;
+            }
         }
-        return i;
-    };
+        this.docTfs = grow(this.docTfs, n);
+        for (let i = 0; i < n; i++) {
+            this.docTfs[i] = this.termCount[this.docTerms[i]];
+            this.termCount[this.docTerms[i]] = 0;
+        }
+        field.add(doc, this.docTerms, this.docTfs, n);
+    }
 
     /** Indexes row `row` (the next row id) with its chunk's text; the text is not kept. */
     addRow(row: number, text: string): void {
         const tokens = tokenize(text);
-        this.text.add(row, counts(tokens, this.intern));
+        this.index(this.text, row, tokens);
         this.rowLen = grow(this.rowLen, row + 1);
         this.rowLen[row] = tokens.length;
         this.liveRows++;
@@ -116,7 +124,7 @@ export class LexicalIndex {
     /** Indexes file `file` (the next file id) by its path; a new file is live. */
     addFile(file: number, path: string): void {
         const tokens = pathTokens(path);
-        this.path.add(file, counts(tokens, this.intern));
+        this.index(this.path, file, tokens);
         this.fileLen = grow(this.fileLen, file + 1);
         this.fileLen[file] = tokens.length;
         this.setFileLive(file, true);
@@ -136,14 +144,14 @@ export class LexicalIndex {
     /** The k best live rows for `query`, best first (rows with no query term are not returned). */
     search(query: string, k: number, view: LexicalView, without?: Without): Array<{ id: number; score: number }> {
         const ids = [...new Set(tokenize(query))]
-            .map((t) => this.termIds.get(t))
+            .map((t) => this.terms.id(t))
             .filter((i): i is number => i !== undefined)
             .slice(0, MAX_QUERY_TERMS);
         if (ids.length === 0 || k <= 0) return [];
         const rows = this.text.docCount;
         this.scores = grow(this.scores, rows);
         this.touched = grow(this.touched, rows);
-        this.mark = grow(this.mark, this.terms.length);
+        this.mark = grow(this.mark, this.terms.size);
         const { scores, touched } = this;
         const hit: number[] = [];
         const add = (row: number, s: number): void => {
@@ -175,7 +183,7 @@ export class LexicalIndex {
             for (const t of cut) cutCounts.set(t, (cutCounts.get(t) ?? 0) + 1);
             const len = Math.max(1, this.rowLen[target] - cut.length);
             ids.forEach((term, q) => {
-                const tf = targetTf[q] - (cutCounts.get(this.terms[term]) ?? 0);
+                const tf = targetTf[q] - (cutCounts.get(this.terms.list[term]) ?? 0);
                 if (tf > 0) add(target, (textIdf[q] * tf * (k1 + 1)) / (tf + k1 * (1 - b + (b * len) / avgText)));
             });
         }
@@ -202,30 +210,24 @@ export class LexicalIndex {
      * and renumbers rows, files and terms (the maps give each kept one's new id, -1 dropped).
      */
     compact(rowMap: Int32Array, rows: number, fileMap: Int32Array, files: number): void {
-        const used = new Uint32Array(this.terms.length);
+        const used = new Uint32Array(this.terms.size);
         this.text.countLive((r) => rowMap[r] >= 0, used);
         this.path.countLive((f) => fileMap[f] >= 0, used);
-        const termMap = new Int32Array(this.terms.length).fill(-1);
-        const terms: string[] = [];
-        for (let t = 0; t < this.terms.length; t++) if (used[t] > 0) termMap[t] = terms.push(this.terms[t]) - 1;
-        this.text.rebuild(rowMap, termMap, terms.length, rows);
-        this.path.rebuild(fileMap, termMap, terms.length, files);
+        const { table: terms, map: termMap } = this.terms.select((t) => used[t] > 0);
+        this.text.rebuild(rowMap, termMap, terms.size, rows);
+        this.path.rebuild(fileMap, termMap, terms.size, files);
         this.terms = terms;
-        this.termIds = new Map(terms.map((t, i) => [t, i]));
-        const rowLen = new Uint32Array(rows);
-        for (let r = 0; r < rowMap.length; r++) if (rowMap[r] >= 0) rowLen[rowMap[r]] = this.rowLen[r];
-        const fileLen = new Uint32Array(files);
-        for (let f = 0; f < fileMap.length; f++) if (fileMap[f] >= 0) fileLen[fileMap[f]] = this.fileLen[f];
-        this.rowLen = rowLen;
-        this.fileLen = fileLen;
+        this.rowLen = remap(this.rowLen, rowMap, rows);
+        this.fileLen = remap(this.fileLen, fileMap, files);
         this.scores = new Float64Array(0);
         this.touched = new Uint8Array(0);
         this.mark = new Uint16Array(0);
+        this.termCount = new Uint32Array(0);
     }
 
     /** Bytes held in typed arrays, and an estimate for the dictionary. */
     bytes(): number {
         const b = this.text.bytes() + this.path.bytes() + this.rowLen.byteLength + this.fileLen.byteLength;
-        return b + this.scores.byteLength + this.touched.byteLength + this.mark.byteLength + stringBytes(this.terms);
+        return b + this.scores.byteLength + this.touched.byteLength + this.mark.byteLength + this.termCount.byteLength + this.terms.bytes();
     }
 }

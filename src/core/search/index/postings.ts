@@ -10,7 +10,8 @@
  * - documents are added in ascending id order, each once, so every term's postings are ascending
  *   within a segment, and segment i holds only documents below those of segment i + 1 and of the tail;
  * - the tail is frozen into a segment at TAIL_TRIPLES; the last two segments are merged while the
- *   older is under twice the newer, so sizes fall geometrically and there are O(log n) segments;
+ *   older is under twice the newer and the merge stays within MAX_MERGED_POSTINGS, so sizes fall
+ *   geometrically below that: O(n / MAX_MERGED_POSTINGS + log n) segments;
  * - postings of deleted documents stay (the caller skips dead documents) until `rebuild`, which
  *   drops them and renumbers documents and terms (compaction); `df` counts them until then, as
  *   Lucene's docFreq does;
@@ -27,32 +28,35 @@ export interface Segment {
 
 /** Triples in the tail before it is frozen into a segment (~1,000 chunks of code). */
 export const TAIL_TRIPLES = 1 << 16;
+/**
+ * No merge makes a segment of more postings (~5 MB, a few ms to copy): a merge of two large
+ * segments would hold the thread for tens of ms. Compaction still makes one segment of everything.
+ */
+export const MAX_MERGED_POSTINGS = 1 << 20;
 
 const MAX_TF = 255;
 
-/** The segment of `n` (term, doc, tf) triples given in ascending doc order. */
-function buildSegment(termOf: Uint32Array, docOf: Uint32Array, tfOf: Uint8Array, n: number): Segment {
-    const sorted = termOf.slice(0, n).sort();
-    let u = 0;
-    for (let i = 0; i < n; i++) if (i === 0 || sorted[i] !== sorted[i - 1]) sorted[u++] = sorted[i];
-    const terms = sorted.slice(0, u);
-    const offsets = new Uint32Array(u + 1);
-    const local = new Uint32Array(n);
-    for (let i = 0; i < n; i++) {
-        const j = findTerm(terms, termOf[i]);
-        local[i] = j;
-        offsets[j + 1]++;
-    }
-    for (let j = 0; j < u; j++) offsets[j + 1] += offsets[j];
-    const cursor = offsets.slice(0, u);
+/**
+ * The segment of `n` (term, doc, tf) triples given in ascending doc order: a counting sort by term.
+ * `scratch` has a zero for every term id (and is left so).
+ */
+function buildSegment(termOf: Uint32Array, docOf: Uint32Array, tfOf: Uint8Array, n: number, scratch: Int32Array): Segment {
+    const seen: number[] = [];
+    for (let i = 0; i < n; i++) if (scratch[termOf[i]]++ === 0) seen.push(termOf[i]);
+    const terms = Uint32Array.from(seen).sort();
+    const offsets = new Uint32Array(terms.length + 1);
+    for (let j = 0; j < terms.length; j++) offsets[j + 1] = offsets[j] + scratch[terms[j]];
+    // scratch[term] becomes the term's next free position.
+    for (let j = 0; j < terms.length; j++) scratch[terms[j]] = offsets[j];
     const docs = new Uint32Array(n);
     const tfs = new Uint8Array(n);
     // Triples come in ascending doc order, so each term's postings come out ascending.
     for (let i = 0; i < n; i++) {
-        const at = cursor[local[i]]++;
+        const at = scratch[termOf[i]]++;
         docs[at] = docOf[i];
         tfs[at] = tfOf[i];
     }
+    for (let j = 0; j < terms.length; j++) scratch[terms[j]] = 0;
     return { terms, offsets, docs, tfs };
 }
 
@@ -125,6 +129,8 @@ export class PostingsField {
     /** Per term: documents with a posting (deleted ones included until `rebuild`). */
     private dfs: Uint32Array = new Uint32Array(1024);
     private lastDoc = -1;
+    /** Zero for every term between uses (buildSegment's counts). */
+    private scratch: Int32Array = new Int32Array(0);
     /** Documents added (deleted ones included until `rebuild`). */
     docCount = 0;
 
@@ -143,21 +149,22 @@ export class PostingsField {
         return term < this.dfs.length ? this.dfs[term] : 0;
     }
 
-    /** Adds document `doc` (above every document added so far) with its term counts. */
-    add(doc: number, counts: ReadonlyMap<number, number>): void {
+    /** Adds document `doc` (above every document added so far): `terms[i]` occurs `tfs[i]` times, each term once. */
+    add(doc: number, terms: ArrayLike<number>, tfs: ArrayLike<number>, count: number): void {
         if (doc <= this.lastDoc) throw new RangeError(`postings: document ${doc} added after ${this.lastDoc}`);
         this.lastDoc = doc;
         this.docCount++;
-        const need = this.tailN + counts.size;
+        const need = this.tailN + count;
         this.tailTerm = grow(this.tailTerm, need);
         this.tailDoc = grow(this.tailDoc, need);
         this.tailTf = grow(this.tailTf, need);
-        for (const [term, tf] of counts) {
+        for (let i = 0; i < count; i++) {
+            const term = terms[i];
             this.tailTerm[this.tailN] = term;
             this.tailDoc[this.tailN] = doc;
-            this.tailTf[this.tailN] = Math.min(tf, MAX_TF);
+            this.tailTf[this.tailN] = Math.min(tfs[i], MAX_TF);
             this.tailN++;
-            this.dfs = grow(this.dfs, term + 1);
+            if (term >= this.dfs.length) this.dfs = grow(this.dfs, term + 1);
             this.dfs[term]++;
         }
         if (this.tailN >= TAIL_TRIPLES) this.freeze();
@@ -166,7 +173,8 @@ export class PostingsField {
     /** Moves the tail into a segment and merges segments as the size invariant asks. */
     freeze(): void {
         if (this.tailN === 0) return;
-        this.segs.push(buildSegment(this.tailTerm, this.tailDoc, this.tailTf, this.tailN));
+        this.scratch = grow(this.scratch, this.dfs.length);
+        this.segs.push(buildSegment(this.tailTerm, this.tailDoc, this.tailTf, this.tailN, this.scratch));
         this.tailN = 0;
         if (this.tailTerm.length > 2 * TAIL_TRIPLES) {
             this.tailTerm = new Uint32Array(1024);
@@ -175,7 +183,9 @@ export class PostingsField {
         }
         while (this.segs.length >= 2) {
             const n = this.segs.length;
-            if (postingCount(this.segs[n - 2]) >= 2 * postingCount(this.segs[n - 1])) break;
+            const older = postingCount(this.segs[n - 2]);
+            const newer = postingCount(this.segs[n - 1]);
+            if (older >= 2 * newer || older + newer > MAX_MERGED_POSTINGS) break;
             const merged = mergeSegments(this.segs[n - 2], this.segs[n - 1]);
             this.segs.splice(n - 2, 2, merged);
         }
@@ -266,13 +276,14 @@ export class PostingsField {
         this.segs = total > 0 ? [seg] : [];
         this.dfs = new Uint32Array(Math.max(terms, 16));
         for (let j = 0; j < kept.length; j++) this.dfs[kept[j]] = offsets[j + 1] - offsets[j];
+        this.scratch = new Int32Array(0);
         this.docCount = docs;
         this.lastDoc = docs - 1;
     }
 
     /** Bytes held in typed arrays. */
     bytes(): number {
-        let b = this.tailTerm.byteLength + this.tailDoc.byteLength + this.tailTf.byteLength + this.dfs.byteLength;
+        let b = this.tailTerm.byteLength + this.tailDoc.byteLength + this.tailTf.byteLength + this.dfs.byteLength + this.scratch.byteLength;
         for (const s of this.segs) b += s.terms.byteLength + s.offsets.byteLength + s.docs.byteLength + s.tfs.byteLength;
         return b;
     }

@@ -1,15 +1,18 @@
 /**
- * An index as plain columns: what the store writes and reads back. No Maps, no derived state
- * (file rows, hash references, sign codes, the mean, document frequencies are rebuilt on load).
+ * An index as plain columns: what the store writes and reads back. No Maps; derived state that is
+ * cheap to rebuild (file rows, hash references and links, document frequencies) is rebuilt on load,
+ * the vectors' sign codes and mean (O(n x dims)) are kept.
  *
  * `checkSnapshot` is the structural check of data read from disk: every id in range, every
- * length consistent, postings ordered as `PostingsField` assumes. A snapshot that passes cannot make
+ * length consistent, postings ordered as `PostingsField` assumes (that no path, hash, symbol or
+ * term appears twice is checked where their maps are built, `restoreSearchIndex`). A snapshot that passes cannot make
  * the index read out of bounds or loop; one that fails is corrupt (checksums catch torn and flipped
  * bytes first; this catches a writer's bug or a file crafted by hand).
  */
 import type { EmbedderIdentity } from '../types';
 import type { FileColumns, RowColumns } from './chunks';
 import type { Segment } from './postings';
+import type { VectorArrays } from './vectors';
 
 export interface IndexSnapshot {
     readonly identity: EmbedderIdentity;
@@ -20,7 +23,7 @@ export interface IndexSnapshot {
     readonly symbols: readonly string[];
     /** Content hashes; hash id h is vector slot h. */
     readonly hashes: readonly string[];
-    readonly vectors: { readonly q: Int8Array; readonly scales: Float32Array; readonly has: Uint8Array };
+    readonly vectors: VectorArrays;
     readonly terms: readonly string[];
     /** Postings of the text field (documents: rows) and of the path field (documents: files). */
     readonly text: readonly Segment[];
@@ -56,26 +59,18 @@ function checkSegments(name: string, segments: readonly Segment[], terms: number
     return undefined;
 }
 
-function distinct(list: readonly string[]): boolean {
-    return new Set(list).size === list.length;
-}
-
 /** The first inconsistency of `s`, in words, or undefined when it is whole. */
 export function checkSnapshot(s: IndexSnapshot): string | undefined {
     const dims = s.identity.dims;
     const F = s.files.paths.length;
     const f = s.files;
     if (f.mtimeMs.length !== F || f.size.length !== F || f.alive.length !== F || f.pathLen.length !== F) return `file columns of unequal lengths (${F} paths)`;
-    if (!distinct(f.paths)) return 'a file path appears twice';
     const r = s.rows;
     const R = r.file.length;
     for (const [name, col] of Object.entries({ start: r.start, end: r.end, symbol: r.symbol, hash: r.hash, sig: r.sig, alive: r.alive, textLen: r.textLen })) {
         if (col.length !== R) return `row column ${name} has ${col.length} rows, not ${R}`;
     }
     const H = s.hashes.length;
-    if (!distinct(s.hashes)) return 'a content hash appears twice';
-    if (!distinct(s.symbols)) return 'a symbol appears twice';
-    if (!distinct(s.terms)) return 'a term appears twice';
     for (let i = 0; i < R; i++) {
         if (r.file[i] >= F || r.hash[i] >= H || r.symbol[i] < -1 || r.symbol[i] >= s.symbols.length || r.alive[i] > 1) return `row ${i} refers out of range`;
         if (r.start[i] > r.end[i]) return `row ${i} ends before it starts`;
@@ -83,6 +78,8 @@ export function checkSnapshot(s: IndexSnapshot): string | undefined {
     }
     const v = s.vectors;
     if (v.scales.length !== H || v.has.length !== H || v.q.length !== H * dims) return `vectors for ${v.scales.length} slots and ${v.q.length} values, not ${H} x ${dims}`;
+    if (v.codes.length !== H * Math.ceil(dims / 32) || v.mean.length !== dims || v.sum.length !== dims) return 'sign codes, mean or sum of the wrong size';
+    if (!(Number.isSafeInteger(v.meanBasis) && v.meanBasis >= 0)) return `mean basis ${v.meanBasis}`;
     for (let h = 0; h < H; h++) if (v.has[h] > 1 || !Number.isFinite(v.scales[h])) return `vector slot ${h} is malformed`;
     return checkSegments('text', s.text, s.terms.length, R) ?? checkSegments('path', s.path, s.terms.length, F);
 }

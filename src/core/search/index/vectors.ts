@@ -17,11 +17,11 @@
  *   the search sees slots that are both;
  * - `mean` is the mean of the stored vectors when `meanBasis` of them were stored; it is
  *   recomputed, and every code with it, each time the count of vectors reaches twice `meanBasis`
- *   (amortised O(dims) per vector) and at `rebuild`; codes always agree with the current mean;
+ *   while `meanBasis` < MEAN_SAMPLE, and at `rebuild`; codes always agree with the current mean;
  * - `sum` is the exact sum of the dequantised stored vectors.
  */
 import type { RejectedVector } from '../types';
-import { grow } from './growable';
+import { grow, remap } from './growable';
 import { TopK } from './topK';
 
 /** Candidates rescored exactly: ~1 ms of int8 dot products at 768 dims on one core. */
@@ -35,12 +35,35 @@ export const DEFAULT_CANDIDATES = 1000;
  */
 export const WIDE = 10;
 
+/**
+ * The mean the sign codes are taken against is refreshed (every code re-encoded) each time the
+ * vectors double, until it rests on this many; after that only at `rebuild` (compaction). Later
+ * vectors move it only by sampling noise, and re-encoding 100,000 codes would hold the thread for
+ * ~200 ms; a code needs the mean near the centre of the vectors, not exact.
+ */
+export const MEAN_SAMPLE = 4096;
+
 /** Popcount of every 16-bit value. */
 const POPCOUNT16 = (() => {
     const t = new Uint8Array(1 << 16);
     for (let i = 1; i < t.length; i++) t[i] = t[i >> 1] + (i & 1);
     return t;
 })();
+
+/**
+ * A store's state as arrays: the quantised vectors (`q`: slots x dims, `scales`, `has`), and what
+ * is derived from them but kept so that loading computes nothing: the sign codes (slots x words),
+ * the mean they are relative to, the sum of the vectors and the count the mean was taken at.
+ */
+export interface VectorArrays {
+    readonly q: Int8Array;
+    readonly scales: Float32Array;
+    readonly has: Uint8Array;
+    readonly codes: Uint32Array;
+    readonly mean: Float32Array;
+    readonly sum: Float64Array;
+    readonly meanBasis: number;
+}
 
 /** Why `set` refused a vector. */
 export type VectorProblem = RejectedVector['problem'];
@@ -68,21 +91,19 @@ export class VectorStore {
         this.mean = new Float32Array(dims);
     }
 
-    /** A store holding these quantised vectors (loading): codes and the mean are derived again. */
-    static fromArrays(dims: number, q: Int8Array, scales: Float32Array, has: Uint8Array): VectorStore {
+    /** A store of these arrays (loading; `arrays()` gave them): nothing is computed again. */
+    static fromArrays(dims: number, a: VectorArrays): VectorStore {
         const v = new VectorStore(dims);
-        v.count = scales.length;
-        v.q = q;
-        v.scales = scales;
-        v.has = has;
+        v.count = a.scales.length;
+        v.q = a.q;
+        v.scales = a.scales;
+        v.has = a.has;
+        v.codes = a.codes;
+        v.mean.set(a.mean);
+        v.sum.set(a.sum);
+        v.meanBasis = a.meanBasis;
         v.live = new Uint8Array(v.count);
-        v.codes = new Uint32Array(v.count * v.words);
-        for (let s = 0; s < v.count; s++) {
-            if (!has[s]) continue;
-            v.stored++;
-            v.addToSum(s, 1);
-        }
-        v.refreshMean();
+        for (let s = 0; s < v.count; s++) v.stored += a.has[s];
         return v;
     }
 
@@ -127,7 +148,7 @@ export class VectorStore {
         this.scales[slot] = scale;
         this.has[slot] = 1;
         this.addToSum(slot, 1);
-        if (this.stored >= 2 * this.meanBasis) this.refreshMean();
+        if (this.stored >= 2 * this.meanBasis && this.meanBasis < MEAN_SAMPLE) this.refreshMean();
         else this.encode(slot);
         return undefined;
     }
@@ -268,37 +289,36 @@ export class VectorStore {
     rebuild(slotMap: Int32Array, slots: number): void {
         const d = this.dims;
         const q = new Int8Array(slots * d);
-        const scales = new Float32Array(slots);
-        const has = new Uint8Array(slots);
-        const live = new Uint8Array(slots);
-        for (let s = 0; s < this.count; s++) {
-            const t = slotMap[s];
-            if (t < 0) continue;
-            q.set(this.q.subarray(s * d, s * d + d), t * d);
-            scales[t] = this.scales[s];
-            has[t] = this.has[s];
-            live[t] = this.live[s];
-        }
+        for (let s = 0; s < this.count; s++) if (slotMap[s] >= 0) q.set(this.q.subarray(s * d, s * d + d), slotMap[s] * d);
         this.q = q;
-        this.scales = scales;
-        this.has = has;
-        this.live = live;
+        this.scales = remap(this.scales, slotMap, slots);
+        this.has = remap(this.has, slotMap, slots);
+        this.live = remap(this.live, slotMap, slots);
         this.codes = new Uint32Array(slots * this.words);
         this.dist = new Uint16Array(0);
         this.count = slots;
         this.stored = 0;
         this.sum.fill(0);
         for (let s = 0; s < slots; s++) {
-            if (!has[s]) continue;
+            if (!this.has[s]) continue;
             this.stored++;
             this.addToSum(s, 1);
         }
         this.refreshMean();
     }
 
-    /** The quantised vectors of the allocated slots (views, not copies: what the store writes). */
-    arrays(): { q: Int8Array; scales: Float32Array; has: Uint8Array } {
-        return { q: this.q.subarray(0, this.count * this.dims), scales: this.scales.subarray(0, this.count), has: this.has.subarray(0, this.count) };
+    /** The allocated slots' arrays (views, not copies: what the store writes). */
+    arrays(): VectorArrays {
+        const n = this.count;
+        return {
+            q: this.q.subarray(0, n * this.dims),
+            scales: this.scales.subarray(0, n),
+            has: this.has.subarray(0, n),
+            codes: this.codes.subarray(0, n * this.words),
+            mean: this.mean,
+            sum: this.sum,
+            meanBasis: this.meanBasis,
+        };
     }
 
     /** Bytes held in typed arrays. */
