@@ -31,8 +31,12 @@ export const FUSION_DEPTH = 100;
 /** Reciprocal rank counts up to this rank (MRR@10). */
 export const MRR_AT = 10;
 
-/** Before any calibration: plain RRF of the two channels. */
-export const DEFAULT_WEIGHTS: ChannelWeights = { lexical: 1, vector: 1, basis: 'default' };
+/**
+ * Before any calibration (or with no usable query): words alone rank, as with a vector channel that
+ * earned nothing; the query puts matches by meaning after them (query.ts), so an embedder that
+ * was never measured on this workspace cannot make results worse than lexical search.
+ */
+export const DEFAULT_WEIGHTS: ChannelWeights = Object.freeze({ lexical: 1, vector: 0, basis: 'default' as const });
 
 /**
  * A mined query as calibration takes it: with `without` set, `answerEmbedText` is required

@@ -18,6 +18,7 @@
 import type { Clock, TimerHandle } from '../clock';
 import { abortError, errorMessage, isAbortError } from '../errors';
 import type { RouterLogger } from '../tasks';
+import { DEFAULT_WEIGHTS } from './calibrate';
 import { sameEmbedder } from './embedders';
 import type { ChannelWeights, ChunkInput, EmbedderIdentity, FileStamp, IndexProgress, MinedQuery, SearchIndex } from './types';
 
@@ -93,8 +94,6 @@ export function isLexicalOnly(identity: EmbedderIdentity): boolean {
     return identity.space === LEXICAL_ONLY.space;
 }
 
-/** The weights before anything was measured: the vector channel only fills in after lexical results. */
-export const DEFAULT_WEIGHTS: ChannelWeights = Object.freeze({ lexical: 1, vector: 0, basis: 'default' as const });
 
 type FileJob = { readonly file: string; readonly kind: 'update' | 'delete'; readonly urgent: boolean };
 

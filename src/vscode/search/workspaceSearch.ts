@@ -20,7 +20,7 @@ import { createChunker } from '../../core/search/chunker';
 import { workspaceFiles, workspaceFsFromNode, type ExcludeMap } from '../../core/search/files';
 import { fuse } from '../../core/search/fusion';
 import { createSearchIndex, type InMemorySearchIndex } from '../../core/search/index/index';
-import { DEFAULT_WEIGHTS, Indexer, isLexicalOnly, type IndexKeeper } from '../../core/search/indexer';
+import { Indexer, isLexicalOnly, type IndexKeeper } from '../../core/search/indexer';
 import { mineDocQueries } from '../../core/search/mining';
 import { searchWorkspace, type SearchResponse } from '../../core/search/query';
 import { routerEmbeddings } from '../../core/search/routerEmbeddings';
@@ -68,7 +68,7 @@ export class WorkspaceSearch implements vscode.Disposable {
             embeddings: routerEmbeddings(router),
             createIndex: createSearchIndex,
             mine: (chunks) => mineDocQueries(chunks, { max: 4 }),
-            calibrate: (input) => calibrate(input).then((w) => (w.basis === 'default' ? DEFAULT_WEIGHTS : w)),
+            calibrate,
             clock,
             logger: { info: (m) => log.info(m), warn: (m) => log.warn(m), error: (m) => log.error(m) },
             onChange: () => this.status.trigger(),
