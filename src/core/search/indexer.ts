@@ -74,6 +74,8 @@ export interface IndexerDeps<I extends SearchIndex> {
     readonly logger?: RouterLogger;
     /** Progress or the index changed (throttled by the caller). */
     readonly onChange?: () => void;
+    /** A stored index could not be used (corrupt, truncated, foreign): it was set aside and is rebuilt. */
+    readonly onRebuild?: (problem: string) => void;
 }
 
 /** Texts per embedding task: the router runs them one native call at a time and yields between. */
@@ -297,7 +299,10 @@ export class Indexer<I extends SearchIndex = SearchIndex> {
         if (this.current) await this.save(signal);
         this.setState('scanning', `opening the index for ${identity.model}`);
         const loaded = await this.deps.store.load(identity, signal);
-        if (loaded.problem) this.deps.logger?.warn(`search index: ${loaded.problem}; rebuilding it`);
+        if (loaded.problem) {
+            this.deps.logger?.warn(`search index: ${loaded.problem}; rebuilding it`);
+            this.deps.onRebuild?.(loaded.problem);
+        }
         this.current = loaded.index ?? this.deps.createIndex(identity);
         this.weightsInForce = loaded.weights ?? DEFAULT_WEIGHTS;
         this.pending.clear();

@@ -72,6 +72,7 @@ export class WorkspaceSearch implements vscode.Disposable {
             clock,
             logger: { info: (m) => log.info(m), warn: (m) => log.warn(m), error: (m) => log.error(m) },
             onChange: () => this.status.trigger(),
+            onRebuild: (problem) => void vscode.window.showWarningMessage(`Zeta: the search index of this workspace could not be used (${problem}). It was set aside and is being rebuilt; search works by words meanwhile.`, 'Show Log').then((pick) => pick && log.show(true)),
         });
         this.view = new SearchView({
             extensionUri: context.extensionUri,

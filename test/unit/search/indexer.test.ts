@@ -72,7 +72,7 @@ function fileKeeper(dir: string): IndexKeeper<InMemorySearchIndex> {
         async load(id) {
             const r = await storeOf(id).load();
             if (r.kind === 'loaded') return { index: r.index, ...(weights.has(id.space) ? { weights: weights.get(id.space)! } : {}) };
-            return r.kind === 'setAside' ? { problem: r.detail } : {};
+            return r.kind === 'setAside' ? { problem: `the stored index could not be used (${r.reason}: ${r.detail})` } : {};
         },
         async save(index, w) {
             await storeOf(index.identity).save(index);
@@ -92,7 +92,7 @@ interface Harness {
     calibrations: number;
 }
 
-function harness(f: Fixture, ws: MemoryWorkspace, dir: string, mine: (texts: readonly string[]) => MinedQuery[] = () => []): Harness {
+function harness(f: Fixture, ws: MemoryWorkspace, dir: string, mine: (texts: readonly string[]) => MinedQuery[] = () => [], rebuilds: string[] = []): Harness {
     const embeddings = counting(routerEmbeddings(f.router));
     const logs: string[] = [];
     const h: Harness = { f, ws, embeddings, logs, calibrations: 0, indexer: undefined as never };
@@ -109,6 +109,7 @@ function harness(f: Fixture, ws: MemoryWorkspace, dir: string, mine: (texts: rea
         },
         clock: f.clock,
         logger: { info: (m) => logs.push(m), warn: (m) => logs.push(m), error: (m) => logs.push(m) },
+        onRebuild: (problem) => rebuilds.push(problem),
     });
     return h;
 }
@@ -215,6 +216,28 @@ describe('search indexer', () => {
         assert.deepEqual(again.ws.reads, ['b.js'], 'only the changed file is read');
         assert.equal(again.embeddings.documentsEmbedded.length, 1);
         assert.equal((await search(again, 'alpha')).results[0]?.chunk.file, 'a.js', 'the stored index answers');
+        await again.indexer.dispose();
+        await f.router.dispose();
+    });
+
+    it('a corrupt stored index is set aside with a message and rebuilt; search goes on', async () => {
+        const h = await start({ 'a.js': CODE('alpha', 'first') });
+        await h.indexer.dispose();
+        await h.f.router.dispose();
+        // Damage every part of the stored generation.
+        const id = h.indexer.index!.identity;
+        const folder = join(dir, identityKey(id));
+        for (const name of await fsp.readdir(folder)) if (name.endsWith('.bin')) await fsp.writeFile(join(folder, name), 'not an index');
+        const f = makeFixture({ models: [spec('coder'), spec('embedder')] });
+        await f.clock.advance(5_000);
+        const rebuilds: string[] = [];
+        const again = harness(f, h.ws, dir, () => [], rebuilds);
+        again.indexer.start();
+        await settle(again);
+        assert.equal(rebuilds.length, 1);
+        assert.match(rebuilds[0], /could not be used \((corrupt|truncated)/);
+        assert.equal((await search(again, 'alpha')).results[0]?.chunk.file, 'a.js', 'rebuilt from the files');
+        assert.ok((await fsp.readdir(dir)).some((n) => n.includes('.corrupt')), 'the damaged index was set aside, not deleted');
         await again.indexer.dispose();
         await f.router.dispose();
     });
