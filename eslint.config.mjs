@@ -4,7 +4,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-    { ignores: ['dist/**', 'out/**', 'node_modules/**', 'tools/**', '.vscode-test/**', '.zeta/**', 'media/**/*.js', '**/*.mjs'] },
+    { ignores: ['dist/**', 'out/**', 'node_modules/**', 'tools/**', '.vscode-test/**', '.zeta/**', 'demo/**', 'media/**/*.js', '**/*.mjs'] },
     js.configs.recommended,
     ...tseslint.configs.recommended,
     {

@@ -13,7 +13,7 @@
 //
 // Options: --port N (default 8080), --no-build (use dist/ as it is), --folder DIR (open DIR instead).
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
@@ -82,124 +82,13 @@ function ensureDemoModels() {
     return { coder: models.coder, reasoner: models.reasoner, embedder: models.embedder };
 }
 
-const DEMO_FILES = {
-    'README.md': `# Zeta demo workspace
-
-Try Zeta here:
-
-- Open \`src/geometry.ts\` or \`scripts/stats.py\` and type: ghost text from the coder model appears; Tab accepts it.
-- Select a function and run **Zeta: Explain Selection** (F1): the explanation streams into a panel.
-- **Zeta: Edit Selection** asks for an instruction and shows a diff; **Zeta: Plan Refactor** writes a plan.
-- Click Zeta's status bar item (or run **Zeta: Show Model Load**) to watch the models' queues and speed.
-
-The demo models are tiny generated GGUF files: their text is gibberish, but every path through
-the extension is real (llama.cpp through node-llama-cpp). Point \`zeta.models.*.path\` at real
-GGUF models for real answers.
-`,
-    'src/geometry.ts': `export interface Point {
-    x: number;
-    y: number;
-}
-
-export function distance(a: Point, b: Point): number {
-    const dx = a.x - b.x;
-    const dy = a.y - b.y;
-    return Math.sqrt(dx * dx + dy * dy);
-}
-
-export function centroid(points: Point[]): Point {
-    const sum = points.reduce((acc, p) => ({ x: acc.x + p.x, y: acc.y + p.y }), { x: 0, y: 0 });
-    return { x: sum.x / points.length, y: sum.y / points.length };
-}
-
-export function perimeter(polygon: Point[]): number {
-    let total = 0;
-    for (let i = 0; i < polygon.length; i++) {
-        total += distance(polygon[i], polygon[(i + 1) % polygon.length]);
-    }
-    return total;
-}
-`,
-    'src/cache.js': `// A least-recently-used cache with a fixed capacity.
-export class LruCache {
-    constructor(capacity) {
-        this.capacity = capacity;
-        this.entries = new Map();
-    }
-
-    get(key) {
-        if (!this.entries.has(key)) return undefined;
-        const value = this.entries.get(key);
-        this.entries.delete(key);
-        this.entries.set(key, value);
-        return value;
-    }
-
-    set(key, value) {
-        this.entries.delete(key);
-        this.entries.set(key, value);
-        if (this.entries.size > this.capacity) {
-            this.entries.delete(this.entries.keys().next().value);
-        }
-    }
-}
-`,
-    'scripts/stats.py': `"""Small statistics helpers."""
-
-
-def mean(values):
-    return sum(values) / len(values)
-
-
-def variance(values):
-    m = mean(values)
-    return sum((v - m) ** 2 for v in values) / len(values)
-
-
-def median(values):
-    ordered = sorted(values)
-    n = len(ordered)
-    mid = n // 2
-    if n % 2:
-        return ordered[mid]
-    return (ordered[mid - 1] + ordered[mid]) / 2
-
-
-if __name__ == "__main__":
-    data = [3, 1, 4, 1, 5, 9, 2, 6]
-    print(mean(data), variance(data), median(data))
-`,
-    'cmd/wordcount/main.go': `package main
-
-import (
-	"bufio"
-	"fmt"
-	"os"
-	"strings"
-)
-
-func main() {
-	counts := map[string]int{}
-	scanner := bufio.NewScanner(os.Stdin)
-	for scanner.Scan() {
-		for _, word := range strings.Fields(scanner.Text()) {
-			counts[strings.ToLower(word)]++
-		}
-	}
-	for word, n := range counts {
-		fmt.Printf("%6d %s\\n", n, word)
-	}
-}
-`,
-};
-
-/** Creates .zeta/demo-workspace, rewriting the sample files (files you add there are left alone). */
+/**
+ * Creates .zeta/demo-workspace from demo/workspace, rewriting the sample files (files you add
+ * there are left alone). The samples are in the repository as files so that the benchmark can
+ * measure search on them too (bench/quality/demo-queries.jsonl).
+ */
 function refreshDemoWorkspace(dir) {
-    for (const [rel, text] of Object.entries(DEMO_FILES)) {
-        const file = join(dir, rel);
-        mkdirSync(join(file, '..'), { recursive: true });
-        writeFileSync(file, text);
-    }
+    cpSync(join(ROOT, 'demo/workspace'), dir, { recursive: true, force: true });
 }
 
 async function main() {
