@@ -138,7 +138,7 @@ export interface SearchQualityReport {
     readonly bySource: Readonly<Record<string, number>>;
     readonly channels: Readonly<Record<Channel, ChannelScores>>;
     readonly weights: readonly ChannelWeights[];
-    readonly results: ReadonlyArray<{ readonly query: string; readonly source: string } & Readonly<Record<Channel, ReadonlyArray<ReturnType<typeof refOf>>>>>;
+    readonly results: ReadonlyArray<{ readonly query: string; readonly source: string; readonly relevant: JudgedQuery['relevant'] } & Readonly<Record<Channel, ReadonlyArray<ReturnType<typeof refOf>>>>>;
     readonly target: { readonly text: string; readonly met: boolean; readonly ratio: number };
 }
 
@@ -174,14 +174,14 @@ export async function runSearchQuality(args: SearchQualityArgs, log: (l: string)
             'query',
         );
         const scores: Record<Channel, ChannelScores[]> = { lexical: [], vector: [], hybrid: [] };
-        const results: Array<{ query: string; source: string } & Record<Channel, Array<ReturnType<typeof refOf>>>> = [];
+        const results: Array<{ query: string; source: string; relevant: JudgedQuery['relevant'] } & Record<Channel, Array<ReturnType<typeof refOf>>>> = [];
         judged.forEach((q, i) => {
             const lexical = index.searchLexical(q.query, FUSION_DEPTH);
             const vector = index.searchVector(qv[i], FUSION_DEPTH);
             const w = weightOf(i);
             const hybrid: SearchHit[] = fuse(lexical, vector, w, FUSION_DEPTH);
             const lists: Record<Channel, readonly SearchHit[]> = { lexical, vector, hybrid };
-            const row = { query: q.query, source: q.source } as { query: string; source: string } & Record<Channel, Array<ReturnType<typeof refOf>>>;
+            const row = { query: q.query, source: q.source, relevant: q.relevant } as { query: string; source: string; relevant: JudgedQuery['relevant'] } & Record<Channel, Array<ReturnType<typeof refOf>>>;
             for (const c of CHANNELS) {
                 const refs = lists[c].map((h) => h.chunk);
                 scores[c].push(scoreQuery(refs, q));
