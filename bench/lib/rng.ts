@@ -42,12 +42,5 @@ export function createRng(seed: number): Rng {
     };
 }
 
-/** FNV-1a 32-bit hash of a string: stable seeds from names. */
-export function hashString(s: string): number {
-    let h = 0x811c9dc5;
-    for (let i = 0; i < s.length; i++) {
-        h ^= s.charCodeAt(i);
-        h = Math.imul(h, 0x01000193);
-    }
-    return h >>> 0;
-}
+/** Stable seeds from names (FNV-1a, 32 bits). */
+export { fnv1a as hashString } from '../../src/core/hash';

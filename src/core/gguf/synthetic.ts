@@ -8,6 +8,7 @@
  * through a counter-based mulberry32, so bytes never depend on chunking, platform or order.
  */
 
+import { fnv1a } from '../hash';
 import { TOKEN_TYPE, ggufValue, type GgufValue } from './types';
 import type { GgufTensorSpec, GgufWriteSpec, TensorFill } from './writer';
 
@@ -143,16 +144,6 @@ export const SYNTHETIC_VOCABULARY: SyntheticVocabulary = buildVocabulary();
 const NON_ASCII_BYTE_TOKENS: ReadonlySet<number> = new Set(
     Array.from({ length: 128 }, (_, i) => SYNTHETIC_VOCABULARY.tokens.indexOf(`<0x${(0x80 + i).toString(16).toUpperCase()}>`)),
 );
-
-/** 32-bit FNV-1a of a string's UTF-16 code units. */
-function fnv1a(text: string): number {
-    let h = 0x811c9dc5;
-    for (let i = 0; i < text.length; i++) {
-        h ^= text.charCodeAt(i);
-        h = Math.imul(h, 0x01000193);
-    }
-    return h >>> 0;
-}
 
 /**
  * Element `i` of the mulberry32 stream started at `seed`, as a float in [0, 1). Counter-based

@@ -17,6 +17,7 @@
  */
 import type { Clock, TimerHandle } from '../clock';
 import { abortError, errorMessage, isAbortError } from '../errors';
+import { fnv1a } from '../hash';
 import type { RouterLogger } from '../tasks';
 import { DEFAULT_WEIGHTS } from './calibrate';
 import { sameEmbedder } from './embedders';
@@ -476,7 +477,7 @@ export class Indexer<I extends SearchIndex = SearchIndex> {
             if (this.queries.length < CALIBRATION_QUERIES) this.queries.push(q);
             else {
                 // A deterministic stand-in for a random draw: the same workspace calibrates the same way.
-                const j = hashIndex(`${q.answer.file}:${q.answer.startLine}`, this.queriesSeen);
+                const j = fnv1a(`${q.answer.file}:${q.answer.startLine}`) % this.queriesSeen;
                 if (j < CALIBRATION_QUERIES) this.queries[j] = q;
             }
         }
@@ -581,14 +582,4 @@ export class Indexer<I extends SearchIndex = SearchIndex> {
             this.deps.logger?.warn(`search: a progress listener threw: ${errorMessage(e)}`);
         }
     }
-}
-
-/** A deterministic index in [0, n) from a string and a count (FNV-1a). */
-function hashIndex(s: string, n: number): number {
-    let h = 0x811c9dc5;
-    for (let i = 0; i < s.length; i++) {
-        h ^= s.charCodeAt(i);
-        h = Math.imul(h, 0x01000193) >>> 0;
-    }
-    return h % Math.max(1, n);
 }
