@@ -24,7 +24,7 @@ import { createTreeSitterParser } from '../../src/backends/treeSitter';
 import { calibrate } from '../../src/core/search/calibrate';
 import { createChunker } from '../../src/core/search/chunker';
 import { workspaceFiles, workspaceFsFromNode } from '../../src/core/search/files';
-import { fuse } from '../../src/core/search/fusion';
+import { hybridRanking } from '../../src/core/search/fusion';
 import { createSearchIndex, type InMemorySearchIndex } from '../../src/core/search/index/index';
 import { mineDocQueries } from '../../src/core/search/mining';
 import type { ChannelWeights, ChunkInput, ChunkRef, MinedQuery, SearchHit } from '../../src/core/search/types';
@@ -179,7 +179,8 @@ export async function runSearchQuality(args: SearchQualityArgs, log: (l: string)
             const lexical = index.searchLexical(q.query, FUSION_DEPTH);
             const vector = index.searchVector(qv[i], FUSION_DEPTH);
             const w = weightOf(i);
-            const hybrid: SearchHit[] = fuse(lexical, vector, w, FUSION_DEPTH);
+            // The ranking the search view shows.
+            const hybrid: SearchHit[] = hybridRanking(lexical, vector, w, FUSION_DEPTH);
             const lists: Record<Channel, readonly SearchHit[]> = { lexical, vector, hybrid };
             const row = { query: q.query, source: q.source, relevant: q.relevant } as { query: string; source: string; relevant: JudgedQuery['relevant'] } & Record<Channel, Array<ReturnType<typeof refOf>>>;
             for (const c of CHANNELS) {

@@ -19,7 +19,7 @@ import { createRouter, defaultRoutingSettings, type ZetaRouter } from '../../src
 import { calibrate } from '../../src/core/search/calibrate';
 import { createChunker } from '../../src/core/search/chunker';
 import { workspaceFiles, workspaceFsFromNode } from '../../src/core/search/files';
-import { fuse } from '../../src/core/search/fusion';
+import { hybridRanking } from '../../src/core/search/fusion';
 import { createSearchIndex, type InMemorySearchIndex } from '../../src/core/search/index/index';
 import { Indexer, type Embeddings, type IndexKeeper } from '../../src/core/search/indexer';
 import { mineDocQueries } from '../../src/core/search/mining';
@@ -156,7 +156,7 @@ describe('workspace search over the real router and llama.cpp (tiny generated mo
         assert.ok(p.chunks > 0 && p.chunksWithVectors === p.chunks, JSON.stringify(p));
         assert.ok(router.snapshot().recentDecisions.some((d) => d.kind === 'embed' && d.chosen === 'embedder'), 'embedded as background work on the embedder');
 
-        const r = await searchWorkspace({ source: indexer, fuse, readLines: (f, s, e) => fsp.readFile(join(dir, 'ws', f), 'utf8').then((t) => t.split('\n').slice(s - 1, e)) }, 'perimeter of the polygon', new AbortController().signal);
+        const r = await searchWorkspace({ source: indexer, fuse: hybridRanking, readLines: (f, s, e) => fsp.readFile(join(dir, 'ws', f), 'utf8').then((t) => t.split('\n').slice(s - 1, e)) }, 'perimeter of the polygon', new AbortController().signal);
         assert.equal(r.vectors, 'used', 'the query was embedded through the router');
         assert.equal(r.results[0].chunk.file, 'src/geometry.py');
         assert.ok(r.results[0].snippet.length > 0);

@@ -59,3 +59,19 @@ export function fuse(lexical: readonly SearchHit[], vector: readonly SearchHit[]
         .slice(0, Math.max(0, k))
         .map((e) => ({ chunk: e.chunk, score: e.score, ...(e.lexicalRank !== undefined ? { lexicalRank: e.lexicalRank } : {}), ...(e.vectorRank !== undefined ? { vectorRank: e.vectorRank } : {}) }));
 }
+
+/**
+ * The ranking search shows: the fusion, and with a vector weight of 0 (the embedder not measured
+ * on this workspace yet, or it earned nothing here) the lexical ranking exactly, followed by the
+ * matches by meaning that words did not find. So a query whose words appear nowhere still finds
+ * something, and no result found by words moves.
+ */
+export function hybridRanking(lexical: readonly SearchHit[], vector: readonly SearchHit[], weights: FusionWeights, k: number): FusedHit[] {
+    const fused = fuse(lexical, vector, weights, k);
+    if (weights.vector > 0 || vector.length === 0 || fused.length >= k) return fused;
+    const have = new Set(fused.map((h) => keyOf(h.chunk)));
+    vector.forEach((h, i) => {
+        if (fused.length < k && !have.has(keyOf(h.chunk))) fused.push({ chunk: h.chunk, score: 0, vectorRank: i + 1 });
+    });
+    return fused;
+}

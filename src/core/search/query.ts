@@ -48,6 +48,7 @@ export interface SearchDeps {
         progress(): IndexProgress;
         embedQuery(text: string, signal: AbortSignal): Promise<number[] | undefined>;
     };
+    /** The ranking shown (fusion.ts `hybridRanking`). */
     readonly fuse: (lexical: readonly SearchHit[], vector: readonly SearchHit[], weights: ChannelWeights, k: number) => FusedHit[];
     /** Lines `start..end` (1-based, inclusive) of `file` now, or undefined when it cannot be read. */
     readonly readLines: (file: string, start: number, end: number, signal: AbortSignal) => Promise<readonly string[] | undefined>;
@@ -82,25 +83,9 @@ export async function searchWorkspace(deps: SearchDeps, query: string, signal: A
         if (isAbortError(e) && signal.aborted) throw e;
         status = { failed: errorMessage(e) };
     }
-    const final = await respond(deps, query, fillIn(deps.fuse(lexical, vector, source.weights, RESULTS_K), vector, source.weights), 'final', status, signal);
+    const final = await respond(deps, query, deps.fuse(lexical, vector, source.weights, RESULTS_K), 'final', status, signal);
     onUpdate?.(final);
     return final;
-}
-
-/**
- * With a vector weight of 0 (the embedder not measured yet, or it earned nothing here), fusion is
- * the lexical ranking exactly; matches by meaning that words did not find follow it, so a query
- * whose words appear nowhere still finds something, and no result by words moves.
- */
-function fillIn(fused: FusedHit[], vector: readonly SearchHit[], weights: ChannelWeights): FusedHit[] {
-    if (weights.vector > 0 || vector.length === 0 || fused.length >= RESULTS_K) return fused;
-    const key = (h: SearchHit): string => `${h.chunk.file}\n${h.chunk.startLine}`;
-    const have = new Set(fused.map(key));
-    const out = [...fused];
-    vector.forEach((h, i) => {
-        if (out.length < RESULTS_K && !have.has(key(h))) out.push({ chunk: h.chunk, score: 0, vectorRank: i + 1 });
-    });
-    return out;
 }
 
 async function respond(deps: SearchDeps, query: string, hits: readonly FusedHit[], phase: SearchResponse['phase'], vectors: SearchResponse['vectors'], signal: AbortSignal): Promise<SearchResponse> {

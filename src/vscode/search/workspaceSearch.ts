@@ -18,7 +18,7 @@ import { errorMessage } from '../../core/errors';
 import { calibrate } from '../../core/search/calibrate';
 import { createChunker } from '../../core/search/chunker';
 import { workspaceFiles, workspaceFsFromNode, type ExcludeMap } from '../../core/search/files';
-import { fuse } from '../../core/search/fusion';
+import { hybridRanking } from '../../core/search/fusion';
 import { createSearchIndex, type InMemorySearchIndex } from '../../core/search/index/index';
 import { Indexer, isLexicalOnly, type IndexKeeper } from '../../core/search/indexer';
 import { mineDocQueries } from '../../core/search/mining';
@@ -217,7 +217,7 @@ export class WorkspaceSearch implements vscode.Disposable {
         return searchWorkspace(
             {
                 source: this.indexer,
-                fuse: (lexical, vector, weights, k) => fuse(lexical, vector, weights, k),
+                fuse: hybridRanking,
                 readLines: (file, start, end, s) => this.readLines(file, start, end, s),
             },
             query,

@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { fuse, RRF_K } from '../../../src/core/search/fusion';
+import { fuse, hybridRanking, RRF_K } from '../../../src/core/search/fusion';
 import { createSearchIndex } from '../../../src/core/search/index';
 import type { SearchHit } from '../../../src/core/search/types';
 import { chunk, identity, STAMP } from './indexFixtures';
@@ -57,5 +57,24 @@ describe('search: reciprocal rank fusion', () => {
         assert.deepEqual(names(fused), ['retry.ts', 'net.ts']);
         assert.deepEqual([fused[0].lexicalRank, fused[0].vectorRank, fused[1].lexicalRank, fused[1].vectorRank], [1, 1, undefined, 2]);
         assert.deepEqual(names(fuse(lexical, vector, { lexical: 1, vector: 0 }, 10)), ['retry.ts']);
+    });
+});
+
+describe('the ranking search shows (hybridRanking)', () => {
+    const hit = (name: string): SearchHit => ({ chunk: { file: `${name}.ts`, startLine: 1, endLine: 1 }, score: 1 });
+    const names = (hits: readonly { chunk: { file: string } }[]): string[] => hits.map((h) => h.chunk.file.replace('.ts', ''));
+
+    it('with a vector weight of 0: the lexical ranking exactly, then what only meaning found', () => {
+        const r = hybridRanking([hit('a'), hit('b')], [hit('x'), hit('b'), hit('y')], { lexical: 1, vector: 0 }, 10);
+        assert.deepEqual(names(r), ['a', 'b', 'x', 'y']);
+        assert.equal(r[2].vectorRank, 1);
+        assert.equal(r[2].score, 0);
+        assert.deepEqual(names(hybridRanking([hit('a'), hit('b')], [hit('x')], { lexical: 1, vector: 0 }, 2)), ['a', 'b'], 'within k');
+    });
+
+    it('with a vector weight above 0: the fusion', () => {
+        const lexical = [hit('a'), hit('b')];
+        const vector = [hit('x'), hit('b')];
+        assert.deepEqual(hybridRanking(lexical, vector, { lexical: 1, vector: 1 }, 10), fuse(lexical, vector, { lexical: 1, vector: 1 }, 10));
     });
 });

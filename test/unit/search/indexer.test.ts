@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { calibrate } from '../../../src/core/search/calibrate';
 import { createChunker } from '../../../src/core/search/chunker';
-import { fuse } from '../../../src/core/search/fusion';
+import { hybridRanking } from '../../../src/core/search/fusion';
 import { createSearchIndex, type InMemorySearchIndex } from '../../../src/core/search/index/index';
 import { DEFAULT_WEIGHTS } from '../../../src/core/search/calibrate';
 import { Indexer, LEXICAL_ONLY, isLexicalOnly, type Embeddings, type IndexFiles, type IndexKeeper } from '../../../src/core/search/indexer';
@@ -129,7 +129,7 @@ async function settle(h: Harness, limitMs = 120_000): Promise<void> {
 }
 
 async function search(h: Harness, query: string): Promise<SearchResponse> {
-    const p = searchWorkspace({ source: h.indexer, fuse, readLines: (file, s, e) => Promise.resolve(h.ws.texts.get(file)?.split('\n').slice(s - 1, e)) }, query, new AbortController().signal);
+    const p = searchWorkspace({ source: h.indexer, fuse: hybridRanking, readLines: (file, s, e) => Promise.resolve(h.ws.texts.get(file)?.split('\n').slice(s - 1, e)) }, query, new AbortController().signal);
     await h.f.clock.advance(1_000);
     return p;
 }
@@ -339,7 +339,7 @@ describe('search query', () => {
             progress: () => ({ files: 2, filesDone: 2, chunks: 2, chunksWithVectors: 2, state: 'idle' as const }),
             embedQuery: () => Promise.resolve([0, 1]),
         };
-        const deps = { source, fuse, readLines: () => Promise.resolve(['line']) };
+        const deps = { source, fuse: hybridRanking, readLines: () => Promise.resolve(['line']) };
         const final = await searchWorkspace(deps, 'alpha', new AbortController().signal, (r) => updates.push(r));
         assert.deepEqual(updates.map((u) => u.phase), ['lexical', 'final']);
         assert.deepEqual(updates[0].results.map((r) => r.chunk.file), ['words.js']);
