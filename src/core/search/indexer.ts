@@ -127,6 +127,8 @@ export class Indexer<I extends SearchIndex = SearchIndex> {
     private queries: MinedQuery[] = [];
     private queriesSeen = 0;
     private vectorsSinceCalibration = 0;
+    /** Whether a calibration was tried on this index in this session (whatever it found). */
+    private calibrationTried = false;
     private scanning = false;
     private dirtySince: number | undefined;
     private saveTimer: TimerHandle | undefined;
@@ -313,6 +315,7 @@ export class Indexer<I extends SearchIndex = SearchIndex> {
         this.queries = [];
         this.queriesSeen = 0;
         this.vectorsSinceCalibration = 0;
+        this.calibrationTried = false;
         this.changedNow();
     }
 
@@ -489,8 +492,11 @@ export class Indexer<I extends SearchIndex = SearchIndex> {
         if (isLexicalOnly(index.identity) || this.queries.length < MIN_CALIBRATION_QUERIES) return false;
         const stats = index.stats();
         if (stats.chunks === 0 || stats.chunksWithVectors < 0.9 * stats.chunks) return false;
-        const due = this.weightsInForce.basis === 'default' || this.vectorsSinceCalibration >= RECALIBRATE_SHARE * stats.chunks;
+        // Once per index and session, then again only after a share of the chunks got new vectors:
+        // a calibration that found nothing usable is not retried in a loop.
+        const due = (!this.calibrationTried && this.weightsInForce.basis === 'default') || this.vectorsSinceCalibration >= RECALIBRATE_SHARE * stats.chunks;
         if (!due) return false;
+        this.calibrationTried = true;
         this.setState('indexing', `measuring search quality on ${this.queries.length} queries from this workspace`);
         try {
             const { embeddings } = this.deps;

@@ -15,6 +15,8 @@ import type { SearchFromWebview, SearchResultRow, SearchStatus, SearchToWebview 
 import { webviewHtml, webviewOptions } from '../webviewHtml';
 
 export const SEARCH_VIEW_ID = 'zeta.search';
+/** A query answered while indexing was partial is asked again after this many more points of progress. */
+const RERUN_STEP = 10;
 
 export interface SearchViewDeps {
     readonly extensionUri: vscode.Uri;
@@ -35,6 +37,11 @@ export class SearchView implements vscode.WebviewViewProvider, vscode.Disposable
     private running: AbortController | undefined;
     /** A query to put in the box once the view is ready (Zeta: Search Workspace with a selection). */
     private seed: string | undefined;
+    /**
+     * The last query answered while the workspace was not fully indexed by meaning, and how far it
+     * was: it is asked again as indexing moves on (every RERUN_STEP points, and at 100%).
+     */
+    private partial: { seq: number; query: string; percent: number } | undefined;
 
     constructor(private readonly deps: SearchViewDeps) {}
 
@@ -68,9 +75,13 @@ export class SearchView implements vscode.WebviewViewProvider, vscode.Disposable
         this.flushSeed();
     }
 
-    /** The index changed: the view shows its progress (when visible). */
+    /** The index changed: the view shows its progress (when visible), and a partial answer is asked again. */
     statusChanged(): void {
         this.postStatus();
+        const p = this.partial;
+        if (!p || !this.view?.visible) return;
+        const now = this.deps.status().percent;
+        if (now >= 100 || now - p.percent >= RERUN_STEP) void this.runSearch(p.seq, p.query);
     }
 
     dispose(): void {
@@ -112,6 +123,9 @@ export class SearchView implements vscode.WebviewViewProvider, vscode.Disposable
         const post = (r: SearchResponse): void => {
             if (controller.signal.aborted) return;
             this.post({ type: 'results', seq, query, results: r.results.map(toRow), final: r.phase === 'final', ...noteOf(r) });
+            if (r.phase !== 'final') return;
+            const percent = this.deps.status().percent;
+            this.partial = percent < 100 && query.trim() !== '' ? { seq, query, percent } : undefined;
         };
         try {
             await this.deps.search(query, controller.signal, post);
