@@ -19,7 +19,7 @@
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as fsp from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { createTreeSitterParser } from '../../src/backends/treeSitter';
 import { calibrate } from '../../src/core/search/calibrate';
 import { createChunker } from '../../src/core/search/chunker';
@@ -196,7 +196,7 @@ export async function runSearchQuality(args: SearchQualityArgs, log: (l: string)
         const target = { text: `hybrid MRR@10 >= ${need}x lexical (${args.embedder})`, met: ratio >= need, ratio };
         const bySource: Record<string, number> = {};
         for (const q of judged) bySource[q.source] = (bySource[q.source] ?? 0) + 1;
-        const report: SearchQualityReport = { workspace: args.workspace, embedder: args.embedder, queries: judged.length, bySource, channels, weights, results, target };
+        const report: SearchQualityReport = { workspace: relative(process.cwd(), args.workspace) || '.', embedder: args.embedder, queries: judged.length, bySource, channels, weights, results, target };
         mkdirSync(args.out, { recursive: true });
         writeFileSync(join(args.out, 'search-quality.json'), `${JSON.stringify(report, null, 1)}\n`);
         log('');
