@@ -15,6 +15,11 @@ import type { SearchFromWebview, SearchResultRow, SearchStatus, SearchToWebview 
 import { webviewHtml, webviewOptions } from '../webviewHtml';
 
 export const SEARCH_VIEW_ID = 'zeta.search';
+
+/** A search refused for a reason the user can act on; its message is shown as it is. */
+export class SearchUnavailable extends Error {
+    override readonly name = 'SearchUnavailable';
+}
 /** A query answered while indexing was partial is asked again after this many more points of progress. */
 const RERUN_STEP = 10;
 
@@ -131,6 +136,10 @@ export class SearchView implements vscode.WebviewViewProvider, vscode.Disposable
             await this.deps.search(query, controller.signal, post);
         } catch (e) {
             if (isAbortError(e) || controller.signal.aborted) return;
+            if (e instanceof SearchUnavailable) {
+                this.post({ type: 'error', seq, message: e.message });
+                return;
+            }
             this.deps.log.warn(`search "${query}" failed: ${errorMessage(e)}`);
             this.post({ type: 'error', seq, message: `Search failed: ${errorMessage(e)}` });
         } finally {

@@ -32,7 +32,7 @@ import type { Router } from '../../core/tasks';
 import type { ZetaSettings } from '../../core/userSettings';
 import type { SearchStatus } from '../../shared/messages';
 import { Throttle } from '../throttle';
-import { SearchView, SEARCH_VIEW_ID } from './searchView';
+import { SearchUnavailable, SearchView, SEARCH_VIEW_ID } from './searchView';
 
 export interface WorkspaceSearchDeps {
     readonly context: vscode.ExtensionContext;
@@ -214,6 +214,7 @@ export class WorkspaceSearch implements vscode.Disposable {
     // ---------------------------------------------------------------- searching
 
     private search(query: string, signal: AbortSignal, onUpdate: (r: SearchResponse) => void): Promise<SearchResponse> {
+        if (!this.deps.settings().features.search) return Promise.reject(new SearchUnavailable('Search is turned off (zeta.features.search).'));
         return searchWorkspace(
             {
                 source: this.indexer,
