@@ -119,7 +119,9 @@ export class DecisionRecordImpl implements DecisionRecord {
                 break;
             case 'spill':
                 if (pref && chosen) {
-                    const why = pref.excluded ?? `busy (${pref.queued} waiting, ~${ms(pref.waitMs)})`;
+                    // Busy only when something runs or waits there; an idle model can still be the slower one.
+                    const busy = pref.queued > 0 || pref.inFlight > 0 || pref.waitMs >= 1;
+                    const why = pref.excluded ?? (busy ? `busy (${pref.queued} waiting, ~${ms(pref.waitMs)})` : 'idle but slower for this task');
                     s = `${pref.modelId} ${why}: spilled to ${chosen.modelId}, predicted ${ms(chosen.finishMs)}` + (pref.excluded ? '' : ` vs ${ms(pref.finishMs)}`);
                 } else {
                     s = `sent to ${this.chosen}, predicted ${ms(chosen?.finishMs ?? 0)}`;
