@@ -66,6 +66,8 @@ export interface LoadDecisionRow {
     readonly agoMs: number;
     readonly chosen: string;
     readonly reason: string;
+    /** The document the task is about, as the user knows it (workspace-relative path), if any. */
+    readonly doc?: string;
 }
 
 /** Why one task waits now (the router's `WaitExplanation`). */

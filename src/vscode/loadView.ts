@@ -22,7 +22,11 @@ const TICK_MS = 1000;
 const DECISIONS_SHOWN = 12;
 const WAITS_SHOWN = 12;
 
-export function toLoadMessage(s: RouterSnapshot, wallTime: number): LoadSnapshotMessage {
+/**
+ * The message for one snapshot. `docLabel` names a task's document (a URI string) as the user
+ * knows it; by default its last path segment.
+ */
+export function toLoadMessage(s: RouterSnapshot, wallTime: number, docLabel: (doc: string) => string = lastSegment): LoadSnapshotMessage {
     return {
         type: 'snapshot',
         wallTime,
@@ -51,9 +55,24 @@ export function toLoadMessage(s: RouterSnapshot, wallTime: number): LoadSnapshot
             agoMs: Math.max(0, s.at - d.at),
             chosen: d.chosen ?? '(none)',
             reason: d.reason,
+            ...(d.doc !== undefined ? { doc: docLabel(d.doc) } : {}),
         })),
         waits: s.waits.slice(0, WAITS_SHOWN).map((w) => ({ taskId: w.taskId, modelId: w.modelId, stage: w.stage, reason: w.reason })),
     };
+}
+
+function lastSegment(doc: string): string {
+    const path = doc.replace(/[?#].*$/, '');
+    return decodeURIComponent(path.slice(path.lastIndexOf('/') + 1)) || doc;
+}
+
+/** A document URI string as a workspace-relative path (or its last segment when it is not a URI). */
+function workspaceLabel(doc: string): string {
+    try {
+        return vscode.workspace.asRelativePath(vscode.Uri.parse(doc, true), false);
+    } catch {
+        return lastSegment(doc);
+    }
 }
 
 export class LoadView implements vscode.Disposable {
@@ -167,7 +186,7 @@ export class LoadView implements vscode.Disposable {
         const message: LoadToWebview =
             s.models.length === 0
                 ? { type: 'empty', message: 'No models are configured. Run "Zeta: Get Started" or set zeta.models.*.path.' }
-                : toLoadMessage(s, Date.now());
+                : toLoadMessage(s, Date.now(), workspaceLabel);
         this.posted++;
         void panel.webview.postMessage(message);
     }

@@ -139,9 +139,11 @@ function render(m: LoadSnapshotMessage): void {
     decisions.replaceChildren(
         ...m.decisions.map((d) => {
             const li = el('li');
+            li.dataset.task = String(d.taskId);
             li.append(
                 el('span', 'when', `${(d.agoMs / 1000).toFixed(1)} s ago`),
-                el('span', 'kind', d.kind),
+                el('span', 'kind', `${d.kind} #${d.taskId}`),
+                ...(d.doc !== undefined ? [el('span', 'doc', d.doc)] : []),
                 el('span', 'arrow', '→'),
                 el('strong', undefined, d.chosen),
                 el('div', 'reason', d.reason),
