@@ -108,16 +108,48 @@ export async function webviewFrame(page: Page, selector: string, timeoutMs = 20_
 
 /**
  * The editor's visible text without ghost text (which is rendered inside the same lines), with
- * spaces as spaces (VS Code renders them as U+00A0). Lines are in DOM order, which is not always
- * top to bottom: compare with includes(), not line by line.
+ * spaces as spaces (VS Code renders them as U+00A0), lines top to bottom (by their `top` in px).
  */
 export async function textWithoutGhost(editor: Locator): Promise<string> {
-    const lines = await editor.locator('.view-lines .view-line').evaluateAll((els) => els.map((line) => {
-        const copy = line.cloneNode(true) as HTMLElement;
-        copy.querySelectorAll('[class*="ghost-text"]').forEach((g) => g.remove());
-        return copy.textContent ?? '';
-    }));
+    const lines = await editor.locator('.view-lines .view-line').evaluateAll((els) => els
+        .map((line) => {
+            const copy = line.cloneNode(true) as HTMLElement;
+            copy.querySelectorAll('[class*="ghost-text"]').forEach((g) => g.remove());
+            return { top: parseFloat((line as HTMLElement).style.top) || 0, text: copy.textContent ?? '' };
+        })
+        .sort((a, b) => a.top - b.top)
+        .map((l) => l.text));
     return lines.join('\n').replace(/\u00a0/g, ' ');
+}
+
+/**
+ * Waits until the editor's text (without ghost text) satisfies `ok`, and returns it; the view renders
+ * an edit a frame after the ghost text goes. Throws with the last text seen after `timeoutMs`.
+ */
+export async function waitForEditorText(editor: Locator, ok: (text: string) => boolean, timeoutMs = 5_000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+        const text = await textWithoutGhost(editor);
+        if (ok(text)) return text;
+        if (Date.now() > deadline) throw new Error(`the editor's text did not change as expected within ${timeoutMs} ms: ${JSON.stringify(text)}`);
+        await editor.page().waitForTimeout(100);
+    }
+}
+
+/**
+ * Where ghost text shows: inline on the cursor's line, and the lines after the first in a view zone
+ * below it (a suggestion that starts with a line break has no inline part at all).
+ */
+export const GHOST_SELECTOR = '[class*="ghost-text-decoration"], .suggest-preview-text .view-line';
+
+/** The ghost text shown in the editor as one string (inline part, then the lines below), spaces as spaces. */
+export async function ghostSuggestion(editor: Locator): Promise<string> {
+    const inline = await editor.locator('.view-lines [class*="ghost-text-decoration"]').allTextContents();
+    const below = await editor.locator('.suggest-preview-text .view-line').evaluateAll((els) => els
+        .map((line) => ({ top: parseFloat((line as HTMLElement).style.top) || 0, text: line.textContent ?? '' }))
+        .sort((a, b) => a.top - b.top)
+        .map((l) => l.text));
+    return [inline.join(''), ...below].join('\n').replace(/\u00a0/g, ' ');
 }
 
 /** Closes every editor and webview (View: Close All Editor Groups), discarding nothing on disk. */

@@ -6,7 +6,7 @@
  */
 import * as assert from 'node:assert/strict';
 import type { Frame, Page } from 'playwright-core';
-import { closeAllEditors, openFile, openWorkbench, runCommand, screenshot, textWithoutGhost, waitForModelsLoaded, webviewFrame, zetaStatus, type Workbench } from './workbench';
+import { closeAllEditors, ghostSuggestion, GHOST_SELECTOR, openFile, openWorkbench, runCommand, screenshot, textWithoutGhost, waitForEditorText, waitForModelsLoaded, webviewFrame, zetaStatus, type Workbench } from './workbench';
 
 /** A card's numbers in the load view: model id -> { served, ... } as displayed. */
 async function loadCards(frame: Frame): Promise<Record<string, Record<string, string>>> {
@@ -64,7 +64,7 @@ describe('Zeta in the workbench (Chromium)', function () {
 
         // Typing asks for a completion (after Zeta's adaptive debounce); Alt+\ asks again in case the
         // first request was superseded by the last keystrokes.
-        const ghost = p.locator('.monaco-editor [class*="ghost-text-decoration"]');
+        const ghost = editor.locator(GHOST_SELECTOR);
         for (let attempt = 0; ; attempt++) {
             try {
                 await ghost.first().waitFor({ timeout: 8_000 });
@@ -74,18 +74,16 @@ describe('Zeta in the workbench (Chromium)', function () {
                 await p.keyboard.press('Alt+Backslash');
             }
         }
-        // The ghost text on the cursor's line (more lines, if any, are rendered in a view zone below).
-        const inline = editor.locator('.view-line', { has: p.locator('[class*="ghost-text-decoration"]') }).first();
-        const ghostText = (await inline.locator('[class*="ghost-text-decoration"]').allTextContents()).join('').replace(/\u00a0/g, ' ');
-        assert.ok(ghostText.trim().length > 0, 'the ghost text is empty');
+        const ghostText = await ghostSuggestion(editor);
+        assert.ok(ghostText.trim().length > 0, `the ghost text is empty: ${JSON.stringify(ghostText)}`);
         const before = await textWithoutGhost(editor);
         assert.ok(!before.includes(`${typed}${ghostText}`), 'the ghost text is already part of the text');
 
         await p.keyboard.press('Tab');
-        await p.waitForFunction(() => document.querySelectorAll('.monaco-editor [class*="ghost-text-decoration"]').length === 0, undefined, { timeout: 5_000 });
-        const after = await textWithoutGhost(editor);
-        assert.notEqual(after, before, 'Tab did not change the text');
-        assert.ok(after.includes(`${typed}${ghostText}`), `the accepted ghost text ${JSON.stringify(ghostText)} is not in the editor: ${JSON.stringify(after.split('\n').find((l) => l.includes(typed)))}`);
+        await p.waitForFunction((sel) => document.querySelectorAll(sel).length === 0, GHOST_SELECTOR, { timeout: 5_000 });
+        // Tab inserts exactly the suggestion shown.
+        const after = await waitForEditorText(editor, (t) => t !== before);
+        assert.ok(after.includes(`${typed}${ghostText}`), `the accepted ghost text ${JSON.stringify(ghostText)} is not in the editor: ${JSON.stringify(after)}`);
     });
 
     it('"Zeta: Explain Selection" from the command palette streams an answer into its panel', async () => {
@@ -125,31 +123,37 @@ describe('Zeta in the workbench (Chromium)', function () {
         const p = page!;
         await zetaStatus(p).click();
         const frame = await webviewFrame(p, '#decisions');
-        const editor = await openFile(p, 'src/geometry.py', { toSide: true });
+        // A file no other test opens, so that the coder holds none of it and the read is this test's.
+        const editor = await openFile(p, 'src/shapes.py', { toSide: true });
         await editor.locator('.view-lines').click();
         await p.keyboard.press('Control+End');
         // The cursor rests at the end of the file: the coder reads the text before it.
-        await frame.waitForFunction(() => Array.from(document.querySelectorAll('#decisions li')).some((li) => /read ahead/.test(li.textContent ?? '') && /coder/.test(li.textContent ?? '')), undefined, { timeout: 30_000, polling: 200 });
-        // Let the read finish (the coder's card shows nothing running), then type.
-        await frame.waitForFunction(() => {
+        const readHandle = await frame.waitForFunction(() => {
+            const li = Array.from(document.querySelectorAll<HTMLElement>('#decisions li')).find((x) => /read ahead/.test(x.textContent ?? '') && x.querySelector('.doc')?.textContent === 'src/shapes.py');
+            return li !== undefined && /coder/.test(li.querySelector('strong')?.textContent ?? '') ? Number(li.dataset.task) : undefined;
+        }, undefined, { timeout: 30_000, polling: 200 });
+        const readTask = (await readHandle.jsonValue()) as number;
+        // Let the read finish (it no longer waits, and nothing runs or waits on the coder), then type.
+        await frame.waitForFunction((id) => {
+            if (Array.from(document.querySelectorAll('#waits li')).some((li) => li.textContent?.includes(`#${id}`))) return false;
             for (const card of Array.from(document.querySelectorAll('#models article.card'))) {
                 if (card.querySelector('.card-head strong')?.textContent !== 'coder') continue;
-                for (const dt of Array.from(card.querySelectorAll('dl.stats dt'))) if (/running/.test(dt.textContent ?? '')) return /^0/.test(dt.nextElementSibling?.textContent ?? '');
+                const stats = new Map(Array.from(card.querySelectorAll('dl.stats dt')).map((dt) => [dt.textContent ?? '', dt.nextElementSibling?.textContent ?? '']));
+                return /^0\b/.test(stats.get('running') ?? '') && /^0\b/.test(stats.get('waiting') ?? '');
             }
             return false;
-        }, undefined, { timeout: 30_000, polling: 200 });
-        // One keystroke: its completion is the first decision after the read (the list is newest first).
+        }, readTask, { timeout: 30_000, polling: 200 });
+        // One keystroke: its completion is the first completion decision after the read.
         await p.keyboard.type('d');
-        const first = await frame.waitForFunction(() => {
-            const items = Array.from(document.querySelectorAll('#decisions li')).map((li) => li.textContent ?? '');
-            const read = items.findIndex((t) => /read ahead/.test(t));
-            if (read <= 0) return undefined;
-            const after = items.slice(0, read).filter((t) => /completion/.test(t));
-            return after.length > 0 ? after[after.length - 1] : undefined;
-        }, undefined, { timeout: 30_000, polling: 200 });
+        const first = await frame.waitForFunction((id) => {
+            const after = Array.from(document.querySelectorAll<HTMLElement>('#decisions li'))
+                .filter((li) => Number(li.dataset.task) > id && /^completion\b/.test(li.querySelector('.kind')?.textContent ?? ''))
+                .sort((a, b) => Number(a.dataset.task) - Number(b.dataset.task));
+            return after.length > 0 ? after[0].textContent : undefined;
+        }, readTask, { timeout: 30_000, polling: 200 });
         const text = (await first.jsonValue()) as string;
         const m = /reuses (\d+) cached prompt tokens/.exec(text);
-        assert.ok(m && Number(m[1]) >= 100, `the first keystroke after the read: ${text}`);
+        assert.ok(m && Number(m[1]) >= 100, `the first keystroke after the read (task ${readTask}): ${text}`);
         await runCommand(p, 'File: Revert File');
     });
 
