@@ -123,6 +123,8 @@ export class DecisionRecordImpl implements DecisionRecord {
                     const busy = pref.queued > 0 || pref.inFlight > 0 || pref.waitMs >= 1;
                     const why = pref.excluded ?? (busy ? `busy (${pref.queued} waiting, ~${ms(pref.waitMs)})` : 'idle but slower for this task');
                     s = `${pref.modelId} ${why}: spilled to ${chosen.modelId}, predicted ${ms(chosen.finishMs)}` + (pref.excluded ? '' : ` vs ${ms(pref.finishMs)}`);
+                    // What the spill gave up: the preferred model already held part of the prompt.
+                    if (pref.reusedTokens > 0 && pref !== chosen) s += ` though ${pref.modelId} holds ${pref.reusedTokens} cached prompt tokens of this document`;
                 } else {
                     s = `sent to ${this.chosen}, predicted ${ms(chosen?.finishMs ?? 0)}`;
                 }

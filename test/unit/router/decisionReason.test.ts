@@ -13,5 +13,6 @@ describe('router: decision reasons', () => {
         assert.equal(reason({ inFlight: 1, waitMs: 250 }), 'coder busy (0 waiting, ~250 ms): spilled to reasoner, predicted 136 ms vs 314 ms');
         assert.equal(reason({ queued: 2 }), 'coder busy (2 waiting, ~0 ms): spilled to reasoner, predicted 136 ms vs 314 ms');
         assert.equal(reason({ excluded: 'not loaded' }), 'coder not loaded: spilled to reasoner, predicted 136 ms');
+        assert.equal(reason({ reusedTokens: 280 }), 'coder idle but slower for this task: spilled to reasoner, predicted 136 ms vs 314 ms though coder holds 280 cached prompt tokens of this document');
     });
 });
