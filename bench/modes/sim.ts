@@ -5,7 +5,7 @@
  */
 import { resolve } from 'node:path';
 import { createRouter, defaultRoutingSettings } from '../../src/core/router';
-import { POLICY_NAMES } from '../../src/core/tasks';
+import { BENCH_POLICIES } from '../policies';
 import { policyReport, reportHead, type PolicyReport, type Report, type SeedSweep } from '../report/report';
 import { evaluateTargets } from '../report/targets';
 import { writeReport } from '../report/write';
@@ -25,7 +25,8 @@ export async function runSimMode(args: CliArgs, command: string): Promise<Report
     const trace = focus(loaded);
     // Built before the main run, so that a trace that cannot be regenerated fails at once.
     const seedTraces = new Map(args.seeds?.map((sd) => [sd, focus(loadTraceFile(traceFile, sd))] as const));
-    const profileFile = args.profile ?? shippedProfile('rtx4090-qwen2.5-trio');
+    // The headline: the trio the walkthrough recommends (the 4B-FIM profile is the second row: --profile).
+    const profileFile = args.profile ?? shippedProfile('rtx4090-walkthrough-trio');
     const profile = loadProfile(profileFile);
     const s = summarize(trace);
     console.log(`sim: trace ${trace.name} (${trace.lines.length} lines, ${(s.durationMs / 1000).toFixed(0)} s), profile ${profile.name}`);
@@ -45,7 +46,7 @@ export async function runSimMode(args: CliArgs, command: string): Promise<Report
         ...head,
         ablation: args.ablation ? ablation : undefined,
         seeds,
-        targets: evaluateTargets('sim', head.policies, head.isolated.completion.firstTokenMs.p95, cost.p99),
+        targets: evaluateTargets('sim', head.policies, head.isolated.suggestion.waitedFor, cost.p99),
         environment: { traceSummary: s, profileFile: resolve(profileFile), node: process.version },
         runtimeMs: performance.now() - started,
     };
@@ -53,10 +54,7 @@ export async function runSimMode(args: CliArgs, command: string): Promise<Report
         args.out,
         report,
         {
-            firstToken: [
-                ...POLICY_NAMES.map((p) => ({ name: p, values: suite.policies[p].completionFirstTokenSamples })),
-                { name: 'isolated', values: suite.isolated.completionFirstTokenSamples },
-            ],
+            suggestion: [...BENCH_POLICIES.map((p) => ({ name: p, values: suite.policies[p].suggestionWaitedForSamples })), { name: 'isolated', values: suite.isolated.suggestionWaitedForSamples }],
         },
         [
             'Simulated: the real router (src/core/router) drives simulated backends on virtual time; see bench/README.md for the model.',

@@ -1,19 +1,25 @@
 /**
  * Replays a trace through one router instance and records what happened to every request.
  * The same code runs in virtual time (simulator) and in wall-clock time (real models); only the
- * `ReplayEnv` differs. Request handling shared by every policy (issue §2):
- * - every keystroke is reported to the router (`activity`) and its completion submitted; the
- *   previous completion for the same document is cancelled (as the editor cancels its token),
- *   and the router also supersedes it;
+ * `ReplayEnv` differs. Request handling:
+ * - a `completion` line is a keystroke, the user's event: it goes through the completion pipeline
+ *   (src/core/completion/pipeline.ts), the editor's own code from "the user typed here" to the
+ *   suggestion: the keystroke feeds the router's cadence, the debounce (the policy's: adaptive for
+ *   zeta, fixed for the baselines as the editors using them have it) may end in a `completion`
+ *   task, and the pipeline's result is the suggestion the provider would return. A keystroke
+ *   cancels the previous one's request in the same document (as the editor cancels its token);
+ * - a focus event is the cursor coming to rest in a document (the pipeline's `cursorRested`);
  * - embed lines are one sequential indexing stream (see bench/workload/trace.ts);
  * - every request must settle: a request still pending at the time limit is recorded as "hung".
- * Units: ms on the env's clock.
+ * Units: ms on the env's clock, from the trace's start.
  */
 import type { ModelBackend, ModelSpec } from '../../src/core/backend';
 import type { Clock, VirtualClock } from '../../src/core/clock';
 import { DeadlineError, NoCapableModelError, QueueFullError, SupersededError, errorMessage, isAbortError } from '../../src/core/errors';
+import type { TokenCounter } from '../../src/core/completion/context';
+import { CompletionPipeline, type CompletionPipelineSettings } from '../../src/core/completion/pipeline';
 import type { Router, RouterDeps, RoutingSettings, Task, TaskKind, TaskResult } from '../../src/core/tasks';
-import type { TaskBuilder } from './text';
+import { TraceDocuments, type TaskBuilder } from './text';
 import type { Trace, TraceLine } from '../workload/trace';
 
 export type Outcome = 'served' | 'cancelled' | 'dropped' | 'failed' | 'hung';
@@ -22,8 +28,17 @@ export interface RequestRecord {
     readonly index: number;
     readonly line: TraceLine;
     readonly kind: TaskKind;
-    /** Relative to the trace start (ms). */
-    submitAt: number;
+    /** The user's event (the trace line's time; a keystroke for a completion), from the trace start (ms). */
+    readonly keystrokeAt: number;
+    /**
+     * When the task went to the router (ms); for a completion, after the debounce, and undefined when
+     * a newer keystroke cancelled it before (no task was made).
+     */
+    submitAt?: number;
+    /** Completions: when the pipeline returned a suggestion to show (ms); undefined when none. */
+    suggestionAt?: number;
+    /** Completions: the debounce the pipeline waited (ms). */
+    debounceMs?: number;
     firstTokenAt?: number;
     endAt?: number;
     outcome?: Outcome;
@@ -51,6 +66,13 @@ export interface ReplayInput {
     readonly createRouter: (deps: RouterDeps) => Router;
     readonly createBackend: (spec: ModelSpec) => ModelBackend;
     readonly builder: TaskBuilder;
+    /**
+     * The completion settings the pipeline runs with (window limits, debounce bounds): the
+     * policy's request handling.
+     */
+    readonly completion: CompletionPipelineSettings;
+    /** The completion windows' token counter (the simulator's: one a word; real mode: the model's tokenizer). */
+    readonly countTokens: TokenCounter;
     readonly env: ReplayEnv;
     /** Extra time allowed after the last line for the queues to drain (ms). */
     readonly drainLimitMs: number;
@@ -135,6 +157,49 @@ export async function replay(input: ReplayInput): Promise<ReplayResult> {
         pending--;
     };
 
+    // No feedback: a trace has no accept events, and a keystroke that does not match a synthetic
+    // suggestion is no user's judgement of it (every showing would count as dismissed).
+    const pipeline = new CompletionPipeline({ router, clock, countTokens: input.countTokens, feedback: () => undefined });
+    const documents = new TraceDocuments(builder.tokensPerWord);
+    // Completion lines are keystrokes: the pipeline between them and the router, as in the editor.
+    const keystroke = (rec: RequestRecord, line: TraceLine): void => {
+        latestByDoc.get(line.doc)?.abort(new SupersededError(line.doc));
+        const ac = new AbortController();
+        latestByDoc.set(line.doc, ac);
+        pipeline.keystroke(line.doc);
+        pending++;
+        let answer: TaskResult | undefined;
+        pipeline
+            .suggest(documents.keystroke(line), { ...input.completion, maxTokens: line.maxTokens }, ac.signal, {
+                submitted: () => {
+                    rec.submitAt = now();
+                },
+                firstToken: () => {
+                    if (rec.firstTokenAt === undefined) rec.firstTokenAt = now();
+                },
+                answered: (r) => {
+                    answer = r;
+                },
+            })
+            .then(
+                (suggestion) => {
+                    if (suggestion) {
+                        rec.suggestionAt = now();
+                        rec.debounceMs = suggestion.debounceMs;
+                    }
+                    if (answer) settle(rec, answer, undefined);
+                    else if (suggestion) {
+                        // From the pipeline's cache: shown with no model call.
+                        rec.endAt = now();
+                        rec.outcome = 'served';
+                        rec.modelId = suggestion.modelId;
+                        pending--;
+                    } else settle(rec, undefined, new Error('no answer'));
+                },
+                (e: unknown) => settle(rec, undefined, e),
+            );
+    };
+
     const submit = (rec: RequestRecord, task: Task, signal?: AbortSignal): void => {
         rec.submitAt = now();
         pending++;
@@ -175,20 +240,15 @@ export async function replay(input: ReplayInput): Promise<ReplayResult> {
 
     const startLine = (index: number, line: TraceLine): void => {
         submittedLines++;
-        const rec: RequestRecord = { index, line, kind: line.kind, submitAt: now() };
+        const rec: RequestRecord = { index, line, kind: line.kind, keystrokeAt: now() };
         records.push(rec);
         const firstToken = (): void => {
             if (rec.firstTokenAt === undefined) rec.firstTokenAt = now();
         };
         switch (line.kind) {
-            case 'completion': {
-                latestByDoc.get(line.doc)?.abort(new SupersededError(line.doc));
-                const ac = new AbortController();
-                latestByDoc.set(line.doc, ac);
-                router.activity({ type: 'keystroke', doc: line.doc });
-                submit(rec, builder.completion(line, firstToken), ac.signal);
+            case 'completion':
+                keystroke(rec, line);
                 break;
-            }
             case 'edit':
             case 'explain':
             case 'refactorPlan':
@@ -211,7 +271,11 @@ export async function replay(input: ReplayInput): Promise<ReplayResult> {
     // after the lines, so a focus at the same ms as a line of another document runs after it.
     for (const f of trace.focus ?? []) {
         const line = trace.lines[f.line];
-        if (line?.kind === 'completion') clock.setTimeout(() => router.readAhead(builder.readAhead(line)), f.t);
+        if (line?.kind !== 'completion') continue;
+        clock.setTimeout(() => {
+            const at = documents.beforeKeystroke(line);
+            pipeline.cursorRested(() => at, () => input.completion);
+        }, f.t);
     }
     const lastT = trace.lines.length > 0 ? trace.lines[trace.lines.length - 1].t : 0;
     const allDone = (): boolean => submittedLines === trace.lines.length && pending === 0 && embedQueue.length === 0;
@@ -225,6 +289,7 @@ export async function replay(input: ReplayInput): Promise<ReplayResult> {
         }
     }
     const endMs = records.reduce((m, r) => Math.max(m, r.endAt ?? 0), 0);
+    pipeline.dispose();
     await router.dispose();
     return { records, endMs, hung };
 }

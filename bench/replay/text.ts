@@ -1,20 +1,20 @@
 /**
- * Turns trace lines into router tasks with synthetic text of the right size.
+ * The editor's side of a trace in text: documents and cursors for keystrokes (`TraceDocuments`),
+ * which the completion pipeline turns into requests as it does in the editor, and router tasks for
+ * chat and embeddings (`TaskBuilder`).
  *
  * Every document has a deterministic word sequence (seeded by its name), so the same document
  * always yields the same text before the cursor and a later keystroke's shares all but its last
- * word with the previous one: exactly what prefix reuse feeds on. A completion's text before the
- * cursor is split as the extension splits it (chooseMiddleStart in src/core/completion/context):
- * `middle` runs from an anchor, the start of a line, to the cursor (ending with the word being
- * typed), the rest is `prefix`. The anchor stays put across keystrokes and Enters until the middle
- * holds MIDDLE_MAX_LINES complete lines (keepsMiddleAnchor), then moves to the cursor line's start,
- * so within a document `prefix` and `suffix` stay the same and only `middle` grows between
- * re-anchorings. The trace's `lineTokens` (the cursor line's tokens before the cursor) gives where
- * lines start. With the simulator's tokenizer one word is one token; for a real tokenizer
- * `tokensPerWord` (measured with `calibrate`) converts token budgets to word counts.
+ * word with the previous one: exactly what prefix reuse feeds on. The trace's `lineTokens` (the
+ * cursor line's tokens before the cursor) gives where lines start, so the pipeline's FIM middle
+ * split (chooseMiddleStart in src/core/completion/context) anchors as it does on real code. With
+ * the simulator's tokenizer one word is one token; for a real tokenizer `tokensPerWord` (measured
+ * with `calibrate`) converts token budgets to word counts.
  */
 import type { ChatMessage, TokenListener } from '../../src/core/backend';
-import { keepsMiddleAnchor } from '../../src/core/completion/context';
+import type { TokenCounter } from '../../src/core/completion/context';
+import type { CursorPosition } from '../../src/core/completion/pipeline';
+import { CompletionRequestBuilder } from '../../src/core/completion/requestBuilder';
 import type { ChatTask, CompletionTask, EmbedTask } from '../../src/core/tasks';
 import { hashString } from '../lib/rng';
 import type { TraceLine } from '../workload/trace';
@@ -74,94 +74,173 @@ function words(doc: string, stream: string, from: number, count: number): string
     return ws.text.slice(ws.starts[from], ws.starts[need] - 1);
 }
 
-/** Per document: where its middle starts and which line the last request was on. */
-interface MiddleState {
-    /** Words of the document before the middle (the prefix's words). */
-    anchorWords: number;
-    /**
-     * Tokens before the last request's cursor line (promptTokens - suffixTokens - 3 - lineTokens):
-     * the same for every keystroke of a line and changed by each Enter, including the keystroke
-     * after it (the trace's Enter adds no token and the line's first character adds one).
-     */
-    lineStartTokens: number;
-    /** Lines started since the anchor was set: complete lines in the middle. */
-    completeLines: number;
+/** Words per line of the text a document has before the first keystroke the trace shows in it. */
+export const LINE_WORDS = 10;
+
+/** Tokens before the cursor line (the same for every keystroke of a line; the FIM markers not counted). */
+function tokensBeforeLine(line: TraceLine): number {
+    return line.promptTokens - (line.suffixTokens ?? 0) - 3 - (line.lineTokens ?? 0);
 }
 
-export class TaskBuilder {
-    /** Keystrokes seen per document: makes the word being typed differ between keystrokes. */
-    private readonly keystrokes = new Map<string, number>();
-    private readonly middles = new Map<string, MiddleState>();
+/** Per document: its line structure, in word indices (see `TraceDocuments`). */
+interface DocLayout {
+    /** Words before the first line the trace types on; laid out LINE_WORDS to a line. */
+    readonly gridEnd: number;
+    /** Words that start a line at or after `gridEnd` (from the trace's `lineTokens`). */
+    readonly starts: Set<number>;
+    /** Keystrokes seen: makes the word being typed differ between keystrokes. */
+    keystrokes: number;
+    /** The line the last keystroke was on: its tokens before the line, and the word that starts it. */
+    line?: { readonly tokensBefore: number; readonly start: number };
+}
 
-    /** @param tokensPerWord tokens the target tokenizer spends per synthetic word (1 in the simulator). */
+/**
+ * The editor's side of a trace: for each keystroke (a `completion` line), the document's whole text
+ * and the cursor in it, which the completion pipeline (src/core/completion/pipeline.ts) turns into
+ * a request exactly as it does in the editor.
+ *
+ * The text before the cursor is the document's deterministic word stream: as many words as the
+ * trace's tokens before the cursor (`promptTokens - suffixTokens - 3`, the 3 being the FIM markers;
+ * `tokensPerWord` converts), the last one the partial word being typed (it differs between
+ * keystrokes). Words are separated by spaces and line breaks: the text before the first line the
+ * trace types on in a document is laid out LINE_WORDS words to a line, and from there on a line
+ * starts where the trace's `lineTokens` says the cursor line starts (a new start is kept for the
+ * document's later keystrokes, as an Enter stays in the text). After the cursor: a line break and
+ * `suffixTokens` of the document's tail words, LINE_WORDS to a line. So a later keystroke's text
+ * shares all but the word being typed with the previous one, which is what prompt reuse feeds on.
+ * Keystrokes must come in trace order per document.
+ */
+export class TraceDocuments {
+    private readonly layouts = new Map<string, DocLayout>();
+
     constructor(readonly tokensPerWord = 1) {}
 
     private wordsFor(tokens: number): number {
         return Math.max(0, Math.round(tokens / this.tokensPerWord));
     }
 
-    /**
-     * The text before the cursor is `beforeWords` words of the document's body, the last one the
-     * partial word being typed; the words from the document's anchor on are `middle` (with `prefix`
-     * keeping the space before them, so `prefix + middle` is the same text whatever the split), the
-     * rest `prefix`. The middle always holds at least the partial word. Requests must come in trace
-     * order per document: the anchor depends on the earlier ones.
-     */
-    completion(line: TraceLine, onToken?: TokenListener): CompletionTask {
-        const k = (this.keystrokes.get(line.doc) ?? 0) + 1;
-        this.keystrokes.set(line.doc, k);
-        const { beforeWords, state, prefix, middleBeforePartial, suffix } = this.plan(line);
-        this.middles.set(line.doc, state);
-        const typed = docWord(line.doc, 'body', beforeWords - 1);
-        const partial = (typed + 'xyzw').slice(0, 1 + (k % 4));
-        return { kind: 'completion', doc: line.doc, prefix, suffix, middle: middleBeforePartial + partial, maxTokens: line.maxTokens, onToken };
+    /** The document and cursor as `line`'s keystroke leaves them. */
+    keystroke(line: TraceLine): CursorPosition {
+        const layout = this.layout(line);
+        layout.keystrokes++;
+        const { beforeWords, lineStart, enter } = this.cursor(line, layout);
+        // A start past the partial word (rounding tokens to words) waits for the line to grow.
+        if (lineStart <= beforeWords) {
+            layout.starts.add(lineStart);
+            layout.line = { tokensBefore: tokensBeforeLine(line), start: lineStart };
+        }
+        let before: string;
+        if (enter) {
+            // Enter: the line typed is complete, the cursor at the start of an empty line.
+            before = this.body(line.doc, layout, beforeWords) + '\n';
+        } else {
+            const typed = docWord(line.doc, 'body', beforeWords - 1);
+            const partial = (typed + 'xyzw').slice(0, 1 + (layout.keystrokes % 4));
+            before = this.body(line.doc, layout, beforeWords - 1) + this.separator(layout, beforeWords - 1) + partial;
+        }
+        return { doc: line.doc, text: before + this.tail(line), offset: before.length };
     }
 
     /**
-     * The prompt the editor shows before `line`'s keystroke (a read-ahead hint): `line`'s text before
-     * the cursor without the partial word its keystroke types, so that the keystroke's prompt only
-     * appends to it. Reads the document's state without changing it; call it before `completion(line)`.
+     * The document as the editor shows it just before `line`'s keystroke (a read-ahead's position):
+     * `line`'s text without the word typed (or, for an Enter, without the line break), the cursor
+     * where the keystroke types. Changes no state; call it before `keystroke(line)`.
      */
-    readAhead(line: TraceLine): CompletionTask {
-        const { prefix, middleBeforePartial, suffix } = this.plan(line);
-        return { kind: 'completion', doc: line.doc, prefix, suffix, middle: middleBeforePartial, maxTokens: line.maxTokens };
+    beforeKeystroke(line: TraceLine): CursorPosition {
+        const layout = this.layout(line);
+        const { beforeWords, lineStart, enter } = this.cursor(line, layout);
+        const l = { ...layout, starts: lineStart <= beforeWords ? new Set(layout.starts).add(lineStart) : layout.starts };
+        const before = enter ? this.body(line.doc, l, beforeWords) : this.body(line.doc, l, beforeWords - 1) + this.separator(l, beforeWords - 1);
+        return { doc: line.doc, text: before + this.tail(line), offset: before.length };
+    }
+
+    private layout(line: TraceLine): DocLayout {
+        let l = this.layouts.get(line.doc);
+        if (!l) {
+            l = { gridEnd: this.cursor(line).lineStart, starts: new Set(), keystrokes: 0 };
+            this.layouts.set(line.doc, l);
+        }
+        return l;
     }
 
     /**
-     * `line`'s layout, without changing any state: the words before the cursor, the document's middle
-     * state after this line (for `completion` to keep), and the prompt's texts but for the partial
-     * word being typed (which the middle always ends with).
+     * Words before the cursor (the last one partial, but after an Enter), and the word that starts
+     * the cursor line. The line's start depends only on the tokens before the line (the same while
+     * the line is typed) and its first token, so it stays put within a line. An Enter (lineTokens 0)
+     * leaves the cursor on an empty line after every word: the next keystroke starts its first word.
      */
-    private plan(line: TraceLine): { beforeWords: number; state: MiddleState; prefix: string; middleBeforePartial: string; suffix: string } {
+    private cursor(line: TraceLine, layout?: DocLayout): { beforeWords: number; lineStart: number; enter: boolean } {
         const suffixTokens = line.suffixTokens ?? 0;
         const lineTokens = line.lineTokens ?? 0;
-        // 3 tokens go to the FIM markers.
         const beforeWords = Math.max(1, this.wordsFor(line.promptTokens - suffixTokens - 3));
-        // The line's start in words depends only on the tokens before the line (the same while the
-        // line is typed) and the line's first token, which starts the line's first word: so
-        // lineStartWords stays put within a line and the line holds >= 1 word. Rounding
-        // wordsFor(lineTokens) instead would move a word across the line start within a line
-        // whenever tokensPerWord is not 1. With 1 (the simulator) the line is exactly lineTokens
-        // words. An empty line (lineTokens 0, right after Enter) starts just before the partial
-        // word, which the text before the cursor always ends with: lineStartWords <= beforeWords - 1.
-        const lineStartWords = lineTokens === 0 ? beforeWords - 1 : Math.max(0, this.wordsFor(line.promptTokens - suffixTokens - 3 - lineTokens + 1) - 1);
-        const lineStartTokens = line.promptTokens - suffixTokens - 3 - lineTokens;
-        const prev = this.middles.get(line.doc);
-        // A new line (its start moved) completes one more line of the middle.
-        const completeLines = prev === undefined ? 0 : prev.completeLines + (prev.lineStartTokens !== lineStartTokens ? 1 : 0);
-        const state: MiddleState =
-            prev === undefined || lineStartWords < prev.anchorWords || !keepsMiddleAnchor(completeLines)
-                ? { anchorWords: lineStartWords, lineStartTokens, completeLines: 0 }
-                : { anchorWords: prev.anchorWords, lineStartTokens, completeLines };
-        // words() of the whole words before the partial one, each run followed by its separating space.
-        const run = (from: number, count: number): string => (count > 0 ? words(line.doc, 'body', from, count) + ' ' : '');
-        return {
-            beforeWords,
-            state,
-            prefix: run(0, state.anchorWords),
-            middleBeforePartial: run(state.anchorWords, beforeWords - 1 - state.anchorWords),
-            suffix: words(line.doc, 'tail', 0, this.wordsFor(suffixTokens)),
-        };
+        if (lineTokens === 0) return { beforeWords, lineStart: beforeWords, enter: true };
+        // Still on the last keystroke's line (same tokens before it): the same start, whatever the
+        // rounding of tokens to words would say now.
+        if (layout?.line?.tokensBefore === tokensBeforeLine(line)) return { beforeWords, lineStart: layout.line.start, enter: false };
+        const lineStart = Math.max(0, this.wordsFor(line.promptTokens - suffixTokens - 3 - lineTokens + 1) - 1);
+        return { beforeWords, lineStart, enter: false };
+    }
+
+    /** What goes between word i-1 and word i (i >= 1); "" before the first word. */
+    private separator(layout: DocLayout, i: number): string {
+        if (i <= 0) return '';
+        return (i < layout.gridEnd && i % LINE_WORDS === 0) || i === layout.gridEnd || layout.starts.has(i) ? '\n' : ' ';
+    }
+
+    /** Words 0..count-1 of the document's body with their separators. */
+    private body(doc: string, layout: DocLayout, count: number): string {
+        if (count <= 0) return '';
+        const ws = words(doc, 'body', 0, count).split(' ');
+        let out = ws[0];
+        for (let i = 1; i < ws.length; i++) out += this.separator(layout, i) + ws[i];
+        return out;
+    }
+
+    /** The text after the cursor: a line break, then the suffix's words, LINE_WORDS to a line. */
+    private tail(line: TraceLine): string {
+        const n = this.wordsFor(line.suffixTokens ?? 0);
+        if (n === 0) return '';
+        const ws = words(line.doc, 'tail', 0, n).split(' ');
+        const lines: string[] = [];
+        for (let i = 0; i < ws.length; i += LINE_WORDS) lines.push(ws.slice(i, i + LINE_WORDS).join(' '));
+        return '\n' + lines.join('\n');
+    }
+}
+
+/** One token per whitespace-separated word: the simulator's tokenizer, as a token counter. */
+export function countWords(text: string): number {
+    let n = 0;
+    for (const w of text.split(/\s+/)) if (w.length > 0) n++;
+    return n;
+}
+
+/**
+ * Router tasks straight from trace lines, for what does not go through the completion pipeline:
+ * chat and embeddings, and completions where a micro-benchmark needs the task itself (built by the
+ * pipeline's own request builder, src/core/completion/requestBuilder.ts, on `TraceDocuments`).
+ */
+export class TaskBuilder {
+    private readonly documents: TraceDocuments;
+    private readonly requests: CompletionRequestBuilder;
+
+    /**
+     * @param tokensPerWord tokens the target tokenizer spends per synthetic word (1 in the simulator).
+     * @param countTokens the completion windows' token counter (default: one a word).
+     */
+    constructor(readonly tokensPerWord = 1, countTokens: TokenCounter = countWords) {
+        this.documents = new TraceDocuments(tokensPerWord);
+        this.requests = new CompletionRequestBuilder(countTokens);
+    }
+
+    /** `line`'s keystroke as the pipeline's request builder makes it, with windows wide enough for the whole trace line. */
+    completion(line: TraceLine): CompletionTask {
+        const at = this.documents.keystroke(line);
+        const limits = { prefixTokens: line.promptTokens + 16, suffixTokens: (line.suffixTokens ?? 0) + 16, maxTokens: line.maxTokens };
+        return this.requests.build(at.doc, at.text, at.offset, limits).task;
+    }
+
+    private wordsFor(tokens: number): number {
+        return Math.max(0, Math.round(tokens / this.tokensPerWord));
     }
 
     chat(line: TraceLine, onToken?: TokenListener): ChatTask {

@@ -5,14 +5,14 @@
  * for the decision cost.
  */
 import type { Role } from '../../src/core/backend';
-import { POLICY_NAMES, type PolicyName } from '../../src/core/tasks';
+import { BENCH_POLICIES, type BenchPolicy } from '../policies';
 import type { DecisionCost } from '../sim/decisionCost';
 import type { PolicyMetrics } from '../replay/metrics';
 import type { Quantiles } from '../lib/stats';
 import type { LeverName } from '../types';
 
 /** A policy's numbers as report.json carries them: its metrics without the raw latency samples. */
-export type PolicyReport = Omit<PolicyMetrics, 'completionFirstTokenSamples'>;
+export type PolicyReport = Omit<PolicyMetrics, 'completionFirstTokenSamples' | 'suggestionWaitedForSamples'>;
 
 export interface Target {
     readonly id: string;
@@ -25,14 +25,10 @@ export interface Target {
 
 export interface SeedRow {
     readonly seed: number;
-    readonly zetaP95: number;
-    readonly staticP95: number;
-    /** The trace's completions alone on an idle system (the isolated replay), p95 (ms). */
-    readonly isolatedP95: number;
-    /** The lowest p95 of the four baselines (ms). */
-    readonly bestOtherP95: number;
-    /** Zeta's p95 over the completions the user waited for, over the lowest baseline's (report's "waited for"). */
-    readonly waitedForRatio: number;
+    /** Time to suggestion over the completions the user waited for (ms). */
+    readonly zeta: { readonly p50: number; readonly p95: number };
+    readonly static: { readonly p50: number; readonly p95: number };
+    readonly isolated: { readonly p50: number; readonly p95: number };
     readonly targets: ReadonlyArray<Pick<Target, 'id' | 'value' | 'met'>>;
 }
 
@@ -40,9 +36,8 @@ export interface SeedRow {
 export interface SeedSweep {
     readonly seeds: readonly number[];
     readonly rows: readonly SeedRow[];
-    /** Draws on which zeta's p95 is below every baseline's (real mode's target), and the same over the completions waited for. */
-    readonly beatsEveryBaseline: number;
-    readonly beatsEveryBaselineWaitedFor: number;
+    /** Draws on which every target was met. */
+    readonly allMet: number;
     /** Per target, in the order of the targets table: on how many seeds it was met, and the range of its value. */
     readonly summary: ReadonlyArray<{ readonly id: string; readonly text: string; readonly limit: number; readonly met: number; readonly of: number; readonly min: number; readonly max: number }>;
 }
@@ -54,18 +49,22 @@ export interface Report {
     readonly profile: string;
     readonly generatedAt: string;
     readonly command: string;
-    readonly policies: Record<PolicyName, PolicyReport>;
-    readonly isolated: { readonly completion: { readonly firstTokenMs: Quantiles; readonly served: number; readonly waitedForMs?: PolicyMetrics['completion']['waitedForMs'] } };
+    readonly policies: Record<BenchPolicy, PolicyReport>;
+    /** zeta's pipeline and router on the trace's completions alone (an otherwise idle system). */
+    readonly isolated: {
+        readonly completion: { readonly firstTokenMs: Quantiles; readonly served: number; readonly waitedForMs?: PolicyMetrics['completion']['waitedForMs'] };
+        readonly suggestion: PolicyMetrics['suggestion'];
+    };
     readonly decisionCostUs: { readonly p50: number; readonly p99: number; readonly decisions: number; readonly models: number; readonly how: string };
     /** zeta with one lever off, per lever. */
     readonly ablation?: Partial<Record<LeverName, PolicyReport>>;
     /** real mode: a sim run of the same trace with the profile just measured. */
     readonly simPredicted?: Partial<
-        Record<PolicyName, { readonly firstTokenMs: { readonly p50: number; readonly p95: number }; readonly firstTokenAllMs: { readonly p50: number; readonly p95: number; readonly n: number } }>
+        Record<BenchPolicy, { readonly firstTokenMs: { readonly p50: number; readonly p95: number }; readonly firstTokenAllMs: { readonly p50: number; readonly p95: number; readonly n: number } }>
     >;
     readonly simVsReal?: Partial<
         Record<
-            PolicyName,
+            BenchPolicy,
             {
                 readonly realP50: number;
                 readonly simP50: number;
@@ -90,7 +89,16 @@ export interface Report {
      * `bracketFactors`); that policy's `simPredicted` used the profile with each model's times
      * scaled by its factor.
      */
-    readonly simSpeedFactors?: Partial<Record<PolicyName, Partial<Record<Role, number>>>>;
+    readonly simSpeedFactors?: Partial<Record<BenchPolicy, Partial<Record<Role, number>>>>;
+    /** real mode: how many interleaved rounds ran (bench/real/rounds.ts); `policies` pools them. */
+    readonly rounds?: number;
+    /**
+     * real mode: zeta's time to suggestion over each baseline's, per round, as the median over
+     * rounds and its 90% bootstrap interval over rounds; p95 and p50, waited for and served.
+     */
+    readonly zetaVs?: Partial<Record<BenchPolicy, ZetaVs>>;
+    /** real mode: the rounds one by one, and every policy's ratios to static over them. */
+    readonly realRounds?: RealRounds;
     readonly targets: readonly Target[];
     /** sim with `--seeds`: the targets on the trace regenerated with each seed. */
     readonly seeds?: SeedSweep;
@@ -98,15 +106,67 @@ export interface Report {
     readonly runtimeMs: number;
 }
 
+/** A ratio over rounds: its median and a 90% bootstrap interval of the median, resampling rounds. */
+export interface RoundRatio {
+    readonly median: number;
+    readonly ci90: readonly [number, number];
+}
+
+/** zeta's ratios to one baseline (real mode's `zetaVs`). */
+export interface ZetaVs {
+    readonly waitedForP95Ratio: RoundRatio;
+    readonly servedP95Ratio: RoundRatio;
+    readonly waitedForP50Ratio: RoundRatio;
+    readonly servedP50Ratio: RoundRatio;
+}
+
+/** A ratio's value in each round, with its median and interval over them. */
+export interface RoundRatioDetail extends RoundRatio {
+    /** One per round; null in JSON where a round has no number for either side. */
+    readonly perRound: readonly number[];
+}
+
+/** One real-mode round: a segment of the trace, every policy on it in a shuffled order, a speed check after. */
+export interface RealRound {
+    /** Where the segment lies in the trace (ms), its lines and keystrokes. */
+    readonly segment: { readonly index: number; readonly fromMs: number; readonly toMs: number; readonly lines: number; readonly keystrokes: number };
+    /** The order the policies ran in ("isolated": zeta on the segment's completions alone). */
+    readonly order: readonly string[];
+    /** Per model, the speed factors of the checks just before and after the round (the sim's scaling). */
+    readonly speedFactors: Partial<Record<Role, number>>;
+    readonly loadavg1Before: number;
+    readonly wallMs: number;
+    /** Per policy, time to suggestion in this round (ms): real, and the sim's prediction. */
+    readonly real: Partial<Record<BenchPolicy | 'isolated', RoundSuggestion>>;
+    readonly sim: Partial<Record<BenchPolicy, RoundSuggestion>>;
+}
+
+export interface RoundSuggestion {
+    readonly waitedFor: { readonly p50: number; readonly p95: number; readonly n: number; readonly unanswered: number };
+    readonly served: { readonly p50: number; readonly p95: number; readonly n: number };
+}
+
+export interface RealRounds {
+    /** The segments' target length (ms): each is cut at the first pause after it. */
+    readonly segmentTargetMs: number;
+    /** The seed of the rounds' shuffled orders. */
+    readonly orderSeed: number;
+    readonly rounds: readonly RealRound[];
+    /** Per policy, its ratio to static per round, median and 90% interval over rounds. */
+    readonly vsStatic: Partial<Record<BenchPolicy, Record<'waitedForP50' | 'waitedForP95' | 'servedP50' | 'servedP95', RoundRatioDetail>>>;
+    /** zeta over each baseline per round (the inputs of `zetaVs`). */
+    readonly zetaVs: Partial<Record<BenchPolicy, Record<'waitedForP50' | 'waitedForP95' | 'servedP50' | 'servedP95', RoundRatioDetail>>>;
+}
+
 export function policyReport(m: PolicyMetrics): PolicyReport {
-    const { completionFirstTokenSamples: _samples, ...report } = m;
+    const { completionFirstTokenSamples: _samples, suggestionWaitedForSamples: _waited, ...report } = m;
     return report;
 }
 
 /** Every policy's report, in POLICY_NAMES order. */
-export function policyReports(m: Readonly<Record<PolicyName, PolicyMetrics>>): Record<PolicyName, PolicyReport> {
-    const out = {} as Record<PolicyName, PolicyReport>;
-    for (const p of POLICY_NAMES) out[p] = policyReport(m[p]);
+export function policyReports(m: Readonly<Record<BenchPolicy, PolicyMetrics>>): Record<BenchPolicy, PolicyReport> {
+    const out = {} as Record<BenchPolicy, PolicyReport>;
+    for (const p of BENCH_POLICIES) out[p] = policyReport(m[p]);
     return out;
 }
 
@@ -115,7 +175,7 @@ export type ReportHead = Pick<Report, 'mode' | 'trace' | 'seed' | 'profile' | 'g
 /** The fields every report has, from the run's identity, its policies, the isolated replay and the decision cost. */
 export function reportHead(
     run: { readonly mode: Report['mode']; readonly trace: string; readonly seed: number; readonly profile: string; readonly command: string },
-    metrics: Readonly<Record<PolicyName, PolicyMetrics>>,
+    metrics: Readonly<Record<BenchPolicy, PolicyMetrics>>,
     isolated: PolicyMetrics,
     cost: DecisionCost,
 ): ReportHead {
@@ -127,7 +187,10 @@ export function reportHead(
         generatedAt: new Date().toISOString(),
         command: run.command,
         policies: policyReports(metrics),
-        isolated: { completion: { firstTokenMs: isolated.completion.firstTokenMs, served: isolated.completion.served, waitedForMs: isolated.completion.waitedForMs } },
+        isolated: {
+            completion: { firstTokenMs: isolated.completion.firstTokenMs, served: isolated.completion.served, waitedForMs: isolated.completion.waitedForMs },
+            suggestion: isolated.suggestion,
+        },
         decisionCostUs: { p50: cost.p50, p99: cost.p99, decisions: cost.decisions, models: cost.models, how: cost.how },
     };
 }

@@ -11,7 +11,9 @@ import type { Router, RouterDeps, RoutingSettings } from '../../src/core/tasks';
 import { replay, virtualEnv, type ReplayResult, type RequestRecord } from '../replay/harness';
 import { computeMetrics, type PolicyMetrics } from '../replay/metrics';
 import type { SpeedProfile } from './speedProfile';
-import { TaskBuilder } from '../replay/text';
+import { TaskBuilder, countWords } from '../replay/text';
+import type { CompletionPipelineSettings } from '../../src/core/completion/pipeline';
+import { completionHandling } from '../policies';
 import type { Trace } from '../workload/trace';
 import { SimBackend } from './simBackend';
 import { SimDevice } from './device';
@@ -67,6 +69,8 @@ export interface SimOptions {
      * requests carry the real run's texts and tokens.
      */
     readonly tokenizer?: { readonly tokenize: (text: string) => readonly string[]; readonly tokensPerWord: number };
+    /** The completion pipeline's settings (the policy's request handling); default zeta's. */
+    readonly completion?: CompletionPipelineSettings;
 }
 
 export async function runSim(
@@ -101,6 +105,8 @@ export async function runSim(
             return usage.observe(b, spec.id);
         },
         builder: new TaskBuilder(options.tokenizer?.tokensPerWord ?? 1),
+        completion: options.completion ?? completionHandling('zeta'),
+        countTokens: options.tokenizer ? (text) => options.tokenizer?.tokenize(text).length ?? 0 : countWords,
         env: virtualEnv(clock),
         drainLimitMs: 600_000,
         onStart: () => {

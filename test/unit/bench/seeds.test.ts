@@ -51,26 +51,25 @@ describe('bench --seeds', () => {
         const sweep = await sweepSeeds([1, 2], traceFor, profile, defaultRoutingSettings(), createMiniRouter, cost, (l) => logged.push(l));
         assert.deepEqual(sweep.seeds, [1, 2]);
         assert.equal(sweep.rows.length, 2);
-        assert.notEqual(sweep.rows[0].staticP95, sweep.rows[1].staticP95, 'each seed replays its own draw');
+        assert.notDeepEqual(sweep.rows[0].static, sweep.rows[1].static, 'each seed replays its own draw');
         for (const r of sweep.rows) {
-            assert.ok(r.zetaP95 > 0 && r.staticP95 > 0 && r.isolatedP95 > 0);
-            assert.ok(r.bestOtherP95 > 0 && r.bestOtherP95 <= r.staticP95);
-            assert.ok(r.waitedForRatio > 0);
-            assert.ok(r.targets.length === sweep.summary.length && r.targets.length >= 8);
+            for (const q of [r.zeta, r.static, r.isolated]) assert.ok(q.p50 > 0 && q.p95 >= q.p50);
+            assert.ok(r.targets.length === sweep.summary.length && r.targets.length >= 10);
             const decision = r.targets.find((t) => t.id === 'decision-cost');
             assert.ok(decision && decision.value === 7 && decision.met);
+            const vsStatic = r.targets.find((t) => t.id === 'tts-p95-vs-static');
+            assert.equal(vsStatic?.value, r.zeta.p95 / r.static.p95);
         }
         for (const [i, t] of sweep.summary.entries()) {
             assert.equal(t.of, 2);
             assert.equal(t.met, sweep.rows.filter((r) => r.targets[i].met).length);
             assert.ok(!(t.min > t.max));
         }
-        assert.equal(sweep.beatsEveryBaseline, sweep.rows.filter((r) => r.zetaP95 < r.bestOtherP95).length);
-        assert.equal(sweep.beatsEveryBaselineWaitedFor, sweep.rows.filter((r) => r.waitedForRatio < 1).length);
+        assert.equal(sweep.allMet, sweep.rows.filter((r) => r.targets.every((t) => t.met)).length);
         assert.equal(logged.length, 2);
         const md = seedsMarkdown(sweep);
-        assert.match(md, /\| zeta completion p95 first token <= 0\.5x static \| \d of 2 seeds \|/);
-        assert.match(md, /^\| 2 \| [\d.]+ \/ [\d.]+ \/ [\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \|/m);
-        assert.match(md, new RegExp(`below every baseline's .*: on ${sweep.beatsEveryBaseline} of 2 draws; .* on ${sweep.beatsEveryBaselineWaitedFor}\\.`));
+        assert.match(md, /\| zeta time to suggestion p95 <= 0\.6x static \(350 ms debounce\) \| \d of 2 seeds \|/);
+        assert.match(md, /^\| 2 \| \d+ \/ \d+, \d+ \/ \d+, \d+ \/ \d+ \|/m);
+        assert.match(md, new RegExp(`Every target met on ${sweep.allMet} of 2 draws\\.`));
     });
 });

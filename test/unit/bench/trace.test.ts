@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULT_TRACE_SEED, TRACE_SPECS, generateTrace } from '../../../bench/workload/generate';
 import { TraceError, completionsOnly, parseTrace, serializeTrace, summarize, withFocus, type TraceLine } from '../../../bench/workload/trace';
-import { TaskBuilder, calibrate, docWord } from '../../../bench/replay/text';
+import { TaskBuilder, TraceDocuments, calibrate } from '../../../bench/replay/text';
 import { MIDDLE_MAX_LINES } from '../../../src/core/completion/context';
 
 const TRACES = join(__dirname, '..', '..', '..', 'bench', 'traces');
@@ -151,24 +151,26 @@ describe('bench traces: editor focus events (--read-ahead)', () => {
         assert.deepEqual(c.focus?.map((x) => c.lines[x.line]), focus.map((x) => t.lines[x.line]));
     });
 
-    it('the task builder\'s read-ahead prompt is what the keystroke after it only appends to, and leaves the state alone', () => {
+    it('a document before its keystroke (a read-ahead\'s position) is that keystroke\'s text without the word typed, and leaves the state alone', () => {
         for (const tpw of [1, 2.738]) {
-            const b = new TaskBuilder(tpw);
+            const docs = new TraceDocuments(tpw);
             const t = parseTrace('x', readFileSync(join(TRACES, 'typing-indexing.jsonl'), 'utf8'));
             const focus = withFocus(t, 1000).focus ?? [];
             let checked = 0;
             t.lines.forEach((l, i) => {
                 if (l.kind !== 'completion') return;
                 if (focus.some((x) => x.line === i)) {
-                    const ahead = b.readAhead(l);
-                    const again = b.readAhead(l);
-                    assert.deepEqual(again, ahead, 'reading ahead changes nothing');
-                    const key = b.completion(l);
-                    assert.equal(key.prefix, ahead.prefix);
-                    assert.equal(key.suffix, ahead.suffix);
-                    assert.ok(key.middle!.startsWith(ahead.middle!) && key.middle!.length > ahead.middle!.length, `${JSON.stringify(ahead.middle?.slice(-20))} -> ${JSON.stringify(key.middle?.slice(-20))}`);
+                    const ahead = docs.beforeKeystroke(l);
+                    assert.deepEqual(docs.beforeKeystroke(l), ahead, 'looking ahead changes nothing');
+                    const key = docs.keystroke(l);
+                    assert.equal(key.doc, ahead.doc);
+                    assert.ok(key.offset > ahead.offset);
+                    // The keystroke only inserts the word typed at the cursor.
+                    assert.equal(key.text.slice(0, ahead.offset), ahead.text.slice(0, ahead.offset));
+                    assert.equal(key.text.slice(key.offset), ahead.text.slice(ahead.offset));
+                    assert.match(key.text.slice(ahead.offset, key.offset), /^[a-z]+$/);
                     checked++;
-                } else b.completion(l);
+                } else docs.keystroke(l);
             });
             assert.ok(checked >= 3, `${checked} documents switched to`);
         }
@@ -176,7 +178,7 @@ describe('bench traces: editor focus events (--read-ahead)', () => {
 });
 
 describe('bench task builder', () => {
-    const words = (s: string): number => s.split(' ').filter((w) => w.length > 0).length;
+    const words = (s: string): number => s.split(/\s+/).filter((w) => w.length > 0).length;
     /** The text before the cursor: prefix and middle together. */
     const before = (c: { prefix: string; middle?: string }): string => c.prefix + (c.middle ?? '');
 
@@ -195,56 +197,47 @@ describe('bench task builder', () => {
     it('a later keystroke shares all but the word being typed with the previous prompt', () => {
         const b = new TaskBuilder(1);
         const l = { t: 0, kind: 'completion' as const, doc: 'a.ts', promptTokens: 400, suffixTokens: 50, maxTokens: 8, items: 1 };
-        const p1 = before(b.completion(l)).split(' ');
-        const p2 = before(b.completion({ ...l, promptTokens: 401 })).split(' ');
+        const p1 = before(b.completion(l)).split(/\s+/);
+        const p2 = before(b.completion({ ...l, promptTokens: 401 })).split(/\s+/);
         assert.deepEqual(p2.slice(0, p1.length - 1), p1.slice(0, -1));
         assert.notEqual(p2[p1.length - 1], p1[p1.length - 1]);
         // Same document text whatever builder asks for it.
-        assert.deepEqual(before(new TaskBuilder(1).completion(l)).split(' ').slice(0, -1), p1.slice(0, -1));
+        assert.deepEqual(before(new TaskBuilder(1).completion(l)).split(/\s+/).slice(0, -1), p1.slice(0, -1));
     });
 
-    it('lineTokens splits the text before the cursor: prefix + middle is the same text, the middle ends with the word being typed', () => {
+    it('lineTokens places the cursor line: the middle (the pipeline\'s FIM split) starts at its start and ends with the word being typed', () => {
         const l = { t: 0, kind: 'completion' as const, doc: 'a.ts', promptTokens: 400, suffixTokens: 50, maxTokens: 8, items: 1 };
         for (const tpw of [1, 2.738]) {
-            // A fresh builder per request: the same keystroke count, so the same partial word, and
-            // no anchor yet, so the middle starts at the cursor line.
-            const empty = new TaskBuilder(tpw).completion(l);
-            // An empty line (no lineTokens): the middle is the word being typed alone.
-            assert.equal(empty.middle, before(empty).split(' ').at(-1));
-            assert.deepEqual(new TaskBuilder(tpw).completion({ ...l, lineTokens: 0 }), empty);
+            // A fresh builder per request: no anchor yet, so the middle is the cursor line.
             const split = new TaskBuilder(tpw).completion({ ...l, lineTokens: 7 });
-            assert.equal(before(split), before(empty), `tokensPerWord ${tpw}`);
-            assert.equal(split.suffix, empty.suffix);
-            assert.ok(split.prefix.endsWith(' ') && split.middle !== undefined && !split.middle.startsWith(' '));
-            assert.equal(split.middle.split(' ').at(-1), empty.middle);
+            assert.ok(split.prefix.endsWith('\n') && split.middle !== undefined && !/\s/.test(split.middle.charAt(0)));
             if (tpw === 1) assert.equal(words(split.middle), 7);
+            // Enter: the cursor on an empty line after every word before it.
+            const enter = new TaskBuilder(tpw).completion({ ...l, lineTokens: 0 });
+            assert.equal(enter.middle, '');
+            assert.ok(enter.prefix.endsWith('\n'));
+            assert.equal(words(enter.prefix), Math.round((400 - 50 - 3) / tpw));
         }
-        // The whole text before the cursor on the line: no prefix left.
-        const all = new TaskBuilder(1).completion({ ...l, lineTokens: 350 });
-        assert.equal(all.prefix, '');
-        assert.equal(all.middle, before(new TaskBuilder(1).completion(l)));
     });
 
-    it('keystrokes within a line share prefix and suffix exactly and differ only in the middle; so does Enter', () => {
+    it('keystrokes within a line share prefix and suffix exactly and differ only in the middle; Enter keeps them too', () => {
         const b = new TaskBuilder(1);
         const base = { t: 0, kind: 'completion' as const, doc: 'a.ts', suffixTokens: 50, maxTokens: 8, items: 1 };
         // 300 tokens before the line, then the line grows 1, 1, 2, 2, 3 tokens.
-        const tasks = [1, 1, 2, 2, 3].map((lt) => b.completion({ ...base, promptTokens: 300 + lt + 50, lineTokens: lt }));
+        const tasks = [1, 1, 2, 2, 3].map((lt) => b.completion({ ...base, promptTokens: 300 + lt + 50 + 3, lineTokens: lt }));
         for (let i = 1; i < tasks.length; i++) {
             assert.equal(tasks[i].prefix, tasks[0].prefix);
             assert.equal(tasks[i].suffix, tasks[0].suffix);
             assert.notEqual(tasks[i].middle, tasks[i - 1].middle);
         }
         assert.deepEqual(tasks.map((c) => words(c.middle ?? '')), [1, 1, 2, 2, 3]);
-        assert.equal(words(tasks[0].prefix), 300 - 3);
-        const enter = b.completion({ ...base, promptTokens: 300 + 3 + 50, lineTokens: 0 });
-        // The same text before the cursor (but the word being typed, which changes per keystroke),
-        // split where it was: the finished line stays in the middle.
-        const allButTyped = (x: string): string => x.slice(0, x.lastIndexOf(' '));
+        assert.equal(words(tasks[0].prefix), 300);
+        const enter = b.completion({ ...base, promptTokens: 300 + 3 + 50 + 3, lineTokens: 0 });
+        // The middle keeps its anchor: the finished line stays in it, then the line break.
         assert.equal(enter.prefix, tasks[0].prefix);
         assert.equal(enter.suffix, tasks[0].suffix);
-        assert.equal(allButTyped(enter.middle ?? ''), allButTyped(tasks[4].middle ?? ''));
-        assert.equal(words(before(enter)), 300);
+        assert.ok(enter.middle?.endsWith('\n'));
+        assert.equal(words(enter.middle ?? ''), 3);
     });
 
     it('a shipped trace with a real tokenizer\'s tokens per word still keeps prefix and suffix fixed within each line, and mostly across Enter', () => {
@@ -265,7 +258,8 @@ describe('bench task builder', () => {
                     assert.equal(c.prefix, prev.prefix, `tokensPerWord ${tpw}: ${prev.lineTokens} -> ${lt} line tokens`);
                     assert.equal(c.suffix, prev.suffix);
                 }
-                assert.ok(c.middle !== undefined && c.middle !== '');
+                // Empty only on the empty line an Enter leaves, when the middle moved to it.
+                assert.ok(c.middle !== undefined && (c.middle !== '' || lt === 0));
                 if (prev && c.prefix !== prev.prefix) reanchors++;
                 if (prev && lt === 0) enters++;
                 last.set(l.doc, { lineTokens: lt, prefix: c.prefix, suffix: c.suffix });
@@ -276,56 +270,8 @@ describe('bench task builder', () => {
         }
     });
 
-    it(`Enter only appends to the middle, until ${MIDDLE_MAX_LINES} new lines move the prefix up (re-anchor); the text before the cursor is unchanged`, () => {
-        for (const tpw of [1, 2.738]) {
-            const b = new TaskBuilder(tpw);
-            const doc = 'lines.ts';
-            // The generator's typing model: 300 tokens before the first line, lines of 3 tokens; a
-            // keystroke adds a token to the line, Enter moves the line's tokens before the next.
-            let lineStart = 300;
-            let k = 0;
-            /** The text before the cursor as the builder always made it: the whole words, then the partial one. */
-            const expected = (beforeTokens: number): string => {
-                const n = Math.max(1, Math.round(beforeTokens / tpw));
-                const whole = Array.from({ length: n - 1 }, (_, i) => docWord(doc, 'body', i) + ' ').join('');
-                return whole + (docWord(doc, 'body', n - 1) + 'xyzw').slice(0, 1 + (k % 4));
-            };
-            const request = (lineTokens: number) => {
-                k++;
-                const c = b.completion({ t: 0, kind: 'completion', doc, promptTokens: lineStart + lineTokens + 50 + 3, suffixTokens: 50, lineTokens, maxTokens: 8, items: 1 });
-                assert.equal(before(c), expected(lineStart + lineTokens), `tokensPerWord ${tpw}: text before the cursor`);
-                return c;
-            };
-            const moved: number[] = [];
-            let prev = request(1);
-            for (let line = 1; line <= 2 * MIDDLE_MAX_LINES + 2; line++) {
-                for (const lt of [2, 3]) {
-                    const c = request(lt);
-                    assert.equal(c.prefix, prev.prefix, 'a keystroke keeps the prefix');
-                    prev = c;
-                }
-                lineStart += 3;
-                const enter = request(0);
-                if (enter.prefix === prev.prefix) {
-                    // Only appended: the previous middle up to its partial word starts the new one.
-                    const upToPartial = (prev.middle ?? '').slice(0, (prev.middle ?? '').lastIndexOf(' ') + 1);
-                    assert.ok(upToPartial.length > 0 && (enter.middle ?? '').startsWith(upToPartial), `tokensPerWord ${tpw}, Enter ${line}`);
-                } else {
-                    assert.ok(enter.prefix.startsWith(prev.prefix) && enter.prefix.length > prev.prefix.length, 'a re-anchored prefix grows');
-                    moved.push(line);
-                }
-                prev = enter;
-                const first = request(1);
-                assert.equal(first.prefix, enter.prefix, 'the new line\'s first keystroke keeps the prefix');
-                prev = first;
-            }
-            assert.deepEqual(moved, [MIDDLE_MAX_LINES, 2 * MIDDLE_MAX_LINES], `tokensPerWord ${tpw}`);
-        }
-    });
-
-
     it('calibrate converts a tokenizer to tokens per word', () => {
-        assert.equal(calibrate((t) => t.split(' ').length), 1);
-        assert.equal(calibrate((t) => 2 * t.split(' ').length), 2);
+        assert.equal(calibrate((t) => t.split(/\s+/).length), 1);
+        assert.equal(calibrate((t) => 2 * t.split(/\s+/).length), 2);
     });
 });
