@@ -1,7 +1,14 @@
 /**
  * Real mode: the generated full models through node-llama-cpp on this machine, wall clock, the
- * same traces and policies as sim mode, plus `simPredicted` from a sim run of the same trace with
- * the speed profile measured just before (issue 4 §3).
+ * same policies as sim mode in interleaved rounds (issue 19 §4), plus `simPredicted` from sim runs
+ * of the same segments with the speed profile measured first, scaled per round by the speed checks
+ * around it.
+ *
+ * Rounds (bench/real/rounds.ts): the trace is cut at pauses into segments of a few seconds; round r
+ * runs every policy (and the isolated reference) on segment r in a seeded shuffled order, then a
+ * speed check. A policy's ratio to another is taken within each round, where both ran on the same
+ * segment within a minute on the same machine; the report carries the median over rounds and its
+ * bootstrap interval, and each policy's metrics pooled over its rounds (`poolRounds`).
  *
  * Token accounting: from each call's own report (UsageLedger), as in sim mode: an aborted prefill
  * counts the chunks that ran.
@@ -11,34 +18,59 @@ import { join } from 'node:path';
 import { loadTokenizer } from '../../src/backends';
 import type { Role } from '../../src/core/backend';
 import { createRouter, defaultRoutingSettings } from '../../src/core/router';
-import { POLICY_NAMES, type PolicyName } from '../../src/core/tasks';
+import { BASELINES, BENCH_POLICIES, completionHandling, routerPolicy, type BenchPolicy } from '../policies';
 import { loadTraceFile, shippedTrace } from '../workload/files';
 import { measureDecisionCost } from '../sim/decisionCost';
 import { replay, wallEnv } from '../replay/harness';
 import { computeMetrics, type PolicyMetrics } from '../replay/metrics';
 import { measureProfile } from '../real/measure';
-import { bracketFactors, measureSpeedCheck, type SpeedCheck } from '../real/speedCheck';
+import { bracketFactors, measureSpeedCheck, speedFactors, type SpeedCheck } from '../real/speedCheck';
+import { RATIO_QUANTITIES, poolRounds, ratioSummary, roundRatios, segmentTrace, shuffledOrders, type RatioQuantity, type RatioSummary, type RoundRun, type Segment } from '../real/rounds';
 import { loadProfile, scaleProfile, shippedProfile, type SpeedProfile } from '../sim/speedProfile';
-import { speedFactorsText } from '../report/markdown';
-import { reportHead, type Report } from '../report/report';
+import { reportHead, type RealRound, type RealRounds, type Report, type RoundSuggestion, type ZetaVs } from '../report/report';
 import { evaluateTargets } from '../report/targets';
 import { writeReport } from '../report/write';
 import { MAX_THREADS, machineLoad, realSetup, type RealSetup } from '../real/setup';
-import { objectiveFn } from '../sim/run';
+import { objectiveFn, runSim } from '../sim/run';
 import { UsageLedger } from '../replay/usage';
-import { runSimSuite, settingsFor, type SimSuite } from '../sim/suite';
+import { settingsFor } from '../sim/suite';
 import type { CliArgs } from '../types';
 import { createRng, hashString } from '../lib/rng';
 import { bootstrapInterval } from '../lib/stats';
-import { TaskBuilder, calibrate } from '../replay/text';
-import { completionsOnly, summarize, withFocus, type Trace } from '../workload/trace';
+import { TaskBuilder, calibrate, countWords } from '../replay/text';
+import { completionsOnly, summarize, withFocus, type Trace, type TraceLine } from '../workload/trace';
 
-/** Resamples for the bootstrap interval of each policy's real p50 (`simVsReal.realP50Interval90`). */
+/** Resamples for the bootstrap interval of each policy's pooled real p50 (`simVsReal.realP50Interval90`). */
 const BOOTSTRAP_RESAMPLES = 2000;
 
-export async function runReal(setup: RealSetup, trace: Trace, policy: PolicyName, profile: SpeedProfile, tokensPerWord: number): Promise<PolicyMetrics> {
+/**
+ * Rounds and segment length (ms). A default run on this 2-core machine: the profile (~2 min),
+ * then per round 7 replays (six policies and isolated) of a ~5-7 s segment, each plus ~1.5 s of
+ * loading and draining, and a ~5 s speed check: ~1 min a round, 7 rounds over the trace's first
+ * ~46 s; the sim prediction and the decision cost take seconds. About 9 minutes in all.
+ * `--quick`: 2 rounds of ~3-6 s segments (~4 minutes, most of it the profile).
+ */
+const PLAN = { full: { rounds: 7, segmentMs: 5000 }, quick: { rounds: 2, segmentMs: 3000 } } as const;
+
+/** A gap between keystrokes this long (ms) is a pause a segment may be cut at; the segment starts SEGMENT_LEAD_MS before its first keystroke. */
+const SEGMENT_PAUSE_MS = 1000;
+const SEGMENT_LEAD_MS = 300;
+
+/**
+ * No round starts unless the longest round so far fits before this (ms since the mode started) with
+ * TAIL_MS left for the sim prediction, the decision cost and the report: a whole run stays within 10
+ * minutes when the machine is slower than planned, with fewer rounds (the report says how many).
+ */
+const RUN_BUDGET_MS = 570_000;
+const TAIL_MS = 20_000;
+
+/** One entry of a round: a policy, or zeta's pipeline and router on the segment's completions alone. */
+type Entry = BenchPolicy | 'isolated';
+
+/** One policy on one trace with the real models: what the replay recorded, and its metrics. */
+export async function runReal(setup: RealSetup, trace: Trace, policy: BenchPolicy, profile: SpeedProfile, tokensPerWord: number): Promise<RoundRun> {
     const base = defaultRoutingSettings();
-    const settings = settingsFor(base, policy, profile);
+    const settings = settingsFor(base, routerPolicy(policy), profile);
     const usage = new UsageLedger();
     const result = await replay({
         trace,
@@ -47,13 +79,15 @@ export async function runReal(setup: RealSetup, trace: Trace, policy: PolicyName
         createRouter,
         createBackend: (spec) => usage.observe(setup.createBackend(spec), spec.id),
         builder: new TaskBuilder(tokensPerWord),
+        completion: completionHandling(policy),
+        // The windows count the synthetic words at the tokenizer's measured rate (`calibrate`).
+        countTokens: (text) => Math.round(countWords(text) * tokensPerWord),
         env: wallEnv(setup.clock),
         drainLimitMs: 60_000,
         onStart: () => usage.start(),
     });
-    const metrics = computeMetrics(result.records, usage.totals(), objectiveFn(profile, settings));
     if (result.hung > 0) throw new Error(`real ${policy}: ${result.hung} requests never settled`);
-    return metrics;
+    return { records: result.records, metrics: computeMetrics(result.records, usage.totals(), objectiveFn(profile, settings)) };
 }
 
 async function getProfile(args: CliArgs, setup: RealSetup, log: (l: string) => void): Promise<{ profile: SpeedProfile; tokensPerWord: number }> {
@@ -69,68 +103,142 @@ async function getProfile(args: CliArgs, setup: RealSetup, log: (l: string) => v
     return measureProfile(setup, { log, reps: 3 });
 }
 
+/**
+ * How long the indexer spends on an embed line (ms), from the shipped profile of this machine's
+ * embedder, so that the segments are the same on every run (the measured profile moves): places
+ * the workspace queued at the trace's start across the segments its indexing spans.
+ */
+function shippedEmbedMs(): (line: TraceLine) => number {
+    const e = loadProfile(shippedProfile('local-generated')).models.embedder;
+    return (l) => l.items * (e.embedOverheadMsPerItem + (l.promptTokens * 1000) / e.embedTokensPerSec);
+}
+
+function roundSuggestion(m: PolicyMetrics): RoundSuggestion {
+    const w = m.suggestion.waitedFor;
+    const s = m.suggestion.served;
+    return { waitedFor: { p50: w.p50, p95: w.p95, n: w.n, unanswered: w.unanswered }, served: { p50: s.p50, p95: s.p95, n: s.n } };
+}
+
+/** Per quantity, `num` over `den` in every round, with the median and interval over rounds. */
+function ratioDetail(rounds: ReadonlyArray<Record<BenchPolicy, PolicyMetrics['suggestion']>>, num: BenchPolicy, den: BenchPolicy): Record<RatioQuantity, RatioSummary> {
+    const out = {} as Record<RatioQuantity, RatioSummary>;
+    for (const q of RATIO_QUANTITIES) out[q] = ratioSummary(roundRatios(rounds, num, den, q), createRng(hashString(`${num}/${den}:${q}`)).next);
+    return out;
+}
+
 export async function runRealMode(args: CliArgs, command: string): Promise<Report> {
     const started = performance.now();
     const log = console.log;
     const setup = await realSetup(MAX_THREADS);
-    let trace = loadTraceFile(args.trace ?? shippedTrace('real-typing-indexing'), args.seed);
-    if (args.quick) trace = { name: trace.name, lines: trace.lines.filter((l) => l.t < 20_000) };
-    if (args.readAheadMs !== undefined) trace = withFocus(trace, args.readAheadMs);
+    const trace = loadTraceFile(args.trace ?? shippedTrace('real-typing-indexing'), args.seed);
+    const plan = args.quick ? PLAN.quick : PLAN.full;
+    const segments = segmentTrace(trace, { targetMs: plan.segmentMs, minPauseMs: SEGMENT_PAUSE_MS, leadMs: SEGMENT_LEAD_MS, embedMs: shippedEmbedMs() }).slice(0, plan.rounds);
+    // Editor focus events (--read-ahead) are added per segment, before its first keystroke in each document.
+    const withEvents = (s: Segment): Trace => (args.readAheadMs !== undefined ? withFocus(s.trace, args.readAheadMs) : s.trace);
     const { profile, tokensPerWord } = await getProfile(args, setup, log);
     mkdirSync(args.out, { recursive: true });
     writeFileSync(join(args.out, 'profile.json'), JSON.stringify(profile, null, 2) + '\n');
     if (args.save) writeFileSync(shippedProfile('local-generated'), JSON.stringify(profile, null, 2) + '\n');
     const s = summarize(trace);
-    log(`real: trace ${trace.name} (${trace.lines.length} lines, ${(s.durationMs / 1000).toFixed(0)} s), ${tokensPerWord.toFixed(2)} tokens per word`);
+    log(
+        `real: trace ${trace.name} (${trace.lines.length} lines, ${(s.durationMs / 1000).toFixed(0)} s), ${tokensPerWord.toFixed(2)} tokens per word; ` +
+            `${segments.length} rounds on segments ${segments.map((g) => `${(g.fromMs / 1000).toFixed(1)}-${(g.toMs / 1000).toFixed(1)} s`).join(', ')}`,
+    );
 
-    const metrics = {} as Record<PolicyName, PolicyMetrics>;
-    const loads: Record<string, unknown> = {};
-    // How fast the machine is while the policies run, sampled before each and after the last: each
-    // policy's prediction scales the profile by the two checks around its run (bracketFactors).
-    const checks: SpeedCheck[] = [];
-    for (const p of POLICY_NAMES) {
-        checks.push(await measureSpeedCheck(setup, tokensPerWord));
-        const before = machineLoad();
+    const entries: Entry[] = args.isolated ? [...BENCH_POLICIES, 'isolated'] : [...BENCH_POLICIES];
+    const orderSeed = hashString(`real-rounds:${args.seed}`);
+    const orders = shuffledOrders(entries, segments.length, orderSeed);
+    // Round r ran between checks r and r + 1: its sim prediction scales the profile by those two.
+    const checks: SpeedCheck[] = [await measureSpeedCheck(setup, tokensPerWord)];
+    const runs: Array<Partial<Record<Entry, RoundRun>>> = [];
+    const rounds: Array<Omit<RealRound, 'speedFactors' | 'sim'>> = [];
+    let longestMs = 0;
+    for (const [r, segment] of segments.entries()) {
+        const elapsed = performance.now() - started;
+        if (r > 0 && elapsed + longestMs + TAIL_MS > RUN_BUDGET_MS) {
+            log(`  stopping after ${r} rounds: another (up to ${(longestMs / 1000).toFixed(0)} s) would end past the run's budget (${(elapsed / 1000).toFixed(0)} s gone of ${RUN_BUDGET_MS / 1000} s)`);
+            break;
+        }
         const t0 = performance.now();
-        metrics[p] = await runReal(setup, trace, p, profile, tokensPerWord);
-        loads[p] = { before, after: machineLoad(), wallMs: Math.round(performance.now() - t0) };
-        log(`  ${p}: first token p50 ${metrics[p].completion.firstTokenMs.p50.toFixed(0)} ms, p95 ${metrics[p].completion.firstTokenMs.p95.toFixed(0)} ms, ${metrics[p].completion.served} served (${((performance.now() - t0) / 1000).toFixed(0)} s, load ${before.loadavg1})`);
+        const before = machineLoad();
+        const seg = withEvents(segment);
+        const round: Partial<Record<Entry, RoundRun>> = {};
+        for (const e of orders[r]) round[e] = e === 'isolated' ? await runReal(setup, completionsOnly(seg), 'zeta', profile, tokensPerWord) : await runReal(setup, seg, e, profile, tokensPerWord);
+        checks.push(await measureSpeedCheck(setup, tokensPerWord));
+        const wallMs = performance.now() - t0;
+        longestMs = Math.max(longestMs, wallMs);
+        runs.push(round);
+        const real: RealRound['real'] = {};
+        for (const e of entries) real[e] = roundSuggestion((round[e] as RoundRun).metrics);
+        rounds.push({
+            segment: { index: segment.index, fromMs: segment.fromMs, toMs: segment.toMs, lines: seg.lines.length, keystrokes: seg.lines.filter((l) => l.kind === 'completion').length },
+            order: orders[r],
+            loadavg1Before: before.loadavg1,
+            wallMs: Math.round(wallMs),
+            real,
+        });
+        const p95 = (p: Entry): string => (real[p]?.waitedFor.p95 ?? Number.NaN).toFixed(0);
+        log(
+            `  round ${r + 1}/${segments.length} (${(segment.fromMs / 1000).toFixed(1)}-${(segment.toMs / 1000).toFixed(1)} s; ${orders[r].join(', ')}): time to suggestion waited for p95 ` +
+                `${entries.map((p) => `${p} ${p95(p)}`).join(', ')} ms (${(wallMs / 1000).toFixed(0)} s, load ${before.loadavg1}; speed ${factorsText(speedFactors(profile, checks.slice(r, r + 2)))})`,
+        );
     }
-    checks.push(await measureSpeedCheck(setup, tokensPerWord));
-    let isolated = metrics.static;
-    if (args.isolated) {
-        isolated = await runReal(setup, completionsOnly(trace), 'static', profile, tokensPerWord);
-        log(`  isolated: first token p95 ${isolated.completion.firstTokenMs.p95.toFixed(0)} ms`);
-    }
-    const factors = {} as Record<PolicyName, Partial<Record<Role, number>>>;
-    for (const [i, f] of bracketFactors(profile, checks).entries()) factors[POLICY_NAMES[i]] = f;
-    log(`speed checks against the profile, around each policy's run: ${speedFactorsText(factors)}`);
+    const n = runs.length;
+    const factors = bracketFactors(profile, checks);
 
-    log('sim prediction with the measured profile...');
+    log('sim prediction: each round with the profile scaled by the speed checks around it...');
     const base = defaultRoutingSettings();
     // The simulated models get the real run's texts and tokens: the generated models share one
     // vocabulary, so the coder's tokenizer counts for all three.
     const tokenizer = await loadTokenizer(setup.provider, setup.models.coder);
-    let sim: SimSuite;
-    let unscaled: SimSuite;
+    const simRuns: Array<Record<BenchPolicy, RoundRun>> = [];
+    const unscaledRuns: Array<Record<BenchPolicy, RoundRun>> = [];
     try {
         const tokenize = (text: string): string[] => Array.from(tokenizer.tokenize(text), String);
-        const options = { ablation: false, isolated: false, log, tokenizer: { tokenize, tokensPerWord } };
-        const profileFor = (p: PolicyName): SpeedProfile =>
-            scaleProfile(profile, factors[p], `times scaled per model by the speed checks just before and after the ${p} run: ${JSON.stringify(factors[p])}`);
-        sim = await runSimSuite(trace, profile, base, createRouter, { ...options, profileFor });
-        unscaled = await runSimSuite(trace, profile, base, createRouter, { ...options, log: () => undefined });
+        const options = { tokenizer: { tokenize, tokensPerWord } };
+        const simRound = async (seg: Trace, pp: SpeedProfile): Promise<Record<BenchPolicy, RoundRun>> => {
+            const out = {} as Record<BenchPolicy, RoundRun>;
+            for (const p of BENCH_POLICIES) {
+                const run = await runSim(seg, pp, settingsFor(base, routerPolicy(p), pp), createRouter, { ...options, completion: completionHandling(p) });
+                out[p] = { records: run.replay.records, metrics: run.metrics };
+            }
+            return out;
+        };
+        for (let r = 0; r < n; r++) {
+            const seg = withEvents(segments[r]);
+            simRuns.push(await simRound(seg, scaleProfile(profile, factors[r], `times scaled per model by the speed checks just before and after round ${r + 1}: ${JSON.stringify(factors[r])}`)));
+            unscaledRuns.push(await simRound(seg, profile));
+        }
     } finally {
         await tokenizer.dispose();
         await setup.provider.dispose();
     }
+
+    // Pooled: each policy's rounds as one run (`poolRounds`).
+    const objective = (p: BenchPolicy): ReturnType<typeof objectiveFn> => objectiveFn(profile, settingsFor(base, routerPolicy(p), profile));
+    const pool = (rs: ReadonlyArray<Partial<Record<Entry, RoundRun>>>, e: Entry): PolicyMetrics =>
+        poolRounds(
+            rs.map((x) => x[e] as RoundRun),
+            objective(e === 'isolated' ? 'zeta' : e),
+        );
+    const metrics = {} as Record<BenchPolicy, PolicyMetrics>;
+    const simMetrics = {} as Record<BenchPolicy, PolicyMetrics>;
+    const unscaledMetrics = {} as Record<BenchPolicy, PolicyMetrics>;
+    for (const p of BENCH_POLICIES) {
+        metrics[p] = pool(runs, p);
+        simMetrics[p] = pool(simRuns, p);
+        unscaledMetrics[p] = pool(unscaledRuns, p);
+    }
+    const isolated = args.isolated ? pool(runs, 'isolated') : metrics.zeta;
+
     const simPredicted: NonNullable<Report['simPredicted']> = {};
     const simVsReal: NonNullable<Report['simVsReal']> = {};
-    for (const p of POLICY_NAMES) {
-        const q = sim.policies[p].completion.firstTokenMs;
-        const qa = sim.policies[p].completion.firstTokenAllMs;
+    for (const p of BENCH_POLICIES) {
+        // Time to suggestion over the completions the user waited for; all first tokens beside it.
+        const q = simMetrics[p].suggestion.waitedFor;
+        const qa = simMetrics[p].completion.firstTokenAllMs;
         simPredicted[p] = { firstTokenMs: { p50: q.p50, p95: q.p95 }, firstTokenAllMs: { p50: qa.p50, p95: qa.p95, n: qa.n } };
-        const real50 = metrics[p].completion.firstTokenMs.p50;
+        const real50 = metrics[p].suggestion.waitedFor.p50;
         const realAll50 = metrics[p].completion.firstTokenAllMs.p50;
         const ratio = q.p50 / real50;
         simVsReal[p] = {
@@ -141,36 +249,82 @@ export async function runRealMode(args: CliArgs, command: string): Promise<Repor
             realAllP50: realAll50,
             simAllP50: qa.p50,
             allRatio: qa.p50 / realAll50,
-            simP50Unscaled: unscaled.policies[p].completion.firstTokenMs.p50,
-            realP50Interval90: bootstrapInterval(metrics[p].completionFirstTokenSamples, 50, 0.9, BOOTSTRAP_RESAMPLES, createRng(hashString(p)).next),
+            simP50Unscaled: unscaledMetrics[p].suggestion.waitedFor.p50,
+            realP50Interval90: bootstrapInterval(metrics[p].suggestionWaitedForSamples, 50, 0.9, BOOTSTRAP_RESAMPLES, createRng(hashString(p)).next),
         };
     }
+
+    // Ratios within each round: every policy to static, zeta to every baseline.
+    const perRound = runs.map((round) => Object.fromEntries(BENCH_POLICIES.map((p) => [p, (round[p] as RoundRun).metrics.suggestion])) as Record<BenchPolicy, PolicyMetrics['suggestion']>);
+    const vsStatic: RealRounds['vsStatic'] = {};
+    for (const p of BENCH_POLICIES) if (p !== 'static') vsStatic[p] = ratioDetail(perRound, p, 'static');
+    const zetaVsDetail: RealRounds['zetaVs'] = {};
+    const zetaVs: NonNullable<Report['zetaVs']> = {};
+    for (const b of BASELINES) {
+        const d = ratioDetail(perRound, 'zeta', b);
+        zetaVsDetail[b] = d;
+        const summary = (x: RatioSummary): ZetaVs['waitedForP95Ratio'] => ({ median: x.median, ci90: x.ci90 });
+        zetaVs[b] = { waitedForP95Ratio: summary(d.waitedForP95), servedP95Ratio: summary(d.servedP95), waitedForP50Ratio: summary(d.waitedForP50), servedP50Ratio: summary(d.servedP50) };
+    }
+    const realRounds: RealRounds = {
+        segmentTargetMs: plan.segmentMs,
+        orderSeed,
+        rounds: rounds.map((x, r) => ({
+            ...x,
+            speedFactors: factors[r],
+            sim: Object.fromEntries(BENCH_POLICIES.map((p) => [p, roundSuggestion(simRuns[r][p].metrics)])),
+        })),
+        vsStatic,
+        zetaVs: zetaVsDetail,
+    };
+    for (const b of BASELINES) {
+        const z = zetaVs[b]?.waitedForP95Ratio;
+        if (z) log(`  zeta / ${b} time to suggestion p95 (waited for): median ${z.median.toFixed(2)}, 90% interval ${z.ci90[0].toFixed(2)}-${z.ci90[1].toFixed(2)} over ${n} rounds`);
+    }
+
     const cost = await measureDecisionCost(profile, settingsFor(base, 'zeta', profile), createRouter);
     const head = reportHead({ mode: 'real', trace: trace.name, seed: args.seed, profile: profile.name, command }, metrics, isolated, cost);
+    const loads = rounds.map((x) => x.loadavg1Before);
     const report: Report = {
         ...head,
         simPredicted,
         simVsReal,
-        simSpeedFactors: factors,
-        targets: evaluateTargets('real', head.policies, isolated.completion.firstTokenMs.p95, cost.p99, simVsReal),
-        environment: { traceSummary: s, tokensPerWord, maxThreads: MAX_THREADS, machineLoad: loads, node: process.version, profileMeasurement: profile.sources, speedChecks: checks },
+        rounds: n,
+        zetaVs,
+        realRounds,
+        targets: evaluateTargets('real', head.policies, isolated.suggestion.waitedFor, cost.p99, simVsReal, zetaVs),
+        environment: {
+            traceSummary: s,
+            segments: segments.slice(0, n).map((g) => ({ fromMs: g.fromMs, toMs: g.toMs, name: g.trace.name })),
+            tokensPerWord,
+            maxThreads: MAX_THREADS,
+            machineLoadBeforeRounds: loads,
+            node: process.version,
+            profileMeasurement: profile.sources,
+            speedChecks: checks,
+        },
         runtimeMs: performance.now() - started,
     };
-    const busiest = Math.max(...Object.values(loads).map((l) => (l as { before: { loadavg1: number } }).before.loadavg1));
     writeReport(
         args.out,
         report,
         {
-            firstToken: [...POLICY_NAMES.map((p) => ({ name: p, values: metrics[p].completionFirstTokenSamples })), { name: 'isolated', values: isolated.completionFirstTokenSamples }],
+            suggestion: [...BENCH_POLICIES.map((p) => ({ name: p, values: metrics[p].suggestionWaitedForSamples })), { name: 'isolated', values: isolated.suggestionWaitedForSamples }],
         },
         [
             `Real: the generated full models (${setup.models.dir}) through node-llama-cpp, 1 thread per model, at most ${MAX_THREADS} threads at once; wall clock.`,
-            `Machine noise: 1-minute load average before each policy run ${Object.entries(loads)
-                .map(([p, l]) => `${p} ${(l as { before: { loadavg1: number } }).before.loadavg1}`)
-                .join(', ')} on ${machineLoad().cores} cores (highest ${busiest}); other work on the machine slows every policy and widens the tails.`,
+            `${n} interleaved rounds: round r runs every policy${args.isolated ? ' and isolated' : ''} on segment r of the trace (cut at pauses, times rebased to 0), in a shuffled order, then a speed check; the policies' numbers above pool every round's requests (bench/real/rounds.ts \`poolRounds\`).`,
+            `Machine noise: 1-minute load average before each round ${loads.join(', ')} on ${machineLoad().cores} cores (highest ${Math.max(...loads)}); other work on the machine slows every policy and widens the tails, which the ratios within rounds cancel in part.`,
             'Computed tokens come from each call\'s own report, as in sim mode: an aborted prefill counts the chunks that ran.',
             `Profile: ${profile.sources.join(' | ')}`,
         ],
     );
     return report;
+}
+
+/** A round's speed factors as text, for the log: "coder x1.12, reasoner x0.95, embedder x1.02". */
+function factorsText(f: Partial<Record<Role, number>>): string {
+    return Object.entries(f)
+        .map(([m, v]) => `${m} x${(v ?? Number.NaN).toFixed(2)}`)
+        .join(', ');
 }
