@@ -1,7 +1,7 @@
 /**
  * Workload traces: JSON Lines, one request a line, ordered by `t`.
  *
- *   {"t": ms, "kind": "completion|edit|explain|refactorPlan|embed|embedQuery", "doc": "name",
+ *   {"t": ms (fractions allowed), "kind": "completion|edit|explain|refactorPlan|embed|embedQuery", "doc": "name",
  *    "promptTokens": n, "maxTokens": n, "items": n}
  *
  * Meaning of the fields (units: ms from the start of the trace, tokens):
@@ -74,6 +74,13 @@ export class TraceError extends Error {
     override readonly name = 'TraceError';
 }
 
+function nonNegNumber(v: unknown, field: string, where: string): number {
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
+        throw new TraceError(`${where}: "${field}" must be a non-negative number, got ${JSON.stringify(v)}`);
+    }
+    return v;
+}
+
 function nonNegInt(v: unknown, field: string, where: string): number {
     if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || Math.floor(v) !== v) {
         throw new TraceError(`${where}: "${field}" must be a non-negative integer, got ${JSON.stringify(v)}`);
@@ -101,7 +108,8 @@ export function parseTrace(name: string, text: string): Trace {
             throw new TraceError(`${where}: "kind" must be one of ${TASK_KINDS.join('|')}, got ${JSON.stringify(kind)}`);
         }
         if (typeof o.doc !== 'string' || o.doc.length === 0) throw new TraceError(`${where}: "doc" must be a non-empty string`);
-        const t = nonNegInt(o.t, 't', where);
+        // Milliseconds, fractions allowed (a recorded keystroke's time is rarely a whole ms).
+        const t = nonNegNumber(o.t, 't', where);
         if (t < lastT) throw new TraceError(`${where}: "t" goes backwards (${t} < ${lastT})`);
         lastT = t;
         const line: TraceLine = {

@@ -5,6 +5,9 @@ import { DEFAULT_TRACE_SEED, TRACE_SPECS, generateTrace } from '../../../bench/w
 import { TraceError, completionsOnly, parseTrace, serializeTrace, summarize, withFocus, type TraceLine } from '../../../bench/workload/trace';
 import { TaskBuilder, TraceDocuments, calibrate } from '../../../bench/replay/text';
 import { MIDDLE_MAX_LINES } from '../../../src/core/completion/context';
+import { loadProfile } from '../../../bench/sim/speedProfile';
+import { runSim } from '../../../bench/sim/run';
+import { createRouter, defaultRoutingSettings } from '../../../src/core/router';
 
 const TRACES = join(__dirname, '..', '..', '..', 'bench', 'traces');
 
@@ -102,6 +105,18 @@ describe('bench traces', () => {
         // Serialization keeps it (key order aside): a round trip gives the same lines.
         assert.match(serializeTrace(t.lines), /"lineTokens":6/);
         assert.deepEqual(parseTrace('x', serializeTrace(t.lines)), t);
+    });
+
+    it('t is in milliseconds, fractions allowed; a keystroke trace with fractional times replays', async () => {
+        const text = '{"t":0.25,"kind":"completion","doc":"a","promptTokens":40,"suffixTokens":4,"lineTokens":3,"maxTokens":4}\n{"t":120.5,"kind":"completion","doc":"a","promptTokens":41,"suffixTokens":4,"lineTokens":4,"maxTokens":4}\n';
+        const t = parseTrace('x', text);
+        assert.deepEqual(t.lines.map((l) => l.t), [0.25, 120.5]);
+        assert.throws(() => parseTrace('x', '{"t":-0.5,"kind":"completion","doc":"a","promptTokens":5,"maxTokens":1}'), /"t" must be a non-negative number/);
+        const profile = loadProfile(join(TRACES, '..', 'profiles', 'local-generated.json'));
+        const r = await runSim(t, profile, defaultRoutingSettings(), createRouter);
+        assert.equal(r.replay.hung, 0);
+        assert.deepEqual(r.replay.records.map((x) => x.keystrokeAt), [0.25, 120.5]);
+        assert.equal(r.metrics.suggestion.served.n, 1, 'the last keystroke gets its suggestion');
     });
 
     it('parse errors name the line and the field', () => {
