@@ -8,8 +8,8 @@
  *   completion's end when the rest is short (PAUSE_TO_END_MAX_MS), and the last pausing completion
  *   lets everything go (`release`);
  * - a completion past its first token that the next keystroke is likely to replace stops at its
- *   own gate (`holdRest`), and one the burst has likely ended for pauses others again for its last
- *   tokens (`armQuietPause`);
+ *   own gate while other interactive work waits for its first token (`holdRest`), and one the
+ *   burst has likely ended for pauses others again for its last tokens (`armQuietPause`);
  * - on a GPU, a predicted keystroke stops lower-priority streams just before it (`armPredictive`);
  * - on the CPU, lower-priority prompts are read in short chunks while typing goes on (`chunkCap`).
  *
@@ -322,16 +322,33 @@ export class PauseController {
     }
 
     /**
-     * holdSupersedable, after the first token: a completion that the next keystroke is likely to
-     * supersede before it ends (Cadence.holdFor over its predicted rest, `restMs`) stops at its gate
-     * until that is no longer HOLD_CONFIDENCE likely, capped at this user's 90th-percentile
-     * interval. A suggestion is shown only when complete, so the tokens a superseded completion
-     * generates are never seen; while it waits, the work its prefill paused runs. The one finally
-     * served pays the hold on its finish, never on its first token. Returns whether it holds.
+     * Interactive work other than completions (an explain, an edit, a search query) runs or waits on
+     * some model and has not produced its first token: what a hold gives the device to.
+     */
+    private othersWaiting(job: Job): boolean {
+        const waits = (r: Job): boolean => r !== job && r.kind !== 'completion' && !isEmbedTask(r.task) && r.firstTokenAt === undefined;
+        for (const m of this.deps.models()) {
+            for (const r of m.running) if (waits(r)) return true;
+            for (const r of m.queue.items) if (waits(r)) return true;
+        }
+        return false;
+    }
+
+    /**
+     * holdSupersedable, after the first token: while other interactive work waits for its first
+     * token (`othersWaiting`), a completion that the next keystroke is likely to supersede before it
+     * ends (Cadence.holdFor over its predicted rest, `restMs`) stops at its gate until that is no
+     * longer HOLD_CONFIDENCE likely, capped at this user's 90th-percentile interval; the waiting
+     * work gets the device meanwhile. The completion finally served pays the hold on its finish, so
+     * with nothing else waiting there is no hold: saving the tokens of a superseded completion is
+     * not worth a later suggestion (bench/FINDINGS.md F51). Returns whether it holds.
      */
     private holdRest(job: Job, restMs: number): boolean {
         const t = job.task;
         if (!this.deps.config().on('holdSupersedable') || t.kind !== 'completion' || job.backgroundRead || restMs <= 0) return false;
+        // A hold delays the suggestion the user may be waiting for: worth it only while it gives the
+        // device to other work waiting for its first token, never for the tokens alone.
+        if (!this.othersWaiting(job)) return false;
         const { clock, cadence } = this.deps;
         const last = cadence.lastKeystroke(t.doc);
         if (last === undefined) return false;

@@ -120,15 +120,20 @@ describe('pause controller', () => {
         assert.equal(onDevice.gate.chunkCap, undefined, 'a GPU runs calls side by side: no cap');
     });
 
-    it('stops a completion the next keystroke will likely replace after its first token, then lets it go on', async () => {
-        const p = await parts(['coder']);
+    it('stops a completion the next keystroke will likely replace after its first token while an explain waits for its first token, then lets it go on', async () => {
+        const p = await parts(['coder', 'reasoner']);
         const { pauses, cadence } = controller(p);
         await type(p, cadence, 12, 100, 'a.ts');
         const completion = running(p, model(p, 'coder'), 'completion');
         (completion.task as { doc: string }).doc = 'a.ts';
         pauses.started(completion, model(p, 'coder'));
+        // Nothing else waits: no hold (the tokens it would save are not worth a later suggestion).
         pauses.firstToken(completion, 500);
-        assert.ok(completion.gate.closed, 'held at its own gate');
+        assert.ok(!completion.gate.closed, 'not held with nothing else waiting');
+        const explain = running(p, model(p, 'reasoner'), 'explain');
+        pauses.firstToken(completion, 500);
+        assert.ok(completion.gate.closed, 'held at its own gate while the explain waits for its first token');
+        assert.equal(explain.firstTokenAt, undefined);
         assert.ok(completion.restTimer !== undefined);
         await p.clock.advance(cadence.quantile(0.9) + 1);
         assert.ok(!completion.gate.closed, 'goes on once a keystroke is no longer likely before its end');

@@ -160,11 +160,12 @@ describe('router: hold-start from the learned typing cadence', () => {
 describe('router: a completion likely to be superseded stops after its first token', () => {
     /**
      * A burst of `keys` keystrokes 110 ms apart in a document the coder holds, each with a
-     * `maxTokens` completion (32: ~640 ms of decode at 50 tokens/s, far longer than the gap), while
-     * an explanation streams on the reasoner. Returns each completion's token count and outcome, and the
-     * explanation's token times.
+     * `maxTokens` completion (32: ~640 ms of decode at 50 tokens/s, far longer than the gap). With
+     * `explainWords`, an explanation of that many prompt words is submitted on the reasoner as the
+     * burst starts (2000 words: its prompt takes seconds, so it waits for its first token through
+     * the burst). Returns each completion's token count, first token and outcome.
      */
-    async function burst(hold: boolean, maxTokens = 32, keys = 6): Promise<{ tokens: number[]; outcomes: ReturnType<typeof submit>[]; explainTimes: number[]; firsts: number[] }> {
+    async function burst(hold: boolean, maxTokens = 32, keys = 6, explainWords?: number): Promise<{ tokens: number[]; outcomes: ReturnType<typeof submit>[]; firsts: number[] }> {
         const f = makeFixture({ settings: { levers: { holdSupersedable: hold, coldStart: false } } });
         await f.clock.advance(5_000);
         let prefix = words(200);
@@ -175,9 +176,7 @@ describe('router: a completion likely to be superseded stops after its first tok
             await f.clock.advance(110);
         }
         await f.clock.advance(3_000);
-        const explainTimes: number[] = [];
-        const explain = submit(f, { ...chat('explain', 10, 400), onToken: () => explainTimes.push(f.clock.now()) } as never);
-        await f.clock.advance(200);
+        const explain = explainWords === undefined ? undefined : submit(f, chat('explain', explainWords, 40));
         const tokens: number[] = [];
         const firsts: number[] = [];
         const outcomes: ReturnType<typeof submit>[] = [];
@@ -191,14 +190,14 @@ describe('router: a completion likely to be superseded stops after its first tok
             await f.clock.advance(110);
         }
         await f.clock.runUntilIdle(600_000);
-        assert.ok(explain.outcome?.ok);
+        if (explain) assert.ok(explain.outcome?.ok);
         await f.router.dispose();
-        return { tokens, outcomes, explainTimes, firsts };
+        return { tokens, outcomes, firsts };
     }
 
-    it('superseded completions generate one token instead of several; the last one is served in full and says why it waited', async () => {
-        const held = await burst(true);
-        const eager = await burst(false);
+    it('while an explanation waits for its first token, superseded completions generate one token instead of several; the last one is served in full and says why it waited', async () => {
+        const held = await burst(true, 32, 6, 2000);
+        const eager = await burst(false, 32, 6, 2000);
         for (const r of [held, eager]) {
             assert.ok(r.outcomes.slice(0, -1).every((o) => o.outcome && !o.outcome.ok && o.outcome.error instanceof SupersededError));
             assert.ok(r.firsts.every((ms) => ms > 0 && ms < 60), `first tokens ${r.firsts}`);
@@ -212,15 +211,16 @@ describe('router: a completion likely to be superseded stops after its first tok
         // The hold is on its finish, not its first token.
         const heldFirst = held.firsts[held.firsts.length - 1];
         assert.ok(last.value.timings.firstTokenMs! <= heldFirst + 1);
-        assert.ok(last.value.timings.totalMs >= heldFirst + 31 * 20 + 50, `total ${last.value.timings.totalMs}`);
+        // (What the waiting explanation gains needs models that share a device, which these fakes
+        // do not: the simulator's ablation measures it, bench/README.md.)
     });
 
-    it('while superseded completions wait, the explanation they would have paused streams on', async () => {
-        // 8 tokens: a rest of ~140 ms, short enough that a completion otherwise pauses others to its end.
-        const held = await burst(true, 8);
-        const eager = await burst(false, 8);
-        const count = (r: typeof held): number => r.explainTimes.filter((t) => t > r.explainTimes[0] + 200 && t <= r.explainTimes[0] + 200 + 6 * 110).length;
-        assert.ok(count(held) >= count(eager) + 10, `explain tokens during the burst: held ${count(held)}, eager ${count(eager)}`);
+    it('with nothing else waiting there is no hold: the tokens saved are not worth a later suggestion', async () => {
+        const alone = await burst(true);
+        const last = alone.outcomes[alone.outcomes.length - 1].outcome;
+        assert.ok(last?.ok);
+        assert.doesNotMatch(last.value.decision.reason, /stopped/);
+        assert.ok(alone.tokens.slice(0, -1).every((n) => n >= 3), `tokens ${alone.tokens}`);
     });
 
     it('does not stop a completion when the user types slowly', async () => {
