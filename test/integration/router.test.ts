@@ -12,7 +12,7 @@ import { SystemClock } from '../../src/core/clock';
 import { SupersededError, isAbortError } from '../../src/core/errors';
 import { createFileTextStore, createRouter, defaultRoutingSettings, type ZetaRouter } from '../../src/core/router';
 import { parseSpeeds } from '../../src/core/router/speeds';
-import type { TextStore, PolicyName, Task, TaskResult } from '../../src/core/tasks';
+import type { Levers, TextStore, PolicyName, Task, TaskResult } from '../../src/core/tasks';
 import { createLlamaCppBackendFactory } from '../../src/backends';
 import { EvalTurns } from '../../src/core/evalTurns';
 import { createLlamaProvider, type LlamaProvider } from '../../src/backends/llamaProvider';
@@ -65,7 +65,7 @@ describe('router over the real backend (tiny generated models)', function () {
     });
 
     /** @param fullLength generations never end early: the random models often sample end-of-generation soon (bench/real/setup.ts). */
-    async function start(policy: PolicyName, speedStore?: TextStore, fullLength = false): Promise<{ router: ZetaRouter; backends: ModelBackend[]; warnings: string[] }> {
+    async function start(policy: PolicyName, speedStore?: TextStore, fullLength = false, levers: Partial<Levers> = {}): Promise<{ router: ZetaRouter; backends: ModelBackend[]; warnings: string[] }> {
         const clock = new SystemClock();
         // As the composition root does: one EvalTurns for the backends, which the router reads too.
         const turns = new EvalTurns();
@@ -78,7 +78,7 @@ describe('router over the real backend (tiny generated models)', function () {
             turns,
             // Objectives are loose here: this test is about settling and leaks, not about dropping late work
             // on a machine shared with other test suites.
-            settings: { ...defaultRoutingSettings(), policy, taskClasses: { ...defaultRoutingSettings().taskClasses, completion: { priority: 100, objectiveFactor: 50 } } },
+            settings: { ...defaultRoutingSettings(), policy, levers: { ...defaultRoutingSettings().levers, ...levers }, taskClasses: { ...defaultRoutingSettings().taskClasses, completion: { priority: 100, objectiveFactor: 50 } } },
             models: [spec('coder'), spec('reasoner'), spec('embedder')],
             speedStore,
             logger: { info: () => undefined, warn: (m) => warnings.push(m), error: (m) => warnings.push(m) },
@@ -158,8 +158,9 @@ describe('router over the real backend (tiny generated models)', function () {
         });
     }
 
-    it('zeta: completions the next keystroke supersedes stop after their first token; the last is served in full', async () => {
-        const { router, warnings } = await start('zeta', undefined, true);
+    it('zeta: while an explanation waits for its first token, completions the next keystroke supersedes stop after their first token; the last is served in full', async () => {
+        // Spill off: the explanations stay on the reasoner, so one can wait there behind the others.
+        const { router, warnings } = await start('zeta', undefined, true, { spill: false });
         const GAP_MS = 80;
         const GEN = 128;
         // The coder reads the document once (later keystrokes reuse it) and measures its speeds.
@@ -173,18 +174,39 @@ describe('router over the real backend (tiny generated models)', function () {
             router.activity({ type: 'keystroke', doc: 'other.ts' });
             await delay(GAP_MS);
         }
-        const tokens: number[] = [];
-        const burst: Array<Promise<Outcome>> = [];
-        for (let i = 0; i < 8; i++) {
-            prefix += String.fromCharCode(97 + i);
-            tokens.push(0);
-            router.activity({ type: 'keystroke', doc: 'h.ts' });
-            burst.push(settle(router.submit({ kind: 'completion', doc: 'h.ts', prefix, suffix: '\n}\n', maxTokens: GEN, onToken: () => void tokens[i]++ })));
-            await delay(GAP_MS);
-        }
-        const outcomes = await Promise.all(burst);
+        const burst = async (n: number): Promise<{ outcomes: Outcome[]; tokens: number[] }> => {
+            const tokens: number[] = [];
+            const pending: Array<Promise<Outcome>> = [];
+            for (let i = 0; i < n; i++) {
+                prefix += String.fromCharCode(97 + i);
+                tokens.push(0);
+                router.activity({ type: 'keystroke', doc: 'h.ts' });
+                pending.push(settle(router.submit({ kind: 'completion', doc: 'h.ts', prefix, suffix: '\n}\n', maxTokens: GEN, onToken: () => void tokens[i]++ })));
+                await delay(GAP_MS);
+            }
+            return { outcomes: await Promise.all(pending), tokens };
+        };
+        // Nothing else waits: no hold (it would only make the suggestion shown later).
+        const alone = await burst(4);
+        const lastAlone = alone.outcomes[alone.outcomes.length - 1];
+        assert.ok(lastAlone.ok, !lastAlone.ok ? String(lastAlone.error) : '');
+        assert.doesNotMatch(lastAlone.value.decision.reason, /stopped \d+ ms after its first token/);
+        // Three explanations: two stream long answers on the reasoner's two slots, the third waits
+        // behind them for its first token through the burst.
+        let explainFirst: number | undefined;
+        const ask = (tag: string, maxTokens: number, onToken?: () => void): Promise<Outcome> =>
+            settle(router.submit({ kind: 'explain', doc: `${tag}.ts`, messages: [{ role: 'user', content: `Explain this:\n${code(20, tag)}` }], maxTokens, onToken }));
+        const first = Promise.all([ask('x', 1_500), ask('z', 1_500)]);
+        const explain = ask('y', 8, () => void (explainFirst ??= performance.now()));
+        const burstStart = performance.now();
+        const { outcomes, tokens } = await burst(8);
         const last = outcomes[outcomes.length - 1];
         assert.ok(last.ok, !last.ok ? String(last.error) : '');
+        const ex = await explain;
+        assert.ok(ex.ok, !ex.ok ? String(ex.error) : '');
+        assert.ok((await first).every((o) => o.ok));
+        // Only meaningful if the explanation was still waiting while the burst ran.
+        assert.ok(explainFirst === undefined || explainFirst > burstStart + 4 * GAP_MS, `the explanation's first token came ${explainFirst === undefined ? '?' : Math.round(explainFirst - burstStart)} ms into the burst`);
         assert.match(last.value.decision.reason, /stopped \d+ ms after its first token/);
         assert.ok(last.value.generatedTokens > 1, `the served one generated ${last.value.generatedTokens} tokens`);
         for (const [i, o] of outcomes.slice(0, -1).entries()) {
