@@ -18,7 +18,7 @@
  *   --search  workspace search's speed and size on a generated workspace (bench/modes/search.ts):
  *            DIR/search.json with the keys of issue 18 §5; --files (default 10,000) sizes it.
  *
- * Other flags: --no-ablation, --no-isolated, --quick (real: a 20 s slice of the trace),
+ * Other flags: --no-ablation, --no-isolated, --quick (real: 2 short rounds),
  * --read-ahead MS (editor events: the document shown MS before the first keystroke after each
  * switch of document, passed to Router.readAhead; the shipped traces have none), --seeds LIST
  * (sim: also the §5 targets on the shipped trace regenerated with each seed, e.g. 1-12; bench/modes/seeds.ts).

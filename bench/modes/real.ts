@@ -22,10 +22,10 @@ import { BASELINES, BENCH_POLICIES, completionHandling, routerPolicy, type Bench
 import { loadTraceFile, shippedTrace } from '../workload/files';
 import { measureDecisionCost } from '../sim/decisionCost';
 import { replay, wallEnv } from '../replay/harness';
-import { computeMetrics, type PolicyMetrics } from '../replay/metrics';
+import type { PolicyMetrics } from '../replay/metrics';
 import { measureProfile } from '../real/measure';
 import { bracketFactors, measureSpeedCheck, speedFactors, type SpeedCheck } from '../real/speedCheck';
-import { RATIO_QUANTITIES, poolRounds, ratioSummary, roundRatios, segmentTrace, shuffledOrders, type RatioQuantity, type RatioSummary, type RoundRun, type Segment } from '../real/rounds';
+import { RATIO_QUANTITIES, poolRounds, ratioSummary, roundRatios, roundRun, segmentTrace, shuffledOrders, tokenTotals, type RatioQuantity, type RatioSummary, type RoundRun, type Segment } from '../real/rounds';
 import { loadProfile, scaleProfile, shippedProfile, type SpeedProfile } from '../sim/speedProfile';
 import { reportHead, type RealRound, type RealRounds, type Report, type RoundSuggestion, type ZetaVs } from '../report/report';
 import { evaluateTargets } from '../report/targets';
@@ -44,17 +44,23 @@ import { completionsOnly, summarize, withFocus, type Trace, type TraceLine } fro
 const BOOTSTRAP_RESAMPLES = 2000;
 
 /**
- * Rounds and segment length (ms). A default run on this 2-core machine: the profile (~2 min),
- * then per round 7 replays (six policies and isolated) of a ~5-7 s segment, each plus ~1.5 s of
- * loading and draining, and a ~5 s speed check: ~1 min a round, 7 rounds over the trace's first
- * ~46 s; the sim prediction and the decision cost take seconds. About 9 minutes in all.
- * `--quick`: 2 rounds of ~3-6 s segments (~4 minutes, most of it the profile).
+ * Rounds and segment length (ms). A default run on this 2-core machine: the profile (~1.5 min),
+ * then per round 7 replays (six policies and isolated) of a 5-8 s segment (up to 1 s of it its
+ * lead-in), each plus ~1.5 s of loading and draining, and a ~5 s speed check: about 50 s a round,
+ * 8 rounds over the trace's first ~53 s; the sim prediction and the decision cost take seconds.
+ * About 8-9 minutes in all; RUN_BUDGET_MS drops rounds on a slower machine.
+ * `--quick`: 2 rounds of 3-6 s segments (~3 minutes, most of it the profile).
  */
-const PLAN = { full: { rounds: 7, segmentMs: 5000 }, quick: { rounds: 2, segmentMs: 3000 } } as const;
+const PLAN = { full: { rounds: 8, segmentMs: 5000 }, quick: { rounds: 2, segmentMs: 3000 } } as const;
 
-/** A gap between keystrokes this long (ms) is a pause a segment may be cut at; the segment starts SEGMENT_LEAD_MS before its first keystroke. */
+/**
+ * A gap between keystrokes this long (ms) is a pause a segment may be cut at; the segment starts
+ * SEGMENT_LEAD_MS before its first keystroke, after a lead-in SEGMENT_LEAD_IN_MS long where it
+ * starts in the middle of typing a document (`SegmentOptions.leadInMs`).
+ */
 const SEGMENT_PAUSE_MS = 1000;
 const SEGMENT_LEAD_MS = 300;
+const SEGMENT_LEAD_IN_MS = 1000;
 
 /**
  * No round starts unless the longest round so far fits before this (ms since the mode started) with
@@ -67,8 +73,11 @@ const TAIL_MS = 20_000;
 /** One entry of a round: a policy, or zeta's pipeline and router on the segment's completions alone. */
 type Entry = BenchPolicy | 'isolated';
 
-/** One policy on one trace with the real models: what the replay recorded, and its metrics. */
-export async function runReal(setup: RealSetup, trace: Trace, policy: BenchPolicy, profile: SpeedProfile, tokensPerWord: number): Promise<RoundRun> {
+/**
+ * One policy on one trace with the real models: what the replay recorded, and its metrics, both
+ * without the first `leadIn` lines' requests (a segment's lead-in, `segmentTrace`; `roundRun`).
+ */
+export async function runReal(setup: RealSetup, trace: Trace, leadIn: number, policy: BenchPolicy, profile: SpeedProfile, tokensPerWord: number): Promise<RoundRun> {
     const base = defaultRoutingSettings();
     const settings = settingsFor(base, routerPolicy(policy), profile);
     const usage = new UsageLedger();
@@ -87,7 +96,7 @@ export async function runReal(setup: RealSetup, trace: Trace, policy: BenchPolic
         onStart: () => usage.start(),
     });
     if (result.hung > 0) throw new Error(`real ${policy}: ${result.hung} requests never settled`);
-    return { records: result.records, metrics: computeMetrics(result.records, usage.totals(), objectiveFn(profile, settings)) };
+    return roundRun(result.records, leadIn, usage.totals(), objectiveFn(profile, settings));
 }
 
 async function getProfile(args: CliArgs, setup: RealSetup, log: (l: string) => void): Promise<{ profile: SpeedProfile; tokensPerWord: number }> {
@@ -132,7 +141,7 @@ export async function runRealMode(args: CliArgs, command: string): Promise<Repor
     const setup = await realSetup(MAX_THREADS);
     const trace = loadTraceFile(args.trace ?? shippedTrace('real-typing-indexing'), args.seed);
     const plan = args.quick ? PLAN.quick : PLAN.full;
-    const segments = segmentTrace(trace, { targetMs: plan.segmentMs, minPauseMs: SEGMENT_PAUSE_MS, leadMs: SEGMENT_LEAD_MS, embedMs: shippedEmbedMs() }).slice(0, plan.rounds);
+    const segments = segmentTrace(trace, { targetMs: plan.segmentMs, minPauseMs: SEGMENT_PAUSE_MS, leadMs: SEGMENT_LEAD_MS, leadInMs: SEGMENT_LEAD_IN_MS, embedMs: shippedEmbedMs() }).slice(0, plan.rounds);
     // Editor focus events (--read-ahead) are added per segment, before its first keystroke in each document.
     const withEvents = (s: Segment): Trace => (args.readAheadMs !== undefined ? withFocus(s.trace, args.readAheadMs) : s.trace);
     const { profile, tokensPerWord } = await getProfile(args, setup, log);
@@ -163,7 +172,9 @@ export async function runRealMode(args: CliArgs, command: string): Promise<Repor
         const before = machineLoad();
         const seg = withEvents(segment);
         const round: Partial<Record<Entry, RoundRun>> = {};
-        for (const e of orders[r]) round[e] = e === 'isolated' ? await runReal(setup, completionsOnly(seg), 'zeta', profile, tokensPerWord) : await runReal(setup, seg, e, profile, tokensPerWord);
+        for (const e of orders[r]) {
+            round[e] = e === 'isolated' ? await runReal(setup, completionsOnly(seg), segment.leadIn, 'zeta', profile, tokensPerWord) : await runReal(setup, seg, segment.leadIn, e, profile, tokensPerWord);
+        }
         checks.push(await measureSpeedCheck(setup, tokensPerWord));
         const wallMs = performance.now() - t0;
         longestMs = Math.max(longestMs, wallMs);
@@ -171,7 +182,14 @@ export async function runRealMode(args: CliArgs, command: string): Promise<Repor
         const real: RealRound['real'] = {};
         for (const e of entries) real[e] = roundSuggestion((round[e] as RoundRun).metrics);
         rounds.push({
-            segment: { index: segment.index, fromMs: segment.fromMs, toMs: segment.toMs, lines: seg.lines.length, keystrokes: seg.lines.filter((l) => l.kind === 'completion').length },
+            segment: {
+                index: segment.index,
+                fromMs: segment.fromMs,
+                toMs: segment.toMs,
+                lines: seg.lines.length - segment.leadIn,
+                keystrokes: seg.lines.filter((l) => l.kind === 'completion').length - segment.leadIn,
+                leadIn: segment.leadIn,
+            },
             order: orders[r],
             loadavg1Before: before.loadavg1,
             wallMs: Math.round(wallMs),
@@ -196,18 +214,18 @@ export async function runRealMode(args: CliArgs, command: string): Promise<Repor
     try {
         const tokenize = (text: string): string[] => Array.from(tokenizer.tokenize(text), String);
         const options = { tokenizer: { tokenize, tokensPerWord } };
-        const simRound = async (seg: Trace, pp: SpeedProfile): Promise<Record<BenchPolicy, RoundRun>> => {
+        const simRound = async (segment: Segment, pp: SpeedProfile): Promise<Record<BenchPolicy, RoundRun>> => {
             const out = {} as Record<BenchPolicy, RoundRun>;
             for (const p of BENCH_POLICIES) {
-                const run = await runSim(seg, pp, settingsFor(base, routerPolicy(p), pp), createRouter, { ...options, completion: completionHandling(p) });
-                out[p] = { records: run.replay.records, metrics: run.metrics };
+                const settings = settingsFor(base, routerPolicy(p), pp);
+                const run = await runSim(withEvents(segment), pp, settings, createRouter, { ...options, completion: completionHandling(p) });
+                out[p] = roundRun(run.replay.records, segment.leadIn, tokenTotals(run.metrics), objectiveFn(pp, settings));
             }
             return out;
         };
         for (let r = 0; r < n; r++) {
-            const seg = withEvents(segments[r]);
-            simRuns.push(await simRound(seg, scaleProfile(profile, factors[r], `times scaled per model by the speed checks just before and after round ${r + 1}: ${JSON.stringify(factors[r])}`)));
-            unscaledRuns.push(await simRound(seg, profile));
+            simRuns.push(await simRound(segments[r], scaleProfile(profile, factors[r], `times scaled per model by the speed checks just before and after round ${r + 1}: ${JSON.stringify(factors[r])}`)));
+            unscaledRuns.push(await simRound(segments[r], profile));
         }
     } finally {
         await tokenizer.dispose();
@@ -237,7 +255,7 @@ export async function runRealMode(args: CliArgs, command: string): Promise<Repor
         // Time to suggestion over the completions the user waited for; all first tokens beside it.
         const q = simMetrics[p].suggestion.waitedFor;
         const qa = simMetrics[p].completion.firstTokenAllMs;
-        simPredicted[p] = { firstTokenMs: { p50: q.p50, p95: q.p95 }, firstTokenAllMs: { p50: qa.p50, p95: qa.p95, n: qa.n } };
+        simPredicted[p] = { suggestionWaitedForMs: { p50: q.p50, p95: q.p95 }, firstTokenAllMs: { p50: qa.p50, p95: qa.p95, n: qa.n } };
         const real50 = metrics[p].suggestion.waitedFor.p50;
         const realAll50 = metrics[p].completion.firstTokenAllMs.p50;
         const ratio = q.p50 / real50;

@@ -32,6 +32,15 @@ export interface SegmentOptions {
      * segments its indexing spans instead of all in the first. Without it, at its own `t`.
      */
     readonly embedMs?: (line: TraceLine) => number;
+    /**
+     * With a value (ms): a segment that starts in the middle of typing a document (its first
+     * keystroke's document was typed in before the cut) starts with a lead-in, the last keystroke
+     * in that document before the cut, at 0, and its own lines this much later. In the whole trace
+     * the keystrokes before the pause have read that document; without the lead-in every segment
+     * would start with a cold read of its document, which the whole trace has only after a switch
+     * of document. The lead-in is replayed but not measured (`Segment.leadIn`, `measured`).
+     */
+    readonly leadInMs?: number;
 }
 
 export interface Segment {
@@ -40,7 +49,12 @@ export interface Segment {
     /** Where the segment starts and ends in the source trace (ms); its own times are rebased to `fromMs`. */
     readonly fromMs: number;
     readonly toMs: number;
+    /**
+     * The trace: its first `leadIn` lines are the lead-in (at 0, not measured), the segment's own
+     * lines follow, rebased to `fromMs` and shifted by `SegmentOptions.leadInMs` when there is one.
+     */
     readonly trace: Trace;
+    readonly leadIn: number;
 }
 
 /**
@@ -70,16 +84,43 @@ export function segmentTrace(trace: Trace, options: SegmentOptions): Segment[] {
     for (let k = 0; k + 1 < bounds.length; k++) {
         const from = bounds[k];
         const to = bounds[k + 1];
-        const lines = trace.lines
+        const own = trace.lines
             .map((l, i) => ({ line: l, t: at[i], i }))
             .filter((x) => x.t >= from && x.t < to)
             // Stable by time: an embed line moved later may pass keystrokes; ties keep trace order.
-            .sort((a, b) => a.t - b.t || a.i - b.i)
-            .map((x) => ({ ...x.line, t: Math.round(x.t - from) }));
-        const name = `${trace.name} [segment ${k + 1}/${bounds.length - 1}: ${(from / 1000).toFixed(1)}-${(Math.min(to, end) / 1000).toFixed(1)} s]`;
-        segments.push({ index: k, fromMs: from, toMs: to, trace: { name, lines } });
+            .sort((a, b) => a.t - b.t || a.i - b.i);
+        const first = own.find((x) => x.line.kind === 'completion')?.line;
+        const before = first && options.leadInMs !== undefined ? keys.filter((l) => l.doc === first.doc && l.t < from).at(-1) : undefined;
+        const shift = before ? (options.leadInMs ?? 0) : 0;
+        const lines = [...(before ? [{ ...before, t: 0 }] : []), ...own.map((x) => ({ ...x.line, t: Math.round(x.t - from + shift) }))];
+        const name = `${trace.name} [segment ${k + 1}/${bounds.length - 1}: ${(from / 1000).toFixed(1)}-${(Math.min(to, end) / 1000).toFixed(1)} s${before ? `, lead-in ${shift} ms` : ''}]`;
+        segments.push({ index: k, fromMs: from, toMs: to, trace: { name, lines }, leadIn: before ? 1 : 0 });
     }
     return segments;
+}
+
+/** A replay's records less the lead-in's (the first `leadIn` lines of its segment's trace). */
+export function measured(records: readonly RequestRecord[], leadIn: number): RequestRecord[] {
+    return records.filter((r) => r.index >= leadIn);
+}
+
+/**
+ * A round's run from its replay's records and token totals: the records and every latency without
+ * the lead-in's requests (`measured`), the token counts with them: the lead-in's read is what the
+ * keystroke before the cut read in the whole trace, used by the keystrokes after it, not waste.
+ */
+export function roundRun(records: readonly RequestRecord[], leadIn: number, tokens: TokenTotals, objectiveMs: (r: RequestRecord) => number): RoundRun {
+    const kept = measured(records, leadIn);
+    const metrics = computeMetrics(kept, tokens, objectiveMs);
+    if (leadIn === 0) return { records: kept, metrics };
+    const all = computeMetrics(records, tokens, objectiveMs);
+    return { records: kept, metrics: { ...metrics, ...wasteOf(all) } };
+}
+
+type Waste = Pick<PolicyMetrics, 'wastedTokens' | 'wastedShare' | 'wastedTokensIgnoringReuse' | 'wastedShareIgnoringReuse'>;
+
+function wasteOf(m: PolicyMetrics): Waste {
+    return { wastedTokens: m.wastedTokens, wastedShare: m.wastedShare, wastedTokensIgnoringReuse: m.wastedTokensIgnoringReuse, wastedShareIgnoringReuse: m.wastedShareIgnoringReuse };
 }
 
 /** Each line's time; embed lines where a sequential indexer reaches them (`SegmentOptions.embedMs`). */
@@ -169,7 +210,8 @@ const POOL_GAP_MS = 60_000;
  * One policy's metrics over all its rounds, as if one run: the rounds' records one after another
  * (each round's times offset past the end of the round before, by POOL_GAP_MS more), their
  * latencies, counts, explains, objectives and completions by model computed over all of them
- * (`computeMetrics`), and the token counts summed. Two things are per round, then merged: the
+ * (`computeMetrics`), and the token counts (computed, generated, wasted) summed over the rounds'
+ * metrics, shares of the sums. Two things are per round, then merged: the
  * completions waited for (`waitedFor` within each round, its samples and unanswered pooled: a
  * round's last keystroke is waited for until it is answered or settles, not until the next
  * round's first), and indexing (`indexDoneMs`: each round's time from its start to its last embed
@@ -186,13 +228,10 @@ export function poolRounds(rounds: readonly RoundRun[], objectiveMs: (r: Request
         }
         offset += span + POOL_GAP_MS;
     }
-    const tokens: TokenTotals = {
-        computed: sum(rounds.map((r) => r.metrics.computedTokens)),
-        generated: sum(rounds.map((r) => r.metrics.generatedTokens)),
-        // computeMetrics: wasted = wastedIgnoringReuse - recovered, so each round's recovered is the difference.
-        recovered: sum(rounds.map((r) => r.metrics.wastedTokensIgnoringReuse - r.metrics.wastedTokens)),
-    };
-    const all = computeMetrics(records, tokens, objectiveMs);
+    const computed = sum(rounds.map((r) => r.metrics.computedTokens));
+    const all = computeMetrics(records, { computed, generated: sum(rounds.map((r) => r.metrics.generatedTokens)), recovered: 0 }, objectiveMs);
+    const wasted = sum(rounds.map((r) => r.metrics.wastedTokens));
+    const wastedIgnoringReuse = sum(rounds.map((r) => r.metrics.wastedTokensIgnoringReuse));
     const comps = rounds.map((r) => r.records.filter((x) => x.kind === 'completion'));
     const bySuggestion = comps.map((c) => waitedFor(c, (x) => x.suggestionAt));
     const byFirstToken = comps.map((c) => waitedFor(c, (x) => x.firstTokenAt));
@@ -208,6 +247,10 @@ export function poolRounds(rounds: readonly RoundRun[], objectiveMs: (r: Request
     }
     return {
         ...all,
+        wastedTokens: wasted,
+        wastedShare: computed > 0 ? wasted / computed : 0,
+        wastedTokensIgnoringReuse: wastedIgnoringReuse,
+        wastedShareIgnoringReuse: computed > 0 ? wastedIgnoringReuse / computed : 0,
         completion: {
             ...all.completion,
             waitedForMs: { ...quantiles(firstTokenSamples), n: firstTokenSamples.length, unanswered: sum(byFirstToken.map((w) => w.unanswered)) },
@@ -219,6 +262,11 @@ export function poolRounds(rounds: readonly RoundRun[], objectiveMs: (r: Request
         embed: { chunks, chunksPerSec: spanMs > 0 ? chunks / (spanMs / 1000) : 0, indexDoneMs: sum(rounds.map((r) => r.metrics.embed.indexDoneMs)) },
         suggestionWaitedForSamples: suggestionSamples,
     };
+}
+
+/** The token totals `computeMetrics` made `m` from (recovered: wasted = wastedIgnoringReuse - recovered). */
+export function tokenTotals(m: PolicyMetrics): TokenTotals {
+    return { computed: m.computedTokens, generated: m.generatedTokens, recovered: m.wastedTokensIgnoringReuse - m.wastedTokens };
 }
 
 function shifted(r: RequestRecord, by: number): RequestRecord {

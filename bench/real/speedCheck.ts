@@ -1,5 +1,5 @@
 /**
- * Speed checks: a few seconds of the profile's own measurements between real-mode policy runs,
+ * Speed checks: a few seconds of the profile's own measurements between real-mode rounds,
  * and how much slower or faster than the profile they found each model (the factors real mode's
  * sim prediction scales the profile by). Units: ms.
  */
@@ -18,7 +18,7 @@ const CHECK_PROMPT_TOKENS = 448;
 const CHECK_REPS = 3;
 
 /**
- * A few seconds of the profile's own measurements, taken between real-mode policy runs to follow
+ * A few seconds of the profile's own measurements, taken between real-mode rounds to follow
  * how fast the machine is at the time (a shared VM drifts by tens of percent within minutes):
  * per model, a one-token keystroke after a cached CHECK_PROMPT_TOKENS-token prompt (the profile's
  * `ttftOneTokenMs`) and the decode step there (`decodeLong`); the embedder also embeds 96-token
@@ -72,10 +72,10 @@ export function speedFactors(profile: SpeedProfile, checks: readonly SpeedCheck[
 }
 
 /**
- * Per run, the speed factors (`speedFactors`) of the two checks around it: run i went between
+ * Per round, the speed factors (`speedFactors`) of the two checks around it: round i went between
  * checks i and i + 1. The machine's speed drifts within minutes (F37, F49: the same check moved the
  * coder's one-token keystroke between 13 and 28 ms within four minutes), so the checks nearest a
- * run say more about it than the median over the whole run. `checks` has one more entry than runs.
+ * round say more about it than the median over the whole run. `checks` has one more entry than rounds.
  */
 export function bracketFactors(profile: SpeedProfile, checks: readonly SpeedCheck[]): Array<Partial<Record<Role, number>>> {
     return checks.slice(0, -1).map((_, i) => speedFactors(profile, checks.slice(i, i + 2)));

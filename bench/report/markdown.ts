@@ -119,6 +119,7 @@ export function reportMarkdown(report: Report, notes: readonly string[]): string
     }
     if (report.simVsReal) {
         md.push('## Simulator vs real (same trace, profile just measured)', '');
+        md.push('p50 and p95: time to suggestion over the completions the user waited for, real and as the sim predicted it.', '');
         const f = report.simSpeedFactors;
         if (f) {
             md.push(
@@ -132,7 +133,7 @@ export function reportMarkdown(report: Report, notes: readonly string[]): string
             if (!v) continue;
             const sp = report.simPredicted?.[p];
             md.push(
-                `| ${p} | ${cell(v.realP50)} | ${v.realP50Interval90 ? `${cell(v.realP50Interval90[0])}-${cell(v.realP50Interval90[1])}` : 'n/a'} | ${cell(v.simP50)} | ${cell(v.ratio, 2)} | ${v.within30 ? 'yes' : 'NO'} | ${cell(v.simP50Unscaled ?? Number.NaN)} | ${cell(report.policies[p].completion.firstTokenMs.p95)} | ${cell(sp?.firstTokenMs.p95 ?? Number.NaN)} | ${cell(v.realAllP50)} / ${cell(v.simAllP50)}, ${cell(v.allRatio, 2)}, ${report.policies[p].completion.firstTokenAllMs.n} / ${sp?.firstTokenAllMs.n ?? 0} |`,
+                `| ${p} | ${cell(v.realP50)} | ${v.realP50Interval90 ? `${cell(v.realP50Interval90[0])}-${cell(v.realP50Interval90[1])}` : 'n/a'} | ${cell(v.simP50)} | ${cell(v.ratio, 2)} | ${v.within30 ? 'yes' : 'NO'} | ${cell(v.simP50Unscaled ?? Number.NaN)} | ${cell(report.policies[p].suggestion.waitedFor.p95)} | ${cell(sp?.suggestionWaitedForMs.p95 ?? Number.NaN)} | ${cell(v.realAllP50)} / ${cell(v.simAllP50)}, ${cell(v.allRatio, 2)}, ${report.policies[p].completion.firstTokenAllMs.n} / ${sp?.firstTokenAllMs.n ?? 0} |`,
             );
         }
         md.push(
@@ -166,7 +167,7 @@ export function roundsMarkdown(r: RealRounds): string {
     ] as const;
     md.push(`## Rounds (${r.rounds.length})`, '');
     md.push(
-        `Each round runs every policy on the same segment of the trace (cut at a pause of typing, at least ${cell(r.segmentTargetMs / 1000, 1)} s, times rebased to 0), one after another in a shuffled order (seed ${r.orderSeed}), then a speed check. A ratio is taken within each round, where both policies met nearly the same machine; below, its median over rounds and, in brackets, the 90% bootstrap interval of that median (resampling rounds). Time to suggestion, ms.`,
+        `Each round runs every policy on the same segment of the trace (cut at a pause of typing, at least ${cell(r.segmentTargetMs / 1000, 1)} s, times rebased to 0; a segment that starts in the middle of typing a document first replays the keystroke before the cut there, not measured, so that the document is read as in the whole trace), one after another in a shuffled order (seed ${r.orderSeed}), then a speed check. A ratio is taken within each round, where both policies met nearly the same machine; below, its median over rounds and, in brackets, the 90% bootstrap interval of that median (resampling rounds). Time to suggestion, ms.`,
         '',
     );
     md.push(`zeta over each baseline:`, '');
@@ -192,7 +193,7 @@ export function roundsMarkdown(r: RealRounds): string {
             return `${cell(v)} (${cell(x.sim[p]?.waitedFor.p95 ?? Number.NaN)}), x${cell(v / st, 2)}`;
         });
         md.push(
-            `| ${i + 1} | ${cell(x.segment.fromMs / 1000, 1)}-${cell(x.segment.toMs / 1000, 1)} (${x.segment.keystrokes} keys) | ${x.order.join(', ')} | ${cell(x.loadavg1Before, 2)} | ${cell(f.coder ?? Number.NaN, 2)} / ${cell(f.reasoner ?? Number.NaN, 2)} / ${cell(f.embedder ?? Number.NaN, 2)} | ${cells.join(' | ')} |`,
+            `| ${i + 1} | ${cell(x.segment.fromMs / 1000, 1)}-${cell(x.segment.toMs / 1000, 1)} (${x.segment.keystrokes} keys${x.segment.leadIn > 0 ? ', lead-in' : ''}) | ${x.order.join(', ')} | ${cell(x.loadavg1Before, 2)} | ${cell(f.coder ?? Number.NaN, 2)} / ${cell(f.reasoner ?? Number.NaN, 2)} / ${cell(f.embedder ?? Number.NaN, 2)} | ${cells.join(' | ')} |`,
         );
     }
     md.push('');

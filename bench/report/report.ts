@@ -58,9 +58,12 @@ export interface Report {
     readonly decisionCostUs: { readonly p50: number; readonly p99: number; readonly decisions: number; readonly models: number; readonly how: string };
     /** zeta with one lever off, per lever. */
     readonly ablation?: Partial<Record<LeverName, PolicyReport>>;
-    /** real mode: a sim run of the same trace with the profile just measured. */
+    /**
+     * real mode: a sim run of the same trace with the profile just measured: time to suggestion
+     * over the completions waited for (`suggestionWaitedForMs`), and every first token.
+     */
     readonly simPredicted?: Partial<
-        Record<BenchPolicy, { readonly firstTokenMs: { readonly p50: number; readonly p95: number }; readonly firstTokenAllMs: { readonly p50: number; readonly p95: number; readonly n: number } }>
+        Record<BenchPolicy, { readonly suggestionWaitedForMs: { readonly p50: number; readonly p95: number }; readonly firstTokenAllMs: { readonly p50: number; readonly p95: number; readonly n: number } }>
     >;
     readonly simVsReal?: Partial<
         Record<
@@ -128,8 +131,8 @@ export interface RoundRatioDetail extends RoundRatio {
 
 /** One real-mode round: a segment of the trace, every policy on it in a shuffled order, a speed check after. */
 export interface RealRound {
-    /** Where the segment lies in the trace (ms), its lines and keystrokes. */
-    readonly segment: { readonly index: number; readonly fromMs: number; readonly toMs: number; readonly lines: number; readonly keystrokes: number };
+    /** Where the segment lies in the trace (ms), its lines and keystrokes, and its lead-in's lines (replayed first, not measured). */
+    readonly segment: { readonly index: number; readonly fromMs: number; readonly toMs: number; readonly lines: number; readonly keystrokes: number; readonly leadIn: number };
     /** The order the policies ran in ("isolated": zeta on the segment's completions alone). */
     readonly order: readonly string[];
     /** Per model, the speed factors of the checks just before and after the round (the sim's scaling). */

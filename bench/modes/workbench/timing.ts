@@ -8,7 +8,7 @@
  * the pause, minus that keystroke's time. A pause that ends with no ghost text counts as the whole
  * pause (from the last keystroke to the pause's end mark) and as unanswered.
  */
-import { percentile } from '../../lib/stats';
+import { percentile, percentileSorted } from '../../lib/stats';
 
 /**
  * Where ghost text shows: inline on the cursor's line, and the lines after the first in a view zone
@@ -102,6 +102,27 @@ export function summarize(pauses: readonly PauseTiming[]): Summary {
 /** a / b, or NaN when either is not a positive finite number. */
 export function ratio(a: number, b: number): number {
     return Number.isFinite(a) && Number.isFinite(b) && a > 0 && b > 0 ? a / b : Number.NaN;
+}
+
+/**
+ * A percentile bootstrap interval for the ratio of two samples' `p`-th percentiles (a / b): each
+ * resample draws both samples anew, with replacement, from `next` (uniform in [0, 1)). How far the
+ * ratio could have landed from these pauses alone; an interval across 1 leaves its sign open.
+ * Empty samples: [NaN, NaN].
+ */
+export function ratioInterval(a: readonly number[], b: readonly number[], p: number, level: number, resamples: number, next: () => number): [number, number] {
+    if (a.length === 0 || b.length === 0) return [Number.NaN, Number.NaN];
+    const resampled = (values: readonly number[]): number => {
+        const draw = Array.from({ length: values.length }, () => values[Math.floor(next() * values.length)]);
+        return percentileSorted(draw.sort((x, y) => x - y), p);
+    };
+    const ratios: number[] = [];
+    for (let i = 0; i < resamples; i++) {
+        const r = ratio(resampled(a), resampled(b));
+        if (Number.isFinite(r)) ratios.push(r);
+    }
+    ratios.sort((x, y) => x - y);
+    return [percentileSorted(ratios, (100 * (1 - level)) / 2), percentileSorted(ratios, (100 * (1 + level)) / 2)];
 }
 
 /**

@@ -1,7 +1,7 @@
 import * as assert from 'node:assert/strict';
 import { createRng } from '../../../bench/lib/rng';
 import { percentile } from '../../../bench/lib/stats';
-import { poolRounds, ratioSummary, roundRatios, segmentTrace, shuffledOrders, type RoundRun } from '../../../bench/real/rounds';
+import { measured, poolRounds, ratioSummary, roundRatios, roundRun, segmentTrace, shuffledOrders, type RoundRun } from '../../../bench/real/rounds';
 import type { RequestRecord } from '../../../bench/replay/harness';
 import { computeMetrics, type PolicyMetrics } from '../../../bench/replay/metrics';
 import { loadTraceFile, shippedTrace } from '../../../bench/workload/files';
@@ -75,6 +75,33 @@ describe('bench real rounds: segments', () => {
             for (let i = 1; i < s.trace.lines.length; i++) assert.ok(s.trace.lines[i].t >= s.trace.lines[i - 1].t, 'time-ordered');
             for (const l of s.trace.lines.filter((x) => x.kind === 'embed')) assert.equal((l.t + s.fromMs - 300) % 1_000, 0);
         }
+    });
+
+    it('a segment that starts in the middle of typing a document first replays the keystroke before the cut there', () => {
+        // Typing in a.ts, then b.ts from 6 s, then a.ts again from 12 s.
+        const lines = [...bursts(0, 3, 2_000), ...bursts(6_000, 3, 2_000).map((l) => ({ ...l, doc: 'b.ts' })), ...bursts(12_000, 3, 2_000)];
+        const segs = segmentTrace({ name: 't', lines }, { ...options, targetMs: 1_500, leadInMs: 1_000 });
+        assert.equal(segs[0].leadIn, 0, 'the trace start is cold in the whole trace too');
+        for (const s of segs.slice(1)) {
+            const first = s.trace.lines[s.leadIn];
+            const own = lines.filter((l) => l.t >= s.fromMs && l.t < s.toMs);
+            if (s.leadIn === 0) {
+                // Only where b.ts is first typed: cold in the whole trace too.
+                assert.equal(first.doc, 'b.ts');
+                assert.equal(s.fromMs, 5_700);
+                assert.deepEqual(s.trace.lines, own.map((l) => ({ ...l, t: l.t - s.fromMs })));
+                continue;
+            }
+            const lead = s.trace.lines[0];
+            assert.equal(lead.t, 0);
+            assert.equal(lead.doc, first.doc);
+            const before = lines.filter((l) => l.doc === first.doc && l.t < s.fromMs).at(-1);
+            assert.deepEqual({ ...lead, t: before?.t }, before, 'the last keystroke in that document before the cut');
+            assert.deepEqual(s.trace.lines.slice(1), own.map((l) => ({ ...l, t: l.t - s.fromMs + 1_000 })), 'its own lines, 1 s later');
+        }
+        assert.ok(segs.some((s) => s.leadIn === 1 && s.trace.lines[0].doc === 'a.ts' && s.fromMs === 11_700), 'back to a.ts: read before');
+        const records = [0, 1, 2].map((index) => ({ index }) as RequestRecord);
+        assert.deepEqual(measured(records, 1).map((r) => r.index), [1, 2]);
     });
 
     it('cuts the shipped real trace into segments of typing, the indexing in the first ones', () => {
@@ -179,5 +206,20 @@ describe('bench real rounds: pooling', () => {
         assert.equal(pooled.completionsByModelCount.coder, 2);
         // The same as each round's own numbers where a round is alone.
         assert.deepEqual(poolRounds([r1], () => 1_000).suggestion, r1.metrics.suggestion);
+    });
+
+    it("a round's lead-in is replayed, not measured: out of its latencies, but its read is no waste", () => {
+        // The lead-in (line 0) answered in 900 ms, then the segment's own keystroke in 30 ms.
+        const records = [completion(0, 0, 900, 950), completion(1, 2_000, 30, 40)];
+        // Both served 10 prompt + 8 generated tokens: 36 computed, all used.
+        const r = roundRun(records, 1, { computed: 36, generated: 16, recovered: 0 }, () => 1_000);
+        assert.deepEqual(r.records.map((x) => x.index), [1]);
+        assert.deepEqual(r.metrics.suggestionWaitedForSamples, [30]);
+        assert.equal(r.metrics.completion.served, 1);
+        assert.equal(r.metrics.wastedTokens, 0);
+        assert.equal(r.metrics.computedTokens, 36);
+        assert.equal(poolRounds([r, r], () => 1_000).wastedTokens, 0);
+        // Without a lead-in: the records as they are.
+        assert.deepEqual(roundRun(records, 0, { computed: 36, generated: 16, recovered: 0 }, () => 1_000).metrics.suggestionWaitedForSamples, [30, 900]);
     });
 });
