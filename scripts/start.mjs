@@ -18,7 +18,7 @@ import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
     ROOT, ensureWorkbenchTools, folderUrl, installVsix, portInUse, quietUserSettings, startCodeServer, writeUserSettings, xdgEnv,
-} from '../test/e2e/lib/workbench.mjs';
+} from './workbench.mjs';
 import { packageForHost } from './package.mjs';
 
 const ROLES = ['coder', 'reasoner', 'embedder'];

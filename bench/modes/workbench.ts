@@ -6,7 +6,7 @@
  *
  * Zeta packaged as a .vsix and installed into a fresh code-server 4.100.3 profile, driven by
  * headless Debian Chromium through playwright-core, exactly as the e2e suite does it (the process
- * helpers of test/e2e/lib/workbench.mjs, scripts/package.mjs, the tiny generated models). A fixed
+ * helpers of scripts/workbench.mjs, scripts/package.mjs, the tiny generated models). A fixed
  * script of bursts and pauses (workbench/script.ts) is typed at the end of src/geometry.py of a copy
  * of the e2e fixture workspace, in rounds alternating static and zeta (2 rounds each by default;
  * --quick: 1 each, 6 bursts), each policy as the sim runs it (bench/policies.ts: the router policy
@@ -32,12 +32,13 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { chromium, type BrowserContext, type Frame, type LaunchOptions, type Locator, type Page } from 'playwright-core';
 import { ensureModels } from '../../scripts/generatedModels';
+import { GHOST_SELECTOR, textWithoutGhost } from '../../scripts/workbenchDom';
 import { DEFAULT_SETTINGS } from '../../src/core/userSettings';
 import { round } from '../lib/stats';
 import { completionHandling } from '../policies';
 import { roundPolicy, roundResult, workbenchMarkdown, workbenchReport, type PolicyHandling, type RoundResult, type WorkbenchPolicy, type WorkbenchReport } from './workbench/report';
 import { DEFAULT_KEY_GAP_MS, DEFAULT_PAUSE_MS, scriptDurationMs, scriptKeyCount, scriptText, typingScript, type Burst, type TypingScript } from './workbench/script';
-import { GHOST_SELECTOR, installRecorder, pauseTimings, type BurstWindow, type KeyEvent, type PauseTiming } from './workbench/timing';
+import { installRecorder, pauseTimings, type BurstWindow, type KeyEvent, type PauseTiming } from './workbench/timing';
 import { parseZetaLog, roundEvidence } from './workbench/zetaLog';
 
 const ROOT = join(__dirname, '..', '..');
@@ -90,7 +91,7 @@ export function parseWorkbenchArgs(argv: readonly string[]): WorkbenchArgs {
     return { out, seed, roundsPerPolicy: rounds ?? (quick ? 1 : 2), bursts: bursts ?? (quick ? 6 : 16), simReport, build };
 }
 
-/** The parts of test/e2e/lib/workbench.mjs used here (an untyped .mjs). */
+/** The parts of scripts/workbench.mjs used here (an untyped .mjs). */
 interface WorkbenchTools {
     ensureWorkbenchTools(): void;
     freePort(): Promise<number>;
@@ -114,7 +115,7 @@ type PackageForHost = (out: string, log?: (m: string) => void) => { vsix: string
  * these are tools for driving the editor, not tests.
  */
 async function loadTools(): Promise<{ tools: WorkbenchTools; packageForHost: PackageForHost }> {
-    const tools = (await import(pathToFileURL(join(ROOT, 'test', 'e2e', 'lib', 'workbench.mjs')).href)) as WorkbenchTools;
+    const tools = (await import(pathToFileURL(join(ROOT, 'scripts', 'workbench.mjs')).href)) as WorkbenchTools;
     const pkg = (await import(pathToFileURL(join(ROOT, 'scripts', 'package.mjs')).href)) as { packageForHost: PackageForHost };
     return { tools, packageForHost: pkg.packageForHost };
 }
@@ -325,21 +326,9 @@ async function revertAndPlaceCursor(page: Page): Promise<void> {
     await page.keyboard.press('Control+End');
 }
 
-/**
- * The editor's text as shown, ghost text left out, spaces as spaces (the view renders them as
- * U+00A0), lines top to bottom. Only rendered lines: the file is short enough to fit the window.
- */
-async function editorText(page: Page): Promise<string> {
-    const editor = page.locator(`.editor-group-container.active .monaco-editor[data-uri$="${FILE}"]`);
-    const lines = await editor.locator('.view-lines .view-line').evaluateAll((els) => els
-        .map((line) => {
-            const copy = line.cloneNode(true) as HTMLElement;
-            copy.querySelectorAll('[class*="ghost-text"]').forEach((g) => g.remove());
-            return { top: parseFloat((line as HTMLElement).style.top) || 0, text: copy.textContent ?? '' };
-        })
-        .sort((a, b) => a.top - b.top)
-        .map((l) => l.text));
-    return lines.join('\n').replace(/\u00a0/g, ' ');
+/** The benchmark file's text as its editor shows it, ghost text left out (the file fits the window). */
+function editorText(page: Page): Promise<string> {
+    return textWithoutGhost(page.locator(`.editor-group-container.active .monaco-editor[data-uri$="${FILE}"]`));
 }
 
 /** The first line where `got` and `want` differ, both shown. */

@@ -27,7 +27,7 @@ import { buildApiSuite } from './build.mjs';
 import { runExtensionTests } from './lib/extensionTests.mjs';
 import {
     ROOT, ensureWorkbenchTools, freePort, installVsix, killGroup, killProcessesMentioning, quietUserSettings, sleep, startCodeServer, writeUserSettings, xdgEnv,
-} from './lib/workbench.mjs';
+} from '../../scripts/workbench.mjs';
 
 process.env.PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD = '1';
 const t0 = Date.now();

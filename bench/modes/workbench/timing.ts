@@ -1,8 +1,8 @@
 /**
  * What `--workbench` measures, from timestamps taken inside the page (`performance.now()`, ms):
  * each key event (a `keydown` listener on the window, capture phase) and each time ghost text is
- * rendered (a MutationObserver that notes when nodes matching GHOST_SELECTOR are added or their
- * text changes), plus the start and end of each burst's window as the driver marks them.
+ * rendered (a MutationObserver that notes when nodes matching GHOST_SELECTOR, scripts/workbenchDom.ts,
+ * are added or their text changes), plus the start and end of each burst's window as the driver marks them.
  *
  * Time to suggestion for a pause = the first ghost render after the burst's last keystroke, within
  * the pause, minus that keystroke's time. A pause that ends with no ghost text counts as the whole
@@ -10,12 +10,6 @@
  */
 import { percentile, percentileSorted } from '../../lib/stats';
 
-/**
- * Where ghost text shows: inline on the cursor's line, and the lines after the first in a view zone
- * below it (a suggestion that starts with a line break has no inline part at all). The same
- * selector as test/e2e/ui/workbench.ts.
- */
-export const GHOST_SELECTOR = '[class*="ghost-text-decoration"], .suggest-preview-text .view-line';
 
 /** Keys that are modifiers, not typed: their key events are not keystrokes of the script. */
 const MODIFIER_KEYS = new Set(['Shift', 'Control', 'Alt', 'Meta', 'CapsLock', 'AltGraph']);

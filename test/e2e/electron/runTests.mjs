@@ -15,7 +15,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { downloadAndUnzipVSCode, resolveCliArgsFromVSCodeExecutablePath, runTests } from '@vscode/test-electron';
 import { buildApiSuite } from '../build.mjs';
-import { quietUserSettings, writeUserSettings } from '../lib/workbench.mjs';
+import { quietUserSettings, writeUserSettings } from '../../../scripts/workbench.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const argv = process.argv.slice(2);

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-import { chromiumLaunchOptions, extensionTestUrl } from './workbench.mjs';
+import { chromiumLaunchOptions, extensionTestUrl } from '../../../scripts/workbench.mjs';
 
 /**
  * Resolves { exitCode, console: string[] } once the suite has finished, or rejects after timeoutMs

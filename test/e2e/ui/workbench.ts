@@ -9,6 +9,9 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { chromium, type BrowserContext, type Frame, type Locator, type Page } from 'playwright-core';
+import { GHOST_SELECTOR, textWithoutGhost } from '../../../scripts/workbenchDom';
+
+export { GHOST_SELECTOR, textWithoutGhost };
 
 export interface Workbench {
     readonly context: BrowserContext;
@@ -106,21 +109,6 @@ export async function webviewFrame(page: Page, selector: string, timeoutMs = 20_
     }
 }
 
-/**
- * The editor's visible text without ghost text (which is rendered inside the same lines), with
- * spaces as spaces (VS Code renders them as U+00A0), lines top to bottom (by their `top` in px).
- */
-export async function textWithoutGhost(editor: Locator): Promise<string> {
-    const lines = await editor.locator('.view-lines .view-line').evaluateAll((els) => els
-        .map((line) => {
-            const copy = line.cloneNode(true) as HTMLElement;
-            copy.querySelectorAll('[class*="ghost-text"]').forEach((g) => g.remove());
-            return { top: parseFloat((line as HTMLElement).style.top) || 0, text: copy.textContent ?? '' };
-        })
-        .sort((a, b) => a.top - b.top)
-        .map((l) => l.text));
-    return lines.join('\n').replace(/\u00a0/g, ' ');
-}
 
 /**
  * Waits until the editor's text (without ghost text) satisfies `ok`, and returns it; the view renders
@@ -136,11 +124,6 @@ export async function waitForEditorText(editor: Locator, ok: (text: string) => b
     }
 }
 
-/**
- * Where ghost text shows: inline on the cursor's line, and the lines after the first in a view zone
- * below it (a suggestion that starts with a line break has no inline part at all).
- */
-export const GHOST_SELECTOR = '[class*="ghost-text-decoration"], .suggest-preview-text .view-line';
 
 /** The ghost text shown in the editor as one string (inline part, then the lines below), spaces as spaces. */
 export async function ghostSuggestion(editor: Locator): Promise<string> {

@@ -1,7 +1,7 @@
 // Driving a real VS Code workbench (code-server 4.100.3 from tools/workbench) from Node: profiles,
 // installing a .vsix, starting and stopping code-server, and the URLs that open a folder or run an
-// extension test suite in the extension host. Shared by `npm start` (scripts/start.mjs) and the
-// workbench tests (test/e2e/run.mjs). Facts behind each choice: ../shared/ENVIRONMENT.md.
+// extension test suite in the extension host. Shared by `npm start` (scripts/start.mjs), the
+// workbench tests (test/e2e/run.mjs) and `npm run bench -- --workbench` (bench/modes/workbench.ts). Facts behind each choice: ../shared/ENVIRONMENT.md.
 //
 // Invariant: every process started here runs in its own process group (detached), and stop() kills
 // that whole group, so nothing code-server forks (extension host, file watcher, pty host) outlives it.
@@ -11,7 +11,7 @@ import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const CODE_SERVER = join(ROOT, 'tools/workbench/node_modules/.bin/code-server');
 export const HOST = '127.0.0.1';
 
