@@ -122,9 +122,9 @@ export interface SuggestionMetrics {
     readonly waitedFor: Quantiles & { readonly n: number; readonly unanswered: number };
 }
 
-export function suggestionMetrics(completions: readonly RequestRecord[]): SuggestionMetrics {
+/** `waited`: the completions' `waitedFor` on their suggestions, when the caller already has it. */
+export function suggestionMetrics(completions: readonly RequestRecord[], waited: WaitedFor = waitedFor(completions, (r) => r.suggestionAt)): SuggestionMetrics {
     const served = completions.filter((r) => r.suggestionAt !== undefined).map((r) => (r.suggestionAt as number) - r.keystrokeAt);
-    const waited = waitedFor(completions, (r) => r.suggestionAt);
     return {
         served: { ...quantiles(served), n: served.length },
         waitedFor: { ...quantiles(waited.samples), n: waited.samples.length, unanswered: waited.unanswered },
@@ -145,6 +145,7 @@ export function computeMetrics(records: readonly RequestRecord[], tokens: TokenT
     const tot = served.filter(submitted).map((r) => (r.endAt as number) - r.submitAt);
     const ftAll = comps.filter(submitted).filter((r) => r.firstTokenAt !== undefined).map((r) => (r.firstTokenAt as number) - r.submitAt);
     const waited = waitedFor(comps, (r) => r.firstTokenAt);
+    const waitedSuggestion = waitedFor(comps, (r) => r.suggestionAt);
 
     let useful = 0;
     for (const r of records) {
@@ -195,7 +196,7 @@ export function computeMetrics(records: readonly RequestRecord[], tokens: TokenT
             firstTokenAllMs: { ...quantiles(ftAll), n: ftAll.length },
             waitedForMs: { ...quantiles(waited.samples), n: waited.samples.length, unanswered: waited.unanswered },
         },
-        suggestion: suggestionMetrics(comps),
+        suggestion: suggestionMetrics(comps, waitedSuggestion),
         generatedTokens: tokens.generated,
         wastedTokens: wasted,
         wastedShare: tokens.computed > 0 ? wasted / tokens.computed : 0,
@@ -216,6 +217,6 @@ export function computeMetrics(records: readonly RequestRecord[], tokens: TokenT
         },
         objectiveAttainment: objTotal > 0 ? objMet / objTotal : 1,
         completionFirstTokenSamples: [...ft].sort((a, b) => a - b),
-        suggestionWaitedForSamples: [...waitedFor(comps, (r) => r.suggestionAt).samples].sort((a, b) => a - b),
+        suggestionWaitedForSamples: [...waitedSuggestion.samples].sort((a, b) => a - b),
     };
 }

@@ -121,7 +121,8 @@ export class TraceDocuments {
 
     /** The document and cursor as `line`'s keystroke leaves them. */
     keystroke(line: TraceLine): CursorPosition {
-        const layout = this.layout(line);
+        const layout = this.layoutAt(line);
+        this.layouts.set(line.doc, layout);
         layout.keystrokes++;
         const { beforeWords, lineStart, enter } = this.cursor(line, layout);
         // A start past the partial word (rounding tokens to words) waits for the line to grow.
@@ -147,20 +148,16 @@ export class TraceDocuments {
      * where the keystroke types. Changes no state; call it before `keystroke(line)`.
      */
     beforeKeystroke(line: TraceLine): CursorPosition {
-        const layout = this.layout(line);
+        const layout = this.layoutAt(line);
         const { beforeWords, lineStart, enter } = this.cursor(line, layout);
         const l = { ...layout, starts: lineStart <= beforeWords ? new Set(layout.starts).add(lineStart) : layout.starts };
         const before = enter ? this.body(line.doc, l, beforeWords) : this.body(line.doc, l, beforeWords - 1) + this.separator(l, beforeWords - 1);
         return { doc: line.doc, text: before + this.tail(line), offset: before.length };
     }
 
-    private layout(line: TraceLine): DocLayout {
-        let l = this.layouts.get(line.doc);
-        if (!l) {
-            l = { gridEnd: this.cursor(line).lineStart, starts: new Set(), keystrokes: 0 };
-            this.layouts.set(line.doc, l);
-        }
-        return l;
+    /** The document's layout, or the one it would get at `line` (a document's first line sets its grid). */
+    private layoutAt(line: TraceLine): DocLayout {
+        return this.layouts.get(line.doc) ?? { gridEnd: this.cursor(line).lineStart, starts: new Set(), keystrokes: 0 };
     }
 
     /**
