@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { CompletionPipeline, READ_AHEAD_DWELL_MS, type CompletionPipelineSettings, type CursorPosition } from '../../../src/core/completion/pipeline';
-import { isAbortError } from '../../../src/core/errors';
-import type { Feedback } from '../../../src/core/tasks';
+import { VirtualClock } from '../../../src/core/clock';
+import { DeadlineError, isAbortError } from '../../../src/core/errors';
+import type { Feedback, Residency, Router, RouterSnapshot, Task, TaskResult } from '../../../src/core/tasks';
 import { makeFixture, ready, type Fixture } from '../router/helpers';
 
 const FIXED: CompletionPipelineSettings = { prefixTokens: 512, suffixTokens: 128, maxTokens: 8, debounceMinMs: 200, debounceMaxMs: 200 };
@@ -102,5 +103,58 @@ describe('completion pipeline (the editor\'s and the benchmark\'s path from keys
         pipeline.cursorRested(() => at, () => FIXED);
         await f.clock.advance(5_000);
         assert.ok(reads() > 0, 'the resting cursor read the document');
+    });
+
+    it('a cold start that misses its deadline waits for the model to load and asks once more; a model that fails to load gives the error', async () => {
+        /** A router whose coder loads: the first submit misses its deadline, the next succeeds. */
+        const coldRouter = (clock: VirtualClock, loads: Residency): { router: Router; submits: Task[]; finishLoad: () => void } => {
+            let residency: Residency = 'loading';
+            const listeners = new Set<() => void>();
+            const submits: Task[] = [];
+            const snapshot = (): RouterSnapshot =>
+                ({ at: clock.now(), models: [{ id: 'coder', role: 'coder', residency, queued: 0, inFlight: 0, slots: 1, utilisation: 0, firstTokenMs: undefined }], typingIntervalMs: undefined }) as unknown as RouterSnapshot;
+            const router = {
+                snapshot,
+                submit: (task: Task) => {
+                    submits.push(task);
+                    if (submits.length === 1) return Promise.reject(new DeadlineError('completion', 100, 'the coder is loading'));
+                    return Promise.resolve({ taskId: 2, modelId: 'coder', text: 'return r * r', timings: { totalMs: 5 }, promptTokens: 10, reusedPromptTokens: 0, generatedTokens: 4 } as unknown as TaskResult);
+                },
+                onDidChange: (l: () => void) => (listeners.add(l), { dispose: () => listeners.delete(l) }),
+                feedback: () => undefined,
+                activity: () => undefined,
+                readAhead: () => undefined,
+            } as unknown as Router;
+            return {
+                router,
+                submits,
+                finishLoad: () => {
+                    residency = loads;
+                    for (const l of listeners) l();
+                },
+            };
+        };
+        const clock = new VirtualClock(0);
+        const ok = coldRouter(clock, 'loaded');
+        const p = new CompletionPipeline({ router: ok.router, clock, feedback: () => undefined }).suggest(AT, FIXED, new AbortController().signal);
+        await clock.advance(1_000);
+        assert.equal(ok.submits.length, 1, 'waits for the load before asking again');
+        ok.finishLoad();
+        await clock.advance(0);
+        const s = await p;
+        assert.equal(ok.submits.length, 2);
+        assert.equal(s?.text, 'return r * r');
+
+        const failed = coldRouter(clock, 'failed');
+        const q = new CompletionPipeline({ router: failed.router, clock, feedback: () => undefined }).suggest(AT, FIXED, new AbortController().signal);
+        const outcome = q.then(
+            () => 'resolved',
+            (e: unknown) => (e instanceof DeadlineError ? 'deadline' : `rejected: ${String(e)}`),
+        );
+        await clock.advance(1_000);
+        failed.finishLoad();
+        await clock.advance(0);
+        assert.equal(await outcome, 'deadline', 'the original error, not a second try on a model that failed');
+        assert.equal(failed.submits.length, 1);
     });
 });
