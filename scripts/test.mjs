@@ -4,7 +4,7 @@
 // writing its totals counts as one failure, so a broken suite can never look green.
 //
 // Each suite writes {"passed":N,"failed":N,"skipped":N} to $ZETA_RESULTS_FILE.
-// Usage: npm test [-- unit integration e2e]  (default: all suites)
+// Usage: npm test [-- unit integration faults e2e]  (default: all suites)
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,6 +14,7 @@ const reporter = ['--reporter', './scripts/mocha-count-reporter.cjs'];
 const suites = [
     { name: 'unit', cmd: ['npx', 'mocha', '--config', '.mocharc.unit.json', ...reporter] },
     { name: 'integration', cmd: ['npx', 'mocha', '--config', '.mocharc.integration.json', ...reporter] },
+    { name: 'faults', cmd: ['npx', 'mocha', '--config', '.mocharc.faults.json', ...reporter] },
     { name: 'e2e', cmd: ['node', 'test/e2e/run.mjs'], when: () => existsSync('test/e2e/run.mjs') },
 ];
 
