@@ -181,6 +181,9 @@ export class FakeBackend implements ModelBackend {
             slots: this.slotCount(),
             ...this.totals,
             memory: this.profile.memory,
+            sequencesHeld: this.sequences.busy,
+            // No native contexts: one stands for the loaded model.
+            contextsOpen: this.loaded ? 1 : 0,
         };
     }
 

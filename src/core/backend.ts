@@ -226,6 +226,18 @@ export interface BackendStats {
     readonly requests: number;
     readonly errors: number;
     readonly memory: MemoryEstimate;
+    /**
+     * Sequences held now by a call, from the call's acquire to its release (a call aborted while a
+     * native evaluation runs holds its sequence until that evaluation returns). 0 when idle: a
+     * higher number with nothing running is a leak.
+     */
+    readonly sequencesHeld: number;
+    /**
+     * Native contexts this backend created and has not yet disposed, embedding contexts included
+     * (a backend without native contexts counts one per loaded model). 0 after unload: anything
+     * else is a leak.
+     */
+    readonly contextsOpen: number;
 }
 
 /**

@@ -107,6 +107,7 @@ export class LlamaCppBackend implements ModelBackend {
             chunk: Math.max(1, Math.floor(options.prefillChunkTokens ?? DEFAULT_PREFILL_CHUNK_TOKENS)),
             turns: options.turns,
             warmUp: options.warmUp ?? 'gpu',
+            open: { contexts: 0 },
         };
     }
 
@@ -187,7 +188,7 @@ export class LlamaCppBackend implements ModelBackend {
 
     embed(texts: readonly string[], signal: AbortSignal, priority: Priority = 0, tag?: WaitTag): Promise<number[][]> {
         return this.serve(signal, 'embed', async (loaded, sig) => {
-            const ctx = await embeddingContext(loaded);
+            const ctx = await embeddingContext(this.env.open, loaded);
             this.counters.embedsInFlight++;
             try {
                 return await embedTexts(loaded, ctx, texts, nativeCalls(this.env, loaded, priority, sig, undefined, tag), sig);
@@ -236,6 +237,8 @@ export class LlamaCppBackend implements ModelBackend {
             requests: c.requests,
             errors: c.errors,
             memory,
+            sequencesHeld: busy,
+            contextsOpen: this.env.open.contexts,
         };
     }
 

@@ -5,11 +5,11 @@
 import type { LlamaEmbeddingContext, Token } from 'node-llama-cpp' with { 'resolution-mode': 'import' };
 import { ModelRuntimeError } from '../../core/errors';
 import type { Native } from './generate';
-import type { Loaded } from './loaded';
+import { openContext, type Loaded, type OpenNative } from './loaded';
 
 /** The model's embedding context, created now if it has none (it lives until unload). */
-export function embeddingContext(loaded: Loaded): Promise<LlamaEmbeddingContext> {
-    loaded.embedding ??= createEmbeddingContext(loaded, loaded.lifetime.signal);
+export function embeddingContext(open: OpenNative, loaded: Loaded): Promise<LlamaEmbeddingContext> {
+    loaded.embedding ??= createEmbeddingContext(open, loaded, loaded.lifetime.signal);
     return loaded.embedding;
 }
 
@@ -35,14 +35,19 @@ export async function embedTexts(loaded: Loaded, ctx: LlamaEmbeddingContext, tex
     return out;
 }
 
-/** Creates the model's embedding context (`loaded.embedding` is cleared again if that fails). */
-export function createEmbeddingContext(loaded: Loaded, signal: AbortSignal): Promise<LlamaEmbeddingContext> {
-    const p = loaded.model.createEmbeddingContext({
-        contextSize: loaded.info.contextSize,
-        batchSize: loaded.info.contextSize,
-        threads: loaded.spec.threads > 0 ? loaded.spec.threads : undefined,
-        createSignal: signal,
-    });
+/**
+ * Creates the model's embedding context, counted in `open` (`loaded.embedding` is cleared again if
+ * that fails).
+ */
+export function createEmbeddingContext(open: OpenNative, loaded: Loaded, signal: AbortSignal): Promise<LlamaEmbeddingContext> {
+    const p = openContext(open, () =>
+        loaded.model.createEmbeddingContext({
+            contextSize: loaded.info.contextSize,
+            batchSize: loaded.info.contextSize,
+            threads: loaded.spec.threads > 0 ? loaded.spec.threads : undefined,
+            createSignal: signal,
+        }),
+    );
     // A failed creation is retried by the next embed call.
     p.catch(() => {
         if (loaded.embedding === p) loaded.embedding = undefined;

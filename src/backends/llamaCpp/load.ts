@@ -4,7 +4,7 @@
  * and, for an embedder, the embedding context; an optional warm-up.
  */
 import * as path from 'node:path';
-import type { LlamaContext, LlamaContextSequence, LlamaModel, Token } from 'node-llama-cpp' with { 'resolution-mode': 'import' };
+import type { LlamaContext, LlamaContextSequence, LlamaEmbeddingContext, LlamaModel, Token } from 'node-llama-cpp' with { 'resolution-mode': 'import' };
 import type { ModelInfo, ModelSpec } from '../../core/backend';
 import { ModelFileError, ModelRuntimeError, errorMessage } from '../../core/errors';
 import { RECENT_TEXTS, RecentMemo } from '../../core/memo';
@@ -12,7 +12,7 @@ import type { LlamaRuntime } from '../llamaProvider';
 import { createEmbeddingContext } from './embed';
 import { nativeCalls, prefillChunks } from './generate';
 import { SequencePool } from '../sequencePool';
-import type { Env, Loaded } from './loaded';
+import { closeContext, openContext, type Env, type Loaded } from './loaded';
 import { chatWrapperFor } from './prompts';
 
 /**
@@ -44,17 +44,20 @@ export async function loadModel(env: Env, spec: ModelSpec, inspected: ModelInfo,
         throw new ModelFileError('loadFailed', spec.path, `llama.cpp could not load it: ${llamaReason(runtime, logMark, e)}`);
     }
     let context: LlamaContext | undefined;
+    let embedding: Promise<LlamaEmbeddingContext> | undefined;
     try {
         signal.throwIfAborted();
         const contextSize = inspected.contextSize;
-        context = await model.createContext({
-            contextSize,
-            sequences: spec.slots,
-            batchSize: Math.min(512, contextSize),
-            threads: spec.threads > 0 ? spec.threads : undefined,
-            createSignal: signal,
-            failedCreationRemedy: false,
-        });
+        context = await openContext(env.open, () =>
+            model.createContext({
+                contextSize,
+                sequences: spec.slots,
+                batchSize: Math.min(512, contextSize),
+                threads: spec.threads > 0 ? spec.threads : undefined,
+                createSignal: signal,
+                failedCreationRemedy: false,
+            }),
+        );
         const sequences: LlamaContextSequence[] = [];
         for (let i = 0; i < spec.slots; i++) sequences.push(context.getSequence());
         const info: ModelInfo = { ...inspected, gpu: model.gpuLayers > 0 };
@@ -74,8 +77,9 @@ export async function loadModel(env: Env, spec: ModelSpec, inspected: ModelInfo,
         // Compiling the chat template takes tens of milliseconds: at load, not on the first chat.
         if (info.hasChat) chatWrapperFor(loaded, env.log);
         if (spec.role === 'embedder') {
-            loaded.embedding = createEmbeddingContext(loaded, signal);
-            await loaded.embedding;
+            embedding = createEmbeddingContext(env.open, loaded, signal);
+            loaded.embedding = embedding;
+            await embedding;
         }
         if (env.warmUp === 'always' || (env.warmUp === 'gpu' && info.gpu)) await warmUp(env, loaded, signal);
         signal.throwIfAborted();
@@ -85,7 +89,9 @@ export async function loadModel(env: Env, spec: ModelSpec, inspected: ModelInfo,
         );
         return loaded;
     } catch (e) {
-        await context?.dispose().catch(() => undefined);
+        // An embedder's embedding context, if it was created before the failure (e.g. in the warm-up).
+        await closeContext(env.open, await embedding?.catch(() => undefined));
+        await closeContext(env.open, context);
         await model.dispose().catch(() => undefined);
         signal.throwIfAborted();
         if (e instanceof ModelFileError) throw e;
@@ -105,8 +111,8 @@ export async function unloadModel(env: Env, loaded: Loaded, active: Iterable<Pro
     loaded.lifetime.abort(new ModelRuntimeError(loaded.spec.id, 'notLoaded', 'the model was unloaded while the call was running'));
     await Promise.allSettled([...active]);
     const embedding = await loaded.embedding?.catch(() => undefined);
-    await embedding?.dispose().catch(() => undefined);
-    await loaded.context.dispose().catch(() => undefined);
+    await closeContext(env.open, embedding);
+    await closeContext(env.open, loaded.context);
     await loaded.model.dispose().catch(() => undefined);
     env.log?.(`${loaded.spec.id}: unloaded`);
 }

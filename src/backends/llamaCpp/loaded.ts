@@ -36,4 +36,33 @@ export interface Env {
     /** Turns on the shared evaluation thread for CPU models (see `LlamaCppBackendOptions.turns`). */
     readonly turns: EvalTurns | undefined;
     readonly warmUp: 'gpu' | 'always' | 'never';
+    /** What this backend holds natively now (one object per backend, mutated as contexts come and go). */
+    readonly open: OpenNative;
+}
+
+/** Native resources a backend holds; `stats().contextsOpen` reads it. */
+export interface OpenNative {
+    /** Contexts (generation and embedding) created and not yet disposed. */
+    contexts: number;
+}
+
+/**
+ * Creates a context through `create` and counts it open in `open` once it exists (a creation that
+ * fails allocated nothing and counts nothing).
+ */
+export async function openContext<C>(open: OpenNative, create: () => Promise<C>): Promise<C> {
+    const context = await create();
+    open.contexts++;
+    return context;
+}
+
+/** Disposes a context `openContext` counted; it stays counted if llama.cpp fails to dispose it. Never throws. */
+export async function closeContext(open: OpenNative, context: { dispose(): Promise<void> } | undefined): Promise<void> {
+    if (!context) return;
+    try {
+        await context.dispose();
+        open.contexts--;
+    } catch {
+        // Counted as still open: a leak the counter should show.
+    }
 }
