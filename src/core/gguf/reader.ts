@@ -107,7 +107,59 @@ class Invalid {
     constructor(readonly problem: GgufProblem) {}
 }
 
-const utf8 = new TextDecoder('utf-8');
+/**
+ * Strings decode byte-exactly: llama.cpp compares token texts as bytes (`token_to_id` is keyed by
+ * std::string), so two texts are equal here exactly when their bytes are. A leading BOM is kept
+ * (a default TextDecoder strips it, which made "\uFEFF#" and "#" in Gemma 4's real vocabulary
+ * look like a duplicate), and a string that is not valid UTF-8 decodes each byte of an invalid
+ * sequence to the lone surrogate U+DC00 + byte (Python's "surrogateescape"): lone surrogates never
+ * come out of valid UTF-8, so an invalid string can equal neither a valid one nor another invalid
+ * one with different bytes (U+FFFD replacement would make all of them alike).
+ */
+const utf8 = new TextDecoder('utf-8', { ignoreBOM: true, fatal: true });
+
+function decodeString(bytes: Uint8Array): string {
+    try {
+        return utf8.decode(bytes);
+    } catch {
+        return decodeSurrogateEscape(bytes);
+    }
+}
+
+/** Length of the valid UTF-8 sequence starting at `i` (1 to 4), or 0 when the bytes there are not one. */
+function utf8SequenceLength(b: Uint8Array, i: number): number {
+    const c = b[i]!;
+    if (c < 0x80) return 1;
+    const cont = (k: number): boolean => i + k < b.length && (b[i + k]! & 0xc0) === 0x80;
+    if (c >= 0xc2 && c <= 0xdf) return cont(1) ? 2 : 0;
+    if (c >= 0xe0 && c <= 0xef) {
+        const c1 = b[i + 1];
+        if (c1 === undefined || (c === 0xe0 && c1 < 0xa0) || (c === 0xed && c1 > 0x9f)) return 0; // overlong; UTF-16 surrogates
+        return cont(1) && cont(2) ? 3 : 0;
+    }
+    if (c >= 0xf0 && c <= 0xf4) {
+        const c1 = b[i + 1];
+        if (c1 === undefined || (c === 0xf0 && c1 < 0x90) || (c === 0xf4 && c1 > 0x8f)) return 0; // overlong; above U+10FFFF
+        return cont(1) && cont(2) && cont(3) ? 4 : 0;
+    }
+    return 0;
+}
+
+function decodeSurrogateEscape(b: Uint8Array): string {
+    let out = '';
+    let i = 0;
+    while (i < b.length) {
+        const n = utf8SequenceLength(b, i);
+        if (n === 0) {
+            out += String.fromCharCode(0xdc00 + b[i]!);
+            i++;
+        } else {
+            out += utf8.decode(b.subarray(i, i + n));
+            i += n;
+        }
+    }
+    return out;
+}
 
 /** Sequential little-endian reads over the supplied prefix; every read checks bounds first. */
 class Cursor {
@@ -155,7 +207,7 @@ class Cursor {
         const length = this.count(`length of ${what}`, GGUF_MAX_STRING_LENGTH);
         if (length > this.remainingInFile) throw new EndOfBytes(this.pos + length);
         const at = this.need(length);
-        return utf8.decode(this.bytes.subarray(at, at + length));
+        return decodeString(this.bytes.subarray(at, at + length));
     }
 }
 
@@ -243,8 +295,9 @@ function parseHeader(c: Cursor, limits: GgufReadLimits): { version: number; meta
     for (let i = 0; i < tensorCount; i++) {
         const at = c.pos;
         const name = c.string(`tensor ${i} name`);
+        const nameBytes = c.pos - at - 8; // after its u64 length
         const bad = (message: string): Invalid => new Invalid({ kind: 'badTensorInfo', message: `tensor ${name}: ${message}`, position: at });
-        if (new TextEncoder().encode(name).length >= GGML_MAX_NAME) throw bad(`name longer than ${GGML_MAX_NAME - 1} bytes`);
+        if (nameBytes >= GGML_MAX_NAME) throw bad(`name longer than ${GGML_MAX_NAME - 1} bytes`);
         if (names.has(name)) throw bad('duplicate tensor name');
         names.add(name);
         const nDims = c.u32();
