@@ -12,9 +12,11 @@ export type ModelFileProblem =
     | 'unsupportedArchitecture'
     | 'unsupportedTokenizer'
     | 'overMemoryBudget'
+    /** llama.cpp found too little free RAM or VRAM for the model or its context (node-llama-cpp's InsufficientMemoryError). */
+    | 'insufficientMemory'
     | 'loadFailed';
 
-/** A model file that cannot be used. It never reached llama.cpp unless `problem` is "loadFailed". */
+/** A model file that cannot be used. It never reached llama.cpp unless `problem` is "loadFailed" or "insufficientMemory". */
 export class ModelFileError extends Error {
     override readonly name = 'ModelFileError';
     constructor(
@@ -71,6 +73,22 @@ export class DeadlineError extends Error {
         detail: string,
     ) {
         super(`${taskKind} dropped: cannot finish within its ${Math.round(objectiveMs)} ms objective (${detail})`);
+    }
+}
+
+/**
+ * A model stopped responding: a call of `modelId` made no progress (no token, no prefill chunk, no
+ * embedding) for `silentMs` while nothing it waits for held it. The router's watchdog cancels the
+ * call, puts the model on cooldown and retries the task on another capable model.
+ */
+export class StalledError extends Error {
+    override readonly name = 'StalledError';
+    constructor(
+        readonly modelId: string,
+        readonly silentMs: number,
+        detail: string,
+    ) {
+        super(`${modelId} stopped responding: ${detail}; its tasks go to other models while it cools down (if this repeats, reload it or check the Zeta log)`);
     }
 }
 

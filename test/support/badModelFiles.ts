@@ -28,7 +28,7 @@ export type BadModelCase =
     | 'badTokenizer'
     | 'overBudget';
 
-export type BadFileProblem = Exclude<ModelFileProblem, 'loadFailed'>;
+export type BadFileProblem = Exclude<ModelFileProblem, 'loadFailed' | 'insufficientMemory'>;
 
 export interface BadModelFile {
     readonly path: string;

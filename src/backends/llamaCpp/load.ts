@@ -41,6 +41,7 @@ export async function loadModel(env: Env, spec: ModelSpec, inspected: ModelInfo,
         });
     } catch (e) {
         signal.throwIfAborted();
+        if (isInsufficientMemory(runtime, e)) throw insufficientMemory(spec, `the model: ${errorMessage(e)}`);
         throw new ModelFileError('loadFailed', spec.path, `llama.cpp could not load it: ${llamaReason(runtime, logMark, e)}`);
     }
     let context: LlamaContext | undefined;
@@ -95,6 +96,9 @@ export async function loadModel(env: Env, spec: ModelSpec, inspected: ModelInfo,
         await model.dispose().catch(() => undefined);
         signal.throwIfAborted();
         if (e instanceof ModelFileError) throw e;
+        if (isInsufficientMemory(runtime, e)) {
+            throw insufficientMemory(spec, `a ${inspected.contextSize}-token context with ${spec.slots} slots: ${errorMessage(e)}`);
+        }
         throw new ModelFileError(
             'loadFailed',
             spec.path,
@@ -137,6 +141,25 @@ async function warmUp(env: Env, loaded: Loaded, signal: AbortSignal): Promise<vo
     const embedding = loaded.embedding && (await loaded.embedding);
     if (embedding) await native(() => embedding.getEmbeddingFor('warm'));
     env.log?.(`${loaded.spec.id}: warmed up in ${Math.round(env.clock.now() - started)} ms`);
+}
+
+/** node-llama-cpp's InsufficientMemoryError (its own class, from the loaded module). */
+function isInsufficientMemory(runtime: LlamaRuntime, e: unknown): boolean {
+    const type: unknown = runtime.lib.InsufficientMemoryError;
+    return typeof type === 'function' && e instanceof type;
+}
+
+/**
+ * node-llama-cpp found too little free memory for `what`: a typed error that says what to change.
+ * Nothing stays allocated (the caller disposed what it created).
+ */
+function insufficientMemory(spec: ModelSpec, what: string): ModelFileError {
+    return new ModelFileError(
+        'insufficientMemory',
+        spec.path,
+        `not enough free memory for ${what}. Lower zeta.models.${spec.role}.contextSize or slots, set gpuLayers to fewer layers (or 0), ` +
+            `unload other models by lowering zeta.memoryBudgetMB, or choose a smaller quantization`,
+    );
 }
 
 /** The reason llama.cpp logged for a failure since `mark` ("error loading model: ..."), else the exception's message. */
