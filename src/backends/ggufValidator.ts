@@ -26,8 +26,31 @@ export const SUPPORTED_ARCHITECTURES: ReadonlySet<string> = new Set([
     'codeshell', 'orion', 'refact', 'gpt-oss', 'ernie4_5', 'seed_oss', 'hunyuan-dense', 'arcee',
 ]);
 
-/** `tokenizer.ggml.model` values llama.cpp can tokenize text with. */
-export const SUPPORTED_TOKENIZERS: ReadonlySet<string> = new Set(['llama', 'gpt2', 'bert', 't5', 'rwkv', 'plamo2', 'gemma4']);
+/**
+ * `tokenizer.ggml.model` values llama.cpp can tokenize text with, minus those no supported
+ * architecture uses: "rwkv" aborts the process at load when the vocabulary cannot tokenize "\n"
+ * (llama-vocab.cpp: GGML_ASSERT(!ids.empty() && "model vocab missing newline token")), and
+ * "plamo2" belongs to an architecture Zeta does not run.
+ */
+export const SUPPORTED_TOKENIZERS: ReadonlySet<string> = new Set(['llama', 'gpt2', 'bert', 't5', 'gemma4']);
+
+/**
+ * Architectures whose graph asserts that the key and value head sizes are equal
+ * (`GGML_ASSERT(n_embd_head == hparams.n_embd_head_k())` in src/models/<arch>.cpp of the bundled
+ * llama.cpp), and those that also assert the rotary dimensions equal the head size
+ * (`GGML_ASSERT(n_embd_head == n_rot)`). Both abort when a context is created, not at load.
+ */
+const EQUAL_KV_HEADS: ReadonlySet<string> = new Set([
+    'llama', 'llama4', 'mistral3', 'deci', 'qwen', 'qwen2', 'qwen2moe', 'qwen2vl', 'qwen3', 'qwen3moe', 'phi2', 'phi3', 'phimoe',
+    'starcoder', 'starcoder2', 'deepseek', 'bert', 'nomic-bert', 'jina-bert-v2', 'modern-bert', 'gpt2', 'gptneox', 'falcon',
+    'stablelm', 'internlm2', 'command-r', 'cohere2', 'olmo', 'olmo2', 'olmoe', 'granite', 'granitemoe', 'exaone', 'smollm3',
+    'glm4', 'chatglm', 'mpt', 'bloom', 'baichuan', 'codeshell', 'orion', 'refact', 'ernie4_5', 'seed_oss', 'arcee',
+]);
+const ROPE_IS_HEAD: ReadonlySet<string> = new Set([
+    'llama', 'llama4', 'mistral3', 'deci', 'qwen2', 'qwen2moe', 'qwen2vl', 'qwen3', 'qwen3moe', 'starcoder2', 'deepseek', 'falcon',
+    'internlm2', 'olmo', 'olmo2', 'olmoe', 'granite', 'granitemoe', 'exaone', 'smollm3', 'baichuan', 'codeshell', 'orion',
+    'ernie4_5', 'seed_oss', 'arcee',
+]);
 
 /** Upper bounds no real model reaches; larger values are corruption. */
 const LIMITS = {
@@ -85,8 +108,8 @@ export interface MemoryNeed {
     readonly source: 'zeta' | 'gguf-insights';
 }
 
-/** What a sound model file declares. Counts in tokens, sizes in bytes. */
-export interface ModelFileFacts {
+/** What a sound file's vocabulary declares (all a vocabulary-only load reads). Counts in tokens, sizes in bytes. */
+export interface VocabularyFacts {
     readonly path: string;
     readonly fileSize: number;
     readonly ggufVersion: number;
@@ -94,13 +117,6 @@ export interface ModelFileFacts {
     /** `general.name`, or the file name without extension. */
     readonly name: string;
     readonly tokenizerModel: string;
-    readonly embeddingLength: number;
-    readonly blockCount: number;
-    readonly trainContextSize: number;
-    /** Largest per-layer value when the file stores one per layer. */
-    readonly feedForwardLength: number;
-    readonly headCount: number;
-    readonly headCountKv: number;
     readonly vocabSize: number;
     readonly bosTokenId: number | undefined;
     readonly eosTokenId: number | undefined;
@@ -110,12 +126,23 @@ export interface ModelFileFacts {
     /** Both `<|im_start|>` and `<|im_end|>` are in the vocabulary. */
     readonly chatMl: boolean;
     readonly chatTemplate: string | undefined;
-    /** `<arch>.pooling_type` when present (0 none, 1 mean, 2 cls, 3 last, 4 rank). */
-    readonly poolingType: number | undefined;
     readonly tensorCount: number;
-    readonly memory: MemoryNeed;
     /** All metadata as parsed (arrays included). */
     readonly metadata: GgufMetadata;
+}
+
+/** What a sound model file declares. Counts in tokens, sizes in bytes. */
+export interface ModelFileFacts extends VocabularyFacts {
+    readonly embeddingLength: number;
+    readonly blockCount: number;
+    readonly trainContextSize: number;
+    /** Largest per-layer value when the file stores one per layer. */
+    readonly feedForwardLength: number;
+    readonly headCount: number;
+    readonly headCountKv: number;
+    /** `<arch>.pooling_type` when present (0 none, 1 mean, 2 cls, 3 last, 4 rank). */
+    readonly poolingType: number | undefined;
+    readonly memory: MemoryNeed;
 }
 
 const DEFAULT_MAX_HEADER_BYTES = 256 * 1024 * 1024;
@@ -259,20 +286,29 @@ function checkHyperparameters(m: GgufMetadata, arch: string, bad: Check): Hyperp
     const headsKv = layered(m, k('attention.head_count_kv'), blockCount, bad) ?? heads;
     if (headsKv.length === 1 && headsKv[0] === 0) bad('badMetadata', `${k('attention.head_count_kv')} is 0`);
 
+    // llama.cpp derives the head sizes from the first layer's head count (hparams.n_head()).
+    if (heads[0] === 0) bad('badMetadata', `${k('attention.head_count')} is 0 for layer 0`);
     const keyLength = optionalInt(m, k('attention.key_length'));
     const valueLength = optionalInt(m, k('attention.value_length'));
-    if (keyLength === undefined && embeddingLength % maxHeads !== 0) {
+    if ((keyLength === undefined || valueLength === undefined) && embeddingLength % maxHeads !== 0) {
         bad('badMetadata', `${k('attention.head_count')} ${maxHeads} does not divide ${k('embedding_length')} ${embeddingLength}`);
     }
+    for (const [key, n] of [['attention.key_length', keyLength], ['attention.value_length', valueLength]] as const) {
+        if (n !== undefined && (n <= 0 || n > LIMITS.embeddingLength)) bad('badMetadata', `${k(key)} is ${n}, outside 1..${LIMITS.embeddingLength}`);
+    }
     const headDim = keyLength ?? embeddingLength / maxHeads;
+    const valueDim = valueLength ?? embeddingLength / maxHeads;
+    if (EQUAL_KV_HEADS.has(arch) && headDim !== valueDim) {
+        bad('badMetadata', `key head size ${headDim} differs from value head size ${valueDim}, which ${arch} models cannot have (llama.cpp would abort)`);
+    }
     for (let i = 0; i < heads.length; i++) {
         const h = heads[i]!;
         const hk = headsKv[Math.min(i, headsKv.length - 1)]!;
         if (h > 0 && hk > 0 && h % hk !== 0) bad('badMetadata', `head_count ${h} is not a multiple of head_count_kv ${hk}`);
     }
     const ropeDims = optionalInt(m, k('rope.dimension_count'));
-    if ((arch === 'llama' || arch === 'deci') && ropeDims !== undefined && ropeDims !== headDim) {
-        bad('badMetadata', `${k('rope.dimension_count')} is ${ropeDims}, expected the head size ${headDim}`);
+    if (ROPE_IS_HEAD.has(arch) && ropeDims !== undefined && ropeDims !== headDim) {
+        bad('badMetadata', `${k('rope.dimension_count')} is ${ropeDims}, expected the head size ${headDim} (llama.cpp would abort)`);
     }
     const ropeScaling = stringValue(m.get(k('rope.scaling.type')));
     if (ropeScaling !== undefined && !ROPE_SCALING_TYPES.has(ropeScaling)) {
@@ -284,6 +320,17 @@ function checkHyperparameters(m: GgufMetadata, arch: string, bad: Check): Hyperp
     if (expertsUsed > experts || (experts > 0 && expertsUsed === 0)) {
         bad('badMetadata', `${k('expert_used_count')} ${expertsUsed} does not fit ${k('expert_count')} ${experts} (llama.cpp would abort)`);
     }
+    // llama_model_base::load_hparams asserts on expert groups and multi-token-prediction layers.
+    const groups = optionalInt(m, k('expert_group_count')) ?? 0;
+    const groupsUsed = optionalInt(m, k('expert_group_used_count')) ?? 0;
+    const groupsOk = experts === 0
+        ? groups === 0
+        : groups < experts && (groups <= 1 || (experts % groups === 0 && groupsUsed > 0 && groupsUsed < groups));
+    if (!groupsOk) {
+        bad('badMetadata', `${k('expert_group_count')} ${groups} / ${k('expert_group_used_count')} ${groupsUsed} do not fit ${experts} experts (llama.cpp would abort)`);
+    }
+    const nextn = optionalInt(m, k('nextn_predict_layers')) ?? 0;
+    if (nextn > blockCount) bad('badMetadata', `${k('nextn_predict_layers')} ${nextn} exceeds ${k('block_count')} ${blockCount} (llama.cpp would abort)`);
     if (!m.has(k('attention.layer_norm_rms_epsilon')) && !m.has(k('attention.layer_norm_epsilon'))) {
         bad('badMetadata', `neither ${k('attention.layer_norm_rms_epsilon')} nor ${k('attention.layer_norm_epsilon')} is present`);
     }
@@ -320,6 +367,8 @@ function checkTokenizer(info: GgufFileInfo, bad: Check): TokenizerFacts {
     const tokens = stringArray(m.get('tokenizer.ggml.tokens'));
     if (tokens === undefined) bad('badMetadata', 'tokenizer.ggml.tokens is missing or not an array of strings');
     if (tokens.length === 0 || tokens.length > LIMITS.vocabSize) bad('badMetadata', `tokenizer.ggml.tokens has ${tokens.length} tokens`);
+    // llama_vocab::impl::load: scores (float32 or int32) and token types (int32), when present,
+    // must cover every token; merges are required by the BPE tokenizers (a throw, but a clear one).
     const scores = m.get('tokenizer.ggml.scores');
     if (scores !== undefined && (scores.type !== 'array' || (scores.itemType !== 'float32' && scores.itemType !== 'int32') || scores.value.length < tokens.length)) {
         bad('badMetadata', `tokenizer.ggml.scores must be a float32 array of ${tokens.length} values`);
@@ -328,19 +377,23 @@ function checkTokenizer(info: GgufFileInfo, bad: Check): TokenizerFacts {
     if (types !== undefined && (types.type !== 'array' || types.itemType !== 'int32' || types.value.length < tokens.length)) {
         bad('badMetadata', `tokenizer.ggml.token_type must be an int32 array of ${tokens.length} values`);
     }
-    if (tokenizerModel === 'gpt2' && stringArray(m.get('tokenizer.ggml.merges')) === undefined) {
-        bad('badMetadata', 'tokenizer.ggml.merges is missing (required by the gpt2 tokenizer)');
+    if ((tokenizerModel === 'gpt2' || tokenizerModel === 'gemma4') && stringArray(m.get('tokenizer.ggml.merges')) === undefined) {
+        bad('badMetadata', `tokenizer.ggml.merges is missing or not an array of strings (required by the ${tokenizerModel} tokenizer)`);
     }
+    // llama.cpp asserts `id_to_token.size() == token_to_id.size()`: token texts must be unique
+    // byte strings, after it renames an empty text at id i to "[EMPTY_i]". The reader decodes
+    // strings byte-exactly, so string equality here is byte equality there.
     const index = new Map<string, number>();
     for (let i = 0; i < tokens.length; i++) {
-        const t = tokens[i]!;
-        // llama.cpp asserts that token texts are unique (empty ones it renames).
-        if (t.length > 0 && index.has(t)) bad('badMetadata', `token "${t}" appears twice (ids ${index.get(t)} and ${i}); llama.cpp would abort`);
+        const t = tokens[i]! === '' ? `[EMPTY_${i}]` : tokens[i]!;
+        const first = index.get(t);
+        if (first !== undefined) bad('badMetadata', `token ${JSON.stringify(t)} appears twice (ids ${first} and ${i}); llama.cpp would abort loading it`);
         index.set(t, i);
     }
-    const embd = info.tensors.find((t) => t.name === 'token_embd.weight');
-    if (embd !== undefined && embd.dims.length >= 2 && embd.dims[1] !== tokens.length) {
-        bad('badMetadata', `tokenizer has ${tokens.length} tokens but token_embd.weight has rows for ${embd.dims[1]}`);
+    for (const t of info.tensors) {
+        if (t.name === 'token_embd.weight' && t.dims.length >= 2 && t.dims[1] !== tokens.length) {
+            bad('badMetadata', `tokenizer has ${tokens.length} tokens but token_embd.weight has rows for ${t.dims[1]}`);
+        }
     }
 
     const specialTokens = new Map<string, number>();
@@ -400,6 +453,49 @@ async function insightsEstimate(file: string, contextSize: number, sequences: nu
     }
 }
 
+function architectureOf(m: GgufMetadata, bad: Check): string {
+    const architecture = stringValue(m.get('general.architecture'));
+    if (architecture === undefined || architecture.length === 0) bad('badMetadata', 'general.architecture is missing or not a string');
+    return architecture;
+}
+
+function vocabularyFacts(file: string, info: GgufFileInfo, architecture: string, tokenizer: TokenizerFacts): VocabularyFacts {
+    const m = info.metadata;
+    const chatTemplate = stringValue(m.get('tokenizer.chat_template'));
+    return {
+        path: file,
+        fileSize: info.fileSize,
+        ggufVersion: info.version,
+        architecture,
+        name: stringValue(m.get('general.name')) ?? path.basename(file, path.extname(file)),
+        tokenizerModel: tokenizer.tokenizerModel,
+        vocabSize: tokenizer.vocabSize,
+        bosTokenId: tokenizer.bosTokenId,
+        eosTokenId: tokenizer.eosTokenId,
+        specialTokens: tokenizer.specialTokens,
+        fim: tokenizer.fim,
+        chatMl: tokenizer.specialTokens.has('<|im_start|>') && tokenizer.specialTokens.has('<|im_end|>'),
+        chatTemplate: chatTemplate !== undefined && chatTemplate.trim().length > 0 ? chatTemplate : undefined,
+        tensorCount: info.tensors.length,
+        metadata: m,
+    };
+}
+
+/**
+ * Reads and checks what llama.cpp's vocabulary-only load (`loadModel({vocabOnly: true})`) reads:
+ * the header and the tokenizer, not the hyperparameters or tensors (a vocabulary GGUF has none;
+ * tensors that are declared must still lie inside the file). The architecture must be named but
+ * need not be one Zeta runs: only the tokenizer is used. Rejects like `validateModelFile`.
+ */
+export async function validateVocabularyFile(file: string, options: Pick<ValidateOptions, 'maxHeaderBytes'> = {}, signal?: AbortSignal): Promise<VocabularyFacts> {
+    checkAborted(signal);
+    const info = await readHeader(file, options.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES, signal);
+    checkAborted(signal);
+    const bad: Check = (problem, detail) => fail(problem, file, detail);
+    const architecture = architectureOf(info.metadata, bad);
+    return vocabularyFacts(file, info, architecture, checkTokenizer(info, bad));
+}
+
 /**
  * Reads and checks `file` without loading it into llama.cpp. Resolves with the facts it declares,
  * or rejects with a ModelFileError (problem: missing, notGguf, truncated, badMetadata,
@@ -415,15 +511,13 @@ export async function validateModelFile(file: string, options: ValidateOptions, 
     const bad: Check = (problem, detail) => fail(problem, file, detail);
     const m = info.metadata;
 
-    const archValue = m.get('general.architecture');
-    const architecture = stringValue(archValue);
-    if (architecture === undefined || architecture.length === 0) bad('badMetadata', 'general.architecture is missing or not a string');
+    const architecture = architectureOf(m, bad);
     if (!SUPPORTED_ARCHITECTURES.has(architecture)) {
         bad('unsupportedArchitecture', `architecture "${architecture}" is not one Zeta can run with llama.cpp (supported include llama, qwen2, qwen3, gemma3, phi3, starcoder2, deepseek2, bert)`);
     }
     const tokenizer = checkTokenizer(info, bad);
     const hp = checkHyperparameters(m, architecture, bad);
-    if (info.tensors.length === 0) bad('badMetadata', 'the file has no tensors');
+    if (info.tensors.length === 0) bad('badMetadata', 'the file has no tensors (a vocabulary-only file cannot be run)');
 
     const sequences = Math.max(1, options.sequences ?? 1);
     const splitCount = Math.max(1, optionalInt(m, 'split.count') ?? 1);
@@ -438,31 +532,15 @@ export async function validateModelFile(file: string, options: ValidateOptions, 
             'lower the context size or raise the memory budget');
     }
 
-    const tokens = stringArray(m.get('tokenizer.ggml.tokens'))!;
-    const chatTemplate = stringValue(m.get('tokenizer.chat_template'));
     return {
-        path: file,
-        fileSize: info.fileSize,
-        ggufVersion: info.version,
-        architecture,
-        name: stringValue(m.get('general.name')) ?? path.basename(file, path.extname(file)),
-        tokenizerModel: tokenizer.tokenizerModel,
+        ...vocabularyFacts(file, info, architecture, tokenizer),
         embeddingLength: hp.embeddingLength,
         blockCount: hp.blockCount,
         trainContextSize: hp.trainContextSize,
         feedForwardLength: hp.feedForwardLength,
         headCount: hp.headCount,
         headCountKv: hp.headCountKv,
-        vocabSize: tokenizer.vocabSize,
-        bosTokenId: tokenizer.bosTokenId,
-        eosTokenId: tokenizer.eosTokenId,
-        specialTokens: tokenizer.specialTokens,
-        fim: tokenizer.fim,
-        chatMl: tokens.includes('<|im_start|>') && tokens.includes('<|im_end|>'),
-        chatTemplate: chatTemplate !== undefined && chatTemplate.trim().length > 0 ? chatTemplate : undefined,
         poolingType: optionalInt(m, `${architecture}.pooling_type`),
-        tensorCount: info.tensors.length,
         memory,
-        metadata: m,
     };
 }
