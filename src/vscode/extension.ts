@@ -5,7 +5,7 @@
  * unloaded) before the llama.cpp runtime it uses. If start-up fails, everything made so far is
  * released and the user gets the error with "Show Log" / "Retry".
  */
-import { mkdir, readFile, rename, writeFile, access } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, unlink, writeFile, access } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
 import { createLlamaCppBackendFactory, createLlamaProvider, type LlamaProvider } from '../backends';
@@ -101,9 +101,9 @@ async function start(context: vscode.ExtensionContext, log: vscode.LogOutputChan
             createBackend: createLlamaCppBackendFactory({ runtime: provider, clock, log: (m) => log.debug(m), turns: evalTurns }),
             settings: initial.routing,
             models: initial.modelSpecs,
-            feedbackStore: createFileTextStore(join(storage, 'feedback.json'), { readFile, writeFile, rename, mkdir, access }),
+            feedbackStore: createFileTextStore(join(storage, 'feedback.json'), { readFile, writeFile, rename, mkdir, access, open, unlink }),
             // Same atomic file store: the speeds measured here, so a restart predicts from them.
-            speedStore: createFileTextStore(join(storage, 'speeds.json'), { readFile, writeFile, rename, mkdir, access }),
+            speedStore: createFileTextStore(join(storage, 'speeds.json'), { readFile, writeFile, rename, mkdir, access, open, unlink }),
             logger: { info: (m) => log.info(m), warn: (m) => log.warn(m), error: (m) => log.error(m) },
         });
         router = zetaRouter;

@@ -31,10 +31,11 @@ function isCounts(x: unknown): x is Counts {
 
 /** Parses a stored file; throws with a reason when it is not a valid version-1 file. */
 export function parseFeedback(text: string): FeedbackFileV1 {
-    const models: Record<string, Partial<Record<TaskKind, Counts>>> = {};
+    // Null prototypes: a model id such as "constructor" is a key like any other.
+    const models: Record<string, Partial<Record<TaskKind, Counts>>> = Object.create(null) as Record<string, never>;
     for (const [id, perKind] of Object.entries(storedModels(text, FEEDBACK_FORMAT_VERSION))) {
         if (typeof perKind !== 'object' || perKind === null) throw new Error(`bad entry for model ${id}`);
-        const out: Partial<Record<TaskKind, Counts>> = {};
+        const out: Partial<Record<TaskKind, Counts>> = Object.create(null) as Record<string, never>;
         for (const [kind, c] of Object.entries(perKind as Record<string, unknown>)) {
             if (!(TASK_KINDS as readonly string[]).includes(kind)) continue;
             if (!isCounts(c)) throw new Error(`bad counts for ${id}/${kind}`);
@@ -46,13 +47,14 @@ export function parseFeedback(text: string): FeedbackFileV1 {
 }
 
 export class FeedbackModel {
-    private data: Record<string, Partial<Record<TaskKind, Counts>>> = {};
+    /** Null prototypes throughout: ids and kinds come from files too. */
+    private data: Record<string, Partial<Record<TaskKind, Counts>>> = Object.create(null) as Record<string, never>;
     /** Bumped on every change; the router caches quality values per generation. */
     generation = 0;
 
     record(modelId: string, kind: TaskKind, event: FeedbackEvent): void {
         let perKind = this.data[modelId];
-        if (!perKind) perKind = this.data[modelId] = {};
+        if (!perKind) perKind = this.data[modelId] = Object.create(null) as Record<string, never>;
         let c = perKind[kind];
         if (!c) c = perKind[kind] = { shown: 0, accepted: 0, dismissed: 0 };
         c[event === 'shown' ? 'shown' : event === 'accepted' ? 'accepted' : 'dismissed']++;
@@ -83,7 +85,7 @@ export class FeedbackModel {
         for (const [id, perKind] of Object.entries(file.models)) {
             for (const [kind, c] of Object.entries(perKind) as Array<[TaskKind, Counts]>) {
                 let mine = this.data[id];
-                if (!mine) mine = this.data[id] = {};
+                if (!mine) mine = this.data[id] = Object.create(null) as Record<string, never>;
                 const m = mine[kind];
                 mine[kind] = m ? { shown: m.shown + c.shown, accepted: m.accepted + c.accepted, dismissed: m.dismissed + c.dismissed } : { ...c };
             }

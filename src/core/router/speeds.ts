@@ -52,7 +52,8 @@ function parseLearned(x: unknown, where: string): LearnedSpeeds {
 
 /** Parses a stored file; throws with a reason when it is not a valid version-1 file. */
 export function parseSpeeds(text: string): SpeedsFileV1 {
-    const models: Record<string, { seq: number; speeds: LearnedSpeeds }> = {};
+    // A null prototype: a key such as "constructor" is a key like any other.
+    const models: Record<string, { seq: number; speeds: LearnedSpeeds }> = Object.create(null) as Record<string, never>;
     for (const [key, entry] of Object.entries(storedModels(text, SPEEDS_FORMAT_VERSION))) {
         const e = entry as Record<string, unknown>;
         if (typeof e !== 'object' || e === null || !nonNegative(e.seq)) throw new Error(`bad entry for ${key}`);
@@ -62,7 +63,8 @@ export function parseSpeeds(text: string): SpeedsFileV1 {
 }
 
 export class SpeedMemory {
-    private models: Record<string, { seq: number; speeds: LearnedSpeeds }> = {};
+    /** Null prototype: keys come from files too. */
+    private models: Record<string, { seq: number; speeds: LearnedSpeeds }> = Object.create(null) as Record<string, never>;
     private seq = 0;
 
     get(key: string): LearnedSpeeds | undefined {
@@ -86,7 +88,7 @@ export class SpeedMemory {
 
     /** Adds what an earlier session stored; entries measured in this session win. */
     merge(file: SpeedsFileV1): void {
-        this.models = { ...file.models, ...this.models };
+        this.models = Object.assign(Object.create(null) as Record<string, never>, file.models, this.models);
         for (const e of Object.values(file.models)) this.seq = Math.max(this.seq, e.seq);
     }
 }
