@@ -40,19 +40,36 @@ export function copyGrammars() {
     return { files, bytes };
 }
 
+/**
+ * esbuild options of the extension bundle. `e2e: false` (dist/, everything that ships) defines
+ * `__ZETA_E2E__` as false, and esbuild drops the code it guards (the e2e fixture answers of
+ * src/vscode/e2eFixtureAnswer.ts); `e2e: true` is only for the e2e runner's own .vsix
+ * (scripts/package.mjs, packageForHost with { e2e: true }), bundled into its staging folder.
+ */
+export function extensionBuildOptions({ e2e = false, outfile = join(ROOT, 'dist/extension.js'), minify = false } = {}) {
+    return {
+        bundle: true,
+        sourcemap: true,
+        minify,
+        absWorkingDir: ROOT,
+        entryPoints: [join(ROOT, 'src/vscode/extension.ts')],
+        outfile,
+        platform: 'node',
+        format: 'cjs',
+        target: 'node20',
+        external: ['vscode', 'node-llama-cpp'],
+        define: { __ZETA_E2E__: e2e ? 'true' : 'false' },
+    };
+}
+
+/** A string that only the e2e build's bundle contains (the fixture file's name): package.mjs refuses to ship it. */
+export const E2E_ONLY_MARKER = 'zeta-e2e-answer.md';
+
 async function main() {
     const watch = process.argv.includes('--watch');
     const common = { bundle: true, sourcemap: true, logLevel: 'info', minify: process.argv.includes('--minify') };
     await Promise.all([
-        build({
-            ...common,
-            entryPoints: ['src/vscode/extension.ts'],
-            outfile: 'dist/extension.js',
-            platform: 'node',
-            format: 'cjs',
-            target: 'node20',
-            external: ['vscode', 'node-llama-cpp'],
-        }),
+        build({ ...extensionBuildOptions({ minify: common.minify }), logLevel: 'info' }),
         build({
             ...common,
             entryPoints: { answer: 'src/webview/answer.ts', load: 'src/webview/load.ts', search: 'src/webview/search.ts' },

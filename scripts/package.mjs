@@ -22,7 +22,8 @@ import { builtinModules } from 'node:module';
 import { arch, platform } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { GRAMMAR_DIR, grammarFiles } from './build.mjs';
+import { buildSync } from 'esbuild';
+import { E2E_ONLY_MARKER, extensionBuildOptions, GRAMMAR_DIR, grammarFiles } from './build.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -220,7 +221,7 @@ const mb = (n) => `${(n / 1024 / 1024).toFixed(1)} MB`;
  * Stages and packages one target. Returns { target, vsix, bytes, unpackedBytes }.
  * `closure` comes from runtimeClosure(externalPackages(dist/extension.js)).
  */
-export function packageTarget(target, { closure, out, gpu = false, log = console.log }) {
+export function packageTarget(target, { closure, out, gpu = false, e2e = false, log = console.log }) {
     const manifest = readJson(join(ROOT, 'package.json'));
     // A staging folder of its own: packaging runs (npm start, the e2e runner, npm run package) may overlap.
     mkdirSync(join(ROOT, 'out/package'), { recursive: true });
@@ -228,6 +229,17 @@ export function packageTarget(target, { closure, out, gpu = false, log = console
 
     for (const f of ['dist', 'media', 'README.md', 'LICENSE', 'CHANGELOG.md']) {
         if (existsSync(join(ROOT, f))) cpSync(join(ROOT, f), join(stage, f), { recursive: true });
+    }
+    // The e2e test hook (fixture answers, src/vscode/e2eFixtureAnswer.ts) ships in no .vsix but
+    // the e2e runner's: that one's extension bundle is built again here, into the staging folder,
+    // with the hook compiled in; dist/ itself is never built with it, and is refused if it has it.
+    const bundle = join(stage, 'dist/extension.js');
+    if (e2e) {
+        buildSync({ ...extensionBuildOptions({ e2e: true, outfile: bundle }), logLevel: 'warning' });
+        if (!readFileSync(bundle, 'utf8').includes(E2E_ONLY_MARKER)) throw new Error('the e2e build of the extension lacks its test hook');
+    } else if (existsSync(bundle) && readFileSync(bundle, 'utf8').includes(E2E_ONLY_MARKER)) {
+        rmSync(stage, { recursive: true, force: true });
+        throw new Error(`dist/extension.js contains the e2e test hook ("${E2E_ONLY_MARKER}"): run npm run build`);
     }
     // Workspace search's WASM files (the same on every platform) ship in dist/: check they are there.
     const missing = grammarFiles().filter((f) => !existsSync(join(stage, GRAMMAR_DIR, f)));
@@ -293,8 +305,8 @@ export function hostTarget() {
 }
 
 /** Hash of everything that goes into a .vsix, so that an unchanged build is not packaged again. */
-function packageInputsHash() {
-    const h = createHash('sha256');
+function packageInputsHash(e2e) {
+    const h = createHash('sha256').update(e2e ? 'e2e\0' : 'release\0');
     const walk = (dir) => {
         for (const e of readdirSync(dir, { withFileTypes: true }).sort((x, y) => x.name.localeCompare(y.name))) {
             const p = join(dir, e.name);
@@ -302,7 +314,8 @@ function packageInputsHash() {
             else h.update(`${relative(ROOT, p)}\0`).update(readFileSync(p));
         }
     };
-    for (const d of ['dist', 'media']) if (existsSync(join(ROOT, d))) walk(join(ROOT, d));
+    // The e2e bundle is built from src/ (packageTarget), the others are dist/ as it is.
+    for (const d of e2e ? ['dist', 'media', 'src'] : ['dist', 'media']) if (existsSync(join(ROOT, d))) walk(join(ROOT, d));
     for (const f of ['package.json', '.vscodeignore', 'package-lock.json', 'README.md', 'LICENSE', 'scripts/package.mjs']) {
         if (existsSync(join(ROOT, f))) h.update(`${f}\0`).update(readFileSync(join(ROOT, f)));
     }
@@ -312,14 +325,15 @@ function packageInputsHash() {
 /**
  * The .vsix for this machine's target in `out`, packaged again only when dist/, media/, the manifest
  * or the lockfile changed since the last call with the same `out` (used by npm start and the e2e runner).
+ * `e2e: true` (the e2e runner only) compiles the e2e test hook into the packaged bundle (see packageTarget).
  */
-export function packageForHost(out, log = console.log) {
+export function packageForHost(out, log = console.log, { e2e = false } = {}) {
     const target = hostTarget();
     if (!TARGETS[target]) throw new Error(`no node-llama-cpp binaries are known for ${target}`);
     const manifest = readJson(join(ROOT, 'package.json'));
     const vsix = join(out, `${manifest.name}-${target}-${manifest.version}.vsix`);
     const stampFile = `${vsix}.inputs`;
-    const hash = packageInputsHash();
+    const hash = packageInputsHash(e2e);
     if (existsSync(vsix) && existsSync(stampFile) && readFileSync(stampFile, 'utf8') === hash) {
         log(`${relative(ROOT, vsix)} is current (inputs unchanged)`);
         return { vsix, bytes: statSync(vsix).size, reused: true };
@@ -327,7 +341,7 @@ export function packageForHost(out, log = console.log) {
     const bundle = join(ROOT, 'dist/extension.js');
     if (!existsSync(bundle)) throw new Error('dist/extension.js is missing: run npm run build');
     const t = Date.now();
-    const r = packageTarget(target, { closure: runtimeClosure(externalPackages(bundle)), out, log });
+    const r = packageTarget(target, { closure: runtimeClosure(externalPackages(bundle)), out, e2e, log });
     writeFileSync(stampFile, hash);
     log(`packaged ${relative(ROOT, r.vsix)} (${mb(r.bytes)}) in ${((Date.now() - t) / 1000).toFixed(1)} s`);
     return { vsix: r.vsix, bytes: r.bytes, reused: false };

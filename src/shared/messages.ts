@@ -23,19 +23,22 @@ export type AnswerToWebview =
     /** A new task started in this panel: clear it. */
     | { readonly type: 'start'; readonly title: string; readonly subject: string }
     /**
-     * The answer so far, already rendered from markdown to HTML by the extension with raw HTML
-     * disabled (model output is untrusted). Replaces the previous content.
+     * The answer so far, exactly as the model wrote it (markdown, untrusted: the webview renders it
+     * through an allowlist, never as HTML). Replaces the previous content.
      */
-    | { readonly type: 'content'; readonly html: string }
+    | { readonly type: 'content'; readonly markdown: string }
     | { readonly type: 'routing'; readonly routing: RoutingInfo }
     | { readonly type: 'status'; readonly text: string; readonly busy: boolean }
-    | { readonly type: 'error'; readonly message: string };
+    | { readonly type: 'error'; readonly message: string }
+    /** The answer to a `copy`: `chars` characters of markdown are on the clipboard, or why not. */
+    | { readonly type: 'copied'; readonly ok: boolean; readonly chars: number; readonly message?: string };
 
 export type AnswerFromWebview =
     | { readonly type: 'ready' }
     | { readonly type: 'stop' }
-    /** A link in the answer was clicked (http/https only are opened). */
+    /** A link in the answer was clicked (http/https only are opened, by the extension). */
     | { readonly type: 'openLink'; readonly href: string }
+    /** Copy the answer's markdown (the model's text as the extension holds it) to the clipboard. */
     | { readonly type: 'copy' };
 
 // ---- Load view ------------------------------------------------------------------------------
@@ -84,6 +87,8 @@ export interface LoadSnapshotMessage {
     /** Wall-clock time of the snapshot, ms since the epoch (for the timeline axis). */
     readonly wallTime: number;
     readonly policy: string;
+    /** The memory budget in force and why ("memory budget 9.6 GB (50% of 19.2 GB RAM, no GPU; from the machine)"). */
+    readonly memoryBudget?: string;
     readonly models: readonly LoadModelRow[];
     readonly decisions: readonly LoadDecisionRow[];
     /** Tasks waiting now and why, oldest first. */

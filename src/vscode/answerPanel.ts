@@ -1,24 +1,32 @@
 /**
  * A webview panel that streams one chat task's markdown answer (Explain Selection, Plan Refactor).
  *
- * Model output is untrusted: it is rendered on the extension side by markdown-it with raw HTML
- * disabled (and its default link validation, which refuses javascript:, vbscript:, file: and most
- * data: URLs), and the webview runs under a strict CSP with a nonce. A new run in the same panel, the
- * Stop button and closing the panel each abort the running task. The panel shows which model
- * answered and the router's reason: provisionally from the router's latest decision for this kind,
- * then definitively from the task's result.
+ * Model output is untrusted: the panel sends it to the webview as the markdown it is, and the
+ * webview turns it into DOM through an allowlist (src/webview/markdown.ts: markdown-it tokens with
+ * raw HTML disabled, links only to http(s) and opened here, never navigated there, images never
+ * loaded), under a strict CSP with a nonce. The panel holds the model's exact text: Copy puts that
+ * markdown on VS Code's clipboard. A new run in the same panel, the Stop button and closing the
+ * panel each abort the running task. The panel shows which model answered and the router's reason:
+ * provisionally from the router's latest decision for this kind, then definitively from the task's
+ * result.
  */
-import MarkdownIt from 'markdown-it';
 import * as vscode from 'vscode';
 import type { Clock } from '../core/clock';
-import { abortError, isAbortError } from '../core/errors';
+import { abortError, errorMessage, isAbortError } from '../core/errors';
 import type { ChatTask, DecisionRecord, Router, TaskResult } from '../core/tasks';
 import type { AnswerFromWebview, AnswerToWebview, RoutingInfo } from '../shared/messages';
+import { e2eFixtureAnswer } from './e2eFixtureAnswer';
 import type { Notifier } from './notifications';
 import { Throttle } from './throttle';
 import { webviewHtml, webviewOptions } from './webviewHtml';
 
-/** Re-render the streamed markdown at most this often (ms). */
+/**
+ * True only in the e2e build's bundle (esbuild `define`, scripts/build.mjs): chat answers may then
+ * come from a fixture file (e2eFixtureAnswer.ts). `false` in dist/, where esbuild drops that code.
+ */
+declare const __ZETA_E2E__: boolean;
+
+/** Send the streamed markdown to the webview at most this often (ms). */
 const RENDER_INTERVAL_MS = 80;
 
 export interface AnswerPanelDeps {
@@ -32,14 +40,11 @@ export interface AnswerPanelDeps {
 /** The state the webview shows; replayed when the webview (re)loads. */
 interface ViewState {
     start?: Extract<AnswerToWebview, { type: 'start' }>;
+    /** Its markdown is the model's text so far, exactly (what Copy copies). */
     content?: Extract<AnswerToWebview, { type: 'content' }>;
     routing?: Extract<AnswerToWebview, { type: 'routing' }>;
     status?: Extract<AnswerToWebview, { type: 'status' }>;
     error?: Extract<AnswerToWebview, { type: 'error' }>;
-}
-
-export function createMarkdownRenderer(): MarkdownIt {
-    return new MarkdownIt({ html: false, linkify: true, typographer: false, breaks: false });
 }
 
 export class AnswerPanel implements vscode.Disposable {
@@ -48,7 +53,6 @@ export class AnswerPanel implements vscode.Disposable {
     private running: AbortController | undefined;
     private ready = false;
     private state: ViewState = {};
-    private readonly md = createMarkdownRenderer();
 
     constructor(
         private readonly deps: AnswerPanelDeps,
@@ -76,7 +80,7 @@ export class AnswerPanel implements vscode.Disposable {
         let provisional = false;
         const submittedAt = this.deps.clock.now();
         const render = new Throttle(this.deps.clock, RENDER_INTERVAL_MS, () => {
-            if (this.running === controller) this.post({ type: 'content', html: this.md.render(text) });
+            if (this.running === controller) this.post({ type: 'content', markdown: text });
         });
         const onToken = (piece: string): void => {
             if (this.running !== controller) return;
@@ -92,22 +96,23 @@ export class AnswerPanel implements vscode.Disposable {
             render.trigger();
         };
         try {
-            const result = await this.deps.router.submit({ ...task, onToken }, controller.signal);
+            const result = await this.submit({ ...task, onToken }, controller.signal);
             render.dispose();
             if (this.running !== controller) return result;
             text = result.text ?? text;
-            this.post({ type: 'content', html: this.md.render(text === '' ? '_The model returned no text._' : text) });
+            this.post({ type: 'content', markdown: text });
             this.post({ type: 'routing', routing: this.routingInfo(result.decision, result.modelId, true) });
             const t = result.timings;
             const first = t.firstTokenMs !== undefined ? `, first token after ${Math.round(t.firstTokenMs)} ms` : '';
-            this.post({ type: 'status', text: `Done: ${result.generatedTokens} tokens in ${(t.totalMs / 1000).toFixed(1)} s${first}.`, busy: false });
+            const empty = text === '' ? ' The model returned no text.' : '';
+            this.post({ type: 'status', text: `Done: ${result.generatedTokens} tokens in ${(t.totalMs / 1000).toFixed(1)} s${first}.${empty}`, busy: false });
             this.deps.log.info(`${task.kind} #${result.taskId} by ${result.modelId}: ${result.generatedTokens} tokens in ${Math.round(t.totalMs)} ms; ${result.decision.reason}`);
             return result;
         } catch (e) {
             render.dispose();
             if (this.running === controller) {
                 if (isAbortError(e)) {
-                    if (text !== '') this.post({ type: 'content', html: this.md.render(text) });
+                    if (text !== '') this.post({ type: 'content', markdown: text });
                     this.post({ type: 'status', text: 'Stopped.', busy: false });
                 } else {
                     const message = this.deps.notifier.taskFailed(this.panelTitle, e) ?? String(e);
@@ -149,10 +154,11 @@ export class AnswerPanel implements vscode.Disposable {
             script: 'answer.js',
             style: 'answer.css',
             body: `<header>
-  <div class="title-row"><h1 id="title"></h1><button id="stop" type="button" title="Stop generating">Stop</button></div>
+  <div class="title-row"><h1 id="title"></h1><button id="copy" type="button" title="Copy the answer as markdown" disabled>Copy</button><button id="stop" type="button" title="Stop generating">Stop</button></div>
   <div id="subject" class="subject"></div>
   <div id="routing" class="routing" aria-live="polite"></div>
   <div id="status" class="status" aria-live="polite"></div>
+  <div id="copied" class="status" role="status"></div>
 </header>
 <div id="error" class="error" role="alert" hidden></div>
 <main id="content" class="markdown"></main>`,
@@ -187,16 +193,46 @@ export class AnswerPanel implements vscode.Disposable {
                 this.stop();
                 break;
             case 'openLink':
-                if (/^https?:\/\//i.test(m.href)) void vscode.env.openExternal(vscode.Uri.parse(m.href));
+                this.openLink(m.href);
                 break;
             case 'copy':
-                void vscode.env.clipboard.writeText(this.state.content ? this.plainTextOfLastAnswer() : '');
+                void this.copy();
                 break;
         }
     }
 
-    private plainTextOfLastAnswer(): string {
-        return (this.state.content?.html ?? '').replace(/<[^>]*>/g, '').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&amp;/g, '&');
+    /** Opens an http(s) link of the answer outside the webview; anything else is refused (and logged). */
+    private openLink(href: unknown): void {
+        let uri: vscode.Uri | undefined;
+        try {
+            uri = typeof href === 'string' ? vscode.Uri.parse(href, true) : undefined;
+        } catch {
+            uri = undefined;
+        }
+        if (uri && (uri.scheme === 'http' || uri.scheme === 'https')) void vscode.env.openExternal(uri);
+        else this.deps.log.warn(`answer panel: refused to open a link that is not http(s): ${String(href).slice(0, 200)}`);
+    }
+
+    /** Copies the model's text as it is (markdown), and tells the webview how much was copied. */
+    private async copy(): Promise<void> {
+        const markdown = this.state.content?.markdown ?? '';
+        let reply: AnswerToWebview;
+        try {
+            await vscode.env.clipboard.writeText(markdown);
+            reply = { type: 'copied', ok: true, chars: markdown.length };
+        } catch (e) {
+            reply = { type: 'copied', ok: false, chars: 0, message: errorMessage(e) };
+        }
+        if (this.ready && this.panel) void this.panel.webview.postMessage(reply);
+    }
+
+    /** The router, or in the e2e build a fixture answer when the test placed one. */
+    private async submit(task: ChatTask, signal: AbortSignal): Promise<TaskResult> {
+        if (__ZETA_E2E__) {
+            const fixture = await e2eFixtureAnswer(task, signal, this.deps.clock);
+            if (fixture) return fixture;
+        }
+        return this.deps.router.submit(task, signal);
     }
 
     /** Records the message as state and sends it when the webview is ready. */
@@ -216,6 +252,8 @@ export class AnswerPanel implements vscode.Disposable {
                 break;
             case 'error':
                 this.state.error = m;
+                break;
+            case 'copied':
                 break;
         }
         if (this.ready && this.panel) void this.panel.webview.postMessage(m);

@@ -1,7 +1,10 @@
 /**
  * HTML shells for Zeta's webviews: a strict Content-Security-Policy (`default-src 'none'`, scripts
- * only with a fresh nonce, styles and images only from the extension's own webview resources), and
- * resource roots limited to the built webview scripts and media/.
+ * only with a fresh nonce, styles, fonts and images only from the extension's own webview
+ * resources: no inline script or style, no `data:` or remote URL, no fetch, no frame; `base-uri`
+ * and `form-action` (which `default-src` does not cover) 'none'), and resource roots limited to the
+ * built webview scripts and media/. Untrusted text (model output, file contents, paths) never goes
+ * into this HTML: the scripts put it in the DOM as text nodes or allowlisted elements.
  */
 import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
@@ -30,10 +33,12 @@ export function webviewHtml(webview: vscode.Webview, extensionUri: vscode.Uri, o
     const style = webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'media', o.style));
     const csp = [
         "default-src 'none'",
-        `img-src ${webview.cspSource} data:`,
+        `img-src ${webview.cspSource}`,
         `style-src ${webview.cspSource}`,
         `font-src ${webview.cspSource}`,
         `script-src 'nonce-${nonce}'`,
+        "base-uri 'none'",
+        "form-action 'none'",
     ].join('; ');
     return `<!DOCTYPE html>
 <html lang="en">

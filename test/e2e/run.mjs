@@ -127,7 +127,7 @@ async function main() {
         runOrThrow(process.execPath, ['scripts/build.mjs'], 'npm run build');
         log('built dist/');
     }
-    const { vsix } = packageForHost(join(ROOT, 'out/e2e/vsix'), (m) => log(m.trim()));
+    const { vsix } = packageForHost(join(ROOT, 'out/e2e/vsix'), (m) => log(m.trim()), { e2e: true }); // with the e2e test hook (scripts/package.mjs)
     const testsPath = await buildApiSuite();
     log('bundled the API suite');
 
