@@ -3,8 +3,9 @@
  * recommended GGUF trio sized to it for the first-run walkthrough.
  * Units: bytes.
  */
-import { totalmem } from 'node:os';
+import { freemem, totalmem } from 'node:os';
 import type { Role } from '../core/backend';
+import type { MachineMemory } from '../core/memoryBudget';
 import type { LlamaProvider } from './llamaProvider';
 
 export interface MachineInfo {
@@ -32,6 +33,48 @@ export async function getMachineInfo(provider: LlamaProvider | undefined, signal
         signal.throwIfAborted();
         void e;
         return { gpu: false, vramBytes: 0, ramBytes };
+    }
+}
+
+/** Where `probeMachineMemory` reads the RAM; the process's by default (tests pass numbers). */
+export interface RamProbe {
+    /** Bytes in total: the machine's, or the cgroup's limit when lower (`process.constrainedMemory`). */
+    total(): number;
+    /** Bytes available now (Linux: MemAvailable, which counts reclaimable cache). */
+    available(): number;
+}
+
+export const processRam: RamProbe = {
+    total: () => {
+        const machine = totalmem();
+        // A container's limit (0 or undefined when there is none; Node >= 19.6).
+        const limit = typeof process.constrainedMemory === 'function' ? process.constrainedMemory() : 0;
+        return limit > 0 && limit < machine ? limit : machine;
+    },
+    available: () => freemem(),
+};
+
+/**
+ * What `zeta.memoryBudgetMB: 0` budgets: the GPU memory free now as node-llama-cpp reports it
+ * (`llama.getVramState()`, through the shared provider) when llama.cpp uses a GPU, and the RAM.
+ * Measured before any model is loaded (free GPU memory then excludes Zeta's own models). Without a
+ * binding, or when the GPU cannot be read, reports the RAM only.
+ */
+export async function probeMachineMemory(provider: LlamaProvider | undefined, signal: AbortSignal, ram: RamProbe = processRam): Promise<MachineMemory> {
+    const cpuOnly: MachineMemory = { gpu: false, vramTotalBytes: 0, vramFreeBytes: 0, ramTotalBytes: ram.total(), ramAvailableBytes: ram.available() };
+    signal.throwIfAborted();
+    if (!provider) return cpuOnly;
+    try {
+        const { llama } = await provider();
+        signal.throwIfAborted();
+        if (llama.gpu === false) return cpuOnly;
+        const vram = await llama.getVramState();
+        signal.throwIfAborted();
+        return { ...cpuOnly, gpu: llama.gpu, vramTotalBytes: vram.total, vramFreeBytes: vram.free };
+    } catch (e) {
+        signal.throwIfAborted();
+        void e;
+        return cpuOnly;
     }
 }
 

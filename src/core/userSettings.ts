@@ -9,6 +9,7 @@
  * Units: tokens, milliseconds (seconds in user-facing keys named *Seconds), megabytes where named MB.
  */
 import { FIM_FAMILIES, ROLES, type FimFamily, type ModelSpec, type Role } from './backend';
+import { memoryBudget, type MachineMemory, type MemoryBudget } from './memoryBudget';
 import {
     POLICY_NAMES,
     TASK_KINDS,
@@ -76,6 +77,8 @@ export interface ParsedSettings {
     /** One spec per role that has a model path (roles without one are simply not configured). */
     readonly modelSpecs: ModelSpec[];
     readonly routing: RoutingSettings;
+    /** The memory budget in force and why (the setting, or measured from the machine). */
+    readonly memoryBudget: MemoryBudget;
     /** Each names the setting, the value received and the value kept. Empty when all is well. */
     readonly problems: string[];
 }
@@ -220,6 +223,7 @@ export function parseSettings(
     previous: ZetaSettings | undefined = undefined,
     env: SettingsEnv = {},
     internals: RoutingInternals = DEFAULT_ROUTING_INTERNALS,
+    machine: MachineMemory | undefined = undefined,
 ): ParsedSettings {
     const prev = previous ?? DEFAULT_SETTINGS;
     const problems: string[] = [];
@@ -324,11 +328,13 @@ export function parseSettings(
         completion = { ...completion, debounceMinMs: prev.completion.debounceMinMs, debounceMaxMs: prev.completion.debounceMaxMs };
     }
     const finalSettings: ZetaSettings = { ...settings, completion };
+    const budget = resolveMemoryBudget(finalSettings, machine);
 
     return {
         settings: finalSettings,
         modelSpecs: toModelSpecs(finalSettings),
-        routing: toRoutingSettings(finalSettings, internals),
+        routing: toRoutingSettings(finalSettings, internals, budget),
+        memoryBudget: budget,
         problems,
     };
 }
@@ -341,11 +347,26 @@ function parseEnvThreads(v: string | undefined, problems: string[]): number | un
     return undefined;
 }
 
+/**
+ * The budget in force: `memoryBudgetMB`, or, when it is 0, measured from `machine` (undefined until
+ * the machine is measured: no budget meanwhile). The GPU is budgeted when some configured model may
+ * use it (gpuLayers not 0), the RAM otherwise.
+ */
+export function resolveMemoryBudget(s: ZetaSettings, machine: MachineMemory | undefined): MemoryBudget {
+    const usesGpu = ROLES.some((r) => s.models[r].path !== '' && s.models[r].gpuLayers !== 0);
+    return memoryBudget(s.memoryBudgetMB, machine, usesGpu);
+}
+
+/** The budget the user set (bytes), or undefined when it is 0 ("from the machine"). */
 export function memoryBudgetBytes(s: ZetaSettings): number | undefined {
     return s.memoryBudgetMB > 0 ? s.memoryBudgetMB * 1024 * 1024 : undefined;
 }
 
-/** Model specs for the roles that have a path; the model id is the role name. */
+/**
+ * Model specs for the roles that have a path; the model id is the role name. Only a budget the user
+ * set goes into the specs (a file whose own estimate exceeds it is refused); a budget measured from
+ * the machine only governs which models stay loaded together (RoutingSettings.memoryBudgetBytes).
+ */
 export function toModelSpecs(s: ZetaSettings): ModelSpec[] {
     const budget = memoryBudgetBytes(s);
     const specs: ModelSpec[] = [];
@@ -367,7 +388,11 @@ export function toModelSpecs(s: ZetaSettings): ModelSpec[] {
     return specs;
 }
 
-export function toRoutingSettings(s: ZetaSettings, internals: RoutingInternals = DEFAULT_ROUTING_INTERNALS): RoutingSettings {
+export function toRoutingSettings(
+    s: ZetaSettings,
+    internals: RoutingInternals = DEFAULT_ROUTING_INTERNALS,
+    budget: MemoryBudget = resolveMemoryBudget(s, undefined),
+): RoutingSettings {
     const taskClasses = {} as Record<TaskKind, TaskClassSettings>;
     for (const kind of TASK_KINDS) {
         taskClasses[kind] = { priority: s.routing.priorities[kind], objectiveFactor: s.routing.objectives[kind] };
@@ -378,7 +403,7 @@ export function toRoutingSettings(s: ZetaSettings, internals: RoutingInternals =
         taskClasses,
         maxQueue: s.routing.maxQueue,
         keepAliveMs: s.routing.keepAliveSeconds * 1000,
-        memoryBudgetBytes: memoryBudgetBytes(s),
+        memoryBudgetBytes: budget.bytes,
         cooldownMs: internals.cooldownMs,
         embedBatchSize: internals.embedBatchSize,
         learnFromFeedback: s.routing.learnFromFeedback,
@@ -388,6 +413,50 @@ export function toRoutingSettings(s: ZetaSettings, internals: RoutingInternals =
 /** Roles with no model path: the first-run walkthrough offers to fill these. */
 export function unconfiguredRoles(s: ZetaSettings): Role[] {
     return ROLES.filter((r) => s.models[r].path === '');
+}
+
+/**
+ * Settings a workspace may never choose: which files llama.cpp opens and how much of the machine
+ * they take (threads, GPU layers, context, slots, the memory budget). They are machine-scoped in
+ * package.json, so VS Code itself ignores them in workspace settings; the reader takes them only
+ * from the user (or remote machine) layer as well, so the rule holds whatever the host does.
+ */
+export const MACHINE_ONLY_KEYS: readonly string[] = [
+    ...ROLES.flatMap((r) => ['path', 'gpuLayers', 'contextSize', 'slots', 'threads', 'fimTemplate'].map((n) => `models.${r}.${n}`)),
+    'memoryBudgetMB',
+];
+
+/** One setting's value in each configuration layer (VS Code's `WorkspaceConfiguration.inspect`). */
+export interface SettingLayers {
+    /** The value in force, as `WorkspaceConfiguration.get` resolves it. */
+    readonly value?: unknown;
+    /** User settings (or the remote machine's settings). */
+    readonly globalValue?: unknown;
+    readonly workspaceValue?: unknown;
+    readonly workspaceFolderValue?: unknown;
+}
+
+/**
+ * The raw `zeta.*` values for `parseSettings`, keyed without the prefix: a machine-only key from the
+ * user layer alone (a workspace value is ignored and named in `ignored`), every other key as VS Code
+ * resolves it (which honours restricted mode's `restrictedConfigurations`).
+ */
+export function rawSettingsFromLayers(layers: (key: string) => SettingLayers | undefined): { raw: Record<string, unknown>; ignored: string[] } {
+    const raw: Record<string, unknown> = {};
+    const ignored: string[] = [];
+    for (const key of SETTING_KEYS) {
+        const l = layers(key);
+        if (!MACHINE_ONLY_KEYS.includes(key)) {
+            raw[key] = l?.value;
+            continue;
+        }
+        raw[key] = l?.globalValue;
+        const fromWorkspace = l?.workspaceFolderValue ?? l?.workspaceValue;
+        if (fromWorkspace !== undefined) {
+            ignored.push(`zeta.${key}: the workspace sets ${describeValue(fromWorkspace)}, which is ignored; this setting is read only from user or machine settings`);
+        }
+    }
+    return { raw, ignored };
 }
 
 /** Every setting key this module reads (without the "zeta." prefix), in manifest order. */

@@ -9,6 +9,7 @@ import { mkdir, open, readFile, rename, unlink, writeFile, access } from 'node:f
 import { join } from 'node:path';
 import * as vscode from 'vscode';
 import { createLlamaCppBackendFactory, createLlamaProvider, type LlamaProvider } from '../backends';
+import { probeMachineMemory } from '../backends/machineInfo';
 import { createTreeSitterParser, type TreeSitterParser } from '../backends/treeSitter';
 import { SystemClock, type Clock } from '../core/clock';
 import { errorMessage } from '../core/errors';
@@ -79,18 +80,28 @@ async function start(context: vscode.ExtensionContext, log: vscode.LogOutputChan
     let provider: LlamaProvider | undefined;
     try {
         const clock: Clock = new SystemClock();
-        const ref: { settings?: SettingsService } = {};
-        const notifier = new Notifier(log, () => (ref.settings?.current.modelSpecs.length ?? 0) > 0);
-        const settings = own(new SettingsService(routingInternals(), (problems) => notifier.settingsProblems(problems)));
-        ref.settings = settings;
-        const initial = settings.current;
-        logModels(log, initial);
-
         provider = createLlamaProvider({
             gpu: 'auto',
             maxThreads: envThreads(),
             log: (level, message) => (level === 'error' ? log.error(`llama.cpp: ${message.trim()}`) : log.warn(`llama.cpp: ${message.trim()}`)),
         });
+        const runtimeProvider = provider;
+        const ref: { settings?: SettingsService } = {};
+        const notifier = new Notifier(log, () => (ref.settings?.current.modelSpecs.length ?? 0) > 0);
+        const settings = own(
+            new SettingsService({
+                internals: routingInternals(),
+                reportProblems: (problems) => notifier.settingsProblems(problems),
+                probeMachine: (signal) => probeMachineMemory(runtimeProvider, signal),
+                log: (m) => log.info(m),
+            }),
+        );
+        ref.settings = settings;
+        // zeta.memoryBudgetMB 0 budgets the machine: measured before the router loads anything.
+        await settings.measured();
+        const initial = settings.current;
+        logModels(log, initial);
+
         const storage = context.globalStorageUri.fsPath;
         // One evaluation thread for the models on the CPU: their native calls take turns here, and the
         // router reads who holds it and who waits, for the load view.
@@ -139,7 +150,7 @@ async function start(context: vscode.ExtensionContext, log: vscode.LogOutputChan
         const panelDeps = { extensionUri: context.extensionUri, router: zetaRouter, clock, log, notifier };
         const explainPanel = own(new AnswerPanel(panelDeps, 'zeta.explain', 'Zeta: Explain'));
         const planPanel = own(new AnswerPanel(panelDeps, 'zeta.refactorPlan', 'Zeta: Refactor Plan'));
-        const loadView = own(new LoadView(context.extensionUri, zetaRouter, clock, log));
+        const loadView = own(new LoadView(context.extensionUri, zetaRouter, clock, log, () => settings.current.memoryBudget.text));
         own(new StatusBar(zetaRouter, clock, 'zeta.showLoad'));
 
         const setupDeps: SetupDeps = { context, provider, settings: () => settings.settings, log, mirrorBaseUrl: process.env.ZETA_MODEL_MIRROR || undefined };
@@ -267,6 +278,7 @@ function currentSelection(): Selection | undefined {
 }
 
 function logModels(log: vscode.LogOutputChannel, p: ParsedSettings): void {
+    log.info(p.memoryBudget.text);
     if (p.modelSpecs.length === 0) log.info('no model paths configured (zeta.models.*.path or ZETA_*_MODEL)');
     for (const m of p.modelSpecs) log.info(`model ${m.id}: ${m.path} (context ${m.contextSize}, ${m.slots} slot(s), threads ${m.threads || 'auto'}, gpu layers ${m.gpuLayers})`);
 }

@@ -26,11 +26,12 @@ const WAITS_SHOWN = 12;
  * The message for one snapshot. `docLabel` names a task's document (a URI string) as the user
  * knows it; by default its last path segment.
  */
-export function toLoadMessage(s: RouterSnapshot, wallTime: number, docLabel: (doc: string) => string = lastSegment): LoadSnapshotMessage {
+export function toLoadMessage(s: RouterSnapshot, wallTime: number, docLabel: (doc: string) => string = lastSegment, memoryBudget?: string): LoadSnapshotMessage {
     return {
         type: 'snapshot',
         wallTime,
         policy: s.policy,
+        ...(memoryBudget !== undefined ? { memoryBudget } : {}),
         models: s.models.map((m) => ({
             id: m.id,
             role: m.role,
@@ -90,6 +91,8 @@ export class LoadView implements vscode.Disposable {
         private readonly router: Router,
         private readonly clock: Clock,
         private readonly log: vscode.LogOutputChannel,
+        /** The memory budget in force and why, one line (the settings' `memoryBudget.text`). */
+        private readonly memoryBudget: () => string | undefined = () => undefined,
     ) {
         this.throttle = new Throttle(clock, LOAD_INTERVAL_MS, () => this.send());
     }
@@ -110,7 +113,7 @@ export class LoadView implements vscode.Disposable {
             title: 'Zeta: Model Load',
             script: 'load.js',
             style: 'load.css',
-            body: `<header><h1>Model load</h1><span id="policy" class="policy"></span><span class="actions"><button id="settings" type="button">Settings</button> <button id="log" type="button">Log</button></span></header>
+            body: `<header><h1>Model load</h1><span id="policy" class="policy"></span><span id="budget" class="policy"></span><span class="actions"><button id="settings" type="button">Settings</button> <button id="log" type="button">Log</button></span></header>
 <div id="empty" class="empty" hidden></div>
 <section id="models" aria-label="Models"></section>
 <section class="chart-section"><h2>Work on each model (running + waiting), last 2 minutes</h2><div id="chart" class="chart"></div><div id="legend" class="legend"></div></section>
@@ -186,7 +189,7 @@ export class LoadView implements vscode.Disposable {
         const message: LoadToWebview =
             s.models.length === 0
                 ? { type: 'empty', message: 'No models are configured. Run "Zeta: Get Started" or set zeta.models.*.path.' }
-                : toLoadMessage(s, Date.now(), workspaceLabel);
+                : toLoadMessage(s, Date.now(), workspaceLabel, this.memoryBudget());
         this.posted++;
         void panel.webview.postMessage(message);
     }

@@ -7,6 +7,7 @@ import { byId, connect } from './vscodeApi';
 
 const bridge = connect<LoadFromWebview>();
 const policy = byId('policy');
+const budget = byId('budget');
 const empty = byId('empty');
 const models = byId('models');
 const chart = byId('chart');
@@ -132,6 +133,7 @@ function drawChart(now: number): void {
 function render(m: LoadSnapshotMessage): void {
     empty.hidden = true;
     policy.textContent = `policy: ${m.policy}`;
+    budget.textContent = m.memoryBudget ?? '';
     models.replaceChildren(...m.models.map(card));
     samples.push({ t: m.wallTime, work: new Map(m.models.map((x) => [x.id, x.inFlight + x.paused + x.queued])) });
     while (samples.length > 0 && samples[0].t < m.wallTime - WINDOW_MS) samples.shift();

@@ -79,7 +79,9 @@ export class ModelSet {
     /**
      * Brings the set to `specs`: adds new models, gives a model whose file or loading changed a
      * fresh backend (the old one may still be running work), takes back a retired model that is
-     * wanted again, and lists the models no longer wanted (the caller retires them).
+     * wanted again, and lists the models no longer wanted (the caller retires them). A change of the
+     * memory budget alone keeps the backend (and a loaded model loaded); a model that had failed is
+     * inspected again under the new budget.
      */
     reconcile(specs: readonly ModelSpec[]): Reconciliation {
         const wanted = new Set(specs.map((s) => s.id));
@@ -94,7 +96,13 @@ export class ModelSet {
             if (needsReload(m.spec, spec)) {
                 out.replaced.push(this.replaceBackend(m, spec));
                 out.inspect.push(m);
-            } else m.spec = spec;
+                continue;
+            }
+            const budgetChanged = m.spec.memoryBudgetBytes !== spec.memoryBudgetBytes;
+            m.spec = spec;
+            // A file refused under the old budget is checked again under the new one; a loaded
+            // model stays loaded (residency evicts under a smaller budget, it never reloads).
+            if (budgetChanged && m.residency === 'failed') out.inspect.push(m);
         }
         for (const m of this.list) if (!wanted.has(m.id) && !m.retired) out.retire.push(m);
         return out;
@@ -138,7 +146,11 @@ export class ModelSet {
     }
 }
 
-/** A spec change that needs a new backend (the file or how it is loaded). */
+/**
+ * A spec change that needs a new backend: the file or how llama.cpp loads it (context, slots,
+ * threads, GPU layers, FIM template, role). The memory budget is not one: it decides which models
+ * stay loaded together (residency), not how a model is loaded.
+ */
 export function needsReload(a: ModelSpec, b: ModelSpec): boolean {
     return (
         a.path !== b.path ||
@@ -147,7 +159,6 @@ export function needsReload(a: ModelSpec, b: ModelSpec): boolean {
         a.threads !== b.threads ||
         a.gpuLayers !== b.gpuLayers ||
         a.fimTemplate !== b.fimTemplate ||
-        a.role !== b.role ||
-        a.memoryBudgetBytes !== b.memoryBudgetBytes
+        a.role !== b.role
     );
 }

@@ -4,6 +4,9 @@
  * budget it evicts idle models (least recently used first) to make room, unloads a model idle for
  * `keepAliveMs` while memory is short, and pre-loads a model whose work the forecast expects soon.
  *
+ * A smaller budget (a settings change) evicts idle models at once, least recently used first, and
+ * each busy one as soon as it is idle; a change of budget never reloads a model.
+ *
  * Invariants: at most one load runs at a time (`loading`); a busy model is never unloaded; the
  * pinned model is never evicted; a pre-load never evicts a model whose own work is forecast.
  * Units: ms (clock), bytes.
@@ -41,6 +44,10 @@ export class Residency {
     private loadingPromise: Promise<void> | undefined;
     /** Aborted on dispose: cancels inspections and the load in progress. */
     private readonly controller = new AbortController();
+    /** The budget (bytes; undefined: none) at the last `runLoads`: a smaller one is enforced at once. */
+    private budgetSeen: number | undefined;
+    /** True while resident models exceed a budget that shrank and a busy model can still be evicted. */
+    private overBudget = false;
 
     constructor(private readonly deps: ResidencyDeps) {}
 
@@ -80,7 +87,9 @@ export class Residency {
     /** Starts the next wanted load, one at a time, evicting idle models when memory is short. */
     runLoads(): void {
         const { models } = this.deps;
-        if (this.loading || this.deps.disposed() || !this.deps.ready()) return;
+        if (this.deps.disposed()) return;
+        this.budgetChanged();
+        if (this.loading || !this.deps.ready()) return;
         let next: ModelEntry | undefined;
         let nextRank = -1;
         for (const m of models.list) {
@@ -131,6 +140,7 @@ export class Residency {
     afterWork(m: ModelEntry): void {
         const { clock, models } = this.deps;
         if (this.deps.disposed()) return;
+        if (this.overBudget) this.fitBudget();
         if (m.idle && m.residency === 'loaded' && !models.isPinned(m) && this.memoryShort() && m.keepAliveTimer === undefined) {
             const keepAliveMs = this.deps.config().settings.keepAliveMs;
             m.keepAliveTimer = clock.setTimeout(() => {
@@ -161,6 +171,35 @@ export class Residency {
         this.controller.abort(reason);
         for (const m of this.deps.models.list) this.clearKeepAlive(m);
         if (this.loadingPromise) await this.loadingPromise.catch(() => undefined);
+    }
+
+    /** A budget smaller than the last one seen (or the first one) is enforced now. */
+    private budgetChanged(): void {
+        const budget = this.budget();
+        if (budget === this.budgetSeen) return;
+        const before = this.budgetSeen;
+        this.budgetSeen = budget;
+        if (budget !== undefined && (before === undefined || budget < before)) this.fitBudget();
+        else this.overBudget = false;
+    }
+
+    /**
+     * Evicts idle models that are not pinned, least recently used first, until the resident models
+     * fit the budget; remembers whether a busy model is left to evict when it goes idle.
+     */
+    private fitBudget(): void {
+        const { models } = this.deps;
+        const budget = this.budget();
+        this.overBudget = false;
+        if (budget === undefined || this.usedMemory() <= budget) return;
+        const idle = models.list.filter((m) => m.residency === 'loaded' && !models.isPinned(m) && m.idle).sort((a, b) => a.lastUsedAt - b.lastUsedAt);
+        for (const v of idle) {
+            if (this.usedMemory() <= budget) break;
+            this.unload(v, `the memory budget is now ${budget} bytes`);
+        }
+        if (this.usedMemory() <= budget) return;
+        this.overBudget = models.list.some((m) => (m.residency === 'loaded' || m.residency === 'loading') && !models.isPinned(m));
+        if (!this.overBudget) this.deps.logger?.warn(`the resident models need ${this.usedMemory()} bytes, over the memory budget of ${budget}; the completion model stays loaded`);
     }
 
     private budget(): number | undefined {
