@@ -50,12 +50,26 @@ function delay(ms: number): Promise<void> {
     return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-async function until(condition: () => boolean, timeoutMs: number): Promise<void> {
-    const end = performance.now() + timeoutMs;
+/**
+ * Polls `condition` (every 5 ms) until it holds. `capMs` only catches a hang: it is far above what the
+ * slowest machine needs, and no test asserts how long the wait took.
+ */
+async function until(condition: () => boolean, capMs = 60_000): Promise<void> {
+    const end = performance.now() + capMs;
     while (!condition()) {
-        if (performance.now() > end) throw new Error(`condition not met within ${timeoutMs} ms`);
+        if (performance.now() > end) throw new Error(`condition not met within ${capMs} ms (a hang)`);
         await delay(5);
     }
+}
+
+/**
+ * Whether `p` settled within the microtasks that follow now: it is raced against one turn of the
+ * event loop (setImmediate), which any native work (a prefill chunk, a token) needs to report back.
+ * So true means "settled without waiting for the native call in progress", whatever the machine's speed.
+ */
+async function settledBeforeNextTurn(p: Promise<unknown>): Promise<boolean> {
+    const done = p.then(() => true, () => true);
+    return Promise.race([done, new Promise<boolean>((resolve) => setImmediate(() => resolve(false)))]);
 }
 
 const never = new AbortController().signal;
@@ -292,14 +306,18 @@ describe('LlamaCppBackend (real inference)', function () {
         for (const b of [coder, reasoner, embedder]) assert.equal(b.stats().inFlight, 0);
     });
 
-    it('abort rejects within 50 ms, during decode and during prefill, and frees the slot', async () => {
-        // During decode: abort after the 5th token.
+    it('abort rejects at once (before the native call in progress returns), during decode and during prefill, and frees the slot', async () => {
+        // During decode: abort from a timer after the 5th token, not from inside the backend's call
+        // stack, so that a token is being computed natively when it comes.
         const controller = new AbortController();
-        let abortedAt = 0;
-        let tokensAfterSettle = 0;
-        let tokens = 0;
-        let settled = false;
         const reason = abortError('test abort');
+        const events: string[] = [];
+        let tokens = 0;
+        let tokensAtAbort = -1;
+        let settled = false;
+        let tokensAfterSettle = 0;
+        let atOnce: Promise<boolean> | undefined;
+        const usage: CallUsage[] = [];
         const running = coder.generate(
             {
                 mode: 'raw',
@@ -310,15 +328,19 @@ describe('LlamaCppBackend (real inference)', function () {
                     tokens++;
                     if (settled) tokensAfterSettle++;
                 },
+                onUsage: (u) => {
+                    events.push('usage reported');
+                    usage.push(u);
+                },
                 gate: {
                     wait: () => {
-                        if (abortedAt === 0 && tokens >= 5) {
-                            // Abort from a timer, not from inside the backend's call stack.
+                        if (tokensAtAbort < 0 && tokens >= 5) {
+                            tokensAtAbort = tokens;
                             setTimeout(() => {
-                                abortedAt = performance.now();
+                                events.push('abort');
                                 controller.abort(reason);
+                                atOnce = settledBeforeNextTurn(running);
                             }, 0);
-                            abortedAt = -1;
                         }
                         return undefined;
                     },
@@ -330,28 +352,36 @@ describe('LlamaCppBackend (real inference)', function () {
             () => undefined,
             (e: unknown) => e,
         );
-        const latency = performance.now() - abortedAt;
+        events.push('rejected');
         settled = true;
         assert.equal(rejection, reason, 'rejects with signal.reason');
-        assert.ok(latency < 50, `rejected ${latency.toFixed(1)} ms after abort()`);
+        assert.equal(await atOnce, true, 'settled in the microtasks after abort(), without waiting for the native call in progress');
+        // The sequence is released when the native call in progress returns: after the rejection.
+        await until(() => coder.stats().inFlight === 0);
+        assert.deepEqual(events, ['abort', 'rejected', 'usage reported']);
+        assert.equal(usage[0].completed, false);
+        assert.ok(usage[0].generatedTokens >= tokensAtAbort && usage[0].generatedTokens < 1500, `generated ${usage[0].generatedTokens} of 1500, ${tokensAtAbort} streamed when abort was scheduled`);
 
-        // During prefill of a long prompt: the gate is consulted between prefill chunks; abort from
-        // a timer once the second chunk is being evaluated natively.
+        // During prefill of a long prompt: the gate is consulted between prefill chunks; abort on the
+        // next turn of the event loop after the second consultation, while a chunk is evaluated natively.
         const c2 = new AbortController();
         let checks = 0;
-        let t0 = 0;
+        let atOnce2: Promise<boolean> | undefined;
+        const usage2: CallUsage[] = [];
+        const prompt = codeLines(150);
         const long = coder.generate(
             {
                 mode: 'raw',
-                prompt: codeLines(150),
+                prompt,
                 maxTokens: 8,
+                onUsage: (u) => usage2.push(u),
                 gate: {
                     wait: () => {
                         if (++checks === 2) {
-                            setTimeout(() => {
-                                t0 = performance.now();
+                            setImmediate(() => {
                                 c2.abort(reason);
-                            }, 0);
+                                atOnce2 = settledBeforeNextTurn(long);
+                            });
                         }
                         return undefined;
                     },
@@ -360,11 +390,14 @@ describe('LlamaCppBackend (real inference)', function () {
             c2.signal,
         );
         await assert.rejects(long, (e: unknown) => e === reason);
-        const prefillLatency = performance.now() - t0;
-        assert.ok(prefillLatency < 50, `rejected ${prefillLatency.toFixed(1)} ms after abort() during prefill`);
-        assert.ok(checks < 10, `aborted after ${checks} of about 16 prefill chunks`);
+        assert.equal(await atOnce2, true, 'settled in the microtasks after abort() during prefill');
+        await until(() => coder.stats().inFlight === 0);
+        assert.equal(usage2.length, 1);
+        // One turn of the event loop holds at most the chunk in progress: most of the prompt was never read.
+        const promptTokens = coder.countTokens(prompt);
+        assert.ok(usage2[0].evaluatedPromptTokens < promptTokens / 2, `evaluated ${usage2[0].evaluatedPromptTokens} of ~${promptTokens} prompt tokens before the abort stopped the prefill`);
+        assert.equal(usage2[0].generatedTokens, 0);
 
-        await until(() => coder.stats().inFlight === 0, 2000);
         assert.equal(tokensAfterSettle, 0, 'onToken is never called after the call settled');
         const after = await coder.generate({ mode: 'raw', prompt: 'ok', maxTokens: 4, ignoreEndOfGeneration: true }, never);
         assert.equal(after.generatedTokens, 4);
@@ -387,8 +420,10 @@ describe('LlamaCppBackend (real inference)', function () {
             },
             never,
         );
-        await until(() => gate.waits > 0, 5000);
+        await until(() => gate.waits > 0);
         const held = count;
+        // A window in which an ungated loop would have produced tokens; the assertion cannot fail on a
+        // slow machine (a slower machine only produces fewer tokens in it).
         await delay(150);
         assert.equal(count, held, 'no token while paused');
         assert.ok(held >= 3 && held < 20);
@@ -397,17 +432,16 @@ describe('LlamaCppBackend (real inference)', function () {
         const result = await running;
         assert.equal(result.generatedTokens, 20);
 
-        // Abort while paused rejects at once.
+        // Abort while paused rejects at once: the gate never opens, and nothing native is in progress.
         const g2 = new TestGate();
         g2.close();
         const c = new AbortController();
         const paused = coder.generate({ mode: 'raw', prompt: 'x', maxTokens: 5, gate: g2 }, c.signal);
-        await until(() => g2.waits > 0, 5000);
-        const t0 = performance.now();
+        await until(() => g2.waits > 0);
         c.abort(abortError('stop while paused'));
+        assert.equal(await settledBeforeNextTurn(paused), true, 'settled in the microtasks after abort()');
         await assert.rejects(paused, { name: 'AbortError' });
-        assert.ok(performance.now() - t0 < 50);
-        await until(() => coder.stats().inFlight === 0, 1000);
+        await until(() => coder.stats().inFlight === 0);
     });
 
     it('runs parallel sequences on one model', async () => {
@@ -430,7 +464,7 @@ describe('LlamaCppBackend (real inference)', function () {
         assert.deepEqual(gen.waits?.(), { waiting: [] });
         let started = false;
         const first = gen.generate({ mode: 'raw', prompt: 'let a = ', maxTokens: 40, ignoreEndOfGeneration: true, tag: tag(1), onToken: () => (started = true) }, never);
-        await until(() => started, 5000);
+        await until(() => started);
         const second = gen.generate({ mode: 'raw', prompt: 'let b = ', maxTokens: 2, ignoreEndOfGeneration: true, tag: tag(2), priority: 100 }, never);
         assert.deepEqual(gen.waits?.(), { holder: tag(1), waiting: [tag(2)] });
         await Promise.all([first, second]);
@@ -453,7 +487,7 @@ describe('LlamaCppBackend (real inference)', function () {
         const rejected = outcomes.filter((o) => o.status === 'rejected');
         for (const r of rejected) assert.equal((r as PromiseRejectedResult).reason.name, 'AbortError');
         assert.ok(outcomes.filter((o) => o.status === 'fulfilled').length >= 4);
-        await until(() => gen.stats().inFlight === 0, 2000);
+        await until(() => gen.stats().inFlight === 0);
         const fresh = await gen.generate({ mode: 'raw', prompt: 'still works', maxTokens: 5, ignoreEndOfGeneration: true }, never);
         assert.equal(fresh.generatedTokens, 5);
         assert.equal(gen.stats().inFlight, 0);
@@ -534,7 +568,7 @@ describe('LlamaCppBackend (real inference)', function () {
             (e: unknown) => (e === ac.signal.reason ? 'aborted' : e),
         );
         // The slot serving the key reports what it has read so far (the router's reuse estimate).
-        await until(() => (gen.cachedTokens?.(key) ?? 0) > 0, 10_000);
+        await until(() => (gen.cachedTokens?.(key) ?? 0) > 0);
         ac.abort(new Error('superseded'));
         const seen = gen.cachedTokens?.(key) ?? 0;
         // Submitted at once, while the aborted call's chunk is still in flight on its slot.
@@ -561,7 +595,7 @@ describe('LlamaCppBackend (real inference)', function () {
         const queued = gen.generate({ mode: 'raw', prompt: 'queued', maxTokens: 4 }, never);
         const notLoaded = (e: unknown): boolean => e instanceof ModelRuntimeError && e.problem === 'notLoaded';
         const rejections = [assert.rejects(running, notLoaded), assert.rejects(queued, notLoaded)];
-        await until(() => started, 5000);
+        await until(() => started);
         await Promise.all([gen.unload(), gen.unload()]);
         await Promise.all(rejections);
         assert.equal(gen.stats().loaded, false);
@@ -665,7 +699,7 @@ describe('LlamaCppBackend (real inference)', function () {
     });
 });
 
-describe('LlamaCppBackend (full models: prefix reuse by time)', function () {
+describe('LlamaCppBackend (full models: prefix reuse)', function () {
     this.timeout(120_000);
     let provider: LlamaProvider;
     let backend: ModelBackend | undefined;
@@ -675,7 +709,10 @@ describe('LlamaCppBackend (full models: prefix reuse by time)', function () {
         await provider?.dispose();
     });
 
-    it('typing one more character is several times faster to first token than the first request', async () => {
+    // What this saves in time is the benchmark's to measure, as ratios on a quiet machine: the profile
+    // (bench/real/measure.ts) times each model's cold prompt (ttftLongMs) and its one-token keystroke
+    // after the cached prompt (ttftOneTokenMs). Here: the work that makes it so.
+    it('typing one more character evaluates a token or two: the rest of the prompt is reused, not read again', async () => {
         const models = await ensureModels('full');
         provider = createLlamaProvider({ gpu: false, maxThreads: 1 });
         const s: ModelSpec = { id: 'coder', role: 'coder', path: models.coder, contextSize: 2048, slots: 1, threads: 1, gpuLayers: 'auto', fimTemplate: 'auto' };
@@ -683,15 +720,21 @@ describe('LlamaCppBackend (full models: prefix reuse by time)', function () {
         await backend.load(s, never);
         const prefix = codeLines(20) + '    return value';
         const cold = await backend.generate({ mode: 'fim', prefix, suffix: ';\n}\n', maxTokens: 4, cacheKey: 'doc', ignoreEndOfGeneration: true }, never);
+        const afterCold = backend.stats();
         const warm = await backend.generate({ mode: 'fim', prefix: prefix + '4', suffix: ';\n}\n', maxTokens: 4, cacheKey: 'doc', ignoreEndOfGeneration: true }, never);
-        const promptRate = cold.evaluatedPromptTokens / ((cold.firstTokenMs ?? Infinity) / 1000);
-        const decodeRate = (cold.generatedTokens - 1) / ((cold.totalMs - (cold.firstTokenMs ?? 0)) / 1000);
+        const afterWarm = backend.stats();
         console.log(
-            `      full coder: ${cold.promptTokens}-token FIM prompt, first token ${cold.firstTokenMs?.toFixed(0)} ms cold, ` +
-                `${warm.firstTokenMs?.toFixed(0)} ms after typing one character (${warm.evaluatedPromptTokens} tokens evaluated); ` +
-                `prompt ${promptRate.toFixed(0)} tok/s, decode ${decodeRate.toFixed(0)} tok/s`,
+            `      full coder (for information, not asserted): ${cold.promptTokens}-token FIM prompt, first token ${cold.firstTokenMs?.toFixed(0)} ms cold, ` +
+                `${warm.firstTokenMs?.toFixed(0)} ms after typing one character (${warm.evaluatedPromptTokens} tokens evaluated)`,
         );
-        assert.ok(warm.evaluatedPromptTokens <= 12);
-        assert.ok((warm.firstTokenMs ?? Infinity) * 3 < (cold.firstTokenMs ?? 0), 'at least 3x faster');
+        assert.equal(cold.reusedPromptTokens, 0);
+        assert.equal(cold.evaluatedPromptTokens, cold.promptTokens, 'the first request reads the whole prompt');
+        assert.ok(cold.promptTokens > 200, `a prompt worth reusing: ${cold.promptTokens} tokens`);
+        assert.ok(warm.evaluatedPromptTokens <= 12, `evaluated ${warm.evaluatedPromptTokens} of ${warm.promptTokens}`);
+        assert.equal(warm.reusedPromptTokens + warm.evaluatedPromptTokens, warm.promptTokens);
+        assert.ok(warm.reusedPromptTokens >= cold.promptTokens - 12, `reused ${warm.reusedPromptTokens} of the ${cold.promptTokens} read before`);
+        // The backend's own counters agree with what the call reported.
+        assert.equal(afterWarm.promptTokensReused - afterCold.promptTokensReused, warm.reusedPromptTokens);
+        assert.equal(afterWarm.promptTokensEvaluated - afterCold.promptTokensEvaluated, warm.evaluatedPromptTokens);
     });
 });
