@@ -165,7 +165,7 @@ describe('workspace search over the real router and llama.cpp (tiny generated mo
         embedded.length = 0;
         writeFileSync(join(dir, 'ws', 'src/stats.ts'), `${FILES['src/stats.ts']}\n/** The median of a sorted list. */\nexport function median(sorted: number[]): number {\n    return sorted[Math.floor(sorted.length / 2)];\n}\n`);
         indexer.changed('src/stats.ts');
-        await until(() => indexer.index!.searchLexical('median', 5).some((h) => h.chunk.file === 'src/stats.ts'), 30_000, 'the edit to be searchable');
+        await until(() => indexer.index!.searchLexical('median', 5).some((h) => h.chunk.file === 'src/stats.ts'), 60_000, 'the edit to be searchable');
         await until(() => indexer.progress().state === 'idle' && indexer.progress().chunksWithVectors === indexer.progress().chunks, 60_000, 'its vectors');
         assert.equal(embedded.length, 1, `embedded again: ${JSON.stringify(embedded)}`);
         assert.match(embedded[0], /median/);

@@ -64,8 +64,38 @@ function counting(inner: Embeddings): Embeddings & { documentsEmbedded: string[]
     return e;
 }
 
+/** The store's real file operations in flight: `settle` lets them finish before virtual time moves on. */
+const realIo = new Set<Promise<unknown>>();
+
+function tracked<A extends unknown[], R>(op: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
+    return (...args) => {
+        const p = op(...args);
+        realIo.add(p);
+        const done = (): void => void realIo.delete(p);
+        p.then(done, done);
+        return p;
+    };
+}
+
+/** Resolves once no real file operation is in flight and their continuations have run. */
+async function realIoDone(): Promise<void> {
+    for (;;) {
+        await new Promise((r) => setImmediate(r));
+        if (realIo.size === 0) return;
+        await Promise.allSettled([...realIo]);
+    }
+}
+
 function fileKeeper(dir: string): IndexKeeper<InMemorySearchIndex> {
-    const fs = { readFile: (p: string) => fsp.readFile(p), writeFile: (p: string, d: Iterable<Uint8Array>) => fsp.writeFile(p, d), rename: fsp.rename, mkdir: fsp.mkdir, readdir: (p: string) => fsp.readdir(p), unlink: fsp.unlink, access: (p: string) => fsp.access(p) };
+    const fs = {
+        readFile: tracked((p: string) => fsp.readFile(p)),
+        writeFile: tracked((p: string, d: Iterable<Uint8Array>) => fsp.writeFile(p, d)),
+        rename: tracked((from: string, to: string) => fsp.rename(from, to)),
+        mkdir: tracked((p: string, o?: { recursive?: boolean }) => fsp.mkdir(p, o)),
+        readdir: tracked((p: string) => fsp.readdir(p)),
+        unlink: tracked((p: string) => fsp.unlink(p)),
+        access: tracked((p: string) => fsp.access(p)),
+    };
     const weights = new Map<string, ChannelWeights>();
     const storeOf = (id: EmbedderIdentity) => createIndexStore(join(dir, isLexicalOnly(id) ? 'lexical' : identityKey(id)), id, fs);
     return {
@@ -116,12 +146,13 @@ function harness(f: Fixture, ws: MemoryWorkspace, dir: string, mine: (texts: rea
 
 /**
  * Runs virtual time until the indexer is idle (or `limitMs` of virtual time passes). The store
- * writes real files, so each step also lets real I/O complete (a few ms of real time).
+ * writes real files, so after each step of virtual time the real I/O it started completes before the
+ * next step: how long the disk takes never changes how much virtual time passes meanwhile.
  */
 async function settle(h: Harness, limitMs = 120_000): Promise<void> {
     for (let t = 0; t < limitMs; t += 100) {
         await h.f.clock.advance(100);
-        await new Promise((r) => setTimeout(r, 2));
+        await realIoDone();
         const p = h.indexer.progress();
         if ((p.state === 'idle' || p.state === 'paused' || p.state === 'disabled' || p.state === 'failed') && t > 200) return;
     }
