@@ -16,7 +16,7 @@ import { parseCircular, parseDependencyTree, type DependencyTree } from 'dpdm';
 const ROOT = resolve(__dirname, '..', '..');
 
 /** bench/'s parts, top to bottom: a file may import files of its own part and of the parts below. */
-const BENCH_LAYERS = ['bench/cli.ts', 'bench/modes/', 'bench/quality/', 'bench/report/', 'bench/real/', 'bench/sim/', 'bench/replay/', 'bench/policies.ts', 'bench/workload/', 'bench/lib/', 'bench/types.ts'];
+const BENCH_LAYERS = ['bench/cli.ts', 'bench/soak/', 'bench/modes/', 'bench/quality/', 'bench/report/', 'bench/real/', 'bench/sim/', 'bench/replay/', 'bench/policies.ts', 'bench/workload/', 'bench/lib/', 'bench/types.ts'];
 
 /** Every .ts file under `folder` and all it imports, keyed by path relative to the repository. */
 async function importGraph(folder: string): Promise<DependencyTree> {
