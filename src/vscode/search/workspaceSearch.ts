@@ -3,8 +3,10 @@
  * its file events, trust and settings, the router's embedder, the search view, the status bar and
  * the commands. Glue only: every decision is in src/core/search.
  *
- * Ordering rules: indexing starts only in a trusted workspace with `zeta.features.search` on (in
- * restricted mode nothing reads the workspace on its own; Reindex Workspace starts it on request);
+ * Ordering rules: indexing starts only in a trusted workspace with `zeta.features.search` on; in
+ * Restricted Mode nothing reads the workspace, on its own or on request (src/core/restrictedMode.ts:
+ * Search Workspace, Reindex Workspace and a query are refused with the reason and an offer to trust
+ * the workspace), and trust granted at run time starts indexing without a reload;
  * a `.gitignore` change or a change of the exclude settings rescans; the router's model changes
  * are checked for a new embedder (another index). Everything is disposed with the extension, the
  * index saved first.
@@ -15,6 +17,7 @@ import * as vscode from 'vscode';
 import type { TreeSitterParser } from '../../backends/treeSitter';
 import type { Clock } from '../../core/clock';
 import { errorMessage } from '../../core/errors';
+import { searchPermission, type SearchPermission } from '../../core/restrictedMode';
 import { calibrate } from '../../core/search/calibrate';
 import { createChunker } from '../../core/search/chunker';
 import { workspaceFiles, workspaceFsFromNode, type ExcludeMap } from '../../core/search/files';
@@ -28,7 +31,8 @@ import { statusText } from '../../core/search/status';
 import { createIndexStore, identityKey, type IndexStore } from '../../core/search/store';
 import type { ChannelWeights } from '../../core/search/types';
 import { folderFiles, type FolderFiles, type IndexedFolder } from '../../core/search/workspaceFolders';
-import type { Router } from '../../core/tasks';
+import { createFileTextStore } from '../../core/router/textFileStore';
+import type { Router, TextStore } from '../../core/tasks';
 import type { ZetaSettings } from '../../core/userSettings';
 import type { SearchStatus } from '../../shared/messages';
 import { Throttle } from '../throttle';
@@ -119,13 +123,32 @@ export class WorkspaceSearch implements vscode.Disposable {
 
     // ---------------------------------------------------------------- indexing
 
+    /** Whether search may read the workspace now (trust, the setting, an open folder). */
+    private permission(): SearchPermission {
+        return searchPermission({
+            searchEnabled: this.deps.settings().features.search,
+            trusted: vscode.workspace.isTrusted,
+            folders: (vscode.workspace.workspaceFolders ?? []).length,
+        });
+    }
+
     /** Starts or stops indexing as trust and settings say. */
     private applySettings(): void {
-        const s = this.deps.settings();
-        if (!s.features.search) return this.indexer.disable('search is turned off (zeta.features.search)');
-        if (!vscode.workspace.isTrusted) return this.indexer.disable('restricted mode: Zeta does not index this workspace on its own; run "Zeta: Reindex Workspace" to index it');
-        if ((vscode.workspace.workspaceFolders ?? []).length === 0) return this.indexer.disable('no folder is open');
+        const p = this.permission();
+        if (!p.allowed) return this.indexer.disable(p.reason);
         this.indexer.start(false);
+    }
+
+    /** Tells the user why search cannot run, with the action that would allow it. Returns false. */
+    private refuse(p: Exclude<SearchPermission, { allowed: true }>): false {
+        const TRUST = 'Manage Workspace Trust';
+        const OPEN_SETTING = 'Open Settings';
+        const actions = p.offerTrust ? [TRUST] : p.setting ? [OPEN_SETTING] : [];
+        void vscode.window.showInformationMessage(`Zeta: ${p.reason}`, ...actions).then((pick) => {
+            if (pick === TRUST) void vscode.commands.executeCommand('workbench.trust.manage');
+            else if (pick === OPEN_SETTING) void vscode.commands.executeCommand('workbench.action.openSettings', `zeta.${p.setting}`);
+        });
+        return false;
     }
 
     /** Ignore rules, folders or limits changed: new rules, and a rescan. */
@@ -137,13 +160,13 @@ export class WorkspaceSearch implements vscode.Disposable {
         this.applySettings();
     }
 
-    private reindex(): void {
-        if (!this.deps.settings().features.search) {
-            void vscode.window.showInformationMessage('Zeta: search is turned off (zeta.features.search).');
-            return;
-        }
+    /** Reads everything again; false (with the reason shown) when search may not run. */
+    private reindex(): boolean {
+        const p = this.permission();
+        if (!p.allowed) return this.refuse(p);
         this.files = this.folderFiles();
         this.indexer.start(true);
+        return true;
     }
 
     private folderFiles(): FolderFiles {
@@ -192,6 +215,8 @@ export class WorkspaceSearch implements vscode.Disposable {
             return folder ? this.files.nameOf(folder, relative(folder.root, uri.fsPath).split(sep).join('/')) : undefined;
         };
         const onChange = (uri: vscode.Uri): void => {
+            // Restricted Mode or search off: nothing is queued (trust or the setting starts a scan).
+            if (!this.permission().allowed) return;
             if (uri.path.endsWith('/.gitignore')) {
                 this.files = this.folderFiles();
                 this.indexer.start(false);
@@ -205,6 +230,7 @@ export class WorkspaceSearch implements vscode.Disposable {
             watcher.onDidCreate(onChange),
             watcher.onDidChange(onChange),
             watcher.onDidDelete((uri) => {
+                if (!this.permission().allowed) return;
                 const file = nameOf(uri);
                 if (file !== undefined) this.indexer.deleted(file);
             }),
@@ -214,7 +240,8 @@ export class WorkspaceSearch implements vscode.Disposable {
     // ---------------------------------------------------------------- searching
 
     private search(query: string, signal: AbortSignal, onUpdate: (r: SearchResponse) => void): Promise<SearchResponse> {
-        if (!this.deps.settings().features.search) return Promise.reject(new SearchUnavailable('Search is turned off (zeta.features.search).'));
+        const p = this.permission();
+        if (!p.allowed) return Promise.reject(new SearchUnavailable(p.reason));
         return searchWorkspace(
             {
                 source: this.indexer,
@@ -256,14 +283,14 @@ export class WorkspaceSearch implements vscode.Disposable {
         editor.revealRange(new vscode.Range(startLine - 1, 0, end - 1, 0), vscode.TextEditorRevealType.InCenterIfOutsideViewport);
     }
 
-    private async searchCommand(): Promise<void> {
-        if (!this.deps.settings().features.search) {
-            void vscode.window.showInformationMessage('Zeta: search is turned off (zeta.features.search).');
-            return;
-        }
+    /** Opens the search view (searching for the selection); false (with the reason shown) when search may not run. */
+    private async searchCommand(): Promise<boolean> {
+        const p = this.permission();
+        if (!p.allowed) return this.refuse(p);
         const editor = vscode.window.activeTextEditor;
         const selected = editor && !editor.selection.isEmpty ? editor.document.getText(editor.selection).trim().slice(0, 500) : undefined;
         await this.view.show(selected);
+        return true;
     }
 
     // ---------------------------------------------------------------- status
@@ -298,6 +325,7 @@ export class WorkspaceSearch implements vscode.Disposable {
 
 /** The indexer's keeper over the store: one folder per embedder identity, the weights beside it. */
 function indexKeeper(base: string, log: vscode.LogOutputChannel): IndexKeeper<InMemorySearchIndex> {
+    // `open`: every file of a save is flushed to the disk before the manifest names it.
     const storeFs = {
         readFile: (p: string) => fsp.readFile(p),
         writeFile: (p: string, data: Iterable<Uint8Array>) => fsp.writeFile(p, data),
@@ -306,7 +334,9 @@ function indexKeeper(base: string, log: vscode.LogOutputChannel): IndexKeeper<In
         readdir: (p: string) => fsp.readdir(p),
         unlink: fsp.unlink,
         access: (p: string) => fsp.access(p),
+        open: fsp.open,
     };
+    const weightsStore = (dir: string): TextStore => createFileTextStore(weightsFile(dir), { readFile: fsp.readFile, writeFile: fsp.writeFile, rename: fsp.rename, mkdir: fsp.mkdir, access: fsp.access, open: fsp.open, unlink: fsp.unlink });
     // One store per folder: a store runs its saves one at a time.
     const stores = new Map<string, IndexStore>();
     const storeOf = (identity: InMemorySearchIndex['identity']): IndexStore => {
@@ -325,9 +355,10 @@ function indexKeeper(base: string, log: vscode.LogOutputChannel): IndexKeeper<In
             if (r.kind === 'empty') return {};
             let weights: ChannelWeights | undefined;
             try {
-                weights = parseWeights(await fsp.readFile(weightsFile(dir), 'utf8'));
+                const text = await weightsStore(dir).load();
+                weights = text === undefined ? undefined : parseWeights(text);
             } catch {
-                weights = undefined;
+                weights = undefined; // measured again on this workspace
             }
             log.info(`search: loaded the index of ${identity.model} (${r.index.stats().chunks} chunks, ${Math.round(r.bytes / 1024)} KiB)`);
             return { index: r.index, ...(weights ? { weights } : {}) };
@@ -335,9 +366,7 @@ function indexKeeper(base: string, log: vscode.LogOutputChannel): IndexKeeper<In
         async save(index, weights) {
             const dir = dirOf(index.identity);
             await storeOf(index.identity).save(index);
-            const tmp = `${weightsFile(dir)}.tmp-${process.pid}`;
-            await fsp.writeFile(tmp, JSON.stringify(weights), 'utf8');
-            await fsp.rename(tmp, weightsFile(dir));
+            await weightsStore(dir).save(JSON.stringify(weights));
         },
     };
 }

@@ -1,0 +1,35 @@
+/**
+ * What Zeta does in an untrusted workspace (VS Code's Restricted Mode). Pure: the editor layer
+ * passes in whether the workspace is trusted.
+ *
+ * The rule, one the user can predict: until the workspace is trusted, Zeta reads only what the user
+ * selects or types around (completions, Explain, Plan Refactor, Edit Selection), with the model
+ * files from user or machine settings. Workspace search reads every file of the folder, runs the
+ * tree-sitter chunker on them and keeps an index on disk, and results show text of files the user
+ * never opened: it does not run, on its own or on request, until the workspace is trusted. The
+ * request is answered with the reason and a way to trust the workspace (one click), after which
+ * indexing starts without a reload (`onDidGrantWorkspaceTrust`).
+ */
+
+export type SearchPermission =
+    | { readonly allowed: true }
+    | {
+          readonly allowed: false;
+          /** Why, in words the search view and the notification show. */
+          readonly reason: string;
+          /** True when trusting the workspace would allow it (offer "Manage Workspace Trust"). */
+          readonly offerTrust: boolean;
+          /** The setting that turned it off, if one did. */
+          readonly setting?: string;
+      };
+
+export const RESTRICTED_SEARCH_REASON =
+    'Restricted Mode: Zeta does not index or search this workspace until you trust it. Completions, Explain and Edit Selection work on what you select.';
+
+/** Whether workspace search (indexing, a query, a reindex) may read the workspace now. */
+export function searchPermission(state: { readonly searchEnabled: boolean; readonly trusted: boolean; readonly folders: number }): SearchPermission {
+    if (!state.searchEnabled) return { allowed: false, reason: 'Search is turned off (zeta.features.search).', offerTrust: false, setting: 'features.search' };
+    if (!state.trusted) return { allowed: false, reason: RESTRICTED_SEARCH_REASON, offerTrust: true };
+    if (state.folders === 0) return { allowed: false, reason: 'No folder is open: open a folder to search it.', offerTrust: false };
+    return { allowed: true };
+}
