@@ -69,7 +69,7 @@ export class Decider {
             if (job.failedOn !== undefined && job.failedOn.includes(m)) {
                 c.excluded = 'failed this task';
             } else if (m.coolingDownUntil > now) {
-                c.excluded = 'cooling down after an error';
+                c.excluded = m.coolingReason;
                 c.soft = true;
                 soft++;
             } else if (m.queue.length >= s.maxQueue) {
@@ -180,6 +180,7 @@ function hardExclusion(m: ModelEntry, job: Job): string | undefined {
     if (m.retired) return 'being removed';
     if (m.residency === 'failed') return m.error !== undefined ? `failed: ${m.error}` : 'failed to load';
     if (m.info === undefined) return 'not inspected yet';
+    if (m.abandoned >= m.slots) return 'stopped responding: every slot holds a call that never returned';
     switch (job.kind) {
         case 'completion':
             return m.canInfill ? undefined : 'no fill-in-the-middle template';

@@ -5,7 +5,7 @@
  * work while a completion elsewhere reads its prompt. Zeta drops a completion that can no longer
  * meet its objective rather than show it late.
  *
- * Invariants: a job is in at most one queue; `m.running.length <= m.slots`; work starts only on a
+ * Invariants: a job is in at most one queue; `m.running.length + m.abandoned <= m.slots`; work starts only on a
  * loaded, non-retired model; every call started is tracked until it settles (`drain`).
  * Units: ms (clock).
  */
@@ -39,10 +39,12 @@ export class Dispatcher {
 
     /**
      * Zeta drops a completion predicted late. A job routed to a model that had to load first is
-     * never dropped for lateness: a load is a one-off cost that dropping would not save.
+     * never dropped for lateness: a load is a one-off cost that dropping would not save. Nor is a
+     * retry after a model failed or stalled on it: the time lost was that model's, and the user is
+     * still waiting for this completion (a keystroke would have superseded it).
      */
     dropsLate(job: Job): boolean {
-        return this.lateMayDrop(job) && !job.waitsForLoad;
+        return this.lateMayDrop(job) && !job.waitsForLoad && job.failedOn === undefined;
     }
 
     /** `job` was routed to its model: remembers whether it has to wait for a load (see dropsLate). */
@@ -94,7 +96,8 @@ export class Dispatcher {
     pump(m: ModelEntry): void {
         if (m.residency !== 'loaded' || this.deps.disposed() || m.retired) return;
         const cfg = this.deps.config();
-        while (m.running.length < m.slots && m.queue.length > 0) {
+        // A call the watchdog gave up on still holds its slot in the backend until it returns.
+        while (m.running.length + m.abandoned < m.slots && m.queue.length > 0) {
             const now = this.deps.clock.now();
             const holdBackground = cfg.on('forecastHeadroom') && this.headroomHold(m, now);
             // While a completion on another model prefills, lower-priority work here does not start

@@ -12,7 +12,8 @@
  */
 import type { GenerationResult } from '../backend';
 import type { Clock } from '../clock';
-import { abortError, errorMessage } from '../errors';
+import { StalledError, abortError, errorMessage } from '../errors';
+import type { WaitState } from '../scheduling';
 import type { RouterLogger } from '../tasks';
 import type { Admission } from './admission';
 import type { RouterConfig } from './config';
@@ -20,8 +21,9 @@ import type { Dispatcher } from './dispatch';
 import { type Job, type ModelEntry, isEmbedTask } from './state';
 import type { PauseController } from './pauses';
 import type { Residency } from './residency';
-import { jobTag } from './snapshot';
+import { jobTag, runningWait } from './snapshot';
 import type { SpeedBook } from './speeds';
+import { STALL_FACTOR, STALL_MIN_MS } from './tuning';
 
 /** What the router does with a job's outcome (router.ts). */
 export interface JobOutcomes {
@@ -29,6 +31,11 @@ export interface JobOutcomes {
     finish(job: Job, m: ModelEntry, text: string | undefined, vectors: number[][] | undefined): void;
     /** A backend error (not an abort) on `m`: cooldown, and a retry elsewhere. */
     failed(job: Job, m: ModelEntry, error: unknown): void;
+    /**
+     * The watchdog gave up on `job`'s call on `m`: cooldown, and a retry elsewhere (or, for a job
+     * cancelled meanwhile, settlement with its cancellation).
+     */
+    stalled(job: Job, m: ModelEntry, error: StalledError): void;
     /** Settles with `error` (an abort's reason). */
     settle(job: Job, error: unknown): void;
     /** Routes the job again (the rest of an embedding task whose model is being removed). */
@@ -47,6 +54,8 @@ export interface ExecuteDeps {
     readonly disposed: () => boolean;
     readonly emit: () => void;
     readonly logger: RouterLogger | undefined;
+    /** The shared evaluation thread's waits, when models take turns on one (see RouterDeps.turns). */
+    readonly turns: () => WaitState | undefined;
 }
 
 export class Executor {
@@ -69,6 +78,8 @@ export class Executor {
         const priority = cfg.on('pauseOthers') ? job.priority : undefined;
         // The schedulers below (sequence pool, evaluation turns) name this call as the router does.
         const tag = jobTag(job, m.id);
+        let stalled: StalledError | undefined;
+        job.tokensSeen = 0;
         try {
             if (t.kind === 'completion') {
                 // The model's sequence for this document holds a prefix of this prompt from its first
@@ -76,32 +87,37 @@ export class Executor {
                 // superseding a cold read); what the backend says it holds (`cachedTokens`) bounds
                 // the reuse these texts predict.
                 m.rememberDoc(t.doc, m.fimTexts(t), job.promptTokens);
-                gen = await backend.generate(
-                    {
-                        mode: 'fim',
-                        prefix: t.prefix,
-                        suffix: t.suffix,
-                        middle: t.middle,
-                        maxTokens: t.maxTokens,
-                        stop: t.stop,
-                        cacheKey: t.doc,
-                        gate: job.gate,
-                        onToken: (s) => this.onToken(job, s),
-                        priority,
-                        tag,
-                    },
-                    signal,
+                gen = await this.watched(job, m, (callSignal) =>
+                    backend.generate(
+                        {
+                            mode: 'fim',
+                            prefix: t.prefix,
+                            suffix: t.suffix,
+                            middle: t.middle,
+                            maxTokens: t.maxTokens,
+                            stop: t.stop,
+                            cacheKey: t.doc,
+                            gate: job.gate,
+                            onToken: (s) => this.onToken(job, s),
+                            priority,
+                            tag,
+                        },
+                        callSignal,
+                    ),
                 );
             } else if (isEmbedTask(t)) {
                 batch = t.kind === 'embed' ? Math.min(cfg.embedBatch, t.texts.length - job.textsDone) : t.texts.length - job.textsDone;
                 const texts = batch === t.texts.length ? t.texts : t.texts.slice(job.textsDone, job.textsDone + batch);
-                vectors = await backend.embed(texts, signal, priority, tag);
+                vectors = await this.watched(job, m, (callSignal) => backend.embed(texts, callSignal, priority, tag));
             } else {
-                gen = await backend.chat({ messages: t.messages, maxTokens: t.maxTokens, gate: job.gate, onToken: (s) => this.onToken(job, s), priority, tag }, signal);
+                gen = await this.watched(job, m, (callSignal) =>
+                    backend.chat({ messages: t.messages, maxTokens: t.maxTokens, gate: job.gate, onToken: (s) => this.onToken(job, s), priority, tag }, callSignal),
+                );
             }
             ok = true;
         } catch (e) {
             error = e;
+            if (e instanceof StalledError && e.modelId === m.id) stalled = e;
         }
         const now = clock.now();
         const ri = m.running.indexOf(job);
@@ -135,7 +151,8 @@ export class Executor {
                 } else outcomes.finish(job, m, undefined, job.vectors);
             }
         } else if (job.state !== 'done') {
-            if (signal.aborted || this.deps.disposed()) outcomes.settle(job, signal.aborted ? signal.reason : abortError('router disposed'));
+            if (stalled && !this.deps.disposed()) outcomes.stalled(job, m, stalled);
+            else if (signal.aborted || this.deps.disposed()) outcomes.settle(job, signal.aborted ? signal.reason : abortError('router disposed'));
             else outcomes.failed(job, m, error);
         }
         if (m.running.length === 0) m.onIdle?.();
@@ -163,8 +180,83 @@ export class Executor {
         job.generatedTokensResult += gen.generatedTokens;
     }
 
+    /**
+     * Runs one backend call under the watchdog. The call gets its own signal, aborted when the job is
+     * cancelled or when the watchdog finds the call stalled (see STALL_FACTOR): no progress
+     * (`progress`) for `stallMs` while nothing it is known to wait for holds it (`runningWait`).
+     * The check runs every `stallMs`, so a stall is found within twice that after the last
+     * progress. A stalled call is given up on at once: the returned promise rejects with a
+     * StalledError even if the backend never settles, and until the backend's promise settles the
+     * call counts as an abandoned slot of `m` (`ModelEntry.abandoned`). A call cancelled with its
+     * job stays watched: a backend that does not stop is given up on the same way.
+     */
+    private watched<T>(job: Job, m: ModelEntry, start: (signal: AbortSignal) => Promise<T>): Promise<T> {
+        const { clock } = this.deps;
+        const call = new AbortController();
+        const forward = (): void => call.abort(job.signal.reason);
+        if (job.signal.aborted) forward();
+        else job.signal.addEventListener('abort', forward, { once: true });
+        let running: Promise<T>;
+        try {
+            running = start(call.signal);
+        } catch (e) {
+            job.signal.removeEventListener('abort', forward);
+            return Promise.reject(e);
+        }
+        let ended = false;
+        let giveUp: (e: StalledError) => void = () => undefined;
+        const gaveUp = new Promise<never>((_, reject) => {
+            giveUp = reject;
+        });
+        let seen = progress(job);
+        let quietSince = clock.now();
+        const stopWatching = (): void => {
+            job.signal.removeEventListener('abort', forward);
+            if (job.watchdog !== undefined) clock.clearTimeout(job.watchdog);
+            job.watchdog = undefined;
+        };
+        const check = (): void => {
+            job.watchdog = undefined;
+            if (ended) return;
+            const now = clock.now();
+            const p = progress(job);
+            // Progress, or a wait the router knows of (paused at its gate, its turn on the shared
+            // thread, a sequence of its model): not a stall; the silence is counted from now.
+            if (p !== seen || runningWait(job, m, this.deps.turns()) !== undefined) {
+                seen = p;
+                quietSince = now;
+                arm();
+                return;
+            }
+            ended = true;
+            stopWatching();
+            const error = new StalledError(m.id, now - quietSince, stallDetail(job, m, now - quietSince));
+            m.abandoned++;
+            const returned = (): void => {
+                m.abandoned--;
+                this.deps.dispatcher().pump(m);
+                this.deps.emit();
+            };
+            running.then(returned, returned);
+            call.abort(error);
+            giveUp(error);
+        };
+        const arm = (): void => {
+            job.watchdog = clock.setTimeout(check, stallMs(job, m));
+        };
+        arm();
+        const end = (): void => {
+            if (ended) return;
+            ended = true;
+            stopWatching();
+        };
+        running.then(end, end);
+        return Promise.race([running, gaveUp]);
+    }
+
     private onToken(job: Job, text: string): void {
         if (job.state !== 'running') return;
+        job.tokensSeen++;
         if (job.firstTokenAt === undefined) {
             job.firstTokenAt = this.deps.clock.now();
             job.pausedBeforeFirstMs = job.gate.pausedMs;
@@ -178,4 +270,26 @@ export class Executor {
             this.deps.logger?.warn(`onToken listener of task ${job.id} threw: ${errorMessage(e)}`);
         }
     }
+}
+
+/** A running call's progress so far: tokens streamed and questions to its gate (one per native call). */
+function progress(job: Job): number {
+    return job.tokensSeen + job.gate.asked;
+}
+
+/**
+ * The silence (ms) after which the current call of `job` on `m` counts as stalled: STALL_FACTOR
+ * times the gap `m`'s measured speeds predict before its next progress (before the first token:
+ * the predicted time to it once started, `job.firstMs`, which for an embedding is one batch; after
+ * it: one decode step), and at least STALL_MIN_MS.
+ */
+export function stallMs(job: Job, m: ModelEntry): number {
+    const gap = job.tokensSeen === 0 ? job.firstMs : m.speed.decodeMsPerToken;
+    return Math.max(STALL_MIN_MS, STALL_FACTOR * (Number.isFinite(gap) ? gap : 0));
+}
+
+function stallDetail(job: Job, m: ModelEntry, silentMs: number): string {
+    const expected = job.tokensSeen === 0 ? `its first ${isEmbedTask(job.task) ? 'vectors' : 'token'} within ~${Math.round(job.firstMs)} ms` : `a token every ~${Math.round(m.speed.decodeMsPerToken)} ms`;
+    const what = job.signal.aborted ? `its ${job.kind} call did not stop after it was cancelled` : `its ${job.kind} call made no progress`;
+    return `${what} for ${Math.round(silentMs)} ms (its measured speed predicted ${expected})`;
 }

@@ -24,7 +24,7 @@
  */
 import type { ModelInfo, ModelSpec } from '../backend';
 import type { Clock } from '../clock';
-import { DeadlineError, SupersededError, abortError, errorMessage } from '../errors';
+import { DeadlineError, StalledError, SupersededError, abortError, errorMessage } from '../errors';
 import type {
     ActivitySignal,
     CompletionTask,
@@ -142,12 +142,14 @@ export class RouterImpl implements ZetaRouter {
             outcomes: {
                 finish: (job, m, text, vectors) => this.finish(job, m, text, vectors),
                 failed: (job, m, error) => this.failed(job, m, error),
+                stalled: (job, m, error) => this.stalled(job, m, error),
                 settle: (job, error) => this.settle(job, error),
                 reroute: (job) => this.route(job, 0),
             },
             disposed,
             emit,
             logger: deps.logger,
+            turns: () => this.turns?.waits(),
         });
         this.dispatcher = new Dispatcher({
             clock,
@@ -374,7 +376,11 @@ export class RouterImpl implements ZetaRouter {
         job.decision = rec;
         this.remember(rec);
         if (heldMs > 0) rec.note(`held ${Math.round(heldMs)} ms first: this user's typing cadence said another keystroke was likely to replace it`);
-        if (job.failedOn) rec.note(`retry after ${job.failedOn[job.failedOn.length - 1].id} failed`);
+        if (job.failedOn) {
+            const last = job.failedOn[job.failedOn.length - 1];
+            const e = job.lastError;
+            rec.note(e instanceof StalledError && e.modelId === last.id ? `retry after ${last.id} stalled (no progress for ${Math.round(e.silentMs)} ms); ${last.id} cooling down` : `retry after ${last.id} failed`);
+        }
         if (rec.chosen === undefined) {
             this.logger?.info(`task ${job.id} (${job.kind}): ${rec.reason}`);
             return this.settle(job, this.decider.noModelError(job, rec));
@@ -408,12 +414,37 @@ export class RouterImpl implements ZetaRouter {
 
     /** A backend error (not an abort): cooldown, then one retry on another capable model. */
     private failed(job: Job, m: ModelEntry, error: unknown): void {
-        const now = this.clock.now();
+        const cooldownMs = this.coolDown(m, 'cooling down after an error', errorMessage(error));
+        this.logger?.warn(`model ${m.id} failed ${job.kind} task ${job.id}: ${m.error}; cooling down ${cooldownMs} ms`);
+        this.retryElsewhere(job, m, error);
+    }
+
+    /**
+     * The watchdog gave up on `job`'s call on `m` (see execute.ts): `m` cools down, and the job is
+     * retried once elsewhere, or settles with its cancellation if it was cancelled meanwhile. While
+     * every slot of `m` holds a call that never returned, its queue goes elsewhere.
+     */
+    private stalled(job: Job, m: ModelEntry, error: StalledError): void {
+        const silent = Math.round(error.silentMs);
+        const cooldownMs = this.coolDown(m, `cooling down: stalled (no progress for ${silent} ms)`, `stalled: ${error.message}`);
+        this.logger?.warn(`model ${m.id} stalled on ${job.kind} task ${job.id}: ${error.message}; cooling down ${cooldownMs} ms`);
+        if (m.abandoned >= m.slots) this.rerouteQueue(m, error);
+        if (job.signal.aborted) return this.settle(job, job.signal.reason);
+        this.retryElsewhere(job, m, error);
+    }
+
+    /** Puts `m` on cooldown, shown as `reason` in decisions and `error` in the load view; returns its length (ms). */
+    private coolDown(m: ModelEntry, reason: string, error: string): number {
         const cooldownMs = this.config.settings.cooldownMs;
         m.failed++;
-        m.coolingDownUntil = now + cooldownMs;
-        m.error = errorMessage(error);
-        this.logger?.warn(`model ${m.id} failed ${job.kind} task ${job.id}: ${m.error}; cooling down ${cooldownMs} ms`);
+        m.coolingDownUntil = this.clock.now() + cooldownMs;
+        m.coolingReason = reason;
+        m.error = error;
+        return cooldownMs;
+    }
+
+    /** After `m` failed `job`: one retry on another capable model, or settlement with `error`. */
+    private retryElsewhere(job: Job, m: ModelEntry, error: unknown): void {
         job.lastError = error;
         if (!job.failedOn) job.failedOn = [];
         job.failedOn.push(m);
@@ -428,8 +459,8 @@ export class RouterImpl implements ZetaRouter {
         if (job.state === 'done') return;
         const wasQueued = job.state === 'queued';
         job.state = 'done';
-        for (const timer of [job.timer, job.quietTimer, job.restTimer]) if (timer) this.clock.clearTimeout(timer);
-        job.timer = job.quietTimer = job.restTimer = undefined;
+        for (const timer of [job.timer, job.quietTimer, job.restTimer, job.watchdog]) if (timer) this.clock.clearTimeout(timer);
+        job.timer = job.quietTimer = job.restTimer = job.watchdog = undefined;
         if (wasQueued && job.model) job.model.queue.remove(job);
         this.pauses.settled(job);
         job.detachExternal?.();

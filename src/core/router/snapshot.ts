@@ -64,18 +64,14 @@ export function explainWaits(x: WaitInputs): WaitExplanation[] {
                 break;
             case 'running': {
                 if (m === undefined) break;
-                if (job.gate.closed) {
-                    wait('paused', pausedReason(job, pausers));
-                    break;
-                }
-                if (x.turns && waitingIn(x.turns, job)) {
-                    const holder = x.turns.holder;
-                    wait('turn', `waiting for the shared evaluation thread${holder ? `: ${holder.label} is running` : ''}`);
-                    break;
-                }
                 let pool = sequences.get(m);
-                if (pool === undefined && m.backend.waits) sequences.set(m, (pool = m.backend.waits()));
-                if (pool && waitingIn(pool, job)) wait('sequence', `waiting for a sequence of ${m.id} (its ${m.slots} are busy, or the one holding its document is finishing a call)`);
+                const stage = runningWait(job, m, x.turns, () => {
+                    if (pool === undefined && m.backend.waits) sequences.set(m, (pool = m.backend.waits()));
+                    return pool;
+                });
+                if (stage === 'paused') wait('paused', pausedReason(job, pausers));
+                else if (stage === 'turn') wait('turn', `waiting for the shared evaluation thread${x.turns?.holder ? `: ${x.turns.holder.label} is running` : ''}`);
+                else if (stage === 'sequence') wait('sequence', `waiting for a sequence of ${m.id} (its ${m.slots} are busy, or the one holding its document is finishing a call)`);
                 break;
             }
             default:
@@ -83,6 +79,24 @@ export function explainWaits(x: WaitInputs): WaitExplanation[] {
         }
     }
     return out.sort((a, b) => a.taskId - b.taskId);
+}
+
+/**
+ * What a running job's call waits for now, if anything the router knows of holds it: its gate
+ * (paused), the shared evaluation thread (`turns`), or a sequence of its model (`pool`, read only
+ * when needed; default: the backend's `waits()`). Undefined: it runs unhindered.
+ */
+export function runningWait(
+    job: Job,
+    m: ModelEntry,
+    turns: WaitState | undefined,
+    pool: () => WaitState | undefined = () => m.backend.waits?.(),
+): 'paused' | 'turn' | 'sequence' | undefined {
+    if (job.gate.closed) return 'paused';
+    if (turns && waitingIn(turns, job)) return 'turn';
+    const p = pool();
+    if (p && waitingIn(p, job)) return 'sequence';
+    return undefined;
 }
 
 function waitingIn(state: WaitState, job: Job): boolean {

@@ -33,12 +33,19 @@ export class JobGate implements TokenGate {
     pausedMs = 0;
     /** Set by the router for jobs whose prefill chunks it may shorten (`TokenGate.chunkTokens`). */
     chunkCap: (() => number | undefined) | undefined;
+    /**
+     * Times a backend asked the gate (before each prefill chunk and each token): the call's
+     * heartbeat, which the watchdog reads. Only ever increases.
+     */
+    asked = 0;
 
     chunkTokens(): number | undefined {
+        this.asked++;
         return this.chunkCap?.();
     }
 
     wait(signal: AbortSignal): Promise<void> | undefined {
+        this.asked++;
         if (!this.closed) return undefined;
         if (signal.aborted) return Promise.reject(signal.reason);
         return new Promise<void>((resolve, reject) => {
@@ -135,6 +142,10 @@ export class Job {
     quietTimer: TimerHandle | undefined;
     /** Ends a hold after the first token (`Router.holdRest`). */
     restTimer: TimerHandle | undefined;
+    /** The watchdog of the running call (execute.ts), armed from its start to its end. */
+    watchdog: TimerHandle | undefined;
+    /** Tokens streamed by the current call (progress, for the watchdog). */
+    tokensSeen = 0;
     /** The gate's paused ms when the first token came (pauses during prefill), this call. */
     pausedBeforeFirstMs = 0;
     detachExternal: (() => void) | undefined;
@@ -278,6 +289,13 @@ export class ModelEntry {
     residency: Residency = 'unloaded';
     error: string | undefined;
     coolingDownUntil = 0;
+    /** Why the model cools down, as a decision shows it ("cooling down after an error"). */
+    coolingReason = 'cooling down after an error';
+    /**
+     * Calls the watchdog gave up on that have not returned yet: each still holds a slot in the
+     * backend, so the router starts at most `slots - abandoned` calls here.
+     */
+    abandoned = 0;
     readonly queue = new JobQueue();
     /** Jobs with a backend call in progress. At most `spec.slots`. */
     readonly running: Job[] = [];

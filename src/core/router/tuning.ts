@@ -91,3 +91,19 @@ export const READ_AHEAD_MIN_GPU_MS = COLD_START_MIN_GAIN_MS;
 export const TYPING_CHUNK_MS = 100;
 /** Never fewer prompt tokens than this in a cut chunk: each native call has a fixed cost. */
 export const TYPING_CHUNK_MIN_TOKENS = 8;
+
+/**
+ * The watchdog (execute.ts): a backend call is stalled when it shows no progress (a token, or a
+ * question to its gate, which a backend asks before each native call: every prefill chunk and
+ * every token) for STALL_FACTOR times the gap the model's measured speeds predict (before the first
+ * token: the whole predicted prefill; after it: one decode step; an embedding batch: the batch), and
+ * never for less than STALL_MIN_MS, while nothing it is known to wait for holds it (its gate, the
+ * shared evaluation thread, a sequence of its model).
+ * STALL_FACTOR: measured speeds on a busy machine vary by 2-3x between calls (ENVIRONMENT: a coder
+ * call 3.6 s with two other models running vs 0.9 s alone); 8x leaves a margin over that.
+ * STALL_MIN_MS: the longest silence a healthy call can show whatever its speed, a first call that
+ * pages a memory-mapped model in from disk or a long garbage collection in the extension host
+ * (around a second each), with the same margin.
+ */
+export const STALL_FACTOR = 8;
+export const STALL_MIN_MS = 5_000;
