@@ -86,6 +86,13 @@ export async function syncFolder(fs: Partial<DurableFs>, dir: string): Promise<v
     }
 }
 
+/** What to do about a write the file system refused with `code`, in words (`dir`: where it wrote). */
+export function writeAdvice(code: string | undefined, dir: string): string {
+    if (code === 'ENOSPC' || code === 'EDQUOT') return 'the disk is full: free some space';
+    if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') return `check that ${dir} is writable`;
+    return `check ${dir}`;
+}
+
 /** A save that failed: names the file, what the file system said, and what to do. */
 export class SaveFailedError extends Error {
     constructor(
@@ -93,13 +100,7 @@ export class SaveFailedError extends Error {
         readonly code: string | undefined,
         cause: unknown,
     ) {
-        const advice =
-            code === 'ENOSPC' || code === 'EDQUOT'
-                ? 'the disk is full: free some space'
-                : code === 'EACCES' || code === 'EPERM' || code === 'EROFS'
-                  ? `check that ${dirname(file)} is writable`
-                  : `check ${dirname(file)}`;
-        super(`could not write ${file} (${message(cause)}); ${advice}. The previous file is unchanged`);
+        super(`could not write ${file} (${message(cause)}); ${writeAdvice(code, dirname(file))}; the previous file is unchanged`);
         this.name = 'SaveFailedError';
     }
 }

@@ -18,6 +18,7 @@
 import type { Clock, TimerHandle } from '../clock';
 import { abortError, errorMessage, isAbortError } from '../errors';
 import { fnv1a } from '../hash';
+import { errorCode, writeAdvice } from '../router/textFileStore';
 import type { RouterLogger } from '../tasks';
 import { DEFAULT_WEIGHTS } from './calibrate';
 import { sameEmbedder } from './embedders';
@@ -131,6 +132,8 @@ export class Indexer<I extends SearchIndex = SearchIndex> {
     private calibrationTried = false;
     private scanning = false;
     private dirtySince: number | undefined;
+    /** Saves that failed since the last one that succeeded (0: saving works). */
+    private saveFailures = 0;
     private saveTimer: TimerHandle | undefined;
 
     constructor(private readonly deps: IndexerDeps<I>) {}
@@ -527,9 +530,12 @@ export class Indexer<I extends SearchIndex = SearchIndex> {
         index.compact(false);
         try {
             await this.deps.store.save(index, this.weightsInForce, signal);
+            if (this.saveFailures > 0) this.deps.logger?.info(`search index: saved again after ${this.saveFailures} failed ${this.saveFailures === 1 ? 'save' : 'saves'}`);
+            this.saveFailures = 0;
         } catch (e) {
             if (isAbortError(e) && signal.aborted) throw e;
-            this.deps.logger?.warn(`search index: could not save it (${errorMessage(e)}); it will be saved again later`);
+            // Reported when saves start failing, not at every try: search goes on from memory.
+            if (this.saveFailures++ === 0) this.deps.logger?.warn(`search index: could not save it (${errorMessage(e)}); ${writeAdvice(errorCode(e), 'the extension\'s storage folder')}. The index on disk is the previous one; search goes on from memory, and saving is tried again later`);
             this.dirtySince = this.deps.clock.now();
         }
     }

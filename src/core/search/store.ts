@@ -22,11 +22,12 @@
  * holds more than one index plus the one being written, and loading needs no log replay.
  *
  * Crash safety (a write interrupted at any point leaves the previous index loadable): a save writes
- * the new generation's parts under new names, then the manifest through a temporary file and a
- * rename, and only then deletes the old generation. Until the rename the old manifest names the old,
- * untouched parts; after it the new one names complete parts. Leftovers of an interrupted save are
- * deleted by the next save. Against torn writes the OS did not finish (power loss), the checksums:
- * such an index is set aside and rebuilt, never trusted.
+ * the new generation's parts under new names (each flushed to the disk when the fs can `open`),
+ * then the manifest through a temporary file and a rename, and only then deletes the old
+ * generation. Until the rename the old manifest names the old, untouched parts; after it the new
+ * one names complete parts. A save that fails (a full disk) deletes what it wrote; leftovers of a
+ * killed process are deleted by the next save. Against torn writes the OS did not finish (power
+ * loss without fsync), the checksums: such an index is set aside and rebuilt, never trusted.
  *
  * Load never throws: a corrupt, truncated or foreign index (or one of a newer format) is renamed
  * aside to `<folder>.corrupt`, `.corrupt.1`, ... (never deleted) and reported with its reason, so
@@ -34,13 +35,17 @@
  */
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { createFileTextStore } from '../router/textFileStore';
+import { createFileTextStore, errorCode, syncFolder, writeDurably, type DurableFs } from '../router/textFileStore';
 import type { EmbedderIdentity } from './types';
 import { restoreSearchIndex, type IndexSnapshot, type InMemorySearchIndex } from './index/index';
 import type { Segment } from './index/postings';
 
-/** What the store needs of a file system (node:fs/promises has it all). */
-export interface IndexStoreFs {
+/**
+ * What the store needs of a file system (node:fs/promises has it all). With `open`, every file a
+ * save writes is flushed to the disk (fsync) before the manifest names it, and the folder after
+ * the manifest's rename: then even a power loss leaves the old or the new index, not a torn one.
+ */
+export interface IndexStoreFs extends Partial<DurableFs> {
     readFile(path: string): Promise<Uint8Array>;
     /** `data`: the file's bytes in pieces, written in order. */
     writeFile(path: string, data: Iterable<Uint8Array>): Promise<void>;
@@ -80,7 +85,8 @@ export interface IndexStore {
     load(): Promise<IndexLoad>;
     /**
      * Writes `index` as the folder's new generation (saves run one at a time, in call order).
-     * Rejects with the file system's error; the previous index then stays loadable.
+     * Rejects with the file system's error; the previous index then stays loadable, and what this
+     * save wrote is deleted.
      */
     save(index: InMemorySearchIndex): Promise<{ readonly bytes: number; readonly generation: number }>;
 }
@@ -324,10 +330,6 @@ function readManifest(text: string, identity: EmbedderIdentity): Manifest | { re
 
 const GENERATION_FILE = /^(meta|vectors|lexical)\.(\d+)\.bin$/;
 
-function errorCode(e: unknown): string | undefined {
-    return typeof e === 'object' && e !== null ? ((e as { code?: unknown }).code as string | undefined) : undefined;
-}
-
 function describe(e: unknown): string {
     return e instanceof Error ? e.message : String(e);
 }
@@ -400,16 +402,31 @@ export function createIndexStore(dir: string, identity: EmbedderIdentity, fs: In
         const parts = encode(index.snapshot());
         const entries = {} as Record<Part, PartEntry>;
         let bytes = 0;
-        for (const p of PARTS) {
-            const file = `${p}.${generation}.bin`;
-            await fs.writeFile(join(dir, file), parts[p].pieces);
-            entries[p] = { file, bytes: parts[p].bytes, sha256: sha256(parts[p].pieces) };
-            bytes += parts[p].bytes;
+        const written: string[] = [];
+        const write = async (file: string, pieces: Iterable<Uint8Array>): Promise<void> => {
+            written.push(file);
+            if (fs.open) await writeDurably(fs as DurableFs, join(dir, file), pieces);
+            else await fs.writeFile(join(dir, file), pieces);
+        };
+        const tmp = `${MANIFEST}.tmp`;
+        let manifest: Uint8Array;
+        try {
+            for (const p of PARTS) {
+                const file = `${p}.${generation}.bin`;
+                await write(file, parts[p].pieces);
+                entries[p] = { file, bytes: parts[p].bytes, sha256: sha256(parts[p].pieces) };
+                bytes += parts[p].bytes;
+            }
+            manifest = new TextEncoder().encode(manifestText({ format: INDEX_FORMAT, version: INDEX_FORMAT_VERSION, generation, littleEndian: LITTLE_ENDIAN, identity, parts: entries }));
+            await write(tmp, [manifest]);
+            await fs.rename(join(dir, tmp), join(dir, MANIFEST));
+        } catch (e) {
+            // Not committed: the previous manifest names the previous parts. What this save wrote
+            // is garbage, and on a full disk it is the space the next save needs.
+            for (const file of written) await fs.unlink(join(dir, file)).catch(() => undefined);
+            throw e;
         }
-        const manifest = new TextEncoder().encode(manifestText({ format: INDEX_FORMAT, version: INDEX_FORMAT_VERSION, generation, littleEndian: LITTLE_ENDIAN, identity, parts: entries }));
-        const tmp = join(dir, `${MANIFEST}.tmp`);
-        await fs.writeFile(tmp, [manifest]);
-        await fs.rename(tmp, join(dir, MANIFEST));
+        await syncFolder(fs, dir);
         // Committed. What the new manifest does not name is garbage: older generations, leftovers.
         const keep = new Set([MANIFEST, ...PARTS.map((p) => entries[p].file)]);
         for (const n of await fs.readdir(dir).catch(() => [] as string[])) {
