@@ -4,6 +4,11 @@
  *
  * Environment (set by run.mjs): ZETA_E2E_URL (the workbench), ZETA_E2E_WORKSPACE (the folder),
  * ZETA_E2E_RESULTS_DIR (screenshots of failing tests).
+ *
+ * Waits: every wait is for an event (an element, a state the load view shows); its timeout is a cap
+ * that only catches a hang (HANG_CAP_MS, or the model's MODEL_CAP_MS), never a speed requirement: a
+ * busy 2-core machine renders and infers several times slower than an idle one, and that must not
+ * fail a test.
  */
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -27,6 +32,11 @@ function env(name: string): string {
 
 export const workspace = (): string => env('ZETA_E2E_WORKSPACE');
 
+/** Cap on a wait for the workbench itself (an element after a gesture): only a hang reaches it. */
+export const HANG_CAP_MS = 60_000;
+/** Cap on a wait for the models (a completion, an answer, an index): only a hang reaches it. */
+export const MODEL_CAP_MS = 90_000;
+
 /** Opens the workspace in a fresh browser profile and waits until Zeta's models are loaded. */
 export async function openWorkbench(): Promise<Workbench> {
     // Inside the run's temp dir (removed by run.mjs whatever happens to this process).
@@ -45,8 +55,8 @@ export async function openWorkbench(): Promise<Workbench> {
     try {
         const page = context.pages()[0] ?? (await context.newPage());
         await page.goto(`${env('ZETA_E2E_URL')}?folder=${encodeURIComponent(workspace())}`);
-        await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
-        await zetaStatus(page).waitFor({ timeout: 60_000 });
+        await page.locator('.monaco-workbench').waitFor({ timeout: MODEL_CAP_MS });
+        await zetaStatus(page).waitFor({ timeout: MODEL_CAP_MS });
         return { context, page, close };
     } catch (e) {
         await close();
@@ -60,7 +70,7 @@ export function zetaStatus(page: Page): Locator {
 }
 
 /** Waits until the status bar says every model is loaded. */
-export async function waitForModelsLoaded(page: Page, timeoutMs = 60_000): Promise<void> {
+export async function waitForModelsLoaded(page: Page, timeoutMs = MODEL_CAP_MS): Promise<void> {
     await page.waitForFunction(() => {
         const item = document.getElementById('zeta-dev.zeta.zeta.status');
         const label = item?.getAttribute('aria-label') ?? item?.querySelector('[aria-label]')?.getAttribute('aria-label') ?? '';
@@ -72,12 +82,12 @@ export async function waitForModelsLoaded(page: Page, timeoutMs = 60_000): Promi
 export async function openFile(page: Page, rel: string, { toSide = false } = {}): Promise<Locator> {
     await page.keyboard.press('F1');
     const input = page.locator('.quick-input-widget input');
-    await input.waitFor();
+    await input.waitFor({ timeout: HANG_CAP_MS });
     await input.fill(rel);
-    await page.locator('.quick-input-list .monaco-list-row', { hasText: path.basename(rel) }).first().waitFor({ timeout: 20_000 });
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: path.basename(rel) }).first().waitFor({ timeout: HANG_CAP_MS });
     await page.keyboard.press(toSide ? 'Control+Enter' : 'Enter');
     const editor = page.locator('.editor-group-container.active .monaco-editor[data-uri$="' + rel + '"]');
-    await editor.waitFor({ timeout: 20_000 });
+    await editor.waitFor({ timeout: HANG_CAP_MS });
     return editor;
 }
 
@@ -85,10 +95,10 @@ export async function openFile(page: Page, rel: string, { toSide = false } = {})
 export async function runCommand(page: Page, label: string): Promise<void> {
     await page.keyboard.press('F1');
     const input = page.locator('.quick-input-widget input');
-    await input.waitFor();
+    await input.waitFor({ timeout: HANG_CAP_MS });
     await input.fill(`>${label}`);
     // The palette filters as it goes: wait for the row whose label is exactly this command.
-    await page.locator('.quick-input-list .monaco-list-row .label-name', { hasText: label }).first().waitFor({ timeout: 10_000 });
+    await page.locator('.quick-input-list .monaco-list-row .label-name', { hasText: label }).first().waitFor({ timeout: HANG_CAP_MS });
     await page.keyboard.press('Enter');
 }
 
@@ -96,7 +106,7 @@ export async function runCommand(page: Page, label: string): Promise<void> {
  * The frame of a webview whose document has `selector` (webviews are nested iframes; their
  * number and order depend on what else is open, so each frame is asked).
  */
-export async function webviewFrame(page: Page, selector: string, timeoutMs = 20_000): Promise<Frame> {
+export async function webviewFrame(page: Page, selector: string, timeoutMs = HANG_CAP_MS): Promise<Frame> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
         for (const frame of page.frames()) {
@@ -104,7 +114,7 @@ export async function webviewFrame(page: Page, selector: string, timeoutMs = 20_
             const found = await frame.$(selector).catch(() => null);
             if (found) return frame;
         }
-        if (Date.now() > deadline) throw new Error(`no webview with ${selector} within ${timeoutMs} ms`);
+        if (Date.now() > deadline) throw new Error(`no webview with ${selector} within ${timeoutMs} ms (a hang)`);
         await page.waitForTimeout(200);
     }
 }
@@ -112,9 +122,9 @@ export async function webviewFrame(page: Page, selector: string, timeoutMs = 20_
 
 /**
  * Waits until the editor's text (without ghost text) satisfies `ok`, and returns it; the view renders
- * an edit a frame after the ghost text goes. Throws with the last text seen after `timeoutMs`.
+ * an edit a frame after the ghost text goes. Throws with the last text seen after `timeoutMs` (a hang).
  */
-export async function waitForEditorText(editor: Locator, ok: (text: string) => boolean, timeoutMs = 5_000): Promise<string> {
+export async function waitForEditorText(editor: Locator, ok: (text: string) => boolean, timeoutMs = HANG_CAP_MS): Promise<string> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
         const text = await textWithoutGhost(editor);
@@ -139,11 +149,90 @@ export async function ghostSuggestion(editor: Locator): Promise<string> {
 export async function closeAllEditors(page: Page): Promise<void> {
     await page.keyboard.press('Escape');
     await runCommand(page, 'View: Close All Editor Groups');
-    // An unsaved file asks whether to save: don't (the workspace is the run's own copy).
+    // An unsaved file asks whether to save, whenever its turn to close comes: don't (the workspace is
+    // the run's own copy). Until every editor is gone, or the cap (a hang) passes.
     const dontSave = page.getByRole('button', { name: "Don't Save" });
-    if (await dontSave.isVisible({ timeout: 1_000 }).catch(() => false)) await dontSave.click();
-    await page.locator('.editor-group-container .monaco-editor, .editor-group-container iframe.webview').first()
-        .waitFor({ state: 'detached', timeout: 10_000 }).catch(() => undefined);
+    const open = page.locator('.editor-group-container .monaco-editor, .editor-group-container iframe.webview');
+    const deadline = Date.now() + HANG_CAP_MS;
+    while ((await open.count()) > 0 && Date.now() < deadline) {
+        if (await dontSave.isVisible().catch(() => false)) await dontSave.click().catch(() => undefined);
+        await page.waitForTimeout(100);
+    }
+}
+
+/** The load view (from Zeta's status bar item): the router's state, live while it is visible. */
+export async function openLoadView(page: Page): Promise<Frame> {
+    await zetaStatus(page).click();
+    const frame = await webviewFrame(page, '#decisions');
+    await frame.locator('#models article.card').first().waitFor({ timeout: HANG_CAP_MS });
+    return frame;
+}
+
+/** The router as the load view shows it (its snapshot, refreshed at most 4 times a second). */
+export interface RouterView {
+    /** The newest task id among the routing decisions listed; 0 with none. */
+    readonly lastTask: number;
+    /** Completion tasks routed for the document asked about (workspace-relative path), newest first. */
+    readonly completions: number[];
+    /** No model runs anything and no task waits. */
+    readonly idle: boolean;
+    /** The newest decisions as listed, for failure messages. */
+    readonly decisions: string[];
+}
+
+export async function routerView(loadView: Frame, doc: string): Promise<RouterView> {
+    return loadView.evaluate((d) => {
+        const items = Array.from(document.querySelectorAll<HTMLElement>('#decisions li[data-task]'));
+        const tasks = items.map((li) => Number(li.dataset.task));
+        const completions = items
+            .filter((li) => /^completion\b/.test(li.querySelector('.kind')?.textContent ?? '') && li.querySelector('.doc')?.textContent === d)
+            .map((li) => Number(li.dataset.task))
+            .sort((a, b) => b - a);
+        let idle = document.querySelectorAll('#waits li:not(.muted)').length === 0;
+        for (const card of Array.from(document.querySelectorAll('#models article.card'))) {
+            const stats = new Map(Array.from(card.querySelectorAll('dl.stats dt')).map((dt) => [dt.textContent ?? '', dt.nextElementSibling?.textContent ?? '']));
+            if (!/^0\b/.test(stats.get('running') ?? '') || !/^0\b/.test(stats.get('waiting') ?? '')) idle = false;
+        }
+        return { lastTask: Math.max(0, ...tasks), completions, idle, decisions: items.slice(0, 6).map((li) => li.textContent ?? '') };
+    }, doc);
+}
+
+/**
+ * Waits for ghost text in `editor` (showing `doc`, a workspace-relative path), bounded by what the
+ * model needs, not by a fixed time: it returns as soon as ghost text shows. Until then it watches the
+ * router in the load view (`loadView`, which must stay visible): once a completion for `doc` newer
+ * than task `since` has been routed and the router is idle again (nothing runs, nothing waits),
+ * that completion was served without a visible suggestion (empty, or dropped as late on a busy
+ * machine): only then does it ask again (Alt+\), at most `asks` times. Asking again never cancels a
+ * completion in progress, and a suggestion already served comes back from the completion cache at
+ * once. `capMs` only catches a hang.
+ */
+export async function waitForGhostText(editor: Locator, loadView: Frame, doc: string, since: number, { asks = 5, capMs = MODEL_CAP_MS } = {}): Promise<void> {
+    const page = editor.page();
+    const ghost = editor.locator(GHOST_SELECTOR);
+    let deadline = Date.now() + capMs;
+    let asked = 0;
+    // Whether a completion for `doc` newer than `since` was seen routed (the list shows the newest
+    // decisions only: remembered once seen).
+    let routed = false;
+    for (;;) {
+        if ((await ghost.count()) > 0) return;
+        const view = await routerView(loadView, doc);
+        routed ||= view.completions.some((t) => t > since);
+        if (routed && view.idle) {
+            // Ghost text may render a moment after the router's snapshot showed it idle: look again
+            // (and if it comes later still, asking again returns it from the completion cache).
+            if ((await ghost.count()) > 0) return;
+            if (asked >= asks) throw new Error(`no ghost text after ${asked + 1} completions for ${doc} were routed and settled; latest decisions: ${JSON.stringify(view.decisions)}`);
+            asked++;
+            since = view.lastTask;
+            routed = false;
+            deadline = Date.now() + capMs;
+            await page.keyboard.press('Alt+Backslash');
+        }
+        if (Date.now() > deadline) throw new Error(`no ghost text, and no completion for ${doc} after task ${since} settled, within ${capMs} ms (a hang); latest decisions: ${JSON.stringify(view.decisions)}`);
+        await page.waitForTimeout(200);
+    }
 }
 
 /** Saves a screenshot of `page` into test-results/ (named after the test). */

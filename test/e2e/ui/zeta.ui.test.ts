@@ -3,10 +3,16 @@
  * extension, the generated models. One window (fresh browser profile, one extension host, models
  * loaded once) serves the tests in order; each test starts with every editor closed. A failing test
  * leaves a screenshot in test-results/.
+ *
+ * No wait here is a speed requirement: each waits for an event (the router's state in the load
+ * view, then the DOM), and its timeout (workbench.ts HANG_CAP_MS, MODEL_CAP_MS) only catches a hang.
  */
 import * as assert from 'node:assert/strict';
 import type { Frame, Page } from 'playwright-core';
-import { closeAllEditors, ghostSuggestion, GHOST_SELECTOR, openFile, openWorkbench, runCommand, screenshot, textWithoutGhost, waitForEditorText, waitForModelsLoaded, webviewFrame, zetaStatus, type Workbench } from './workbench';
+import {
+    closeAllEditors, ghostSuggestion, GHOST_SELECTOR, HANG_CAP_MS, MODEL_CAP_MS, openFile, openLoadView, openWorkbench, routerView, runCommand, screenshot, textWithoutGhost,
+    waitForEditorText, waitForGhostText, waitForModelsLoaded, webviewFrame, type Workbench,
+} from './workbench';
 
 /** A card's numbers in the load view: model id -> { served, ... } as displayed. */
 async function loadCards(frame: Frame): Promise<Record<string, Record<string, string>>> {
@@ -20,12 +26,13 @@ async function loadCards(frame: Frame): Promise<Record<string, Record<string, st
 }
 
 describe('Zeta in the workbench (Chromium)', function () {
-    this.timeout(120_000);
+    // Hang caps: each wait inside has its own (MODEL_CAP_MS per model event).
+    this.timeout(240_000);
     let wb: Workbench | undefined;
     let page: Page | undefined;
 
     before(async function () {
-        this.timeout(150_000);
+        this.timeout(240_000);
         wb = await openWorkbench();
         page = wb.page;
         try {
@@ -55,32 +62,27 @@ describe('Zeta in the workbench (Chromium)', function () {
 
     it('shows ghost text from the coder model while typing, and Tab accepts it', async () => {
         const p = page!;
-        const editor = await openFile(p, 'src/typing.py');
+        // The load view beside the editor shows the router's state: when a completion was routed and
+        // served, however long the model took on this machine.
+        const loadView = await openLoadView(p);
+        const editor = await openFile(p, 'src/typing.py', { toSide: true });
         await editor.locator('.view-lines').click();
         await p.keyboard.press('Control+End');
         await p.keyboard.press('Enter');
+        const since = (await routerView(loadView, 'src/typing.py')).lastTask;
         const typed = 'def answer():';
         await p.keyboard.type(typed, { delay: 40 });
 
-        // Typing asks for a completion (after Zeta's adaptive debounce); Alt+\ asks again in case the
-        // first request was superseded by the last keystrokes.
-        const ghost = editor.locator(GHOST_SELECTOR);
-        for (let attempt = 0; ; attempt++) {
-            try {
-                await ghost.first().waitFor({ timeout: 8_000 });
-                break;
-            } catch (e) {
-                if (attempt >= 4) throw e;
-                await p.keyboard.press('Alt+Backslash');
-            }
-        }
+        // Typing asks for a completion (after Zeta's adaptive debounce); it is asked for again only
+        // once the router has served one for this file without a visible suggestion.
+        await waitForGhostText(editor, loadView, 'src/typing.py', since);
         const ghostText = await ghostSuggestion(editor);
         assert.ok(ghostText.trim().length > 0, `the ghost text is empty: ${JSON.stringify(ghostText)}`);
         const before = await textWithoutGhost(editor);
         assert.ok(!before.includes(`${typed}${ghostText}`), 'the ghost text is already part of the text');
 
         await p.keyboard.press('Tab');
-        await p.waitForFunction((sel) => document.querySelectorAll(sel).length === 0, GHOST_SELECTOR, { timeout: 5_000 });
+        await p.waitForFunction((sel) => document.querySelectorAll(sel).length === 0, GHOST_SELECTOR, { timeout: HANG_CAP_MS });
         // Tab inserts exactly the suggestion shown.
         const after = await waitForEditorText(editor, (t) => t !== before);
         assert.ok(after.includes(`${typed}${ghostText}`), `the accepted ghost text ${JSON.stringify(ghostText)} is not in the editor: ${JSON.stringify(after)}`);
@@ -95,7 +97,7 @@ describe('Zeta in the workbench (Chromium)', function () {
 
         const frame = await webviewFrame(p, '#content');
         const done = async (): Promise<void> => {
-            await frame.waitForFunction(() => /^(Done|Failed|Stopped)/.test(document.getElementById('status')?.textContent ?? ''), undefined, { timeout: 60_000, polling: 100 });
+            await frame.waitForFunction(() => /^(Done|Failed|Stopped)/.test(document.getElementById('status')?.textContent ?? ''), undefined, { timeout: MODEL_CAP_MS, polling: 100 });
             const status = await frame.locator('#status').innerText();
             assert.match(status, /^Done/, `the panel's status is ${JSON.stringify(status)}`);
         };
@@ -112,7 +114,7 @@ describe('Zeta in the workbench (Chromium)', function () {
             if (content) new MutationObserver(() => w.zetaLengths.push(content.textContent?.length ?? 0)).observe(content, { childList: true, subtree: true, characterData: true });
         });
         await runCommand(p, 'Zeta: Explain Selection');
-        await frame.waitForFunction(() => (window as unknown as { zetaLengths: number[] }).zetaLengths.length > 0, undefined, { timeout: 20_000, polling: 50 });
+        await frame.waitForFunction(() => (window as unknown as { zetaLengths: number[] }).zetaLengths.length > 0, undefined, { timeout: MODEL_CAP_MS, polling: 50 });
         await done();
         const lengths = await frame.evaluate(() => (window as unknown as { zetaLengths: number[] }).zetaLengths);
         const partial = new Set(lengths.filter((n) => n > 0));
@@ -121,8 +123,7 @@ describe('Zeta in the workbench (Chromium)', function () {
 
     it('the coder reads a file where the cursor rests before the first keystroke, and holds it when the keystroke comes (load view)', async () => {
         const p = page!;
-        await zetaStatus(p).click();
-        const frame = await webviewFrame(p, '#decisions');
+        const frame = await openLoadView(p);
         // A file no other test opens, so that the coder holds none of it and the read is this test's.
         const editor = await openFile(p, 'src/shapes.py', { toSide: true });
         await editor.locator('.view-lines').click();
@@ -131,7 +132,7 @@ describe('Zeta in the workbench (Chromium)', function () {
         const readHandle = await frame.waitForFunction(() => {
             const li = Array.from(document.querySelectorAll<HTMLElement>('#decisions li')).find((x) => /read ahead/.test(x.textContent ?? '') && x.querySelector('.doc')?.textContent === 'src/shapes.py');
             return li !== undefined && /coder/.test(li.querySelector('strong')?.textContent ?? '') ? Number(li.dataset.task) : undefined;
-        }, undefined, { timeout: 30_000, polling: 200 });
+        }, undefined, { timeout: MODEL_CAP_MS, polling: 200 });
         const readTask = (await readHandle.jsonValue()) as number;
         // Let the read finish (it no longer waits, and nothing runs or waits on the coder), then type.
         await frame.waitForFunction((id) => {
@@ -142,7 +143,7 @@ describe('Zeta in the workbench (Chromium)', function () {
                 return /^0\b/.test(stats.get('running') ?? '') && /^0\b/.test(stats.get('waiting') ?? '');
             }
             return false;
-        }, readTask, { timeout: 30_000, polling: 200 });
+        }, readTask, { timeout: MODEL_CAP_MS, polling: 200 });
         // One keystroke: its completion is the first completion decision after the read.
         await p.keyboard.type('d');
         const first = await frame.waitForFunction((id) => {
@@ -150,7 +151,7 @@ describe('Zeta in the workbench (Chromium)', function () {
                 .filter((li) => Number(li.dataset.task) > id && /^completion\b/.test(li.querySelector('.kind')?.textContent ?? ''))
                 .sort((a, b) => Number(a.dataset.task) - Number(b.dataset.task));
             return after.length > 0 ? after[0].textContent : undefined;
-        }, readTask, { timeout: 30_000, polling: 200 });
+        }, readTask, { timeout: MODEL_CAP_MS, polling: 200 });
         const text = (await first.jsonValue()) as string;
         // The router knows the coder holds the text read: the completion reuses it there, or, when the
         // router finds another model still sooner (it may: the models' measured speeds decide), its
@@ -162,9 +163,8 @@ describe('Zeta in the workbench (Chromium)', function () {
 
     it('the load view (from the status bar item) shows activity after a request', async () => {
         const p = page!;
-        await zetaStatus(p).click();
-        const frame = await webviewFrame(p, '#decisions');
-        await frame.locator('#models article.card').nth(2).waitFor({ timeout: 20_000 });
+        const frame = await openLoadView(p);
+        await frame.locator('#models article.card').nth(2).waitFor({ timeout: HANG_CAP_MS });
         const before = await loadCards(frame);
         const servedBefore = Number.parseInt(before.reasoner?.served ?? 'NaN', 10);
         assert.ok(Number.isFinite(servedBefore), `no reasoner card with a served count: ${JSON.stringify(before)}`);
@@ -184,7 +184,7 @@ describe('Zeta in the workbench (Chromium)', function () {
                 }
             }
             return false;
-        }, servedBefore, { timeout: 60_000, polling: 200 });
+        }, servedBefore, { timeout: MODEL_CAP_MS, polling: 200 });
         const decisionsAfter = await frame.locator('#decisions li').allTextContents();
         assert.notDeepEqual(decisionsAfter, decisionsBefore, 'the routing decisions did not change');
         assert.ok(decisionsAfter.some((d) => /refactorPlan/.test(d) && /reasoner/.test(d)), `no refactorPlan decision listed: ${JSON.stringify(decisionsAfter.slice(0, 3))}`);
@@ -203,7 +203,7 @@ describe('Zeta in the workbench (Chromium)', function () {
             await frame.waitForFunction(
                 ([f, t]) => Array.from(document.querySelectorAll('#results .result')).some((r) => r.querySelector('.file')?.textContent === f && (r.querySelector('.snippet')?.textContent ?? '').includes(t)),
                 [file, text] as const,
-                { timeout: 60_000, polling: 200 },
+                { timeout: MODEL_CAP_MS, polling: 200 },
             );
             return frame.locator('#results .result').allTextContents();
         };
@@ -215,8 +215,8 @@ describe('Zeta in the workbench (Chromium)', function () {
         // Keyboard: the first result selected, Enter opens it at its first line.
         await frame.locator('#query').press('ArrowDown');
         await frame.locator('#query').press('Enter');
-        await p.locator('.editor-group-container .monaco-editor[data-uri$="src/stats.py"]').waitFor({ timeout: 20_000 });
-        await p.waitForFunction((line) => new RegExp(`Ln ${line},`).test(document.getElementById('status.editor.selection')?.textContent ?? ''), range[1], { timeout: 10_000 });
+        await p.locator('.editor-group-container .monaco-editor[data-uri$="src/stats.py"]').waitFor({ timeout: HANG_CAP_MS });
+        await p.waitForFunction((line) => new RegExp(`Ln ${line},`).test(document.getElementById('status.editor.selection')?.textContent ?? ''), range[1], { timeout: HANG_CAP_MS });
 
         // An edit, saved, is searchable by its words.
         const editor = await openFile(p, 'src/geometry.py');
