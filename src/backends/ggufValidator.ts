@@ -334,6 +334,13 @@ function checkHyperparameters(m: GgufMetadata, arch: string, bad: Check): Hyperp
     if (!m.has(k('attention.layer_norm_rms_epsilon')) && !m.has(k('attention.layer_norm_epsilon'))) {
         bad('badMetadata', `neither ${k('attention.layer_norm_rms_epsilon')} nor ${k('attention.layer_norm_epsilon')} is present`);
     }
+    // Real hyperparameters are finite; a NaN epsilon aborts the norm (ggml-cpu: GGML_ASSERT(eps >= 0.0f)).
+    for (const [key, v] of m) {
+        if (!key.startsWith(`${arch}.`)) continue;
+        const xs = v.type === 'float32' || v.type === 'float64' ? [v.value] : v.type === 'array' && (v.itemType === 'float32' || v.itemType === 'float64') ? (v.value as readonly number[]) : [];
+        if (xs.some((x) => !Number.isFinite(x))) bad('badMetadata', `${key} is not a finite number`);
+        if (key.includes('epsilon') && xs.some((x) => x < 0)) bad('badMetadata', `${key} is negative (llama.cpp would abort)`);
+    }
 
     let kvWidthAllLayers = 0;
     for (let i = 0; i < blockCount; i++) {
@@ -381,11 +388,14 @@ function checkTokenizer(info: GgufFileInfo, bad: Check): TokenizerFacts {
         bad('badMetadata', `tokenizer.ggml.merges is missing or not an array of strings (required by the ${tokenizerModel} tokenizer)`);
     }
     // llama.cpp asserts `id_to_token.size() == token_to_id.size()`: token texts must be unique
-    // byte strings, after it renames an empty text at id i to "[EMPTY_i]". The reader decodes
-    // strings byte-exactly, so string equality here is byte equality there.
+    // byte strings as it reads them: through a C string (`gguf_get_arr_str`), so cut at the first
+    // NUL byte, and an empty text at id i renamed "[EMPTY_i]". The reader decodes strings
+    // byte-exactly, so string equality here is byte equality there.
     const index = new Map<string, number>();
     for (let i = 0; i < tokens.length; i++) {
-        const t = tokens[i]! === '' ? `[EMPTY_${i}]` : tokens[i]!;
+        const nul = tokens[i]!.indexOf('\0');
+        const cut = nul < 0 ? tokens[i]! : tokens[i]!.slice(0, nul);
+        const t = cut === '' ? `[EMPTY_${i}]` : cut;
         const first = index.get(t);
         if (first !== undefined) bad('badMetadata', `token ${JSON.stringify(t)} appears twice (ids ${first} and ${i}); llama.cpp would abort loading it`);
         index.set(t, i);
@@ -453,6 +463,48 @@ async function insightsEstimate(file: string, contextSize: number, sequences: nu
     }
 }
 
+/**
+ * Keys node-llama-cpp's addon reads with `gguf_get_val_u16` without checking their type
+ * (AddonGgufMetadata.cpp); gguf.cpp asserts the type and that the value is a scalar, so any other
+ * type aborts the process.
+ */
+const UINT16_KEYS: readonly string[] = ['split.no', 'split.count', 'split.tensors.count'];
+
+/** Tensors llama.cpp uses as one-dimensional F32 operands (norms, biases, rope factors: `ggml_rope_ext` asserts F32). */
+const VECTOR_TENSOR = /(?:^|\.)(?:[a-z_]*norm(?:_[a-z]+)?\.weight|bias|rope_freqs\.weight|rope_factors_(?:long|short)\.weight)$/;
+
+/**
+ * ggml type ids that are never weights: integer and F64 tensors and the vec_dot-only Q8_1 / Q8_K
+ * (a matrix multiplication on them crashed llama.cpp with SIGSEGV in the faults suite).
+ */
+const NON_WEIGHT_TYPES: ReadonlySet<number> = new Set([9, 15, 24, 25, 26, 27, 28]);
+
+/** ggml-backend asserts that mmap'd tensor data is aligned to TENSOR_ALIGNMENT (32 bytes). */
+const GGML_TENSOR_ALIGNMENT = 32;
+
+/** Checks that hold for every file llama.cpp may open: key types its callers assume, tensor types its ops assert. */
+function checkStructure(info: GgufFileInfo, bad: Check): void {
+    if (info.alignment % GGML_TENSOR_ALIGNMENT !== 0) {
+        bad('badMetadata', `general.alignment is ${info.alignment}; llama.cpp needs a multiple of ${GGML_TENSOR_ALIGNMENT} (it would abort)`);
+    }
+    for (const key of UINT16_KEYS) {
+        const v = info.metadata.get(key);
+        if (v !== undefined && v.type !== 'uint16') bad('badMetadata', `${key} must be a uint16, not ${v.type === 'array' ? 'an array' : v.type} (node-llama-cpp would abort)`);
+    }
+    for (const t of info.tensors) {
+        // Converters store every one-dimensional tensor as F32, and llama.cpp's ops on norms,
+        // biases and rope factors assume it; anything else is corruption.
+        if (NON_WEIGHT_TYPES.has(t.typeId)) bad('badMetadata', `tensor ${t.name} has type ${t.typeName ?? t.typeId}, which no model weight has (llama.cpp would crash)`);
+        const vector = VECTOR_TENSOR.test(t.name);
+        if ((vector || t.dims.length === 1) && t.typeName !== 'F32') {
+            bad('badMetadata', `tensor ${t.name} is ${t.typeName ?? `type ${t.typeId}`}, but one-dimensional tensors must be F32 (llama.cpp would abort)`);
+        }
+        if (vector && t.dims.slice(1).some((d) => d !== 1)) {
+            bad('badMetadata', `tensor ${t.name} has dims [${t.dims.join(', ')}], but it must be one-dimensional`);
+        }
+    }
+}
+
 function architectureOf(m: GgufMetadata, bad: Check): string {
     const architecture = stringValue(m.get('general.architecture'));
     if (architecture === undefined || architecture.length === 0) bad('badMetadata', 'general.architecture is missing or not a string');
@@ -492,6 +544,7 @@ export async function validateVocabularyFile(file: string, options: Pick<Validat
     const info = await readHeader(file, options.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES, signal);
     checkAborted(signal);
     const bad: Check = (problem, detail) => fail(problem, file, detail);
+    checkStructure(info, bad);
     const architecture = architectureOf(info.metadata, bad);
     return vocabularyFacts(file, info, architecture, checkTokenizer(info, bad));
 }
@@ -511,6 +564,7 @@ export async function validateModelFile(file: string, options: ValidateOptions, 
     const bad: Check = (problem, detail) => fail(problem, file, detail);
     const m = info.metadata;
 
+    checkStructure(info, bad);
     const architecture = architectureOf(m, bad);
     if (!SUPPORTED_ARCHITECTURES.has(architecture)) {
         bad('unsupportedArchitecture', `architecture "${architecture}" is not one Zeta can run with llama.cpp (supported include llama, qwen2, qwen3, gemma3, phi3, starcoder2, deepseek2, bert)`);
