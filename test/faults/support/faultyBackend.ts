@@ -3,7 +3,8 @@
  * suite, the fake in the router's unit tests). Everything not faulted passes through, so the
  * router drives the real backend and the real backend does the real work up to the fault.
  *
- * Faults are armed for the next generate/chat call (`next`) and act through that call's gate,
+ * Faults are armed for the next generate/chat call (`next`), which then never ends at an
+ * end-of-generation token, and act through that call's gate,
  * which every backend asks before each prefill chunk and each token (src/core/backend.ts
  * `TokenGate`): so they strike inside the real backend's token loop, mid-stream, as a native
  * failure or a stuck native call would.
@@ -147,7 +148,9 @@ export class FaultyBackend implements ModelBackend {
             request.onToken?.(text);
         };
         const onUsage = (usage: CallUsage): void => request.onUsage?.(usage);
-        const running = call({ ...request, gate, onToken, onUsage }, signal);
+        // Faulted calls never end at an end-of-generation token: the random generated models often
+        // sample one at once, and the fault must strike mid-stream.
+        const running = call({ ...request, gate, onToken, onUsage, ignoreEndOfGeneration: true }, signal);
         if (fault.kind !== 'hang' || fault.honoursAbort) return running;
         // A call that ignores its abort: once the hang strikes, the caller's promise settles only on
         // release(); before, it settles as the inner call does.
