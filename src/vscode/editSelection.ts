@@ -3,13 +3,17 @@
  * task (cancellable progress) → a diff preview of the whole document (a read-only virtual document
  * on the right) → "Apply" / "Discard" → one WorkspaceEdit, so one undo reverts it. The edit is
  * refused if the document changed while the user was looking at the preview.
+ *
+ * The answer is the whole selection rewritten, within `zeta.chatMaxTokens`: a selection that cannot
+ * fit in an answer (or, with the prompt, in a model's context) is refused before anything runs, with
+ * how large it may be; an answer cut at the limit is never proposed (it would delete code).
  */
 import * as vscode from 'vscode';
 import type { Router } from '../core/tasks';
 import type { ZetaSettings } from '../core/userSettings';
 import { abortSignalFromToken } from './cancellation';
 import type { Notifier } from './notifications';
-import { editMessages, extractEditedCode } from './prompts';
+import { checkChatSelection, editMessages, extractEditedCode, type ChatModel } from './prompts';
 
 export const PROPOSAL_SCHEME = 'zeta-proposal';
 
@@ -43,6 +47,8 @@ export class ProposalProvider implements vscode.TextDocumentContentProvider, vsc
 export interface EditSelectionDeps {
     readonly router: Router;
     readonly settings: () => ZetaSettings;
+    /** The models that could answer now, for the size check (see extension.ts). */
+    readonly chatModels: () => readonly ChatModel[];
     readonly proposals: ProposalProvider;
     readonly log: vscode.LogOutputChannel;
     readonly notifier: Notifier;
@@ -53,7 +59,8 @@ export interface EditSelectionArgs {
     readonly instruction?: string;
 }
 
-export async function editSelection(deps: EditSelectionDeps, args?: EditSelectionArgs): Promise<boolean> {
+/** True when an edit was applied; `refused` when the selection or the answer does not fit (also told to the user). */
+export async function editSelection(deps: EditSelectionDeps, args?: EditSelectionArgs): Promise<boolean | { refused: string }> {
     const editor = vscode.window.activeTextEditor;
     if (!editor) {
         void vscode.window.showInformationMessage('Zeta: open a file and select the code to edit.');
@@ -71,11 +78,21 @@ export async function editSelection(deps: EditSelectionDeps, args?: EditSelectio
         void vscode.window.showInformationMessage('Zeta: select the code to edit.');
         return false;
     }
+    const fits = (instruction: string): { refused: string } | undefined => {
+        const check = checkChatSelection('Edit Selection', original, (code) => editMessages(code, document.languageId, instruction), deps.chatModels(), deps.settings().chatMaxTokens, true);
+        return check.ok ? undefined : refuse(check.message);
+    };
+    // Before the user types an instruction for a selection that cannot fit anyway.
+    const tooLarge = fits('');
+    if (tooLarge) return tooLarge;
     const instruction =
         typeof args?.instruction === 'string' && args.instruction.trim() !== ''
             ? args.instruction
             : await vscode.window.showInputBox({ title: 'Zeta: Edit Selection', prompt: 'How should the selected code change?', placeHolder: 'e.g. add input validation and a doc comment', ignoreFocusOut: true });
     if (!instruction || instruction.trim() === '') return false;
+    const stillTooLarge = fits(instruction);
+    if (stillTooLarge) return stillTooLarge;
+    const maxTokens = deps.settings().chatMaxTokens;
     const version = document.version;
     const fileName = document.uri.path.split('/').pop() || 'untitled';
 
@@ -90,7 +107,7 @@ export async function editSelection(deps: EditSelectionDeps, args?: EditSelectio
                         kind: 'edit',
                         doc: document.uri.toString(),
                         messages: editMessages(original, document.languageId, instruction),
-                        maxTokens: Math.max(deps.settings().chatMaxTokens, Math.ceil(original.length / 2)),
+                        maxTokens,
                         onToken: () => {
                             tokens++;
                             if (tokens % 16 === 0) progress.report({ message: `${tokens} tokens` });
@@ -107,6 +124,11 @@ export async function editSelection(deps: EditSelectionDeps, args?: EditSelectio
         },
     );
     if (!result) return false;
+    if (result.generatedTokens >= maxTokens) {
+        return refuse(
+            `the ${result.modelId} model's edit reached the answer limit (${maxTokens} tokens, zeta.chatMaxTokens) before it ended, so it may be cut short; it was not proposed. Select less code or raise zeta.chatMaxTokens.`,
+        );
+    }
     const edited = extractEditedCode(result.text ?? '', original);
     deps.log.info(`edit #${result.taskId} by ${result.modelId} (${result.generatedTokens} tokens): ${result.decision.reason}`);
     if (edited === original) {
@@ -140,6 +162,11 @@ export async function editSelection(deps: EditSelectionDeps, args?: EditSelectio
 async function closeDiffTabs(proposed: vscode.Uri): Promise<void> {
     const tabs = vscode.window.tabGroups.all.flatMap((g) => g.tabs).filter((t) => t.input instanceof vscode.TabInputTextDiff && t.input.modified.toString() === proposed.toString());
     if (tabs.length > 0) await vscode.window.tabGroups.close(tabs, true);
+}
+
+function refuse(message: string): { refused: string } {
+    void vscode.window.showWarningMessage(`Zeta: ${message}`);
+    return { refused: message };
 }
 
 function truncate(s: string, n: number): string {

@@ -17,12 +17,14 @@ import { EvalTurns } from '../core/evalTurns';
 import { createFileTextStore, createRouter, defaultRoutingSettings } from '../core/router';
 import type { ParsedSettings, RoutingInternals } from '../core/userSettings';
 import type { DecisionRecord, Router } from '../core/tasks';
+import type { ChatMessage, ModelBackend } from '../core/backend';
+import { estimateTokens } from '../core/selectionLimit';
 import { AnswerPanel } from './answerPanel';
 import { COMPLETION_SCHEMES, ZetaCompletionProvider } from './completionProvider';
 import { PROPOSAL_SCHEME, ProposalProvider, editSelection, type EditSelectionArgs } from './editSelection';
 import { LoadView } from './loadView';
 import { Notifier } from './notifications';
-import { explainMessages, refactorPlanMessages } from './prompts';
+import { checkChatSelection, explainMessages, refactorPlanMessages, type ChatModel } from './prompts';
 import { SettingsService } from './settingsService';
 import { chooseModelFiles, downloadRecommendedModels, maybeShowFirstRun, openWalkthrough, type SetupDeps } from './setup';
 import { WorkspaceSearch } from './search/workspaceSearch';
@@ -106,10 +108,17 @@ async function start(context: vscode.ExtensionContext, log: vscode.LogOutputChan
         // One evaluation thread for the models on the CPU: their native calls take turns here, and the
         // router reads who holds it and who waits, for the load view.
         const evalTurns = new EvalTurns();
+        const backendFactory = createLlamaCppBackendFactory({ runtime: provider, clock, log: (m) => log.debug(m), turns: evalTurns });
+        /** The current backend of each model id (a reconfiguration replaces it): token counts for the selection check. */
+        const backends = new Map<string, ModelBackend>();
         const zetaRouter = createRouter({
             clock,
             turns: evalTurns,
-            createBackend: createLlamaCppBackendFactory({ runtime: provider, clock, log: (m) => log.debug(m), turns: evalTurns }),
+            createBackend: (spec) => {
+                const backend = backendFactory(spec);
+                backends.set(spec.id, backend);
+                return backend;
+            },
             settings: initial.routing,
             models: initial.modelSpecs,
             feedbackStore: createFileTextStore(join(storage, 'feedback.json'), { readFile, writeFile, rename, mkdir, access, open, unlink }),
@@ -147,6 +156,19 @@ async function start(context: vscode.ExtensionContext, log: vscode.LogOutputChan
             ),
         );
 
+        /**
+         * The models that could answer a chat now (configured, not failed, with a chat template), with
+         * their context and a token counter: the model's tokenizer when it is loaded, else an estimate.
+         */
+        const chatModels = (): ChatModel[] =>
+            zetaRouter.snapshot().models.flatMap((m) => {
+                const info = zetaRouter.modelInfo(m.id);
+                const backend = backends.get(m.id);
+                if (m.residency === 'failed' || !info?.hasChat || !backend) return [];
+                const loaded = m.residency === 'loaded';
+                return [{ modelId: m.id, contextSize: info.contextSize, count: (text: string) => (loaded ? { tokens: backend.countTokens(text), exact: true } : { tokens: estimateTokens(text), exact: false }) }];
+            });
+
         const panelDeps = { extensionUri: context.extensionUri, router: zetaRouter, clock, log, notifier };
         const explainPanel = own(new AnswerPanel(panelDeps, 'zeta.explain', 'Zeta: Explain'));
         const planPanel = own(new AnswerPanel(panelDeps, 'zeta.refactorPlan', 'Zeta: Refactor Plan'));
@@ -160,12 +182,11 @@ async function start(context: vscode.ExtensionContext, log: vscode.LogOutputChan
                 if (!settings.settings.features.explain) return featureOff('Explain Selection', 'explain');
                 const sel = currentSelection();
                 if (!sel) return undefined;
-                const result = await explainPanel.run(sel.subject, {
-                    kind: 'explain',
-                    doc: sel.doc,
-                    messages: explainMessages(sel.text, sel.languageId, sel.fileName),
-                    maxTokens: settings.settings.chatMaxTokens,
-                });
+                const maxTokens = settings.settings.chatMaxTokens;
+                const build = (code: string): ChatMessage[] => explainMessages(code, sel.languageId, sel.fileName);
+                const fits = checkChatSelection('Explain Selection', sel.text, build, chatModels(), maxTokens, false);
+                if (!fits.ok) return refuse(fits.message);
+                const result = await explainPanel.run(sel.subject, { kind: 'explain', doc: sel.doc, messages: build(sel.text), maxTokens });
                 return result && { modelId: result.modelId, text: result.text ?? '', reason: result.decision.reason };
             }),
         );
@@ -174,18 +195,18 @@ async function start(context: vscode.ExtensionContext, log: vscode.LogOutputChan
                 if (!settings.settings.features.refactorPlan) return featureOff('Plan Refactor', 'refactorPlan');
                 const sel = currentSelection();
                 if (!sel) return undefined;
-                const result = await planPanel.run(sel.subject, {
-                    kind: 'refactorPlan',
-                    doc: sel.doc,
-                    messages: refactorPlanMessages(sel.text, sel.languageId, sel.fileName, typeof args?.goal === 'string' ? args.goal : undefined),
-                    maxTokens: settings.settings.chatMaxTokens,
-                });
+                const maxTokens = settings.settings.chatMaxTokens;
+                const goal = typeof args?.goal === 'string' ? args.goal : undefined;
+                const build = (code: string): ChatMessage[] => refactorPlanMessages(code, sel.languageId, sel.fileName, goal);
+                const fits = checkChatSelection('Plan Refactor', sel.text, build, chatModels(), maxTokens, false);
+                if (!fits.ok) return refuse(fits.message);
+                const result = await planPanel.run(sel.subject, { kind: 'refactorPlan', doc: sel.doc, messages: build(sel.text), maxTokens });
                 return result && { modelId: result.modelId, text: result.text ?? '', reason: result.decision.reason };
             }),
         );
         own(
             vscode.commands.registerCommand('zeta.editSelection', (args?: EditSelectionArgs) =>
-                editSelection({ router: zetaRouter, settings: () => settings.settings, proposals, log, notifier }, args),
+                editSelection({ router: zetaRouter, settings: () => settings.settings, chatModels, proposals, log, notifier }, args),
             ),
         );
         own(vscode.commands.registerCommand('zeta.showLoad', () => loadView.show()));
@@ -243,6 +264,12 @@ async function start(context: vscode.ExtensionContext, log: vscode.LogOutputChan
         await provider?.dispose().catch(() => undefined);
         throw e;
     }
+}
+
+/** A request refused before it was sent (the selection does not fit): told to the user, and returned to a caller. */
+function refuse(message: string): { refused: string } {
+    void vscode.window.showWarningMessage(`Zeta: ${message}`);
+    return { refused: message };
 }
 
 function featureOff(name: string, key: string): undefined {

@@ -1,42 +1,73 @@
 /**
- * Chat prompts for Explain Selection, Plan Refactor and Edit Selection, and the parsing of an
- * edit's answer. Pure (no vscode). Selections are capped so that prompt + answer fit a model's
- * context; the cap is in characters (about 3 per token for code).
+ * Chat prompts for Explain Selection, Plan Refactor and Edit Selection, the size check of a
+ * selection against the models that could answer, and the parsing of an edit's answer. Pure (no
+ * vscode). A selection is sent whole or refused (src/core/selectionLimit.ts), never cut.
  */
 import type { ChatMessage } from '../core/backend';
+import { TEMPLATE_TOKENS_PER_MESSAGE, checkSelection, type SelectionCheck, type TokenCount } from '../core/selectionLimit';
 
-export const MAX_SELECTION_CHARS = 9000;
+/** A model that could answer a chat now, and how it counts tokens (exact when loaded, else an estimate). */
+export interface ChatModel {
+    readonly modelId: string;
+    readonly contextSize: number;
+    readonly count: (text: string) => TokenCount;
+}
+
+/**
+ * Whether `code` fits a chat built by `messages` with an answer of `maxTokens`, on the roomiest of
+ * `models`. `answerIsSelection`: the answer rewrites the selection (Edit Selection).
+ */
+export function checkChatSelection(
+    what: string,
+    code: string,
+    messages: (code: string) => ChatMessage[],
+    models: readonly ChatModel[],
+    maxTokens: number,
+    answerIsSelection: boolean,
+): SelectionCheck {
+    const empty = messages('');
+    return checkSelection({
+        what,
+        chars: code.length,
+        lines: code.split('\n').length,
+        maxTokens,
+        answerIsSelection,
+        models: models.map((m) => {
+            let tokens = TEMPLATE_TOKENS_PER_MESSAGE * empty.length;
+            let exact = true;
+            for (const msg of empty) {
+                const c = m.count(msg.content);
+                tokens += c.tokens;
+                exact &&= c.exact;
+            }
+            return { modelId: m.modelId, contextSize: m.contextSize, overhead: { tokens, exact }, selection: m.count(code) };
+        }),
+    });
+}
 
 function fence(code: string, languageId: string): string {
     const ticks = code.includes('```') ? '~~~~' : '```';
     return `${ticks}${languageId}\n${code}\n${ticks}`;
 }
 
-function capped(code: string): { code: string; note: string } {
-    if (code.length <= MAX_SELECTION_CHARS) return { code, note: '' };
-    return { code: code.slice(0, MAX_SELECTION_CHARS), note: `\n(The selection was cut to its first ${MAX_SELECTION_CHARS} characters.)` };
-}
-
 export function explainMessages(code: string, languageId: string, fileName: string): ChatMessage[] {
-    const c = capped(code);
     return [
         {
             role: 'system',
             content: 'You are Zeta, a coding assistant inside VS Code. Explain code clearly and concisely in Markdown: what it does, how it does it, and anything subtle or risky. Use short paragraphs, lists and `code` spans; no preamble.',
         },
-        { role: 'user', content: `Explain this ${languageId} code from ${fileName}:\n\n${fence(c.code, languageId)}${c.note}` },
+        { role: 'user', content: `Explain this ${languageId} code from ${fileName}:\n\n${fence(code, languageId)}` },
     ];
 }
 
 export function refactorPlanMessages(code: string, languageId: string, fileName: string, goal: string | undefined): ChatMessage[] {
-    const c = capped(code);
     const aim = goal && goal.trim() !== '' ? `The goal: ${goal.trim()}.` : 'Improve readability, structure and testability without changing behaviour.';
     return [
         {
             role: 'system',
             content: 'You are Zeta, a coding assistant inside VS Code. Write refactoring plans in Markdown: a one-line summary, then numbered steps, each small and safe, naming the functions or lines it touches, with risks and how to test each step. No full rewrites.',
         },
-        { role: 'user', content: `Plan a refactor of this ${languageId} code from ${fileName}. ${aim}\n\n${fence(c.code, languageId)}${c.note}` },
+        { role: 'user', content: `Plan a refactor of this ${languageId} code from ${fileName}. ${aim}\n\n${fence(code, languageId)}` },
     ];
 }
 

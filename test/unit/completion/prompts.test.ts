@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { MAX_SELECTION_CHARS, editMessages, explainMessages, extractEditedCode, refactorPlanMessages } from '../../../src/vscode/prompts';
+import { editMessages, explainMessages, extractEditedCode, refactorPlanMessages } from '../../../src/vscode/prompts';
 
 describe('chat prompts and edit answers', () => {
     it('fences the selection with its language and names the file', () => {
@@ -10,10 +10,10 @@ describe('chat prompts and edit answers', () => {
         assert.match(explainMessages('x = """```"""', 'python', 'b.py')[1].content, /~~~~python\n/);
     });
 
-    it('caps long selections and says so', () => {
-        const m = refactorPlanMessages('x'.repeat(MAX_SELECTION_CHARS + 10), 'js', 'big.js', 'split it');
+    it('sends a long selection whole (a selection too large for the context is refused before, never cut)', () => {
+        const m = refactorPlanMessages('x'.repeat(20_000), 'js', 'big.js', 'split it');
         assert.match(m[1].content, /The goal: split it\./);
-        assert.match(m[1].content, /cut to its first/);
+        assert.ok(m[1].content.includes('x'.repeat(20_000)));
     });
 
     it('edit prompt carries the instruction', () => {
