@@ -334,10 +334,16 @@ function errorCode(e: unknown): string {
 }
 
 /** A skip for an error from the file system; an abort is rethrown. */
-function skipForError(e: unknown, signal: AbortSignal | undefined): Skip {
+/**
+ * Why `path` is skipped after the file system refused it with `e`. A name that is not valid UTF-8
+ * (Linux allows any bytes) is listed with U+FFFD in place of its bad bytes, and no call can name
+ * it: it is reported as such, not as a file that vanished.
+ */
+function skipForError(e: unknown, signal: AbortSignal | undefined, path: string): Skip {
     if (signal?.aborted) throw signal.reason;
     const code = errorCode(e);
     const message = e instanceof Error ? e.message : String(e);
+    if ((code === 'ENOENT' || code === 'FileNotFound') && path.includes('\uFFFD')) return { reason: 'unreadable', detail: 'its name is not valid UTF-8 (rename it to index it)' };
     if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'FileNotFound' || code === 'EntryNotFound') return { reason: 'vanished', detail: message };
     if (code === 'ELOOP') return { reason: 'symlinkLoop', detail: message };
     return { reason: 'unreadable', detail: message };
@@ -497,7 +503,7 @@ class Files implements WorkspaceFiles {
                 entries = await this.fs.readDirectory(this.#abs(folder.path), signal);
             } catch (e) {
                 if (folder.path === '') throw e;
-                yield { kind: 'skipped', path: folder.path, directory: true, ...skipForError(e, signal) };
+                yield { kind: 'skipped', path: folder.path, directory: true, ...skipForError(e, signal, folder.path) };
                 continue;
             }
             const names = new Set(entries.map((e) => e.name));
@@ -539,7 +545,7 @@ class Files implements WorkspaceFiles {
         try {
             stat = await this.fs.stat(this.#abs(path), signal);
         } catch (e) {
-            return { kind: 'skipped', path, directory: false, ...skipForError(e, signal) };
+            return { kind: 'skipped', path, directory: false, ...skipForError(e, signal, path) };
         }
         if (type === 'symlink' && stat.type === 'directory') {
             const skip = this.#ruled(path, true, siblings);
@@ -556,7 +562,7 @@ class Files implements WorkspaceFiles {
         try {
             real = await this.fs.realpath(this.#abs(path), signal);
         } catch (e) {
-            return skipForError(e, signal);
+            return skipForError(e, signal, path);
         }
         if (parentReal === real || parentReal.startsWith(`${real}/`)) return { reason: 'symlinkLoop', detail: `links to ${real}, which contains it` };
         if (visited.has(real)) return { reason: 'duplicate', detail: `links to ${real}, walked already` };
@@ -580,7 +586,7 @@ class Files implements WorkspaceFiles {
         try {
             stat = await this.fs.stat(this.#abs(path), signal);
         } catch (e) {
-            return { kind: 'skipped', path, directory: false, ...skipForError(e, signal) };
+            return { kind: 'skipped', path, directory: false, ...skipForError(e, signal, path) };
         }
         const skip = this.#sized(stat);
         if (skip) return { kind: 'skipped', path, directory: stat.type === 'directory', ...skip };
@@ -607,7 +613,7 @@ class Files implements WorkspaceFiles {
             if (sized) return skipped(sized);
             bytes = await this.fs.readFile(this.#abs(path), signal);
         } catch (e) {
-            return skipped(skipForError(e, signal));
+            return skipped(skipForError(e, signal, path));
         }
         // It may have grown between stat and read.
         if (bytes.length > this.#maxBytes) return skipped(tooLarge(bytes.length, this.#maxBytes));

@@ -22,7 +22,7 @@ import { errorCode, writeAdvice } from '../router/textFileStore';
 import type { RouterLogger } from '../tasks';
 import { DEFAULT_WEIGHTS } from './calibrate';
 import { sameEmbedder } from './embedders';
-import type { ChannelWeights, ChunkInput, EmbedderIdentity, FileStamp, IndexProgress, MinedQuery, SearchIndex } from './types';
+import type { ChannelWeights, ChunkInput, EmbedderIdentity, FileStamp, IndexProgress, MinedQuery, SearchIndex, SkippedFiles } from './types';
 
 /** The workspace's files, as the index sees them (ignore rules applied by the implementation). */
 export interface IndexFiles {
@@ -99,6 +99,16 @@ export function isLexicalOnly(identity: EmbedderIdentity): boolean {
 }
 
 
+/**
+ * Skip reasons that are the user's own rules (the deny-list, excludes, .gitignore, symlinks not
+ * followed, a folder reached twice): documented behaviour, not counted in the status.
+ */
+const RULE_SKIPS: ReadonlySet<string> = new Set(['denied', 'excluded', 'gitignored', 'symlink', 'duplicate']);
+/** Skip reasons that are a problem with the file system rather than with the file's content: each is logged. */
+const PROBLEM_SKIPS: ReadonlySet<string> = new Set(['unreadable', 'symlinkLoop']);
+/** Problem skips logged one by one per scan; the rest are counted in one line. */
+const PROBLEM_LOG_LIMIT = 20;
+
 type FileJob = { readonly file: string; readonly kind: 'update' | 'delete'; readonly urgent: boolean };
 
 export class Indexer<I extends SearchIndex = SearchIndex> {
@@ -132,6 +142,10 @@ export class Indexer<I extends SearchIndex = SearchIndex> {
     private calibrationTried = false;
     private scanning = false;
     private dirtySince: number | undefined;
+    /** Files left out since the scan began, with why (not those the ignore rules leave out). */
+    private readonly skips = new Map<string, { readonly reason: string; readonly detail: string }>();
+    /** Problem skips logged in this scan. */
+    private problemsLogged = 0;
     /** Saves that failed since the last one that succeeded (0: saving works). */
     private saveFailures = 0;
     private saveTimer: TimerHandle | undefined;
@@ -158,7 +172,31 @@ export class Indexer<I extends SearchIndex = SearchIndex> {
             chunksWithVectors: stats?.chunksWithVectors ?? 0,
             state: this.state,
             ...(this.detail !== undefined ? { detail: this.detail } : {}),
+            ...(this.skips.size > 0 ? { skipped: this.skippedFiles() } : {}),
         };
+    }
+
+    /**
+     * A file or folder was left out (the caller's file rules say why: files.ts `SkipReason`). Files
+     * left out for what they are, or for a file-system problem, are counted in the progress; a
+     * problem (unreadable, a symlink loop) is logged too. A file indexed later is uncounted.
+     */
+    skipped(file: string, reason: string, detail: string): void {
+        if (RULE_SKIPS.has(reason)) return;
+        if (this.skips.get(file)?.reason === reason) return;
+        this.skips.set(file, { reason, detail });
+        if (PROBLEM_SKIPS.has(reason)) {
+            if (this.problemsLogged < PROBLEM_LOG_LIMIT) this.deps.logger?.warn(`search index: skipped ${file}: ${detail}`);
+            else if (this.problemsLogged === PROBLEM_LOG_LIMIT) this.deps.logger?.warn('search index: more files skipped for the same kinds of reasons; the status counts them');
+            this.problemsLogged++;
+        }
+        this.changedNow();
+    }
+
+    private skippedFiles(): SkippedFiles {
+        const byReason: Record<string, number> = {};
+        for (const { reason } of this.skips.values()) byReason[reason] = (byReason[reason] ?? 0) + 1;
+        return { files: this.skips.size, byReason };
     }
 
     /**
@@ -327,6 +365,8 @@ export class Indexer<I extends SearchIndex = SearchIndex> {
         const index = this.current!;
         const seen = new Set<string>();
         let listed = 0;
+        this.skips.clear();
+        this.problemsLogged = 0;
         for await (const { file, stamp } of this.deps.files.list(signal)) {
             seen.add(file);
             listed++;
@@ -358,6 +398,7 @@ export class Indexer<I extends SearchIndex = SearchIndex> {
     private async processFile(job: FileJob, signal: AbortSignal): Promise<void> {
         const index = this.current!;
         if (job.kind === 'delete') {
+            this.skips.delete(job.file);
             index.removeFile(job.file);
             this.forgetWaits(job.file);
             this.markDirty();
@@ -386,6 +427,7 @@ export class Indexer<I extends SearchIndex = SearchIndex> {
             return;
         }
         const need = index.setFile(job.file, read.stamp, chunks);
+        if (this.skips.delete(job.file)) this.changedNow();
         this.forgetWaits(job.file);
         if (!isLexicalOnly(index.identity)) {
             const queue = job.urgent ? this.urgentPending : this.pending;

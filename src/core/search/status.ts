@@ -15,7 +15,34 @@ export interface StatusText {
 
 const n = (x: number): string => x.toLocaleString('en-US');
 
+/** A skip reason (files.ts `SkipReason`) as the status names it. */
+const SKIP_WORDS: Readonly<Record<string, string>> = {
+    binary: 'binary',
+    tooLarge: 'over zeta.search.maxFileKB',
+    invalidUtf8: 'not UTF-8',
+    generated: 'generated',
+    minified: 'minified',
+    symlinkLoop: 'symlink loops',
+    vanished: 'gone while read',
+    notAFile: 'not regular files',
+    unreadable: 'unreadable (see the log)',
+};
+
+/** "; 7 files left out: 3 binary, 2 over zeta.search.maxFileKB, ..." (most first), or "" when none. */
+export function describeSkipped(p: IndexProgress): string {
+    const s = p.skipped;
+    if (!s || s.files === 0) return '';
+    const parts = Object.entries(s.byReason)
+        .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
+        .map(([reason, count]) => `${n(count)} ${SKIP_WORDS[reason] ?? reason}`);
+    return `; ${n(s.files)} ${s.files === 1 ? 'file' : 'files'} left out: ${parts.join(', ')}`;
+}
+
 export function describeProgress(p: IndexProgress, lexicalOnly: boolean): string {
+    return describeState(p, lexicalOnly) + (p.state === 'idle' || p.state === 'indexing' || p.state === 'paused' ? describeSkipped(p) : '');
+}
+
+function describeState(p: IndexProgress, lexicalOnly: boolean): string {
     const files = `${n(p.filesDone)} / ${n(p.files)} files`;
     switch (p.state) {
         case 'disabled':

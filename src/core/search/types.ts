@@ -132,6 +132,18 @@ export interface IndexProgress {
     readonly state: 'idle' | 'scanning' | 'indexing' | 'paused' | 'disabled' | 'failed';
     /** Why it is paused, disabled or failed, in words. */
     readonly detail?: string;
+    /**
+     * Files left out since the last scan for what they are or what happened to them (binary, too
+     * large, unreadable, a symlink loop, ...), counted per reason; files the ignore rules leave out
+     * are not counted here. Absent when none.
+     */
+    readonly skipped?: SkippedFiles;
+}
+
+export interface SkippedFiles {
+    readonly files: number;
+    /** Reason (files.ts `SkipReason`) -> files. */
+    readonly byReason: Readonly<Record<string, number>>;
 }
 
 /** When a file was last indexed: a cheap start-up scan re-reads only files whose stamp changed. */

@@ -59,7 +59,6 @@ export class WorkspaceSearch implements vscode.Disposable {
     private readonly status: Throttle;
     private files: FolderFiles;
     private rulesKey = '';
-    private readonly skipped = new Map<string, number>();
 
     constructor(private readonly deps: WorkspaceSearchDeps) {
         const { context, router, clock, log } = deps;
@@ -190,7 +189,8 @@ export class WorkspaceSearch implements vscode.Disposable {
                 };
             });
         return folderFiles(folders, (file, skip) => {
-            this.skipped.set(skip.reason, (this.skipped.get(skip.reason) ?? 0) + 1);
+            // Counted in the status by reason (those the ignore rules leave out are not); each one traced.
+            this.indexer.skipped(file, skip.reason, skip.detail);
             this.deps.log.trace(`search: skipped ${file}: ${skip.detail}`);
         });
     }

@@ -74,7 +74,10 @@ export async function startHarness(o: HarnessOptions): Promise<Harness> {
     const skipped: Harness['skipped'] = [];
     const states: string[] = [];
     const wfs = o.workspaceFs ?? workspaceFsFromNode(fsp);
-    const files = folderFiles([{ name: 'ws', root: o.root, files: workspaceFiles(wfs, o.root, { maxFileKB: 512, ...o.rules }) }], (file, skip) => skipped.push({ file, skip }));
+    const files = folderFiles([{ name: 'ws', root: o.root, files: workspaceFiles(wfs, o.root, { maxFileKB: 512, ...o.rules }) }], (file, skip) => {
+        skipped.push({ file, skip });
+        indexer.skipped(file, skip.reason, skip.detail); // as the editor wires it (workspaceSearch.ts)
+    });
     const indexer = new Indexer<InMemorySearchIndex>({
         files,
         chunker: createChunker(undefined),
