@@ -1,0 +1,144 @@
+/**
+ * The model file deleted or replaced while llama.cpp has it loaded (real backends, tiny generated
+ * models, each test on its own copy in a temporary folder). llama.cpp maps the file: a deleted or
+ * renamed-over file keeps its old contents mapped, so work in flight settles and the model keeps
+ * serving from the mapping; a reload reads the path again and either loads what is there now or
+ * refuses it with a ModelFileError that names the file and the problem. Replacing is done as
+ * downloaders and editors do it, by writing a new file and renaming it over the old one (never
+ * truncating the mapped file in place, which would fault the process on its next page read).
+ */
+import { strict as assert } from 'node:assert';
+import { unlinkSync } from 'node:fs';
+import { copyFile, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ModelSpec } from '../../src/core/backend';
+import type { Task } from '../../src/core/tasks';
+import { createLlamaProvider, type LlamaProvider } from '../../src/backends/llamaProvider';
+import { ensureModels, type SyntheticModels } from '../../scripts/generatedModels';
+import { code, completionTask, describeOutcome, realSpec, settledWithin, startRealRouter, waitFor, type Outcome, type RealRouter } from './support/routerHarness';
+
+/** The static policy: completions and edits always go to the coder while it can serve, so who served says whether it could. */
+const STATIC = { policy: 'static' } as const;
+
+/** Work on the coder, started and running before the file changes. */
+function coderWork(h: RealRouter, tag: string): Array<Promise<Outcome>> {
+    const tasks: Task[] = [
+        completionTask(`${tag}-1.ts`, code(20, `${tag}a`), 8),
+        completionTask(`${tag}-2.ts`, code(20, `${tag}b`), 8),
+        { kind: 'edit', doc: `${tag}-e.ts`, messages: [{ role: 'user', content: `Rename:\n${code(6, tag)}` }], maxTokens: 12 },
+    ];
+    const outcomes = tasks.map((t) => h.run(t));
+    assert.ok(h.router.snapshot().models.find((m) => m.id === 'coder')!.inFlight > 0, 'the coder is working when its file changes');
+    return outcomes;
+}
+
+/** Reloads the coder through the settings (a changed context size needs a new backend), from `path`. */
+async function reloadCoder(h: RealRouter, path: string, contextSize: number): Promise<void> {
+    const specs: ModelSpec[] = h.specs.map((s) => (s.id === 'coder' ? realSpec('coder', path, { contextSize }) : s));
+    await settledWithin(h.router.reconfigure(specs, h.settings), 'reconfigure');
+    await waitFor(() => {
+        const r = h.router.snapshot().models.find((m) => m.id === 'coder')!.residency;
+        return r === 'loaded' || r === 'failed';
+    }, 'the coder reloaded or refused');
+}
+
+function coderSnapshot(h: RealRouter): ReturnType<RealRouter['router']['snapshot']>['models'][number] {
+    return h.router.snapshot().models.find((m) => m.id === 'coder')!;
+}
+
+describe('faults: the model file deleted or replaced while loaded', function () {
+    this.timeout(120_000);
+
+    let models: SyntheticModels;
+    let provider: LlamaProvider;
+    let h: RealRouter | undefined;
+    let dir: string;
+
+    before(async function () {
+        this.timeout(180_000);
+        models = await ensureModels('tiny');
+        provider = createLlamaProvider({ gpu: false, maxThreads: 1 });
+    });
+
+    beforeEach(async () => {
+        dir = await mkdtemp(join(tmpdir(), 'zeta-modelfile-'));
+    });
+
+    afterEach(async () => {
+        await h?.dispose();
+        h = undefined;
+        await rm(dir, { recursive: true, force: true });
+    });
+
+    after(async () => {
+        await provider?.dispose();
+    });
+
+    it('deleted: work in flight settles, the model serves on from its mapping, a reload says the file is missing, and a restored file loads again', async () => {
+        const path = join(dir, 'coder.gguf');
+        await copyFile(models.coder, path);
+        h = await startRealRouter({ paths: { ...models, coder: path }, runtime: provider, settings: STATIC });
+        const work = coderWork(h, 'del');
+        unlinkSync(path);
+        for (const o of await Promise.all(work)) assert.ok(o.ok, describeOutcome(o));
+        // Still serving from the mapped file.
+        const after = await h.run(completionTask('after.ts', code(8, 'after'), 4));
+        assert.ok(after.ok, describeOutcome(after));
+        assert.equal(after.value.modelId, 'coder');
+
+        await reloadCoder(h, path, 512);
+        const refused = coderSnapshot(h);
+        assert.equal(refused.residency, 'failed');
+        assert.ok(refused.error?.startsWith(path), `the error names the file: ${refused.error}`);
+        assert.match(refused.error ?? '', /not found|no such file|does not exist|missing/i);
+        // Its tasks go to the other models meanwhile.
+        const elsewhere = await h.run(completionTask('elsewhere.ts', code(8, 'e'), 4));
+        assert.ok(elsewhere.ok, describeOutcome(elsewhere));
+        assert.notEqual(elsewhere.value.modelId, 'coder');
+
+        await copyFile(models.coder, path);
+        await reloadCoder(h, path, 1024);
+        assert.equal(coderSnapshot(h).residency, 'loaded', coderSnapshot(h).error);
+        const back = await h.run(completionTask('back.ts', code(8, 'back'), 4));
+        assert.ok(back.ok, describeOutcome(back));
+        assert.equal(back.value.modelId, 'coder');
+        await h.assertNoSequencesHeld();
+        const replaced = h.all.filter((b) => b !== h!.faulty.get('coder') && ![...h!.faulty.values()].includes(b));
+        assert.equal(replaced.length, 2, 'two coder backends were replaced');
+        await waitFor(() => replaced.every((b) => b.stats().contextsOpen === 0 && !b.stats().loaded), 'the replaced coder backends unloaded');
+    });
+
+    it('replaced by other bytes: work in flight settles on the old mapping, a reload refuses the file naming the problem, and a valid replacement loads', async () => {
+        const path = join(dir, 'coder.gguf');
+        await copyFile(models.coder, path);
+        h = await startRealRouter({ paths: { ...models, coder: path }, runtime: provider, settings: STATIC });
+        const work = coderWork(h, 'rep');
+        const junk = join(dir, 'coder.gguf.partial');
+        await writeFile(junk, Buffer.alloc(64 * 1024, 0x5a));
+        await rename(junk, path);
+        for (const o of await Promise.all(work)) assert.ok(o.ok, describeOutcome(o));
+        const after = await h.run(completionTask('after.ts', code(8, 'after'), 4));
+        assert.ok(after.ok, describeOutcome(after));
+        assert.equal(after.value.modelId, 'coder');
+
+        await reloadCoder(h, path, 512);
+        const refused = coderSnapshot(h);
+        assert.equal(refused.residency, 'failed');
+        assert.ok(refused.error?.startsWith(path), `the error names the file: ${refused.error}`);
+        assert.match(refused.error ?? '', /GGUF/);
+        await h.assertServing();
+
+        // A valid file of another model under the same path: the reload reads what is there now.
+        const next = join(dir, 'coder.gguf.next');
+        await copyFile(models.reasoner, next);
+        await rename(next, path);
+        await reloadCoder(h, path, 1024);
+        assert.equal(coderSnapshot(h).residency, 'loaded', coderSnapshot(h).error);
+        assert.equal(h.router.modelInfo('coder')?.name, h.router.modelInfo('reasoner')?.name, 'the coder now runs the file found at its path');
+        const served = await h.run(completionTask('next.ts', code(8, 'next'), 4));
+        assert.ok(served.ok, describeOutcome(served));
+        assert.equal(served.value.modelId, 'coder');
+        await h.assertNoSequencesHeld();
+    });
+});
