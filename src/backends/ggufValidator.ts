@@ -298,6 +298,11 @@ function checkHyperparameters(m: GgufMetadata, arch: string, bad: Check): Hyperp
     }
     const headDim = keyLength ?? embeddingLength / maxHeads;
     const valueDim = valueLength ?? embeddingLength / maxHeads;
+    // Standard transformers create attention tensors in every layer: a layer with no (KV) heads
+    // gives a zero dimension (llama-model-loader.cpp: GGML_ASSERT(t_meta.ne[dim] >= 1)).
+    if (EQUAL_KV_HEADS.has(arch) && (heads.includes(0) || headsKv.includes(0))) {
+        bad('badMetadata', `a layer has 0 attention heads or KV heads, which ${arch} models cannot have (llama.cpp would abort)`);
+    }
     if (EQUAL_KV_HEADS.has(arch) && headDim !== valueDim) {
         bad('badMetadata', `key head size ${headDim} differs from value head size ${valueDim}, which ${arch} models cannot have (llama.cpp would abort)`);
     }

@@ -285,7 +285,8 @@ function parseHeader(c: Cursor, limits: GgufReadLimits): { version: number; meta
     for (let i = 0; i < kvCount; i++) {
         const at = c.pos;
         const key = c.string(`key ${i}`);
-        if (key.length === 0) throw new Invalid({ kind: 'badMetadata', message: `metadata key ${i} is empty`, position: at });
+        // gguf.cpp asserts a non-empty key, and some readers see keys as C strings: none may hold a NUL.
+        if (key.length === 0 || key.includes('\0')) throw new Invalid({ kind: 'badMetadata', message: `metadata key ${i} is empty or holds a NUL byte`, position: at });
         if (metadata.has(key)) throw new Invalid({ kind: 'badMetadata', message: `duplicate metadata key ${key}`, position: at });
         metadata.set(key, readValue(c, key));
     }

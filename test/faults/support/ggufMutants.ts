@@ -347,7 +347,7 @@ function tokensOf(m: Map<string, GgufValue>): string[] {
 
 function structuralMutation(r: Rng, s: Spec): string {
     const m = s.metadata;
-    const blocks = Number((m.get('llama.block_count') as { value: number }).value) || 1;
+    const blocks = Number((m.get('llama.block_count') as { value?: unknown } | undefined)?.value) || 1;
     switch (r.int(14)) {
         case 0: {
             // Two equal token texts: a copy of another token, or one byte changed to match it.
