@@ -5,8 +5,9 @@
  * work while a completion elsewhere reads its prompt. Zeta drops a completion that can no longer
  * meet its objective rather than show it late.
  *
- * Invariants: a job is in at most one queue; `m.running.length + m.abandoned <= m.slots`; work starts only on a
- * loaded, non-retired model; every call started is tracked until it settles (`drain`).
+ * Invariants: a job is in at most one queue; `m.running.length + m.abandoned <= m.slots` (calls
+ * the watchdog gave up on keep their slot until they return); work starts only on a loaded,
+ * non-retired model; every call started is tracked until it settles (`drain`).
  * Units: ms (clock).
  */
 import type { Clock } from '../clock';
