@@ -8,9 +8,16 @@ import { strict as assert } from 'node:assert';
 import type { TokenGate } from '../../src/core/backend';
 import { SystemClock } from '../../src/core/clock';
 import { LlamaCppBackend, validateGguf } from '../../src/backends';
-import { createLlamaProvider, type LlamaProvider } from '../../src/backends/llamaProvider';
+import { createLlamaProvider, type LlamaProvider, type LlamaRuntime } from '../../src/backends/llamaProvider';
+import { ModelFileError } from '../../src/core/errors';
 import { ensureModels, type SyntheticModels } from '../../scripts/generatedModels';
 import { realSpec, settledWithin } from './support/routerHarness';
+
+/** `target[prop]`, with methods bound to `target` (node-llama-cpp's objects use private fields). */
+function bound(target: object, prop: string | symbol): unknown {
+    const v: unknown = Reflect.get(target, prop, target);
+    return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+}
 
 describe('faults: the backend counts sequences held and contexts open', function () {
     this.timeout(120_000);
@@ -49,6 +56,39 @@ describe('faults: the backend counts sequences held and contexts open', function
         await embedder.unload();
         assert.equal(coder.stats().contextsOpen, 0);
         assert.equal(embedder.stats().contextsOpen, 0);
+    });
+
+    it("a load that fails after an embedder's embedding context exists leaves no context open", async () => {
+        // The warm-up (after the embedding context is created) fails: its first step tokenizes " warm".
+        const runtime = async (): Promise<LlamaRuntime> => {
+            const rt = await provider();
+            const llama = new Proxy(rt.llama, {
+                get: (target, prop) => {
+                    if (prop !== 'loadModel') return bound(target, prop);
+                    return async (options: Parameters<typeof target.loadModel>[0]) => {
+                        const model = await target.loadModel(options);
+                        return new Proxy(model, {
+                            get: (m, p) =>
+                                p === 'tokenize'
+                                    ? (text: unknown, ...rest: unknown[]) => {
+                                          if (text === ' warm') throw new Error('injected: the warm-up failed');
+                                          return (m.tokenize as (...a: unknown[]) => unknown).call(m, text, ...rest);
+                                      }
+                                    : bound(m, p),
+                        });
+                    };
+                },
+            });
+            return { ...rt, llama, logMark: () => rt.logMark(), errorsSince: (mark: number) => rt.errorsSince(mark) };
+        };
+        const embedder = new LlamaCppBackend({ runtime, clock: new SystemClock(), validate: validateGguf, warmUp: 'always' });
+        const e = await embedder.load(realSpec('embedder', models.embedder), new AbortController().signal).then(
+            () => undefined,
+            (x: unknown) => x,
+        );
+        assert.ok(e instanceof ModelFileError && e.problem === 'loadFailed', String(e));
+        assert.match(e.message, /injected: the warm-up failed/);
+        assert.equal(embedder.stats().contextsOpen, 0, 'the context and the embedding context were both disposed');
     });
 
     it('sequences: held from a call taking one until it returns, also when aborted mid-call', async () => {
