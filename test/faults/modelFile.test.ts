@@ -8,10 +8,11 @@
  * truncating the mapped file in place, which would fault the process on its next page read).
  */
 import { strict as assert } from 'node:assert';
+import { spawn } from 'node:child_process';
 import { unlinkSync } from 'node:fs';
 import { copyFile, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { ModelSpec } from '../../src/core/backend';
 import type { Task } from '../../src/core/tasks';
 import { createLlamaProvider, type LlamaProvider } from '../../src/backends/llamaProvider';
@@ -107,6 +108,40 @@ describe('faults: the model file deleted or replaced while loaded', function () 
         const replaced = h.all.filter((b) => b !== h!.faulty.get('coder') && ![...h!.faulty.values()].includes(b));
         assert.equal(replaced.length, 2, 'two coder backends were replaced');
         await waitFor(() => replaced.every((b) => b.stats().contextsOpen === 0 && !b.stats().loaded), 'the replaced coder backends unloaded');
+    });
+
+    it('cut short in place while loaded (a download restarted over it): the next request is a typed error, served elsewhere, not a crash', async () => {
+        // In a child process: llama.cpp reads weights from the mapped file, and a read past the new
+        // end of a truncated file kills the process (SIGBUS); a regression must not take the suite down.
+        const copy = join(dir, 'coder.gguf');
+        await copyFile(models.coder, copy);
+        const list = join(dir, 'models.json');
+        await writeFile(list, JSON.stringify(models));
+        const child = spawn(process.execPath, ['--require', 'tsx/cjs', resolve(__dirname, 'support', 'truncatedModelChild.ts'), list, copy, '0'], {
+            cwd: resolve(__dirname, '..', '..'),
+            stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let out = '';
+        let err = '';
+        child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+        child.stderr.setEncoding('utf8').on('data', (d: string) => (err = (err + d).slice(-4000)));
+        const exit = await settledWithin(
+            new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) => child.on('close', (code, signal) => done({ code, signal }))),
+            'the child',
+        ).finally(() => child.kill('SIGKILL'));
+        const steps = new Map<string, string>();
+        for (const line of out.split('\n')) {
+            if (!line.startsWith('{')) continue;
+            const { step, value } = JSON.parse(line) as { step: string; value: string };
+            steps.set(step, value);
+        }
+        assert.ok(out.includes('done\n'), `the child died (code ${exit.code}, signal ${exit.signal}) after ${[...steps.keys()].join(', ')}:\n${err}`);
+        assert.equal(exit.code, 0);
+        assert.equal(steps.get('before'), 'served by coder');
+        assert.match(steps.get('after') ?? '', /^served by (reasoner|embedder)$/);
+        assert.match(steps.get('decision') ?? '', /retry after coder failed/);
+        assert.match(steps.get('coderError') ?? '', /coder\.gguf: was cut from \d+ to 0 bytes on disk while loaded; .* serves nothing until it is reloaded/);
+        assert.match(steps.get('again') ?? '', /^served by /);
     });
 
     it('replaced by other bytes: work in flight settles on the old mapping, a reload refuses the file naming the problem, and a valid replacement loads', async () => {

@@ -31,7 +31,7 @@ import { inspectKey, inspectModel, type ModelFileValidator } from './describe';
 import { embedTexts, embeddingContext } from './embed';
 import { ListenerFailure, generateOnSequence, nativeCalls, type TokenCounters, type Usage } from './generate';
 import { loadModel, unloadModel } from './load';
-import type { Env, Loaded } from './loaded';
+import { mappedFileProblem, type Env, type Loaded } from './loaded';
 import { prepareChat, prepareGenerate, tokenizeRecent, type PreparedPrompt } from './prompts';
 
 export interface LlamaCppBackendOptions {
@@ -259,6 +259,11 @@ export class LlamaCppBackend implements ModelBackend {
         const loaded = this.state;
         const id = loaded?.spec.id ?? this.lastInfo?.id ?? 'model';
         if (!loaded) return Promise.reject(new ModelRuntimeError(id, 'notLoaded', `${operation}: the model is not loaded`));
+        const broken = mappedFileProblem(loaded);
+        if (broken) {
+            this.counters.errors++;
+            return Promise.reject(broken);
+        }
         const startedAt = this.options.clock.now();
         this.counters.requests++;
         const combined = AbortSignal.any([signal, loaded.lifetime.signal]);

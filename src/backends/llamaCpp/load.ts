@@ -3,6 +3,7 @@
  * described, see describe.ts), one context with a sequence per slot, the chat template compiled
  * and, for an embedder, the embedding context; an optional warm-up.
  */
+import { stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { LlamaContext, LlamaContextSequence, LlamaEmbeddingContext, LlamaModel, Token } from 'node-llama-cpp' with { 'resolution-mode': 'import' };
 import type { ModelInfo, ModelSpec } from '../../core/backend';
@@ -31,6 +32,9 @@ export const WARM_UP_TOKENS = 1024;
 export async function loadModel(env: Env, spec: ModelSpec, inspected: ModelInfo, runtime: LlamaRuntime, signal: AbortSignal): Promise<Loaded> {
     const { llama } = runtime;
     const started = env.clock.now();
+    // The file llama.cpp maps (see `mappedFileProblem`); stat before the load, which maps what is there then.
+    const st = await stat(spec.path).catch(() => undefined);
+    const file = st && { dev: st.dev, ino: st.ino, size: st.size };
     const logMark = runtime.logMark();
     let model: LlamaModel;
     try {
@@ -64,6 +68,7 @@ export async function loadModel(env: Env, spec: ModelSpec, inspected: ModelInfo,
         const info: ModelInfo = { ...inspected, gpu: model.gpuLayers > 0 };
         const loaded: Loaded = {
             spec,
+            file,
             info,
             runtime,
             model,

@@ -2,15 +2,26 @@
  * What the llama.cpp backend holds for one loaded model.
  */
 import type { ChatWrapper, LlamaContext, LlamaContextSequence, LlamaEmbeddingContext, LlamaModel, Token } from 'node-llama-cpp' with { 'resolution-mode': 'import' };
+import { statSync, type Stats } from 'node:fs';
 import type { FimFamily, ModelInfo, ModelSpec } from '../../core/backend';
+import { ModelFileError } from '../../core/errors';
 import type { Clock } from '../../core/clock';
 import type { EvalTurns } from '../../core/evalTurns';
 import type { RecentMemo } from '../../core/memo';
 import type { LlamaRuntime } from '../llamaProvider';
 import type { SequencePool } from '../sequencePool';
 
+/** The model file as it was when llama.cpp mapped it (undefined: it could not be read then). */
+export interface MappedFile {
+    readonly dev: number;
+    readonly ino: number;
+    /** Bytes. */
+    readonly size: number;
+}
+
 export interface Loaded {
     readonly spec: ModelSpec;
+    readonly file: MappedFile | undefined;
     readonly info: ModelInfo;
     readonly runtime: LlamaRuntime;
     readonly model: LlamaModel;
@@ -44,6 +55,33 @@ export interface Env {
 export interface OpenNative {
     /** Contexts (generation and embedding) created and not yet disposed. */
     contexts: number;
+}
+
+/**
+ * Why the model's mapped file can no longer be read safely, or undefined. llama.cpp maps the file
+ * and reads weights from it on every evaluation: a file deleted or renamed over keeps its mapped
+ * contents (another inode), but the same file cut shorter in place (a download restarted over it,
+ * `curl -o` to the same path) makes the next read of a page past its new end kill the process with
+ * SIGBUS, taking the extension host down. One `stat` per call (microseconds) turns that into a typed
+ * error; a file cut while a native call runs can still fault, which only loading without mapping
+ * would prevent.
+ */
+export function mappedFileProblem(loaded: Loaded): ModelFileError | undefined {
+    const was = loaded.file;
+    if (!was) return undefined;
+    let now: Stats | undefined;
+    try {
+        now = statSync(loaded.spec.path, { throwIfNoEntry: false });
+    } catch {
+        return undefined;
+    }
+    if (!now || now.dev !== was.dev || now.ino !== was.ino || now.size >= was.size) return undefined;
+    return new ModelFileError(
+        'truncated',
+        loaded.spec.path,
+        `was cut from ${was.size} to ${now.size} bytes on disk while loaded; llama.cpp reads the weights from the file, so this model serves nothing ` +
+            `until it is reloaded: once the file is complete, change zeta.models.${loaded.spec.role}.path (or another of its settings) or reload the window`,
+    );
 }
 
 /**
