@@ -74,6 +74,8 @@ describe('Webviews under hostile text (Chromium)', function () {
     });
 
     after(async () => {
+        // Nothing of this window is restored into the next test file's window (same workspace).
+        if (page) await closeAllEditors(page).catch(() => undefined);
         await wb?.close();
         await canary?.close();
         for (const f of [...created, fixtureAnswerFile()]) rmSync(f, { force: true });
