@@ -108,7 +108,7 @@ export class Executor {
             } else if (isEmbedTask(t)) {
                 batch = t.kind === 'embed' ? Math.min(cfg.embedBatch, t.texts.length - job.textsDone) : t.texts.length - job.textsDone;
                 const texts = batch === t.texts.length ? t.texts : t.texts.slice(job.textsDone, job.textsDone + batch);
-                vectors = await this.watched(job, m, (callSignal) => backend.embed(texts, callSignal, priority, tag));
+                vectors = await this.watched(job, m, (callSignal) => backend.embed(texts, callSignal, priority, tag), batch);
             } else {
                 gen = await this.watched(job, m, (callSignal) =>
                     backend.chat({ messages: t.messages, maxTokens: t.maxTokens, gate: job.gate, onToken: (s) => this.onToken(job, s), priority, tag }, callSignal),
@@ -190,7 +190,7 @@ export class Executor {
      * call counts as an abandoned slot of `m` (`ModelEntry.abandoned`). A call cancelled with its
      * job stays watched: a backend that does not stop is given up on the same way.
      */
-    private watched<T>(job: Job, m: ModelEntry, start: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    private watched<T>(job: Job, m: ModelEntry, start: (signal: AbortSignal) => Promise<T>, embedTexts?: number): Promise<T> {
         const { clock } = this.deps;
         const call = new AbortController();
         const forward = (): void => call.abort(job.signal.reason);
@@ -230,7 +230,7 @@ export class Executor {
             }
             ended = true;
             stopWatching();
-            const error = new StalledError(m.id, now - quietSince, stallDetail(job, m, now - quietSince));
+            const error = new StalledError(m.id, now - quietSince, stallDetail(job, m, now - quietSince, embedTexts));
             m.abandoned++;
             const returned = (): void => {
                 m.abandoned--;
@@ -242,7 +242,7 @@ export class Executor {
             giveUp(error);
         };
         const arm = (): void => {
-            job.watchdog = clock.setTimeout(check, stallMs(job, m));
+            job.watchdog = clock.setTimeout(check, stallMs(job, m, embedTexts));
         };
         arm();
         const end = (): void => {
@@ -279,17 +279,25 @@ function progress(job: Job): number {
 
 /**
  * The silence (ms) after which the current call of `job` on `m` counts as stalled: STALL_FACTOR
- * times the gap `m`'s measured speeds predict before its next progress (before the first token:
- * the predicted time to it once started, `job.firstMs`, which for an embedding is one batch; after
- * it: one decode step), and at least STALL_MIN_MS.
+ * times the gap `m`'s measured speeds predict before its next progress, and at least STALL_MIN_MS.
+ * The gap: for an embedding call of `embedTexts` texts (which shows no progress until it returns),
+ * the whole call; before the first token, the predicted time to it once started (`job.firstMs`);
+ * after it, one decode step.
  */
-export function stallMs(job: Job, m: ModelEntry): number {
-    const gap = job.tokensSeen === 0 ? job.firstMs : m.speed.decodeMsPerToken;
+export function stallMs(job: Job, m: ModelEntry, embedTexts?: number): number {
+    const gap = expectedGapMs(job, m, embedTexts);
     return Math.max(STALL_MIN_MS, STALL_FACTOR * (Number.isFinite(gap) ? gap : 0));
 }
 
-function stallDetail(job: Job, m: ModelEntry, silentMs: number): string {
-    const expected = job.tokensSeen === 0 ? `its first ${isEmbedTask(job.task) ? 'vectors' : 'token'} within ~${Math.round(job.firstMs)} ms` : `a token every ~${Math.round(m.speed.decodeMsPerToken)} ms`;
+function expectedGapMs(job: Job, m: ModelEntry, embedTexts: number | undefined): number {
+    if (embedTexts !== undefined) return embedTexts * m.speed.embedMsPerText;
+    return job.tokensSeen === 0 ? job.firstMs : m.speed.decodeMsPerToken;
+}
+
+function stallDetail(job: Job, m: ModelEntry, silentMs: number, embedTexts: number | undefined): string {
+    const gap = Math.round(expectedGapMs(job, m, embedTexts));
+    const expected =
+        embedTexts !== undefined ? `${embedTexts} vector(s) within ~${gap} ms` : job.tokensSeen === 0 ? `its first token within ~${gap} ms` : `a token every ~${gap} ms`;
     const what = job.signal.aborted ? `its ${job.kind} call did not stop after it was cancelled` : `its ${job.kind} call made no progress`;
     return `${what} for ${Math.round(silentMs)} ms (its measured speed predicted ${expected})`;
 }

@@ -181,5 +181,8 @@ describe('router watchdog: a call that stops making progress', () => {
         assert.equal(stallMs(job, m), STALL_FACTOR * 10_000, 'before the first token: the predicted time to it');
         assert.equal(stallMs({ ...job, tokensSeen: 3 } as typeof job, m), STALL_MIN_MS, 'after it: one decode step, floored');
         assert.equal(stallMs({ ...job, tokensSeen: 3 } as typeof job, { speed: { decodeMsPerToken: 2_000 } } as typeof m), STALL_FACTOR * 2_000);
+        // An embedding call shows no progress until it returns: the whole call's predicted time.
+        assert.equal(stallMs(job, { speed: { embedMsPerText: 20 } } as typeof m, 1_000), STALL_FACTOR * 20 * 1_000, 'an embedding call: all its texts');
+        assert.equal(stallMs(job, { speed: { embedMsPerText: 20 } } as typeof m, 1), STALL_MIN_MS);
     });
 });
