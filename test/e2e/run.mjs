@@ -17,7 +17,7 @@
 // output channel among them) when anything failed, land in test-results/.
 //
 // Environment: ZETA_E2E_ONLY=api|ui (one phase), ZETA_E2E_KEEP=1 (keep the temp dir),
-// ZETA_E2E_DEADLINE_S (default 420), ZETA_E2E_NO_BUILD=1 (use dist/ as it is).
+// ZETA_E2E_DEADLINE_S (default 1200), ZETA_E2E_NO_BUILD=1 (use dist/ as it is).
 import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -33,7 +33,7 @@ process.env.PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD = '1';
 const t0 = Date.now();
 const log = (msg) => console.log(`[e2e ${((Date.now() - t0) / 1000).toFixed(1).padStart(5)} s] ${msg}`);
 const only = process.env.ZETA_E2E_ONLY;
-const deadlineS = Number(process.env.ZETA_E2E_DEADLINE_S ?? 420);
+const deadlineS = Number(process.env.ZETA_E2E_DEADLINE_S ?? 1200);
 const resultsDir = join(ROOT, 'test-results');
 
 const totals = { passed: 0, failed: 0, skipped: 0 };
@@ -65,6 +65,8 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
         void finish(1);
     });
 }
+// The deadlines here (whole run, API suite, UI phase) are hang caps, well above what a busy 2-core
+// machine needs; they never judge speed (a slow machine must not turn the run red).
 const deadline = setTimeout(() => {
     log(`the workbench tests ran past ${deadlineS} s: stopping (counted as a failure)`);
     totals.failed += 1;
@@ -188,7 +190,7 @@ async function main() {
         let counts;
         try {
             const r = await runExtensionTests({
-                base: cs.url, port, folder: workspace, extensionPath, testsPath, timeoutMs: 150_000,
+                base: cs.url, port, folder: workspace, extensionPath, testsPath, timeoutMs: 400_000,
                 screenshotPath: join(resultsDir, 'api-suite-timeout.png'), onCleanup: (fn) => cleanups.push(fn), tmp,
             });
             counts = existsSync(apiResults) ? JSON.parse(readFileSync(apiResults, 'utf8')) : undefined;
@@ -211,7 +213,7 @@ async function main() {
         const counts = await runUiSuites({
             ZETA_E2E_URL: cs.url, ZETA_E2E_PORT: String(port), ZETA_E2E_WORKSPACE: workspace, ZETA_E2E_TMP: tmp,
             ZETA_E2E_RESULTS_DIR: resultsDir,
-        }, 300_000);
+        }, 900_000);
         add('UI suites (Chromium)', counts, t);
     }
 }
