@@ -52,6 +52,15 @@ const ROPE_IS_HEAD: ReadonlySet<string> = new Set([
     'ernie4_5', 'seed_oss', 'arcee',
 ]);
 
+/**
+ * Architectures whose load_tensors sizes attention tensors per layer (`n_head_kv(i)`,
+ * `n_embd_k_gqa(i)`): the only supported one whose layers may have different head counts. Every
+ * other one sizes them from layer 0 while the KV cache is sized per layer, so a per-layer
+ * head_count_kv that differs from layer 0 aborts the first evaluation
+ * (ggml.c: GGML_ASSERT(a->ne[0] == b->ne[0]) copying K into a cache row of another width).
+ */
+const PER_LAYER_ATTENTION: ReadonlySet<string> = new Set(['deci']);
+
 /** Upper bounds no real model reaches; larger values are corruption. */
 const LIMITS = {
     /** llama.cpp's LLAMA_MAX_LAYERS (an assertion). */
@@ -266,6 +275,16 @@ interface Hyperparameters {
     readonly headCountKv: number;
     /** Sum over layers of the K and V widths (head_count_kv x head size), in elements. */
     readonly kvWidthAllLayers: number;
+    /** As llama.cpp derives them: from layer 0 (`hparams.n_head()`, `n_ff()`), in elements. */
+    readonly layer0: {
+        readonly heads: number;
+        readonly headsKv: number;
+        readonly feedForward: number;
+        readonly keyHead: number;
+        readonly valueHead: number;
+        readonly rope: number;
+        readonly experts: number;
+    };
 }
 
 function checkHyperparameters(m: GgufMetadata, arch: string, bad: Check): Hyperparameters {
@@ -287,17 +306,27 @@ function checkHyperparameters(m: GgufMetadata, arch: string, bad: Check): Hyperp
     if (headsKv.length === 1 && headsKv[0] === 0) bad('badMetadata', `${k('attention.head_count_kv')} is 0`);
 
     // llama.cpp derives the head sizes from the first layer's head count (hparams.n_head()).
-    if (heads[0] === 0) bad('badMetadata', `${k('attention.head_count')} is 0 for layer 0`);
+    const heads0 = heads[0]!;
+    if (heads0 === 0) bad('badMetadata', `${k('attention.head_count')} is 0 for layer 0`);
+    if (!PER_LAYER_ATTENTION.has(arch)) {
+        for (const [key, values] of [['attention.head_count', heads], ['attention.head_count_kv', headsKv]] as const) {
+            const other = values.findIndex((x) => x !== values[0]);
+            if (other >= 0) {
+                bad('badMetadata', `${k(key)} is ${values[0]} for layer 0 but ${values[other]} for layer ${other}; ${arch} sizes every layer's attention ` +
+                    'from layer 0, so per-layer head counts must be equal (a differing head_count_kv aborts llama.cpp)');
+            }
+        }
+    }
     const keyLength = optionalInt(m, k('attention.key_length'));
     const valueLength = optionalInt(m, k('attention.value_length'));
-    if ((keyLength === undefined || valueLength === undefined) && embeddingLength % maxHeads !== 0) {
-        bad('badMetadata', `${k('attention.head_count')} ${maxHeads} does not divide ${k('embedding_length')} ${embeddingLength}`);
+    if ((keyLength === undefined || valueLength === undefined) && embeddingLength % heads0 !== 0) {
+        bad('badMetadata', `${k('attention.head_count')} ${heads0} does not divide ${k('embedding_length')} ${embeddingLength}`);
     }
     for (const [key, n] of [['attention.key_length', keyLength], ['attention.value_length', valueLength]] as const) {
         if (n !== undefined && (n <= 0 || n > LIMITS.embeddingLength)) bad('badMetadata', `${k(key)} is ${n}, outside 1..${LIMITS.embeddingLength}`);
     }
-    const headDim = keyLength ?? embeddingLength / maxHeads;
-    const valueDim = valueLength ?? embeddingLength / maxHeads;
+    const headDim = keyLength ?? embeddingLength / heads0;
+    const valueDim = valueLength ?? embeddingLength / heads0;
     // Standard transformers create attention tensors in every layer: a layer with no (KV) heads
     // gives a zero dimension (llama-model-loader.cpp: GGML_ASSERT(t_meta.ne[dim] >= 1)).
     if (EQUAL_KV_HEADS.has(arch) && (heads.includes(0) || headsKv.includes(0))) {
@@ -355,6 +384,7 @@ function checkHyperparameters(m: GgufMetadata, arch: string, bad: Check): Hyperp
     return {
         trainContextSize, embeddingLength, blockCount, feedForwardLength: maxFf, headCount: maxHeads,
         headCountKv: Math.max(...headsKv), kvWidthAllLayers,
+        layer0: { heads: heads0, headsKv: headsKv[0]!, feedForward: ff[0]!, keyHead: headDim, valueHead: valueDim, rope: ropeDims ?? headDim, experts },
     };
 }
 
@@ -410,9 +440,10 @@ function checkTokenizer(info: GgufFileInfo, bad: Check): TokenizerFacts {
             bad('badMetadata', `tokenizer has ${tokens.length} tokens but token_embd.weight has rows for ${t.dims[1]}`);
         }
     }
+    const typeValues = types?.type === 'array' ? (types.value as readonly number[]) : undefined;
+    checkTokenizerCanSpell(tokenizerModel, index, typeValues, tokens, bad);
 
     const specialTokens = new Map<string, number>();
-    const typeValues = types?.type === 'array' ? (types.value as readonly number[]) : undefined;
     if (typeValues !== undefined) {
         for (let i = 0; i < tokens.length; i++) {
             if (typeValues[i] === TOKEN_TYPE.control || typeValues[i] === TOKEN_TYPE.userDefined) specialTokens.set(tokens[i]!, i);
@@ -442,6 +473,39 @@ function checkTokenizer(info: GgufFileInfo, bad: Check): TokenizerFacts {
         }
     }
     return { tokenizerModel, vocabSize: tokens.length, specialTokens, fim, bosTokenId: id('bos_token_id'), eosTokenId: id('eos_token_id') };
+}
+
+/** A one-byte token text as the reader decodes it (bytes 0x80-0xFF alone are not UTF-8: U+DC00 + byte). */
+function singleByteText(b: number): string {
+    return String.fromCharCode(b < 0x80 ? b : 0xdc00 + b);
+}
+
+/**
+ * Rules that let llama.cpp tokenize and detokenize any text with the vocabulary; a miss is an
+ * uncaught C++ exception or an abort in the middle of tokenizing the user's text, not at load.
+ * - SentencePiece ("llama"): a piece that is not a token is spelled byte by byte with
+ *   `byte_to_token`, which looks up "<0xXX>" and then the one-byte text with
+ *   `token_to_id.at()`: a byte with neither throws std::out_of_range through the addon
+ *   (terminate). Every byte must be spellable (real SentencePiece vocabularies hold all 256).
+ * - WordPiece ("bert"): detokenizing a token typed BYTE calls `token_to_byte`, which aborts for
+ *   WordPiece (llama-vocab.cpp: GGML_ABORT), and every token is detokenized at load.
+ */
+function checkTokenizerCanSpell(model: string, index: ReadonlyMap<string, number>, types: readonly number[] | undefined, tokens: readonly string[], bad: Check): void {
+    if (model === 'llama') {
+        const missing: string[] = [];
+        for (let b = 0; b < 256; b++) {
+            const hex = `<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`;
+            if (!index.has(hex) && (b === 0 || !index.has(singleByteText(b)))) missing.push(hex);
+        }
+        if (missing.length > 0) {
+            bad('badMetadata', `the SentencePiece vocabulary cannot spell ${missing.length} byte(s) (${missing.slice(0, 4).join(', ')}${missing.length > 4 ? ', ...' : ''}): ` +
+                'no byte token and no one-byte token for them (llama.cpp would abort tokenizing text that holds them)');
+        }
+    }
+    if (model === 'bert' && types !== undefined) {
+        const i = types.findIndex((t, id) => id < tokens.length && t === TOKEN_TYPE.byte);
+        if (i >= 0) bad('badMetadata', `token ${i} (${JSON.stringify(tokens[i])}) is typed as a byte, which a WordPiece (bert) vocabulary cannot have (llama.cpp would abort)`);
+    }
 }
 
 /** Bytes: weights (the file, memory-mapped), an f16 KV cache for the context, compute buffers. */
@@ -496,6 +560,12 @@ function checkStructure(info: GgufFileInfo, bad: Check): void {
         const v = info.metadata.get(key);
         if (v !== undefined && v.type !== 'uint16') bad('badMetadata', `${key} must be a uint16, not ${v.type === 'array' ? 'an array' : v.type} (node-llama-cpp would abort)`);
     }
+    // llama_model_base::load_tensors asserts that an output tied to token_embd (no output.weight)
+    // has no output scales; with output.weight absent they belong to nothing.
+    const names = new Set(info.tensors.map((t) => t.name));
+    if (!names.has('output.weight') && (names.has('output.scale') || names.has('output.input_scale'))) {
+        bad('badMetadata', 'the file has output scales (output.scale / output.input_scale) but no output.weight (llama.cpp would abort)');
+    }
     for (const t of info.tensors) {
         // Converters store every one-dimensional tensor as F32, and llama.cpp's ops on norms,
         // biases and rope factors assume it; anything else is corruption.
@@ -506,6 +576,78 @@ function checkStructure(info: GgufFileInfo, bad: Check): void {
         }
         if (vector && t.dims.slice(1).some((d) => d !== 1)) {
             bad('badMetadata', `tensor ${t.name} has dims [${t.dims.join(', ')}], but it must be one-dimensional`);
+        }
+    }
+}
+
+/** A tensor llama.cpp's load_tensors creates: its name, its shape in ggml order, and whether it may be absent. */
+interface ExpectedTensor {
+    readonly name: string;
+    readonly ne: readonly number[];
+    readonly optional: boolean;
+}
+
+/**
+ * The tensors `llama_model_llama::load_arch_tensors` (src/models/llama.cpp) creates, with the
+ * shapes it asks for: every size from layer 0's hyperparameters, the vocabulary size from the
+ * token list. Alternatives: a fused attn_qkv or separate q/k/v; experts (expert_count > 0) or a
+ * dense feed-forward.
+ */
+function llamaTensors(info: GgufFileInfo, hp: Hyperparameters, vocabSize: number): ExpectedTensor[] {
+    const { heads, headsKv, feedForward: ff, keyHead, valueHead, rope, experts } = hp.layer0;
+    const e = hp.embeddingLength;
+    const names = new Set(info.tensors.map((t) => t.name));
+    const req = (name: string, ne: readonly number[]): ExpectedTensor => ({ name, ne, optional: false });
+    const opt = (name: string, ne: readonly number[]): ExpectedTensor => ({ name, ne, optional: true });
+    const q = keyHead * heads;
+    const k = keyHead * headsKv;
+    const v = valueHead * headsKv;
+    const out = [req('token_embd.weight', [e, vocabSize]), req('output_norm.weight', [e]), opt('output.weight', [e, vocabSize])];
+    if (rope >= 2) out.push(opt('rope_freqs.weight', [Math.floor(rope / 2)]), opt('rope_factors_long.weight', [Math.floor(rope / 2)]), opt('rope_factors_short.weight', [Math.floor(rope / 2)]));
+    for (let i = 0; i < hp.blockCount; i++) {
+        const p = `blk.${i}.`;
+        out.push(req(`${p}attn_norm.weight`, [e]), req(`${p}ffn_norm.weight`, [e]), req(`${p}attn_output.weight`, [q, e]), opt(`${p}attn_output.bias`, [e]));
+        if (names.has(`${p}attn_qkv.weight`)) {
+            out.push(req(`${p}attn_qkv.weight`, [e, q + k + v]), opt(`${p}attn_qkv.bias`, [q + k + v]));
+        } else {
+            out.push(req(`${p}attn_q.weight`, [e, q]), req(`${p}attn_k.weight`, [e, k]), req(`${p}attn_v.weight`, [e, v]),
+                opt(`${p}attn_q.bias`, [q]), opt(`${p}attn_k.bias`, [k]), opt(`${p}attn_v.bias`, [v]));
+        }
+        if (experts === 0) {
+            out.push(req(`${p}ffn_gate.weight`, [e, ff]), req(`${p}ffn_down.weight`, [ff, e]), req(`${p}ffn_up.weight`, [e, ff]),
+                opt(`${p}ffn_gate.bias`, [ff]), opt(`${p}ffn_down.bias`, [e]), opt(`${p}ffn_up.bias`, [ff]));
+        } else {
+            out.push(req(`${p}ffn_gate_inp.weight`, [e, experts]), opt(`${p}ffn_gate_exps.weight`, [e, ff, experts]),
+                req(`${p}ffn_down_exps.weight`, [ff, e, experts]), req(`${p}ffn_up_exps.weight`, [e, ff, experts]));
+        }
+    }
+    return out;
+}
+
+/** Expected tensors per architecture; an architecture without an entry is left to llama.cpp's own shape checks (a thrown error). */
+const EXPECTED_TENSORS: Readonly<Record<string, (info: GgufFileInfo, hp: Hyperparameters, vocabSize: number) => ExpectedTensor[]>> = {
+    llama: llamaTensors,
+};
+
+/**
+ * Every tensor load_tensors creates must be present (unless optional) with the shape it asks for
+ * (ggml order, trailing dimensions 1). llama.cpp throws on most mismatches itself, but a shape it
+ * accepts is what its graph later trusts: checked here, the file is refused with the tensor named
+ * before llama.cpp sees it. Types are checked for all tensors in checkStructure.
+ */
+function checkTensorShapes(info: GgufFileInfo, arch: string, hp: Hyperparameters, vocabSize: number, bad: Check): void {
+    const expected = EXPECTED_TENSORS[arch]?.(info, hp, vocabSize);
+    if (expected === undefined) return;
+    const byName = new Map(info.tensors.map((t) => [t.name, t]));
+    const pad = (ne: readonly number[]): number[] => [...ne, 1, 1, 1, 1].slice(0, 4);
+    for (const x of expected) {
+        const t = byName.get(x.name);
+        if (t === undefined) {
+            if (!x.optional) bad('badMetadata', `tensor ${x.name} is missing (${arch} needs it with shape [${x.ne.join(', ')}])`);
+            continue;
+        }
+        if (t.dims.length > 4 || pad(t.dims).some((d, i) => d !== pad(x.ne)[i])) {
+            bad('badMetadata', `tensor ${x.name} has shape [${t.dims.join(', ')}], but the hyperparameters give [${x.ne.join(', ')}]`);
         }
     }
 }
@@ -577,6 +719,7 @@ export async function validateModelFile(file: string, options: ValidateOptions, 
     const tokenizer = checkTokenizer(info, bad);
     const hp = checkHyperparameters(m, architecture, bad);
     if (info.tensors.length === 0) bad('badMetadata', 'the file has no tensors (a vocabulary-only file cannot be run)');
+    checkTensorShapes(info, architecture, hp, tokenizer.vocabSize, bad);
 
     const sequences = Math.max(1, options.sequences ?? 1);
     const splitCount = Math.max(1, optionalInt(m, 'split.count') ?? 1);

@@ -110,6 +110,8 @@ describe(`hostile GGUF files: ${FUZZ_CASES} seeded mutants (seed ${FUZZ_SEED})`,
         const sample = Array.from({ length: Math.min(FUZZ_LOADS, all.length) }, (_, k) => all[Math.floor(k * step)]!);
         this.test!.title += ` [${sample.length} of ${all.length} distinct accepted files]`;
         const outcomes = await loadInChildren(sample.map((a) => ({ path: a.file, vocabOnly: false })), { workDir: dir, batchSize: 100 });
+        const count = (s: string): number => outcomes.filter((o) => o.status === s).length;
+        this.test!.title += ` [loaded ${count('ok')}, refused with an exception ${count('err')}, killed ${count('crashed') + count('hung')}]`;
         const fatal: string[] = [];
         for (let k = 0; k < sample.length; k++) {
             const o = outcomes[k]!;

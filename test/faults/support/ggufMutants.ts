@@ -406,7 +406,9 @@ function structuralMutation(r: Rng, s: Spec): string {
         }
         case 4: {
             // Token types: random values, byte type on texts that are not <0xNN>, every token control.
-            const types = [...(m.get('tokenizer.ggml.token_type')?.value as readonly number[] ?? [])];
+            const typeValue = m.get('tokenizer.ggml.token_type');
+            // An earlier mutation may have made it a scalar or an array of strings.
+            const types = typeValue?.type === 'array' && typeValue.itemType !== 'string' ? (typeValue.value as readonly unknown[]).map(Number) : [];
             if (types.length === 0) return 'nothing (no token types)';
             const k = 1 + r.int(8);
             for (let i = 0; i < k; i++) types[r.int(types.length)] = r.pick([0, 1, 2, 3, 4, 5, 6, 7, -1, 0x7fffffff, TOKEN_TYPE.byte]);

@@ -6,7 +6,7 @@ import { validateModelFile } from '../../../src/backends/ggufValidator';
 import { ModelFileError, type ModelFileProblem } from '../../../src/core/errors';
 import { syntheticModelSpec, syntheticShape, SYNTHETIC_ROLES, SYNTHETIC_VOCABULARY } from '../../../src/core/gguf/synthetic';
 import { ggufValue, type GgufValue } from '../../../src/core/gguf/types';
-import { writeGgufToBuffer } from '../../../src/core/gguf/writer';
+import { writeGgufToBuffer, type GgufTensorSpec } from '../../../src/core/gguf/writer';
 import { writeBadModelFiles, type BadModelFiles } from '../../support/badModelFiles';
 
 async function rejection(promise: Promise<unknown>): Promise<ModelFileError> {
@@ -39,6 +39,21 @@ describe('validateModelFile', () => {
         const file = path.join(dir, name);
         await writeFile(file, await writeGgufToBuffer(spec));
         return file;
+    }
+
+    /** Writes the tiny coder with its tensor list replaced by `edit`'s result. */
+    async function tinyCoderTensorsWith(name: string, edit: (tensors: GgufTensorSpec[]) => GgufTensorSpec[]): Promise<string> {
+        const spec = syntheticModelSpec('coder', { preset: 'tiny' });
+        const file = path.join(dir, name);
+        await writeFile(file, await writeGgufToBuffer({ metadata: spec.metadata, tensors: edit([...spec.tensors]) }));
+        return file;
+    }
+
+    /** The tiny coder's token texts with `edit` applied. */
+    function editTokens(m: Map<string, GgufValue>, edit: (tokens: string[]) => void): void {
+        const tokens = [...SYNTHETIC_VOCABULARY.tokens];
+        edit(tokens);
+        m.set('tokenizer.ggml.tokens', ggufValue.strings(tokens));
     }
 
     async function expectProblem(file: string, problem: ModelFileProblem, pattern?: RegExp, budget?: number): Promise<void> {
@@ -117,6 +132,63 @@ describe('validateModelFile', () => {
         const ok = await tinyCoderWith('per-layer.gguf', (m) => m.set('llama.feed_forward_length', ggufValue.uint32s(Array<number>(layers).fill(176))));
         assert.equal((await validateModelFile(ok, { contextSize: 512 })).feedForwardLength, 176);
         await expectProblem(await tinyCoderWith('per-layer-short.gguf', (m) => m.set('llama.feed_forward_length', ggufValue.uint32s([176]))), 'badMetadata', /1 values for 3 layers/);
+    });
+
+    // What llama.cpp aborts on after it loads (found by the GGUF fuzz suite, test/faults/ggufFuzz.test.ts).
+    it('rejects a SentencePiece vocabulary that cannot spell every byte (byte_to_token throws out of the tokenizer)', async () => {
+        const byteId = (b: number): number => SYNTHETIC_VOCABULARY.tokens.indexOf(`<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`);
+        // A byte token damaged by one character: text holding byte 0xEF (as in "｜") cannot be tokenized.
+        await expectProblem(await tinyCoderWith('spm-no-0xEF.gguf', (m) => editTokens(m, (t) => { t[byteId(0xef)] = '<0xEF>\uFFFD'; })),
+            'badMetadata', /cannot spell 1 byte\(s\) \(<0xEF>\)/);
+        // A byte-level BPE vocabulary declared as SentencePiece: most bytes have no token.
+        await expectProblem(await tinyCoderWith('spm-no-bytes.gguf', (m) => editTokens(m, (t) => {
+            for (let b = 0; b < 256; b++) t[byteId(b)] = `byte-${b}`;
+        })), 'badMetadata', /cannot spell 162 byte/);
+        // The rule is llama.cpp's fallback, not the byte tokens: a one-byte token spells its byte ("A" is one).
+        const oneByte = await tinyCoderWith('spm-A-as-text.gguf', (m) => editTokens(m, (t) => { t[byteId(0x41)] = 'not-a-byte'; }));
+        assert.equal((await validateModelFile(oneByte, { contextSize: 256 })).vocabSize, SYNTHETIC_VOCABULARY.tokens.length);
+    });
+
+    it('rejects a WordPiece (bert) vocabulary with a token typed as a byte (token_to_byte aborts at load)', async () => {
+        await expectProblem(await tinyCoderWith('bert-byte-types.gguf', (m) => m.set('tokenizer.ggml.model', ggufValue.string('bert'))),
+            'badMetadata', /token 3 \("<0x00>"\) is typed as a byte.*WordPiece/);
+    });
+
+    it('rejects per-layer head counts that differ from layer 0 (llama sizes attention from layer 0, the KV cache per layer)', async () => {
+        const layers = syntheticShape('coder', 'tiny').blockCount;
+        const kv = syntheticShape('coder', 'tiny').headCountKv;
+        const fewer = kv / 2;
+        const uniform = await tinyCoderWith('kv-per-layer.gguf', (m) => m.set('llama.attention.head_count_kv', ggufValue.uint32s(Array<number>(layers).fill(kv))));
+        assert.equal((await validateModelFile(uniform, { contextSize: 256 })).headCountKv, kv);
+        const varied = Array<number>(layers).fill(kv);
+        varied[layers - 1] = fewer;
+        await expectProblem(await tinyCoderWith('kv-varies.gguf', (m) => m.set('llama.attention.head_count_kv', ggufValue.uint32s(varied))),
+            'badMetadata', new RegExp(`head_count_kv is ${kv} for layer 0 but ${fewer} for layer ${layers - 1}`));
+        await expectProblem(await tinyCoderWith('kv-zero-layer.gguf', (m) => m.set('llama.attention.head_count_kv', ggufValue.uint32s([kv, ...Array<number>(layers - 1).fill(0)]))),
+            'badMetadata', /head_count_kv/);
+    });
+
+    it('checks every llama tensor against the shape the hyperparameters give', async () => {
+        const { embeddingLength: e, headCount, headCountKv } = syntheticShape('coder', 'tiny');
+        const kvWidth = (e / headCount) * headCountKv;
+        await expectProblem(await tinyCoderTensorsWith('no-ffn-up.gguf', (ts) => ts.filter((t) => t.name !== 'blk.1.ffn_up.weight')),
+            'badMetadata', /tensor blk\.1\.ffn_up\.weight is missing/);
+        await expectProblem(await tinyCoderTensorsWith('wide-k.gguf', (ts) => ts.map((t) => (t.name === 'blk.0.attn_k.weight' ? { ...t, dims: [e, 2 * kvWidth] } : t))), 'badMetadata', new RegExp(`blk\\.0\\.attn_k\\.weight has shape \\[${e}, ${2 * kvWidth}\\], but the hyperparameters give \\[${e}, ${kvWidth}\\]`));
+        // The hyperparameters, not the tensors, are what changed: every attention tensor now disagrees.
+        await expectProblem(await tinyCoderWith('key-length.gguf', (m) => {
+            m.set('llama.attention.key_length', ggufValue.uint32(e / headCount / 2));
+            m.set('llama.attention.value_length', ggufValue.uint32(e / headCount / 2));
+            m.set('llama.rope.dimension_count', ggufValue.uint32(e / headCount / 2));
+        }), 'badMetadata', /blk\.0\.attn_output\.weight has shape/);
+        // An optional tensor is checked when present; a 3-D tensor with trailing 1s is the same shape.
+        await expectProblem(await tinyCoderTensorsWith('bad-bias.gguf', (ts) => [...ts, { name: 'blk.0.attn_q.bias', dims: [e + 1], type: 'F32', data: (t) => t.fill(0) }]),
+            'badMetadata', /blk\.0\.attn_q\.bias has shape/);
+        const trailing = await tinyCoderTensorsWith('trailing-one.gguf', (ts) => ts.map((t) => (t.name === 'blk.0.ffn_up.weight' ? { ...t, dims: [...t.dims, 1] } : t)));
+        assert.equal((await validateModelFile(trailing, { contextSize: 256 })).architecture, 'llama');
+        await expectProblem(await tinyCoderTensorsWith('output-scale.gguf', (ts) => [
+            ...ts.filter((t) => t.name !== 'output.weight'),
+            { name: 'output.scale', dims: [1], type: 'F32', data: (t) => t.fill(1) },
+        ]), 'badMetadata', /output scales/);
     });
 
     it('reads headers larger than its first read (1 MiB) and recognises other FIM token sets', async () => {
