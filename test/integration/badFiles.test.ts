@@ -107,15 +107,18 @@ describe('bad model files', function () {
         }
     });
 
-    it('a file only llama.cpp can refuse (a tensor missing) is a loadFailed error with llama.cpp\'s reason', async () => {
+    it('a file only llama.cpp can refuse (a tensor it does not expect) is a loadFailed error with llama.cpp\'s reason', async () => {
+        // The validator checks the tensors llama.cpp requires (a missing one is badMetadata); an extra
+        // one is llama.cpp's to refuse ("wrong number of tensors"), a thrown error, never an abort.
         const good = syntheticModelSpec('coder', { preset: 'tiny' });
-        const file = path.join(dir, 'missing-tensor.gguf');
-        await writeFile(file, await writeGgufToBuffer({ metadata: good.metadata, tensors: good.tensors.filter((t) => t.name !== 'blk.0.ffn_up.weight') }));
+        const file = path.join(dir, 'extra-tensor.gguf');
+        const extra = { ...good.tensors.find((t) => t.name === 'output_norm.weight')!, name: 'blk.0.zeta_extra.weight' };
+        await writeFile(file, await writeGgufToBuffer({ metadata: good.metadata, tensors: [...good.tensors, extra] }));
         const backend = create(spec(file));
         await assert.rejects(backend.load(spec(file), never), (e: unknown) => {
             assert.ok(e instanceof ModelFileError, String(e));
             assert.equal(e.problem, 'loadFailed');
-            assert.ok(e.message.includes(file) && e.message.includes('blk.0.ffn_up.weight'), e.message);
+            assert.ok(e.message.includes(file) && /wrong number of tensors/.test(e.message), e.message);
             return true;
         });
         await assertStillServing();
