@@ -7,7 +7,7 @@
  * and router (bench/soak/soak.ts), then DIR/soak.json. Exits 1, saying why, when an invariant fails:
  * a request that never settled, a sequence or context leaked, an unhandled rejection, the RSS slope
  * after warm-up at or above 20 MB/hour. Ctrl-C stops the session early and still drains, measures
- * and writes the report; a second Ctrl-C exits at once.
+ * and writes the report; a second Ctrl-C (2 s or more after the first) exits at once.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -23,8 +23,15 @@ async function main(): Promise<number> {
         if (unhandled <= 5) console.error(`unhandled rejection: ${reason instanceof Error ? (reason.stack ?? reason.message) : String(reason)}`);
     });
     const stop = new AbortController();
+    // One Ctrl-C can arrive more than once: the terminal signals the whole process group, and the
+    // wrappers (npm, tsx) relay it to this process too. A repeat within REPEAT_MS is the same one.
+    const REPEAT_MS = 2_000;
+    let firstAt: number | undefined;
     process.on('SIGINT', () => {
-        if (stop.signal.aborted) process.exit(130);
+        const now = performance.now();
+        if (firstAt !== undefined && now - firstAt > REPEAT_MS) process.exit(130);
+        if (firstAt !== undefined) return;
+        firstAt = now;
         console.log('\nCtrl-C: stopping the session, draining and writing the report (Ctrl-C again to exit now)');
         stop.abort();
     });

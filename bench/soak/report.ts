@@ -87,6 +87,13 @@ export interface SoakReport {
     readonly stoppedEarly: boolean;
     readonly seed: number;
     readonly models: string;
+    /**
+     * The allocator's settings from the environment (glibc reads MALLOC_* variables at start):
+     * "default" or e.g. "MALLOC_MMAP_THRESHOLD_=131072". With glibc's default dynamic mmap threshold,
+     * large buffers freed at a model's unload can stay in the process's heap (RSS) instead of going
+     * back to the system; a fixed threshold returns them.
+     */
+    readonly allocator: string;
     /** Samples before this are warm-up, left out of the slope (ms from the start). */
     readonly warmupMs: number;
     readonly sampleEveryMs: number;

@@ -171,6 +171,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     const ending = new AbortController();
     const onStop = (): void => ending.abort(abortError('soak stopped'));
     o.stop.addEventListener('abort', onStop, { once: true });
+    if (o.stop.aborted) onStop();
 
     // Lifecycle changes, one at a time, each undone before the next.
     const changes = Object.fromEntries(CHANGE_KINDS.map((k) => [k, 0])) as Record<ChangeKind, number>;
@@ -279,6 +280,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
         stoppedEarly,
         seed: o.seed,
         models: `generated full (${setup.models.dir}), 1 thread each, router policy zeta`,
+        allocator: allocatorSettings(),
         warmupMs,
         sampleEveryMs: SAMPLE_EVERY_MS,
         samplesSkipped: skipped,
@@ -296,6 +298,15 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     });
     log(`soak: ${after.length} memory samples after the warm-up (${samples.length} in all, ${skipped} ticks skipped)`);
     return report;
+}
+
+/** The MALLOC_* variables set in the environment (glibc's allocator settings), or "default". */
+function allocatorSettings(): string {
+    const set = Object.entries(process.env)
+        .filter(([k]) => k.startsWith('MALLOC_'))
+        .map(([k, v]) => `${k}=${v ?? ''}`)
+        .sort();
+    return set.length > 0 ? set.join(' ') : 'default';
 }
 
 /** ms as "m:ss". */

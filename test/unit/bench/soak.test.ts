@@ -151,6 +151,7 @@ function measurements(over: Partial<SoakMeasurements> = {}): SoakMeasurements {
         stoppedEarly: false,
         seed: 1,
         models: 'test',
+        allocator: 'default',
         warmupMs: 18_000,
         sampleEveryMs: 10_000,
         samplesSkipped: 0,
