@@ -149,6 +149,8 @@ export class Indexer<I extends SearchIndex = SearchIndex> {
     /** Saves that failed since the last one that succeeded (0: saving works). */
     private saveFailures = 0;
     private saveTimer: TimerHandle | undefined;
+    /** Counts changes to what the index holds (a file's chunks set or removed, another index opened). */
+    private contentVersion = 0;
 
     constructor(private readonly deps: IndexerDeps<I>) {}
 
@@ -159,6 +161,14 @@ export class Indexer<I extends SearchIndex = SearchIndex> {
 
     get weights(): ChannelWeights {
         return this.weightsInForce;
+    }
+
+    /**
+     * Changes whenever what the index holds does (a file's chunks set or removed, another index
+     * opened): an answer computed at one version may be out of date at another.
+     */
+    get version(): number {
+        return this.contentVersion;
     }
 
     progress(): IndexProgress {
@@ -348,6 +358,7 @@ export class Indexer<I extends SearchIndex = SearchIndex> {
             this.deps.onRebuild?.(loaded.problem);
         }
         this.current = loaded.index ?? this.deps.createIndex(identity);
+        this.contentVersion++;
         this.weightsInForce = loaded.weights ?? DEFAULT_WEIGHTS;
         this.pending.clear();
         this.urgentPending.clear();
@@ -583,6 +594,7 @@ export class Indexer<I extends SearchIndex = SearchIndex> {
     }
 
     private markDirty(): void {
+        this.contentVersion++;
         this.dirtySince ??= this.deps.clock.now();
         this.changedNow();
     }

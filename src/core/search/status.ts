@@ -78,3 +78,23 @@ export function statusText(p: IndexProgress, w: ChannelWeights, lexicalOnly: boo
         weights: lexicalOnly ? 'Searching by words only: configure an embedder model to search by meaning too.' : describeWeights(w),
     };
 }
+
+/** What a shown answer was computed against. */
+export interface AnswerBasis {
+    /** Share of the chunks searchable by meaning then (StatusText.percent). */
+    readonly percent: number;
+    /** The index's content version then (Indexer.version). */
+    readonly version: number;
+}
+
+/**
+ * Whether an answer computed against `then` is to be asked again `now`. A partial answer (not every
+ * chunk searchable by meaning yet) is, after `step` more points of progress and once at 100. A
+ * complete one is as soon as the index's content changed (a file saved, created or deleted after
+ * the query ran, e.g. a save whose file event arrived just after it): what the view shows never
+ * stays behind the index.
+ */
+export function answerOutdated(then: AnswerBasis, now: AnswerBasis, step: number): boolean {
+    if (then.percent < 100) return now.percent >= 100 || now.percent - then.percent >= step;
+    return now.version !== then.version;
+}

@@ -11,6 +11,7 @@
 import * as vscode from 'vscode';
 import { errorMessage, isAbortError } from '../../core/errors';
 import type { SearchResponse } from '../../core/search/query';
+import { answerOutdated, type AnswerBasis } from '../../core/search/status';
 import type { SearchFromWebview, SearchResultRow, SearchStatus, SearchToWebview } from '../../shared/messages';
 import { webviewHtml, webviewOptions } from '../webviewHtml';
 
@@ -20,7 +21,7 @@ export const SEARCH_VIEW_ID = 'zeta.search';
 export class SearchUnavailable extends Error {
     override readonly name = 'SearchUnavailable';
 }
-/** A query answered while indexing was partial is asked again after this many more points of progress. */
+/** A query answered while indexing was partial is asked again after this many more points of progress (and at 100). */
 const RERUN_STEP = 10;
 
 export interface SearchViewDeps {
@@ -28,6 +29,8 @@ export interface SearchViewDeps {
     /** Runs a search; `onUpdate` gets the lexical answer first. Rejects with the signal's reason when cancelled. */
     readonly search: (query: string, signal: AbortSignal, onUpdate: (r: SearchResponse) => void) => Promise<SearchResponse>;
     readonly status: () => SearchStatus;
+    /** The index's content version (Indexer.version). */
+    readonly indexVersion: () => number;
     readonly open: (file: string, startLine: number, endLine: number) => Promise<void>;
     readonly pause: () => void;
     readonly resume: () => void;
@@ -43,10 +46,11 @@ export class SearchView implements vscode.WebviewViewProvider, vscode.Disposable
     /** A query to put in the box once the view is ready (Zeta: Search Workspace with a selection). */
     private seed: string | undefined;
     /**
-     * The last query answered while the workspace was not fully indexed by meaning, and how far it
-     * was: it is asked again as indexing moves on (every RERUN_STEP points, and at 100%).
+     * The last query answered, and the index it was answered against: it is asked again when that
+     * answer is out of date (status.ts answerOutdated: a partial one as indexing moves on, every
+     * RERUN_STEP points and at 100%; a complete one when a file's chunks changed since).
      */
-    private partial: { seq: number; query: string; percent: number } | undefined;
+    private answered: { seq: number; query: string; basis: AnswerBasis } | undefined;
 
     constructor(private readonly deps: SearchViewDeps) {}
 
@@ -80,13 +84,21 @@ export class SearchView implements vscode.WebviewViewProvider, vscode.Disposable
         this.flushSeed();
     }
 
-    /** The index changed: the view shows its progress (when visible), and a partial answer is asked again. */
+    /** The index changed: the view shows its progress (when visible), and an answer now out of date is asked again. */
     statusChanged(): void {
         this.postStatus();
-        const p = this.partial;
-        if (!p || !this.view?.visible) return;
-        const now = this.deps.status().percent;
-        if (now >= 100 || now - p.percent >= RERUN_STEP) void this.runSearch(p.seq, p.query);
+        this.rerunIfOutdated();
+    }
+
+    /** Asks the last answered query again when its answer is out of date; a query in progress is judged when it ends. */
+    private rerunIfOutdated(): void {
+        const a = this.answered;
+        if (!a || !this.view?.visible || this.running) return;
+        if (answerOutdated(a.basis, this.basis(), RERUN_STEP)) void this.runSearch(a.seq, a.query);
+    }
+
+    private basis(): AnswerBasis {
+        return { percent: this.deps.status().percent, version: this.deps.indexVersion() };
     }
 
     dispose(): void {
@@ -125,12 +137,13 @@ export class SearchView implements vscode.WebviewViewProvider, vscode.Disposable
         this.running?.abort();
         const controller = new AbortController();
         this.running = controller;
+        // Taken before the search reads the index: a change while it runs makes its answer out of date.
+        const basis = this.basis();
         const post = (r: SearchResponse): void => {
             if (controller.signal.aborted) return;
             this.post({ type: 'results', seq, query, results: r.results.map(toRow), final: r.phase === 'final', ...noteOf(r) });
             if (r.phase !== 'final') return;
-            const percent = this.deps.status().percent;
-            this.partial = percent < 100 && query.trim() !== '' ? { seq, query, percent } : undefined;
+            this.answered = query.trim() !== '' ? { seq, query, basis } : undefined;
         };
         try {
             await this.deps.search(query, controller.signal, post);
@@ -143,7 +156,11 @@ export class SearchView implements vscode.WebviewViewProvider, vscode.Disposable
             this.deps.log.warn(`search "${query}" failed: ${errorMessage(e)}`);
             this.post({ type: 'error', seq, message: `Search failed: ${errorMessage(e)}` });
         } finally {
-            if (this.running === controller) this.running = undefined;
+            if (this.running === controller) {
+                this.running = undefined;
+                // The index may have changed while this query ran (the status updates then were not acted on).
+                if (!controller.signal.aborted) this.rerunIfOutdated();
+            }
         }
     }
 

@@ -81,6 +81,7 @@ export class WorkspaceSearch implements vscode.Disposable {
             extensionUri: context.extensionUri,
             search: (query, signal, onUpdate) => this.search(query, signal, onUpdate),
             status: () => this.viewStatus(),
+            indexVersion: () => this.indexer.version,
             open: (file, start, end) => this.open(file, start, end),
             pause: () => this.indexer.pause(),
             resume: () => this.indexer.resume(),

@@ -3,7 +3,7 @@ import type { ModelInfo } from '../../../src/core/backend';
 import { embedderIdentity, embedderPrefixes, sameEmbedder } from '../../../src/core/search/embedders';
 import { markWords, queryWords } from '../../../src/core/search/query';
 import { routerEmbeddings } from '../../../src/core/search/routerEmbeddings';
-import { describeWeights, statusText } from '../../../src/core/search/status';
+import { answerOutdated, describeWeights, statusText } from '../../../src/core/search/status';
 import { makeFixture, spec } from '../router/helpers';
 
 const info = (name: string, path = `/m/${name}.gguf`): ModelInfo => ({
@@ -89,6 +89,19 @@ describe('search: words marked in snippets, and the status in words', () => {
             [20, 25],
         ]);
         assert.deepEqual(markWords('nothing here', ['zzz']), []);
+    });
+
+    it('a shown answer is asked again when out of date: a partial one as indexing moves on, a complete one after any change to the index', () => {
+        // Partial: every 10 more points of progress, and at 100; its content changing meanwhile (files
+        // being indexed) does not by itself ask again.
+        assert.equal(answerOutdated({ percent: 40, version: 3 }, { percent: 45, version: 9 }, 10), false);
+        assert.equal(answerOutdated({ percent: 40, version: 3 }, { percent: 50, version: 9 }, 10), true);
+        assert.equal(answerOutdated({ percent: 95, version: 3 }, { percent: 100, version: 4 }, 10), true);
+        // Complete: a file saved after the query ran (its event arrived after the answer) is not
+        // left out of the results shown, whatever the progress says.
+        assert.equal(answerOutdated({ percent: 100, version: 3 }, { percent: 100, version: 3 }, 10), false);
+        assert.equal(answerOutdated({ percent: 100, version: 3 }, { percent: 100, version: 4 }, 10), true);
+        assert.equal(answerOutdated({ percent: 100, version: 3 }, { percent: 90, version: 4 }, 10), true);
     });
 
     it('says how far indexing got and how the channels are weighted', () => {

@@ -204,9 +204,12 @@ describe('search indexer', () => {
     it('an edit re-embeds exactly its changed chunks and is searchable at once by its words', async () => {
         const h = await start({ 'a.js': `${CODE('one', 'first')}${CODE('two', 'second')}`, 'b.js': CODE('three', 'third') });
         h.embeddings.documentsEmbedded.length = 0;
+        const version = h.indexer.version;
         h.ws.write('a.js', `${CODE('one', 'first')}${CODE('zebraStripes', 'counts the stripes of a zebra')}`);
         h.indexer.changed('a.js');
         await h.f.clock.advance(1);
+        // What the index holds changed: an answer shown from before is out of date (status.ts answerOutdated).
+        assert.ok(h.indexer.version > version, `the version did not move from ${version}`);
         const before = await search(h, 'zebra');
         assert.equal(before.results[0]?.chunk.file, 'a.js', 'searchable by its words');
         await settle(h);
