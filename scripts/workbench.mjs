@@ -115,6 +115,7 @@ export async function startCodeServer({ port, userDataDir, extensionsDir, stateD
         '--disable-getting-started-override', '--ignore-last-opened',
         '--user-data-dir', userDataDir, '--extensions-dir', extensionsDir,
     ];
+    if (process.env.ZETA_E2E_VERBOSE) args.push('--verbose');
     if (folder) args.push(folder);
     const child = spawn(CODE_SERVER, args, {
         detached: true, // its own process group: stop() kills the group

@@ -6,18 +6,22 @@
 //  2. models: the tiny generated models (.zeta/models/tiny, regenerated only when stale)
 //  3. npm run build, the host platform's .vsix (out/e2e/vsix, reused while its inputs are unchanged),
 //     and the API suite bundled for the extension host (out/test/e2e/api)
-//  4. a fresh temp dir per run: profile (quiet settings), extensions dir (the .vsix installed),
-//     workspace (test/e2e/fixtures copied), code-server's XDG dirs; a free port on 127.0.0.1
+//  4. a fresh temp dir per run holding the extensions dir (the .vsix installed once)
 //  5. API suite (mocha inside the real Node extension host: the installed extension's folder is the
-//     extensionDevelopmentPath) then UI suites (mocha in Node, playwright-core + Debian chromium)
+//     extensionDevelopmentPath) then each UI suite file (mocha in Node, playwright-core + Debian
+//     chromium), each in a workbench of its own: its own code-server on a free port of 127.0.0.1,
+//     profile (quiet settings), workspace (test/e2e/fixtures copied) and XDG dirs. Nothing one suite
+//     leaves behind (measured speeds, feedback, a search index, files, editors, workspace storage
+//     locks) reaches another: each starts from the same known state whatever ran before it.
 //  6. totals {"passed","failed","skipped"} to $ZETA_RESULTS_FILE; exit 1 on any failure
 //
 // Everything started here is stopped on exit (code-server's process group), also on SIGINT/SIGTERM
-// and on the overall deadline. Screenshots of failing UI tests, and the workbench's logs (Zeta's
-// output channel among them) when anything failed, land in test-results/.
+// and on the overall deadline. Screenshots of failing UI tests, and each workbench's logs (Zeta's
+// output channel among them) when anything failed, land in test-results/ (workbench-logs/<suite>).
 //
 // Environment: ZETA_E2E_ONLY=api|ui (one phase), ZETA_E2E_KEEP=1 (keep the temp dir),
-// ZETA_E2E_DEADLINE_S (default 1200), ZETA_E2E_NO_BUILD=1 (use dist/ as it is).
+// ZETA_E2E_DEADLINE_S (default 1200), ZETA_E2E_NO_BUILD=1 (use dist/ as it is), ZETA_E2E_VERBOSE=1
+// (code-server --verbose: Zeta's log at debug level, every completion's routing included).
 import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -87,13 +91,12 @@ function ensureTinyModels() {
     return JSON.parse(out.trim().split('\n').pop());
 }
 
-/** Runs mocha over the UI suites in a child process; resolves with its totals. */
-function runUiSuites(env, timeoutMs) {
-    const specs = readdirSync(join(ROOT, 'test/e2e/ui')).filter((f) => f.endsWith('.test.ts')).sort().map((f) => `test/e2e/ui/${f}`);
+/** Runs mocha over one UI suite file in a child process; resolves with its totals. */
+function runUiSuite(spec, env, timeoutMs) {
     const resultsFile = join(env.ZETA_E2E_TMP, 'ui-results.json');
     return new Promise((resolve) => {
         const child = spawn(join(ROOT, 'node_modules/.bin/mocha'), [
-            '--require', 'tsx/cjs', '--timeout', '90000', '--reporter', './scripts/mocha-count-reporter.cjs', ...specs,
+            '--require', 'tsx/cjs', '--timeout', '90000', '--reporter', './scripts/mocha-count-reporter.cjs', spec,
         ], {
             cwd: ROOT, stdio: 'inherit', env: { ...process.env, ...env, ZETA_RESULTS_FILE: resultsFile },
             detached: true, // its own process group, with the Chromium it launches: stopped as a whole
@@ -112,7 +115,7 @@ function runUiSuites(env, timeoutMs) {
                 counts = JSON.parse(readFileSync(resultsFile, 'utf8'));
             } catch {
                 counts = { passed: 0, failed: 1, skipped: 0 };
-                log(`UI suites exited ${code ?? signal} without reporting results: counted as 1 failure`);
+                log(`${spec} exited ${code ?? signal} without reporting results: counted as 1 failure`);
             }
             if (code !== 0 && counts.failed === 0) counts.failed = 1;
             resolve(counts);
@@ -142,56 +145,69 @@ async function main() {
         const n = killProcessesMentioning(tmp);
         if (n > 0) log(`killed ${n} leftover process(es) of this run`);
     });
-    // On failure the workbench's logs (Zeta's output channel included) go beside the screenshots.
+    // On failure each workbench's logs (Zeta's output channel included) go beside the screenshots.
+    const workbenches = [];
     cleanups.push(() => {
-        const logs = join(tmp, 'user-data', 'logs');
-        if (totals.failed > 0 && existsSync(logs)) {
-            rmSync(join(resultsDir, 'workbench-logs'), { recursive: true, force: true });
-            cpSync(logs, join(resultsDir, 'workbench-logs'), { recursive: true });
-            log(`workbench logs copied to ${join(resultsDir, 'workbench-logs')}`);
+        if (totals.failed === 0) return;
+        rmSync(join(resultsDir, 'workbench-logs'), { recursive: true, force: true });
+        for (const { name, dir } of workbenches) {
+            const logs = join(dir, 'user-data', 'logs');
+            if (existsSync(logs)) cpSync(logs, join(resultsDir, 'workbench-logs', name), { recursive: true });
         }
+        log(`workbench logs copied to ${join(resultsDir, 'workbench-logs')}`);
     });
-    const userDataDir = join(tmp, 'user-data');
     const extensionsDir = join(tmp, 'extensions');
-    const workspace = join(tmp, 'workspace');
-    cpSync(join(ROOT, 'test/e2e/fixtures/workspace'), workspace, { recursive: true });
-    writeUserSettings(userDataDir, quietUserSettings({
-        // Short debounce for quick ghost text; answers long enough (~0.5 s from the tiny reasoner)
-        // that the answer panel visibly streams.
-        'zeta.completion.debounceMinMs': 50,
-        'zeta.completion.debounceMaxMs': 200,
-        'zeta.chatMaxTokens': 160,
-    }));
-    installVsix(vsix, { extensionsDir, userDataDir, env: xdgEnv(tmp) });
+    installVsix(vsix, { extensionsDir, userDataDir: join(tmp, 'install-profile'), env: xdgEnv(join(tmp, 'install')) });
     const manifest = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
     const installed = readdirSync(extensionsDir).find((d) => d.startsWith(`${manifest.publisher}.${manifest.name}-`));
     if (!installed) throw new Error(`the .vsix did not install into ${extensionsDir}`);
     const extensionPath = join(extensionsDir, installed);
     log(`installed ${installed}`);
-
-    const port = await freePort();
-    const apiResults = join(tmp, 'api-results.json');
-    const env = {
-        ZETA_CODER_MODEL: models.coder,
-        ZETA_REASONER_MODEL: models.reasoner,
-        ZETA_EMBEDDER_MODEL: models.embedder,
-        ZETA_THREADS: '1',
-        ZETA_E2E_API_RESULTS: apiResults,
-        ZETA_E2E_WORKSPACE: workspace,
-        ZETA_E2E_USER_DATA: userDataDir,
-    };
-    const cs = await startCodeServer({ port, userDataDir, extensionsDir, stateDir: tmp, env });
-    cleanups.push(() => cs.stop());
-    log(`code-server on ${cs.url} (process group ${cs.pid})`);
     mkdirSync(resultsDir, { recursive: true });
+
+    /**
+     * A workbench of its own for one suite: a fresh profile (quiet settings), a fresh copy of the
+     * fixture workspace, XDG dirs and a code-server on a free port, sharing only the installed
+     * extension. Stopped by the returned stop() (and on exit).
+     */
+    async function startWorkbench(name, extraEnv = {}) {
+        const dir = join(tmp, name);
+        const userDataDir = join(dir, 'user-data');
+        const workspace = join(dir, 'workspace');
+        cpSync(join(ROOT, 'test/e2e/fixtures/workspace'), workspace, { recursive: true });
+        writeUserSettings(userDataDir, quietUserSettings({
+            // Short debounce for quick ghost text; answers long enough (~0.5 s from the tiny reasoner)
+            // that the answer panel visibly streams.
+            'zeta.completion.debounceMinMs': 50,
+            'zeta.completion.debounceMaxMs': 200,
+            'zeta.chatMaxTokens': 160,
+        }));
+        workbenches.push({ name, dir });
+        const port = await freePort();
+        const env = {
+            ZETA_CODER_MODEL: models.coder,
+            ZETA_REASONER_MODEL: models.reasoner,
+            ZETA_EMBEDDER_MODEL: models.embedder,
+            ZETA_THREADS: '1',
+            ZETA_E2E_WORKSPACE: workspace,
+            ZETA_E2E_USER_DATA: userDataDir,
+            ...extraEnv,
+        };
+        const cs = await startCodeServer({ port, userDataDir, extensionsDir, stateDir: dir, env });
+        cleanups.push(() => cs.stop());
+        log(`${name}: code-server on ${cs.url} (process group ${cs.pid})`);
+        return { cs, port, dir, workspace, userDataDir };
+    }
 
     if (!only || only === 'api') {
         const t = Date.now();
+        const apiResults = join(tmp, 'api-results.json');
+        const wb = await startWorkbench('api', { ZETA_E2E_API_RESULTS: apiResults });
         let counts;
         try {
             const r = await runExtensionTests({
-                base: cs.url, port, folder: workspace, extensionPath, testsPath, timeoutMs: 400_000,
-                screenshotPath: join(resultsDir, 'api-suite-timeout.png'), onCleanup: (fn) => cleanups.push(fn), tmp,
+                base: wb.cs.url, port: wb.port, folder: wb.workspace, extensionPath, testsPath, timeoutMs: 400_000,
+                screenshotPath: join(resultsDir, 'api-suite-timeout.png'), onCleanup: (fn) => cleanups.push(fn), tmp: wb.dir,
             });
             counts = existsSync(apiResults) ? JSON.parse(readFileSync(apiResults, 'utf8')) : undefined;
             if (!counts) {
@@ -202,19 +218,28 @@ async function main() {
         } catch (e) {
             log(`API suite: ${e.message}`);
             console.log((e.console ?? []).slice(-40).join('\n'));
-            console.log(cs.output().slice(-3000));
+            console.log(wb.cs.output().slice(-3000));
             counts = { passed: 0, failed: 1, skipped: 0 };
         }
+        await wb.cs.stop();
         add('API suite (extension host)', counts, t);
     }
 
     if (!only || only === 'ui') {
-        const t = Date.now();
-        const counts = await runUiSuites({
-            ZETA_E2E_URL: cs.url, ZETA_E2E_PORT: String(port), ZETA_E2E_WORKSPACE: workspace, ZETA_E2E_TMP: tmp,
-            ZETA_E2E_RESULTS_DIR: resultsDir,
-        }, 900_000);
-        add('UI suites (Chromium)', counts, t);
+        // One workbench per suite file, in alphabetical order; the UI phase's hang cap covers them all.
+        const specs = readdirSync(join(ROOT, 'test/e2e/ui')).filter((f) => f.endsWith('.test.ts')).sort();
+        const phaseEnd = Date.now() + 900_000;
+        for (const file of specs) {
+            const t = Date.now();
+            const name = file.replace(/\.test\.ts$/, '');
+            const wb = await startWorkbench(name);
+            const counts = await runUiSuite(`test/e2e/ui/${file}`, {
+                ZETA_E2E_URL: wb.cs.url, ZETA_E2E_PORT: String(wb.port), ZETA_E2E_WORKSPACE: wb.workspace, ZETA_E2E_TMP: wb.dir,
+                ZETA_E2E_RESULTS_DIR: resultsDir,
+            }, Math.max(1000, phaseEnd - Date.now()));
+            await wb.cs.stop();
+            add(`UI suite ${file} (Chromium)`, counts, t);
+        }
     }
 }
 

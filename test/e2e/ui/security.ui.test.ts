@@ -15,7 +15,7 @@ import * as assert from 'node:assert/strict';
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Frame, Page } from 'playwright-core';
-import { closeAllEditors, openFile, openWorkbench, runCommand, screenshot, waitForModelsLoaded, webviewFrame, workspace, type Workbench } from './workbench';
+import { closeAllEditors, focusEditor, openFile, openWorkbench, runCommand, screenshot, waitForModelsLoaded, webviewFrame, workspace, type Workbench } from './workbench';
 import {
     dangerousDom, hostileAnswer, hostileFile, installProbes, LONG_LINE_BYTES, probeReport, pwnedAnywhere, SEARCH_WORD, startCanary, type Canary,
 } from './securityHelpers';
@@ -74,7 +74,7 @@ describe('Webviews under hostile text (Chromium)', function () {
     });
 
     after(async () => {
-        // Nothing of this window is restored into the next test file's window (same workspace).
+        // The window goes with nothing open (each test file has a workbench of its own: run.mjs).
         if (page) await closeAllEditors(page).catch(() => undefined);
         await wb?.close();
         await canary?.close();
@@ -87,7 +87,7 @@ describe('Webviews under hostile text (Chromium)', function () {
         const p = page!;
         const c = canary!;
         const editor = await openFile(p, 'src/geometry.py');
-        await editor.locator('.view-lines').click();
+        await focusEditor(editor);
         await p.keyboard.press('Control+A');
 
         // A harmless answer first: it opens the panel, whose document then gets the probes before the hostile one.

@@ -91,6 +91,36 @@ export async function openFile(page: Page, rel: string, { toSide = false } = {})
     return editor;
 }
 
+/**
+ * Clicks into `editor`'s text and waits until the editor holds the keyboard focus (the workbench
+ * moves it there a moment after the click, and a webview opened just before, e.g. the load view,
+ * may still take it on its own): keys typed after this land in the editor.
+ */
+export async function focusEditor(editor: Locator): Promise<void> {
+    await editor.locator('.view-lines').click();
+    await editor.page().waitForFunction(
+        (el) => el.classList.contains('focused') && el.contains(document.activeElement),
+        await editor.elementHandle({ timeout: HANG_CAP_MS }),
+        { timeout: HANG_CAP_MS, polling: 50 },
+    ).catch(async (e: unknown) => {
+        const where = await editor.page().evaluate(() => {
+            const a = document.activeElement;
+            return a ? `${a.tagName.toLowerCase()}${a.className ? `.${String(a.className).split(' ').join('.')}` : ''}` : 'nothing';
+        }).catch(() => '?');
+        throw new Error(`the editor did not take the keyboard focus after a click (focus is on ${where}): ${String(e)}`);
+    });
+}
+
+/**
+ * Types `text` into `editor`, which has the keyboard focus (focusEditor), and waits until the
+ * editor shows it: what comes next (a completion, a save) acts on the typed text. Returns the
+ * editor's text (without ghost text).
+ */
+export async function typeInEditor(editor: Locator, text: string, delay = 40): Promise<string> {
+    await editor.page().keyboard.type(text, { delay });
+    return waitForEditorText(editor, (t) => t.includes(text));
+}
+
 /** Runs a command from the command palette by its label, e.g. "Zeta: Explain Selection". */
 export async function runCommand(page: Page, label: string): Promise<void> {
     await page.keyboard.press('F1');

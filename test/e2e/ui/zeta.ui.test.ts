@@ -10,8 +10,8 @@
 import * as assert from 'node:assert/strict';
 import type { Frame, Page } from 'playwright-core';
 import {
-    closeAllEditors, ghostSuggestion, GHOST_SELECTOR, HANG_CAP_MS, MODEL_CAP_MS, openFile, openLoadView, openWorkbench, routerView, runCommand, screenshot, textWithoutGhost,
-    waitForEditorText, waitForGhostText, waitForModelsLoaded, webviewFrame, type Workbench,
+    closeAllEditors, focusEditor, ghostSuggestion, GHOST_SELECTOR, HANG_CAP_MS, MODEL_CAP_MS, openFile, openLoadView, openWorkbench, routerView, runCommand, screenshot, textWithoutGhost,
+    typeInEditor, waitForEditorText, waitForGhostText, waitForModelsLoaded, webviewFrame, type Workbench,
 } from './workbench';
 
 /** A card's numbers in the load view: model id -> { served, ... } as displayed. */
@@ -66,12 +66,12 @@ describe('Zeta in the workbench (Chromium)', function () {
         // served, however long the model took on this machine.
         const loadView = await openLoadView(p);
         const editor = await openFile(p, 'src/typing.py', { toSide: true });
-        await editor.locator('.view-lines').click();
+        await focusEditor(editor);
         await p.keyboard.press('Control+End');
         await p.keyboard.press('Enter');
         const since = (await routerView(loadView, 'src/typing.py')).lastTask;
         const typed = 'def answer():';
-        await p.keyboard.type(typed, { delay: 40 });
+        await typeInEditor(editor, typed);
 
         // Typing asks for a completion (after Zeta's adaptive debounce); it is asked for again only
         // once the router has served one for this file without a visible suggestion.
@@ -91,7 +91,7 @@ describe('Zeta in the workbench (Chromium)', function () {
     it('"Zeta: Explain Selection" from the command palette streams an answer into its panel', async () => {
         const p = page!;
         const editor = await openFile(p, 'src/geometry.py');
-        await editor.locator('.view-lines').click();
+        await focusEditor(editor);
         await p.keyboard.press('Control+A');
         await runCommand(p, 'Zeta: Explain Selection');
 
@@ -126,7 +126,7 @@ describe('Zeta in the workbench (Chromium)', function () {
         const frame = await openLoadView(p);
         // A file no other test opens, so that the coder holds none of it and the read is this test's.
         const editor = await openFile(p, 'src/shapes.py', { toSide: true });
-        await editor.locator('.view-lines').click();
+        await focusEditor(editor);
         await p.keyboard.press('Control+End');
         // The cursor rests at the end of the file: the coder reads the text before it.
         const readHandle = await frame.waitForFunction(() => {
@@ -157,7 +157,7 @@ describe('Zeta in the workbench (Chromium)', function () {
         // router finds another model still sooner (it may: the models' measured speeds decide), its
         // reason names what the coder held.
         const m = /(?:reuses|holds) (\d+) cached prompt tokens/.exec(text);
-        assert.ok(m && Number(m[1]) >= 100, `the first keystroke after the read (task ${readTask}): ${text}`);
+        assert.ok(m && Number(m[1]) >= 100, `the first keystroke after the read (task ${readTask}): ${text}; latest decisions: ${JSON.stringify(await frame.locator('#decisions li').allTextContents())}`);
         await runCommand(p, 'File: Revert File');
     });
 
@@ -172,7 +172,7 @@ describe('Zeta in the workbench (Chromium)', function () {
 
         // A request from an editor opened beside the load view, which stays visible (and live).
         const editor = await openFile(p, 'src/stats.py', { toSide: true });
-        await editor.locator('.view-lines').click();
+        await focusEditor(editor);
         await p.keyboard.press('Control+A');
         await runCommand(p, 'Zeta: Plan Refactor');
 
@@ -197,17 +197,17 @@ describe('Zeta in the workbench (Chromium)', function () {
         const p = page!;
         await runCommand(p, 'Zeta: Search Workspace');
         const frame = await webviewFrame(p, '#query');
-        /** Searches, and waits until a result in `file` shows `text` (the answer to this query, not the last one). */
-        const results = async (query: string, file: string, text: string): Promise<string[]> => {
-            await frame.locator('#query').fill(query);
-            await frame.waitForFunction(
+        /** Waits until a result in `file` shows `text` (the answer to the query in the box, not an earlier one). */
+        const answer = async (view: Frame, file: string, text: string): Promise<string[]> => {
+            await view.waitForFunction(
                 ([f, t]) => Array.from(document.querySelectorAll('#results .result')).some((r) => r.querySelector('.file')?.textContent === f && (r.querySelector('.snippet')?.textContent ?? '').includes(t)),
                 [file, text] as const,
                 { timeout: MODEL_CAP_MS, polling: 200 },
             );
-            return frame.locator('#results .result').allTextContents();
+            return view.locator('#results .result').allTextContents();
         };
-        const found = await results('spread values', 'src/stats.py', 'def spread');
+        await frame.locator('#query').fill('spread values');
+        const found = await answer(frame, 'src/stats.py', 'def spread');
         // The chunk that holds `def spread` (line 5), whatever range the chunker gave it.
         const range = /^src\/stats\.py:(\d+)-(\d+)/.exec(found[0]);
         assert.ok(range && Number(range[1]) <= 5 && Number(range[2]) >= 5, `the first result: ${JSON.stringify(found.slice(0, 2))}`);
@@ -218,16 +218,23 @@ describe('Zeta in the workbench (Chromium)', function () {
         await p.locator('.editor-group-container .monaco-editor[data-uri$="src/stats.py"]').waitFor({ timeout: HANG_CAP_MS });
         await p.waitForFunction((line) => new RegExp(`Ln ${line},`).test(document.getElementById('status.editor.selection')?.textContent ?? ''), range[1], { timeout: HANG_CAP_MS });
 
-        // An edit, saved, is searchable by its words.
+        // An edit, saved, is searchable by its words, and the view shows it without being asked again:
+        // the query is in the box before the save, and its answer follows the index when the file
+        // event brings the edit in (however late that event comes after the save).
         const editor = await openFile(p, 'src/geometry.py');
-        await editor.locator('.view-lines').click();
+        await focusEditor(editor);
         await p.keyboard.press('Control+End');
         await p.keyboard.press('Enter');
-        await p.keyboard.type('def zebra_stripes(count):', { delay: 10 });
+        await typeInEditor(editor, 'def zebra_stripes(count):', 10);
         await p.keyboard.press('Escape');
-        await p.keyboard.press('Control+S');
         await runCommand(p, 'Zeta: Search Workspace');
-        const edited = await results('zebra stripes', 'src/geometry.py', 'zebra_stripes');
+        // The view as the command revealed it (a view may be resolved anew when revealed).
+        const view = await webviewFrame(p, '#query');
+        await view.locator('#query').fill('zebra stripes');
+        await focusEditor(editor);
+        await p.keyboard.press('Control+S');
+        await p.locator('.tab.active.dirty').waitFor({ state: 'detached', timeout: HANG_CAP_MS });
+        const edited = await answer(view, 'src/geometry.py', 'zebra_stripes');
         assert.match(edited[0], /src\/geometry\.py/, `after the edit: ${JSON.stringify(edited.slice(0, 2))}`);
         await runCommand(p, 'File: Revert File');
     });
