@@ -78,12 +78,15 @@ export async function waitForModelsLoaded(page: Page, timeoutMs = MODEL_CAP_MS):
     }, undefined, { timeout: timeoutMs, polling: 250 });
 }
 
-/** Quick Open (F1, then drop the ">" prefix): opens a workspace file, optionally to the side. */
-export async function openFile(page: Page, rel: string, { toSide = false } = {}): Promise<Locator> {
+/**
+ * Quick Open (F1, then drop the ">" prefix): opens a workspace file, optionally to the side, and
+ * with `line` with the cursor at the start of that line (it never rests anywhere else first).
+ */
+export async function openFile(page: Page, rel: string, { toSide = false, line }: { toSide?: boolean; line?: number } = {}): Promise<Locator> {
     await page.keyboard.press('F1');
     const input = page.locator('.quick-input-widget input');
     await input.waitFor({ timeout: HANG_CAP_MS });
-    await input.fill(rel);
+    await input.fill(line === undefined ? rel : `${rel}:${line}`);
     await page.locator('.quick-input-list .monaco-list-row', { hasText: path.basename(rel) }).first().waitFor({ timeout: HANG_CAP_MS });
     await page.keyboard.press(toSide ? 'Control+Enter' : 'Enter');
     const editor = page.locator('.editor-group-container.active .monaco-editor[data-uri$="' + rel + '"]');
@@ -92,12 +95,13 @@ export async function openFile(page: Page, rel: string, { toSide = false } = {})
 }
 
 /**
- * Clicks into `editor`'s text and waits until the editor holds the keyboard focus (the workbench
- * moves it there a moment after the click, and a webview opened just before, e.g. the load view,
- * may still take it on its own): keys typed after this land in the editor.
+ * Clicks into `editor`'s text (unless `click` is false: the editor was just opened, and a click
+ * would move its cursor) and waits until the editor holds the keyboard focus (the workbench moves
+ * it there a moment later, and a webview opened just before, e.g. the load view, may still take it
+ * on its own): keys typed after this land in the editor.
  */
-export async function focusEditor(editor: Locator): Promise<void> {
-    await editor.locator('.view-lines').click();
+export async function focusEditor(editor: Locator, { click = true } = {}): Promise<void> {
+    if (click) await editor.locator('.view-lines').click();
     await editor.page().waitForFunction(
         (el) => el.classList.contains('focused') && el.contains(document.activeElement),
         await editor.elementHandle({ timeout: HANG_CAP_MS }),
@@ -107,7 +111,7 @@ export async function focusEditor(editor: Locator): Promise<void> {
             const a = document.activeElement;
             return a ? `${a.tagName.toLowerCase()}${a.className ? `.${String(a.className).split(' ').join('.')}` : ''}` : 'nothing';
         }).catch(() => '?');
-        throw new Error(`the editor did not take the keyboard focus after a click (focus is on ${where}): ${String(e)}`);
+        throw new Error(`the editor did not take the keyboard focus (focus is on ${where}): ${String(e)}`);
     });
 }
 

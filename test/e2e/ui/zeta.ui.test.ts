@@ -125,9 +125,13 @@ describe('Zeta in the workbench (Chromium)', function () {
         const p = page!;
         const frame = await openLoadView(p);
         // A file no other test opens, so that the coder holds none of it and the read is this test's.
-        const editor = await openFile(p, 'src/shapes.py', { toSide: true });
-        await focusEditor(editor);
-        await p.keyboard.press('Control+End');
+        // It opens with the cursor at its end (line 36 is the empty line after the last newline), the
+        // only place the cursor rests: a read of the text before any other place (where the editor
+        // first put the cursor, or where a click did, once the cursor rested there long enough on a
+        // busy machine) would be another prompt, and the keystroke at the end would reuse none of it.
+        const editor = await openFile(p, 'src/shapes.py', { toSide: true, line: 36 });
+        await focusEditor(editor, { click: false });
+        await p.waitForFunction(() => /Ln 36, Col 1\b/.test(document.getElementById('status.editor.selection')?.textContent ?? ''), undefined, { timeout: HANG_CAP_MS });
         // The cursor rests at the end of the file: the coder reads the text before it.
         const readHandle = await frame.waitForFunction(() => {
             const li = Array.from(document.querySelectorAll<HTMLElement>('#decisions li')).find((x) => /read ahead/.test(x.textContent ?? '') && x.querySelector('.doc')?.textContent === 'src/shapes.py');
