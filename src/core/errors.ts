@@ -126,3 +126,9 @@ export function abortError(message = 'cancelled'): Error {
 export function errorMessage(e: unknown): string {
     return e instanceof Error ? e.message : String(e);
 }
+
+/** The error's string `code` (Node's system errors, VS Code's FileSystemError), else undefined. */
+export function errorCode(e: unknown): string | undefined {
+    const code = (e as { code?: unknown } | null | undefined)?.code;
+    return typeof code === 'string' ? code : undefined;
+}

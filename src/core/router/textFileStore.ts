@@ -12,6 +12,7 @@
  *     first moves it aside, and refuses, saying why, when it cannot.
  */
 import { dirname } from 'node:path';
+import { errorCode, errorMessage } from '../errors';
 import type { TextStore } from '../tasks';
 
 /** What a durable write needs of an open file (node's `FileHandle` has it). */
@@ -38,15 +39,9 @@ export interface TextFileFs extends Partial<DurableFs> {
     unlink?(path: string): Promise<void>;
 }
 
-export function errorCode(e: unknown): string | undefined {
-    return typeof e === 'object' && e !== null ? ((e as { code?: unknown }).code as string | undefined) : undefined;
-}
-
 function isNotFound(e: unknown): boolean {
     return errorCode(e) === 'ENOENT';
 }
-
-const message = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 
 /**
  * Writes `pieces` to `path` and flushes them to the disk before it resolves: open, write every
@@ -100,7 +95,7 @@ export class SaveFailedError extends Error {
         readonly code: string | undefined,
         cause: unknown,
     ) {
-        super(`could not write ${file} (${message(cause)}); ${writeAdvice(code, dirname(file))}; the previous file is unchanged`);
+        super(`could not write ${file} (${errorMessage(cause)}); ${writeAdvice(code, dirname(file))}; the previous file is unchanged`);
         this.name = 'SaveFailedError';
     }
 }
@@ -150,7 +145,7 @@ export function createFileTextStore(file: string, fs: TextFileFs): TextStore {
                 try {
                     await setAside();
                 } catch (e) {
-                    throw new Error(`not overwriting ${file}, which could not be read (${message(unreadable)}) nor moved aside (${message(e)}); fix its permissions or move it away`);
+                    throw new Error(`not overwriting ${file}, which could not be read (${errorMessage(unreadable)}) nor moved aside (${errorMessage(e)}); fix its permissions or move it away`);
                 }
             }
             const tmp = `${file}.tmp-${process.pid}-${writes++}`;

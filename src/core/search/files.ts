@@ -27,6 +27,7 @@
  */
 import ignore, { type Ignore } from 'ignore';
 import picomatch from 'picomatch/posix';
+import { errorCode, errorMessage } from '../errors';
 import type { FileStamp } from './types';
 
 // ---------------------------------------------------------------------------------------------
@@ -327,13 +328,6 @@ function parentOf(path: string): string {
     return slash < 0 ? '' : path.slice(0, slash);
 }
 
-/** The error's code (Node's `code`, VS Code's FileSystemError `code`), or ''. */
-function errorCode(e: unknown): string {
-    const code = (e as { code?: unknown } | null)?.code;
-    return typeof code === 'string' ? code : '';
-}
-
-/** A skip for an error from the file system; an abort is rethrown. */
 /**
  * Why `path` is skipped after the file system refused it with `e`. A name that is not valid UTF-8
  * (Linux allows any bytes) is listed with U+FFFD in place of its bad bytes, and no call can name
@@ -342,7 +336,7 @@ function errorCode(e: unknown): string {
 function skipForError(e: unknown, signal: AbortSignal | undefined, path: string): Skip {
     if (signal?.aborted) throw signal.reason;
     const code = errorCode(e);
-    const message = e instanceof Error ? e.message : String(e);
+    const message = errorMessage(e);
     if ((code === 'ENOENT' || code === 'FileNotFound') && path.includes('\uFFFD')) return { reason: 'unreadable', detail: 'its name is not valid UTF-8 (rename it to index it)' };
     if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'FileNotFound' || code === 'EntryNotFound') return { reason: 'vanished', detail: message };
     if (code === 'ELOOP') return { reason: 'symlinkLoop', detail: message };

@@ -16,9 +16,9 @@
  * embeddings (the router), the clock and the logger. Units: ms, texts, chunks.
  */
 import type { Clock, TimerHandle } from '../clock';
-import { abortError, errorMessage, isAbortError } from '../errors';
+import { abortError, errorCode, errorMessage, isAbortError } from '../errors';
 import { fnv1a } from '../hash';
-import { errorCode, writeAdvice } from '../router/textFileStore';
+import { writeAdvice } from '../router/textFileStore';
 import type { RouterLogger } from '../tasks';
 import { DEFAULT_WEIGHTS } from './calibrate';
 import { sameEmbedder } from './embedders';

@@ -35,7 +35,8 @@
  */
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { createFileTextStore, errorCode, syncFolder, writeDurably, type DurableFs } from '../router/textFileStore';
+import { errorCode, errorMessage } from '../errors';
+import { createFileTextStore, syncFolder, writeDurably, type DurableFs } from '../router/textFileStore';
 import type { EmbedderIdentity } from './types';
 import { restoreSearchIndex, type IndexSnapshot, type InMemorySearchIndex } from './index/index';
 import type { Segment } from './index/postings';
@@ -330,10 +331,6 @@ function readManifest(text: string, identity: EmbedderIdentity): Manifest | { re
 
 const GENERATION_FILE = /^(meta|vectors|lexical)\.(\d+)\.bin$/;
 
-function describe(e: unknown): string {
-    return e instanceof Error ? e.message : String(e);
-}
-
 export function createIndexStore(dir: string, identity: EmbedderIdentity, fs: IndexStoreFs): IndexStore {
     let queue: Promise<unknown> = Promise.resolve();
 
@@ -350,7 +347,7 @@ export function createIndexStore(dir: string, identity: EmbedderIdentity, fs: In
             const movedTo = await folder.setAside(`${reason}: ${detail}`);
             return movedTo ? { kind: 'setAside', reason, detail, movedTo } : { kind: 'setAside', reason, detail: `${detail} (and it could not be set aside: gone, or no free name)` };
         } catch (e) {
-            return { kind: 'setAside', reason, detail: `${detail} (and it could not be set aside: ${describe(e)})` };
+            return { kind: 'setAside', reason, detail: `${detail} (and it could not be set aside: ${errorMessage(e)})` };
         }
     }
 
@@ -360,7 +357,7 @@ export function createIndexStore(dir: string, identity: EmbedderIdentity, fs: In
             raw = await fs.readFile(join(dir, MANIFEST));
         } catch (e) {
             if (errorCode(e) === 'ENOENT' || errorCode(e) === 'ENOTDIR') return { kind: 'empty' };
-            return setAside('unreadable', `${MANIFEST}: ${describe(e)}`);
+            return setAside('unreadable', `${MANIFEST}: ${errorMessage(e)}`);
         }
         const m = readManifest(new TextDecoder().decode(raw), identity);
         if ('reason' in m) return setAside(m.reason, m.detail);
@@ -373,7 +370,7 @@ export function createIndexStore(dir: string, identity: EmbedderIdentity, fs: In
                 bytes = await fs.readFile(join(dir, e.file));
             } catch (err) {
                 if (errorCode(err) === 'ENOENT') return setAside('truncated', `${e.file} is missing`);
-                return setAside('unreadable', `${e.file}: ${describe(err)}`);
+                return setAside('unreadable', `${e.file}: ${errorMessage(err)}`);
             }
             if (bytes.byteLength < e.bytes) return setAside('truncated', `${e.file} has ${bytes.byteLength} of its ${e.bytes} bytes`);
             if (bytes.byteLength > e.bytes) return setAside('corrupt', `${e.file} has ${bytes.byteLength} bytes, not ${e.bytes}`);
@@ -384,7 +381,7 @@ export function createIndexStore(dir: string, identity: EmbedderIdentity, fs: In
         try {
             return { kind: 'loaded', index: restoreSearchIndex(decode(m.identity, files)), bytes: total };
         } catch (e) {
-            return setAside('corrupt', describe(e));
+            return setAside('corrupt', errorMessage(e));
         }
     }
 
