@@ -109,9 +109,7 @@ export class Residency {
             // A pre-load (no work waiting) never evicts a model whose own work is forecast.
             const preloadOnly = next.queue.length === 0;
             const target = next;
-            const evictable = models.list
-                .filter((m) => m !== target && m.residency === 'loaded' && !models.isPinned(m) && m.idle && !(preloadOnly && this.expectedSoon(m)))
-                .sort((a, b) => a.lastUsedAt - b.lastUsedAt);
+            const evictable = this.idleEvictable().filter((m) => m !== target && !(preloadOnly && this.expectedSoon(m)));
             if (preloadOnly) {
                 let free = budget - this.usedMemory();
                 for (const v of evictable) free += v.memoryBytes;
@@ -120,10 +118,7 @@ export class Residency {
                     return;
                 }
             }
-            for (const v of evictable) {
-                if (this.usedMemory() + next.memoryBytes <= budget) break;
-                this.unload(v, `memory: making room for ${next.id}`);
-            }
+            this.evict(evictable, next.memoryBytes, budget, `memory: making room for ${next.id}`);
             if (this.usedMemory() + next.memoryBytes > budget) {
                 const busyEvictable = models.list.some((m) => m !== target && m.residency === 'loaded' && !models.isPinned(m));
                 if (busyEvictable) return; // Retried when a model goes idle (afterWork).
@@ -192,14 +187,24 @@ export class Residency {
         const budget = this.budget();
         this.overBudget = false;
         if (budget === undefined || this.usedMemory() <= budget) return;
-        const idle = models.list.filter((m) => m.residency === 'loaded' && !models.isPinned(m) && m.idle).sort((a, b) => a.lastUsedAt - b.lastUsedAt);
-        for (const v of idle) {
-            if (this.usedMemory() <= budget) break;
-            this.unload(v, `the memory budget is now ${budget} bytes`);
-        }
+        this.evict(this.idleEvictable(), 0, budget, `the memory budget is now ${budget} bytes`);
         if (this.usedMemory() <= budget) return;
         this.overBudget = models.list.some((m) => (m.residency === 'loaded' || m.residency === 'loading') && !models.isPinned(m));
         if (!this.overBudget) this.deps.logger?.warn(`the resident models need ${this.usedMemory()} bytes, over the memory budget of ${budget}; the completion model stays loaded`);
+    }
+
+    /** Loaded models that are idle and not pinned: the ones an eviction may unload. */
+    private idleEvictable(): ModelEntry[] {
+        const { models } = this.deps;
+        return models.list.filter((m) => m.residency === 'loaded' && !models.isPinned(m) && m.idle);
+    }
+
+    /** Unloads `candidates`, least recently used first, until `roomBytes` more fit in `budget`. */
+    private evict(candidates: readonly ModelEntry[], roomBytes: number, budget: number, why: string): void {
+        for (const v of [...candidates].sort((a, b) => a.lastUsedAt - b.lastUsedAt)) {
+            if (this.usedMemory() + roomBytes <= budget) break;
+            this.unload(v, why);
+        }
     }
 
     private budget(): number | undefined {
