@@ -415,16 +415,16 @@ export function unconfiguredRoles(s: ZetaSettings): Role[] {
     return ROLES.filter((r) => s.models[r].path === '');
 }
 
+/** Each role's model settings (`models.<role>.<name>`), in manifest order. */
+const MODEL_KEYS: readonly string[] = ROLES.flatMap((r) => ['path', 'gpuLayers', 'contextSize', 'slots', 'threads', 'fimTemplate'].map((n) => `models.${r}.${n}`));
+
 /**
  * Settings a workspace may never choose: which files llama.cpp opens and how much of the machine
  * they take (threads, GPU layers, context, slots, the memory budget). They are machine-scoped in
  * package.json, so VS Code itself ignores them in workspace settings; the reader takes them only
  * from the user (or remote machine) layer as well, so the rule holds whatever the host does.
  */
-export const MACHINE_ONLY_KEYS: readonly string[] = [
-    ...ROLES.flatMap((r) => ['path', 'gpuLayers', 'contextSize', 'slots', 'threads', 'fimTemplate'].map((n) => `models.${r}.${n}`)),
-    'memoryBudgetMB',
-];
+export const MACHINE_ONLY_KEYS: readonly string[] = [...MODEL_KEYS, 'memoryBudgetMB'];
 
 /** One setting's value in each configuration layer (VS Code's `WorkspaceConfiguration.inspect`). */
 export interface SettingLayers {
@@ -461,7 +461,7 @@ export function rawSettingsFromLayers(layers: (key: string) => SettingLayers | u
 
 /** Every setting key this module reads (without the "zeta." prefix), in manifest order. */
 export const SETTING_KEYS: readonly string[] = [
-    ...ROLES.flatMap((r) => ['path', 'gpuLayers', 'contextSize', 'slots', 'threads', 'fimTemplate'].map((n) => `models.${r}.${n}`)),
+    ...MODEL_KEYS,
     'memoryBudgetMB',
     'routing.policy',
     'routing.objectives',
