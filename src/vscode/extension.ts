@@ -177,31 +177,28 @@ async function start(context: vscode.ExtensionContext, log: vscode.LogOutputChan
 
         const setupDeps: SetupDeps = { context, provider, settings: () => settings.settings, log, mirrorBaseUrl: process.env.ZETA_MODEL_MIRROR || undefined };
 
+        /** Explain / Plan Refactor: the selection, refused when it does not fit any chat model, else asked in `panel`. */
+        const answerSelection = async (panel: AnswerPanel, name: string, kind: 'explain' | 'refactorPlan', prompt: (code: string, sel: Selection) => ChatMessage[]) => {
+            const sel = currentSelection();
+            if (!sel) return undefined;
+            const maxTokens = settings.settings.chatMaxTokens;
+            const build = (code: string): ChatMessage[] => prompt(code, sel);
+            const fits = checkChatSelection(name, sel.text, build, chatModels(), maxTokens, false);
+            if (!fits.ok) return refuse(fits.message);
+            const result = await panel.run(sel.subject, { kind, doc: sel.doc, messages: build(sel.text), maxTokens });
+            return result && { modelId: result.modelId, text: result.text ?? '', reason: result.decision.reason };
+        };
         own(
             vscode.commands.registerCommand('zeta.explainSelection', async () => {
                 if (!settings.settings.features.explain) return featureOff('Explain Selection', 'explain');
-                const sel = currentSelection();
-                if (!sel) return undefined;
-                const maxTokens = settings.settings.chatMaxTokens;
-                const build = (code: string): ChatMessage[] => explainMessages(code, sel.languageId, sel.fileName);
-                const fits = checkChatSelection('Explain Selection', sel.text, build, chatModels(), maxTokens, false);
-                if (!fits.ok) return refuse(fits.message);
-                const result = await explainPanel.run(sel.subject, { kind: 'explain', doc: sel.doc, messages: build(sel.text), maxTokens });
-                return result && { modelId: result.modelId, text: result.text ?? '', reason: result.decision.reason };
+                return answerSelection(explainPanel, 'Explain Selection', 'explain', (code, sel) => explainMessages(code, sel.languageId, sel.fileName));
             }),
         );
         own(
             vscode.commands.registerCommand('zeta.planRefactor', async (args?: { goal?: string }) => {
                 if (!settings.settings.features.refactorPlan) return featureOff('Plan Refactor', 'refactorPlan');
-                const sel = currentSelection();
-                if (!sel) return undefined;
-                const maxTokens = settings.settings.chatMaxTokens;
                 const goal = typeof args?.goal === 'string' ? args.goal : undefined;
-                const build = (code: string): ChatMessage[] => refactorPlanMessages(code, sel.languageId, sel.fileName, goal);
-                const fits = checkChatSelection('Plan Refactor', sel.text, build, chatModels(), maxTokens, false);
-                if (!fits.ok) return refuse(fits.message);
-                const result = await planPanel.run(sel.subject, { kind: 'refactorPlan', doc: sel.doc, messages: build(sel.text), maxTokens });
-                return result && { modelId: result.modelId, text: result.text ?? '', reason: result.decision.reason };
+                return answerSelection(planPanel, 'Plan Refactor', 'refactorPlan', (code, sel) => refactorPlanMessages(code, sel.languageId, sel.fileName, goal));
             }),
         );
         own(
