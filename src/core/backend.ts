@@ -17,12 +17,40 @@ export const ROLES: readonly Role[] = ['coder', 'reasoner', 'embedder'];
 export type FimFamily = 'qwen' | 'deepseek' | 'codellama' | 'starcoder2' | 'codestral';
 export const FIM_FAMILIES: readonly FimFamily[] = ['qwen', 'deepseek', 'codellama', 'starcoder2', 'codestral'];
 
+/** The HTTP APIs Zeta speaks to engines in other processes or on other machines. */
+export type RemoteApi = 'llama-server' | 'openai';
+
+/**
+ * A model served by an engine outside this process: a llama-server (its native API) or any
+ * OpenAI-compatible engine (vLLM, Ollama, LM Studio, llama-server's /v1). Code sent to it leaves the
+ * editor's process: only models the user configured are remote.
+ */
+export interface RemoteEndpoint {
+    readonly api: RemoteApi;
+    /** Base URL without a trailing slash or `/v1`, e.g. `http://127.0.0.1:8080`. */
+    readonly url: string;
+    /** The `model` field for OpenAI-compatible engines (undefined: the engine's first `/v1/models` entry). */
+    readonly model?: string;
+    /** Bearer token, read from the editor's secret storage by the composition root; never from settings. */
+    readonly apiKey?: string;
+    /**
+     * The user's declared identity of the served model (e.g. its file name and size), for engines that
+     * cannot tell it (`/props` absent): an embedding index built through this engine belongs to it.
+     */
+    readonly identity?: string;
+}
+
 export interface ModelSpec {
     /** Stable id used by the router, logs and the load view; by default the role name. */
     readonly id: string;
     readonly role: Role;
-    /** Absolute path of the GGUF file. */
+    /** Absolute path of the GGUF file; for a remote model, its endpoint's URL. */
     readonly path: string;
+    /**
+     * Set for a model served by a remote engine: `path` is then the URL, and contextSize, slots,
+     * threads and gpuLayers are the engine's own (a backend reads them from the engine where it can).
+     */
+    readonly remote?: RemoteEndpoint;
     /** Context size per model in tokens, shared by its sequences. Always a finite cap, never "auto". */
     readonly contextSize: number;
     /** Parallel sequences (slots) on the model's context; >= 1. */
@@ -69,6 +97,8 @@ export interface ModelInfo {
     readonly estimatedMemory: MemoryEstimate;
     /** True when layers are offloaded to a GPU. */
     readonly gpu: boolean;
+    /** Set for a model served by a remote engine. */
+    readonly remote?: { readonly api: RemoteApi; readonly url: string };
 }
 
 export interface MemoryEstimate {
@@ -241,6 +271,39 @@ export interface BackendStats {
 }
 
 /**
+ * A remote engine's live load as the engine itself reports it (llama-server's `/slots` and
+ * `/metrics`, vLLM's Prometheus metrics), every client's work included, plus the network time
+ * measured to it. A fresh copy each call; cheap (the router reads it once per candidate per decision).
+ */
+export interface RemoteLoad {
+    readonly api: RemoteApi;
+    readonly url: string;
+    /** Clock ms of the newest successful poll; undefined before the first. */
+    readonly at: number | undefined;
+    /** False after a poll or call failed to reach the engine (refused, timed out, 5xx, 401). */
+    readonly reachable: boolean;
+    /** Why the engine was unreachable, in words. */
+    readonly error?: string;
+    /** Slots (parallel sequences) the engine has; undefined when it does not say. */
+    readonly slots: number | undefined;
+    /** Slots processing now, over all clients (ours included). */
+    readonly slotsBusy: number;
+    /** Requests waiting in the engine's own queue for a slot, over all clients. */
+    readonly deferred: number;
+    /** Our own calls in flight to the engine now (so slotsBusy - ownInFlight is other clients' work). */
+    readonly ownInFlight: number;
+    /**
+     * Tokens still to generate on the busy slots, over all clients, where the engine tells each
+     * slot's budget and progress (llama-server's `/slots`); undefined when it does not.
+     */
+    readonly busyRemainingTokens: number | undefined;
+    /** Generation speed the engine reports (tokens per second over all slots); undefined when it does not. */
+    readonly decodeTokensPerSec: number | undefined;
+    /** Network round trip to the engine (moving average of a cheap request's time, ms). */
+    readonly rttMs: number | undefined;
+}
+
+/**
  * Every method that can wait takes an AbortSignal. On abort, a pending call rejects with
  * `signal.reason` within a few milliseconds, and its sequence is released (never leaked).
  * Errors on bad model files are `ModelFileError`s (src/core/errors.ts).
@@ -275,5 +338,7 @@ export interface ModelBackend {
      * src/core/scheduling.ts). Optional; a fresh copy each call.
      */
     waits?(): WaitState;
+    /** Remote backends only: the engine's live load (see RemoteLoad). */
+    remoteLoad?(): RemoteLoad;
     readonly info: ModelInfo | undefined;
 }

@@ -92,6 +92,35 @@ export class StalledError extends Error {
     }
 }
 
+/** How a call to a remote engine failed (never an abort by the caller: that rejects with the signal's reason). */
+export type RemoteProblem =
+    /** Nothing listens at the URL (connection refused, host unknown or unreachable). */
+    | 'refused'
+    /** The engine accepted the call but did not answer (headers, or the next streamed event) in time. */
+    | 'timeout'
+    /** The engine answered 5xx, or closed the connection in the middle of an answer (restarted, crashed). */
+    | 'server'
+    /** The engine refused the credentials (401, 403): the API key is missing or wrong. */
+    | 'unauthorized'
+    /** The engine answered something Zeta cannot read (malformed JSON or SSE, a 4xx other than 401/403). */
+    | 'protocol';
+
+/** A remote engine could not serve a call; the router cools the engine down and reroutes the task. */
+export class RemoteEngineError extends Error {
+    override readonly name = 'RemoteEngineError';
+    constructor(
+        readonly url: string,
+        readonly problem: RemoteProblem,
+        detail: string,
+        options?: { cause?: unknown; status?: number },
+    ) {
+        super(`${url}: ${detail}`, options);
+        this.status = options?.status;
+    }
+    /** The HTTP status when the engine answered one. */
+    readonly status: number | undefined;
+}
+
 /** No loaded or loadable model can serve this kind of task. */
 export class NoCapableModelError extends Error {
     override readonly name = 'NoCapableModelError';
