@@ -3,7 +3,7 @@
  * bar and load view render. Implemented in src/core/router/; used by src/vscode/ and bench/.
  * Units: milliseconds, tokens.
  */
-import type { ChatMessage, ModelBackend, ModelInfo, ModelSpec, Role, TokenListener } from './backend';
+import type { ChatMessage, ModelBackend, ModelInfo, ModelSpec, RemoteApi, Role, TokenListener } from './backend';
 import type { Clock } from './clock';
 import type { WaitExplanation, WaitState } from './scheduling';
 
@@ -124,6 +124,11 @@ export interface ModelSnapshot {
     /** Set when residency is "failed" or the model is cooling down after errors. */
     readonly error?: string;
     readonly coolingDownUntil?: number;
+    /**
+     * Why decisions leave the model out now, in words, while it cools down or until its settings
+     * change ("team-coder unreachable (connection refused): cooling down", "unauthorized: set its API key").
+     */
+    readonly unavailable?: string;
     readonly queued: number;
     /** Tokens of work waiting in the queue (prompt + max generated). */
     readonly queuedTokens: number;
@@ -138,6 +143,28 @@ export interface ModelSnapshot {
     readonly memoryBytes: number;
     readonly served: number;
     readonly failed: number;
+    /** Set for a model served by a remote engine: the engine's live load as it last reported it. */
+    readonly remote?: RemoteModelSnapshot;
+}
+
+/** A remote engine's load in a snapshot (see RemoteLoad in backend.ts). Units: ms, requests. */
+export interface RemoteModelSnapshot {
+    readonly api: RemoteApi;
+    readonly url: string;
+    /** The engine's slots (undefined when it does not say). */
+    readonly slots: number | undefined;
+    /** Slots processing now, over all clients. */
+    readonly slotsBusy: number;
+    /** Of those, other clients' (slotsBusy less our calls in flight). */
+    readonly othersBusy: number;
+    /** Requests waiting in the engine's own queue, over all clients. */
+    readonly deferred: number;
+    readonly rttMs: number | undefined;
+    readonly reachable: boolean;
+    /** Why the engine is unreachable, in words. */
+    readonly error?: string;
+    /** Age of the load report at the snapshot (ms); undefined before the first. */
+    readonly ageMs: number | undefined;
 }
 
 export interface RouterSnapshot {

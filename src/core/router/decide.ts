@@ -58,6 +58,8 @@ export class Decider {
             const m = list[i];
             const c = new Candidate(m.id);
             cands[i] = c;
+            // A remote engine's live load, read once for this decision (the estimator reads the copy).
+            const rl = m.readRemoteLoad();
             const hard = hardExclusion(m, job);
             if (hard !== undefined) {
                 c.excluded = hard;
@@ -70,6 +72,11 @@ export class Decider {
                 c.excluded = 'failed this task';
             } else if (m.coolingDownUntil > now) {
                 c.excluded = m.coolingReason;
+                c.soft = true;
+                soft++;
+            } else if (rl !== undefined && !rl.reachable) {
+                // The engine's own polls fail: left out, softly (it may be back before anything else frees).
+                c.excluded = `${m.id} unreachable (${rl.error ?? 'no answer'})`;
                 c.soft = true;
                 soft++;
             } else if (m.queue.length >= s.maxQueue) {
@@ -115,6 +122,7 @@ export class Decider {
     predictOn(m: ModelEntry, job: Job): Candidate {
         const now = this.deps.clock.now();
         const c = new Candidate(m.id);
+        m.readRemoteLoad();
         predict(c, m, job, this.inputs(job, now, this.deps.config()));
         return c;
     }
@@ -178,6 +186,7 @@ export class Decider {
 /** Why `m` can never serve `job` (capability, space, residency failure), or undefined. */
 function hardExclusion(m: ModelEntry, job: Job): string | undefined {
     if (m.retired) return 'being removed';
+    if (m.needsSetup !== undefined) return m.needsSetup;
     if (m.residency === 'failed') return m.error !== undefined ? `failed: ${m.error}` : 'failed to load';
     if (m.info === undefined) return 'not inspected yet';
     if (m.abandoned >= m.slots) return 'stopped responding: every slot holds a call that never returned';

@@ -27,6 +27,11 @@ export class Candidate implements CandidatePrediction {
     inFlight = 0;
     queued = 0;
     meanLatencyMs = 0;
+    /** Served by a remote engine (its load read for this decision). */
+    remote = false;
+    /** Remote engines: other clients' requests on the engine's busy slots, and in its queue, as reported. */
+    othersBusy = 0;
+    engineQueued = 0;
 
     constructor(modelId: string) {
         this.modelId = modelId;
@@ -118,7 +123,13 @@ export class DecisionRecordImpl implements DecisionRecord {
                     (others.length ? ` (${others.map((c) => `${c.modelId} ${ms(c.meanLatencyMs)}`).join(', ')})` : '');
                 break;
             case 'spill':
-                if (pref && chosen) {
+                if (pref && chosen && pref.excluded === undefined && pref.remote && pref.othersBusy + pref.engineQueued > 0) {
+                    // The preferred model is a shared engine busy with other clients' work.
+                    s =
+                        `${pref.modelId}: ${pref.othersBusy} slot(s) busy with other clients, ${pref.engineQueued} queued: ` +
+                        `${chosen.remote ? '' : 'local '}${chosen.modelId} sooner by ${ms(pref.finishMs - chosen.finishMs)}` +
+                        ` (predicted ${ms(chosen.finishMs)} vs ${ms(pref.finishMs)})`;
+                } else if (pref && chosen) {
                     // Busy only when something runs or waits there; an idle model can still be the slower one.
                     const busy = pref.queued > 0 || pref.inFlight > 0 || pref.waitMs >= 1;
                     const why = pref.excluded ?? (busy ? `busy (${pref.queued} waiting, ~${ms(pref.waitMs)})` : 'idle but slower for this task');
@@ -140,6 +151,9 @@ export class DecisionRecordImpl implements DecisionRecord {
                 s =
                     `${this.chosen}: predicted ${ms(chosen?.finishMs ?? 0)}` +
                     (chosen && chosen.waitMs >= 1 ? ` (waits ~${ms(chosen.waitMs)})` : '') +
+                    (chosen && chosen.remote && chosen.othersBusy + chosen.engineQueued > 0
+                        ? ` (engine shared: ${chosen.othersBusy} slot(s) busy with other clients, ${chosen.engineQueued} queued)`
+                        : '') +
                     (others.length ? `, sooner or better than ${others.map((c) => `${c.modelId} ${ms(c.finishMs)}`).join(', ')}` : '');
                 break;
         }

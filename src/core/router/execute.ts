@@ -23,7 +23,23 @@ import type { PauseController } from './pauses';
 import type { Residency } from './residency';
 import { jobTag, runningWait } from './snapshot';
 import type { SpeedBook } from './speeds';
-import { STALL_FACTOR, STALL_MIN_MS } from './tuning';
+import { REMOTE_CHECK_MS, REMOTE_MIN_SILENCE_MS, REMOTE_TRICKLE_FACTOR, STALL_FACTOR, STALL_MIN_MS } from './tuning';
+
+/**
+ * The remote watchdog gave up on a call to a remote engine (see REMOTE_MIN_SILENCE_MS): no first
+ * token by its limit, or a trickle far slower than predicted past it. `reason` is the cooldown's
+ * reason in words.
+ */
+export class RemoteStalledError extends StalledError {
+    constructor(
+        modelId: string,
+        silentMs: number,
+        detail: string,
+        readonly reason: string,
+    ) {
+        super(modelId, silentMs, detail);
+    }
+}
 
 /** What the router does with a job's outcome (router.ts). */
 export interface JobOutcomes {
@@ -80,6 +96,10 @@ export class Executor {
         const tag = jobTag(job, m.id);
         let stalled: StalledError | undefined;
         job.tokensSeen = 0;
+        job.callFirstTokenAt = undefined;
+        // A remote engine with no slot free for this call holds it in its queue first: its first
+        // token then measures that queue, not this model's prefill speed, and is not learned.
+        const engineQueued = m.remote && engineFull(m);
         try {
             if (t.kind === 'completion') {
                 // The model's sequence for this document holds a prefix of this prompt from its first
@@ -127,7 +147,7 @@ export class Executor {
         const heldPause = pauses.callEnded(job);
         if (ok && job.state === 'running' && !signal.aborted) {
             if (gen && !isEmbedTask(t)) {
-                this.learnFromGeneration(job, m, gen);
+                this.learnFromGeneration(job, m, gen, engineQueued);
                 outcomes.finish(job, m, gen.text, undefined);
             } else if (vectors && isEmbedTask(t)) {
                 m.speed.observeEmbed(batch, now - callStart, t.texts.length > 0 ? (job.promptTokens * batch) / t.texts.length : undefined);
@@ -163,12 +183,13 @@ export class Executor {
     }
 
     /** Speeds, prompt sizes and the document's prefix, from a finished generation. */
-    private learnFromGeneration(job: Job, m: ModelEntry, gen: GenerationResult): void {
+    private learnFromGeneration(job: Job, m: ModelEntry, gen: GenerationResult, engineQueued: boolean): void {
         const t = job.task;
         if (isEmbedTask(t)) return;
         // Speeds are learned without the time spent paused at the gate (before and after the first token).
         const before = job.pausedBeforeFirstMs;
-        const ftt = gen.firstTokenMs === undefined ? undefined : Math.max(0, gen.firstTokenMs - before);
+        const ftt = gen.firstTokenMs === undefined || engineQueued ? undefined : Math.max(0, gen.firstTokenMs - before);
+        if (!engineQueued) m.speed.observeCall(Math.max(0, gen.totalMs - job.gate.pausedMs));
         m.speed.observeGeneration(gen.evaluatedPromptTokens, ftt, gen.generatedTokens, Math.max(0, gen.totalMs - (gen.firstTokenMs ?? 0) - (job.gate.pausedMs - before)));
         // A call that only reads a prompt (a background read) measures the prefill alone.
         if (ftt === undefined && t.maxTokens === 0) m.speed.observePrefill(gen.evaluatedPromptTokens, Math.max(0, gen.totalMs - job.gate.pausedMs));
@@ -214,6 +235,21 @@ export class Executor {
             job.signal.removeEventListener('abort', forward);
             if (job.watchdog !== undefined) clock.clearTimeout(job.watchdog);
             job.watchdog = undefined;
+            if (job.remoteWatch !== undefined) clock.clearTimeout(job.remoteWatch);
+            job.remoteWatch = undefined;
+        };
+        const abandon = (error: StalledError): void => {
+            ended = true;
+            stopWatching();
+            m.abandoned++;
+            const returned = (): void => {
+                m.abandoned--;
+                this.deps.dispatcher().pump(m);
+                this.deps.emit();
+            };
+            running.then(returned, returned);
+            call.abort(error);
+            giveUp(error);
         };
         const check = (): void => {
             job.watchdog = undefined;
@@ -228,23 +264,29 @@ export class Executor {
                 arm();
                 return;
             }
-            ended = true;
-            stopWatching();
-            const error = new StalledError(m.id, now - quietSince, stallDetail(job, m, now - quietSince, embedTexts));
-            m.abandoned++;
-            const returned = (): void => {
-                m.abandoned--;
-                this.deps.dispatcher().pump(m);
-                this.deps.emit();
-            };
-            running.then(returned, returned);
-            call.abort(error);
-            giveUp(error);
+            abandon(new StalledError(m.id, now - quietSince, stallDetail(job, m, now - quietSince, embedTexts)));
         };
         const arm = (): void => {
             job.watchdog = clock.setTimeout(check, stallMs(job, m, embedTexts));
         };
         arm();
+        // The remote rule (REMOTE_MIN_SILENCE_MS), beside the local one: an interactive call on a
+        // remote engine has its first token by `limit` and then streams at a useful rate. A
+        // background read (a prompt read nobody waits for) is left to the local rule.
+        if (m.remote && job.kind !== 'embed' && !job.backgroundRead) {
+            const started = clock.now();
+            const limit = Math.max(job.deadlineAt, job.predictedFirstAt, started + REMOTE_MIN_SILENCE_MS);
+            const remoteCheck = (): void => {
+                job.remoteWatch = undefined;
+                if (ended) return;
+                const now = clock.now();
+                // A cancelled call is the local rule's (it must stop; it need not answer).
+                const e = job.signal.aborted ? undefined : remoteStall(job, m, now, started, limit);
+                if (e) abandon(e);
+                else job.remoteWatch = clock.setTimeout(remoteCheck, Math.max(REMOTE_CHECK_MS, limit - now));
+            };
+            if (Number.isFinite(limit)) job.remoteWatch = clock.setTimeout(remoteCheck, Math.max(0, limit - started));
+        }
         const end = (): void => {
             if (ended) return;
             ended = true;
@@ -257,6 +299,7 @@ export class Executor {
     private onToken(job: Job, text: string): void {
         if (job.state !== 'running') return;
         job.tokensSeen++;
+        if (job.callFirstTokenAt === undefined) job.callFirstTokenAt = this.deps.clock.now();
         if (job.firstTokenAt === undefined) {
             job.firstTokenAt = this.deps.clock.now();
             job.pausedBeforeFirstMs = job.gate.pausedMs;
@@ -300,4 +343,43 @@ function stallDetail(job: Job, m: ModelEntry, silentMs: number, embedTexts: numb
         embedTexts !== undefined ? `${embedTexts} vector(s) within ~${gap} ms` : job.tokensSeen === 0 ? `its first token within ~${gap} ms` : `a token every ~${gap} ms`;
     const what = job.signal.aborted ? `its ${job.kind} call did not stop after it was cancelled` : `its ${job.kind} call made no progress`;
     return `${what} for ${Math.round(silentMs)} ms (its measured speed predicted ${expected})`;
+}
+
+/**
+ * The remote rule (see REMOTE_MIN_SILENCE_MS) for `job`'s call on `m`, started at `started`, at
+ * `now` (clock ms): a RemoteStalledError when it gives up, else undefined. Before `limit`, never.
+ */
+function remoteStall(job: Job, m: ModelEntry, now: number, started: number, limit: number): RemoteStalledError | undefined {
+    if (now < limit) return undefined;
+    const objective = Math.round(limit - job.submittedAt);
+    if (job.tokensSeen === 0) {
+        const what = isEmbedTask(job.task) ? 'no vectors' : 'no first token';
+        return new RemoteStalledError(
+            m.id,
+            now - started,
+            `its ${job.kind} call on the remote engine gave ${what} within ${objective} ms of the task's submission (its objective), ${Math.round(now - started)} ms after the call began`,
+            `${m.id} not answering (${what} within ${objective} ms): cooling down`,
+        );
+    }
+    const firstAt = job.callFirstTokenAt ?? started;
+    const streamMs = now - firstAt;
+    const predicted = streamMs / Math.max(1e-3, m.speed.decodeMsPerToken);
+    const got = job.tokensSeen - 1;
+    if (got * REMOTE_TRICKLE_FACTOR >= predicted) return undefined;
+    return new RemoteStalledError(
+        m.id,
+        streamMs,
+        `its ${job.kind} call on the remote engine trickles: ${got} token(s) in ${Math.round(streamMs)} ms after its first, where its measured speed predicts ~${Math.round(predicted)}`,
+        `${m.id} too slow (a trickle: ${got} token(s) in ${Math.round(streamMs)} ms): cooling down`,
+    );
+}
+
+/** Whether `m`'s engine, at its latest load report, has no slot free for one more call of ours. */
+function engineFull(m: ModelEntry): boolean {
+    const rl = m.backend.remoteLoad?.();
+    if (rl === undefined || rl.at === undefined) return false;
+    const slots = rl.slots ?? m.slots;
+    // Other clients' requests (running or queued) plus our running calls (this one included).
+    const others = Math.max(0, rl.slotsBusy + rl.deferred - rl.ownInFlight);
+    return others + m.running.length > slots;
 }

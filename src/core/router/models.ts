@@ -6,7 +6,7 @@
  * work has finished (`remove`); `preferredIdx[k]` is the first non-retired model of the kind's
  * preferred role, or -1, and is recomputed whenever the set or a role changes.
  */
-import type { ModelBackend, ModelSpec } from '../backend';
+import type { ModelBackend, ModelSpec, RemoteEndpoint } from '../backend';
 import { errorMessage } from '../errors';
 import { TASK_KINDS, type RouterLogger } from '../tasks';
 import { CLASS_INDEX, NK } from './config';
@@ -142,13 +142,18 @@ export class ModelSet {
         m.error = undefined;
         m.docs.clear();
         m.loadWanted = true;
+        // A fresh backend starts without the old one's faults (a new API key after "unauthorized").
+        m.needsSetup = undefined;
+        m.coolingDownUntil = 0;
+        m.remoteLoad = undefined;
         return replaced;
     }
 }
 
 /**
  * A spec change that needs a new backend: the file or how llama.cpp loads it (context, slots,
- * threads, GPU layers, FIM template, role). The memory budget is not one: it decides which models
+ * threads, GPU layers, FIM template, role), or a remote model's endpoint (URL, API, model, key,
+ * identity). The memory budget is not one: it decides which models
  * stay loaded together (residency), not how a model is loaded.
  */
 export function needsReload(a: ModelSpec, b: ModelSpec): boolean {
@@ -159,6 +164,13 @@ export function needsReload(a: ModelSpec, b: ModelSpec): boolean {
         a.threads !== b.threads ||
         a.gpuLayers !== b.gpuLayers ||
         a.fimTemplate !== b.fimTemplate ||
-        a.role !== b.role
+        a.role !== b.role ||
+        !sameEndpoint(a.remote, b.remote)
     );
+}
+
+/** Two remote endpoints (or their absence) the same in every field a backend is built from (the API key included). */
+function sameEndpoint(a: RemoteEndpoint | undefined, b: RemoteEndpoint | undefined): boolean {
+    if (a === undefined || b === undefined) return a === b;
+    return a.api === b.api && a.url === b.url && a.model === b.model && a.apiKey === b.apiKey && a.identity === b.identity;
 }

@@ -80,6 +80,9 @@ export class PauseController {
         job.gate.chunkCap = undefined;
         const cfg = this.deps.config();
         if (!cfg.on('pauseOthers')) return;
+        // A remote engine's work shares no device with local models: a completion there pauses
+        // nothing here, and its calls are not paused or cut (see pauseBelow).
+        if (m.remote) return;
         if (job.kind === 'completion' && !job.backgroundRead) this.begin(job);
         else if (job.priority < cfg.priorities[CLASS_INDEX.completion] && !isEmbedTask(job.task) && m.info?.gpu !== true) {
             job.gate.chunkCap = () => this.typingChunk(job);
@@ -173,6 +176,8 @@ export class PauseController {
         const now = this.deps.clock.now();
         let soonest = Number.POSITIVE_INFINITY;
         for (const m of this.deps.models()) {
+            // Pausing a remote engine's stream frees nothing on this machine's device.
+            if (m.remote) continue;
             for (const r of m.running) {
                 if (r === except || r.priority >= priority || r.gate.closed) continue;
                 if (r.kind === 'embed' || r.kind === 'embedQuery') continue;

@@ -9,6 +9,9 @@
  *
  * Invariants: at most one load runs at a time (`loading`); a busy model is never unloaded; the
  * pinned model is never evicted; a pre-load never evicts a model whose own work is forecast.
+ * A model that takes no local memory (a remote engine's: estimatedMemory 0; its "load" connects)
+ * counts nothing against the budget and is never unloaded for memory (eviction, a smaller budget,
+ * keep-alive): unloading it would free nothing.
  * Units: ms (clock), bytes.
  */
 import type { Clock } from '../clock';
@@ -120,7 +123,7 @@ export class Residency {
             }
             this.evict(evictable, next.memoryBytes, budget, `memory: making room for ${next.id}`);
             if (this.usedMemory() + next.memoryBytes > budget) {
-                const busyEvictable = models.list.some((m) => m !== target && m.residency === 'loaded' && !models.isPinned(m));
+                const busyEvictable = models.list.some((m) => m !== target && m.residency === 'loaded' && !models.isPinned(m) && holdsMemory(m));
                 if (busyEvictable) return; // Retried when a model goes idle (afterWork).
                 this.deps.logger?.warn(`model ${next.id} needs ${next.memoryBytes} bytes, over the memory budget of ${budget} with the resident models; loading anyway`);
             }
@@ -136,7 +139,7 @@ export class Residency {
         const { clock, models } = this.deps;
         if (this.deps.disposed()) return;
         if (this.overBudget) this.fitBudget();
-        if (m.idle && m.residency === 'loaded' && !models.isPinned(m) && this.memoryShort() && m.keepAliveTimer === undefined) {
+        if (m.idle && m.residency === 'loaded' && !models.isPinned(m) && holdsMemory(m) && this.memoryShort() && m.keepAliveTimer === undefined) {
             const keepAliveMs = this.deps.config().settings.keepAliveMs;
             m.keepAliveTimer = clock.setTimeout(() => {
                 m.keepAliveTimer = undefined;
@@ -189,14 +192,14 @@ export class Residency {
         if (budget === undefined || this.usedMemory() <= budget) return;
         this.evict(this.idleEvictable(), 0, budget, `the memory budget is now ${budget} bytes`);
         if (this.usedMemory() <= budget) return;
-        this.overBudget = models.list.some((m) => (m.residency === 'loaded' || m.residency === 'loading') && !models.isPinned(m));
+        this.overBudget = models.list.some((m) => (m.residency === 'loaded' || m.residency === 'loading') && !models.isPinned(m) && holdsMemory(m));
         if (!this.overBudget) this.deps.logger?.warn(`the resident models need ${this.usedMemory()} bytes, over the memory budget of ${budget}; the completion model stays loaded`);
     }
 
-    /** Loaded models that are idle and not pinned: the ones an eviction may unload. */
+    /** Loaded models that are idle, not pinned and hold local memory: the ones an eviction may unload. */
     private idleEvictable(): ModelEntry[] {
         const { models } = this.deps;
-        return models.list.filter((m) => m.residency === 'loaded' && !models.isPinned(m) && m.idle);
+        return models.list.filter((m) => m.residency === 'loaded' && !models.isPinned(m) && m.idle && holdsMemory(m));
     }
 
     /** Unloads `candidates`, least recently used first, until `roomBytes` more fit in `budget`. */
@@ -312,4 +315,9 @@ export class Residency {
         }
         return undefined;
     }
+}
+
+/** Whether unloading `m` frees local memory (false for a remote engine's model: it takes none here). */
+function holdsMemory(m: ModelEntry): boolean {
+    return !m.remote && m.memoryBytes > 0;
 }

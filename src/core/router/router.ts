@@ -24,7 +24,7 @@
  */
 import type { ModelInfo, ModelSpec } from '../backend';
 import type { Clock } from '../clock';
-import { DeadlineError, StalledError, SupersededError, abortError, errorMessage } from '../errors';
+import { DeadlineError, RemoteEngineError, StalledError, SupersededError, abortError, errorMessage } from '../errors';
 import type {
     ActivitySignal,
     CompletionTask,
@@ -46,7 +46,7 @@ import { CLASS_INDEX, RouterConfig } from './config';
 import { Decider } from './decide';
 import type { DecisionRecordImpl } from './decision';
 import { Dispatcher } from './dispatch';
-import { Executor } from './execute';
+import { Executor, RemoteStalledError } from './execute';
 import { FeedbackModel } from './feedback';
 import { Forecaster } from './forecast';
 import { Job, type ModelEntry } from './state';
@@ -379,7 +379,15 @@ export class RouterImpl implements ZetaRouter {
         if (job.failedOn) {
             const last = job.failedOn[job.failedOn.length - 1];
             const e = job.lastError;
-            rec.note(e instanceof StalledError && e.modelId === last.id ? `retry after ${last.id} stalled (no progress for ${Math.round(e.silentMs)} ms); ${last.id} cooling down` : `retry after ${last.id} failed`);
+            rec.note(
+                e instanceof RemoteStalledError && e.modelId === last.id
+                    ? `retry after ${e.reason}`
+                    : e instanceof StalledError && e.modelId === last.id
+                      ? `retry after ${last.id} stalled (no progress for ${Math.round(e.silentMs)} ms); ${last.id} cooling down`
+                      : e instanceof RemoteEngineError
+                        ? `retry after ${last.id} failed: ${remoteReason(last.id, e)}`
+                        : `retry after ${last.id} failed`,
+            );
         }
         if (rec.chosen === undefined) {
             this.logger?.info(`task ${job.id} (${job.kind}): ${rec.reason}`);
@@ -393,6 +401,7 @@ export class RouterImpl implements ZetaRouter {
         // measured again, would never be corrected.
         job.objectiveMs = Math.max(job.objectiveMs, c.isolatedMs);
         job.deadlineAt = job.submittedAt + job.objectiveMs;
+        job.predictedFirstAt = now + c.firstTokenMs;
         job.model = m;
         this.dispatcher.noteRouted(job);
         if (this.dispatcher.dropsLate(job) && now + c.finishMs > job.deadlineAt) {
@@ -412,10 +421,30 @@ export class RouterImpl implements ZetaRouter {
         this.settle(job, undefined, job.result(m, now, text, vectors));
     }
 
-    /** A backend error (not an abort): cooldown, then one retry on another capable model. */
+    /**
+     * A backend error (not an abort): cooldown, then one retry on another capable model. A remote
+     * engine's failure (RemoteEngineError) is the engine's, not the call's: the reason names it in
+     * words, the model's queued work goes elsewhere too, and a refused credential
+     * ("unauthorized") keeps the model out until the user reconfigures it (a new key gives it a
+     * fresh backend: models.ts needsReload).
+     */
     private failed(job: Job, m: ModelEntry, error: unknown): void {
-        const cooldownMs = this.coolDown(m, 'cooling down after an error', errorMessage(error));
-        this.logger?.warn(`model ${m.id} failed ${job.kind} task ${job.id}: ${m.error}; cooling down ${cooldownMs} ms`);
+        if (error instanceof RemoteEngineError) {
+            const reason = remoteReason(m.id, error);
+            if (error.problem === 'unauthorized') {
+                m.failed++;
+                m.needsSetup = reason;
+                m.error = `${reason} (${error.message})`;
+                this.logger?.warn(`model ${m.id} failed ${job.kind} task ${job.id}: ${m.error}; not used until its settings change`);
+            } else {
+                const cooldownMs = this.coolDown(m, reason, `${reason} (${error.message})`);
+                this.logger?.warn(`model ${m.id} failed ${job.kind} task ${job.id}: ${m.error}; cooling down ${cooldownMs} ms`);
+            }
+            this.rerouteQueue(m, error);
+        } else {
+            const cooldownMs = this.coolDown(m, 'cooling down after an error', errorMessage(error));
+            this.logger?.warn(`model ${m.id} failed ${job.kind} task ${job.id}: ${m.error}; cooling down ${cooldownMs} ms`);
+        }
         this.retryElsewhere(job, m, error);
     }
 
@@ -426,7 +455,8 @@ export class RouterImpl implements ZetaRouter {
      */
     private stalled(job: Job, m: ModelEntry, error: StalledError): void {
         const silent = Math.round(error.silentMs);
-        const cooldownMs = this.coolDown(m, `cooling down: stalled (no progress for ${silent} ms)`, `stalled: ${error.message}`);
+        const reason = error instanceof RemoteStalledError ? error.reason : `cooling down: stalled (no progress for ${silent} ms)`;
+        const cooldownMs = this.coolDown(m, reason, `stalled: ${error.message}`);
         this.logger?.warn(`model ${m.id} stalled on ${job.kind} task ${job.id}: ${error.message}; cooling down ${cooldownMs} ms`);
         if (m.abandoned >= m.slots) this.rerouteQueue(m, error);
         if (job.signal.aborted) return this.settle(job, job.signal.reason);
@@ -459,8 +489,8 @@ export class RouterImpl implements ZetaRouter {
         if (job.state === 'done') return;
         const wasQueued = job.state === 'queued';
         job.state = 'done';
-        for (const timer of [job.timer, job.quietTimer, job.restTimer, job.watchdog]) if (timer) this.clock.clearTimeout(timer);
-        job.timer = job.quietTimer = job.restTimer = job.watchdog = undefined;
+        for (const timer of [job.timer, job.quietTimer, job.restTimer, job.watchdog, job.remoteWatch]) if (timer) this.clock.clearTimeout(timer);
+        job.timer = job.quietTimer = job.restTimer = job.watchdog = job.remoteWatch = undefined;
         if (wasQueued && job.model) job.model.queue.remove(job);
         this.pauses.settled(job);
         job.detachExternal?.();
@@ -516,3 +546,19 @@ export class RouterImpl implements ZetaRouter {
 }
 
 function noop(): void {}
+
+/** Why a remote engine is left out after `e`, in words, as decisions and the load view show it. */
+export function remoteReason(id: string, e: RemoteEngineError): string {
+    switch (e.problem) {
+        case 'refused':
+            return `${id} unreachable (connection refused): cooling down`;
+        case 'timeout':
+            return `${id} did not answer in time (timeout): cooling down`;
+        case 'server':
+            return `${id} server error (${e.status !== undefined ? `HTTP ${e.status}` : 'connection closed mid-answer'}): cooling down`;
+        case 'protocol':
+            return `${id} answered something Zeta cannot read (protocol error${e.status !== undefined ? `, HTTP ${e.status}` : ''}): cooling down`;
+        case 'unauthorized':
+            return 'unauthorized: set its API key';
+    }
+}

@@ -5,7 +5,7 @@
  * controller closes. Copies only; nothing here changes the router's state. Units: ms, tokens.
  */
 import type { WaitExplanation, WaitState, WaitTag } from '../scheduling';
-import type { ModelSnapshot } from '../tasks';
+import type { ModelSnapshot, RemoteModelSnapshot } from '../tasks';
 import { CLASS_INDEX, type RouterConfig } from './config';
 import type { PauseController } from './pauses';
 import type { Job, ModelEntry } from './state';
@@ -18,6 +18,7 @@ export function modelSnapshot(m: ModelEntry, now: number): ModelSnapshot {
         residency: m.residency,
         ...(m.error !== undefined ? { error: m.error } : {}),
         ...(m.coolingDownUntil > now ? { coolingDownUntil: m.coolingDownUntil } : {}),
+        ...(m.needsSetup !== undefined ? { unavailable: m.needsSetup } : m.coolingDownUntil > now ? { unavailable: m.coolingReason } : {}),
         queued: m.queue.length,
         queuedTokens: m.queue.tokens,
         inFlight: m.running.length,
@@ -30,6 +31,27 @@ export function modelSnapshot(m: ModelEntry, now: number): ModelSnapshot {
         memoryBytes: m.residency === 'loaded' || m.residency === 'loading' ? m.memoryBytes : 0,
         served: m.served,
         failed: m.failed,
+        ...remoteSnapshot(m, now),
+    };
+}
+
+/** A remote model's engine load now (read from its backend: the snapshot is not a hot path). */
+function remoteSnapshot(m: ModelEntry, now: number): { remote?: RemoteModelSnapshot } {
+    const rl = m.backend.remoteLoad?.();
+    if (rl === undefined) return {};
+    return {
+        remote: {
+            api: rl.api,
+            url: rl.url,
+            slots: rl.slots,
+            slotsBusy: rl.slotsBusy,
+            othersBusy: Math.max(0, rl.slotsBusy - rl.ownInFlight),
+            deferred: rl.deferred,
+            rttMs: rl.rttMs,
+            reachable: rl.reachable,
+            ...(rl.error !== undefined ? { error: rl.error } : {}),
+            ageMs: rl.at === undefined ? undefined : Math.max(0, now - rl.at),
+        },
     };
 }
 

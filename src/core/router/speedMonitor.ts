@@ -77,6 +77,12 @@ export class SpeedMonitor {
      */
     private smallFirstMs: number | undefined;
     measured = false;
+    /**
+     * EWMA of a whole generation call's time on this model (ms, from the call to its end, pauses
+     * at the gate removed); undefined until one finished. For a remote engine it stands for the
+     * time other clients' requests take there (teammates send requests like ours).
+     */
+    callMs: number | undefined;
     /** Last LATENCY_RING end-to-end latencies (ms), ring buffer. */
     private readonly latencies = new Float64Array(LATENCY_RING);
     private latencyCount = 0;
@@ -254,6 +260,12 @@ export class SpeedMonitor {
     observeLoad(ms: number): void {
         this.loadMs = this.loadMeasured ? this.loadMs + 0.5 * (ms - this.loadMs) : ms;
         this.loadMeasured = true;
+    }
+
+    /** A generation call took `ms` from the call to its end (pauses removed). */
+    observeCall(ms: number): void {
+        if (!(ms >= 0)) return;
+        this.callMs = this.callMs === undefined ? ms : this.callMs + ALPHA * (ms - this.callMs);
     }
 
     observeLatency(ms: number): void {

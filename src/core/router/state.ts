@@ -4,12 +4,13 @@
  * a model's bounded queue (`JobQueue`). They refer to each other (a job knows its model, a model
  * holds its jobs), so they live in one module. Units: ms (clock time), tokens, bytes.
  */
-import type { ModelBackend, ModelInfo, ModelSpec, TokenGate } from '../backend';
+import type { ModelBackend, ModelInfo, ModelSpec, RemoteLoad, TokenGate } from '../backend';
 import type { TimerHandle } from '../clock';
 import { fimTextOrder } from '../fim';
 import { TASK_KINDS, type ChatTask, type CompletionTask, type EmbedTask, type Residency, type Task, type TaskKind, type TaskResult } from '../tasks';
 import type { DecisionRecordImpl } from './decision';
 import { SpeedMonitor, priorFromMemory } from './speedMonitor';
+import { REMOTE_CONNECT_PRIOR_MS } from './tuning';
 
 // ---------------------------------------------------------------- jobs
 
@@ -144,6 +145,12 @@ export class Job {
     restTimer: TimerHandle | undefined;
     /** The watchdog of the running call (execute.ts), armed from its start to its end. */
     watchdog: TimerHandle | undefined;
+    /** The remote watchdog of the running call on a remote engine (execute.ts, REMOTE_MIN_SILENCE_MS). */
+    remoteWatch: TimerHandle | undefined;
+    /** Clock ms the current call's first token came (undefined before it); reset at each call. */
+    callFirstTokenAt: number | undefined;
+    /** Clock ms the decision predicted the first token at (decision time + its first-token prediction). */
+    predictedFirstAt = 0;
     /** Tokens streamed by the current call (progress, for the watchdog). */
     tokensSeen = 0;
     /** The gate's paused ms when the first token came (pauses during prefill), this call. */
@@ -325,6 +332,18 @@ export class ModelEntry {
     onIdle: (() => void) | undefined;
     /** Removed by reconfigure: finishes its running work, takes no new work. */
     retired = false;
+    /**
+     * Set when the model cannot serve until the user changes its settings (a remote engine refused
+     * its credentials: "unauthorized: set its API key"); a hard exclusion, cleared when reconfigure
+     * gives the model a fresh backend.
+     */
+    needsSetup: string | undefined;
+    /**
+     * The remote engine's load as read at the latest decision (`readRemoteLoad`), undefined for a
+     * local model. Read once per decision per model so the estimator (a hot path) never calls the
+     * backend; copies, so it never changes after it was read.
+     */
+    remoteLoad: RemoteLoad | undefined;
     constructor(
         public spec: ModelSpec,
         public backend: ModelBackend,
@@ -340,8 +359,20 @@ export class ModelEntry {
         return Math.max(1, this.info?.slots ?? this.spec.slots);
     }
 
+    /** Served by an engine outside this process: takes no local memory, shares no local device. */
+    get remote(): boolean {
+        return this.spec.remote !== undefined || this.info?.remote !== undefined;
+    }
+
+    /** Reads the engine's live load into `remoteLoad` (undefined for a local model); once per decision. */
+    readRemoteLoad(): RemoteLoad | undefined {
+        return (this.remoteLoad = this.backend.remoteLoad?.());
+    }
+
     /** Memory the model needs when loaded (bytes, host + GPU). */
     get memoryBytes(): number {
+        // A remote engine's model takes no memory on this machine, whatever its backend estimates.
+        if (this.remote) return 0;
         const m = this.info?.estimatedMemory;
         return m ? m.ramBytes + m.vramBytes : 0;
     }
@@ -364,7 +395,9 @@ export class ModelEntry {
 
     setInfo(info: ModelInfo): void {
         this.info = info;
-        this.speed.setPrior(priorFromMemory(this.memoryBytes || 1e9));
+        const prior = priorFromMemory(this.memoryBytes || 1e9);
+        // A remote model's "load" connects to its engine: no weights are read here.
+        this.speed.setPrior(this.remote ? { ...prior, loadMs: REMOTE_CONNECT_PRIOR_MS } : prior);
     }
 
     /** A completion's prompt texts in the order this model evaluates them (its FIM template's). */

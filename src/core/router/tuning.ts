@@ -107,3 +107,38 @@ export const TYPING_CHUNK_MIN_TOKENS = 8;
  */
 export const STALL_FACTOR = 8;
 export const STALL_MIN_MS = 5_000;
+
+/**
+ * A remote engine's load report (`RemoteLoad.at`, the newest successful poll) counts in full while
+ * it is at most REMOTE_LOAD_FRESH_MS old, not at all once it is REMOTE_LOAD_STALE_MS old or more,
+ * and linearly less in between (a weight on other clients' work in the prediction). Backends poll a
+ * few times per second while in use (RemoteBackendOptions.pollIntervalMs), so fresh is a few poll
+ * intervals; a report older than stale describes a queue that has long moved on. A report that
+ * never came (`at` undefined) counts as stale: the prediction is then our own view (our calls).
+ */
+export const REMOTE_LOAD_FRESH_MS = 2_000;
+export const REMOTE_LOAD_STALE_MS = 10_000;
+
+/**
+ * Load time assumed for a remote model until measured: its "load" connects to the engine and asks
+ * what it serves (a few requests), no weights are read here.
+ */
+export const REMOTE_CONNECT_PRIOR_MS = 100;
+
+/**
+ * The remote watchdog (execute.ts), for an interactive task (every kind but background `embed`) on
+ * a model served by a remote engine, besides the local rule above (which still applies):
+ * - first token: a call with no first token (no vector, for embedQuery) by its limit is given up on
+ *   (StalledError: cooldown, retry elsewhere). The limit (clock ms) is the latest of the task's
+ *   objective deadline (Job.deadlineAt: submission + the decision's objective) and the call's start
+ *   + REMOTE_MIN_SILENCE_MS (a call started or retried near its deadline still gets that long).
+ *   The HTTP timeouts (30 s) are far beyond every objective: a dead server that accepts
+ *   connections and says nothing costs a task at most its objective, never 30 s.
+ * - a slow trickle: after the first token, once past the same limit, a call that has streamed fewer
+ *   than 1 / REMOTE_TRICKLE_FACTOR of the tokens the model's measured decode speed predicts since
+ *   its first token is given up on the same way. Checked at the limit, then every
+ *   REMOTE_CHECK_MS (virtual or real clock ms).
+ */
+export const REMOTE_MIN_SILENCE_MS = 500;
+export const REMOTE_TRICKLE_FACTOR = 4;
+export const REMOTE_CHECK_MS = 250;
