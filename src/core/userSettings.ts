@@ -8,8 +8,9 @@
  * good value stays in force, so one typo never resets the rest of the configuration.
  * Units: tokens, milliseconds (seconds in user-facing keys named *Seconds), megabytes where named MB.
  */
-import { FIM_FAMILIES, ROLES, type FimFamily, type ModelSpec, type Role } from './backend';
+import { FIM_FAMILIES, ROLES, type FimFamily, type ModelSpec, type RemoteApi, type Role } from './backend';
 import { memoryBudget, type MachineMemory, type MemoryBudget } from './memoryBudget';
+import { remoteModelsFromLayers } from './restrictedMode';
 import {
     POLICY_NAMES,
     TASK_KINDS,
@@ -31,8 +32,31 @@ export interface ModelSettings {
     readonly fimTemplate: FimFamily | 'auto' | 'none';
 }
 
+/**
+ * A model served by an engine outside this process, as the user configured it in `zeta.remoteModels`.
+ * Code is sent to `url`: only the user's own settings can name one (see restrictedMode.ts).
+ */
+export interface RemoteModelSettings {
+    /** Unique among remote models, never a role name (those are the local models' ids); no ':' (the role suffix). */
+    readonly id: string;
+    /** Base URL, http(s), no credentials, query or fragment; without a trailing slash or `/v1`. */
+    readonly url: string;
+    readonly api: RemoteApi;
+    /** At least one; in the order given, duplicates dropped. */
+    readonly roles: readonly Role[];
+    readonly model?: string;
+    readonly identity?: string;
+    readonly fimTemplate: FimFamily | 'auto' | 'none';
+    /** Parallel requests Zeta sends to the engine for this model. */
+    readonly slots: number;
+    /** Context size in tokens Zeta assumes when the engine does not tell its own. */
+    readonly contextSize: number;
+}
+
 export interface ZetaSettings {
     readonly models: Readonly<Record<Role, ModelSettings>>;
+    /** Valid entries of `zeta.remoteModels`, in the order given (invalid ones are skipped and reported). */
+    readonly remoteModels: readonly RemoteModelSettings[];
     /** Memory budget for all resident models in MB; 0 = decided from the machine. */
     readonly memoryBudgetMB: number;
     readonly routing: {
@@ -74,7 +98,10 @@ export interface ZetaSettings {
 
 export interface ParsedSettings {
     readonly settings: ZetaSettings;
-    /** One spec per role that has a model path (roles without one are simply not configured). */
+    /**
+     * The models in routing order (`toModelSpecs`): remote models of a role before its local one;
+     * remote specs carry no API key (the composition root adds the keys from secret storage).
+     */
     readonly modelSpecs: ModelSpec[];
     readonly routing: RoutingSettings;
     /** The memory budget in force and why (the setting, or measured from the machine). */
@@ -131,6 +158,7 @@ function modelDefaults(role: Role): ModelSettings {
 
 export const DEFAULT_SETTINGS: ZetaSettings = {
     models: { coder: modelDefaults('coder'), reasoner: modelDefaults('reasoner'), embedder: modelDefaults('embedder') },
+    remoteModels: [],
     memoryBudgetMB: 0,
     routing: {
         policy: 'zeta',
@@ -290,6 +318,7 @@ export function parseSettings(
     const D = DEFAULT_SETTINGS;
     const settings: ZetaSettings = {
         models,
+        remoteModels: parseRemoteModels(raw.remoteModels, prev.remoteModels, problems),
         memoryBudgetMB: read('memoryBudgetMB', int(0, 16_777_216), prev.memoryBudgetMB, D.memoryBudgetMB),
         routing: {
             policy: read('routing.policy', oneOf(POLICY_NAMES), prev.routing.policy, D.routing.policy),
@@ -339,6 +368,108 @@ export function parseSettings(
     };
 }
 
+/** Property names that would put a secret in settings: an entry carrying one is refused. */
+const SECRET_PROPERTIES = /^(api[_-]?key|key|token|secret|password|authorization|bearer)$/i;
+/** Remote model ids: a letter or digit first, then letters, digits, '.', '_', '-' (no ':', the role suffix). */
+const REMOTE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const REMOTE_APIS: readonly RemoteApi[] = ['llama-server', 'openai'];
+const REMOTE_FIELDS = new Set(['id', 'url', 'api', 'roles', 'model', 'identity', 'fimTemplate', 'slots', 'contextSize']);
+
+/**
+ * `url` as a remote engine's base URL, or why it cannot be one. Only http(s); no user name,
+ * password, query or fragment (an API key goes in VS Code's secret storage, never in settings);
+ * trailing slashes and an OpenAI-style `/v1` are dropped (the backends add their own paths).
+ */
+export function remoteBaseUrl(url: unknown): { ok: true; url: string } | { ok: false; fix: string } {
+    if (typeof url !== 'string' || url.trim() === '') return { ok: false, fix: 'give "url", e.g. "http://127.0.0.1:8080"' };
+    let u: URL;
+    try {
+        u = new URL(url.trim());
+    } catch {
+        return { ok: false, fix: `"url" ${describeValue(url)} is not a URL; write it as "http://host:port"` };
+    }
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') return { ok: false, fix: `"url" must start with http:// or https://, not ${u.protocol}//` };
+    if (u.username !== '' || u.password !== '')
+        return { ok: false, fix: '"url" carries a user name or password: remove them, and store an API key with "Zeta: Set Remote API Key"' };
+    if (u.search !== '' || u.hash !== '')
+        return { ok: false, fix: '"url" has a query or fragment (a key must never be in a URL): give the base URL only, and store an API key with "Zeta: Set Remote API Key"' };
+    const path = u.pathname.replace(/\/+$/, '').replace(/\/v1$/, '');
+    return { ok: true, url: `${u.protocol}//${u.host}${path}` };
+}
+
+/**
+ * `zeta.remoteModels`: each entry is validated on its own; a bad one is skipped with a line naming
+ * it and what to fix, and the others keep working. Skipped rather than kept at its previous value:
+ * an entry says where code is sent, and a half-edited one must not send it anywhere. A value that is
+ * not a list at all keeps the previous list.
+ */
+function parseRemoteModels(v: unknown, previous: readonly RemoteModelSettings[], problems: string[]): RemoteModelSettings[] {
+    if (v === undefined || v === null) return [];
+    if (!Array.isArray(v)) {
+        problems.push(`zeta.remoteModels: expected a list of remote models, received ${describeValue(v)}; keeping ${previous.length} remote model(s) as before`);
+        return [...previous];
+    }
+    const out: RemoteModelSettings[] = [];
+    v.forEach((entry: unknown, i) => {
+        const r = parseRemoteModel(entry);
+        const name = r.ok ? `"${r.value.id}"` : r.name;
+        const fix = r.ok ? (out.some((m) => m.id === r.value.id) ? `the id is already used by an earlier entry: give each remote model its own "id"` : undefined) : r.fix;
+        if (r.ok && fix === undefined) out.push(r.value);
+        else problems.push(`zeta.remoteModels[${i}] ${name}: ${fix}; this entry is skipped, the others are used`);
+    });
+    return out;
+}
+
+function parseRemoteModel(v: unknown): { ok: true; value: RemoteModelSettings } | { ok: false; name: string; fix: string } {
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) return { ok: false, name: describeValue(v), fix: 'expected an object such as {"id": "team", "url": "http://host:8080", "api": "llama-server", "roles": ["coder"]}' };
+    const e = v as Record<string, unknown>;
+    const name = typeof e.id === 'string' && e.id !== '' ? `"${e.id}"` : '(no id)';
+    const fail = (fix: string) => ({ ok: false as const, name, fix });
+    const secret = Object.keys(e).find((k) => SECRET_PROPERTIES.test(k));
+    if (secret !== undefined) return fail(`"${secret}" puts a secret in settings files: remove it, and store the key with "Zeta: Set Remote API Key"`);
+    const unknown = Object.keys(e).filter((k) => !REMOTE_FIELDS.has(k));
+    if (unknown.length > 0) return fail(`unknown field(s) ${unknown.map((k) => `"${k}"`).join(', ')} (known: ${[...REMOTE_FIELDS].join(', ')})`);
+    if (typeof e.id !== 'string' || !REMOTE_ID.test(e.id)) return fail(`"id" must be 1-64 letters, digits, '.', '_' or '-', received ${describeValue(e.id)}`);
+    if ((ROLES as readonly string[]).includes(e.id)) return fail(`the id "${e.id}" is a local model's id (the role names are): choose another`);
+    const url = remoteBaseUrl(e.url);
+    if (!url.ok) return fail(url.fix);
+    if (typeof e.api !== 'string' || !(REMOTE_APIS as readonly string[]).includes(e.api)) return fail(`"api" must be "llama-server" or "openai", received ${describeValue(e.api)}`);
+    if (!Array.isArray(e.roles) || e.roles.length === 0) return fail(`"roles" must list at least one of ${ROLES.map((r) => `"${r}"`).join(', ')}, received ${describeValue(e.roles)}`);
+    const badRole = e.roles.find((r) => typeof r !== 'string' || !(ROLES as readonly string[]).includes(r));
+    if (badRole !== undefined) return fail(`unknown role ${describeValue(badRole)} in "roles" (known: ${ROLES.join(', ')})`);
+    const roles = [...new Set(e.roles as Role[])];
+    for (const field of ['model', 'identity'] as const) {
+        if (e[field] !== undefined && (typeof e[field] !== 'string' || e[field].trim() === '')) return fail(`"${field}" must be a non-empty string when given, received ${describeValue(e[field])}`);
+    }
+    const optional = <T>(field: string, check: Check<T>, dflt: T): { ok: true; value: T } | { ok: false; fix: string } => {
+        if (e[field] === undefined) return { ok: true, value: dflt };
+        const r = check(e[field]);
+        return r.ok ? r : { ok: false, fix: `"${field}" must be ${r.expected}, received ${describeValue(e[field])}` };
+    };
+    // Defaults: those of a local model of the entry's first role (the engine's own, where it says, win).
+    const d = DEFAULT_SETTINGS.models[roles[0]];
+    const fimTemplate = optional('fimTemplate', oneOf<FimFamily | 'auto' | 'none'>(['auto', 'none', ...FIM_FAMILIES]), 'auto');
+    if (!fimTemplate.ok) return fail(fimTemplate.fix);
+    const slots = optional('slots', int(1, 64), d.slots);
+    if (!slots.ok) return fail(slots.fix);
+    const contextSize = optional('contextSize', int(128, 1_048_576), d.contextSize);
+    if (!contextSize.ok) return fail(contextSize.fix);
+    return {
+        ok: true,
+        value: {
+            id: e.id,
+            url: url.url,
+            api: e.api as RemoteApi,
+            roles,
+            ...(typeof e.model === 'string' ? { model: e.model.trim() } : {}),
+            ...(typeof e.identity === 'string' ? { identity: e.identity.trim() } : {}),
+            fimTemplate: fimTemplate.value,
+            slots: slots.value,
+            contextSize: contextSize.value,
+        },
+    };
+}
+
 function parseEnvThreads(v: string | undefined, problems: string[]): number | undefined {
     if (v === undefined || v.trim() === '') return undefined;
     const n = Number(v.trim());
@@ -363,14 +494,50 @@ export function memoryBudgetBytes(s: ZetaSettings): number | undefined {
 }
 
 /**
- * Model specs for the roles that have a path; the model id is the role name. Only a budget the user
- * set goes into the specs (a file whose own estimate exceeds it is refused); a budget measured from
- * the machine only governs which models stay loaded together (RoutingSettings.memoryBudgetBytes).
+ * The spec id of a remote model serving `role`: the entry's id, suffixed by `:role` when the entry
+ * serves several roles (one router model per role: each role has its own queue and preference).
  */
-export function toModelSpecs(s: ZetaSettings): ModelSpec[] {
+export function remoteSpecId(m: RemoteModelSettings, role: Role): string {
+    return m.roles.length > 1 ? `${m.id}:${role}` : m.id;
+}
+
+/**
+ * Model specs: per role, the remote models serving it (in settings order), then the local model
+ * of the role when it has a path (id = the role name). Order rule: a remote model comes first, so it
+ * is the role's preferred model (the user configured it on purpose), and the router spills to the
+ * local model when the engine is busy, slow or down.
+ *
+ * `apiKey` gives a remote model's key by its entry id (read from the editor's secret storage by
+ * the composition root; never from settings). Only a budget the user set goes into local specs (a
+ * file whose own estimate exceeds it is refused); a budget measured from the machine only governs
+ * which models stay loaded together (RoutingSettings.memoryBudgetBytes). A remote model's memory is
+ * the engine's: no budget applies to it.
+ */
+export function toModelSpecs(s: ZetaSettings, apiKey: (remoteModelId: string) => string | undefined = () => undefined): ModelSpec[] {
     const budget = memoryBudgetBytes(s);
     const specs: ModelSpec[] = [];
     for (const role of ROLES) {
+        for (const r of s.remoteModels) {
+            if (!r.roles.includes(role)) continue;
+            const key = apiKey(r.id);
+            specs.push({
+                id: remoteSpecId(r, role),
+                role,
+                path: r.url,
+                remote: {
+                    api: r.api,
+                    url: r.url,
+                    ...(r.model !== undefined ? { model: r.model } : {}),
+                    ...(r.identity !== undefined ? { identity: r.identity } : {}),
+                    ...(key ? { apiKey: key } : {}),
+                },
+                contextSize: r.contextSize,
+                slots: r.slots,
+                threads: 0,
+                gpuLayers: 0,
+                fimTemplate: r.fimTemplate,
+            });
+        }
         const m = s.models[role];
         if (m.path === '') continue;
         specs.push({
@@ -410,9 +577,9 @@ export function toRoutingSettings(
     };
 }
 
-/** Roles with no model path: the first-run walkthrough offers to fill these. */
+/** Roles with no model path and no remote model: the first-run walkthrough offers to fill these. */
 export function unconfiguredRoles(s: ZetaSettings): Role[] {
-    return ROLES.filter((r) => s.models[r].path === '');
+    return ROLES.filter((r) => s.models[r].path === '' && !s.remoteModels.some((m) => m.roles.includes(r)));
 }
 
 /** Each role's model settings (`models.<role>.<name>`), in manifest order. */
@@ -420,11 +587,12 @@ const MODEL_KEYS: readonly string[] = ROLES.flatMap((r) => ['path', 'gpuLayers',
 
 /**
  * Settings a workspace may never choose: which files llama.cpp opens and how much of the machine
- * they take (threads, GPU layers, context, slots, the memory budget). They are machine-scoped in
- * package.json, so VS Code itself ignores them in workspace settings; the reader takes them only
- * from the user (or remote machine) layer as well, so the rule holds whatever the host does.
+ * they take (threads, GPU layers, context, slots, the memory budget), and which servers code is
+ * sent to (`remoteModels`). They are machine-scoped in package.json, so VS Code itself ignores them
+ * in workspace settings; the reader takes them only from the user (or remote machine) layer as
+ * well, so the rule holds whatever the host does.
  */
-export const MACHINE_ONLY_KEYS: readonly string[] = [...MODEL_KEYS, 'memoryBudgetMB'];
+export const MACHINE_ONLY_KEYS: readonly string[] = [...MODEL_KEYS, 'remoteModels', 'memoryBudgetMB'];
 
 /** One setting's value in each configuration layer (VS Code's `WorkspaceConfiguration.inspect`). */
 export interface SettingLayers {
@@ -439,13 +607,20 @@ export interface SettingLayers {
 /**
  * The raw `zeta.*` values for `parseSettings`, keyed without the prefix: a machine-only key from the
  * user layer alone (a workspace value is ignored and named in `ignored`), every other key as VS Code
- * resolves it (which honours restricted mode's `restrictedConfigurations`).
+ * resolves it (which honours restricted mode's `restrictedConfigurations`). `remoteModels` follows
+ * restrictedMode.ts's rule (the user layer alone, trusted or not); `trusted` only words the message.
  */
-export function rawSettingsFromLayers(layers: (key: string) => SettingLayers | undefined): { raw: Record<string, unknown>; ignored: string[] } {
+export function rawSettingsFromLayers(layers: (key: string) => SettingLayers | undefined, trusted = true): { raw: Record<string, unknown>; ignored: string[] } {
     const raw: Record<string, unknown> = {};
     const ignored: string[] = [];
     for (const key of SETTING_KEYS) {
         const l = layers(key);
+        if (key === 'remoteModels') {
+            const r = remoteModelsFromLayers(l, trusted);
+            raw[key] = r.value;
+            if (r.ignored !== undefined) ignored.push(r.ignored);
+            continue;
+        }
         if (!MACHINE_ONLY_KEYS.includes(key)) {
             raw[key] = l?.value;
             continue;
@@ -462,6 +637,7 @@ export function rawSettingsFromLayers(layers: (key: string) => SettingLayers | u
 /** Every setting key this module reads (without the "zeta." prefix), in manifest order. */
 export const SETTING_KEYS: readonly string[] = [
     ...MODEL_KEYS,
+    'remoteModels',
     'memoryBudgetMB',
     'routing.policy',
     'routing.objectives',

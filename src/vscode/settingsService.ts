@@ -1,6 +1,7 @@
 /**
  * The one reader of Zeta's settings. Reads every `zeta.*` key the core knows (SETTING_KEYS), the
- * machine-only ones from the user layer alone (rawSettingsFromLayers), parses them with the
+ * machine-only ones (model files, remote models) from the user layer alone (rawSettingsFromLayers,
+ * core/restrictedMode.ts's rule for remote models, trusted workspace or not), parses them with the
  * environment's defaults (ZETA_*_MODEL, ZETA_THREADS) and the machine's measured memory, reports
  * problems, and fires `onDidChange` with the new parsed settings whenever `zeta` configuration
  * changes or the machine's memory has been measured. Invalid values keep the previous good value
@@ -20,7 +21,7 @@ export function readRawSettings(): { raw: Record<string, unknown>; ignored: stri
     return rawSettingsFromLayers((key) => {
         const i = config.inspect(key);
         return { value: config.get(key), globalValue: i?.globalValue, workspaceValue: i?.workspaceValue, workspaceFolderValue: i?.workspaceFolderValue };
-    });
+    }, vscode.workspace.isTrusted);
 }
 
 export function readSettings(previous: ZetaSettings | undefined, internals: RoutingInternals, machine: MachineMemory | undefined, env: SettingsEnv = process.env): ParsedSettings {

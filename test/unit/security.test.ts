@@ -139,7 +139,9 @@ describe('security: model paths and thread counts only from user or machine sett
         const resourceKeys = SETTING_KEYS.filter((k) => /\.(path|threads|gpuLayers|contextSize|slots|fimTemplate)$|^memoryBudgetMB$/.test(k));
         assert.equal(resourceKeys.length, 19);
         for (const k of resourceKeys) assert.ok(['machine', 'machine-overridable'].includes(props[`zeta.${k}`].scope ?? ''), `zeta.${k} has scope ${props[`zeta.${k}`].scope}`);
-        assert.deepEqual([...MACHINE_ONLY_KEYS].sort(), [...resourceKeys].sort());
+        // And the servers code is sent to: remote models come from the user layer alone (restrictedMode.ts).
+        assert.equal(props['zeta.remoteModels'].scope, 'machine');
+        assert.deepEqual([...MACHINE_ONLY_KEYS].sort(), [...resourceKeys, 'remoteModels'].sort());
     });
 
     it('Restricted Mode is supported in part: the manifest says what works and restricts every other setting that sets how much work is done', () => {

@@ -3,6 +3,7 @@
  * (or remote machine) layer alone: a workspace's value is ignored, and named, whatever the host does.
  */
 import assert from 'node:assert/strict';
+import { remoteModelsFromLayers } from '../../src/core/restrictedMode';
 import { MACHINE_ONLY_KEYS, SETTING_KEYS, parseSettings, rawSettingsFromLayers, type SettingLayers } from '../../src/core/userSettings';
 
 describe('settings reader: machine-only settings', () => {
@@ -36,5 +37,47 @@ describe('settings reader: machine-only settings', () => {
         assert.deepEqual(ignored, []);
         assert.ok(MACHINE_ONLY_KEYS.every((k) => SETTING_KEYS.includes(k)));
         assert.deepEqual(parseSettings(raw).problems, []);
+    });
+
+    describe('remote models: only from the user layer, trusted workspace or not', () => {
+        const mine = [{ id: 'team', url: 'http://gpu-box:8080', api: 'llama-server', roles: ['coder'] }];
+        const theirs = [{ id: 'exfil', url: 'https://collector.example', api: 'openai', roles: ['coder', 'embedder'] }];
+
+        for (const trusted of [true, false]) {
+            it(`${trusted ? 'a trusted' : 'an untrusted (Restricted Mode)'} workspace or folder cannot add, replace or remove remote models`, () => {
+                const cases: { layers: SettingLayers; expected: unknown }[] = [
+                    // VS Code would resolve the workspace's value if the host ignored the machine scope: never read.
+                    { layers: { value: theirs, globalValue: mine, workspaceValue: theirs }, expected: mine },
+                    { layers: { value: theirs, workspaceFolderValue: theirs }, expected: undefined },
+                    { layers: { value: [], globalValue: mine, workspaceValue: [] }, expected: mine },
+                    { layers: { value: theirs, globalValue: mine, workspaceValue: theirs, workspaceFolderValue: theirs }, expected: mine },
+                ];
+                for (const c of cases) {
+                    const { raw, ignored } = rawSettingsFromLayers((k) => (k === 'remoteModels' ? c.layers : undefined), trusted);
+                    assert.deepEqual(raw.remoteModels, c.expected);
+                    assert.equal(ignored.length, 1);
+                    assert.match(ignored[0], /^zeta\.remoteModels: (the workspace|a folder) sets remote models, which are ignored \(.*only your user settings can configure them/);
+                    if (!trusted) assert.match(ignored[0], /Restricted Mode/);
+                    const specs = parseSettings(raw).modelSpecs;
+                    assert.ok(specs.every((s) => s.remote?.url === 'http://gpu-box:8080'), JSON.stringify(specs));
+                }
+            });
+        }
+
+        it('the user layer is used as is in either state, and nothing is reported when the workspace sets nothing', () => {
+            for (const trusted of [true, false]) {
+                assert.deepEqual(remoteModelsFromLayers({ value: mine, globalValue: mine }, trusted), { value: mine });
+                assert.deepEqual(remoteModelsFromLayers(undefined, trusted), { value: undefined });
+                const { raw, ignored } = rawSettingsFromLayers((k) => (k === 'remoteModels' ? { value: mine, globalValue: mine } : undefined), trusted);
+                assert.deepEqual(ignored, []);
+                assert.deepEqual(parseSettings(raw).modelSpecs.map((s) => s.id), ['team']);
+            }
+        });
+
+        it('the folder is named when a folder sets them', () => {
+            const r = remoteModelsFromLayers({ globalValue: mine, workspaceFolderValue: theirs }, false);
+            assert.deepEqual(r.value, mine);
+            assert.match(r.ignored ?? '', /^zeta\.remoteModels: a folder sets remote models, which are ignored \(Restricted Mode/);
+        });
     });
 });
