@@ -21,18 +21,47 @@
  * (`callsRunToEnd`, as llama.cpp's) keeps its slot until the call in flight has returned.
  * A sequence keeps the tokens of its last call: an aborted call what it evaluated
  * (`keepOnAbort: 'evaluated'`) or nothing, a failed one nothing.
+ *
+ * With `profile.remote` the fake stands for a model on a remote engine shared with other clients
+ * (`engine`, a FakeEngine tests change at will): `info.remote` is set and its memory is 0;
+ * `remoteLoad()` reports other clients' slots and queue plus our calls in flight; each call first
+ * waits the round trip and the engine's queue (`rttMs`, `queueMs`); a silent engine never answers
+ * (until the abort, or a RemoteEngineError "timeout" at `headersTimeoutMs`); `failRemoteNext`
+ * makes calls fail with a RemoteEngineError (before any token or mid-stream), and a failure that
+ * reaches no engine marks it unreachable, as the remote backends do.
  */
-import type { BackendStats, ChatRequest, GenerateRequest, GenerationResult, ModelBackend, ModelInfo, ModelSpec, StopReason, TokenListener } from '../core/backend';
+import type { BackendStats, ChatRequest, GenerateRequest, GenerationResult, ModelBackend, ModelInfo, ModelSpec, RemoteLoad, StopReason, TokenListener } from '../core/backend';
 import { UNTAGGED_CALL, prefillChunkSize, reportUsage } from '../core/backend';
 import { sleep, type Clock } from '../core/clock';
-import { ModelFileError } from '../core/errors';
+import { ModelFileError, RemoteEngineError } from '../core/errors';
 import { Reservation, type EvalTurns } from '../core/evalTurns';
 import { RECENT_TEXTS, RecentMemo } from '../core/memo';
 import type { Priority, WaitState, WaitTag } from '../core/scheduling';
 import { SequencePool, commonPrefixLength } from './sequencePool';
-import { DEFAULT_FAKE_PROFILE, type FakeAccounting, type FakeCall, type FakeOp, type FakeProfile, type NativeCall, type NativeTrack } from './fakeProfile';
+import {
+    DEFAULT_FAKE_PROFILE,
+    type FakeAccounting,
+    type FakeCall,
+    type FakeEngine,
+    type FakeOp,
+    type FakeProfile,
+    type FakeRemoteFault,
+    type NativeCall,
+    type NativeTrack,
+} from './fakeProfile';
 
-export { DEFAULT_FAKE_PROFILE, type FakeAccounting, type FakeCall, type FakeOp, type FakeProfile, type NativeCall, type NativePhase, type NativeTrack } from './fakeProfile';
+export {
+    DEFAULT_FAKE_PROFILE,
+    type FakeAccounting,
+    type FakeCall,
+    type FakeEngine,
+    type FakeOp,
+    type FakeProfile,
+    type FakeRemoteFault,
+    type NativeCall,
+    type NativePhase,
+    type NativeTrack,
+} from './fakeProfile';
 
 /** A sequence of a fake model: the tokens it holds. */
 interface FakeSequence {
@@ -54,12 +83,38 @@ export class FakeBackend implements ModelBackend {
     private readonly tokenized = new RecentMemo<string, readonly string[]>(RECENT_TEXTS);
     private failures: Array<{ ops: readonly FakeOp[]; error: Error }> = [];
     private totals = { promptTokensEvaluated: 0, promptTokensReused: 0, generatedTokens: 0, requests: 0, errors: 0 };
+    /** The simulated remote engine (profile.remote set; see FakeRemoteBackend), else undefined. */
+    readonly remoteEngine: FakeEngine | undefined;
+    private remoteFaults: FakeRemoteFault[] = [];
+    /** Our calls to the simulated engine now (from the call to its end). */
+    private ownInFlight = 0;
 
     constructor(
         protected readonly clock: Clock,
         profile: Partial<FakeProfile> = {},
     ) {
         this.profile = { ...DEFAULT_FAKE_PROFILE, ...profile };
+        if (this.profile.remote !== undefined) {
+            this.remoteEngine = {
+                slots: undefined,
+                othersBusy: 0,
+                othersDeferred: 0,
+                busyRemainingTokens: undefined,
+                decodeTokensPerSec: undefined,
+                rttMs: undefined,
+                reachable: true,
+                error: undefined,
+                polledAt: undefined,
+                queueMs: 0,
+                silent: false,
+                headersTimeoutMs: 30_000,
+            };
+        }
+    }
+
+    /** Remote fakes: the next `count` calls fail with RemoteEngineError `fault.problem`. */
+    failRemoteNext(fault: FakeRemoteFault, count = 1): void {
+        for (let i = 0; i < count; i++) this.remoteFaults.push(fault);
     }
 
     /** Highest number of concurrent sequences ever seen. */
@@ -136,7 +191,26 @@ export class FakeBackend implements ModelBackend {
         const call: FakeCall = { op: 'embed', at: this.clock.now(), texts: texts.length };
         this.calls.push(call);
         const pool = this.sequences;
-        const seq = await pool.acquire({ key: undefined, tokens: [], priority, tag, borrow: true }, signal);
+        let fault: FakeRemoteFault | undefined;
+        if (this.remoteEngine) {
+            this.ownInFlight++;
+            try {
+                fault = await this.reachEngine(signal);
+                if (fault) this.remoteFail(fault);
+            } catch (e) {
+                this.ownInFlight--;
+                call.outcome = signal.aborted ? 'aborted' : 'failed';
+                call.endAt = this.clock.now();
+                throw e;
+            }
+        }
+        let seq: Awaited<ReturnType<typeof pool.acquire>>;
+        try {
+            seq = await pool.acquire({ key: undefined, tokens: [], priority, tag, borrow: true }, signal);
+        } catch (e) {
+            if (this.remoteEngine) this.ownInFlight--;
+            throw e;
+        }
         const track: NativeTrack = { tail: Promise.resolve(), lands: true };
         try {
             const dims = this.profile.embeddingDims;
@@ -161,6 +235,7 @@ export class FakeBackend implements ModelBackend {
             throw e;
         } finally {
             call.endAt = this.clock.now();
+            if (this.remoteEngine) this.ownInFlight--;
             this.afterNative(track, () => pool.release(seq, undefined));
         }
     }
@@ -251,6 +326,11 @@ export class FakeBackend implements ModelBackend {
     protected makeInfo(spec: ModelSpec): ModelInfo {
         if (spec.path.length === 0) throw new ModelFileError('missing', spec.path, 'no path given');
         const p = this.profile;
+        if (p.remote !== undefined) return { ...this.localInfo(spec, p), estimatedMemory: { ramBytes: 0, vramBytes: 0 }, gpu: false, remote: { api: p.remote.api, url: p.remote.url } };
+        return this.localInfo(spec, p);
+    }
+
+    private localInfo(spec: ModelSpec, p: FakeProfile): ModelInfo {
         const fim = spec.fimTemplate === 'none' ? undefined : spec.fimTemplate === 'auto' ? p.fim : spec.fimTemplate;
         return {
             id: spec.id,
@@ -305,9 +385,7 @@ export class FakeBackend implements ModelBackend {
 
     private async run(op: 'generate' | 'chat', prompt: string[], request: GenerateRequest | ChatRequest, signal: AbortSignal): Promise<GenerationResult> {
         this.requireLoaded();
-        const { maxTokens, cacheKey, gate } = request;
-        const priority = request.priority ?? 0;
-        const tag = request.tag ?? UNTAGGED_CALL;
+        const { maxTokens, cacheKey } = request;
         const ctx = this.currentInfo?.contextSize ?? Number.POSITIVE_INFINITY;
         if (prompt.length + maxTokens > ctx) {
             this.totals.errors++;
@@ -317,7 +395,39 @@ export class FakeBackend implements ModelBackend {
         const call: FakeCall = { op, at: this.clock.now(), cacheKey, chunks };
         this.calls.push(call);
         const t0 = this.clock.now();
+        if (!this.remoteEngine) return this.runAcquired(op, prompt, request, signal, call, t0, undefined);
+        // A remote fake: its way to the engine first (round trip, queue, faults), counted in flight.
+        this.ownInFlight++;
+        try {
+            const fault = await this.reachEngine(signal);
+            return await this.runAcquired(op, prompt, request, signal, call, t0, fault);
+        } catch (e) {
+            if (call.outcome === undefined) {
+                call.outcome = signal.aborted ? 'aborted' : 'failed';
+                call.endAt = this.clock.now();
+            }
+            throw e;
+        } finally {
+            this.ownInFlight--;
+        }
+    }
+
+    /** run(), from the sequence's acquisition on; `fault`: a remote failure to strike (see failRemoteNext). */
+    private async runAcquired(
+        op: 'generate' | 'chat',
+        prompt: string[],
+        request: GenerateRequest | ChatRequest,
+        signal: AbortSignal,
+        call: FakeCall,
+        t0: number,
+        fault: FakeRemoteFault | undefined,
+    ): Promise<GenerationResult> {
+        const { maxTokens, cacheKey, gate } = request;
+        const priority = request.priority ?? 0;
+        const tag = request.tag ?? UNTAGGED_CALL;
+        const chunks = call.chunks!;
         const pool = this.sequences;
+        if (fault !== undefined && !(fault.afterTokens !== undefined && fault.afterTokens > 0)) this.remoteFail(fault);
         const held = await pool.acquire({ key: cacheKey, tokens: prompt, priority, tag }, signal);
         const seq = held.sequence;
         let listener: TokenListener | undefined = request.onToken;
@@ -380,6 +490,7 @@ export class FakeBackend implements ModelBackend {
                     await this.runNative({ phase: 'decode', ms: this.decodeMs(prompt.length + i - 1), signal, priority, tag, gateWait }, track);
                 }
                 if (signal.aborted) throw signal.reason;
+                if (fault !== undefined && i === fault.afterTokens) this.remoteFail(fault);
                 const piece = p.tokenText(i);
                 text += piece;
                 generated++;
@@ -432,6 +543,68 @@ export class FakeBackend implements ModelBackend {
         }
     }
 
+    /** The simulated engine's report (FakeRemoteBackend.remoteLoad): other clients' work plus our calls in flight. */
+    protected engineReport(): RemoteLoad {
+        const remote = this.profile.remote!;
+        const e = this.remoteEngine!;
+        const own = this.ownInFlight;
+        const cap = e.slots ?? Number.POSITIVE_INFINITY;
+        const busy = Math.min(cap, e.othersBusy + own);
+        return {
+            api: remote.api,
+            url: remote.url,
+            at: e.polledAt ?? this.clock.now(),
+            reachable: e.reachable,
+            ...(e.error !== undefined ? { error: e.error } : {}),
+            slots: e.slots,
+            slotsBusy: busy,
+            deferred: e.othersDeferred + Math.max(0, e.othersBusy + own - busy),
+            ownInFlight: own,
+            busyRemainingTokens: e.busyRemainingTokens,
+            decodeTokensPerSec: e.decodeTokensPerSec,
+            rttMs: e.rttMs,
+        };
+    }
+
+    /**
+     * A call's way to the simulated engine: the round trip and the engine's queue, or no answer
+     * at all from a silent engine. Returns the remote fault this call is to strike, if any.
+     */
+    private async reachEngine(signal: AbortSignal): Promise<FakeRemoteFault | undefined> {
+        const e = this.remoteEngine!;
+        const url = this.profile.remote!.url;
+        if (e.silent) {
+            await sleep(this.clock, e.headersTimeoutMs, signal);
+            throw new RemoteEngineError(url, 'timeout', `no answer within ${e.headersTimeoutMs} ms`);
+        }
+        const wait = (e.rttMs ?? 0) + e.queueMs;
+        if (wait > 0) await sleep(this.clock, wait, signal);
+        return this.remoteFaults.shift();
+    }
+
+    /** Fails the call with `fault`'s RemoteEngineError; a fault that reached no engine marks it unreachable. */
+    private remoteFail(fault: FakeRemoteFault): never {
+        const url = this.profile.remote!.url;
+        const detail =
+            fault.problem === 'refused'
+                ? 'connection refused'
+                : fault.problem === 'unauthorized'
+                  ? `HTTP ${fault.status ?? 401}: the engine refused the credentials`
+                  : fault.problem === 'server'
+                    ? fault.status !== undefined
+                        ? `HTTP ${fault.status}`
+                        : 'the connection closed in the middle of the answer'
+                    : fault.problem === 'timeout'
+                      ? 'no answer in time'
+                      : 'malformed server-sent events';
+        if (fault.problem === 'refused' || fault.problem === 'timeout') {
+            this.remoteEngine!.reachable = false;
+            this.remoteEngine!.error = detail;
+        }
+        this.totals.errors++;
+        throw new RemoteEngineError(url, fault.problem, detail, fault.status !== undefined ? { status: fault.status } : undefined);
+    }
+
     private takeFailure(op: FakeOp): void {
         const i = this.failures.findIndex((f) => f.ops.includes(op));
         if (i < 0) return;
@@ -442,5 +615,24 @@ export class FakeBackend implements ModelBackend {
 
     private requireLoaded(): void {
         if (!this.loaded) throw new Error(`fake backend ${this.modelId}: not loaded`);
+    }
+}
+
+/**
+ * The fake of a model served by a remote engine (see the notes at the top): a FakeBackend whose
+ * `profile.remote` is `remote`, with `remoteLoad()` reporting its simulated engine (`engine`).
+ */
+export class FakeRemoteBackend extends FakeBackend {
+    constructor(clock: Clock, remote: NonNullable<FakeProfile['remote']>, profile: Partial<FakeProfile> = {}) {
+        super(clock, { ...profile, remote });
+    }
+
+    /** The simulated engine, for tests to load, slow down or silence. */
+    get engine(): FakeEngine {
+        return this.remoteEngine!;
+    }
+
+    remoteLoad(): RemoteLoad {
+        return this.engineReport();
     }
 }

@@ -2,7 +2,8 @@
  * The fake backend's knobs and records (see fakeBackend.ts): its speeds and model description
  * (`FakeProfile`), the calls it saw (`FakeCall`), and what its runner reports of a native call.
  */
-import type { FimFamily, MemoryEstimate } from '../core/backend';
+import type { FimFamily, MemoryEstimate, RemoteApi } from '../core/backend';
+import type { RemoteProblem } from '../core/errors';
 import type { Priority, WaitTag } from '../core/scheduling';
 
 export interface FakeProfile {
@@ -29,6 +30,47 @@ export interface FakeProfile {
     readonly prefillChunkTokens: number;
     /** What an aborted call's sequence keeps: the tokens evaluated so far, or nothing. */
     readonly keepOnAbort: 'evaluated' | 'nothing';
+    /**
+     * Set: the fake stands for a model served by a remote engine (info.remote set, no local memory,
+     * `remoteLoad()` reports the simulated engine's load: see FakeEngine). Undefined: a local model.
+     */
+    readonly remote: { readonly api: RemoteApi; readonly url: string } | undefined;
+}
+
+/**
+ * The simulated remote engine of a fake with `profile.remote`, changed by tests at will: other
+ * clients' work on it, the network, and its faults. Units: ms, requests, tokens.
+ */
+export interface FakeEngine {
+    /** The engine's slots as it reports them (undefined: it does not say). */
+    slots: number | undefined;
+    /** Other clients' requests on the engine's slots now. */
+    othersBusy: number;
+    /** Other clients' requests waiting in the engine's queue now. */
+    othersDeferred: number;
+    busyRemainingTokens: number | undefined;
+    decodeTokensPerSec: number | undefined;
+    /** Network round trip: each of our calls takes this long before its prefill; reported as measured. */
+    rttMs: number | undefined;
+    reachable: boolean;
+    error: string | undefined;
+    /** Clock ms of the newest poll the report is from; undefined: every report is fresh (now). */
+    polledAt: number | undefined;
+    /** How long the engine's queue holds each of our calls before it starts (ms). */
+    queueMs: number;
+    /**
+     * A dead server that accepts connections: our calls get no answer until their abort, or until
+     * `headersTimeoutMs`, when they fail with RemoteEngineError "timeout" (as the HTTP client's).
+     */
+    silent: boolean;
+    headersTimeoutMs: number;
+}
+
+/** A remote fault to inject: the next call fails with RemoteEngineError `problem` after `afterTokens` tokens (0: before any). */
+export interface FakeRemoteFault {
+    readonly problem: RemoteProblem;
+    readonly afterTokens?: number;
+    readonly status?: number;
 }
 
 export const DEFAULT_FAKE_PROFILE: FakeProfile = {
@@ -47,6 +89,7 @@ export const DEFAULT_FAKE_PROFILE: FakeProfile = {
     endAfterTokens: undefined,
     prefillChunkTokens: 64,
     keepOnAbort: 'evaluated',
+    remote: undefined,
 };
 
 export type FakeOp = 'load' | 'generate' | 'chat' | 'embed';
