@@ -1,7 +1,7 @@
 /**
  * Composition root: constructs Zeta's pieces, wires them, and hands every disposable to VS Code.
  * No logic lives here beyond wiring. Ordering rules: the log exists before anything that can fail;
- * the settings are read before the router is made; the router is disposed (tasks settled, models
+ * the settings, and the API keys of the remote models they name, are read before the router is made; the router is disposed (tasks settled, models
  * unloaded) before the llama.cpp runtime it uses. If start-up fails, everything made so far is
  * released and the user gets the error with "Show Log" / "Retry".
  */
@@ -15,7 +15,7 @@ import { SystemClock, type Clock } from '../core/clock';
 import { errorMessage } from '../core/errors';
 import { EvalTurns } from '../core/evalTurns';
 import { createFileTextStore, createRouter, defaultRoutingSettings } from '../core/router';
-import type { ParsedSettings, RoutingInternals } from '../core/userSettings';
+import { remoteSpecId, toModelSpecs, type ParsedSettings, type RoutingInternals } from '../core/userSettings';
 import type { DecisionRecord, Router } from '../core/tasks';
 import type { ChatMessage, ModelBackend } from '../core/backend';
 import { estimateTokens } from '../core/selectionLimit';
@@ -24,6 +24,7 @@ import { COMPLETION_SCHEMES, ZetaCompletionProvider } from './completionProvider
 import { PROPOSAL_SCHEME, ProposalProvider, editSelection, type EditSelectionArgs } from './editSelection';
 import { LoadView } from './loadView';
 import { Notifier } from './notifications';
+import { RemoteKeys, clearRemoteApiKey, setRemoteApiKey, type RemoteKeyArgs } from './remoteKeys';
 import { checkChatSelection, explainMessages, refactorPlanMessages, type ChatModel } from './prompts';
 import { SettingsService } from './settingsService';
 import { chooseModelFiles, downloadRecommendedModels, maybeShowFirstRun, openWalkthrough, type SetupDeps } from './setup';
@@ -103,6 +104,10 @@ async function start(context: vscode.ExtensionContext, log: vscode.LogOutputChan
         await settings.measured();
         const initial = settings.current;
         logModels(log, initial);
+        // Remote models' API keys live in secret storage: the router gets them in its specs, never the settings.
+        const keys = own(new RemoteKeys(context.secrets, (m) => log.info(m)));
+        await keys.load(initial.settings.remoteModels.map((m) => m.id));
+        const specsOf = (p: ParsedSettings) => toModelSpecs(p.settings, keys.get);
 
         const storage = context.globalStorageUri.fsPath;
         // One evaluation thread for the models on the CPU: their native calls take turns here, and the
@@ -120,7 +125,7 @@ async function start(context: vscode.ExtensionContext, log: vscode.LogOutputChan
                 return backend;
             },
             settings: initial.routing,
-            models: initial.modelSpecs,
+            models: specsOf(initial),
             feedbackStore: createFileTextStore(join(storage, 'feedback.json'), { readFile, writeFile, rename, mkdir, access, open, unlink }),
             // Same atomic file store: the speeds measured here, so a restart predicts from them.
             speedStore: createFileTextStore(join(storage, 'speeds.json'), { readFile, writeFile, rename, mkdir, access, open, unlink }),
@@ -128,9 +133,18 @@ async function start(context: vscode.ExtensionContext, log: vscode.LogOutputChan
         });
         router = zetaRouter;
 
-        // Settings changes apply without a reload; reconfigurations run one at a time, in order.
+        // Settings and API key changes apply without a reload; reconfigurations run one at a time, in
+        // order, each with the keys of the remote models its settings name (read first).
         let reconfiguring: Promise<void> = Promise.resolve();
         let loggedSpecs = JSON.stringify(initial.modelSpecs);
+        const apply = (parsed: ParsedSettings): void => {
+            reconfiguring = reconfiguring
+                .then(async () => {
+                    await keys.load(parsed.settings.remoteModels.map((m) => m.id));
+                    await zetaRouter.reconfigure(specsOf(parsed), parsed.routing);
+                })
+                .catch((e: unknown) => log.error(`applying settings failed: ${errorMessage(e)}`));
+        };
         own(
             settings.onDidChange((parsed) => {
                 const specs = JSON.stringify(parsed.modelSpecs);
@@ -138,13 +152,18 @@ async function start(context: vscode.ExtensionContext, log: vscode.LogOutputChan
                     loggedSpecs = specs;
                     logModels(log, parsed);
                 }
-                reconfiguring = reconfiguring
-                    .then(() => zetaRouter.reconfigure(parsed.modelSpecs, parsed.routing))
-                    .catch((e: unknown) => log.error(`applying settings failed: ${errorMessage(e)}`));
+                apply(parsed);
             }),
         );
+        own(keys.onDidChange(() => apply(settings.current)));
 
-        own(watchRouter(zetaRouter, clock, log, notifier));
+        /** The remote model (zeta.remoteModels entry id) serving router model `modelId`, if it is remote. */
+        const remoteIdOf = (modelId: string): string | undefined =>
+            settings.current.modelSpecs.flatMap((spec) => {
+                if (spec.id !== modelId || !spec.remote) return [];
+                return settings.current.settings.remoteModels.filter((r) => remoteSpecId(r, spec.role) === modelId).map((r) => r.id);
+            })[0];
+        own(watchRouter(zetaRouter, clock, log, notifier, remoteIdOf));
 
         const proposals = own(new ProposalProvider());
         own(vscode.workspace.registerTextDocumentContentProvider(PROPOSAL_SCHEME, proposals));
@@ -211,6 +230,9 @@ async function start(context: vscode.ExtensionContext, log: vscode.LogOutputChan
         own(vscode.commands.registerCommand('zeta.setup.chooseModelFiles', () => chooseModelFiles(setupDeps)));
         own(vscode.commands.registerCommand('zeta.setup.downloadModels', () => downloadRecommendedModels(setupDeps)));
         own(vscode.commands.registerCommand('zeta.setup.openWalkthrough', () => openWalkthrough()));
+        const keyDeps = { keys, remoteModels: () => settings.settings.remoteModels, log };
+        own(vscode.commands.registerCommand('zeta.setRemoteApiKey', (args?: RemoteKeyArgs) => setRemoteApiKey(keyDeps, args)));
+        own(vscode.commands.registerCommand('zeta.clearRemoteApiKey', (args?: RemoteKeyArgs) => clearRemoteApiKey(keyDeps, args)));
 
         // Workspace search: the index (built in the background through the router) and its view.
         parser = createTreeSitterParser({ dir: context.asAbsolutePath('dist/tree-sitter'), onError: (m) => log.warn(`tree-sitter: ${m}`) });
@@ -303,15 +325,19 @@ function currentSelection(): Selection | undefined {
 
 function logModels(log: vscode.LogOutputChannel, p: ParsedSettings): void {
     log.info(p.memoryBudget.text);
-    if (p.modelSpecs.length === 0) log.info('no model paths configured (zeta.models.*.path or ZETA_*_MODEL)');
-    for (const m of p.modelSpecs) log.info(`model ${m.id}: ${m.path} (context ${m.contextSize}, ${m.slots} slot(s), threads ${m.threads || 'auto'}, gpu layers ${m.gpuLayers})`);
+    if (p.modelSpecs.length === 0) log.info('no model paths configured (zeta.models.*.path or ZETA_*_MODEL, or zeta.remoteModels)');
+    for (const m of p.modelSpecs) {
+        // A remote spec's URL is logged (the user wrote it in settings); its key never is (specs here carry none).
+        if (m.remote) log.info(`model ${m.id}: remote ${m.remote.api} at ${m.remote.url}, ${m.role} (${m.slots} slot(s); code is sent there)`);
+        else log.info(`model ${m.id}: ${m.path} (context ${m.contextSize}, ${m.slots} slot(s), threads ${m.threads || 'auto'}, gpu layers ${m.gpuLayers})`);
+    }
 }
 
 /**
  * Follows the router's snapshot (throttled): logs each new routing decision once, and tells the
  * user when a model fails (once per failure) while the other models keep serving.
  */
-function watchRouter(router: Router, clock: Clock, log: vscode.LogOutputChannel, notifier: Notifier): vscode.Disposable {
+function watchRouter(router: Router, clock: Clock, log: vscode.LogOutputChannel, notifier: Notifier, remoteIdOf: (modelId: string) => string | undefined): vscode.Disposable {
     let lastTaskId = -1;
     const failed = new Map<string, string>();
     const check = (): void => {
@@ -332,7 +358,7 @@ function watchRouter(router: Router, clock: Clock, log: vscode.LogOutputChannel,
                 const error = m.error ?? 'failed to load';
                 if (failed.get(m.id) !== error) {
                     failed.set(m.id, error);
-                    notifier.modelFailed(m.id, m.role, error);
+                    notifier.modelFailed(m.id, m.role, error, remoteIdOf(m.id));
                 }
             } else if (m.residency === 'loaded' && failed.has(m.id)) {
                 failed.delete(m.id);

@@ -5,12 +5,16 @@
  * once (they stay in the log).
  */
 import * as vscode from 'vscode';
-import { DeadlineError, ModelFileError, ModelRuntimeError, NoCapableModelError, QueueFullError, errorMessage, isAbortError } from '../core/errors';
+import { DeadlineError, ModelFileError, ModelRuntimeError, NoCapableModelError, QueueFullError, RemoteEngineError, errorMessage, isAbortError } from '../core/errors';
 import { openZetaSettings } from './settingsService';
 
 const OPEN_SETTINGS = 'Open Settings';
 const SHOW_LOG = 'Show Log';
 const GET_STARTED = 'Get Started';
+const SET_KEY = 'Set Remote API Key';
+
+/** The part of a remote engine's 401/403 message that names the command (src/backends/remote/http.ts). */
+const UNAUTHORIZED_HINT = /Zeta: Set Remote API Key/;
 
 export class Notifier {
     /** Problems already shown, by key; cleared when the problem goes away. */
@@ -21,12 +25,21 @@ export class Notifier {
         private readonly anyModelConfigured: () => boolean,
     ) {}
 
-    /** A model failed to load or keeps failing. Shown once per (model, message) until cleared. */
-    modelFailed(modelId: string, role: string, message: string): void {
+    /**
+     * A model failed to load or keeps failing. Shown once per (model, message) until cleared.
+     * `remoteId`: the model is served by remote model `remoteId` of zeta.remoteModels (its settings
+     * are there, and a refused key offers "Set Remote API Key").
+     */
+    modelFailed(modelId: string, role: string, message: string, remoteId?: string): void {
         const key = `model:${modelId}:${message}`;
         this.log.error(`model ${modelId} (${role}) failed: ${message}`);
         if (this.shown.has(key)) return;
         this.shown.add(key);
+        if (remoteId !== undefined) {
+            const actions = UNAUTHORIZED_HINT.test(message) ? [SET_KEY, SHOW_LOG] : [OPEN_SETTINGS, SHOW_LOG];
+            void this.show('error', `Zeta: the remote ${role} model "${remoteId}" is not available. ${message} Its work goes to the other models.`, actions, 'remoteModels', remoteId);
+            return;
+        }
         void this.show('error', `Zeta: the ${role} model is not available. ${message} The rest of Zeta keeps working with the other models.`, [OPEN_SETTINGS, SHOW_LOG], `models.${role}.path`);
     }
 
@@ -61,6 +74,8 @@ export class Notifier {
             void this.show('warning', `Zeta is busy: ${message}`, [SHOW_LOG]);
         } else if (e instanceof ModelFileError) {
             void this.show('error', `Zeta: a model file cannot be used: ${message}`, [OPEN_SETTINGS, SHOW_LOG]);
+        } else if (e instanceof RemoteEngineError) {
+            void this.show('error', `Zeta: ${what} failed: a remote engine ${e.problem === 'unauthorized' ? 'refused the API key' : 'could not serve it'}: ${message}`, e.problem === 'unauthorized' ? [SET_KEY, SHOW_LOG] : [SHOW_LOG, OPEN_SETTINGS], 'remoteModels');
         } else if (e instanceof ModelRuntimeError) {
             void this.show('error', `Zeta: ${message}`, [SHOW_LOG, OPEN_SETTINGS]);
         } else {
@@ -69,9 +84,10 @@ export class Notifier {
         return message;
     }
 
-    private async show(level: 'error' | 'warning', message: string, actions: string[], settingKey?: string): Promise<void> {
+    private async show(level: 'error' | 'warning', message: string, actions: string[], settingKey?: string, remoteId?: string): Promise<void> {
         const pick = level === 'error' ? await vscode.window.showErrorMessage(message, ...actions) : await vscode.window.showWarningMessage(message, ...actions);
         if (pick === OPEN_SETTINGS) await openZetaSettings(settingKey);
+        else if (pick === SET_KEY) await vscode.commands.executeCommand('zeta.setRemoteApiKey', remoteId === undefined ? undefined : { id: remoteId });
         else if (pick === SHOW_LOG) this.log.show(true);
         else if (pick === GET_STARTED) await vscode.commands.executeCommand('zeta.setup.openWalkthrough');
     }

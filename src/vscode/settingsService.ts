@@ -8,7 +8,7 @@
  * (parseSettings).
  *
  * Ordering rule: the machine is measured at most once, and only when a budget from the machine is
- * wanted (`zeta.memoryBudgetMB` 0 with a model configured); `measured()` resolves once that
+ * wanted (`zeta.memoryBudgetMB` 0 with a local model configured); `measured()` resolves once that
  * measurement, if one is wanted, has been applied, so the router is built with the budget in force.
  */
 import * as vscode from 'vscode';
@@ -83,7 +83,8 @@ export class SettingsService implements vscode.Disposable {
     private measureIfWanted(): void {
         const s = this.parsed.settings;
         if (this.machine !== undefined || this.measuring !== undefined) return;
-        if (s.memoryBudgetMB !== 0 || this.parsed.modelSpecs.length === 0) return;
+        // Remote models' memory is their engine's: only a local model wants the machine measured.
+        if (s.memoryBudgetMB !== 0 || this.parsed.modelSpecs.every((spec) => spec.remote !== undefined)) return;
         this.measuring = this.options.probeMachine(this.controller.signal).then(
             (machine) => {
                 if (this.controller.signal.aborted) return;

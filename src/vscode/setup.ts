@@ -41,10 +41,10 @@ export async function openWalkthrough(): Promise<void> {
     await vscode.commands.executeCommand('workbench.action.openWalkthrough', WALKTHROUGH_ID, false);
 }
 
-/** Opens the walkthrough once, the first time Zeta starts with no model configured. */
+/** Opens the walkthrough once, the first time Zeta starts with no model configured (local or remote). */
 export async function maybeShowFirstRun(deps: SetupDeps): Promise<void> {
     const s = deps.settings();
-    const none = ROLES.every((r) => s.models[r].path === '');
+    const none = ROLES.every((r) => s.models[r].path === '') && s.remoteModels.length === 0;
     if (!none || deps.context.globalState.get<boolean>(WALKTHROUGH_SHOWN_KEY)) return;
     await deps.context.globalState.update(WALKTHROUGH_SHOWN_KEY, true);
     await openWalkthrough();
