@@ -1,6 +1,9 @@
 /**
  * §6 of issue 20: no network listeners in the extension, no telemetry, no network access except the
  * model downloader when the user asks for it; Restricted Mode reads only what the user selects.
+ * Issue 21 adds one client: the remote backends (src/backends/remote/) speak HTTP through `fetch`,
+ * only to the URLs the user configured in zeta.remoteModels (spec.remote.url); still no listener,
+ * no network module, no telemetry anywhere.
  *
  * Static checks over every file of src/ (and over the built bundle dist/extension.js when a build is
  * present), each exception listed with its reason. The runtime check (no listening socket after
@@ -34,18 +37,31 @@ function code(text: string, file: string): string {
 interface Rule {
     readonly name: string;
     readonly pattern: RegExp;
-    /** Files (relative to the repository) allowed to match, each with why. */
+    /** Files (relative to the repository), or folders ending in '/', allowed to match, each with why. */
     readonly allowed: Readonly<Record<string, string>>;
     /** A line the rule must catch (checks the pattern itself). */
     readonly example: string;
 }
 
 const DOWNLOADER = 'src/backends/downloader.ts';
+/** The remote engines' backends: the only HTTP client, to URLs from `spec.remote.url` alone. */
+const REMOTE = 'src/backends/remote/';
+const REMOTE_WHY = 'the remote backends, which call only the engines the user configured (zeta.remoteModels: spec.remote.url)';
+
+function allowedBy(allowed: Readonly<Record<string, string>>, rel: string): boolean {
+    return Object.keys(allowed).some((a) => (a.endsWith('/') ? rel.startsWith(a) : rel === a));
+}
 
 const RULES: readonly Rule[] = [
     { name: 'network server or listener', pattern: /\bcreateServer\s*\(|\.listen\s*\(|\bWebSocketServer\b|\bcreateSocket\s*\(/, allowed: {}, example: 'http.createServer((q, r) => r.end()).listen(8080);' },
     { name: 'network module', pattern: /(\bfrom|\brequire\(|\bimport\()\s*['"]((node:)?(net|dgram|http|https|http2|tls|dns)|ws|undici|axios|node-fetch|got|request)['"]/, allowed: {}, example: "import * as net from 'node:net';" },
-    { name: 'HTTP client', pattern: /\bfetch\s*\(|\bXMLHttpRequest\b|\bWebSocket\s*\(|\bEventSource\s*\(|\bsendBeacon\s*\(/, allowed: {}, example: "const r = await fetch('https://example.com');" },
+    {
+        name: 'HTTP client',
+        // `fetch)(` too: `(options.fetch ?? fetch)(url)` calls the global one.
+        pattern: /\bfetch\s*\)?\s*\(|\bXMLHttpRequest\b|\bWebSocket\s*\(|\bEventSource\s*\(|\bsendBeacon\s*\(/,
+        allowed: { [REMOTE]: REMOTE_WHY },
+        example: "const r = await (custom ?? fetch)('https://example.com');",
+    },
     {
         name: 'telemetry module or logger',
         pattern: /extension-telemetry|applicationinsights|createTelemetryLogger|TelemetryReporter|\bsentry\b|posthog|segment\.io/i,
@@ -57,6 +73,53 @@ const RULES: readonly Rule[] = [
         allowed: { [DOWNLOADER]: 'the model downloader, run only from the commands the user picks (setup.ts)' }, example: 'const d = await lib.createModelDownloader({ modelUri });',
     },
 ];
+
+const NETWORK_GLOBALS = new Set(['fetch', 'XMLHttpRequest', 'WebSocket', 'EventSource']);
+const GLOBAL_OBJECTS = new Set(['globalThis', 'global', 'window', 'self']);
+
+/**
+ * Uses of a network global in `text`: any identifier `fetch` (etc.) that is not a property's or a
+ * declaration's own name, and `globalThis.fetch` / `globalThis['fetch']`. A local binding of that name
+ * counts when used (conservative: rename it).
+ */
+function networkGlobalUses(text: string, file: string): string[] {
+    const source = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true, file.endsWith('.ts') ? ts.ScriptKind.TS : ts.ScriptKind.JS);
+    const out: string[] = [];
+    const isOwnName = (node: ts.Identifier): boolean => {
+        const p = node.parent;
+        if (ts.isPropertyAccessExpression(p) && p.name === node) return true;
+        if ((ts.isPropertyAssignment(p) || ts.isPropertySignature(p) || ts.isPropertyDeclaration(p) || ts.isMethodDeclaration(p) || ts.isMethodSignature(p)) && p.name === node) return true;
+        if ((ts.isParameter(p) || ts.isVariableDeclaration(p) || ts.isFunctionDeclaration(p) || ts.isBindingElement(p)) && p.name === node) return true;
+        if (ts.isBindingElement(p) && p.propertyName === node) return true;
+        return false;
+    };
+    const visit = (node: ts.Node): void => {
+        if (ts.isPropertyAccessExpression(node) && ts.isIdentifier(node.expression) && GLOBAL_OBJECTS.has(node.expression.text) && NETWORK_GLOBALS.has(node.name.text)) {
+            out.push(node.getText(source));
+            return;
+        }
+        if (ts.isElementAccessExpression(node) && ts.isIdentifier(node.expression) && GLOBAL_OBJECTS.has(node.expression.text) && ts.isStringLiteralLike(node.argumentExpression) && NETWORK_GLOBALS.has(node.argumentExpression.text)) {
+            out.push(node.getText(source));
+            return;
+        }
+        if (ts.isIdentifier(node) && NETWORK_GLOBALS.has(node.text) && !isOwnName(node)) out.push(node.text);
+        ts.forEachChild(node, visit);
+    };
+    visit(source);
+    return out;
+}
+
+/** String and template literals in `text` that begin with a web address (a request's target written into code). */
+function urlLiterals(text: string, file: string): string[] {
+    const source = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true, file.endsWith('.ts') ? ts.ScriptKind.TS : ts.ScriptKind.JS);
+    const out: string[] = [];
+    const visit = (node: ts.Node): void => {
+        if ((ts.isStringLiteral(node) || ts.isNoSubstitutionTemplateLiteral(node) || ts.isTemplateHead(node)) && /^(https?|wss?):\/\//i.test(node.text)) out.push(node.text);
+        ts.forEachChild(node, visit);
+    };
+    visit(source);
+    return out;
+}
 
 describe('security: no network in the extension except the downloader the user asks for', () => {
     const files = sourceFiles(join(ROOT, 'src')).map((p) => ({ rel: relative(ROOT, p).split('\\').join('/'), text: code(readFileSync(p, 'utf8'), p) }));
@@ -75,11 +138,34 @@ describe('security: no network in the extension except the downloader the user a
 
     for (const rule of RULES) {
         it(`no ${rule.name} outside the listed exceptions`, () => {
-            const hits = files.filter((f) => rule.pattern.test(f.text) && rule.allowed[f.rel] === undefined).map((f) => `${f.rel}: ${rule.pattern.exec(f.text)?.[0]}`);
+            const hits = files.filter((f) => rule.pattern.test(f.text) && !allowedBy(rule.allowed, f.rel)).map((f) => `${f.rel}: ${rule.pattern.exec(f.text)?.[0]}`);
             assert.deepEqual(hits, []);
-            for (const allowed of Object.keys(rule.allowed)) assert.ok(files.some((f) => f.rel === allowed), `the exception ${allowed} no longer exists: remove it`);
+            for (const allowed of Object.keys(rule.allowed)) assert.ok(files.some((f) => allowedBy({ [allowed]: '' }, f.rel) && rule.pattern.test(f.text)), `the exception ${allowed} no longer matches: remove it`);
         });
     }
+
+    it('no reference to a network global (fetch, XMLHttpRequest, WebSocket, EventSource) outside the remote backends, however it is called', () => {
+        // The regular expressions above see calls; this sees any use of the global itself (passed on,
+        // aliased, reached through globalThis), so an HTTP client cannot slip in under another name.
+        assert.deepEqual(networkGlobalUses('const f = globalThis.fetch; const g = fetch; call({ fetch }); new WebSocket(u); globalThis["fetch"](u);', 'x.ts'), [
+            'globalThis.fetch',
+            'fetch',
+            'fetch',
+            'WebSocket',
+            'globalThis["fetch"]',
+        ]);
+        assert.deepEqual(networkGlobalUses('const o = { fetch: 1 }; o.fetch(u); function f(fetch: F) {} interface I { fetch(): void }', 'x.ts'), []);
+        const hits = files.flatMap((f) => (f.rel.startsWith(REMOTE) ? [] : networkGlobalUses(f.text, f.rel).map((u) => `${f.rel}: ${u}`)));
+        assert.deepEqual(hits, []);
+        assert.ok(files.some((f) => f.rel.startsWith(REMOTE) && networkGlobalUses(f.text, f.rel).includes('fetch')), 'the remote backends use the global fetch (the exception is still needed)');
+    });
+
+    it('no URL is written into the code that makes requests: the remote backends and the core take every address from settings', () => {
+        const literals = (f: { rel: string; text: string }) => urlLiterals(f.text, f.rel).map((u) => `${f.rel}: ${u}`);
+        assert.deepEqual(urlLiterals('const a = "http://evil.example/x"; const b = `https://${host}/v1`; const c = "see http://x in a message";', 'x.ts'), ['http://evil.example/x', 'https://']);
+        const hits = files.filter((f) => f.rel.startsWith(REMOTE) || f.rel.startsWith('src/core/') || f.rel.startsWith('src/vscode/') || f.rel === 'src/backends/index.ts').flatMap(literals);
+        assert.deepEqual(hits, []);
+    });
 
     it('the downloader is reached only from the setup commands', () => {
         const importers = files.filter((f) => /from ['"](\.\.?\/)+(backends\/)?downloader['"]/.test(f.text)).map((f) => f.rel);
@@ -114,13 +200,16 @@ describe('security: no network in the extension except the downloader the user a
         assert.ok(required.has('node-llama-cpp'), 'node-llama-cpp is loaded at run time, not bundled');
         // esbuild marks each bundled module with a "// path" line; a network API may appear only in
         // the Emscripten loader of @vscode/tree-sitter-wasm, whose browser branch (XMLHttpRequest,
-        // fetch) never runs in the Node extension host (the grammars are read from dist/tree-sitter).
+        // fetch) never runs in the Node extension host (the grammars are read from dist/tree-sitter),
+        // and `fetch` in the remote backends' modules (src/backends/remote/*.ts: the same files the
+        // source checks above allow; never a server, socket or other client there either).
         const sections = text.split(/^\/\/ ((?:node_modules|src)\/\S+)$/m);
         const hits: string[] = [];
         for (let i = 1; i < sections.length; i += 2) {
             const name = sections[i];
             if (name === 'node_modules/@vscode/tree-sitter-wasm/wasm/tree-sitter.js') continue;
-            const m = /\bfetch\s*\(|\bXMLHttpRequest\b|\bcreateServer\s*\(|\bWebSocket\b|\bsendBeacon\b/.exec(sections[i + 1]);
+            const client = name.startsWith(REMOTE) ? '' : '\\bfetch\\s*\\)?\\s*\\(|';
+            const m = new RegExp(`${client}\\bXMLHttpRequest\\b|\\bcreateServer\\s*\\(|\\.listen\\s*\\(|\\bWebSocket\\b|\\bEventSource\\b|\\bsendBeacon\\b`).exec(sections[i + 1]);
             if (m) hits.push(`${name}: ${m[0]}`);
         }
         assert.ok(sections.length > 20, 'the bundle has esbuild module markers');
