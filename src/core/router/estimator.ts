@@ -11,15 +11,16 @@
  * `ModelEntry.remoteLoad`) is shared with other clients, whose work the engine reports:
  *   slots    = the engine's slots when it says (else the model's)
  *   others   = other clients' requests on busy slots (slotsBusy - ownInFlight) and in the engine's
- *              queue (deferred, less any of ours beyond the busy slots), weighted by the report's
- *              freshness (REMOTE_LOAD_FRESH_MS full, REMOTE_LOAD_STALE_MS and older nothing, linear
- *              in between; never polled: nothing)
+ *              queue (deferred, less any of ours beyond the busy slots)
  *   their ms = busy slots: busyRemainingTokens (their share of it) x decode ms per token when the
  *              engine tells it, else half an average call each; queued: an average call each. The
  *              average call is the model's measured call time (SpeedMonitor.callMs), else this
  *              task's own predicted time (teammates send requests like ours). Decode ms per token:
  *              measured here, else from the engine's reported speed over its busy slots.
- *   wait     = 0 when ours + others leave a slot free, else (ours + their ms) / slots
+ *   wait     = 0 when ours + others leave a slot free, else (ours + their ms) / slots; blended
+ *              with the wait from our own work alone by the report's freshness w (1 up to
+ *              REMOTE_LOAD_FRESH_MS old, 0 from REMOTE_LOAD_STALE_MS or never polled, linear in
+ *              between): w * with-report + (1 - w) * without
  *   network  = rttMs added to the first token (hence the finish) only while the model's prefill is
  *              not measured: the speed monitor measures a remote call from the request to its first
  *              streamed token, so a measured overhead already holds one round trip (the decode
@@ -106,9 +107,10 @@ export function predict(c: Candidate, m: ModelEntry, job: Job, x: EstimateInputs
     let othersN = 0;
     let othersBusy = 0;
     let othersQueued = 0;
+    let w = 0;
     if (rl !== undefined) {
         if (rl.slots !== undefined && rl.slots >= 1) slots = rl.slots;
-        const w = remoteWeight(rl.at, x.now);
+        w = remoteWeight(rl.at, x.now);
         if (w > 0) {
             othersBusy = Math.max(0, rl.slotsBusy - rl.ownInFlight);
             // Our calls beyond the busy slots wait in the engine's queue: the rest of it is others'.
@@ -119,11 +121,14 @@ export function predict(c: Candidate, m: ModelEntry, job: Job, x: EstimateInputs
                 const perToken = lm.decodeMeasured || rl.decodeTokensPerSec === undefined || !(rl.decodeTokensPerSec > 0) ? lm.decodeMsPerToken : (1000 * rl.slotsBusy) / rl.decodeTokensPerSec;
                 busyMs = ((rl.busyRemainingTokens * othersBusy) / rl.slotsBusy) * perToken;
             } else busyMs = (othersBusy * callMs) / 2;
-            othersMs = w * (busyMs + othersQueued * callMs);
-            othersN = w * (othersBusy + othersQueued);
+            othersMs = busyMs + othersQueued * callMs;
+            othersN = othersBusy + othersQueued;
         }
     }
-    let wait = live + aheadN + othersN < slots ? 0 : (runRem + aheadMs + othersMs) / slots;
+    const ownWait = live + aheadN < slots ? 0 : (runRem + aheadMs) / slots;
+    let wait = ownWait;
+    // A partly stale report: a blend of the predictions with it (weight w) and without it.
+    if (w > 0) wait = w * (live + aheadN + othersN < slots ? 0 : (runRem + aheadMs + othersMs) / slots) + (1 - w) * ownWait;
     if (m.residency === 'loading') wait += Math.max(0, m.loadStartedAt + m.speed.loadMs - x.now);
     else if (m.residency === 'unloaded') wait += x.loadBusyMs + m.speed.loadMs;
 
