@@ -23,6 +23,12 @@
  * switch of document, passed to Router.readAhead; the shipped traces have none), --seeds LIST
  * (sim: also the §5 targets on the shipped trace regenerated with each seed, e.g. 1-12; bench/modes/seeds.ts).
  *
+ *   npm run bench -- --mode real|sim --scenario team --out DIR [--rounds N] [--quick] [--local coder|tiny]
+ *            the shared team server (issue 21 §4, bench/modes/team.ts): the coder on llama-server
+ *            (real: on loopback; sim: a simulated engine with an RTT) kept busy by a load generator,
+ *            a local coder in process, zeta against static with the server saturated and idle:
+ *            DIR/report.json (`team`) and report.md.
+ *
  *   npm run bench -- --search-quality --workspace DIR [--queries FILE] [--embedder generated|use-lite|PATH.gguf] --out DIR
  *            retrieval quality of workspace search on any folder (bench/modes/searchQuality.ts).
  *
@@ -37,6 +43,7 @@ import { runRealMode } from './modes/real';
 import { runSearchMode, type SearchArgs } from './modes/search';
 import { parseSearchQualityArgs, runSearchQuality } from './modes/searchQuality';
 import { runSimMode } from './modes/sim';
+import { runTeamReal, runTeamSim } from './modes/team';
 import { parseWorkbenchArgs, runWorkbenchMode } from './modes/workbench';
 import type { Report } from './report/report';
 import type { CliArgs } from './types';
@@ -81,6 +88,9 @@ export function parseArgs(argv: readonly string[]): CliArgs {
     let quick = false;
     let readAheadMs: number | undefined;
     let seeds: number[] | undefined;
+    let scenario: 'team' | undefined;
+    let local: 'coder' | 'tiny' | undefined;
+    let rounds: number | undefined;
     for (let i = 0; i < argv.length; i++) {
         const a = argv[i];
         const value = (): string => valueOf(argv, i++);
@@ -123,13 +133,32 @@ export function parseArgs(argv: readonly string[]): CliArgs {
             case '--seeds':
                 seeds = parseSeeds(value());
                 break;
+            case '--scenario': {
+                const v = value();
+                if (v !== 'team') throw new Error(`--scenario takes "team", got "${v}"`);
+                scenario = v;
+                break;
+            }
+            case '--local': {
+                const v = value();
+                if (v !== 'coder' && v !== 'tiny') throw new Error(`--local takes "coder" or "tiny", got "${v}"`);
+                local = v;
+                break;
+            }
+            case '--rounds':
+                rounds = Number(value());
+                if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds must be a whole number >= 1, got "${argv[i]}"`);
+                break;
             default:
                 throw new Error(`unknown argument "${a}" (see bench/cli.ts for usage)`);
         }
     }
     if (!mode) throw new Error('--mode sim|real|profile is required');
     if (seeds !== undefined && mode !== 'sim') throw new Error('--seeds is for --mode sim (a real run of one seed takes most of 10 minutes)');
-    return { mode, trace, seed, out: out ?? join('bench-out', mode), profile, ablation, isolated, save, quick, readAheadMs, seeds };
+    if (scenario === 'team' && mode === 'profile') throw new Error('--scenario team is for --mode sim or real');
+    if ((local !== undefined || rounds !== undefined) && scenario !== 'team') throw new Error('--local and --rounds are for --scenario team');
+    const defaultOut = scenario ? join('bench-out', `${mode}-${scenario}`) : join('bench-out', mode);
+    return { mode, trace, seed, out: out ?? defaultOut, profile, ablation, isolated, save, quick, readAheadMs, seeds, scenario, local, rounds };
 }
 
 /** `--search [--out DIR] [--seed N] [--files N]`: the search benchmark's own flags. */
@@ -174,6 +203,14 @@ async function main(): Promise<void> {
     }
     const args = parseArgs(argv);
     const command = `npm run bench -- ${argv.join(' ')}`;
+    if (args.scenario === 'team' && args.mode !== 'profile') {
+        const team = { mode: args.mode, out: args.out, seed: args.seed, quick: args.quick, trace: args.trace, local: args.local ?? 'coder', rounds: args.rounds };
+        const r = args.mode === 'sim' ? await runTeamSim(team, command) : await runTeamReal(team, command);
+        console.log(`\nwrote ${join(args.out, 'report.json')} and report.md (${(r.runtimeMs / 1000).toFixed(1)} s, ${r.rounds} rounds)`);
+        console.log(JSON.stringify({ team: r.team }));
+        for (const t of r.targets) console.log(`  ${t.met ? 'met    ' : 'NOT met'}  ${t.text}: ${t.detail}`);
+        return;
+    }
     let report: Report | undefined;
     if (args.mode === 'sim') report = await runSimMode(args, command);
     else if (args.mode === 'real') report = await runRealMode(args, command);

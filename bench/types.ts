@@ -20,6 +20,12 @@ export interface CliArgs {
     readonly readAheadMs: number | undefined;
     /** sim: seeds to sweep the targets over (`--seeds`). */
     readonly seeds: readonly number[] | undefined;
+    /** `--scenario team`: the shared team server (bench/modes/team.ts) instead of the policy suite. */
+    readonly scenario?: 'team';
+    /** `--local coder|tiny` (team, real): the local model's file. */
+    readonly local?: 'coder' | 'tiny';
+    /** `--rounds N` (team): rounds to run. */
+    readonly rounds?: number;
 }
 
 export type LeverName = keyof Levers;

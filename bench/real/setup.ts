@@ -4,7 +4,7 @@
  * the speed checks, real mode and gpuCheck.ts.
  */
 import { cpus, loadavg } from 'node:os';
-import { ROLES, type GenerateRequest, type ChatRequest, type GenerationResult, type ModelBackend, type ModelSpec, type Role } from '../../src/core/backend';
+import { ROLES, type RemoteLoad, type GenerateRequest, type ChatRequest, type GenerationResult, type ModelBackend, type ModelSpec, type Role } from '../../src/core/backend';
 import { SystemClock, type Clock } from '../../src/core/clock';
 import { EvalTurns } from '../../src/core/evalTurns';
 import type { Priority, WaitState, WaitTag } from '../../src/core/scheduling';
@@ -58,7 +58,11 @@ export async function realSetup(maxThreads: number, gpu: 'auto' | false = false)
  * this wrapper asks the backend never to sample end-of-generation. Everything else passes through.
  */
 export class FullLength implements ModelBackend {
-    constructor(readonly inner: ModelBackend) {}
+    /** A remote engine's live load, passed through (absent for an in-process backend). */
+    readonly remoteLoad?: () => RemoteLoad;
+    constructor(readonly inner: ModelBackend) {
+        if (inner.remoteLoad) this.remoteLoad = () => (inner.remoteLoad as () => RemoteLoad).call(inner);
+    }
     get info(): ModelBackend['info'] {
         return this.inner.info;
     }

@@ -73,6 +73,7 @@ export class UsageLedger {
         };
         const cached = backend.cachedTokens?.bind(backend);
         const waits = backend.waits?.bind(backend);
+        const remoteLoad = backend.remoteLoad?.bind(backend);
         return {
             inspect: (spec, signal) => backend.inspect(spec, signal),
             load: (spec, signal) => backend.load(spec, signal),
@@ -84,6 +85,8 @@ export class UsageLedger {
             stats: () => backend.stats(),
             ...(cached ? { cachedTokens: cached } : {}),
             ...(waits ? { waits } : {}),
+            // A remote engine's live load passes through (the router reads it to see other clients).
+            ...(remoteLoad ? { remoteLoad } : {}),
             get info() {
                 return backend.info;
             },

@@ -1,0 +1,125 @@
+/**
+ * The teammates on a real llama-server: a `LoadRequest` schedule (schedule.ts) sent as streamed
+ * `/completion` requests of exact token counts (`prompt` as token ids, `n_predict`, `ignore_eos`,
+ * so each runs its whole answer), from `start()` on the wall clock. At most `slots + queue` are
+ * outstanding (`admit`). `stop()` aborts what is outstanding: the stream's connection closes and
+ * llama-server cancels the task, freeing its slot; `waitIdle` then polls `/slots` until no slot
+ * is processing, so the next replay starts on an idle server.
+ *
+ * Side effects passed in: the clock (timers) and fetch. Units: ms, tokens.
+ */
+import type { Clock, TimerHandle } from '../../src/core/clock';
+import { admit, type BurstOptions, type LoadRequest } from './schedule';
+import type { LoadCounts } from './report';
+
+export type Fetch = (input: string, init?: RequestInit) => Promise<Response>;
+
+/** Gap between two polls of `/slots` while waiting for the server to go idle (ms). */
+const IDLE_POLL_MS = 50;
+
+/**
+ * Token ids for the teammates' prompts: the server's tokenization of a fixed text long enough for
+ * the largest prompt plus room to vary the start per request.
+ */
+export async function promptTokens(url: string, minTokens: number, fetchFn: Fetch, signal: AbortSignal): Promise<number[]> {
+    const words = ['const', 'value', 'return', 'function', 'index', 'result', 'items', 'update', 'state', 'render', 'config', 'client', 'server', 'request'];
+    const parts: string[] = [];
+    let tokens: number[] = [];
+    for (let i = 0; tokens.length < minTokens; i++) {
+        for (let k = 0; k < 400; k++) parts.push(`${words[(i * 400 + k) % words.length]}${(i * 400 + k) % 97}`);
+        const res = await fetchFn(`${url}/tokenize`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ content: parts.join(' ') }), signal });
+        if (!res.ok) throw new Error(`${url}/tokenize answered ${res.status}`);
+        tokens = ((await res.json()) as { tokens: number[] }).tokens;
+        if (i > 100) throw new Error(`${url}/tokenize: ${tokens.length} tokens after ${parts.length} words`);
+    }
+    return tokens;
+}
+
+export class HttpLoadGenerator {
+    private readonly ac = new AbortController();
+    private readonly timers: TimerHandle[] = [];
+    private outstanding = 0;
+    private readonly counts = { due: 0, sent: 0, skipped: 0, completed: 0, failed: 0, aborted: 0 };
+    private readonly errors: string[] = [];
+
+    constructor(
+        private readonly clock: Clock,
+        private readonly url: string,
+        private readonly schedule: readonly LoadRequest[],
+        private readonly limits: Pick<BurstOptions, 'slots' | 'queue'>,
+        /** Token ids to cut prompts from (`promptTokens`); longer than the largest prompt. */
+        private readonly tokens: readonly number[],
+        private readonly fetchFn: Fetch = fetch,
+    ) {
+        const most = Math.max(0, ...schedule.map((r) => r.promptTokens));
+        if (tokens.length < most) throw new RangeError(`${tokens.length} prompt tokens, the schedule needs ${most}`);
+    }
+
+    /** Schedules every request relative to now. */
+    start(): void {
+        this.schedule.forEach((r, i) => {
+            this.timers.push(
+                this.clock.setTimeout(() => {
+                    if (this.ac.signal.aborted) return;
+                    this.counts.due++;
+                    if (!admit(this.outstanding, this.limits)) {
+                        this.counts.skipped++;
+                        return;
+                    }
+                    this.counts.sent++;
+                    this.outstanding++;
+                    void this.one(r, i).finally(() => this.outstanding--);
+                }, r.t),
+            );
+        });
+    }
+
+    /** One teammate's request: streamed, read to its end (or to the abort). */
+    private async one(r: LoadRequest, i: number): Promise<void> {
+        const signal = this.ac.signal;
+        // A different part of the text per request: teammates' prompts share no prefix with each other.
+        const room = this.tokens.length - r.promptTokens;
+        const from = room > 0 ? (i * 131) % room : 0;
+        const body = { prompt: this.tokens.slice(from, from + r.promptTokens), n_predict: r.nPredict, ignore_eos: true, stream: true, cache_prompt: true };
+        try {
+            const res = await this.fetchFn(`${this.url}/completion`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal });
+            if (!res.ok || !res.body) throw new Error(`/completion answered ${res.status}`);
+            const reader = res.body.getReader();
+            for (;;) {
+                const { done } = await reader.read();
+                if (done) break;
+            }
+            this.counts.completed++;
+        } catch (e) {
+            if (signal.aborted) this.counts.aborted++;
+            else {
+                this.counts.failed++;
+                if (this.errors.length < 5) this.errors.push(e instanceof Error ? e.message : String(e));
+            }
+        }
+    }
+
+    /** Stops: no request starts any more, the outstanding ones are aborted (connections closed). */
+    stop(): LoadCounts & { readonly errors: readonly string[] } {
+        for (const t of this.timers) this.clock.clearTimeout(t);
+        this.ac.abort(new Error('load generator stopped'));
+        return { ...this.counts, errors: [...this.errors] };
+    }
+}
+
+/**
+ * Waits until the server's `/slots` shows no slot processing (after `stop()`, llama-server frees a
+ * cancelled task's slot at its next step). `capMs` is a hang cap: past it, throws.
+ */
+export async function waitIdle(url: string, clock: Clock, capMs: number, fetchFn: Fetch = fetch): Promise<void> {
+    const end = clock.now() + capMs;
+    for (;;) {
+        const res = await fetchFn(`${url}/slots`);
+        if (res.ok) {
+            const slots = (await res.json()) as Array<{ is_processing?: boolean }>;
+            if (!slots.some((s) => s.is_processing)) return;
+        } else await res.body?.cancel();
+        if (clock.now() > end) throw new Error(`${url}: slots still processing ${capMs} ms after the load stopped (a hang)`);
+        await new Promise((r) => setTimeout(r, IDLE_POLL_MS));
+    }
+}
