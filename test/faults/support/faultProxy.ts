@@ -3,7 +3,7 @@
  * the proxy, so it can restart it on the same port). Everything not faulted passes through
  * unchanged, so a remote backend talks to the real engine up to the fault.
  *
- * Faults (`set`), for the requests whose path is in `paths` (default: every path):
+ * Faults (`set`), for the requests whose path is in `paths` (default: every path) and not in `except`:
  * - `refuse`: the proxy stops listening and closes its open connections (connection refused).
  * - `hang`: the request is accepted and never answered (`afterEvents` > 0: a stream forwards that
  *   many events, then goes silent with its connection open).
@@ -42,7 +42,12 @@ export type ProxyFault =
 export interface FaultScope {
     /** Paths (URL pathname, e.g. `/infill`) the fault applies to; default every path. Ignored by `refuse`. */
     readonly paths?: readonly string[];
+    /** Paths the fault leaves alone (e.g. the engine's status endpoints, so only its work fails). */
+    readonly except?: readonly string[];
 }
+
+/** llama-server's status endpoints: what a backend polls for live load and health, not its work. */
+export const STATUS_PATHS: readonly string[] = ['/health', '/slots', '/metrics', '/props'];
 
 /** One fault acting on one request (for `refuse`: on the listener). */
 export interface Strike {
@@ -111,7 +116,8 @@ export async function startFaultProxy(options: LlamaServerOptions): Promise<Faul
     let restarts = 0;
     let restart: Promise<void> = Promise.resolve();
 
-    const applies = (path: string): ProxyFault | undefined => (fault && (!scope.paths || scope.paths.includes(path)) ? fault : undefined);
+    const applies = (path: string): ProxyFault | undefined =>
+        fault && (!scope.paths || scope.paths.includes(path)) && !scope.except?.includes(path) ? fault : undefined;
 
     /** Resolves after `ms`, or at `close()`. */
     const sleep = (ms: number): Promise<void> =>
