@@ -60,6 +60,28 @@ export interface LoadModelRow {
     readonly memoryBytes: number;
     readonly served: number;
     readonly failed: number;
+    /** Why decisions leave the model out now (cooling down, or until its settings change), in words. */
+    readonly unavailable?: string;
+    /** Set for a model served by a remote engine: the engine's live load. */
+    readonly remote?: LoadRemoteRow;
+}
+
+/** A remote engine's live load, as the load view shows it. Units: requests, ms. */
+export interface LoadRemoteRow {
+    /** "llama-server" or "openai". */
+    readonly api: string;
+    readonly url: string;
+    readonly slots: number | undefined;
+    /** Busy slots over all clients, and of those other clients' (the rest are ours). */
+    readonly slotsBusy: number;
+    readonly othersBusy: number;
+    /** Requests waiting in the engine's own queue, over all clients. */
+    readonly deferred: number;
+    readonly rttMs: number | undefined;
+    readonly reachable: boolean;
+    readonly error?: string;
+    /** Age of the engine's load report (ms); undefined before the first. */
+    readonly ageMs: number | undefined;
 }
 
 export interface LoadDecisionRow {

@@ -1,7 +1,8 @@
 /**
  * The load view: a webview panel with live per-model queue, in-flight requests, tokens/s, memory,
  * a short timeline chart, why each waiting task waits, and the router's latest decisions with
- * their reasons.
+ * their reasons. A model on a remote engine is marked remote, with the engine's live slots (other
+ * clients' vs ours), its queue, the round trip, and why it is left out when it is.
  *
  * Ordering rules: it renders the router's snapshot only; updates are throttled to at most one per
  * 250 ms; while the panel is hidden it does not subscribe to the router at all (no work, no
@@ -49,6 +50,23 @@ export function toLoadMessage(s: RouterSnapshot, wallTime: number, docLabel: (do
             memoryBytes: m.memoryBytes,
             served: m.served,
             failed: m.failed,
+            ...(m.unavailable !== undefined ? { unavailable: m.unavailable } : {}),
+            ...(m.remote !== undefined
+                ? {
+                      remote: {
+                          api: m.remote.api,
+                          url: m.remote.url,
+                          slots: m.remote.slots,
+                          slotsBusy: m.remote.slotsBusy,
+                          othersBusy: m.remote.othersBusy,
+                          deferred: m.remote.deferred,
+                          rttMs: m.remote.rttMs,
+                          reachable: m.remote.reachable,
+                          ...(m.remote.error !== undefined ? { error: m.remote.error } : {}),
+                          ageMs: m.remote.ageMs,
+                      },
+                  }
+                : {}),
         })),
         decisions: s.recentDecisions.slice(0, DECISIONS_SHOWN).map((d) => ({
             taskId: d.taskId,

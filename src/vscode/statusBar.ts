@@ -15,6 +15,8 @@ const ROLE_LETTER: Readonly<Record<string, string>> = { coder: 'C', reasoner: 'R
 export function modelGlyph(m: ModelSnapshot): string {
     const letter = ROLE_LETTER[m.role] ?? m.id.slice(0, 1).toUpperCase();
     if (m.residency === 'failed') return `${letter}$(error)`;
+    // A remote engine its polls cannot reach, or one left out until its settings change.
+    if (m.remote && (!m.remote.reachable || m.unavailable !== undefined)) return `${letter}$(cloud)$(warning)`;
     if (m.residency === 'loading') return `${letter}$(loading~spin)`;
     const busy = m.inFlight + m.paused;
     if (busy === 0 && m.queued === 0) return `${letter}$(circle-outline)`;
@@ -42,10 +44,14 @@ export function statusTooltip(s: RouterSnapshot): vscode.MarkdownString {
     md.appendMarkdown('| model | state | running | waiting | first token | decode | memory |\n|---|---|---:|---:|---:|---:|---:|\n');
     for (const m of s.models) {
         const state = m.residency === 'loaded' ? (m.inFlight + m.paused > 0 ? 'busy' : 'idle') : m.residency;
+        const r = m.remote;
+        // A remote engine: its slots over all clients (others' + ours) and its queue; no local memory.
+        const running = r ? `${m.inFlight}/${m.slots} (engine ${r.slotsBusy}/${r.slots ?? '?'}, ${r.othersBusy} others)` : `${m.inFlight}/${m.slots}${m.paused ? ` (${m.paused} paused)` : ''}`;
         md.appendMarkdown(
-            `| ${escapeCell(m.id)} | ${state} | ${m.inFlight}/${m.slots}${m.paused ? ` (${m.paused} paused)` : ''} | ${m.queued} | ${fmt(m.firstTokenMs, 0, ' ms')} | ${fmt(m.decodeTokensPerSec, 1, ' tok/s')} | ${fmt(m.memoryBytes / 1024 ** 2, 0, ' MB')} |\n`,
+            `| ${escapeCell(m.id)}${r ? ' (remote)' : ''} | ${state}${r && !r.reachable ? ', unreachable' : ''} | ${running} | ${m.queued}${r ? ` (+${r.deferred} in engine)` : ''} | ${fmt(m.firstTokenMs, 0, ' ms')} | ${fmt(m.decodeTokensPerSec, 1, ' tok/s')} | ${r ? 'remote' : fmt(m.memoryBytes / 1024 ** 2, 0, ' MB')} |\n`,
         );
     }
+    for (const m of s.models) if (m.unavailable) md.appendMarkdown(`\n$(debug-pause) ${escapeCell(m.id)} left out: ${escapeCell(m.unavailable)}\n`);
     const failed = s.models.filter((m) => m.error);
     for (const m of failed) md.appendMarkdown(`\n$(warning) ${escapeCell(m.id)}: ${escapeCell(m.error ?? '')}\n`);
     md.appendMarkdown('\nClick for the load view.');

@@ -1,6 +1,8 @@
 /**
- * The load view's script: model cards, a timeline chart drawn as inline SVG (no libraries) from
- * the snapshots received, why each waiting task waits, and the latest routing decisions. All strings go in through textContent.
+ * The load view's script: model cards (a remote engine's marked remote, with its live slots, queue
+ * and round trip), a timeline chart drawn as inline SVG (no libraries) from the snapshots
+ * received, why each waiting task waits, and the latest routing decisions. All strings go in
+ * through textContent.
  */
 import type { LoadFromWebview, LoadModelRow, LoadSnapshotMessage, LoadToWebview } from '../shared/messages';
 import { byId, connect } from './vscodeApi';
@@ -40,26 +42,39 @@ function fmt(n: number | undefined, digits: number, unit: string): string {
 }
 
 function card(m: LoadModelRow): HTMLElement {
-    const c = el('article', `card ${m.residency}`);
+    const r = m.remote;
+    const c = el('article', `card ${m.residency}${r ? ' remote' : ''}`);
     const head = el('div', 'card-head');
     const dot = el('span', 'dot');
     dot.style.background = colorFor(m.id);
     const busy = m.inFlight + m.paused > 0;
-    head.append(dot, el('strong', undefined, m.id), el('span', 'muted', ` ${m.name}`), el('span', `badge ${busy ? 'busy' : m.residency}`, m.residency === 'loaded' ? (busy ? 'busy' : 'idle') : m.residency));
+    head.append(dot, el('strong', undefined, m.id), el('span', 'muted', ` ${m.name}`));
+    if (r) head.append(el('span', 'badge remote', r.reachable ? 'remote' : 'remote: unreachable'));
+    head.append(el('span', `badge ${busy ? 'busy' : m.residency}`, m.residency === 'loaded' ? (busy ? 'busy' : 'idle') : r && m.residency === 'loading' ? 'connecting' : m.residency));
     c.append(head);
+    if (r) c.append(el('div', 'muted', `${r.api} at ${r.url}`));
     const grid = el('dl', 'stats');
     const add = (k: string, v: string): void => {
         grid.append(el('dt', undefined, k), el('dd', undefined, v));
     };
     add('running', `${m.inFlight} / ${m.slots}${m.paused ? ` (${m.paused} paused)` : ''}`);
     add('waiting', String(m.queued));
+    if (r) {
+        // The engine's own view, every client's work: other clients' slots vs ours, its queue, the network.
+        add('engine slots', `${r.slotsBusy} / ${r.slots ?? '?'} busy (${r.othersBusy} other clients, ${Math.max(0, r.slotsBusy - r.othersBusy)} ours)`);
+        add('engine queue', String(r.deferred));
+        add('round trip', fmt(r.rttMs, 0, 'ms'));
+        add('load report', r.ageMs === undefined ? 'none yet' : `${(r.ageMs / 1000).toFixed(1)} s old`);
+    }
     add('decode', fmt(m.decodeTokensPerSec, 1, 'tok/s'));
     add('prompt', fmt(m.promptTokensPerSec, 0, 'tok/s'));
     add('first token', fmt(m.firstTokenMs, 0, 'ms'));
     add('busy', `${Math.round(m.utilisation * 100)} %`);
-    add('memory', fmt(m.memoryBytes / 1024 ** 2, 0, 'MB'));
+    if (!r) add('memory', fmt(m.memoryBytes / 1024 ** 2, 0, 'MB'));
     add('served', `${m.served}${m.failed ? ` (${m.failed} failed)` : ''}`);
     c.append(grid);
+    if (m.unavailable) c.append(el('div', 'error', `left out: ${m.unavailable}`));
+    if (r && !r.reachable && r.error) c.append(el('div', 'error', `unreachable: ${r.error}`));
     if (m.error) c.append(el('div', 'error', m.error));
     return c;
 }
