@@ -118,7 +118,7 @@ interface TeamWorld {
     readonly tokensPerWord: number;
     readonly countTokens: (text: string) => number;
     /** Starts the teammates' load (saturated phase); stop() returns its counts. */
-    readonly startLoad?: (schedule: ReturnType<typeof burstSchedule>) => { stop: () => LoadCounts };
+    readonly startLoad?: (schedule: ReturnType<typeof burstSchedule>) => { stop: () => Promise<LoadCounts> };
     /** After a replay: wait until the server is idle again. */
     readonly settle?: () => Promise<void>;
 }
@@ -139,7 +139,7 @@ export function teamSettings(policy: TeamPolicy, profile: SpeedProfile): Routing
 async function runOne(world: TeamWorld, segment: Segment, phase: TeamPhase, policy: TeamPolicy, schedule: ReturnType<typeof burstSchedule>, profile: SpeedProfile): Promise<TeamRun> {
     const settings = teamSettings(policy, profile);
     const usage = new UsageLedger();
-    let load: { stop: () => LoadCounts } | undefined;
+    let load: { stop: () => Promise<LoadCounts> } | undefined;
     const t0 = world.clock.now();
     let counts = NO_LOAD;
     try {
@@ -160,13 +160,13 @@ async function runOne(world: TeamWorld, segment: Segment, phase: TeamPhase, poli
                 if (phase === 'saturated' && world.startLoad) load = world.startLoad(schedule);
             },
         });
-        counts = load?.stop() ?? NO_LOAD;
+        counts = (await load?.stop()) ?? NO_LOAD;
         load = undefined;
         if (result.hung > 0) throw new Error(`team ${phase}/${policy}: ${result.hung} requests never settled`);
         // Objectives for the metrics are zeta's for both policies (static's are switched off above).
         return { run: roundRun(result.records, segment.leadIn, usage.totals(), objectiveFn(profile, teamSettings('zeta', profile))), load: counts, wallMs: world.clock.now() - t0 };
     } finally {
-        load?.stop();
+        await load?.stop();
         await world.settle?.();
     }
 }

@@ -41,6 +41,7 @@ export class HttpLoadGenerator {
     private outstanding = 0;
     private readonly counts = { due: 0, sent: 0, skipped: 0, completed: 0, failed: 0, aborted: 0 };
     private readonly errors: string[] = [];
+    private readonly pending = new Set<Promise<void>>();
 
     constructor(
         private readonly clock: Clock,
@@ -68,7 +69,11 @@ export class HttpLoadGenerator {
                     }
                     this.counts.sent++;
                     this.outstanding++;
-                    void this.one(r, i).finally(() => this.outstanding--);
+                    const p: Promise<void> = this.one(r, i).finally(() => {
+                        this.outstanding--;
+                        this.pending.delete(p);
+                    });
+                    this.pending.add(p);
                 }, r.t),
             );
         });
@@ -99,10 +104,14 @@ export class HttpLoadGenerator {
         }
     }
 
-    /** Stops: no request starts any more, the outstanding ones are aborted (connections closed). */
-    stop(): LoadCounts & { readonly errors: readonly string[] } {
+    /**
+     * Stops: no request starts any more, the outstanding ones are aborted (connections closed);
+     * resolves once each has settled, with the counts.
+     */
+    async stop(): Promise<LoadCounts & { readonly errors: readonly string[] }> {
         for (const t of this.timers) this.clock.clearTimeout(t);
         this.ac.abort(new Error('load generator stopped'));
+        await Promise.all([...this.pending]);
         return { ...this.counts, errors: [...this.errors] };
     }
 }

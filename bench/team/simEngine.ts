@@ -243,9 +243,14 @@ export class SimLoadGenerator {
         }
     }
 
-    /** Cancels what is outstanding (teammates' connections closed) and counts it; no new request starts. */
-    stop(): LoadCounts {
+    /**
+     * Cancels what is outstanding (teammates' connections closed; an abort settles a device job or
+     * a queued request at once, no virtual time passes) and resolves with the counts once each has
+     * settled; no new request starts.
+     */
+    async stop(): Promise<LoadCounts> {
         this.ac.abort(new Error('load generator stopped'));
+        await Promise.all([...this.pending]);
         return { ...this.counts };
     }
 }

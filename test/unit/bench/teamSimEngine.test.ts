@@ -83,7 +83,7 @@ describe('bench team: the simulated team server', () => {
         assert.equal(busy.rttMs, RTT);
         assert.ok((busy.busyRemainingTokens ?? 0) > 0 && (busy.busyRemainingTokens ?? 0) <= 4 * 64);
         await clock.runUntilIdle();
-        const counts = gen.stop();
+        const counts = await gen.stop();
         assert.deepEqual(counts, { due: 4, sent: 4, skipped: 0, completed: 4, failed: 0, aborted: 0 });
         assert.equal(engine.slotsBusy, 0);
         assert.equal(engine.maxDeferred, 2);
@@ -99,10 +99,13 @@ describe('bench team: the simulated team server', () => {
         const gen = new SimLoadGenerator(clock, engine, six, { slots: 2, queue: 2 });
         gen.start();
         await clock.advance(50);
-        const counts = gen.stop();
+        const counts = await gen.stop();
         assert.equal(counts.due, 6);
         assert.equal(counts.sent, 4);
         assert.equal(counts.skipped, 2);
+        // None of the four had finished its 500-token prompt: each was cancelled, none left waiting.
+        assert.equal(counts.aborted, 4);
+        assert.equal(counts.completed, 0);
         await clock.runUntilIdle();
         assert.equal(engine.slotsBusy, 0);
         assert.equal(engine.deferred, 0);
@@ -155,6 +158,6 @@ describe('bench team: the simulated team server', () => {
         // not before the first teammate's request ended.
         assert.ok(at - t0 > idleEnd, `${at - t0} vs idle ${idleEnd}`);
         assert.ok(at >= firstLoadDone);
-        gen.stop();
+        await gen.stop();
     });
 });
