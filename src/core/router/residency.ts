@@ -11,11 +11,13 @@
  * pinned model is never evicted; a pre-load never evicts a model whose own work is forecast.
  * A model that takes no local memory (a remote engine's: estimatedMemory 0; its "load" connects)
  * counts nothing against the budget and is never unloaded for memory (eviction, a smaller budget,
- * keep-alive): unloading it would free nothing.
+ * keep-alive): unloading it would free nothing. A connect that fails (RemoteEngineError) leaves it
+ * unloaded and cooling down (remote.ts), not failed: the engine may be back later.
  * Units: ms (clock), bytes.
  */
 import type { Clock } from '../clock';
-import { errorMessage } from '../errors';
+import { RemoteEngineError, errorMessage } from '../errors';
+import { markRemoteFault } from './remote';
 import { TASK_KINDS, type RouterLogger, type TaskKind } from '../tasks';
 import type { RouterConfig } from './config';
 import { NK } from './config';
@@ -257,9 +259,18 @@ export class Residency {
                 if (m.backend !== backend) return;
                 if (this.loading === m) this.loading = undefined;
                 if (this.deps.disposed()) return;
-                m.residency = 'failed';
-                m.error = errorMessage(e);
-                logger?.error(`model ${m.id} failed to load: ${m.error}`);
+                if (e instanceof RemoteEngineError) {
+                    // A remote engine that could not be reached is not a bad file: it stays
+                    // unloaded, out of use for a cooldown (or until a new key), and connects
+                    // again when work is routed to it.
+                    m.residency = 'unloaded';
+                    markRemoteFault(m, e, clock.now(), this.deps.config().settings.cooldownMs);
+                    logger?.warn(`model ${m.id} could not connect to its engine: ${m.error}`);
+                } else {
+                    m.residency = 'failed';
+                    m.error = errorMessage(e);
+                    logger?.error(`model ${m.id} failed to load: ${m.error}`);
+                }
                 this.deps.onLoadFailed(m, e);
                 this.runLoads();
                 this.deps.emit();

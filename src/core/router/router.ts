@@ -47,6 +47,7 @@ import { Decider } from './decide';
 import type { DecisionRecordImpl } from './decision';
 import { Dispatcher } from './dispatch';
 import { Executor, RemoteStalledError } from './execute';
+import { markRemoteFault, remoteReason } from './remote';
 import { FeedbackModel } from './feedback';
 import { Forecaster } from './forecast';
 import { Job, type ModelEntry } from './state';
@@ -328,12 +329,17 @@ export class RouterImpl implements ZetaRouter {
         else m.onIdle = finish;
     }
 
-    /** `m` failed to load: its queued work is routed again, elsewhere if anything can take it. */
+    /**
+     * `m` failed to load (or its engine failed): its queued work is routed again, elsewhere if
+     * anything can take it. After a remote engine's fault each job counts `m` as failed for it, so
+     * that a job with nowhere else to go settles with the error instead of reconnecting in a loop.
+     */
     private rerouteQueue(m: ModelEntry, error: unknown): void {
         for (const job of m.queue.items.slice()) {
             m.queue.remove(job);
             job.state = 'holding';
             job.lastError = error;
+            if (error instanceof RemoteEngineError) (job.failedOn ??= []).push(m);
             this.route(job, 0);
         }
     }
@@ -430,16 +436,9 @@ export class RouterImpl implements ZetaRouter {
      */
     private failed(job: Job, m: ModelEntry, error: unknown): void {
         if (error instanceof RemoteEngineError) {
-            const reason = remoteReason(m.id, error);
-            if (error.problem === 'unauthorized') {
-                m.failed++;
-                m.needsSetup = reason;
-                m.error = `${reason} (${error.message})`;
-                this.logger?.warn(`model ${m.id} failed ${job.kind} task ${job.id}: ${m.error}; not used until its settings change`);
-            } else {
-                const cooldownMs = this.coolDown(m, reason, `${reason} (${error.message})`);
-                this.logger?.warn(`model ${m.id} failed ${job.kind} task ${job.id}: ${m.error}; cooling down ${cooldownMs} ms`);
-            }
+            const cooldownMs = this.config.settings.cooldownMs;
+            markRemoteFault(m, error, this.clock.now(), cooldownMs);
+            this.logger?.warn(`model ${m.id} failed ${job.kind} task ${job.id}: ${m.error}; ${m.needsSetup !== undefined ? 'not used until its settings change' : `cooling down ${cooldownMs} ms`}`);
             this.rerouteQueue(m, error);
         } else {
             const cooldownMs = this.coolDown(m, 'cooling down after an error', errorMessage(error));
@@ -546,19 +545,3 @@ export class RouterImpl implements ZetaRouter {
 }
 
 function noop(): void {}
-
-/** Why a remote engine is left out after `e`, in words, as decisions and the load view show it. */
-export function remoteReason(id: string, e: RemoteEngineError): string {
-    switch (e.problem) {
-        case 'refused':
-            return `${id} unreachable (connection refused): cooling down`;
-        case 'timeout':
-            return `${id} did not answer in time (timeout): cooling down`;
-        case 'server':
-            return `${id} server error (${e.status !== undefined ? `HTTP ${e.status}` : 'connection closed mid-answer'}): cooling down`;
-        case 'protocol':
-            return `${id} answered something Zeta cannot read (protocol error${e.status !== undefined ? `, HTTP ${e.status}` : ''}): cooling down`;
-        case 'unauthorized':
-            return 'unauthorized: set its API key';
-    }
-}

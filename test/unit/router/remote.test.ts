@@ -251,6 +251,38 @@ describe('router across local and remote engines', () => {
             await f.router.dispose();
         });
 
+        it('an engine down when Zeta starts: the connect fails, the model stays unloaded and cools down (not "failed"), and connects again once back', async () => {
+            const f = makeRemoteFixture();
+            f.remote('team-coder').failNext(1, new RemoteEngineError(TEAM_URL, 'refused', 'connection refused'), ['load']);
+            await f.clock.advance(5_000);
+            const s = snap(f, 'team-coder');
+            assert.equal(s.residency, 'unloaded');
+            assert.equal(s.unavailable, 'team-coder unreachable (connection refused): cooling down');
+            const r = await serve(f, completion('a.ts', words(40), 8));
+            assert.equal(r.modelId, 'coder');
+            await f.clock.advance(30_000);
+            const back = await serve(f, completion('b.ts', words(40), 8));
+            assert.equal(back.modelId, 'team-coder', back.decision.reason);
+            assert.equal(snap(f, 'team-coder').residency, 'loaded');
+            await f.router.dispose();
+        });
+
+        it('with only the remote engine, a task it cannot serve settles with the engine’s error (no reconnect loop)', async () => {
+            const f = makeRemoteFixture({ models: [spec('coder', { id: 'team-coder', path: TEAM_URL, remote: team, slots: 2 })] });
+            await f.clock.advance(5_000);
+            f.remote('team-coder').failRemoteNext({ problem: 'refused' }, 3);
+            const a = track(f, f.router.submit(completion('a.ts', words(40), 8)));
+            const b = track(f, f.router.submit(completion('b.ts', words(40), 8)));
+            await f.clock.runUntilIdle(120_000);
+            for (const t of [a, b]) {
+                assert.ok(t.outcome && !t.outcome.ok, 'settled with an error');
+                assert.ok(t.outcome.error instanceof RemoteEngineError, String(t.outcome.error));
+                assert.equal(t.outcome.error.problem, 'refused');
+            }
+            assert.ok(f.remote('team-coder').calls.filter((c) => c.op === 'generate').length <= 3, 'a bounded number of attempts');
+            await f.router.dispose();
+        });
+
         it('an unreachable engine (its polls fail) is left out with that reason', async () => {
             const f = makeRemoteFixture();
             await f.clock.advance(5_000);
