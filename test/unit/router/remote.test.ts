@@ -346,6 +346,34 @@ describe('router across local and remote engines', () => {
         });
     });
 
+    describe('pauses', () => {
+        /** Most generations paused at once while a local completion runs beside an explanation on `reasoner`. */
+        async function mostPaused(reasoner: ModelSpec): Promise<number> {
+            const f = makeRemoteFixture({ models: [spec('coder'), reasoner] });
+            await f.clock.advance(5_000);
+            const ex = track(f, f.router.submit({ kind: 'explain', messages: [{ role: 'user', content: words(20) }], maxTokens: 200 }));
+            await f.clock.advance(200);
+            const c = track(f, f.router.submit(completion('a.ts', words(300), 8)));
+            let most = 0;
+            while (c.outcome === undefined) {
+                most = Math.max(most, ...f.router.snapshot().models.map((m) => m.paused));
+                await f.clock.advance(1);
+            }
+            assert.ok(c.outcome.ok);
+            assert.equal(c.outcome.value.modelId, 'coder');
+            await f.clock.runUntilIdle(120_000);
+            assert.ok(ex.outcome?.ok);
+            assert.equal(ex.outcome.value.modelId, reasoner.id);
+            await f.router.dispose();
+            return most;
+        }
+
+        it('a local completion pauses a local explanation, but not one streaming from a remote engine (they share no device)', async () => {
+            assert.ok((await mostPaused(spec('reasoner'))) >= 1, 'the local explanation is paused (the rule this exception departs from)');
+            assert.equal(await mostPaused(spec('reasoner', { id: 'team-reasoner', path: TEAM_URL, remote: team })), 0);
+        });
+    });
+
     describe('residency and embedding spaces', () => {
         it('a remote model takes no local memory: never evicted to make room, never unloaded by keep-alive', async () => {
             const GB = 1e9;
