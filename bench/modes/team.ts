@@ -30,7 +30,7 @@ import type { ModelBackend, ModelSpec } from '../../src/core/backend';
 import { VirtualClock, type Clock } from '../../src/core/clock';
 import { EvalTurns } from '../../src/core/evalTurns';
 import { createRouter, defaultRoutingSettings } from '../../src/core/router';
-import type { RoutingSettings } from '../../src/core/tasks';
+import type { RoutingSettings, TextStore } from '../../src/core/tasks';
 import type { RemoteBackendOptions } from '../../src/backends/remote/options';
 import { startLlamaServer, type LlamaServer } from '../../test/support/llamaServer';
 import { hashString } from '../lib/rng';
@@ -84,6 +84,13 @@ const SERVER_CONTEXT = 4096;
 export const SIM_RTT_MS = 20;
 /** Sim: how stale the reported load may be (ms), as a backend polling `/slots` and `/metrics`. */
 export const SIM_POLL_MS = 250;
+/**
+ * Every replay's lines start this much later (ms) than its segment has them, in both phases: the
+ * teammates' first bursts arrive at the replay's start, so the user starts typing on a server that
+ * has been full for a while and whose load the backend has polled, not on one that fills up while
+ * the first keystroke is routed.
+ */
+export const PRE_ROLL_MS = 2500;
 /** Hang caps (ms): a replay's drain after its last keystroke; the server going idle after the load stops. */
 const DRAIN_CAP_MS = 60_000;
 const IDLE_CAP_MS = 30_000;
@@ -136,18 +143,51 @@ export function teamSettings(policy: TeamPolicy, profile: SpeedProfile): Routing
     return { ...s, taskClasses: { ...s.taskClasses, completion: { ...s.taskClasses.completion, objectiveFactor: Number.POSITIVE_INFINITY } } };
 }
 
-async function runOne(world: TeamWorld, segment: Segment, phase: TeamPhase, policy: TeamPolicy, schedule: ReturnType<typeof burstSchedule>, profile: SpeedProfile): Promise<TeamRun> {
+/**
+ * An in-memory speeds file (`RouterDeps.speedStore`): what a router saves stays here when `keep`,
+ * and a router that loads it starts from those speeds, as the extension starts from the speeds an
+ * earlier session measured on this machine.
+ */
+export class MemoryTextStore implements TextStore {
+    constructor(
+        private text: string | undefined,
+        private readonly keep: boolean,
+    ) {}
+    get contents(): string | undefined {
+        return this.text;
+    }
+    load(): Promise<string | undefined> {
+        return Promise.resolve(this.text);
+    }
+    save(data: string): Promise<void> {
+        if (this.keep) this.text = data;
+        return Promise.resolve();
+    }
+    setAside(): Promise<string | undefined> {
+        return Promise.resolve(undefined);
+    }
+}
+
+interface RunOptions {
+    /** The speeds the router starts from (a read-only copy); default none. */
+    readonly speeds?: TextStore;
+    /** The models of this replay (calibration: one alone); default the world's. */
+    readonly models?: readonly ModelSpec[];
+}
+
+async function runOne(world: TeamWorld, segment: Segment, phase: TeamPhase, policy: TeamPolicy, schedule: ReturnType<typeof burstSchedule>, profile: SpeedProfile, options: RunOptions = {}): Promise<TeamRun> {
     const settings = teamSettings(policy, profile);
     const usage = new UsageLedger();
     let load: { stop: () => Promise<LoadCounts> } | undefined;
     const t0 = world.clock.now();
     let counts = NO_LOAD;
     try {
+        const trace = { ...segment.trace, lines: segment.trace.lines.map((l) => ({ ...l, t: l.t + PRE_ROLL_MS })) };
         const result = await replay({
-            trace: segment.trace,
+            trace,
             settings,
-            models: world.specs,
-            createRouter,
+            models: options.models ?? world.specs,
+            createRouter: (deps) => createRouter({ ...deps, speedStore: options.speeds }),
             createBackend: (spec) => usage.observe(world.createBackend(spec), spec.id),
             builder: new TaskBuilder(world.tokensPerWord),
             completion: completionHandling(policy),
@@ -171,6 +211,24 @@ async function runOne(world: TeamWorld, segment: Segment, phase: TeamPhase, poli
     }
 }
 
+/**
+ * Speeds for every replay to start from: each model measured alone, with the server idle, on the
+ * first segment (not part of the results). Without them every replay's router would start from
+ * priors, and zeta would pay a first session's learning in every 6-second segment; with them each
+ * replay starts as a session on a machine Zeta has run on before. Both policies get the same.
+ */
+async function calibrateSpeeds(world: () => TeamWorld, segment: Segment, profile: SpeedProfile, log: (l: string) => void): Promise<string | undefined> {
+    const store = new MemoryTextStore(undefined, true);
+    for (const id of [SERVER_ID, LOCAL_ID]) {
+        const w = world();
+        const models = w.specs.filter((m) => m.id === id);
+        const t0 = w.clock.now();
+        await runOne(w, segment, 'idle', 'static', [], profile, { speeds: store, models });
+        log(`  calibration: ${id} alone on segment 1, idle (${((w.clock.now() - t0) / 1000).toFixed(1)} s)`);
+    }
+    return store.contents;
+}
+
 interface RoundsResult {
     readonly rounds: TeamRound[];
     readonly orders: Entry[][];
@@ -183,6 +241,7 @@ async function runRounds(world: () => TeamWorld, segments: readonly Segment[], s
     const orders: Entry[][] = [];
     const loads: number[] = [];
     let longest = 0;
+    const speeds = await calibrateSpeeds(world, segments[0], profile, log);
     for (const [r, segment] of segments.entries()) {
         if (budget && r > 0) {
             const elapsed = performance.now() - budget.started;
@@ -193,14 +252,14 @@ async function runRounds(world: () => TeamWorld, segments: readonly Segment[], s
         }
         const t0 = performance.now();
         loads.push(machineLoad().loadavg1);
-        const last = segment.trace.lines.at(-1)?.t ?? 0;
+        const last = PRE_ROLL_MS + (segment.trace.lines.at(-1)?.t ?? 0);
         // Covers the segment and its drain: the load stops when the replay ends anyway.
         const schedule = roundSchedule(seed, r, last + 10_000);
         const order = teamOrder(r);
         const round = { saturated: {}, idle: {} } as TeamRound;
         for (const e of order) {
             const [phase, policy] = e.split('/') as [TeamPhase, TeamPolicy];
-            round[phase][policy] = await runOne(world(), segment, phase, policy, schedule, profile);
+            round[phase][policy] = await runOne(world(), segment, phase, policy, schedule, profile, { speeds: new MemoryTextStore(speeds, false) });
         }
         rounds.push(round);
         orders.push(order);
