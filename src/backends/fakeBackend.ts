@@ -25,7 +25,8 @@
  * With `profile.remote` the fake stands for a model on a remote engine shared with other clients
  * (`engine`, a FakeEngine tests change at will): `info.remote` is set and its memory is 0;
  * `remoteLoad()` reports other clients' slots and queue plus our calls in flight; each call first
- * waits the round trip and the engine's queue (`rttMs`, `queueMs`); a silent engine never answers
+ * waits the round trip and the engine's queue (`rttMs`, `queueMs`), and each further token
+ * `trickleMs` more (a slow trickle); a silent engine never answers
  * (until the abort, or a RemoteEngineError "timeout" at `headersTimeoutMs`); `failRemoteNext`
  * makes calls fail with a RemoteEngineError (before any token or mid-stream), and a failure that
  * reaches no engine marks it unreachable, as the remote backends do.
@@ -108,6 +109,7 @@ export class FakeBackend implements ModelBackend {
                 queueMs: 0,
                 silent: false,
                 headersTimeoutMs: 30_000,
+                trickleMs: 0,
             };
         }
     }
@@ -487,7 +489,9 @@ export class FakeBackend implements ModelBackend {
                 if (i > 0) {
                     await pass();
                     lastCallTokens = 0;
-                    await this.runNative({ phase: 'decode', ms: this.decodeMs(prompt.length + i - 1), signal, priority, tag, gateWait }, track);
+                    // A remote engine's slow trickle: each further token arrives `trickleMs` later.
+                    const trickle = this.remoteEngine?.trickleMs ?? 0;
+                    await this.runNative({ phase: 'decode', ms: this.decodeMs(prompt.length + i - 1) + trickle, signal, priority, tag, gateWait }, track);
                 }
                 if (signal.aborted) throw signal.reason;
                 if (fault !== undefined && i === fault.afterTokens) this.remoteFail(fault);

@@ -64,6 +64,8 @@ export interface FakeEngine {
      */
     silent: boolean;
     headersTimeoutMs: number;
+    /** A slow trickle: each token after the first arrives this much later than the model's speed says (ms). */
+    trickleMs: number;
 }
 
 /** A remote fault to inject: the next call fails with RemoteEngineError `problem` after `afterTokens` tokens (0: before any). */

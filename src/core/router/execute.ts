@@ -275,7 +275,10 @@ export class Executor {
         // background read (a prompt read nobody waits for) is left to the local rule.
         if (m.remote && job.kind !== 'embed' && !job.backgroundRead) {
             const started = clock.now();
-            const limit = Math.max(job.deadlineAt, job.predictedFirstAt, started + REMOTE_MIN_SILENCE_MS);
+            // Until the model's speed for this call is measured its predictions are priors: a
+            // healthy engine slower than them is not to be taken for a dead one.
+            const measured = isEmbedTask(job.task) ? m.speed.embedMeasured : m.speed.prefillMeasured;
+            const limit = Math.max(job.deadlineAt, job.predictedFirstAt, started + (measured ? REMOTE_MIN_SILENCE_MS : STALL_MIN_MS));
             const remoteCheck = (): void => {
                 job.remoteWatch = undefined;
                 if (ended) return;
@@ -361,6 +364,8 @@ function remoteStall(job: Job, m: ModelEntry, now: number, started: number, limi
             `${m.id} not answering (${what} within ${objective} ms): cooling down`,
         );
     }
+    // A trickle is judged against a measured decode speed only (a prior may be far off).
+    if (!m.speed.decodeMeasured) return undefined;
     const firstAt = job.callFirstTokenAt ?? started;
     const streamMs = now - firstAt;
     const predicted = streamMs / Math.max(1e-3, m.speed.decodeMsPerToken);

@@ -130,13 +130,17 @@ export const REMOTE_CONNECT_PRIOR_MS = 100;
  * a model served by a remote engine, besides the local rule above (which still applies):
  * - first token: a call with no first token (no vector, for embedQuery) by its limit is given up on
  *   (StalledError: cooldown, retry elsewhere). The limit (clock ms) is the latest of the task's
- *   objective deadline (Job.deadlineAt: submission + the decision's objective) and the call's start
- *   + REMOTE_MIN_SILENCE_MS (a call started or retried near its deadline still gets that long).
+ *   objective deadline (Job.deadlineAt: submission + the decision's objective), the first token
+ *   the decision predicted (its wait in the engine's queue included), and the call's start +
+ *   REMOTE_MIN_SILENCE_MS (a call started or retried near its deadline still gets that long), or +
+ *   STALL_MIN_MS while the model's speed for the call (prefill; embeddings for embedQuery) is not
+ *   yet measured: its predictions are then priors, and a healthy engine slower than them must get
+ *   the calls that measure it.
  *   The HTTP timeouts (30 s) are far beyond every objective: a dead server that accepts
  *   connections and says nothing costs a task at most its objective, never 30 s.
  * - a slow trickle: after the first token, once past the same limit, a call that has streamed fewer
  *   than 1 / REMOTE_TRICKLE_FACTOR of the tokens the model's measured decode speed predicts since
- *   its first token is given up on the same way. Checked at the limit, then every
+ *   its first token is given up on the same way (never while the decode speed is a prior). Checked at the limit, then every
  *   REMOTE_CHECK_MS (virtual or real clock ms).
  */
 export const REMOTE_MIN_SILENCE_MS = 500;

@@ -301,11 +301,13 @@ describe('router across local and remote engines', () => {
         it('a silent engine (accepts, never answers): the call is given up on by the task’s objective, long before the HTTP timeout, and the task is served locally', async () => {
             const f = makeRemoteFixture();
             await f.clock.advance(5_000);
+            // Its speeds measured (a prior allows STALL_MIN_MS: a healthy engine slower than the priors is not dead).
+            for (let i = 0; i < 3; i++) assert.equal((await serve(f, completion(`m${i}.ts`, words(40 + 60 * i), 8))).modelId, 'team-coder');
             f.remote('team-coder').engine.silent = true;
             const submittedAt = f.clock.now();
             const r = await serve(f, completion('a.ts', words(40), 8));
             assert.equal(r.modelId, 'coder');
-            const call = f.remote('team-coder').calls.find((c) => c.op === 'generate');
+            const call = f.remote('team-coder').calls.filter((c) => c.op === 'generate').at(-1);
             assert.ok(call && call.outcome === 'aborted' && call.endAt !== undefined, 'the remote call was given up on (aborted)');
             // The objective of the first decision: its factor times the best idle prediction (each
             // candidate's finish less its wait), never less than the chosen model's own.
@@ -325,14 +327,26 @@ describe('router across local and remote engines', () => {
         });
 
         it('a slow trickle (far slower than its measured speed) is given up on past the objective', async () => {
-            // The engine streams one token a second: the prior speed predicts hundreds.
-            const f = makeRemoteFixture({ profiles: { 'team-coder': { decodeTokensPerSec: 1 } } });
+            const f = makeRemoteFixture();
             await f.clock.advance(5_000);
+            for (let i = 0; i < 3; i++) assert.equal((await serve(f, completion(`m${i}.ts`, words(40 + 60 * i), 32))).modelId, 'team-coder');
+            // The engine now streams one token a second: its measured speed predicts hundreds.
+            f.remote('team-coder').engine.trickleMs = 1_000;
             const r = await serve(f, completion('a.ts', words(40), 32));
             assert.equal(r.modelId, 'coder');
             assert.match(r.decision.reason, /retry after team-coder too slow \(a trickle: \d+ token\(s\) in \d+ ms\): cooling down/);
-            const call = f.remote('team-coder').calls.find((c) => c.op === 'generate');
+            const call = f.remote('team-coder').calls.filter((c) => c.op === 'generate').at(-1);
             assert.equal(call?.outcome, 'aborted');
+            await f.router.dispose();
+        });
+
+        it('an engine slower than the priors is not taken for a dead one before its speed is measured', async () => {
+            // Ten times slower than the prior for its size predicts, and the local coder busy elsewhere in time.
+            const f = makeRemoteFixture({ models: [spec('coder', { id: 'team-coder', path: TEAM_URL, remote: team, slots: 2 })], profiles: { 'team-coder': { promptTokensPerSec: 200, decodeTokensPerSec: 20 } } });
+            await f.clock.advance(5_000);
+            const r = await serve(f, completion('a.ts', words(300), 16));
+            assert.equal(r.modelId, 'team-coder', r.decision.reason);
+            assert.equal(snap(f, 'team-coder').failed, 0);
             await f.router.dispose();
         });
 
