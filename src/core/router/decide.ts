@@ -74,8 +74,9 @@ export class Decider {
                 c.excluded = m.coolingReason;
                 c.soft = true;
                 soft++;
-            } else if (rl !== undefined && !rl.reachable) {
-                // The engine's own polls fail: left out, softly (it may be back before anything else frees).
+            } else if (rl !== undefined && !rl.reachable && m.residency === 'loaded') {
+                // The engine's own polls fail: left out, softly (it may be back before anything else
+                // frees). Only once connected: before, no poll has run, and connecting finds out.
                 c.excluded = `${m.id} unreachable (${rl.error ?? 'no answer'})`;
                 c.soft = true;
                 soft++;

@@ -251,6 +251,23 @@ describe('router across local and remote engines', () => {
             await f.router.dispose();
         });
 
+        it('an engine not connected yet is not taken for unreachable (a backend reports reachable false before its first poll)', async () => {
+            const f = makeRemoteFixture();
+            await f.clock.advance(5_000);
+            assert.equal((await serve(f, completion('a.ts', words(40), 8))).modelId, 'team-coder');
+            // A fresh backend (a new key) reports unreachable until it has connected: still a candidate meanwhile.
+            await f.router.reconfigure([spec('coder', { id: 'team-coder', path: TEAM_URL, remote: { ...team, apiKey: 'k2' }, slots: 2 }), spec('coder')], f.settings);
+            Object.assign(f.remote('team-coder').engine, { reachable: false, error: 'not loaded' });
+            assert.notEqual(snap(f, 'team-coder').residency, 'loaded');
+            const d = f.router.decide(completion('b.ts', words(40), 8));
+            assert.equal(candidate(d, 'team-coder').excluded, undefined, d.reason);
+            // Once connected, a failing poll does leave it out.
+            await f.clock.advance(1_000);
+            assert.equal(snap(f, 'team-coder').residency, 'loaded');
+            assert.equal(candidate(f.router.decide(completion('b.ts', words(40), 8)), 'team-coder').excluded, 'team-coder unreachable (not loaded)');
+            await f.router.dispose();
+        });
+
         it('an engine down when Zeta starts: the connect fails, the model stays unloaded and cools down (not "failed"), and connects again once back', async () => {
             const f = makeRemoteFixture();
             f.remote('team-coder').failNext(1, new RemoteEngineError(TEAM_URL, 'refused', 'connection refused'), ['load']);
