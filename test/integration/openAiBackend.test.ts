@@ -12,6 +12,8 @@ import { SystemClock } from '../../src/core/clock';
 import { ModelRuntimeError, RemoteEngineError } from '../../src/core/errors';
 import { detectFimFamily } from '../../src/core/fim';
 import { SYNTHETIC_NAMES, SYNTHETIC_VOCABULARY } from '../../src/core/gguf/synthetic';
+import { createLlamaCppBackendFactory } from '../../src/backends';
+import { createLlamaProvider } from '../../src/backends/llamaProvider';
 import { OpenAiCompatibleBackend } from '../../src/backends/remote/openAi';
 import type { RemoteBackendOptions } from '../../src/backends/remote/options';
 import { ensureModels, type SyntheticModels } from '../../scripts/generatedModels';
@@ -244,6 +246,42 @@ describe('OpenAiCompatibleBackend (llama-server /v1, real inference)', function 
                 coder.chat({ messages: [{ role: 'user', content: 'hi' }], maxTokens: 2 }, never),
                 (e: unknown) => e instanceof ModelRuntimeError && e.problem === 'notLoaded',
             );
+        });
+
+        it("embeddings point the way the in-process backend's do for the same file (the engine L2-normalises them)", async () => {
+            const remote = await load('embedder');
+            const provider = createLlamaProvider({ gpu: false, maxThreads: 1 });
+            const local = createLlamaCppBackendFactory({ runtime: provider, clock: new SystemClock() })({
+                id: 'embedder-local',
+                role: 'embedder',
+                path: models.embedder,
+                contextSize: CONTEXT,
+                slots: 1,
+                threads: 1,
+                gpuLayers: 0,
+                fimTemplate: 'auto',
+            });
+            try {
+                await local.load({ ...specFor('embedder', models.embedder), id: 'embedder-local', path: models.embedder, remote: undefined, slots: 1 }, never);
+                assert.equal(remote.info?.embeddingDims, local.info?.embeddingDims);
+                const texts = ['function add(a, b) { return a + b; }', 'the quick brown fox'];
+                const [r, l] = [await remote.embed(texts, never), await local.embed(texts, never)];
+                for (let i = 0; i < texts.length; i++) {
+                    const dot = r[i].reduce((n, x, k) => n + x * l[i][k], 0);
+                    const cosine = dot / (Math.hypot(...r[i]) * Math.hypot(...l[i]));
+                    assert.ok(cosine > 0.9999, `text ${i}: cosine ${cosine}`);
+                    assert.ok(Math.abs(Math.hypot(...r[i]) - 1) < 1e-4, 'unit length from the engine');
+                }
+                assert.notEqual(remote.info?.embeddingSpace, local.info?.embeddingSpace, 'a remote space is not a local one unless declared');
+                const declared = await new OpenAiCompatibleBackend(options()).inspect(
+                    specFor('embedder', url('embedder'), { id: 'embedder-declared' }, { identity: local.info?.embeddingSpace }),
+                    never,
+                );
+                assert.equal(declared.embeddingSpace, local.info?.embeddingSpace, 'the declared identity is the space');
+            } finally {
+                await local.unload();
+                await provider.dispose();
+            }
         });
 
         it('a prompt over the context is refused as promptTooLong (chat), not as an engine fault', async () => {
