@@ -16,7 +16,7 @@ export function modelGlyph(m: ModelSnapshot): string {
     const letter = ROLE_LETTER[m.role] ?? m.id.slice(0, 1).toUpperCase();
     if (m.residency === 'failed') return `${letter}$(error)`;
     // A remote engine its polls cannot reach, or one left out until its settings change.
-    if (m.remote && (!m.remote.reachable || m.unavailable !== undefined)) return `${letter}$(cloud)$(warning)`;
+    if (m.remote && ((!m.remote.reachable && m.residency === 'loaded') || m.unavailable !== undefined)) return `${letter}$(cloud)$(warning)`;
     if (m.residency === 'loading') return `${letter}$(loading~spin)`;
     const busy = m.inFlight + m.paused;
     if (busy === 0 && m.queued === 0) return `${letter}$(circle-outline)`;
@@ -48,7 +48,7 @@ export function statusTooltip(s: RouterSnapshot): vscode.MarkdownString {
         // A remote engine: its slots over all clients (others' + ours) and its queue; no local memory.
         const running = r ? `${m.inFlight}/${m.slots} (engine ${r.slotsBusy}/${r.slots ?? '?'}, ${r.othersBusy} others)` : `${m.inFlight}/${m.slots}${m.paused ? ` (${m.paused} paused)` : ''}`;
         md.appendMarkdown(
-            `| ${escapeCell(m.id)}${r ? ' (remote)' : ''} | ${state}${r && !r.reachable ? ', unreachable' : ''} | ${running} | ${m.queued}${r ? ` (+${r.deferred} in engine)` : ''} | ${fmt(m.firstTokenMs, 0, ' ms')} | ${fmt(m.decodeTokensPerSec, 1, ' tok/s')} | ${r ? 'remote' : fmt(m.memoryBytes / 1024 ** 2, 0, ' MB')} |\n`,
+            `| ${escapeCell(m.id)}${r ? ' (remote)' : ''} | ${state}${r && !r.reachable && m.residency === 'loaded' ? ', unreachable' : ''} | ${running} | ${m.queued}${r ? ` (+${r.deferred} in engine)` : ''} | ${fmt(m.firstTokenMs, 0, ' ms')} | ${fmt(m.decodeTokensPerSec, 1, ' tok/s')} | ${r ? 'remote' : fmt(m.memoryBytes / 1024 ** 2, 0, ' MB')} |\n`,
         );
     }
     for (const m of s.models) if (m.unavailable) md.appendMarkdown(`\n$(debug-pause) ${escapeCell(m.id)} left out: ${escapeCell(m.unavailable)}\n`);

@@ -49,7 +49,9 @@ function card(m: LoadModelRow): HTMLElement {
     dot.style.background = colorFor(m.id);
     const busy = m.inFlight + m.paused > 0;
     head.append(dot, el('strong', undefined, m.id), el('span', 'muted', ` ${m.name}`));
-    if (r) head.append(el('span', 'badge remote', r.reachable ? 'remote' : 'remote: unreachable'));
+    // Unreachable as its polls say, once connected (before, no poll has run).
+    const unreachable = r !== undefined && !r.reachable && m.residency === 'loaded';
+    if (r) head.append(el('span', 'badge remote', unreachable ? 'remote: unreachable' : 'remote'));
     head.append(el('span', `badge ${busy ? 'busy' : m.residency}`, m.residency === 'loaded' ? (busy ? 'busy' : 'idle') : r && m.residency === 'loading' ? 'connecting' : m.residency));
     c.append(head);
     if (r) c.append(el('div', 'muted', `${r.api} at ${r.url}`));
@@ -74,7 +76,7 @@ function card(m: LoadModelRow): HTMLElement {
     add('served', `${m.served}${m.failed ? ` (${m.failed} failed)` : ''}`);
     c.append(grid);
     if (m.unavailable) c.append(el('div', 'error', `left out: ${m.unavailable}`));
-    if (r && !r.reachable && r.error) c.append(el('div', 'error', `unreachable: ${r.error}`));
+    if (unreachable && r.error) c.append(el('div', 'error', `unreachable: ${r.error}`));
     if (m.error) c.append(el('div', 'error', m.error));
     return c;
 }
