@@ -251,7 +251,7 @@ describe('OpenAiCompatibleBackend (llama-server /v1, real inference)', function 
         it("embeddings point the way the in-process backend's do for the same file (the engine L2-normalises them)", async () => {
             const remote = await load('embedder');
             const provider = createLlamaProvider({ gpu: false, maxThreads: 1 });
-            const local = createLlamaCppBackendFactory({ runtime: provider, clock: new SystemClock() })({
+            const local = createLlamaCppBackendFactory({ runtime: provider, clock: new SystemClock(), turns: false })({
                 id: 'embedder-local',
                 role: 'embedder',
                 path: models.embedder,
