@@ -360,7 +360,7 @@ function remoteStall(job: Job, m: ModelEntry, now: number, started: number, limi
         return new RemoteStalledError(
             m.id,
             now - started,
-            `its ${job.kind} call on the remote engine gave ${what} within ${objective} ms of the task's submission (its objective), ${Math.round(now - started)} ms after the call began`,
+            `its ${job.kind} call on the remote engine gave ${what} within ${objective} ms of the task's submission (its objective, or the later first token its decision predicted), ${Math.round(now - started)} ms after the call began`,
             `${m.id} not answering (${what} within ${objective} ms): cooling down`,
         );
     }

@@ -457,7 +457,8 @@ export class RouterImpl implements ZetaRouter {
         const reason = error instanceof RemoteStalledError ? error.reason : `cooling down: stalled (no progress for ${silent} ms)`;
         const cooldownMs = this.coolDown(m, reason, `stalled: ${error.message}`);
         this.logger?.warn(`model ${m.id} stalled on ${job.kind} task ${job.id}: ${error.message}; cooling down ${cooldownMs} ms`);
-        if (m.abandoned >= m.slots) this.rerouteQueue(m, error);
+        // A remote engine that does not answer is the engine's fault, not the call's: what waits for it goes elsewhere too.
+        if (m.abandoned >= m.slots || error instanceof RemoteStalledError) this.rerouteQueue(m, error);
         if (job.signal.aborted) return this.settle(job, job.signal.reason);
         this.retryElsewhere(job, m, error);
     }
