@@ -236,6 +236,48 @@ describe('OpenAiCompatibleBackend (llama-server /v1, real inference)', function 
             assert.ok(seenLoad.decodeTokensPerSec !== undefined && seenLoad.decodeTokensPerSec > 0, `decode ${seenLoad.decodeTokensPerSec} tokens/s`);
         });
 
+        it('an abort closes the stream and the engine stops generating', async () => {
+            // A server of its own (its metrics count only this call), with room for 7,000 tokens.
+            const own = await startLlamaServer({ model: models.coder, slots: 1, contextSize: 8192 });
+            const predicted = async (): Promise<{ total: number; processing: number }> => {
+                const text = await (await fetch(`${own.url}/metrics`)).text();
+                const read = (name: string): number => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+                return { total: read('llamacpp:tokens_predicted_total'), processing: read('llamacpp:requests_processing') };
+            };
+            try {
+                const coder = await load('coder', specFor('coder', own.url, { id: 'coder-abort', slots: 1, contextSize: 8192 }));
+                const before = await predicted();
+                const ac = new AbortController();
+                const reason = new Error('typed on');
+                let tokens = 0;
+                const running = coder.generate(
+                    {
+                        mode: 'raw',
+                        prompt: 'while (true) {',
+                        maxTokens: 7_000,
+                        ignoreEndOfGeneration: true,
+                        onToken: () => {
+                            if (++tokens === 3) ac.abort(reason);
+                        },
+                    },
+                    ac.signal,
+                );
+                await assert.rejects(running, (e: unknown) => e === reason);
+                // The engine's slot goes idle (hang cap only) and it generated far fewer than asked.
+                let after = await predicted();
+                const end = performance.now() + 60_000;
+                while (after.processing !== 0) {
+                    if (performance.now() > end) throw new Error('the engine kept processing (a hang)');
+                    await new Promise((r) => setTimeout(r, 20));
+                    after = await predicted();
+                }
+                const generated = after.total - before.total;
+                assert.ok(generated >= 3 && generated < 7_000, `the engine generated ${generated} of 7,000 tokens`);
+            } finally {
+                await own.stop();
+            }
+        });
+
         it('unload stops the poller and later calls say not loaded', async () => {
             const coder = await load('coder', specFor('coder', url('coder'), { id: 'coder-unload' }));
             await until(() => coder.remoteLoad().at !== undefined, 60_000, 'a first poll');
