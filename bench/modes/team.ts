@@ -23,6 +23,8 @@
  * exit path, Ctrl-C included. Sim: `SimEngine` (bench/team/simEngine.ts) on a device of its own with
  * an RTT, the local model on the editor machine's `SimDevice`.
  *
+ * ZETA_TEAM_VERBOSE=1 prints the routers' log (model loads, cooldowns and their reasons).
+ *
  * Units: ms, tokens.
  */
 import { join } from 'node:path';
@@ -94,6 +96,10 @@ export const PRE_ROLL_MS = 2500;
 /** Hang caps (ms): a replay's drain after its last keystroke; the server going idle after the load stops. */
 const DRAIN_CAP_MS = 60_000;
 const IDLE_CAP_MS = 30_000;
+
+/** ZETA_TEAM_VERBOSE=1: the routers' log (loads, cooldowns, why a task waits) on stdout. */
+const VERBOSE = process.env.ZETA_TEAM_VERBOSE === '1';
+const routerLog = { info: (m: string) => console.log(`  [router] ${m}`), warn: (m: string) => console.log(`  [router warn] ${m}`), error: (m: string) => console.log(`  [router error] ${m}`) };
 
 type Entry = `${TeamPhase}/${TeamPolicy}`;
 
@@ -187,13 +193,15 @@ async function runOne(world: TeamWorld, segment: Segment, phase: TeamPhase, poli
             trace,
             settings,
             models: options.models ?? world.specs,
-            createRouter: (deps) => createRouter({ ...deps, speedStore: options.speeds }),
+            createRouter: (deps) => createRouter({ ...deps, speedStore: options.speeds, logger: VERBOSE ? routerLog : undefined }),
             createBackend: (spec) => usage.observe(world.createBackend(spec), spec.id),
             builder: new TaskBuilder(world.tokensPerWord),
             completion: completionHandling(policy),
             countTokens: world.countTokens,
             env: world.env,
             drainLimitMs: DRAIN_CAP_MS,
+            // Completions only: the server has no --embeddings, and the scenario has no other kind.
+            warmUp: 'completion',
             onStart: () => {
                 usage.start();
                 // The teammates' first burst arrives with the segment's start: the server is full before the first keystroke.
@@ -434,6 +442,9 @@ export async function runTeamReal(args: TeamArgs, command: string): Promise<Team
             ],
             started,
         );
+    } catch (e) {
+        if (server) log(`llama-server's last lines:\n${server.log()}`);
+        throw e;
     } finally {
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);

@@ -76,6 +76,12 @@ export interface ReplayInput {
     readonly env: ReplayEnv;
     /** Extra time allowed after the last line for the queues to drain (ms). */
     readonly drainLimitMs: number;
+    /**
+     * What the warm-up asks before the trace: a tiny request of each kind (default), or a completion
+     * only, for a model set that serves nothing else (the team scenario: two coders, one of them a
+     * llama-server started without `--embeddings`, which an embedding request would fail).
+     */
+    readonly warmUp?: 'all' | 'completion';
     /** Called once warm-up is over, just before the first trace line (snapshot counters here). */
     readonly onStart?: () => void;
 }
@@ -92,12 +98,12 @@ export interface ReplayResult {
  * the embedding space the index is bound to (as an indexer binds a new index to the first
  * space it gets), so that later embeddings never mix spaces.
  */
-async function warmUp(router: Router, env: ReplayEnv): Promise<string | undefined> {
-    const tasks: Task[] = [
-        { kind: 'completion', doc: '__warmup__.ts', prefix: 'const', suffix: '', maxTokens: 1 },
-        { kind: 'explain', doc: '__warmup__.ts', messages: [{ role: 'user', content: 'warm' }], maxTokens: 1 },
-        { kind: 'embedQuery', texts: ['warm'] },
-    ];
+async function warmUp(router: Router, env: ReplayEnv, kinds: 'all' | 'completion'): Promise<string | undefined> {
+    const completion: Task = { kind: 'completion', doc: '__warmup__.ts', prefix: 'const', suffix: '', maxTokens: 1 };
+    const tasks: Task[] =
+        kinds === 'completion'
+            ? [completion]
+            : [completion, { kind: 'explain', doc: '__warmup__.ts', messages: [{ role: 'user', content: 'warm' }], maxTokens: 1 }, { kind: 'embedQuery', texts: ['warm'] }];
     let pending = tasks.length;
     let space: string | undefined;
     for (const t of tasks) {
@@ -122,7 +128,7 @@ export async function replay(input: ReplayInput): Promise<ReplayResult> {
         settings: input.settings,
         models: input.models,
     });
-    const space = await warmUp(router, env);
+    const space = await warmUp(router, env, input.warmUp ?? 'all');
     input.onStart?.();
 
     const t0 = clock.now();

@@ -122,13 +122,23 @@ export class HttpLoadGenerator {
  */
 export async function waitIdle(url: string, clock: Clock, capMs: number, fetchFn: Fetch = fetch): Promise<void> {
     const end = clock.now() + capMs;
+    let last = 'no answer yet';
     for (;;) {
-        const res = await fetchFn(`${url}/slots`);
-        if (res.ok) {
-            const slots = (await res.json()) as Array<{ is_processing?: boolean }>;
-            if (!slots.some((s) => s.is_processing)) return;
-        } else await res.body?.cancel();
-        if (clock.now() > end) throw new Error(`${url}: slots still processing ${capMs} ms after the load stopped (a hang)`);
+        try {
+            const res = await fetchFn(`${url}/slots`);
+            if (res.ok) {
+                const slots = (await res.json()) as Array<{ is_processing?: boolean }>;
+                if (!slots.some((s) => s.is_processing)) return;
+                last = `${slots.filter((s) => s.is_processing).length} slot(s) processing`;
+            } else {
+                last = `HTTP ${res.status}`;
+                await res.body?.cancel();
+            }
+        } catch (e) {
+            // A poll that fails (a connection reset on a machine this busy) is asked again.
+            last = e instanceof Error ? e.message : String(e);
+        }
+        if (clock.now() > end) throw new Error(`${url}: not idle ${capMs} ms after the load stopped (${last}): a hang or a dead server`);
         await new Promise((r) => setTimeout(r, IDLE_POLL_MS));
     }
 }
