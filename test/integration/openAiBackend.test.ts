@@ -326,6 +326,19 @@ describe('OpenAiCompatibleBackend (llama-server /v1, real inference)', function 
             }
         });
 
+        it('an embedder served without pooled embeddings is refused at load as unsupported, saying what to start it with', async () => {
+            const unpooled = await startLlamaServer({ model: models.embedder, slots: 1, contextSize: 512, embeddings: true });
+            try {
+                const b = new OpenAiCompatibleBackend(options());
+                await assert.rejects(
+                    b.load(specFor('embedder', unpooled.url, { id: 'embedder-unpooled', slots: 1 }), never),
+                    (e: unknown) => e instanceof ModelRuntimeError && e.problem === 'unsupported' && e.message.includes('--pooling'),
+                );
+            } finally {
+                await unpooled.stop();
+            }
+        });
+
         it('a prompt over the context is refused as promptTooLong (chat), not as an engine fault', async () => {
             const chat = await load('reasoner', specFor('reasoner', url('reasoner'), { id: 'reasoner-long' }));
             const long = 'word '.repeat(3000);

@@ -194,6 +194,23 @@ describe('OpenAiCompatibleBackend: reading streams (fake fetch)', () => {
         await b.unload();
     });
 
+    it('an engine without chat (404) refuses it as unsupported, and stays reachable', async () => {
+        const inner = fakeEngine(() => [sse([piece('x', 'length'), usageOnly(3, 1)])]);
+        const fetchImpl: Fetch = async (input, init) =>
+            new URL(String(input)).pathname === '/v1/chat/completions' ? new Response('{"detail":"Not Found"}', { status: 404 }) : inner.fetch(input, init);
+        const b = new OpenAiCompatibleBackend({ clock: new VirtualClock(), fetch: fetchImpl });
+        await b.load(spec(), never);
+        assert.equal(b.info?.hasChat, true, 'assumed until the engine says otherwise');
+        await assert.rejects(
+            b.chat({ messages: [{ role: 'user', content: 'hi' }], maxTokens: 2 }, never),
+            (e: unknown) => e instanceof ModelRuntimeError && e.problem === 'unsupported' && /chat completions/.test(e.message),
+        );
+        assert.equal(b.remoteLoad().reachable, true);
+        const raw = await b.generate({ mode: 'raw', prompt: 'p', maxTokens: 1 }, never);
+        assert.equal(raw.text, 'x');
+        await b.unload();
+    });
+
     it('unload aborts a stream in flight (notLoaded) and closes it', async () => {
         const state = { cancelled: false };
         const enc = new TextEncoder();
