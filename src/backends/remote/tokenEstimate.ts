@@ -52,6 +52,11 @@ export class TokenEstimate {
         return Math.max(1, Math.round(text.length / this.ratio));
     }
 
+    /** Whether `text`'s exact count is known (without making it more recent). */
+    knows(text: string): boolean {
+        return this.exact.has(text);
+    }
+
     /** An exact count the engine returned for `text` (its `/tokenize`). */
     learnExact(text: string, tokens: number): void {
         if (text.length === 0 || !(tokens >= 0)) return;
