@@ -178,8 +178,8 @@ export async function startFaultProxy(options: LlamaServerOptions): Promise<Faul
             if (!res.writableFinished) up.destroy();
         });
         up.on('error', (e) => {
-            if (res.headersSent) res.destroy();
-            else {
+            // Once the engine's answer has begun, its end (complete or cut) is handled with the answer.
+            if (!res.headersSent) {
                 const body = JSON.stringify({ error: { code: 502, message: `the proxy could not reach the engine: ${e.message}`, type: 'server_error' } });
                 res.writeHead(502, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
                 res.end(body);
@@ -190,6 +190,10 @@ export async function startFaultProxy(options: LlamaServerOptions): Promise<Faul
             if (!sse) {
                 res.writeHead(ur.statusCode ?? 502, forwardHeaders(ur.headers));
                 ur.pipe(res);
+                // An answer cut short by the engine is cut short for the client too.
+                ur.once('close', () => {
+                    if (!ur.complete) res.destroy();
+                });
                 return;
             }
             res.writeHead(ur.statusCode ?? 502, forwardHeaders(ur.headers, ['content-length']));
@@ -241,6 +245,16 @@ export async function startFaultProxy(options: LlamaServerOptions): Promise<Faul
         const strikeAt = midStream && 'afterEvents' in midStream ? (midStream.afterEvents ?? 0) : 0;
         let sent = 0;
         let done = false;
+        /** Resolves once everything written so far has reached the socket (a destroy discards what has not). */
+        let flushed: Promise<void> = Promise.resolve();
+        const send = (text: string): void => {
+            flushed = new Promise((resolve) => res.write(text, () => resolve()));
+        };
+        /** Closes the client's connection after what was sent before the fault has left. */
+        const cut = async (): Promise<void> => {
+            await flushed;
+            res.destroy();
+        };
         for (;;) {
             if (res.destroyed) return;
             const lookAhead = midStream && !done ? 2 : 1;
@@ -259,7 +273,7 @@ export async function startFaultProxy(options: LlamaServerOptions): Promise<Faul
                 }
                 if (midStream.kind === 'dropMidStream') {
                     up.destroy();
-                    res.destroy();
+                    await cut();
                     return;
                 }
                 if (midStream.kind === 'restartMidStream') {
@@ -270,14 +284,14 @@ export async function startFaultProxy(options: LlamaServerOptions): Promise<Faul
                         if (dying.exitCode !== null || dying.signalCode !== null) resolve();
                         else dying.once('exit', () => resolve());
                     });
-                    res.destroy();
+                    await cut();
                     await restarted.catch(() => undefined);
                     return;
                 }
                 // malformedSse: this event's JSON cut in half; the stream goes on after it.
                 const event = events.shift()!;
                 const line = event.trimEnd();
-                res.write(`${line.slice(0, Math.max(7, Math.floor(line.length / 2)))}\n\n`);
+                send(`${line.slice(0, Math.max(7, Math.floor(line.length / 2)))}\n\n`);
                 sent++;
                 continue;
             }
@@ -286,10 +300,10 @@ export async function startFaultProxy(options: LlamaServerOptions): Promise<Faul
                 await sleep(f.msPerEvent);
                 if (res.destroyed) return;
             }
-            res.write(events.shift()!);
+            send(events.shift()!);
             sent++;
         }
-        if (broken) res.destroy();
+        if (broken) await cut();
         else res.end();
     }
 
