@@ -1,6 +1,9 @@
 /**
  * The backends' front door for the composition root: one provider of the llama.cpp runtime per
- * process, and a factory the router calls once per model spec (`RouterDeps.createBackend`).
+ * process, and a factory the router calls once per model spec (`RouterDeps.createBackend`): a
+ * remote spec (`spec.remote`, from the user's zeta.remoteModels) gets its engine's HTTP backend,
+ * any other the in-process llama.cpp one. With no remote model configured, no remote backend is
+ * made, so nothing opens a connection.
  */
 import type { ModelBackend, ModelSpec } from '../core/backend';
 import type { Clock } from '../core/clock';
@@ -8,10 +11,12 @@ import type { EvalTurns } from '../core/evalTurns';
 import { validateModelFile } from './ggufValidator';
 import { LlamaCppBackend, type ModelFileValidator } from './llamaCpp';
 import type { LlamaRuntime } from './llamaProvider';
+import { createRemoteBackendFactory, type RemoteBackendOptions } from './remote';
 
 export { DEFAULT_PREFILL_CHUNK_TOKENS, LlamaCppBackend, embeddingSpaceOf, type LlamaCppBackendOptions, type ModelFileValidator } from './llamaCpp';
 export { createLlamaProvider, type LlamaProvider, type LlamaProviderOptions, type LlamaRuntime } from './llamaProvider';
 export { loadTokenizer, type TextTokenizer } from './tokenizer';
+export { LlamaServerBackend, OpenAiCompatibleBackend, createRemoteBackendFactory, type RemoteBackendOptions } from './remote';
 
 export interface LlamaCppBackendFactoryOptions {
     /** The process's runtime provider (`createLlamaProvider(...)`), shared by every backend. */
@@ -52,4 +57,16 @@ export function createLlamaCppBackendFactory(options: LlamaCppBackendFactoryOpti
             warmUp: options.warmUp,
             turns,
         });
+}
+
+export interface BackendFactoryOptions extends LlamaCppBackendFactoryOptions {
+    /** The remote backends' HTTP client and limits (default: Node's fetch, each backend's own limits); clock and log are the ones above. */
+    readonly remote?: Omit<RemoteBackendOptions, 'clock' | 'log'>;
+}
+
+/** The composition's `(spec) => ModelBackend`: remote specs to their engine's backend, the others to llama.cpp. */
+export function createBackendFactory(options: BackendFactoryOptions): (spec: ModelSpec) => ModelBackend {
+    const local = createLlamaCppBackendFactory(options);
+    const remote = createRemoteBackendFactory({ ...options.remote, clock: options.clock, log: options.log });
+    return (spec) => (spec.remote ? remote(spec) : local(spec));
 }

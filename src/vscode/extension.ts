@@ -8,7 +8,7 @@
 import { mkdir, open, readFile, rename, unlink, writeFile, access } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
-import { createLlamaCppBackendFactory, createLlamaProvider, type LlamaProvider } from '../backends';
+import { createBackendFactory, createLlamaProvider, type LlamaProvider } from '../backends';
 import { probeMachineMemory } from '../backends/machineInfo';
 import { createTreeSitterParser, type TreeSitterParser } from '../backends/treeSitter';
 import { SystemClock, type Clock } from '../core/clock';
@@ -113,7 +113,8 @@ async function start(context: vscode.ExtensionContext, log: vscode.LogOutputChan
         // One evaluation thread for the models on the CPU: their native calls take turns here, and the
         // router reads who holds it and who waits, for the load view.
         const evalTurns = new EvalTurns();
-        const backendFactory = createLlamaCppBackendFactory({ runtime: provider, clock, log: (m) => log.debug(m), turns: evalTurns });
+        // Local specs get llama.cpp on this evaluation thread; remote ones (zeta.remoteModels) their engine's HTTP backend.
+        const backendFactory = createBackendFactory({ runtime: provider, clock, log: (m) => log.debug(m), turns: evalTurns });
         /** The current backend of each model id (a reconfiguration replaces it): token counts for the selection check. */
         const backends = new Map<string, ModelBackend>();
         const zetaRouter = createRouter({

@@ -13,7 +13,11 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import ts from 'typescript';
-import { MACHINE_ONLY_KEYS, SETTING_KEYS } from '../../src/core/userSettings';
+import { MACHINE_ONLY_KEYS, SETTING_KEYS, parseSettings, toModelSpecs } from '../../src/core/userSettings';
+import type { ModelBackend, ModelSpec } from '../../src/core/backend';
+import { SystemClock } from '../../src/core/clock';
+import { createBackendFactory } from '../../src/backends';
+import type { Fetch } from '../../src/backends/remote/http';
 import { RESTRICTED_SEARCH_REASON, searchPermission } from '../../src/core/restrictedMode';
 
 const ROOT = join(__dirname, '../..');
@@ -258,5 +262,124 @@ describe('security: model paths and thread counts only from user or machine sett
         assert.equal(off.allowed, false);
         assert.equal(!off.allowed && off.setting, 'features.search');
         assert.equal(searchPermission({ searchEnabled: true, trusted: true, folders: 0 }).allowed, false);
+    });
+});
+
+/** One request a backend sent: where, and with which credentials. */
+interface SentRequest {
+    readonly url: string;
+    readonly authorization: string | undefined;
+}
+
+/**
+ * A stand-in engine at any address: records every request, and answers each path the two remote
+ * APIs use with a small well-formed reply (a generation as a one-event stream), so the backends get
+ * past inspection and loading to their polls and calls. Its answers only keep the backends going:
+ * what is checked is where the requests went.
+ */
+function recordingFetch(sent: SentRequest[]): Fetch {
+    const json = (body: unknown): Response => new Response(JSON.stringify(body), { status: 200, headers: { 'content-type': 'application/json' } });
+    const sse = (events: readonly unknown[]): Response =>
+        new Response(events.map((e) => `data: ${typeof e === 'string' ? e : JSON.stringify(e)}\n\n`).join(''), { status: 200, headers: { 'content-type': 'text/event-stream' } });
+    return (async (input: string | URL | Request, init?: RequestInit) => {
+        const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+        const headers = new Headers(init?.headers);
+        sent.push({ url, authorization: headers.get('authorization') ?? undefined });
+        const path = new URL(url).pathname.replace(/^\/proxy/, '');
+        switch (path) {
+            case '/props':
+                return json({ model_path: '/models/coder.gguf', total_slots: 2, default_generation_settings: { n_ctx: 2048 }, chat_template: '{{ messages }}' });
+            case '/v1/models':
+                return json({ object: 'list', data: [{ id: 'coder.gguf', object: 'model', meta: { n_embd: 8, n_ctx_train: 2048 } }] });
+            case '/tokenize':
+                return json({ tokens: [1, 2, 3] });
+            case '/health':
+                return json({ status: 'ok' });
+            case '/slots':
+                return json([]);
+            case '/metrics':
+                return new Response('', { status: 200, headers: { 'content-type': 'text/plain' } });
+            case '/infill':
+            case '/completion':
+                return sse([{ content: 'x', stop: true, tokens_evaluated: 3, tokens_predicted: 1 }]);
+            case '/v1/completions':
+                return sse([{ choices: [{ index: 0, text: 'x', finish_reason: 'stop' }] }, '[DONE]']);
+            case '/v1/chat/completions':
+                return sse([{ choices: [{ index: 0, delta: { content: 'x' }, finish_reason: 'stop' }] }, '[DONE]']);
+            case '/embeddings':
+            case '/v1/embeddings':
+                return json({ data: [{ index: 0, embedding: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8] }] });
+            default:
+                return new Response('not found', { status: 404 });
+        }
+    }) as Fetch;
+}
+
+/** Every call of the contract once, each failure ignored (only the requests matter here), then unload. */
+async function exercise(backend: ModelBackend, spec: ModelSpec): Promise<void> {
+    const signal = new AbortController().signal;
+    const ignore = (): undefined => undefined;
+    await backend.inspect(spec, signal).catch(ignore);
+    await backend.load(spec, signal).catch(ignore);
+    await backend.generate({ mode: 'fim', prefix: 'def add(a, b):\n    return ', suffix: '\n', maxTokens: 2 }, signal).catch(ignore);
+    await backend.generate({ mode: 'raw', prompt: 'x = ', maxTokens: 2 }, signal).catch(ignore);
+    await backend.chat({ messages: [{ role: 'user', content: 'hi' }], maxTokens: 2 }, signal).catch(ignore);
+    await backend.embed(['text'], signal).catch(ignore);
+    backend.countTokens('some text');
+    // Let the load polls run a few rounds.
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    await backend.unload();
+}
+
+describe('security: requests go only to the URLs the user configured', () => {
+    it('each remote backend calls only its own spec.remote.url, and sends its key only there; local specs make no request', async () => {
+        const parsed = parseSettings({
+            'models.coder.path': '/models/local-coder.gguf',
+            remoteModels: [
+                { id: 'a', url: 'http://engine-a.test:8080/', api: 'llama-server', roles: ['coder', 'embedder'] },
+                { id: 'b', url: 'https://engine-b.test/proxy/v1', api: 'openai', roles: ['coder', 'reasoner'], model: 'coder.gguf' },
+            ],
+        });
+        assert.deepEqual(parsed.problems, []);
+        const keys: Record<string, string> = { a: 'key-of-a', b: 'key-of-b' };
+        const specs = toModelSpecs(parsed.settings, (id) => keys[id]);
+        const remote = specs.filter((s) => s.remote);
+        assert.deepEqual(remote.map((s) => s.id), ['a:coder', 'b:coder', 'b:reasoner', 'a:embedder']);
+
+        const sent: SentRequest[] = [];
+        const clock = new SystemClock();
+        const factory = createBackendFactory({
+            runtime: () => Promise.reject(new Error('no llama.cpp in this test')),
+            clock,
+            turns: false,
+            remote: { fetch: recordingFetch(sent), pollIntervalMs: 10 },
+        });
+        const made = specs.map((spec) => ({ spec, backend: factory(spec) }));
+        assert.equal(sent.length, 0, 'making a backend contacts nothing: only inspecting or loading a model does');
+
+        for (const { spec, backend } of made.filter((m) => m.spec.remote)) {
+            const before = sent.length;
+            await exercise(backend, spec);
+            const mine = sent.slice(before);
+            const base = spec.remote!.url;
+            assert.ok(mine.length >= 3, `${spec.id}: only ${mine.length} request(s): the stand-in engine did not get the backend going`);
+            for (const r of mine) {
+                assert.ok(r.url.startsWith(`${base}/`), `${spec.id} (${base}) sent a request to ${r.url}`);
+                assert.equal(r.authorization, `Bearer ${keys[spec.id.split(':')[0]]}`, `${spec.id}: ${r.url} without its own key`);
+            }
+            assert.ok(
+                mine.some((r) => /\/(infill|completion|completions|chat\/completions|embeddings)$/.test(new URL(r.url).pathname)),
+                `${spec.id}: no generation or embedding request was sent (${[...new Set(mine.map((r) => new URL(r.url).pathname))].join(', ')})`,
+            );
+        }
+        const hosts = new Set(sent.map((r) => new URL(r.url).host));
+        assert.deepEqual([...hosts].sort(), ['engine-a.test:8080', 'engine-b.test']);
+
+        // The local model's backend is llama.cpp's: no request, whatever it is asked.
+        const local = made.find((m) => !m.spec.remote)!;
+        const before = sent.length;
+        await local.backend.inspect(local.spec, new AbortController().signal).catch(() => undefined);
+        assert.equal(sent.length, before);
+        assert.ok(!local.backend.remoteLoad, 'the local model got a remote backend');
     });
 });
