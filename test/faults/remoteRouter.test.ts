@@ -26,7 +26,10 @@ const LONG_HTTP_MS = 600_000;
 /** Cooldown after a failure: short, so a test sees work return to the engine (ms). */
 const COOLDOWN_MS = 1_500;
 
-/** The paths a generation may use (everything but llama-server's status endpoints). */
+/**
+ * The scope of a fault on the engine's work: every path but its status endpoints, so its polls
+ * still answer and the call (not a poll) meets the fault.
+ */
 const WORK = { except: STATUS_PATHS };
 
 interface RemoteRouter {
@@ -111,7 +114,8 @@ describe('faults: a remote engine through the router', function () {
     }
 
     const doc = (): string => `doc${++docs}.ts`;
-    const generations = (): number => proxy.requests() - STATUS_PATHS.reduce((n, p) => n + proxy.requests(p), 0);
+    /** Generations the engine was asked for (its FIM and completion streams), over the proxy's life. */
+    const generations = (): number => proxy.requests('/infill') + proxy.requests('/completion');
 
     function served(o: Outcome, by: string, what: string): TaskResult {
         assert.ok(o.ok, `${what}: ${describeOutcome(o)}`);
@@ -119,10 +123,12 @@ describe('faults: a remote engine through the router', function () {
         return o.value;
     }
 
-    /** Runs completions until the remote serves one (a healthy engine is the preferred model's). */
+    /** A completion the remote serves (a usable engine is the preferred model). */
     async function servedByRemote(x: RemoteRouter, what: string): Promise<TaskResult> {
-        const o = await x.run(doc());
-        return served(o, 'remote', what);
+        const asked = generations();
+        const r = served(await x.run(doc()), 'remote', what);
+        assert.ok(generations() > asked, `${what}: the engine generated it`);
+        return r;
     }
 
     /** After `fault` is cleared: the cooldown passes, the engine answers its polls again, the next completion is the remote's. */
@@ -132,7 +138,7 @@ describe('faults: a remote engine through the router', function () {
         await waitFor(() => x.model('remote').coolingDownUntil === undefined, `${what}: the cooldown passed`);
         await waitFor(() => x.remote().remoteLoad!().reachable, `${what}: the engine answers its polls again`);
         await servedByRemote(x, `${what}: after recovery`);
-        assert.equal(x.remote().stats().sequencesHeld, 0);
+        await waitFor(() => x.remote().stats().sequencesHeld === 0, `${what}: no sequence held`);
     }
 
     const cases: Array<{ name: string; fault: ProxyFault; http: Partial<RemoteBackendOptions>; objectiveFactor?: number; note: RegExp; error: RegExp }> = [
