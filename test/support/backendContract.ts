@@ -253,6 +253,16 @@ export function backendContract(label: string, setup: () => Promise<ContractEnv>
             assert.deepEqual(await embedder.embed([], never), []);
         });
 
+        it('embeds a text longer than one evaluation takes (cut to fit) and an empty text', async () => {
+            const dims = embedder.info?.embeddingDims ?? 0;
+            const long = codeLines(260);
+            assert.ok(embedder.countTokens(long) > (embedder.info?.contextSize ?? 0), 'longer than the context');
+            const [v, empty] = await embedder.embed([long, ''], never);
+            assert.equal(v.length, dims);
+            assert.equal(empty.length, dims);
+            assert.ok(v.every((x) => Number.isFinite(x)) && empty.every((x) => Number.isFinite(x)));
+        });
+
         it('abort during generation rejects with the signal’s reason, and the backend serves the next call', async () => {
             const ac = new AbortController();
             const reason = new Error('the user typed on');
@@ -317,6 +327,32 @@ export function backendContract(label: string, setup: () => Promise<ContractEnv>
             assert.ok(typed.reusedPromptTokens > 0, `reused ${typed.reusedPromptTokens} of ${typed.promptTokens}`);
             assert.ok(typed.evaluatedPromptTokens < typed.promptTokens / 2, `evaluated ${typed.evaluatedPromptTokens} of ${typed.promptTokens}`);
             if (coder.cachedTokens) assert.ok(coder.cachedTokens(key) > 0, 'cachedTokens knows the key');
+        });
+
+        it('maxTokens 0 reads the prompt only: no text, no token, and the next call of its key reuses it', async function () {
+            const key = `file:///read-ahead-${label.replace(/\W+/g, '-')}.ts`;
+            const prefix = codeLines(10) + '    return result';
+            const pieces: string[] = [];
+            const usages: CallUsage[] = [];
+            const read = await coder.generate(
+                caps.noFim
+                    ? { mode: 'raw', prompt: prefix, maxTokens: 0, cacheKey: key, onToken: (t) => pieces.push(t), onUsage: (u) => usages.push(u) }
+                    : { mode: 'fim', prefix, suffix: '\n}\n', maxTokens: 0, cacheKey: key, onToken: (t) => pieces.push(t), onUsage: (u) => usages.push(u) },
+                never,
+            );
+            assert.equal(read.text, '');
+            assert.equal(read.generatedTokens, 0);
+            assert.equal(read.firstTokenMs, undefined);
+            assert.deepEqual(pieces, []);
+            assert.ok(read.promptTokens > 0);
+            assert.equal(usages.length, 1);
+            assert.equal(usages[0].generatedTokens, 0);
+            if (caps.noPrefixReuse) this.skip();
+            const next = await coder.generate(
+                caps.noFim ? { mode: 'raw', prompt: prefix + 's', maxTokens: 2, cacheKey: key } : { mode: 'fim', prefix: prefix + 's', suffix: '\n}\n', maxTokens: 2, cacheKey: key },
+                never,
+            );
+            assert.ok(next.reusedPromptTokens > next.promptTokens / 2, `reused ${next.reusedPromptTokens} of ${next.promptTokens}`);
         });
 
         it('ignoreEndOfGeneration yields exactly maxTokens', async function () {

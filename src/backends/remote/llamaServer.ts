@@ -180,6 +180,8 @@ export function remoteEmbeddingSpace(api: string, endpoint: RemoteEndpoint, mode
 /** A code-like sample counted exactly at load to learn the tokenizer's characters per token. */
 const CALIBRATION_TEXT =
     'function handler(input, offset) {\n    const value = compute(input) + offset;\n    if (value > 10) return value * 2;\n    // Explain the result to the caller.\n    return Math.max(0, value - 1);\n}\n';
+/** Room left for the BOS/EOS tokens the engine adds to an embedding input. */
+const EMBED_SPECIAL_TOKENS = 3;
 /** At most this many background `/tokenize` calls (learning the ratio from prompts) run at once. */
 const BACKGROUND_TOKENIZE = 1;
 
@@ -239,6 +241,8 @@ export class LlamaServerBackend implements ModelBackend {
     private lastCallAt = Number.NEGATIVE_INFINITY;
     private readonly estimate = new TokenEstimate();
     private backgroundTokenize = 0;
+    /** Most tokens one embedding input may have, once the engine said (its physical batch); undefined before. */
+    private embedTokenLimit: number | undefined;
     private readonly headersTimeoutMs: number;
     private readonly streamIdleTimeoutMs: number;
 
@@ -406,11 +410,42 @@ export class LlamaServerBackend implements ModelBackend {
         return this.serve(signal, 'embed', false, async (loaded, sig) => {
             if (texts.length === 0) return [];
             // llama-server refuses an empty input; the in-process backend embeds a space for it.
-            const content = texts.map((t) => (t === '' ? ' ' : t));
+            let content = texts.map((t) => (t === '' ? ' ' : t));
+            // Cut to what one evaluation takes, as the in-process backend cuts to its context.
+            content = await Promise.all(content.map((t) => this.fitEmbeddingInput(loaded, t, sig)));
             // No normalisation (-1): the in-process backend returns the model's vectors as they are.
-            const answer = await this.json<unknown>(loaded.endpoint, '/embeddings', sig, { content, embd_normalize: -1 });
+            let answer: unknown;
+            try {
+                answer = await this.json<unknown>(loaded.endpoint, '/embeddings', sig, { content, embd_normalize: -1 });
+            } catch (e) {
+                // "input (N tokens) is too large to process. increase the physical batch size (current batch size: B)":
+                // the engine's batch, not its context, bounds an embedding. Learn it, cut, and ask again once.
+                const batch = e instanceof RemoteEngineError && e.status === 500 ? /too large to process[^]*?batch size:\s*(\d+)/.exec(e.message) : null;
+                if (!batch) throw e;
+                this.embedTokenLimit = Math.max(8, Number(batch[1]) - EMBED_SPECIAL_TOKENS);
+                content = await Promise.all(content.map((t) => this.fitEmbeddingInput(loaded, t, sig)));
+                answer = await this.json<unknown>(loaded.endpoint, '/embeddings', sig, { content, embd_normalize: -1 });
+            }
             return embeddingsOf(loaded, answer, texts.length);
         });
+    }
+
+    /**
+     * `text`, or its start when it has more tokens than one embedding evaluation takes (the context
+     * per slot less the BOS/EOS the engine adds, or the engine's batch once it told it): cut on a
+     * token boundary with `/tokenize` and `/detokenize`. Texts estimated well under the limit are not asked about.
+     */
+    private async fitEmbeddingInput(loaded: Loaded, text: string, signal: AbortSignal): Promise<string> {
+        const limit = Math.min(this.embedTokenLimit ?? Number.POSITIVE_INFINITY, loaded.info.contextSize - EMBED_SPECIAL_TOKENS);
+        if (this.estimate.count(text) < limit * 0.6) return text;
+        const answer = await this.json<{ tokens?: unknown[] }>(loaded.endpoint, '/tokenize', signal, { content: text });
+        const tokens = answer.tokens;
+        if (!Array.isArray(tokens)) throw new RemoteEngineError(loaded.endpoint.url, 'protocol', '/tokenize answered without tokens');
+        this.estimate.learnExact(text, tokens.length);
+        if (tokens.length <= limit) return text;
+        const cut = await this.json<{ content?: unknown }>(loaded.endpoint, '/detokenize', signal, { tokens: tokens.slice(0, limit) });
+        if (typeof cut.content !== 'string') throw new RemoteEngineError(loaded.endpoint.url, 'protocol', '/detokenize answered without content');
+        return cut.content;
     }
 
     countTokens(text: string): number {
@@ -626,8 +661,11 @@ export class LlamaServerBackend implements ModelBackend {
             // Prompt counts on every event: an aborted call still knows what it cost.
             timings_per_token: true,
         };
+        // maxTokens 0 reads the prompt into the slot only (a read-ahead). llama-server samples one
+        // token even for n_predict 0: it is dropped here, as if never generated.
+        const prefillOnly = !(r.maxTokens >= 1);
         const text = new StopText(r.stop, (piece) => {
-            if (signal.aborted || !r.onToken) return;
+            if (prefillOnly || signal.aborted || !r.onToken) return;
             try {
                 r.onToken(piece);
             } catch (e) {
@@ -707,10 +745,15 @@ export class LlamaServerBackend implements ModelBackend {
             reused = final ? final.reusedPromptTokens : reused;
             evaluated = promptTokens - reused;
             if (final) generated = final.generatedTokens;
+            if (prefillOnly) {
+                generated = 0;
+                firstTokenAt = undefined;
+                stopReason = 'maxTokens';
+            }
             completed = true;
             const end = clock.now();
             return {
-                text: text.text,
+                text: prefillOnly ? '' : text.text,
                 stopReason,
                 promptTokens,
                 reusedPromptTokens: reused,
