@@ -12,15 +12,15 @@
  * into segments; round r runs segment r four times, saturated and idle x zeta and static, in an
  * order that reverses every other round (saturated/zeta, saturated/static, idle/zeta, idle/static,
  * then the reverse), with the same seeded load schedule for both policies of the round. Ratios are
- * taken within a round and summarised over rounds (report.ts `teamSummary`).
+ * taken within a round and summarised over rounds (bench/report/team.ts `teamSummary`).
  *
- * Real: `startLlamaServer` (test/support/llamaServer.ts: 1 thread, loopback, `--metrics`) with the
+ * Real: `startServer` (bench/real/llamaServer.ts: 1 thread, loopback, `--metrics`) with the
  * generated full coder and 2 slots; Zeta reaches it through `LlamaServerBackend`; the local model is
  * the llama.cpp backend (in process, 1 thread) on the local file (`--local`, default the full coder:
  * the same model slower on this machine's in-process runtime, as a laptop beside a team box; the tiny
  * coder is ~20x faster than anything the server serves, so every policy but static would use it and
  * the idle comparison would measure the tiny model, not the routing). The server is stopped on every
- * exit path, Ctrl-C included. Sim: `SimEngine` (bench/team/simEngine.ts) on a device of its own with
+ * exit path, Ctrl-C included. Sim: `SimEngine` (bench/sim/teamServer.ts) on a device of its own with
  * an RTT, the local model on the editor machine's `SimDevice`.
  *
  * ZETA_TEAM_VERBOSE=1 prints the routers' log (model loads, cooldowns and their reasons).
@@ -34,9 +34,9 @@ import { EvalTurns } from '../../src/core/evalTurns';
 import { createRouter, defaultRoutingSettings } from '../../src/core/router';
 import type { RoutingSettings, TextStore } from '../../src/core/tasks';
 import type { RemoteBackendOptions } from '../../src/backends/remote/options';
-import { startLlamaServer, type LlamaServer } from '../../test/support/llamaServer';
 import { hashString } from '../lib/rng';
 import { completionHandling } from '../policies';
+import { startServer, type BenchServer } from '../real/llamaServer';
 import { FullLength, machineLoad, realSetup } from '../real/setup';
 import { roundRun, segmentTrace, type Segment } from '../real/rounds';
 import { replay, virtualEnv, wallEnv, type ReplayEnv } from '../replay/harness';
@@ -47,10 +47,10 @@ import { SimDevice } from '../sim/device';
 import { objectiveFn } from '../sim/run';
 import { loadProfile, shippedProfile, type SpeedProfile } from '../sim/speedProfile';
 import { settingsFor } from '../sim/suite';
-import { HttpLoadGenerator, promptTokens, waitIdle } from '../team/loadGen';
-import { TEAM_POLICIES, roundRow, teamSummary, teamTargets, writeTeamReport, type LoadCounts, type TeamPolicy, type TeamReport, type TeamRound, type TeamRun } from '../team/report';
-import { DEFAULT_BURSTS, TEAM_PHASES, burstSchedule, type BurstOptions, type TeamPhase } from '../team/schedule';
-import { SimEngine, SimLoadGenerator, SimRemoteBackend, MEASURED_SERVER_MODEL } from '../team/simEngine';
+import { HttpLoadGenerator, promptTokens, waitIdle } from '../real/teamLoad';
+import { TEAM_POLICIES, roundRow, teamSummary, teamTargets, writeTeamReport, type LoadCounts, type TeamPolicy, type TeamReport, type TeamRound, type TeamRun } from '../report/team';
+import { DEFAULT_BURSTS, TEAM_PHASES, burstSchedule, type BurstOptions, type TeamPhase } from '../workload/teamSchedule';
+import { SimEngine, SimLoadGenerator, SimRemoteBackend, MEASURED_SERVER_MODEL } from '../sim/teamServer';
 import { loadTraceFile, shippedTrace } from '../workload/files';
 import { completionsOnly, type Trace } from '../workload/trace';
 
@@ -361,7 +361,7 @@ export async function runTeamSim(args: TeamArgs, command: string): Promise<TeamR
         res,
         { trace: trace.name, localProfile: profile.name, serverModel: MEASURED_SERVER_MODEL, rttMs: SIM_RTT_MS, pollMs: SIM_POLL_MS, bursts: DEFAULT_BURSTS, maxDeferredSeen: current?.engine.maxDeferred },
         [
-            'Simulated: the real router and completion pipeline on virtual time. The team server is a separate simulated engine (bench/team/simEngine.ts): its own device and speed (measured on this machine\'s llama-server, 1 thread), 2 slots, a FIFO queue, an RTT each call; the local coder runs on the editor machine\'s device with the measured profile.',
+            'Simulated: the real router and completion pipeline on virtual time. The team server is a separate simulated engine (bench/sim/teamServer.ts): its own device and speed (measured on this machine\'s llama-server, 1 thread), 2 slots, a FIFO queue, an RTT each call; the local coder runs on the editor machine\'s device with the measured profile.',
             `Teammates: bursts of ${DEFAULT_BURSTS.slots + DEFAULT_BURSTS.queue} requests every ~${DEFAULT_BURSTS.burstEveryMs} ms (prompts ${DEFAULT_BURSTS.promptTokens.join('-')} tokens, answers ${DEFAULT_BURSTS.nPredict.join('-')}), at most ${DEFAULT_BURSTS.slots + DEFAULT_BURSTS.queue} outstanding; the same seeded schedule for both policies of a round.`,
             'The simulated remote backend keeps its prefix cache per document whatever the teammates ran on its slot (llama-server would overwrite it): static under load is simulated faster than it is.',
         ],
@@ -388,7 +388,7 @@ export async function runTeamReal(args: TeamArgs, command: string): Promise<Team
     const trace = loadTraceFile(args.trace ?? shippedTrace('real-typing-indexing'), args.seed);
     const segments = segmentsOf(trace, args.quick, args.rounds);
     const localPath = args.local === 'tiny' ? join(setup.models.dir, '..', 'tiny', 'coder.gguf') : setup.models.coder;
-    let server: LlamaServer | undefined;
+    let server: BenchServer | undefined;
     const stopServer = (): void => void server?.stop();
     // Ctrl-C: stop the server, then exit as interrupted (the finally below runs on every other path).
     const onSignal = (): void => {
@@ -400,7 +400,7 @@ export async function runTeamReal(args: TeamArgs, command: string): Promise<Team
     process.once('exit', stopServer);
     try {
         const t0 = performance.now();
-        server = await startLlamaServer({ model: setup.models.coder, slots: SERVER_SLOTS, contextSize: SERVER_CONTEXT });
+        server = await startServer({ model: setup.models.coder, slots: SERVER_SLOTS, contextSize: SERVER_CONTEXT });
         const url = server.url;
         log(`real team: llama-server ${url} (${setup.models.coder}, 1 thread, ${SERVER_SLOTS} slots) ready in ${((performance.now() - t0) / 1000).toFixed(1)} s; local: ${localPath} in process`);
         const specs = specsFor(url, url, { ...setup.specs[0], path: localPath });

@@ -6,7 +6,7 @@ import { createRng } from '../../../bench/lib/rng';
 import { percentile } from '../../../bench/lib/stats';
 import { roundRun } from '../../../bench/real/rounds';
 import type { RequestRecord } from '../../../bench/replay/harness';
-import { TEAM_LIMITS, roundRow, teamSummary, teamTargets, writeTeamReport, type LoadCounts, type TeamReport, type TeamRound, type TeamRun, type TeamSection } from '../../../bench/team/report';
+import { TEAM_LIMITS, roundRow, teamSummary, teamTargets, writeTeamReport, type LoadCounts, type TeamReport, type TeamRound, type TeamRun, type TeamSection } from '../../../bench/report/team';
 
 const NO_LOAD: LoadCounts = { due: 0, sent: 0, skipped: 0, completed: 0, failed: 0, aborted: 0 };
 const objective = (): number => 1000;

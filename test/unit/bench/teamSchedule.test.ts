@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import { DEFAULT_BURSTS, JITTER, admit, burstSchedule, type BurstOptions } from '../../../bench/team/schedule';
+import { DEFAULT_BURSTS, JITTER, admit, burstSchedule, type BurstOptions } from '../../../bench/workload/teamSchedule';
 import { roundSchedule, teamOrder } from '../../../bench/modes/team';
 
 const options: BurstOptions = { ...DEFAULT_BURSTS, seed: 7, durationMs: 30_000 };

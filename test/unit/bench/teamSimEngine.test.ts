@@ -1,8 +1,8 @@
 import * as assert from 'node:assert/strict';
 import type { ModelSpec } from '../../../src/core/backend';
 import { VirtualClock } from '../../../src/core/clock';
-import { MEASURED_SERVER_MODEL, SimEngine, SimLoadGenerator, SimRemoteBackend, type SimEngineOptions } from '../../../bench/team/simEngine';
-import type { LoadRequest } from '../../../bench/team/schedule';
+import { MEASURED_SERVER_MODEL, SimEngine, SimLoadGenerator, SimRemoteBackend, type SimEngineOptions } from '../../../bench/sim/teamServer';
+import type { LoadRequest } from '../../../bench/workload/teamSchedule';
 
 const RTT = 20;
 const POLL = 250;

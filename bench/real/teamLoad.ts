@@ -1,5 +1,5 @@
 /**
- * The teammates on a real llama-server: a `LoadRequest` schedule (schedule.ts) sent as streamed
+ * The teammates on a real llama-server: a `LoadRequest` schedule (bench/workload/teamSchedule.ts) sent as streamed
  * `/completion` requests of exact token counts (`prompt` as token ids, `n_predict`, `ignore_eos`,
  * so each runs its whole answer), from `start()` on the wall clock. At most `slots + queue` are
  * outstanding (`admit`). `stop()` aborts what is outstanding: the stream's connection closes and
@@ -9,8 +9,7 @@
  * Side effects passed in: the clock (timers) and fetch. Units: ms, tokens.
  */
 import type { Clock, TimerHandle } from '../../src/core/clock';
-import { admit, type BurstOptions, type LoadRequest } from './schedule';
-import type { LoadCounts } from './report';
+import { admit, type BurstOptions, type LoadCounts, type LoadRequest } from '../workload/teamSchedule';
 
 export type Fetch = (input: string, init?: RequestInit) => Promise<Response>;
 

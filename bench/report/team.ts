@@ -16,9 +16,10 @@ import { round } from '../lib/stats';
 import { poolRounds, ratioSummary, roundRatios, type RoundRun } from '../real/rounds';
 import type { RequestRecord } from '../replay/harness';
 import type { PolicyMetrics } from '../replay/metrics';
-import type { Target } from '../report/report';
-import type { TeamPhase } from './schedule';
-import { TEAM_PHASES } from './schedule';
+import type { Target } from './report';
+import { TEAM_PHASES, type LoadCounts, type TeamPhase } from '../workload/teamSchedule';
+
+export type { LoadCounts } from '../workload/teamSchedule';
 
 /** The two policies the team scenario compares: zeta, and static (always the server, as editors do today). */
 export type TeamPolicy = 'zeta' | 'static';
@@ -40,19 +41,6 @@ export type TeamSection = Record<TeamPhase, TeamPhaseResult>;
 
 /** The target limits on the p95 ratio zeta / static, per phase. */
 export const TEAM_LIMITS: Readonly<Record<TeamPhase, number>> = { saturated: 0.5, idle: 1.1 };
-
-/** What the load generator did in one replay (requests of the teammates, not ours). */
-export interface LoadCounts {
-    /** Requests the schedule had due while the replay ran. */
-    readonly due: number;
-    readonly sent: number;
-    /** Due while `slots + queue` of the generator's were outstanding (`admit`). */
-    readonly skipped: number;
-    readonly completed: number;
-    /** Failed, or cut when the replay ended (aborted). */
-    readonly failed: number;
-    readonly aborted: number;
-}
 
 /** One policy in one phase of one round: its replay and what the load generator did beside it. */
 export interface TeamRun {

@@ -94,6 +94,20 @@ export function burstSchedule(phase: TeamPhase, o: BurstOptions): LoadRequest[] 
     return out.sort((a, b) => a.t - b.t || a.burst - b.burst);
 }
 
+/** What a load generator did in one replay (the teammates' requests, not ours). */
+export interface LoadCounts {
+    /** Requests the schedule had due while the replay ran. */
+    readonly due: number;
+    readonly sent: number;
+    /** Due while `slots + queue` of the generator's were outstanding (`admit`). */
+    readonly skipped: number;
+    readonly completed: number;
+    /** Failed (not cancelled). */
+    readonly failed: number;
+    /** Cancelled when the replay ended. */
+    readonly aborted: number;
+}
+
 /** Whether a request due now is sent: fewer than `slots + queue` of the generator's are outstanding. */
 export function admit(outstanding: number, o: Pick<BurstOptions, 'slots' | 'queue'>): boolean {
     return outstanding < o.slots + o.queue;

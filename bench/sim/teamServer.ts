@@ -7,7 +7,7 @@
  *   the engine's own queue (llama-server's "deferred"). Work runs on the engine's `SimDevice`
  *   under one model id, so requests on several slots are batched as llama-server batches its
  *   slots (`batchGain`).
- * - `SimLoadGenerator`: the teammates: a `LoadRequest` schedule (schedule.ts) replayed on the
+ * - `SimLoadGenerator`: the teammates: a `LoadRequest` schedule (bench/workload/teamSchedule.ts) replayed on the
  *   virtual clock, each request a prefill job and one decode job per token on the engine's device,
  *   holding a slot from its start to its last token; at most `slots + queue` outstanding (`admit`).
  * - `SimRemoteBackend`: Zeta's backend for that engine. A call costs RTT/2 on the way there, waits
@@ -25,11 +25,10 @@
  */
 import type { GenerateRequest, GenerationResult, ModelInfo, ModelSpec, RemoteLoad, ChatRequest } from '../../src/core/backend';
 import { sleep, type Clock } from '../../src/core/clock';
-import { SimBackend, type SimBackendOptions } from '../sim/simBackend';
-import { SimDevice } from '../sim/device';
-import type { DeviceProfile, ModelProfile } from '../sim/speedProfile';
-import { admit, type BurstOptions, type LoadRequest } from './schedule';
-import type { LoadCounts } from './report';
+import { SimBackend, type SimBackendOptions } from './simBackend';
+import { SimDevice } from './device';
+import type { DeviceProfile, ModelProfile } from './speedProfile';
+import { admit, type BurstOptions, type LoadCounts, type LoadRequest } from '../workload/teamSchedule';
 
 /**
  * The generated full coder on this machine's llama-server (1 thread, 2 slots), measured 2026-12-03
