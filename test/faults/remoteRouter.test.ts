@@ -13,7 +13,7 @@ import { SystemClock } from '../../src/core/clock';
 import { EvalTurns } from '../../src/core/evalTurns';
 import { createRouter, defaultRoutingSettings, type ZetaRouter } from '../../src/core/router';
 import type { ModelSnapshot, RoutingSettings, TaskResult } from '../../src/core/tasks';
-import { createLlamaCppBackendFactory } from '../../src/backends';
+import { createBackendFactory } from '../../src/backends';
 import { createLlamaProvider, type LlamaProvider } from '../../src/backends/llamaProvider';
 import { LlamaServerBackend } from '../../src/backends/remote/llamaServer';
 import type { RemoteBackendOptions } from '../../src/backends/remote/options';
@@ -79,7 +79,8 @@ describe('faults: a remote engine through the router', function () {
     async function start(http: Partial<RemoteBackendOptions>, url = proxy.url, objectiveFactor = 10): Promise<RemoteRouter> {
         const clock = new SystemClock();
         const turns = new EvalTurns();
-        const local = createLlamaCppBackendFactory({ runtime: provider, clock, turns, warmUp: 'never' });
+        // The composition's factory: a spec with `remote` gets the engine's backend, the others llama.cpp.
+        const factory = createBackendFactory({ runtime: provider, clock, turns, warmUp: 'never', remote: { pollIntervalMs: 200, ...http } });
         let remote: LlamaServerBackend | undefined;
         const d = defaultRoutingSettings();
         // The static policy (the preferred model whenever it is usable, else another capable one):
@@ -98,7 +99,14 @@ describe('faults: a remote engine through the router', function () {
             settings,
             models: specs,
             logger: { info: () => undefined, warn: () => undefined, error: () => undefined },
-            createBackend: (s): ModelBackend => (s.remote ? (remote = new LlamaServerBackend({ clock, pollIntervalMs: 200, ...http })) : local(s)),
+            createBackend: (s): ModelBackend => {
+                const b = factory(s);
+                if (s.remote) {
+                    assert.ok(b instanceof LlamaServerBackend, `${s.id}: the remote backend`);
+                    remote = b;
+                }
+                return b;
+            },
         });
         await waitFor(() => router.snapshot().models.every((m) => m.residency === 'loaded' || m.residency === 'failed'), 'both models loaded');
         return {
