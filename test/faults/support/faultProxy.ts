@@ -13,7 +13,8 @@
  * - `malformedSse`: event number `afterEvents` (0-based) of a stream is sent with its JSON cut in half.
  * - `dropMidStream`: after `afterEvents` events the connection is closed (the engine's request too).
  * - `restartMidStream`: after `afterEvents` events the llama-server process is killed (SIGKILL),
- *   the connection closes, and a new llama-server starts on the same port (`restarting`).
+ *   the connection closes, and a new llama-server starts on the same port (`restarting`). Until it
+ *   answers, requests get 502 from the proxy, as from any reverse proxy whose upstream is down.
  * A mid-stream fault strikes after `afterEvents` events, or before the stream's last event when the
  * stream is shorter (a tiny model may stop at once): so it always strikes before the engine's final
  * `stop: true` event. Only event streams (`text/event-stream`) have mid-stream faults; other
@@ -338,7 +339,12 @@ export async function startFaultProxy(options: LlamaServerOptions): Promise<Faul
         await new Promise((resolve) => setTimeout(resolve, CLOSE_SETTLE_MS));
     };
 
-    await listen();
+    try {
+        await listen();
+    } catch (e) {
+        await upstream.stop();
+        throw e;
+    }
 
     const proxy: FaultProxy = {
         url,
