@@ -13,7 +13,7 @@
  *   are refused ('unsupported'), so the router never sends completions here. Marker strings inside
  *   the user's text are broken with a zero-width space, so code cannot inject a control token.
  * - Stop strings are sent to the engine (it stops at once, and its `usage` stays exact) and guarded
- *   here too (StopGuard: an engine that ignores `stop` never gets a stop string into the result or a
+ *   here too (StopText, llamaServerText.ts: an engine that ignores `stop` never gets a stop string into the result or a
  *   piece). `finish_reason: "stop"` means either end of generation or a stop string; vLLM says which
  *   (`stop_reason`), llama-server's /v1 and Ollama do not: then a call that had stop strings reports
  *   'stopString', one without reports 'endOfGeneration' (nothing in the router reads the reason).
@@ -57,7 +57,8 @@ import { fnv1a } from '../../core/hash';
 import type { Priority, WaitTag } from '../../core/scheduling';
 import { HEADERS_TIMEOUT_MS, STREAM_IDLE_TIMEOUT_MS, joinUrl, requestJson, streamSse } from './http';
 import { ACTIVE_POLL_MS, LoadPoller } from './openAiLoad';
-import { StopGuard, StreamedError, parseStreamEvent, parseUsage, type OpenAiFinish, type OpenAiUsage } from './openAiStream';
+import { StopText } from './llamaServerText';
+import { StreamedError, parseStreamEvent, parseUsage, type OpenAiFinish, type OpenAiUsage } from './openAiStream';
 import type { RemoteBackendOptions } from './options';
 import { TokenEstimate } from './tokenEstimate';
 
@@ -65,6 +66,8 @@ import { TokenEstimate } from './tokenEstimate';
 const PROBE_TEXT = 'probe';
 /** Share of the estimated room a trimmed prompt may fill (the estimate is not exact). */
 const TRIM_MARGIN = 0.9;
+/** Embedding calls made for one batch whose texts the engine finds over its context (each cut half the last). */
+const EMBED_FIT_TRIES = 4;
 
 /** One entry of `GET /v1/models`, with the fields engines add (vLLM `max_model_len`, llama-server `meta`). */
 interface ModelEntry {
@@ -366,7 +369,7 @@ export class OpenAiCompatibleBackend implements ModelBackend {
     embed(texts: readonly string[], signal: AbortSignal, _priority?: Priority, _tag?: WaitTag): Promise<number[][]> {
         return this.serve(signal, 'embed', async (loaded, sig) => {
             if (texts.length === 0) return [];
-            const vectors = await this.embedRequest(loaded.spec, loaded.modelId, texts, sig);
+            const vectors = await this.embedFitted(loaded, texts, sig);
             const dims = loaded.info.embeddingDims;
             for (const v of vectors) {
                 if (dims > 0 && v.length !== dims) {
@@ -454,6 +457,28 @@ export class OpenAiCompatibleBackend implements ModelBackend {
         const middleKeep = Math.min(middle.length, beforeKeep);
         const prefixKeep = beforeKeep - middleKeep;
         return [prefix.slice(prefix.length - prefixKeep), suffix.slice(0, suffixKeep), middle.slice(middle.length - middleKeep)];
+    }
+
+    /**
+     * Embeds `texts` each cut to fit the context, as the local backend cuts them (the start kept, an
+     * empty text embedded as one space). The cut is by estimated tokens; when the engine still finds
+     * a text over its context (400 'promptTooLong'), the cut is halved and the call made again, at
+     * most EMBED_FIT_TRIES times in all.
+     */
+    private async embedFitted(loaded: Loaded, texts: readonly string[], signal: AbortSignal): Promise<number[][]> {
+        // Room for the BOS/EOS (or CLS/SEP) tokens the engine adds, as embed.ts leaves it.
+        const room = Math.max(1, loaded.info.contextSize - 3);
+        let share = TRIM_MARGIN;
+        for (let attempt = 1; ; attempt++) {
+            const maxChars = Math.max(1, Math.floor(room * this.tokens.charsPerToken * share));
+            const fitted = texts.map((t) => (t === '' ? ' ' : t.length > maxChars ? t.slice(0, maxChars) : t));
+            try {
+                return await this.embedRequest(loaded.spec, loaded.modelId, fitted, signal);
+            } catch (e) {
+                if (!(e instanceof ModelRuntimeError && e.problem === 'promptTooLong') || attempt >= EMBED_FIT_TRIES) throw e;
+                share /= 2;
+            }
+        }
     }
 
     /** `POST /v1/embeddings`: one vector per text, in order. */
@@ -581,7 +606,10 @@ export class OpenAiCompatibleBackend implements ModelBackend {
         const remote = loaded.spec.remote!;
         const path = job.kind === 'completion' ? 'v1/completions' : 'v1/chat/completions';
         const endpoint = job.kind === 'completion' ? 'completions' : 'chat completions';
-        const guard = new StopGuard(job.guardStops);
+        // Pieces StopText released, delivered in order by `release` (the gate may hold them).
+        const released: string[] = [];
+        const guard = new StopText(job.guardStops, (piece) => released.push(piece));
+        let cut = false;
         let usage: OpenAiUsage | undefined;
         let finish: OpenAiFinish | undefined;
         let pieces = 0;
@@ -591,7 +619,7 @@ export class OpenAiCompatibleBackend implements ModelBackend {
         let completed = false;
 
         const deliver = async (text: string): Promise<void> => {
-            if (text === '' || job.discard) return;
+            if (job.discard) return;
             if (delivered > 0) {
                 // Between tokens: a closed gate holds delivery (and, through TCP, the engine's stream).
                 const wait = job.gate?.wait(signal);
@@ -605,6 +633,9 @@ export class OpenAiCompatibleBackend implements ModelBackend {
             } catch (e) {
                 throw new ListenerFailure(e);
             }
+        };
+        const release = async (): Promise<void> => {
+            for (const piece of released.splice(0)) await deliver(piece);
         };
 
         try {
@@ -634,12 +665,16 @@ export class OpenAiCompatibleBackend implements ModelBackend {
                 if (event.text !== '') {
                     pieces++;
                     firstTokenAt ??= clock.now();
-                    await deliver(guard.push(event.text));
+                    cut = guard.push(event.text);
+                    await release();
                     // The engine did not apply a stop string: closing the stream (leaving the loop) stops it.
-                    if (guard.stopped) break;
+                    if (cut) break;
                 }
             }
-            if (!guard.stopped) await deliver(guard.flush());
+            if (!cut) {
+                guard.flush();
+                await release();
+            }
             signal.throwIfAborted();
             completed = true;
         } catch (e) {
@@ -663,7 +698,7 @@ export class OpenAiCompatibleBackend implements ModelBackend {
         if (usage && job.learn) this.tokens.learnRatio(job.learn.chars, usage.promptTokens - job.learn.fixedTokens);
         return {
             text: job.discard ? '' : guard.text,
-            stopReason: job.discard ? 'maxTokens' : stopReasonOf(guard.stopped, finish, job.callerStops, generatedTokens, job.maxTokens),
+            stopReason: job.discard ? 'maxTokens' : stopReasonOf(cut, finish, job.callerStops, generatedTokens, job.maxTokens),
             promptTokens,
             reusedPromptTokens,
             evaluatedPromptTokens: promptTokens - reusedPromptTokens,

@@ -1,9 +1,8 @@
 /**
  * Reading OpenAI-style streamed completions (`/v1/completions` and `/v1/chat/completions` with
  * `stream: true`): each parsed SSE event's text piece, its `finish_reason`, and the `usage` the engine
- * sends in the last chunk (`stream_options.include_usage`), with the request's stop strings guarded on
- * the client side too (an engine that ignores `stop`, or streams the start of a stop string before it
- * knows, never gets it into a piece or the result).
+ * sends in the last chunk (`stream_options.include_usage`). The request's stop strings are guarded on
+ * the client side by StopText (llamaServerText.ts), as for llama-server's native API.
  *
  * Pure: no I/O, no clock. Units: characters, tokens.
  */
@@ -93,66 +92,4 @@ export function parseStreamEvent(event: unknown, kind: 'completion' | 'chat'): S
               }
             : undefined;
     return { text, finish, usage };
-}
-
-/**
- * Streamed text with the request's stop strings cut, as the local backend's TextStream does: a tail
- * that could be the start of a stop string is held back until the next piece decides it, and the
- * text ends before the first stop string. Invariant: what `push`/`flush` returned, joined, is a
- * prefix of `text`, and `text` never contains a stop string.
- */
-export class StopGuard {
-    text = '';
-    private emitted = 0;
-    /** True once a stop string was found (the text is cut before it; later pieces are ignored). */
-    stopped = false;
-    private readonly stops: readonly string[];
-
-    constructor(stops: readonly string[]) {
-        this.stops = stops.filter((s) => s.length > 0);
-    }
-
-    /** Adds a piece; returns the text that may be shown now ('' when all of it is held back or cut). */
-    push(piece: string): string {
-        if (this.stopped || piece === '') return '';
-        const longest = this.stops.reduce((n, s) => Math.max(n, s.length), 0);
-        const from = Math.max(0, this.text.length - longest + 1);
-        this.text += piece;
-        let cut = -1;
-        for (const s of this.stops) {
-            const i = this.text.indexOf(s, from);
-            if (i >= 0 && (cut < 0 || i < cut)) cut = i;
-        }
-        if (cut >= 0) {
-            this.text = this.text.slice(0, cut);
-            this.stopped = true;
-            return this.emitUpTo(this.text.length);
-        }
-        return this.emitUpTo(this.text.length - this.heldForStops());
-    }
-
-    /** The held-back tail, once the stream ended without completing a stop string. */
-    flush(): string {
-        return this.emitUpTo(this.text.length);
-    }
-
-    private heldForStops(): number {
-        let held = 0;
-        for (const s of this.stops) {
-            for (let k = Math.min(s.length - 1, this.text.length); k > held; k--) {
-                if (this.text.endsWith(s.slice(0, k))) {
-                    held = k;
-                    break;
-                }
-            }
-        }
-        return held;
-    }
-
-    private emitUpTo(end: number): string {
-        if (end <= this.emitted) return '';
-        const piece = this.text.slice(this.emitted, end);
-        this.emitted = end;
-        return piece;
-    }
 }

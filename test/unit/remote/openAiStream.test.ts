@@ -10,7 +10,7 @@ import { VirtualClock } from '../../../src/core/clock';
 import { ModelRuntimeError, RemoteEngineError } from '../../../src/core/errors';
 import type { Fetch } from '../../../src/backends/remote/http';
 import { OpenAiCompatibleBackend, neutraliseMarkers, openAiFimFamily, stopReasonOf } from '../../../src/backends/remote/openAi';
-import { StopGuard, parseStreamEvent } from '../../../src/backends/remote/openAiStream';
+import { parseStreamEvent } from '../../../src/backends/remote/openAiStream';
 
 const never = new AbortController().signal;
 const URL_BASE = 'http://engine.test:8000';
@@ -274,16 +274,6 @@ describe('OpenAI stream pieces', () => {
         assert.equal(stopReasonOf(false, { reason: 'stop', stopReason: undefined }, false, 2, 4), 'endOfGeneration');
         assert.equal(stopReasonOf(true, { reason: 'length', stopReason: undefined }, true, 4, 4), 'stopString');
         assert.equal(stopReasonOf(false, undefined, false, 4, 4), 'maxTokens');
-    });
-
-    it('StopGuard holds back a possible stop start and releases it when the text moves on', () => {
-        const g = new StopGuard(['END']);
-        assert.equal(g.push('abE'), 'ab');
-        assert.equal(g.push('x'), 'Ex');
-        assert.equal(g.push('EN'), '');
-        assert.equal(g.flush(), 'EN');
-        assert.equal(g.text, 'abExEN');
-        assert.equal(g.stopped, false);
     });
 
     it('FIM family from a model id; markers in user text are broken', () => {
