@@ -12,7 +12,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createRng, hashString } from '../lib/rng';
-import { round } from '../lib/stats';
+import { percentile, round } from '../lib/stats';
 import { poolRounds, ratioSummary, roundRatios, type RoundRun } from '../real/rounds';
 import type { RequestRecord } from '../replay/harness';
 import type { PolicyMetrics } from '../replay/metrics';
@@ -76,6 +76,12 @@ export interface TeamPooled {
     /** Share of served completions per model id. */
     readonly completionsByModel: Record<string, number>;
     readonly completions: { readonly served: number; readonly cancelled: number; readonly dropped: number; readonly failed: number; readonly hung: number };
+    /**
+     * Served completions from their submission to the router (after the debounce) to the
+     * suggestion: the part routing and the model decide, without the policy's debounce (static
+     * waits a fixed 350 ms first, zeta its adaptive 25-600 ms).
+     */
+    readonly afterDebounce: Percentiles & { readonly n: number };
     readonly load: LoadCounts;
 }
 
@@ -107,6 +113,12 @@ function outcomes(records: readonly RequestRecord[]): TeamPooled['completions'] 
     return c;
 }
 
+function afterDebounce(records: readonly RequestRecord[]): TeamPooled['afterDebounce'] {
+    const ms: number[] = [];
+    for (const r of records) if (r.kind === 'completion' && r.outcome === 'served' && r.submitAt !== undefined && r.suggestionAt !== undefined) ms.push(r.suggestionAt - r.submitAt);
+    return { p50: round(percentile(ms, 50)), p95: round(percentile(ms, 95)), n: ms.length };
+}
+
 /**
  * The `team` section and the pooled numbers from the rounds. Per phase: each policy's rounds
  * pooled into one run (`poolRounds`); the ratio is zeta's waited-for p95 over static's within each
@@ -130,6 +142,7 @@ export function teamSummary(rounds: readonly TeamRound[], objectiveMs: (r: Reque
                 served: m.suggestion.served,
                 completionsByModel: nonZero(m.completionsByModel),
                 completions: outcomes(runs.flatMap((x) => x.run.records)),
+                afterDebounce: afterDebounce(runs.flatMap((x) => x.run.records)),
                 load: sumLoad(runs.map((x) => x.load)),
             };
         }
@@ -209,12 +222,12 @@ export function teamMarkdown(r: TeamReport, notes: readonly string[]): string {
     }
     lines.push('', '## Targets', '');
     for (const t of r.targets) lines.push(`- ${t.met ? 'met' : '**not met**'}: ${t.text}: ${t.detail}`);
-    lines.push('', '## Pooled', '', '| server | policy | n waited for | unanswered | served p95 | completions by model | served / cancelled / dropped / failed | teammates\' requests sent / skipped / completed |', '|---|---|---|---|---|---|---|---|');
+    lines.push('', '## Pooled', '', '| server | policy | n waited for | unanswered | served p95 | after the debounce p50 / p95 | completions by model | served / cancelled / dropped / failed | teammates\' requests sent / skipped / completed |', '|---|---|---|---|---|---|---|---|---|');
     for (const phase of TEAM_PHASES) {
         for (const p of TEAM_POLICIES) {
             const x = r.pooled[phase][p];
             const c = x.completions;
-            lines.push(`| ${phase} | ${p} | ${x.waitedFor.n} | ${x.waitedFor.unanswered} | ${fmt(x.served.p95)} ms | ${shares(x.completionsByModel)} | ${c.served} / ${c.cancelled} / ${c.dropped} / ${c.failed + c.hung} | ${x.load.sent} / ${x.load.skipped} / ${x.load.completed} |`);
+            lines.push(`| ${phase} | ${p} | ${x.waitedFor.n} | ${x.waitedFor.unanswered} | ${fmt(x.served.p95)} ms | ${fmt(x.afterDebounce.p50)} / ${fmt(x.afterDebounce.p95)} ms | ${shares(x.completionsByModel)} | ${c.served} / ${c.cancelled} / ${c.dropped} / ${c.failed + c.hung} | ${x.load.sent} / ${x.load.skipped} / ${x.load.completed} |`);
         }
     }
     lines.push('', '## Rounds', '', '| round | order | load | saturated zeta p95 | saturated static p95 | ratio | idle zeta p95 | idle static p95 | ratio |', '|---|---|---|---|---|---|---|---|---|');

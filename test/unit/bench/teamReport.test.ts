@@ -20,7 +20,8 @@ function run(latencies: readonly number[], model: string, load: LoadCounts = NO_
             line: { t, kind: 'completion', doc: 'a.ts', promptTokens: 100, maxTokens: 8, items: 1 },
             kind: 'completion',
             keystrokeAt: t,
-            submitAt: t,
+            // Submitted after a 25 ms debounce.
+            submitAt: t + 25,
             firstTokenAt: t + ms / 2,
             suggestionAt: t + ms,
             endAt: t + ms,
@@ -84,6 +85,9 @@ describe('bench team: the report', () => {
         assert.equal(pooled.saturated.zeta.load.sent, 4 * rounds.length);
         assert.equal(pooled.saturated.zeta.load.skipped, rounds.length);
         assert.equal(pooled.idle.static.completions.served, 5 * rounds.length);
+        // After the debounce: from the submission to the suggestion.
+        near(pooled.idle.zeta.afterDebounce.p50, percentile(all((x) => x.idleZeta.map((ms) => ms - 25)), 50), 0.05);
+        assert.equal(pooled.idle.zeta.afterDebounce.n, 5 * rounds.length);
     });
 
     it('judges each target on the median against its limit and says where the interval\'s upper end lies', () => {
