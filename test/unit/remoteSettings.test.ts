@@ -4,6 +4,10 @@
  * its local model, API keys only from the caller (secret storage), never from settings.
  */
 import { strict as assert } from 'node:assert';
+import { FakeBackend } from '../../src/backends/fakeBackend';
+import type { ModelSpec } from '../../src/core/backend';
+import { VirtualClock } from '../../src/core/clock';
+import { ModelSet } from '../../src/core/router/models';
 import { parseSettings, remoteBaseUrl, toModelSpecs, unconfiguredRoles } from '../../src/core/userSettings';
 
 const team = { id: 'team', url: 'http://gpu-box:8080', api: 'llama-server', roles: ['coder'] };
@@ -150,5 +154,34 @@ describe('settings: remote models', () => {
             assert.equal(ok(bad), undefined, bad);
         }
         assert.equal(remoteBaseUrl(42).ok, false);
+    });
+
+    it('a new, changed or cleared key gives the model a fresh backend when the router reconfigures; the same key keeps it', () => {
+        const settings = parseSettings({ 'models.coder.path': '/m/coder.gguf', remoteModels: [team] }).settings;
+        const made: string[] = [];
+        const clock = new VirtualClock(0);
+        const models = new ModelSet((spec: ModelSpec) => {
+            made.push(`${spec.id}:${spec.remote?.apiKey ?? 'no key'}`);
+            return new FakeBackend(clock);
+        });
+        const specs = (key: string | undefined): ModelSpec[] => toModelSpecs(settings, (id) => (id === 'team' ? key : undefined));
+        models.reconcile(specs(undefined));
+        assert.deepEqual(made, ['team:no key', 'coder:no key']);
+        const steps: [string | undefined, number][] = [
+            ['k1', 1], // set: the remote model's backend is replaced (the local one kept)
+            ['k1', 0], // unchanged
+            ['k2', 1], // replaced
+            [undefined, 1], // cleared
+        ];
+        for (const [key, replaced] of steps) {
+            const r = models.reconcile(specs(key));
+            assert.equal(r.replaced.length, replaced, `key ${key}`);
+            assert.ok(r.replaced.every((x) => x.model.id === 'team'));
+            assert.equal(r.retire.length, 0);
+        }
+        assert.deepEqual(made, ['team:no key', 'coder:no key', 'team:k1', 'team:k2', 'team:no key']);
+        // The entry removed from settings: its model is retired, the local one stays.
+        const r = models.reconcile(toModelSpecs(parseSettings({ 'models.coder.path': '/m/coder.gguf' }).settings));
+        assert.deepEqual(r.retire.map((m) => m.id), ['team']);
     });
 });
