@@ -600,7 +600,12 @@ export class OpenAiCompatibleBackend implements ModelBackend {
         });
     }
 
-    /** One streamed completion or chat call: tokens to `onToken` in order, the result from the engine's usage. */
+    /**
+     * One streamed completion or chat call: tokens to `onToken` in order, the result from the engine's
+     * usage. The stream is read as it arrives, into a queue, whatever the gate says: a closed gate
+     * holds delivery only (the engine generates on regardless, and a stream left unread would reach
+     * the idle timeout). Leaving early (a stop string cut here, a throwing onToken, an abort) closes it.
+     */
     private async stream(loaded: Loaded, signal: AbortSignal, startedAt: number, job: StreamJob): Promise<GenerationResult> {
         const clock = this.options.clock;
         const remote = loaded.spec.remote!;
@@ -617,11 +622,12 @@ export class OpenAiCompatibleBackend implements ModelBackend {
         let delivered = 0;
         let reached = false;
         let completed = false;
+        const closing = new AbortController();
 
         const deliver = async (text: string): Promise<void> => {
             if (job.discard) return;
             if (delivered > 0) {
-                // Between tokens: a closed gate holds delivery (and, through TCP, the engine's stream).
+                // Between tokens: a closed gate holds delivery.
                 const wait = job.gate?.wait(signal);
                 if (wait) await wait;
             }
@@ -637,26 +643,42 @@ export class OpenAiCompatibleBackend implements ModelBackend {
         const release = async (): Promise<void> => {
             for (const piece of released.splice(0)) await deliver(piece);
         };
+        const counts = (): { prompt: number; reused: number; generated: number } => {
+            const prompt = usage?.promptTokens ?? job.promptEstimate;
+            return { prompt, reused: Math.min(prompt, usage?.cachedTokens ?? 0), generated: job.discard ? 0 : (usage?.completionTokens ?? pieces) };
+        };
 
         try {
             const wait = job.gate?.wait(signal);
             if (wait) await wait;
             signal.throwIfAborted();
-            const events = streamSse({
-                base: remote.url,
-                url: joinUrl(remote.url, path),
-                body: job.body,
-                apiKey: remote.apiKey,
-                signal,
-                headersTimeoutMs: this.headersTimeoutMs,
-                idleTimeoutMs: this.idleTimeoutMs,
-                fetch: this.options.fetch,
-            });
+            const queue = new EventQueue();
             reached = true;
-            for await (const raw of events) {
+            void (async () => {
+                try {
+                    for await (const raw of streamSse({
+                        base: remote.url,
+                        url: joinUrl(remote.url, path),
+                        body: job.body,
+                        apiKey: remote.apiKey,
+                        signal: AbortSignal.any([signal, closing.signal]),
+                        headersTimeoutMs: this.headersTimeoutMs,
+                        idleTimeoutMs: this.idleTimeoutMs,
+                        fetch: this.options.fetch,
+                    })) {
+                        queue.push(raw, clock.now());
+                    }
+                    queue.end();
+                } catch (e) {
+                    queue.fail(e);
+                }
+            })();
+            for (;;) {
+                const next = await queue.next();
+                if (next === undefined) break;
                 let event;
                 try {
-                    event = parseStreamEvent(raw, job.kind);
+                    event = parseStreamEvent(next.event, job.kind);
                 } catch (e) {
                     throw new RemoteEngineError(remote.url, e instanceof StreamedError ? 'server' : 'protocol', `${path}: ${errorMessage(e)}`);
                 }
@@ -664,10 +686,10 @@ export class OpenAiCompatibleBackend implements ModelBackend {
                 if (event.finish) finish = event.finish;
                 if (event.text !== '') {
                     pieces++;
-                    firstTokenAt ??= clock.now();
+                    firstTokenAt ??= next.at;
                     cut = guard.push(event.text);
                     await release();
-                    // The engine did not apply a stop string: closing the stream (leaving the loop) stops it.
+                    // The engine did not apply a stop string: closing the stream (finally) stops it.
                     if (cut) break;
                 }
             }
@@ -681,31 +703,73 @@ export class OpenAiCompatibleBackend implements ModelBackend {
             if (!signal.aborted && e instanceof RemoteEngineError && (e.problem === 'refused' || e.problem === 'unauthorized' || e.status !== undefined)) reached = false;
             throw signal.aborted ? signal.reason : this.refusal(loaded.spec.id, e, job.kind === 'completion' ? 'generate' : 'chat', endpoint);
         } finally {
+            // Closes the connection if the stream is still open (a no-op once it ended).
+            closing.abort(new Error('the call left the stream'));
             if (reached) {
-                const promptTokens = usage?.promptTokens ?? job.promptEstimate;
-                const reusedTokens = Math.min(promptTokens, usage?.cachedTokens ?? 0);
-                const generatedTokens = job.discard ? 0 : (usage?.completionTokens ?? pieces);
-                this.counters.evaluated += promptTokens - reusedTokens;
-                this.counters.reused += reusedTokens;
-                this.counters.generated += generatedTokens;
-                reportUsage(job.onUsage, { reusedPromptTokens: reusedTokens, evaluatedPromptTokens: promptTokens - reusedTokens, generatedTokens, completed });
+                const c = counts();
+                this.counters.evaluated += c.prompt - c.reused;
+                this.counters.reused += c.reused;
+                this.counters.generated += c.generated;
+                reportUsage(job.onUsage, { reusedPromptTokens: c.reused, evaluatedPromptTokens: c.prompt - c.reused, generatedTokens: c.generated, completed });
             }
         }
 
-        const promptTokens = usage?.promptTokens ?? job.promptEstimate;
-        const reusedPromptTokens = Math.min(promptTokens, usage?.cachedTokens ?? 0);
-        const generatedTokens = job.discard ? 0 : (usage?.completionTokens ?? pieces);
+        const c = counts();
         if (usage && job.learn) this.tokens.learnRatio(job.learn.chars, usage.promptTokens - job.learn.fixedTokens);
         return {
             text: job.discard ? '' : guard.text,
-            stopReason: job.discard ? 'maxTokens' : stopReasonOf(cut, finish, job.callerStops, generatedTokens, job.maxTokens),
-            promptTokens,
-            reusedPromptTokens,
-            evaluatedPromptTokens: promptTokens - reusedPromptTokens,
-            generatedTokens,
+            stopReason: job.discard ? 'maxTokens' : stopReasonOf(cut, finish, job.callerStops, c.generated, job.maxTokens),
+            promptTokens: c.prompt,
+            reusedPromptTokens: c.reused,
+            evaluatedPromptTokens: c.prompt - c.reused,
+            generatedTokens: c.generated,
             firstTokenMs: firstTokenAt === undefined || job.discard ? undefined : firstTokenAt - startedAt,
             totalMs: clock.now() - startedAt,
         };
+    }
+}
+
+/**
+ * Streamed events as they arrive, for one consumer. Invariant: `next()` yields every pushed event in
+ * order, then undefined after `end()`, or rejects with the `fail()` error once the events before it
+ * were taken.
+ */
+class EventQueue {
+    private readonly items: { readonly event: unknown; readonly at: number }[] = [];
+    private ended = false;
+    private error: { readonly e: unknown } | undefined;
+    private wake: (() => void) | undefined;
+
+    /** `at`: clock ms of the event's arrival. */
+    push(event: unknown, at: number): void {
+        this.items.push({ event, at });
+        this.notify();
+    }
+
+    end(): void {
+        this.ended = true;
+        this.notify();
+    }
+
+    fail(e: unknown): void {
+        this.error = { e };
+        this.notify();
+    }
+
+    async next(): Promise<{ readonly event: unknown; readonly at: number } | undefined> {
+        for (;;) {
+            const item = this.items.shift();
+            if (item) return item;
+            if (this.error) throw this.error.e;
+            if (this.ended) return undefined;
+            await new Promise<void>((resolve) => (this.wake = resolve));
+        }
+    }
+
+    private notify(): void {
+        const wake = this.wake;
+        this.wake = undefined;
+        wake?.();
     }
 }
 

@@ -11,6 +11,7 @@ import { ModelRuntimeError, RemoteEngineError } from '../../../src/core/errors';
 import type { Fetch } from '../../../src/backends/remote/http';
 import { OpenAiCompatibleBackend, neutraliseMarkers, openAiFimFamily, stopReasonOf } from '../../../src/backends/remote/openAi';
 import { parseStreamEvent } from '../../../src/backends/remote/openAiStream';
+import { TestGate } from '../../support/backendContract';
 
 const never = new AbortController().signal;
 const URL_BASE = 'http://engine.test:8000';
@@ -21,18 +22,37 @@ interface Sent {
     readonly headers: Record<string, string>;
 }
 
-/** A stream body that delivers `chunks` (strings or raw bytes) one read each, and records a cancel. */
-function chunkedBody(chunks: readonly (string | Uint8Array)[], state: { cancelled: boolean; pulled: number }): ReadableStream<Uint8Array> {
+/** Ends a fake stream's chunks: the stream then stays open (an engine still generating) until the client closes it. */
+const OPEN = Symbol('open');
+
+interface BodyState {
+    cancelled: boolean;
+    pulled: number;
+    /** The client closed the connection while the stream was still open (its fetch signal aborted). */
+    closedByClient: boolean;
+}
+
+/**
+ * A stream body that delivers `chunks` (strings or raw bytes) one read each, and records a cancel;
+ * after OPEN it waits until `signal` aborts and then errors, as undici's body does.
+ */
+function chunkedBody(chunks: readonly (string | Uint8Array | typeof OPEN)[], state: BodyState, signal: AbortSignal | undefined): ReadableStream<Uint8Array> {
     const enc = new TextEncoder();
     let i = 0;
     return new ReadableStream<Uint8Array>({
-        pull(controller) {
+        async pull(controller) {
             state.pulled++;
+            if (chunks[i] === OPEN) {
+                await new Promise<void>((resolve) => (signal?.aborted ? resolve() : signal?.addEventListener('abort', () => resolve(), { once: true })));
+                state.closedByClient = true;
+                controller.error(signal?.reason);
+                return;
+            }
             if (i >= chunks.length) {
                 controller.close();
                 return;
             }
-            const c = chunks[i++];
+            const c = chunks[i++] as string | Uint8Array;
             controller.enqueue(typeof c === 'string' ? enc.encode(c) : c);
         },
         cancel() {
@@ -46,9 +66,9 @@ function sse(events: readonly unknown[], done = true): string {
 }
 
 /** A fake engine: `/v1/models` lists one model; `/v1/completions` and `/v1/chat/completions` answer `stream()`'s chunks. */
-function fakeEngine(stream: (body: Record<string, unknown>) => readonly (string | Uint8Array)[], models: unknown = { data: [{ id: 'qwen2.5-coder:1.5b' }] }) {
+function fakeEngine(stream: (body: Record<string, unknown>) => readonly (string | Uint8Array | typeof OPEN)[], models: unknown = { data: [{ id: 'qwen2.5-coder:1.5b' }] }) {
     const sent: Sent[] = [];
-    const state = { cancelled: false, pulled: 0 };
+    const state: BodyState = { cancelled: false, pulled: 0, closedByClient: false };
     const fetchImpl: Fetch = async (input, init) => {
         const url = new URL(String(input));
         const body = init?.body === undefined ? undefined : (JSON.parse(String(init.body)) as Record<string, unknown>);
@@ -56,7 +76,7 @@ function fakeEngine(stream: (body: Record<string, unknown>) => readonly (string 
         if (url.pathname === '/v1/models') return new Response(JSON.stringify(models), { status: 200 });
         if (url.pathname === '/metrics') return new Response('not here', { status: 404 });
         if (url.pathname === '/v1/completions' || url.pathname === '/v1/chat/completions') {
-            return new Response(chunkedBody(stream(body ?? {}), state), { status: 200, headers: { 'content-type': 'text/event-stream' } });
+            return new Response(chunkedBody(stream(body ?? {}), state, init?.signal ?? undefined), { status: 200, headers: { 'content-type': 'text/event-stream' } });
         }
         return new Response('{"error":"no"}', { status: 404 });
     };
@@ -132,8 +152,8 @@ describe('OpenAiCompatibleBackend: reading streams (fake fetch)', () => {
     });
 
     it('an engine that ignores `stop`: the text is cut before it, no piece of it is streamed, the stream is closed', async () => {
-        // One event a read, so that events remain unread when the stop string completes.
-        const engine = fakeEngine(() => [piece('ab'), piece('c<'), piece('/e'), piece('nd>tail'), piece('more'), piece('x', 'length')].map((e) => sse([e], false)));
+        // One event a read, and the engine still generating after the stop string.
+        const engine = fakeEngine(() => [...[piece('ab'), piece('c<'), piece('/e'), piece('nd>tail'), piece('more')].map((e) => sse([e], false)), OPEN]);
         const b = await loaded(engine);
         const pieces: string[] = [];
         const r = await b.generate({ mode: 'raw', prompt: 'p', maxTokens: 50, stop: ['</end>'], onToken: (t) => pieces.push(t) }, never);
@@ -141,11 +161,12 @@ describe('OpenAiCompatibleBackend: reading streams (fake fetch)', () => {
         assert.equal(pieces.join(''), 'abc');
         assert.ok(pieces.every((p) => !p.includes('<')), JSON.stringify(pieces));
         assert.equal(r.stopReason, 'stopString');
-        assert.equal(engine.state.cancelled, true, 'the stream was closed (the engine stops generating)');
-        assert.ok(engine.state.pulled < 7, `read ${engine.state.pulled} times: not to the end`);
+        // The hang cap of this wait is mocha's timeout.
+        while (!engine.state.closedByClient) await new Promise((r) => setImmediate(r));
+        assert.equal(engine.state.closedByClient, true, 'the connection was closed (the engine stops generating)');
         const sent = engine.sent.find((s) => s.path === '/v1/completions');
         assert.deepEqual(sent?.body?.stop, ['</end>']);
-        // No usage arrived: generated tokens are the pieces read, the prompt an estimate.
+        // No usage arrived: generated tokens are the pieces read (up to the stop string), the prompt an estimate.
         assert.equal(r.generatedTokens, 4);
         assert.ok(r.promptTokens >= 1);
         await b.unload();
@@ -191,6 +212,58 @@ describe('OpenAiCompatibleBackend: reading streams (fake fetch)', () => {
         assert.equal(sent?.body?.ignore_eos, true);
         assert.equal(sent?.headers.authorization, 'Bearer k-123');
         assert.ok(engine.sent.every((s) => s.headers.authorization === 'Bearer k-123'), 'every call carries the key');
+        await b.unload();
+    });
+
+    it('a gate held longer than the stream idle limit does not time the stream out: it is read on meanwhile', async () => {
+        // An engine that sends an event every 10 ms (real time) for 30 events; the idle limit is 60 ms
+        // and the gate holds delivery for 300 ms. A body errors when its fetch is aborted, as undici's does.
+        const enc = new TextEncoder();
+        const fetchImpl: Fetch = async (input, init) => {
+            const path = new URL(String(input)).pathname;
+            if (path === '/v1/models') return new Response(JSON.stringify({ data: [{ id: 'm' }] }));
+            if (path === '/metrics') return new Response('', { status: 404 });
+            const signal = init?.signal ?? never;
+            let n = 0;
+            const body = new ReadableStream<Uint8Array>({
+                async pull(c) {
+                    await new Promise((r) => setTimeout(r, 10));
+                    if (signal.aborted) return c.error(signal.reason);
+                    n++;
+                    if (n <= 30) c.enqueue(enc.encode(sse([piece(`t${n} `, n === 30 ? 'length' : null)], false)));
+                    else {
+                        c.enqueue(enc.encode(sse([usageOnly(5, 30)])));
+                        c.close();
+                    }
+                },
+            });
+            return new Response(body, { status: 200 });
+        };
+        const b = new OpenAiCompatibleBackend({ clock: new VirtualClock(), fetch: fetchImpl, headersTimeoutMs: 60, streamIdleTimeoutMs: 60 });
+        await b.load(spec(), never);
+        const gate = new TestGate();
+        const pieces: string[] = [];
+        const running = b.generate(
+            {
+                mode: 'raw',
+                prompt: 'p',
+                maxTokens: 30,
+                gate,
+                onToken: (t) => {
+                    pieces.push(t);
+                    if (pieces.length === 2) gate.close();
+                },
+            },
+            never,
+        );
+        while (gate.waits === 0) await new Promise((r) => setImmediate(r));
+        await new Promise((r) => setTimeout(r, 300));
+        assert.equal(pieces.length, 2, 'nothing delivered while the gate is closed');
+        gate.open();
+        const r = await running;
+        assert.equal(r.generatedTokens, 30);
+        assert.equal(pieces.length, 30);
+        assert.equal(r.text, pieces.join(''));
         await b.unload();
     });
 
