@@ -9,7 +9,7 @@
  * asserts a duration: waits are by events, with hang caps.
  */
 import { strict as assert } from 'node:assert';
-import type { GenerationResult, ModelBackend, ModelSpec, Role } from '../../src/core/backend';
+import type { GenerateRequest, GenerationResult, ModelBackend, ModelSpec, Role } from '../../src/core/backend';
 import { SystemClock } from '../../src/core/clock';
 import { EvalTurns } from '../../src/core/evalTurns';
 import { ModelRuntimeError, RemoteEngineError } from '../../src/core/errors';
@@ -154,6 +154,29 @@ describe('LlamaServerBackend (real llama-servers)', function () {
                     const diff = Math.hypot(...a[i].map((x, k) => x - b[i][k]));
                     assert.ok(diff <= 1e-3 * norm, `text ${i}: |remote - local| = ${diff}, |local| = ${norm}`);
                 }
+            } finally {
+                await local.unload();
+            }
+        });
+
+        it('generates what the in-process backend generates from the same file: text, stop reason, counts', async () => {
+            const remote = await load('coder');
+            const local = createLocal(localSpec('coder'));
+            await local.load(localSpec('coder'), never);
+            try {
+                const stops = new Set<string>();
+                for (let i = 0; i < 12; i++) {
+                    const request: GenerateRequest = { mode: 'fim', prefix: `x${i} = f(`, suffix: `)\ny = ${i}\n`, maxTokens: 24 };
+                    const [a, b] = [await remote.generate(request, never), await local.generate(request, never)];
+                    assert.equal(a.text, b.text, `prompt ${i}`);
+                    assert.equal(a.stopReason, b.stopReason, `prompt ${i}`);
+                    assert.equal(a.generatedTokens, b.generatedTokens, `prompt ${i}`);
+                    assert.equal(a.promptTokens, b.promptTokens, `prompt ${i}`);
+                    stops.add(a.stopReason);
+                }
+                const raw = { mode: 'raw', prompt: 'function add(a, b) {', maxTokens: 16, ignoreEndOfGeneration: true } as const;
+                assert.equal((await remote.generate(raw, never)).text, (await local.generate(raw, never)).text, 'raw');
+                assert.ok(stops.has('endOfGeneration'), `some prompts stop on their own (${[...stops].join(', ')})`);
             } finally {
                 await local.unload();
             }

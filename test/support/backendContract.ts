@@ -34,6 +34,11 @@ export interface ContractCapabilities {
     readonly noIgnoreEndOfGeneration?: string;
     /** The engine cannot fill in the middle (no infill endpoint and no known FIM template). */
     readonly noFim?: string;
+    /**
+     * The backend cannot fit an over-long FIM prompt to the context (cutting the prefix's start), nor
+     * tell an over-long raw prompt as 'promptTooLong'.
+     */
+    readonly noPromptFit?: string;
 }
 
 const never = new AbortController().signal;
@@ -192,6 +197,21 @@ export function backendContract(label: string, setup: () => Promise<ContractEnv>
             if (!caps.noIgnoreEndOfGeneration) assert.equal(result.generatedTokens, 12);
             const again = await coder.generate(request, never);
             assert.equal(again.text, result.text, 'greedy FIM repeats itself');
+        });
+
+        it('a prompt longer than the context is cut to fit: FIM around the cursor, raw at its start', async function () {
+            if (caps.noPromptFit) this.skip();
+            const context = coder.info?.contextSize ?? 0;
+            const prefix = codeLines(Math.ceil(context / 5));
+            assert.ok(coder.countTokens(prefix) > context, 'the prefix alone is longer than the context');
+            const fits = (r: GenerationResult, maxTokens: number, what: string): void => {
+                sameResultShape(r);
+                assert.ok(r.promptTokens <= context - maxTokens, `${what}: ${r.promptTokens} prompt tokens fit ${context} with ${maxTokens} to generate`);
+                assert.ok(r.promptTokens > context / 2, `${what}: ${r.promptTokens} prompt tokens: most of the context is used`);
+                if (!caps.noIgnoreEndOfGeneration) assert.equal(r.generatedTokens, maxTokens, what);
+            };
+            if (!caps.noFim) fits(await coder.generate({ mode: 'fim', prefix, suffix: '}\n', maxTokens: 8, ...forced() }, never), 8, 'FIM');
+            fits(await coder.generate({ mode: 'raw', prompt: prefix + '    return value3 + value7;\n}\n', maxTokens: 6, ...forced() }, never), 6, 'raw');
         });
 
         it('chat streams through the model’s template', async () => {

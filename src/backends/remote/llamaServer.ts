@@ -180,6 +180,10 @@ export function remoteEmbeddingSpace(api: string, endpoint: RemoteEndpoint, mode
 /** A code-like sample counted exactly at load to learn the tokenizer's characters per token. */
 const CALIBRATION_TEXT =
     'function handler(input, offset) {\n    const value = compute(input) + offset;\n    if (value > 10) return value * 2;\n    // Explain the result to the caller.\n    return Math.max(0, value - 1);\n}\n';
+/** Tokens a FIM prompt spends beside its texts (BOS, three markers) plus a margin for re-tokenized cut ends. */
+const FIM_MARKER_TOKENS = 8;
+/** Tokens a raw prompt spends beside its text (BOS) plus a margin for a re-tokenized cut start. */
+const RAW_MARGIN_TOKENS = 4;
 /** Room left for the BOS/EOS tokens the engine adds to an embedding input. */
 const EMBED_SPECIAL_TOKENS = 3;
 /** At most this many background `/tokenize` calls (learning the ratio from prompts) run at once. */
@@ -205,6 +209,12 @@ interface Loaded {
     readonly slots: SlotAffinity;
     readonly load: EngineLoad;
     readonly poller: LoadPoller;
+    /**
+     * The FIM family's stop markers (its `stop` list) that are one special token here: a FIM call
+     * ends when the engine samples one, as in process (the engine streams special tokens as empty
+     * text, so they are matched by id). The others are stop strings.
+     */
+    readonly fimStops: { readonly ids: ReadonlySet<number>; readonly strings: readonly string[] };
 }
 
 /** The caller's onToken threw: the call rejects with that error. */
@@ -222,6 +232,8 @@ interface StreamRequest {
     readonly temperature?: number;
     readonly seed?: number;
     readonly stop: readonly string[];
+    /** Token ids that end the generation (not part of its text), matched in each event's `tokens`. */
+    readonly stopIds?: ReadonlySet<number>;
     readonly cacheKey?: string;
     readonly gate?: TokenGate;
     readonly onToken?: (text: string) => void;
@@ -338,7 +350,10 @@ export class LlamaServerBackend implements ModelBackend {
             () => this.own > 0 || this.options.clock.now() - this.lastCallAt < ACTIVE_WINDOW_MS,
             this.options.log,
         );
-        const state: Loaded = { spec, endpoint, info, lifetime, slots, load, poller };
+        const fimStops = info.fim === undefined ? { ids: new Set<number>(), strings: [] } : await this.fimStopTokens(endpoint, info.fim, signal);
+        signal.throwIfAborted();
+        if (this.state) return (this.state as Loaded).info;
+        const state: Loaded = { spec, endpoint, info, lifetime, slots, load, poller, fimStops };
         this.state = state;
         this.lastInfo = info;
         this.counters = freshCounters();
@@ -363,17 +378,20 @@ export class LlamaServerBackend implements ModelBackend {
             if (request.mode === 'fim') {
                 const family = loaded.info.fim;
                 if (family === undefined) throw new ModelRuntimeError(loaded.spec.id, 'unsupported', `${loaded.info.name} has no fill-in-the-middle template (fimTemplate is "none", or its vocabulary has no FIM tokens)`);
-                const prefix = request.prefix ?? '';
-                const suffix = request.suffix ?? '';
-                const middle = request.middle ?? '';
-                // /infill wraps them in the model's FIM tokens, the middle after its middle marker.
-                const body = { input_prefix: prefix, input_suffix: suffix, prompt: middle };
-                const stop = [...(request.stop ?? [])];
-                return this.stream(loaded, { ...common, path: '/infill', body, stop, texts: [prefix, suffix] }, sig, startedAt);
+                return (async () => {
+                    const fit = await this.fitFim(loaded, request.prefix ?? '', request.suffix ?? '', request.middle ?? '', request.maxTokens, sig);
+                    // /infill wraps them in the model's FIM tokens, the middle after its middle marker.
+                    const body = { input_prefix: fit.prefix, input_suffix: fit.suffix, prompt: fit.middle };
+                    const stop = [...(request.stop ?? []).filter((x) => x !== ''), ...loaded.fimStops.strings];
+                    return this.stream(loaded, { ...common, path: '/infill', body, stop, stopIds: loaded.fimStops.ids, texts: [fit.prefix, fit.suffix] }, sig, startedAt);
+                })();
             }
-            const prompt = request.prompt ?? '';
-            if (prompt === '') throw new ModelRuntimeError(loaded.spec.id, 'unsupported', 'the prompt is empty');
-            return this.stream(loaded, { ...common, path: '/completion', body: { prompt }, stop: request.stop ?? [], texts: [prompt] }, sig, startedAt);
+            const whole = request.prompt ?? '';
+            if (whole === '') throw new ModelRuntimeError(loaded.spec.id, 'unsupported', 'the prompt is empty');
+            return (async () => {
+                const prompt = await this.fitRaw(loaded, whole, request.maxTokens, sig);
+                return this.stream(loaded, { ...common, path: '/completion', body: { prompt }, stop: request.stop ?? [], texts: [whole] }, sig, startedAt);
+            })();
         });
     }
 
@@ -446,6 +464,57 @@ export class LlamaServerBackend implements ModelBackend {
         const cut = await this.json<{ content?: unknown }>(loaded.endpoint, '/detokenize', signal, { tokens: tokens.slice(0, limit) });
         if (typeof cut.content !== 'string') throw new RemoteEngineError(loaded.endpoint.url, 'protocol', '/detokenize answered without content');
         return cut.content;
+    }
+
+    /**
+     * The FIM texts cut to fit the slot's context with `maxTokens` to generate, as the in-process
+     * backend cuts them: the text nearest the cursor is kept (the prefix's end, the suffix's start,
+     * the suffix at most a quarter of the room). Counted exactly (`/tokenize`) only when the estimate
+     * comes near the room; cut on token boundaries (`/detokenize`).
+     */
+    private async fitFim(loaded: Loaded, prefix: string, suffix: string, middle: string, maxTokens: number, signal: AbortSignal): Promise<{ prefix: string; suffix: string; middle: string }> {
+        const room = loaded.info.contextSize - Math.max(1, Math.floor(maxTokens)) - FIM_MARKER_TOKENS;
+        const estimate = this.estimate.count(prefix) + this.estimate.count(suffix) + this.estimate.count(middle);
+        if (estimate < room * 0.75) return { prefix, suffix, middle };
+        const [p, s, m] = await Promise.all([prefix, suffix, middle].map((t) => this.tokenIds(loaded.endpoint, t, signal)));
+        if (p.length + s.length + m.length <= room) return { prefix, suffix, middle };
+        const textRoom = Math.max(1, room);
+        let suffixKeep = Math.min(s.length, Math.floor(textRoom / 4));
+        const beforeKeep = Math.min(p.length + m.length, textRoom - suffixKeep);
+        suffixKeep = Math.min(s.length, textRoom - beforeKeep);
+        const middleKeep = Math.min(m.length, beforeKeep);
+        const prefixKeep = beforeKeep - middleKeep;
+        const text = async (tokens: readonly number[], whole: string, keep: number, from: 'start' | 'end'): Promise<string> => {
+            if (keep >= tokens.length) return whole;
+            if (keep <= 0) return '';
+            const kept = from === 'end' ? tokens.slice(tokens.length - keep) : tokens.slice(0, keep);
+            const answer = await this.json<{ content?: unknown }>(loaded.endpoint, '/detokenize', signal, { tokens: kept });
+            if (typeof answer.content !== 'string') throw new RemoteEngineError(loaded.endpoint.url, 'protocol', '/detokenize answered without content');
+            return answer.content;
+        };
+        const [cp, cs, cm] = await Promise.all([text(p, prefix, prefixKeep, 'end'), text(s, suffix, suffixKeep, 'start'), text(m, middle, middleKeep, 'end')]);
+        return { prefix: cp, suffix: cs, middle: cm };
+    }
+
+    /** A raw prompt cut at its start to fit the slot's context with `maxTokens` to generate, as in process. */
+    private async fitRaw(loaded: Loaded, prompt: string, maxTokens: number, signal: AbortSignal): Promise<string> {
+        const room = loaded.info.contextSize - Math.max(1, Math.floor(maxTokens)) - RAW_MARGIN_TOKENS;
+        if (this.estimate.count(prompt) < room * 0.75) return prompt;
+        const tokens = await this.tokenIds(loaded.endpoint, prompt, signal);
+        if (tokens.length <= room) return prompt;
+        const answer = await this.json<{ content?: unknown }>(loaded.endpoint, '/detokenize', signal, { tokens: tokens.slice(tokens.length - Math.max(1, room)) });
+        if (typeof answer.content !== 'string') throw new RemoteEngineError(loaded.endpoint.url, 'protocol', '/detokenize answered without content');
+        return answer.content;
+    }
+
+    /** Token ids of `text` (a prompt's text part), learned as its exact count. */
+    private async tokenIds(endpoint: RemoteEndpoint, text: string, signal: AbortSignal): Promise<number[]> {
+        if (text === '') return [];
+        const answer = await this.json<{ tokens?: unknown[] }>(endpoint, '/tokenize', signal, { content: text });
+        const tokens = answer.tokens;
+        if (!Array.isArray(tokens) || !tokens.every((t) => typeof t === 'number')) throw new RemoteEngineError(endpoint.url, 'protocol', '/tokenize answered without token ids');
+        this.estimate.learnExact(text, tokens.length);
+        return tokens as number[];
     }
 
     countTokens(text: string): number {
@@ -564,15 +633,33 @@ export class LlamaServerBackend implements ModelBackend {
         }
         const single = new Set<string>();
         // One at a time: a dozen short calls on the engine's HTTP thread.
-        for (const marker of markers) {
-            const answer = await this.json<{ tokens?: Array<{ id?: number; piece?: unknown } | number> }>(endpoint, '/tokenize', signal, { content: marker, parse_special: true, with_pieces: true });
-            const tokens = answer.tokens ?? [];
-            if (tokens.length !== 1) continue;
-            const only = tokens[0];
-            const piece = typeof only === 'object' ? only.piece : undefined;
-            if (piece === undefined || piece === marker) single.add(marker);
-        }
+        for (const marker of markers) if ((await this.singleToken(endpoint, marker, signal)) !== undefined) single.add(marker);
         return detectFimFamily({ tokens: single, generalName: name });
+    }
+
+    /** The id of `marker` when the engine's vocabulary has it as one special token spelled so. */
+    private async singleToken(endpoint: RemoteEndpoint, marker: string, signal: AbortSignal): Promise<number | undefined> {
+        const answer = await this.json<{ tokens?: Array<{ id?: number; piece?: unknown } | number> }>(endpoint, '/tokenize', signal, { content: marker, parse_special: true, with_pieces: true });
+        const tokens = answer.tokens ?? [];
+        if (tokens.length !== 1) return undefined;
+        const only = tokens[0];
+        if (typeof only === 'number') return only;
+        if (only.piece !== undefined && only.piece !== marker) return undefined;
+        return typeof only.id === 'number' ? only.id : undefined;
+    }
+
+    /** The family's stop markers: ids of those that are one token here, the rest as strings. */
+    private async fimStopTokens(endpoint: RemoteEndpoint, family: FimFamily, signal: AbortSignal): Promise<{ ids: ReadonlySet<number>; strings: readonly string[] }> {
+        const template = fimTemplate(family);
+        const ids = new Set<number>();
+        const strings: string[] = [];
+        for (const stop of template.stop) {
+            let id = await this.singleToken(endpoint, stop, signal);
+            for (const alias of template.aliases[stop] ?? []) id ??= await this.singleToken(endpoint, alias, signal);
+            if (id !== undefined) ids.add(id);
+            else strings.push(stop);
+        }
+        return { ids, strings };
     }
 
     /**
@@ -630,7 +717,10 @@ export class LlamaServerBackend implements ModelBackend {
                     }
                     this.counters.errors++;
                     if (e instanceof ListenerFailure) reject(e.cause);
-                    else if (e instanceof RemoteEngineError) {
+                    else if (e instanceof RemoteEngineError && e.status === 400 && /exceed_context_size|exceeds the available context size/.test(e.message)) {
+                        // The prompt, not the engine: as in process.
+                        reject(new ModelRuntimeError(loaded.spec.id, 'promptTooLong', `the prompt does not fit the engine's context of ${loaded.info.contextSize} tokens per slot (${e.message})`, { cause: e }));
+                    } else if (e instanceof RemoteEngineError) {
                         if (e.problem !== 'protocol') loaded.load.markUnreachable(e.message);
                         reject(e);
                     } else if (e instanceof ModelRuntimeError) reject(e);
@@ -657,7 +747,8 @@ export class LlamaServerBackend implements ModelBackend {
             ...(temperature <= 0 ? { top_k: 1 } : {}),
             ...(r.seed === undefined ? {} : { seed: r.seed }),
             ...(r.stop.length > 0 ? { stop: r.stop } : {}),
-            ...(r.ignoreEndOfGeneration ? { ignore_eos: true } : {}),
+            // ignoreEndOfGeneration: end tokens and the stop tokens are never sampled.
+            ...(r.ignoreEndOfGeneration ? { ignore_eos: true, ...(r.stopIds && r.stopIds.size > 0 ? { logit_bias: [...r.stopIds].map((id) => [id, false]) } : {}) } : {}),
             // Prompt counts on every event: an aborted call still knows what it cost.
             timings_per_token: true,
         };
@@ -680,6 +771,7 @@ export class LlamaServerBackend implements ModelBackend {
         let firstTokenAt: number | undefined;
         let final: FinalCounts | undefined;
         let cutHere = false;
+        let stoppedByToken = false;
         // Leaving a stream early (a stop string, a throwing listener) aborts its fetch before the
         // loop returns: the connection is then closed, never handed back half-read for reuse (undici
         // would reuse it and the next call would meet "other side closed").
@@ -708,12 +800,22 @@ export class LlamaServerBackend implements ModelBackend {
                         reused = e.timings.cache_n;
                         evaluated = e.timings.prompt_n;
                     }
-                    const n = Array.isArray(e.tokens) ? e.tokens.length : e.content ? 1 : 0;
+                    let n = Array.isArray(e.tokens) ? e.tokens.length : e.content ? 1 : 0;
+                    const stopAt = r.stopIds && r.stopIds.size > 0 && Array.isArray(e.tokens) ? e.tokens.findIndex((t) => r.stopIds!.has(t)) : -1;
+                    // A stop token ends the call before it: it is neither text nor a generated token.
+                    if (stopAt >= 0) n = stopAt;
                     if (n > 0) {
                         generated += n;
                         firstTokenAt ??= clock.now();
                     }
                     const piece = typeof e.content === 'string' ? e.content : '';
+                    if (stopAt >= 0 && e.stop !== true) {
+                        // Special tokens stream as empty text: what the event carries came before it.
+                        if (piece !== '' && (await this.deliver(text, piece, r.gate, signal))) cutHere = true;
+                        else stoppedByToken = true;
+                        leave.abort(new Error('a stop token was sampled'));
+                        break;
+                    }
                     if (e.stop === true) {
                         final = finalCounts(e);
                         if (!final) throw new RemoteEngineError(loaded.endpoint.url, 'protocol', `${r.path}: the final event has no stop reason or prompt size`);
@@ -733,10 +835,13 @@ export class LlamaServerBackend implements ModelBackend {
                 }
             }
             signal.throwIfAborted();
-            if (!final && !cutHere) throw new RemoteEngineError(loaded.endpoint.url, 'server', `${r.path}: the stream ended before its final event (the engine may have restarted)`);
+            if (!final && !cutHere && !stoppedByToken) throw new RemoteEngineError(loaded.endpoint.url, 'server', `${r.path}: the stream ended before its final event (the engine may have restarted)`);
             let stopReason: StopReason;
             if (cutHere) stopReason = 'stopString';
-            else {
+            else if (stoppedByToken) {
+                stopReason = 'endOfGeneration';
+                text.flush();
+            } else {
                 stopReason = final!.stopReason;
                 // The engine cut a stop string itself (never sent): what was held back is text before it.
                 text.flush();
@@ -744,7 +849,7 @@ export class LlamaServerBackend implements ModelBackend {
             const promptTokens = final ? final.promptTokens : reused + evaluated;
             reused = final ? final.reusedPromptTokens : reused;
             evaluated = promptTokens - reused;
-            if (final) generated = final.generatedTokens;
+            if (final && !cutHere) generated = final.generatedTokens;
             if (prefillOnly) {
                 generated = 0;
                 firstTokenAt = undefined;
