@@ -66,6 +66,8 @@ import { TokenEstimate } from './tokenEstimate';
 const PROBE_TEXT = 'probe';
 /** Share of the estimated room a trimmed prompt may fill (the estimate is not exact). */
 const TRIM_MARGIN = 0.9;
+/** Calls made for one generate request whose prompt the engine finds over its context (each cut to what it counted). */
+const PROMPT_FIT_TRIES = 3;
 /** Embedding calls made for one batch whose texts the engine finds over its context (each cut half the last). */
 const EMBED_FIT_TRIES = 4;
 
@@ -290,54 +292,88 @@ export class OpenAiCompatibleBackend implements ModelBackend {
     // ---------------------------------------------------------------- requests
 
     generate(request: GenerateRequest, signal: AbortSignal): Promise<GenerationResult> {
-        return this.serve(signal, 'generate', (loaded, sig, startedAt) => {
+        return this.serve(signal, 'generate', async (loaded, sig, startedAt) => {
             const room = promptBudget(loaded.info.contextSize, request.maxTokens);
             const callerStops = (request.stop ?? []).filter((s) => s.length > 0);
-            let prompt: string;
-            let guardStops: readonly string[] = callerStops;
-            let learn: StreamJob['learn'];
-            if (request.mode === 'raw') {
-                prompt = this.trimStart(request.prompt ?? '', room);
-                learn = { chars: prompt.length, fixedTokens: 0 };
-            } else {
-                const family = loaded.info.fim;
-                if (family === undefined) {
-                    throw new ModelRuntimeError(
-                        loaded.spec.id,
-                        'unsupported',
-                        `this model cannot fill in the middle here: its FIM template is unknown (an OpenAI-compatible engine does not say; set zeta's fimTemplate for ${loaded.modelId})`,
-                    );
-                }
-                const t = fimTemplate(family);
-                const markers = [t.prefixToken, t.suffixToken, ...(t.middleToken === undefined ? [] : [t.middleToken]), ...t.stop];
-                const clean = (s: string | undefined): string => neutraliseMarkers(s ?? '', markers);
-                const [prefix, suffix, middle] = this.trimFim(clean(request.prefix), clean(request.suffix), clean(request.middle), room);
-                prompt = buildFimPrompt(family, prefix, suffix, middle);
-                const controls = t.middleToken === undefined ? 2 : 3;
-                learn = { chars: prefix.length + suffix.length + middle.length, fixedTokens: controls };
-                guardStops = [...callerStops, ...t.stop];
-            }
+            const fit = this.promptFit(loaded, request);
+            const guardStops = [...callerStops, ...fit.stops];
             const discard = request.maxTokens <= 0;
-            const body: Record<string, unknown> = {
-                model: loaded.modelId,
-                prompt,
-                ...this.sampling(request, discard),
-                ...(callerStops.length > 0 || request.mode === 'fim' ? { stop: guardStops } : {}),
-            };
-            return this.stream(loaded, sig, startedAt, {
-                kind: 'completion',
-                body,
-                guardStops,
-                callerStops: callerStops.length > 0,
-                maxTokens: request.maxTokens,
-                discard,
-                gate: request.gate,
-                onToken: request.onToken,
-                onUsage: request.onUsage,
-                promptEstimate: Math.max(1, this.tokens.count(prompt)),
-                learn,
-            });
+            // Text characters allowed, from the estimate first; refined by what the engine reports.
+            let maxChars = Math.floor((room - fit.fixedTokens) * this.tokens.charsPerToken * TRIM_MARGIN);
+            for (let attempt = 1; ; attempt++) {
+                const { prompt, textChars } = fit.build(Math.max(1, maxChars));
+                try {
+                    return await this.stream(loaded, sig, startedAt, {
+                        kind: 'completion',
+                        body: {
+                            model: loaded.modelId,
+                            prompt,
+                            ...this.sampling(request, discard),
+                            ...(guardStops.length > 0 ? { stop: guardStops } : {}),
+                        },
+                        guardStops,
+                        callerStops: callerStops.length > 0,
+                        maxTokens: request.maxTokens,
+                        discard,
+                        gate: request.gate,
+                        onToken: request.onToken,
+                        onUsage: request.onUsage,
+                        promptEstimate: Math.max(1, this.tokens.count(prompt)),
+                        learn: { chars: textChars, fixedTokens: fit.fixedTokens },
+                    });
+                } catch (e) {
+                    if (!(e instanceof ModelRuntimeError && e.problem === 'promptTooLong') || attempt >= PROMPT_FIT_TRIES || sig.aborted) throw e;
+                    // The engine refused before evaluating anything: cut again, to what it counted when it says.
+                    const counted = reportedPromptTokens(e.message);
+                    if (counted !== undefined && counted > fit.fixedTokens) {
+                        this.tokens.learnRatio(textChars, counted - fit.fixedTokens);
+                        maxChars = Math.floor((textChars * (room - fit.fixedTokens)) / (counted - fit.fixedTokens) * TRIM_MARGIN);
+                    } else maxChars = Math.floor(textChars / 2);
+                }
+            }
         });
+    }
+
+    /**
+     * How a generate request's prompt is written for `/v1/completions` at a given size: raw text cut at
+     * its start, or the FIM template with prefix, suffix and middle cut around the cursor (as the local
+     * backend cuts them); `fixedTokens` are the tokens besides the text (BOS, control tokens).
+     */
+    private promptFit(
+        loaded: Loaded,
+        request: GenerateRequest,
+    ): { build(maxChars: number): { prompt: string; textChars: number }; fixedTokens: number; stops: readonly string[] } {
+        if (request.mode === 'raw') {
+            const text = request.prompt ?? '';
+            return {
+                build: (maxChars) => {
+                    const prompt = text.length > maxChars ? text.slice(text.length - maxChars) : text;
+                    return { prompt, textChars: prompt.length };
+                },
+                fixedTokens: 1,
+                stops: [],
+            };
+        }
+        const family = loaded.info.fim;
+        if (family === undefined) {
+            throw new ModelRuntimeError(
+                loaded.spec.id,
+                'unsupported',
+                `this model cannot fill in the middle here: its FIM template is unknown (an OpenAI-compatible engine does not say; set zeta's fimTemplate for ${loaded.modelId})`,
+            );
+        }
+        const t = fimTemplate(family);
+        const markers = [t.prefixToken, t.suffixToken, ...(t.middleToken === undefined ? [] : [t.middleToken]), ...t.stop];
+        const clean = (s: string | undefined): string => neutraliseMarkers(s ?? '', markers);
+        const [prefix, suffix, middle] = [clean(request.prefix), clean(request.suffix), clean(request.middle)];
+        return {
+            build: (maxChars) => {
+                const [p, s, m] = trimFim(prefix, suffix, middle, maxChars);
+                return { prompt: buildFimPrompt(family, p, s, m), textChars: p.length + s.length + m.length };
+            },
+            fixedTokens: 1 + (t.middleToken === undefined ? 2 : 3),
+            stops: t.stop,
+        };
     }
 
     chat(request: ChatRequest, signal: AbortSignal): Promise<GenerationResult> {
@@ -434,29 +470,6 @@ export class OpenAiCompatibleBackend implements ModelBackend {
             stream: true,
             stream_options: { include_usage: true },
         };
-    }
-
-    /** A raw prompt cut at its start to about `room` tokens (estimated). */
-    private trimStart(text: string, room: number): string {
-        const maxChars = Math.floor(room * this.tokens.charsPerToken * TRIM_MARGIN);
-        return text.length > maxChars ? text.slice(text.length - maxChars) : text;
-    }
-
-    /**
-     * Prefix, suffix and middle cut to about `room` tokens (estimated), as the local backend cuts
-     * them: the text before the cursor (the end of the middle, then of the prefix) and the start of
-     * the suffix are kept; the suffix gets at most a quarter when both do not fit.
-     */
-    private trimFim(prefix: string, suffix: string, middle: string, room: number): [string, string, string] {
-        const maxChars = Math.floor((room - 4) * this.tokens.charsPerToken * TRIM_MARGIN);
-        const before = prefix.length + middle.length;
-        if (before + suffix.length <= maxChars) return [prefix, suffix, middle];
-        let suffixKeep = Math.min(suffix.length, Math.floor(maxChars / 4));
-        const beforeKeep = Math.min(before, Math.max(0, maxChars - suffixKeep));
-        suffixKeep = Math.min(suffix.length, Math.max(0, maxChars - beforeKeep));
-        const middleKeep = Math.min(middle.length, beforeKeep);
-        const prefixKeep = beforeKeep - middleKeep;
-        return [prefix.slice(prefix.length - prefixKeep), suffix.slice(0, suffixKeep), middle.slice(middle.length - middleKeep)];
     }
 
     /**
@@ -771,6 +784,31 @@ class EventQueue {
         this.wake = undefined;
         wake?.();
     }
+}
+
+/**
+ * Prefix, suffix and middle cut to `maxChars` characters in all, as the local backend cuts tokens:
+ * the text before the cursor (the end of the middle, then of the prefix) and the start of the suffix
+ * are kept; the suffix gets at most a quarter when both do not fit.
+ */
+function trimFim(prefix: string, suffix: string, middle: string, maxChars: number): [string, string, string] {
+    const before = prefix.length + middle.length;
+    if (before + suffix.length <= maxChars) return [prefix, suffix, middle];
+    let suffixKeep = Math.min(suffix.length, Math.floor(maxChars / 4));
+    const beforeKeep = Math.min(before, Math.max(0, maxChars - suffixKeep));
+    suffixKeep = Math.min(suffix.length, Math.max(0, maxChars - beforeKeep));
+    const middleKeep = Math.min(middle.length, beforeKeep);
+    const prefixKeep = beforeKeep - middleKeep;
+    return [prefix.slice(prefix.length - prefixKeep), suffix.slice(0, suffixKeep), middle.slice(middle.length - middleKeep)];
+}
+
+/**
+ * The prompt's size in tokens when an engine's "too long" refusal states it: llama-server's
+ * `n_prompt_tokens`, vLLM's "(N in the messages|prompt, ...)"; undefined otherwise.
+ */
+export function reportedPromptTokens(message: string): number | undefined {
+    const m = /"n_prompt_tokens"\s*:\s*(\d+)/.exec(message) ?? /\((\d+) in the (?:messages|prompt)/.exec(message) ?? /request \((\d+) tokens\)/.exec(message);
+    return m ? Number(m[1]) : undefined;
 }
 
 /** See the file comment: how `finish_reason` (and vLLM's `stop_reason`) map to a StopReason. */

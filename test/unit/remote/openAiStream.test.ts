@@ -9,7 +9,7 @@ import type { ModelSpec } from '../../../src/core/backend';
 import { VirtualClock } from '../../../src/core/clock';
 import { ModelRuntimeError, RemoteEngineError } from '../../../src/core/errors';
 import type { Fetch } from '../../../src/backends/remote/http';
-import { OpenAiCompatibleBackend, neutraliseMarkers, openAiFimFamily, stopReasonOf } from '../../../src/backends/remote/openAi';
+import { OpenAiCompatibleBackend, neutraliseMarkers, openAiFimFamily, reportedPromptTokens, stopReasonOf } from '../../../src/backends/remote/openAi';
 import { parseStreamEvent } from '../../../src/backends/remote/openAiStream';
 import { TestGate } from '../../support/backendContract';
 
@@ -128,16 +128,16 @@ describe('OpenAiCompatibleBackend: reading streams (fake fetch)', () => {
     });
 
     it('a usage-only final chunk gives the counts: prompt, cached (reused) and generated tokens', async () => {
-        const engine = fakeEngine(() => [sse([piece('a'), piece('b', 'stop'), usageOnly(40, 2, 32)])]);
+        const engine = fakeEngine(() => [sse([piece('a'), piece('b', 'stop'), usageOnly(41, 2, 32)])]);
         const b = await loaded(engine);
         const usages: unknown[] = [];
         const r = await b.generate({ mode: 'raw', prompt: 'y'.repeat(120), maxTokens: 8, onUsage: (u) => usages.push(u) }, never);
-        assert.equal(r.promptTokens, 40);
+        assert.equal(r.promptTokens, 41);
         assert.equal(r.reusedPromptTokens, 32);
-        assert.equal(r.evaluatedPromptTokens, 8);
+        assert.equal(r.evaluatedPromptTokens, 9);
         assert.equal(r.generatedTokens, 2);
         assert.equal(r.stopReason, 'endOfGeneration', 'finish_reason stop without stop strings');
-        assert.deepEqual(usages, [{ reusedPromptTokens: 32, evaluatedPromptTokens: 8, generatedTokens: 2, completed: true }]);
+        assert.deepEqual(usages, [{ reusedPromptTokens: 32, evaluatedPromptTokens: 9, generatedTokens: 2, completed: true }]);
         const sent = engine.sent.find((s) => s.path === '/v1/completions');
         assert.deepEqual(sent?.body?.stream_options, { include_usage: true });
         assert.equal(sent?.body?.stream, true);
@@ -145,7 +145,7 @@ describe('OpenAiCompatibleBackend: reading streams (fake fetch)', () => {
         assert.equal(sent?.body?.temperature, 0);
         assert.equal('ignore_eos' in (sent?.body ?? {}), false, 'ignore_eos only when asked');
         assert.equal('stop' in (sent?.body ?? {}), false, 'no stop without stop strings');
-        // 120 characters were 40 tokens: countTokens learned 3 characters a token.
+        // 120 characters were 40 tokens besides the BOS: countTokens learned 3 characters a token.
         assert.equal(b.countTokens('z'.repeat(300)), 100);
         assert.equal(b.stats().promptTokensReused, 32);
         await b.unload();
@@ -265,6 +265,46 @@ describe('OpenAiCompatibleBackend: reading streams (fake fetch)', () => {
         assert.equal(pieces.length, 30);
         assert.equal(r.text, pieces.join(''));
         await b.unload();
+    });
+
+    it('a prompt over the context is cut again to what the engine counted, keeping its end (raw) or the cursor side (FIM)', async () => {
+        // An engine whose tokenizer takes 2 characters a token (plus a BOS) and whose context is 100 tokens.
+        const prompts: string[] = [];
+        const inner = fakeEngine(() => [sse([piece('z', 'length'), usageOnly(60, 1)])]);
+        const fetchImpl: Fetch = async (input, init) => {
+            if (new URL(String(input)).pathname === '/v1/completions') {
+                const prompt = String((JSON.parse(String(init?.body)) as { prompt: string }).prompt);
+                prompts.push(prompt);
+                const n = Math.ceil(prompt.length / 2) + 1;
+                if (n > 100) {
+                    return new Response(JSON.stringify({ error: { code: 400, message: `request (${n} tokens) exceeds the available context size (100 tokens)`, n_prompt_tokens: n } }), { status: 400 });
+                }
+            }
+            return inner.fetch(input, init);
+        };
+        const b = new OpenAiCompatibleBackend({ clock: new VirtualClock(), fetch: fetchImpl });
+        await b.load(spec({ contextSize: 100 }), never);
+        const text = Array.from({ length: 100 }, (_, i) => `w${i % 10} `).join('') + 'END';
+        const r = await b.generate({ mode: 'raw', prompt: text, maxTokens: 4 }, never);
+        assert.equal(r.text, 'z');
+        assert.equal(prompts.length, 2, 'refused once, then cut to fit');
+        assert.ok(text.endsWith(prompts[1]) && prompts[1].length < prompts[0].length, 'the end of the prompt is kept');
+        assert.ok(Math.ceil(prompts[1].length / 2) + 1 <= 96, 'it fits with 4 to generate');
+        prompts.length = 0;
+        await b.generate({ mode: 'fim', prefix: text, suffix: 'SUFFIX' + text, maxTokens: 4 }, never);
+        const last = prompts.at(-1) ?? '';
+        assert.ok(last.includes('END<|fim_suffix|>SUFFIX'), 'the end of the prefix and the start of the suffix are kept');
+        assert.ok(Math.ceil(last.length / 2) + 1 <= 100);
+        await b.unload();
+    });
+
+    it('reads the prompt size an engine states when it refuses a prompt as too long', () => {
+        assert.equal(reportedPromptTokens('HTTP 400: {"error":{"message":"x","n_prompt_tokens":2365,"n_ctx":1024}}'), 2365);
+        assert.equal(
+            reportedPromptTokens("This model's maximum context length is 4096 tokens. However, you requested 5000 tokens (4990 in the messages, 10 in the completion)."),
+            4990,
+        );
+        assert.equal(reportedPromptTokens('prompt too long'), undefined);
     });
 
     it('an engine without chat (404) refuses it as unsupported, and stays reachable', async () => {
