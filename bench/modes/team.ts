@@ -33,7 +33,7 @@ import { VirtualClock, type Clock } from '../../src/core/clock';
 import { EvalTurns } from '../../src/core/evalTurns';
 import { createRouter, defaultRoutingSettings } from '../../src/core/router';
 import type { RoutingSettings, TextStore } from '../../src/core/tasks';
-import type { RemoteBackendOptions } from '../../src/backends/remote/options';
+import { LlamaServerBackend } from '../../src/backends/remote/llamaServer';
 import { hashString } from '../lib/rng';
 import { completionHandling } from '../policies';
 import { startServer, type BenchServer } from '../real/llamaServer';
@@ -369,20 +369,9 @@ export async function runTeamSim(args: TeamArgs, command: string): Promise<TeamR
     );
 }
 
-/** The remote backend `src/backends/remote/llamaServer.ts` exports (loaded at run time: it may not be built yet). */
-type LlamaServerBackendClass = new (options: RemoteBackendOptions) => ModelBackend;
-
-function llamaServerBackend(): LlamaServerBackendClass {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const mod = require('../../src/backends/remote/llamaServer') as { LlamaServerBackend?: LlamaServerBackendClass };
-    if (!mod.LlamaServerBackend) throw new Error('src/backends/remote/llamaServer.ts exports no LlamaServerBackend');
-    return mod.LlamaServerBackend;
-}
-
 export async function runTeamReal(args: TeamArgs, command: string): Promise<TeamReport> {
     const started = performance.now();
     const log = console.log;
-    const RemoteBackend = llamaServerBackend();
     const setup = await realSetup(1);
     const profile = loadProfile(shippedProfile('local-generated'));
     const trace = loadTraceFile(args.trace ?? shippedTrace('real-typing-indexing'), args.seed);
@@ -417,7 +406,7 @@ export async function runTeamReal(args: TeamArgs, command: string): Promise<Team
             specs,
             clock: setup.clock,
             env: wallEnv(setup.clock),
-            createBackend: (spec) => (spec.remote ? new FullLength(new RemoteBackend({ clock: setup.clock })) : setup.createBackend(spec)),
+            createBackend: (spec) => (spec.remote ? new FullLength(new LlamaServerBackend({ clock: setup.clock })) : setup.createBackend(spec)),
             tokensPerWord,
             countTokens: (text) => Math.round(countWords(text) * tokensPerWord),
             startLoad: (schedule) => {
