@@ -12,17 +12,25 @@
  *   "codellama", "starcoder2", "codestral"), else none: `info.fim` is undefined and FIM requests
  *   are refused ('unsupported'), so the router never sends completions here. Marker strings inside
  *   the user's text are broken with a zero-width space, so code cannot inject a control token.
+ *   A family marker the engine does not treat as end of generation (llama.cpp: Qwen's
+ *   `<|fim_prefix|>`, `<|im_start|>`) streams as empty text and generation goes on, where the local
+ *   backend stops at its token id: the OpenAI API has no stop-by-token-id (vLLM's `stop_token_ids`
+ *   would need ids this API does not show).
  * - Stop strings are sent to the engine (it stops at once, and its `usage` stays exact) and guarded
- *   here too (StopText, llamaServerText.ts: an engine that ignores `stop` never gets a stop string into the result or a
- *   piece). `finish_reason: "stop"` means either end of generation or a stop string; vLLM says which
- *   (`stop_reason`), llama-server's /v1 and Ollama do not: then a call that had stop strings reports
- *   'stopString', one without reports 'endOfGeneration' (nothing in the router reads the reason).
+ *   here too (StopText, llamaServerText.ts: an engine that ignores `stop` never gets a stop string
+ *   into the result or a piece). `finish_reason: "stop"` means either end of generation or a stop
+ *   string; vLLM says which (`stop_reason`), llama-server's /v1 and Ollama do not: then a call that
+ *   had stop strings reports 'stopString', one without 'endOfGeneration' (the router does not read it).
  * - `ignore_eos` is sent only when `ignoreEndOfGeneration` is asked (llama-server and vLLM accept it;
  *   an engine that rejects unknown fields then answers 400, a 'protocol' error).
  * - Temperature 0 is greedy on these engines; `seed` is sent when given.
  * - Prompt sizes: `countTokens` is an estimate (TokenEstimate: characters per token learned from the
- *   `usage.prompt_tokens` of finished calls). Prefix reuse is what the engine reports in
+ *   `usage.prompt_tokens` of finished calls). A prompt over the context is cut as the local backend
+ *   cuts it (raw at its start, FIM around the cursor), by that estimate, and again to the size the
+ *   engine states when it still refuses. Prefix reuse is what the engine reports in
  *   `usage.prompt_tokens_details.cached_tokens` (0 when it does not say).
+ * - A closed gate holds delivery only: the stream is read on into a queue meanwhile (the engine
+ *   generates on regardless, and an unread stream would reach its idle timeout).
  * - `maxTokens` 0 (a prefill only): these engines generate at least one token; it is sent as 1 and
  *   the token is dropped.
  * - Embeddings are returned as the engine sends them (llama-server and vLLM L2-normalise them; the
