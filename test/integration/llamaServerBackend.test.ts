@@ -268,6 +268,23 @@ describe('LlamaServerBackend (real llama-servers)', function () {
             }
         });
 
+        it('sends the API key on every call; without it the engine refuses with "unauthorized"', async () => {
+            const server = await startLlamaServer({ model: models.coder, slots: 1, contextSize: 512, apiKey: 'team-secret' });
+            try {
+                const withKey = await load('coder', { id: 'coder-key', remote: { api: 'llama-server', url: server.url, apiKey: 'team-secret' } }, server.url);
+                const r = await withKey.generate({ mode: 'fim', prefix: 'let a = ', suffix: ';\n', maxTokens: 2, cacheKey: 'k', ignoreEndOfGeneration: true }, never);
+                assert.equal(r.generatedTokens, 2);
+                await waitFor(() => (withKey.remoteLoad().at !== undefined ? true : undefined), 'a poll with the key');
+                assert.equal(withKey.remoteLoad().reachable, true, withKey.remoteLoad().error);
+                await assert.rejects(
+                    remoteBackend().load(remoteSpec('coder', server.url, { remote: { api: 'llama-server', url: server.url, apiKey: 'wrong' } }), never),
+                    (e: unknown) => e instanceof RemoteEngineError && e.problem === 'unauthorized',
+                );
+            } finally {
+                await server.stop();
+            }
+        });
+
         describe('with other clients on the engine (the full coder: generation long enough to watch)', () => {
             let full: LlamaServer;
             before(async function () {
