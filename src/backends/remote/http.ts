@@ -76,7 +76,7 @@ export async function statusError(base: string, res: Response): Promise<RemoteEn
  * A signal that aborts with the caller's reason, or with a RemoteEngineError 'timeout' after `ms`
  * unless `clear()` is called first. `restart()` starts the time again (streams: the time since the last event).
  */
-export function timeoutSignal(base: string, signal: AbortSignal, ms: number, what: string): { signal: AbortSignal; restart(): void; clear(): void } {
+export function timeoutSignal(base: string, signal: AbortSignal, ms: number, what: string): { signal: AbortSignal; restart(ms?: number, what?: string): void; clear(): void } {
     const ctl = new AbortController();
     const onAbort = (): void => ctl.abort(signal.reason);
     if (signal.aborted) ctl.abort(signal.reason);
@@ -84,18 +84,27 @@ export function timeoutSignal(base: string, signal: AbortSignal, ms: number, wha
     let timer: NodeJS.Timeout | undefined;
     const arm = (): void => {
         clearTimeout(timer);
-        timer = setTimeout(() => ctl.abort(new RemoteEngineError(base, 'timeout', `no answer within ${Math.round(ms / 1000)} s ${what}: the engine may be overloaded or hung`)), ms);
+        timer = setTimeout(() => ctl.abort(new RemoteEngineError(base, 'timeout', `no answer within ${formatMs(ms)} ${what}: the engine may be overloaded or hung`)), ms);
         timer.unref?.();
     };
     arm();
     return {
         signal: ctl.signal,
-        restart: arm,
+        restart: (next?: number, nextWhat?: string) => {
+            if (next !== undefined) ms = next;
+            if (nextWhat !== undefined) what = nextWhat;
+            arm();
+        },
         clear: () => {
             clearTimeout(timer);
             signal.removeEventListener('abort', onAbort);
         },
     };
+}
+
+/** "750 ms" under a second, "30 s" above. */
+function formatMs(ms: number): string {
+    return ms < 1000 ? `${Math.round(ms)} ms` : `${Math.round(ms / 1000)} s`;
 }
 
 /** Sends one call and returns its 2xx response (headers read); the body is the caller's to read. */
@@ -179,7 +188,8 @@ export async function* streamSse(call: StreamCall): AsyncGenerator<unknown, void
     try {
         const res = await send(call, t.signal);
         if (!res.body) throw new RemoteEngineError(call.base, 'protocol', `${new URL(call.url).pathname} answered without a body`);
-        t.restart();
+        const idle = `between two events of ${new URL(call.url).pathname}`;
+        t.restart(call.idleTimeoutMs, idle);
         reader = res.body.getReader();
         const decoder = new TextDecoder();
         let buffered = '';
@@ -192,7 +202,7 @@ export async function* streamSse(call: StreamCall): AsyncGenerator<unknown, void
                 throw failure(call, t.signal, e);
             }
             if (chunk.done) break;
-            t.restart();
+            t.restart(call.idleTimeoutMs);
             buffered += decoder.decode(chunk.value, { stream: true });
             let nl: number;
             while ((nl = buffered.indexOf('\n')) >= 0) {
