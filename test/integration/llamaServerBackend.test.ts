@@ -18,7 +18,7 @@ import { createLlamaProvider, type LlamaProvider } from '../../src/backends/llam
 import { LlamaServerBackend } from '../../src/backends/remote/llamaServer';
 import type { SlotReport } from '../../src/backends/remote/llamaServerSlots';
 import { ensureModels, type SyntheticModels } from '../../scripts/generatedModels';
-import { backendContract } from '../support/backendContract';
+import { TestGate, backendContract } from '../support/backendContract';
 import { codeLines } from '../support/code';
 import { startLlamaServer, type LlamaServer } from '../support/llamaServer';
 
@@ -227,6 +227,24 @@ describe('LlamaServerBackend (real llama-servers)', function () {
             assert.ok(decoded < 900, `the engine decoded ${decoded} of 900 tokens: it stopped when the client left`);
             const next = await coder.generate({ mode: 'raw', prompt: 'x = ', maxTokens: 2 }, never);
             assert.ok(next.promptTokens > 0);
+        });
+
+        it('a gate held longer than the stream’s idle limit holds delivery only: no timeout, every token comes', async () => {
+            const b = new LlamaServerBackend({ clock: new SystemClock(), pollIntervalMs: 50, streamIdleTimeoutMs: 200 });
+            loaded.push(b);
+            await b.load(remoteSpec('coder', url('coder')), never);
+            const gate = new TestGate();
+            gate.close();
+            const pieces: string[] = [];
+            const running = b.generate({ mode: 'raw', prompt: 'for (let i = 0; ', maxTokens: 12, ignoreEndOfGeneration: true, gate, onToken: (t) => pieces.push(t) }, never);
+            await waitFor(() => (gate.waits > 0 ? true : undefined), 'the first piece waits at the gate');
+            // Five idle limits with the gate closed (a wait, not a measurement).
+            await new Promise((r) => setTimeout(r, 1_000));
+            assert.deepEqual(pieces, [], 'nothing delivered while closed');
+            gate.open();
+            const r = await running;
+            assert.equal(r.generatedTokens, 12);
+            assert.equal(pieces.join(''), r.text);
         });
 
         it('countTokens is exact for a text the engine counted, and close for others', async () => {

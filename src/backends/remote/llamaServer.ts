@@ -13,9 +13,9 @@
  *   with `signal.reason` at once and closes its connection (llama-server then stops generating for
  *   it); `unload` rejects the calls in flight with ModelRuntimeError 'notLoaded', as later calls.
  * - `onToken` gets the text in order, never a piece of a stop string, never after the call settled.
- *   A closed gate holds delivery by not reading the stream: the engine may go on generating into the
- *   connection's buffers (its slot stays busy) until they fill or the generation ends; tokens are
- *   delivered from where they stopped when the gate opens.
+ *   A closed gate holds delivery only: the stream is read into a queue meanwhile (a gate held past
+ *   the stream's idle limit must not look like an engine gone silent), and the engine generates on;
+ *   the queued pieces are delivered, in order, when the gate opens.
  * - A RemoteEngineError (refused, timeout, server, unauthorized, protocol) propagates as it is, and
  *   marks the engine unreachable in `remoteLoad()` unless it is 'protocol'.
  * - Temperature 0 (the default) is greedy: `temperature: 0` with `top_k: 1`.
@@ -49,7 +49,7 @@ import { ModelRuntimeError, RemoteEngineError, errorCode, errorMessage } from '.
 import { HEADERS_TIMEOUT_MS, STREAM_IDLE_TIMEOUT_MS, joinUrl, requestJson, requestText, streamSse } from './http';
 import { ACTIVE_POLL_MS, ACTIVE_WINDOW_MS, EngineLoad, IDLE_POLL_MS, LoadPoller } from './llamaServerLoad';
 import { ANY_SLOT, SlotAffinity, type SlotReport } from './llamaServerSlots';
-import { StopText } from './llamaServerText';
+import { EventQueue, StopText } from './llamaServerText';
 import type { RemoteBackendOptions } from './options';
 import { TokenEstimate } from './tokenEstimate';
 
@@ -788,10 +788,23 @@ export class LlamaServerBackend implements ModelBackend {
                     idleTimeoutMs: this.streamIdleTimeoutMs,
                     fetch: this.options.fetch,
                 });
-            const events = await firstEventAgain(open, signal);
-            for await (const raw of events) {
-                // After the final event the stream is read to its end, so its connection can be reused.
-                if (final) continue;
+            // The stream is read as it arrives, whatever the gate says: a gate held longer than the
+            // idle limit must not look like a silent engine. The pump goes on after the final event
+            // to the stream's end (the connection is then reused); leaving early aborts it.
+            const queue = new EventQueue();
+            void (async () => {
+                try {
+                    const events = await firstEventAgain(open, signal);
+                    for await (const raw of events) queue.push(raw);
+                    queue.end();
+                } catch (e) {
+                    queue.fail(e);
+                }
+            })();
+            for (;;) {
+                const next = await queue.next();
+                if (next.done) break;
+                const raw = next.value;
                 try {
                     if (raw === null || typeof raw !== 'object') throw new RemoteEngineError(loaded.endpoint.url, 'protocol', `${r.path} streamed an event that is not an object`);
                     const e = raw as StreamEvent;
@@ -821,7 +834,7 @@ export class LlamaServerBackend implements ModelBackend {
                         if (!final) throw new RemoteEngineError(loaded.endpoint.url, 'protocol', `${r.path}: the final event has no stop reason or prompt size`);
                         // Its content (if any) is the last text.
                         if (piece !== '' && (await this.deliver(text, piece, r.gate, signal))) cutHere = true;
-                        continue;
+                        break;
                     }
                     if (piece !== '' && (await this.deliver(text, piece, r.gate, signal))) {
                         // A stop string completed here (the engine did not see it): leaving stops the engine.

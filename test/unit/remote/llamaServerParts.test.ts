@@ -8,7 +8,7 @@ import { RemoteEngineError } from '../../../src/core/errors';
 import { finalCounts, modelName, remoteEmbeddingSpace, staleConnection } from '../../../src/backends/remote/llamaServer';
 import { EngineLoad, LoadPoller, type PollRequests } from '../../../src/backends/remote/llamaServerLoad';
 import { ANY_SLOT, SlotAffinity, type SlotReport } from '../../../src/backends/remote/llamaServerSlots';
-import { StopText } from '../../../src/backends/remote/llamaServerText';
+import { EventQueue, StopText } from '../../../src/backends/remote/llamaServerText';
 
 describe('StopText', () => {
     function run(stops: string[], pieces: string[]): { text: string; emitted: string[]; stopped: boolean } {
@@ -51,6 +51,30 @@ describe('StopText', () => {
     it('cuts at the earliest of several stop strings', () => {
         const r = run(['zz', 'b'], ['aazzb']);
         assert.equal(r.text, 'aa');
+    });
+});
+
+describe('EventQueue', () => {
+    it('gives the events in order to a consumer that comes late, then the end', async () => {
+        const q = new EventQueue<number>();
+        q.push(1);
+        q.push(2);
+        q.end();
+        assert.deepEqual(await q.next(), { done: false, value: 1 });
+        assert.deepEqual(await q.next(), { done: false, value: 2 });
+        assert.deepEqual(await q.next(), { done: true, value: undefined });
+    });
+
+    it('wakes a waiting consumer, and fails after the events that came before the failure', async () => {
+        const q = new EventQueue<string>();
+        const first = q.next();
+        q.push('a');
+        assert.deepEqual(await first, { done: false, value: 'a' });
+        const boom = new Error('cut');
+        q.push('b');
+        q.fail(boom);
+        assert.deepEqual(await q.next(), { done: false, value: 'b' });
+        await assert.rejects(q.next(), (e: unknown) => e === boom);
     });
 });
 
