@@ -893,8 +893,8 @@ export class LlamaServerBackend implements ModelBackend {
     }
 
     /**
-     * Passes a piece through the stop strings to `onToken`, after the gate opens (the stream is not
-     * read meanwhile). True when a stop string completed.
+     * Passes a piece through the stop strings to `onToken`, after the gate opens (the stream's pump
+     * goes on reading into its queue meanwhile). True when a stop string completed.
      */
     private async deliver(text: StopText, piece: string, gate: TokenGate | undefined, signal: AbortSignal): Promise<boolean> {
         const wait = gate?.wait(signal);
