@@ -3,63 +3,19 @@
  * speed ratios matter). One CPU thread per context, as everywhere in tests and benchmarks here.
  */
 import { strict as assert } from 'node:assert';
-import type { CallUsage, GenerateRequest, GenerationResult, ModelBackend, ModelSpec, Role, TokenGate } from '../../src/core/backend';
+import type { CallUsage, GenerateRequest, GenerationResult, ModelBackend, ModelSpec, Role } from '../../src/core/backend';
 import { SystemClock } from '../../src/core/clock';
 import { EvalTurns } from '../../src/core/evalTurns';
 import type { WaitTag } from '../../src/core/scheduling';
 import { ModelRuntimeError, abortError } from '../../src/core/errors';
 import { createLlamaCppBackendFactory, loadTokenizer, validateGguf } from '../../src/backends';
 import { createLlamaProvider, type LlamaProvider, type LlamaRuntime } from '../../src/backends/llamaProvider';
+import { TestGate, until } from '../support/backendContract';
 import { codeLines } from '../support/code';
 import { ensureModels, type SyntheticModels } from '../../scripts/generatedModels';
 
-/** A gate the test opens and closes; counts the times a generation had to wait on it. */
-class TestGate implements TokenGate {
-    private opened: Promise<void> | undefined;
-    private open_: (() => void) | undefined;
-    waits = 0;
-
-    close(): void {
-        if (this.opened) return;
-        this.opened = new Promise((resolve) => (this.open_ = resolve));
-    }
-
-    open(): void {
-        const open = this.open_;
-        this.opened = undefined;
-        this.open_ = undefined;
-        open?.();
-    }
-
-    wait(signal: AbortSignal): Promise<void> | undefined {
-        const opened = this.opened;
-        if (!opened) return undefined;
-        this.waits++;
-        return new Promise((resolve, reject) => {
-            const onAbort = (): void => reject(signal.reason);
-            signal.addEventListener('abort', onAbort, { once: true });
-            void opened.then(() => {
-                signal.removeEventListener('abort', onAbort);
-                resolve();
-            });
-        });
-    }
-}
-
 function delay(ms: number): Promise<void> {
     return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/**
- * Polls `condition` (every 5 ms) until it holds. `capMs` only catches a hang: it is far above what the
- * slowest machine needs, and no test asserts how long the wait took.
- */
-async function until(condition: () => boolean, capMs = 60_000): Promise<void> {
-    const end = performance.now() + capMs;
-    while (!condition()) {
-        if (performance.now() > end) throw new Error(`condition not met within ${capMs} ms (a hang)`);
-        await delay(5);
-    }
 }
 
 /**
