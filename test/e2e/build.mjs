@@ -10,7 +10,7 @@ export const API_OUT = join(ROOT, 'out/test/e2e/api');
 
 export async function buildApiSuite() {
     await build({
-        entryPoints: [join(ROOT, 'test/e2e/api/index.ts'), join(ROOT, 'test/e2e/api/zeta.test.ts'), join(ROOT, 'test/e2e/api/limits.test.ts')],
+        entryPoints: [join(ROOT, 'test/e2e/api/index.ts'), join(ROOT, 'test/e2e/api/zeta.test.ts'), join(ROOT, 'test/e2e/api/limits.test.ts'), join(ROOT, 'test/e2e/api/remoteModels.test.ts')],
         outdir: API_OUT,
         bundle: true,
         platform: 'node',

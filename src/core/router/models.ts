@@ -105,6 +105,12 @@ export class ModelSet {
             if (budgetChanged && m.residency === 'failed') out.inspect.push(m);
         }
         for (const m of this.list) if (!wanted.has(m.id) && !m.retired) out.retire.push(m);
+        // The list follows the specs' order, so a model added by a reconfiguration can come first for
+        // its role (a remote model the user configured while Zeta ran). Models no longer wanted keep
+        // their relative order after the wanted ones until they are removed. The caller recomputes
+        // each kind's preferred model afterwards.
+        const order = new Map(specs.map((s, i) => [s.id, i]));
+        this.list.sort((x, y) => (order.get(x.id) ?? Number.MAX_SAFE_INTEGER) - (order.get(y.id) ?? Number.MAX_SAFE_INTEGER));
         return out;
     }
 

@@ -36,6 +36,7 @@ export function run(): Promise<void> {
     const mocha = new Mocha({ ui: 'bdd', timeout: 60_000, color: false, reporter: LineReporter as unknown as Mocha.ReporterConstructor });
     mocha.addFile(path.join(__dirname, 'zeta.test.js'));
     mocha.addFile(path.join(__dirname, 'limits.test.js'));
+    mocha.addFile(path.join(__dirname, 'remoteModels.test.js'));
     return new Promise((resolve, reject) => {
         const runner = mocha.run((failures) => {
             const stats = runner.stats ?? { passes: 0, failures, pending: 0 };

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import type { ModelSpec } from '../../../src/core/backend';
-import { chat, makeFixture, makeSettings, spec, submit, type Fixture } from './helpers';
+import { chat, completion, makeFixture, makeSettings, spec, submit, type Fixture } from './helpers';
 
 const GB = 1e9;
 
@@ -37,6 +37,22 @@ describe('router: memory budget changes', () => {
         }
         assert.equal(f.created.length, backends, 'no backend was replaced');
         assert.equal(loads(f), loaded, 'no model was loaded again');
+        await f.router.dispose();
+    });
+
+    it('a model added by a reconfiguration ahead of another of its role becomes that role\'s preferred model', async () => {
+        const f = makeFixture({ settings: { policy: 'static' } });
+        await f.clock.advance(5_000);
+        await f.router.reconfigure([spec('coder', { id: 'team' }), spec('coder'), spec('reasoner'), spec('embedder')], f.settings);
+        await f.clock.advance(5_000);
+        assert.deepEqual(
+            f.router.snapshot().models.map((m) => m.id),
+            ['team', 'coder', 'reasoner', 'embedder'],
+        );
+        const served = submit(f, completion('file:///a.ts', 'const a = '));
+        await f.clock.advance(5_000);
+        const outcome = await served.promise;
+        assert.equal(outcome.ok && outcome.value.modelId, 'team');
         await f.router.dispose();
     });
 
