@@ -27,7 +27,8 @@
  *
  * Units: ms, tokens.
  */
-import { join } from 'node:path';
+import { relative } from 'node:path';
+import { ensureModels } from '../../scripts/generatedModels';
 import type { ModelBackend, ModelSpec } from '../../src/core/backend';
 import { VirtualClock, type Clock } from '../../src/core/clock';
 import { EvalTurns } from '../../src/core/evalTurns';
@@ -376,7 +377,9 @@ export async function runTeamReal(args: TeamArgs, command: string): Promise<Team
     const profile = loadProfile(shippedProfile('local-generated'));
     const trace = loadTraceFile(args.trace ?? shippedTrace('real-typing-indexing'), args.seed);
     const segments = segmentsOf(trace, args.quick, args.rounds);
-    const localPath = args.local === 'tiny' ? join(setup.models.dir, '..', 'tiny', 'coder.gguf') : setup.models.coder;
+    const localPath = args.local === 'tiny' ? (await ensureModels('tiny')).coder : setup.models.coder;
+    // Paths in the report relative to the working directory (the repository's root under npm run).
+    const shown = (file: string): string => relative(process.cwd(), file);
     let server: BenchServer | undefined;
     const stopServer = (): void => void server?.stop();
     // Ctrl-C: stop the server, then exit as interrupted (the finally below runs on every other path).
@@ -391,7 +394,7 @@ export async function runTeamReal(args: TeamArgs, command: string): Promise<Team
         const t0 = performance.now();
         server = await startServer({ model: setup.models.coder, slots: SERVER_SLOTS, contextSize: SERVER_CONTEXT });
         const url = server.url;
-        log(`real team: llama-server ${url} (${setup.models.coder}, 1 thread, ${SERVER_SLOTS} slots) ready in ${((performance.now() - t0) / 1000).toFixed(1)} s; local: ${localPath} in process`);
+        log(`real team: llama-server ${url} (${shown(setup.models.coder)}, 1 thread, ${SERVER_SLOTS} slots) ready in ${((performance.now() - t0) / 1000).toFixed(1)} s; local: ${shown(localPath)} in process`);
         const specs = specsFor(url, url, { ...setup.specs[0], path: localPath });
         const localSpec = specs[1];
         // Tokens per synthetic word, from the local model's tokenizer (both are the generated vocabulary).
@@ -423,9 +426,9 @@ export async function runTeamReal(args: TeamArgs, command: string): Promise<Team
             command,
             profile,
             res,
-            { trace: trace.name, server: { binary: 'llama-server (npm run engine)', model: setup.models.coder, slots: SERVER_SLOTS, contextSize: SERVER_CONTEXT, threads: 1 }, local: localPath, bursts: DEFAULT_BURSTS, tokensPerWord, machineLoadBeforeRounds: loads, cores: machineLoad().cores },
+            { trace: trace.name, server: { binary: 'llama-server (npm run engine)', model: shown(setup.models.coder), slots: SERVER_SLOTS, contextSize: SERVER_CONTEXT, threads: 1 }, local: shown(localPath), bursts: DEFAULT_BURSTS, tokensPerWord, machineLoadBeforeRounds: loads, cores: machineLoad().cores },
             [
-                `Real: llama-server (built by npm run engine) on 127.0.0.1 serving ${setup.models.coder} with 1 thread and ${SERVER_SLOTS} slots; Zeta reaches it through LlamaServerBackend. Local: ${localPath} through node-llama-cpp in this process, 1 thread. Both coder role; the server is listed first (static's model).`,
+                `Real: llama-server (built by npm run engine) on 127.0.0.1 serving ${shown(setup.models.coder)} with 1 thread and ${SERVER_SLOTS} slots; Zeta reaches it through LlamaServerBackend. Local: ${shown(localPath)} through node-llama-cpp in this process, 1 thread. Both coder role; the server is listed first (static's model).`,
                 `Teammates: streamed /completion requests to the same server, bursts of ${DEFAULT_BURSTS.slots + DEFAULT_BURSTS.queue} every ~${DEFAULT_BURSTS.burstEveryMs} ms (prompts ${DEFAULT_BURSTS.promptTokens.join('-')} tokens, answers ${DEFAULT_BURSTS.nPredict.join('-')}), at most ${DEFAULT_BURSTS.slots + DEFAULT_BURSTS.queue} outstanding, during the saturated replays only; the same seeded schedule for both policies of a round. After every replay the load is cancelled and the next waits until /slots shows no slot processing.`,
                 `Machine noise: 1-minute load average before each round ${loads.join(', ')} on ${machineLoad().cores} cores shared with other work; ratios are taken within rounds, whose four replays run within about a minute.`,
             ],

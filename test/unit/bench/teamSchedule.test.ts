@@ -1,4 +1,6 @@
 import * as assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { parseArgs } from '../../../bench/cli';
 import { DEFAULT_BURSTS, JITTER, admit, burstSchedule, type BurstOptions } from '../../../bench/workload/teamSchedule';
 import { roundSchedule, teamOrder } from '../../../bench/modes/team';
 
@@ -72,5 +74,22 @@ describe('bench team: the teammates\' burst schedule', () => {
         assert.deepEqual(even, ['saturated/zeta', 'saturated/static', 'idle/zeta', 'idle/static']);
         assert.deepEqual(teamOrder(1), [...even].reverse());
         assert.deepEqual(teamOrder(2), even);
+    });
+});
+
+describe('bench team: the command line', () => {
+    it('--scenario team with --rounds and --local, for sim and real only', () => {
+        const a = parseArgs(['--mode', 'real', '--scenario', 'team', '--rounds', '3', '--local', 'tiny']);
+        assert.equal(a.scenario, 'team');
+        assert.equal(a.rounds, 3);
+        assert.equal(a.local, 'tiny');
+        assert.equal(a.out, join('bench-out', 'real-team'));
+        assert.equal(parseArgs(['--mode', 'sim', '--scenario', 'team']).scenario, 'team');
+        assert.throws(() => parseArgs(['--mode', 'sim', '--scenario', 'solo']), /--scenario takes "team"/);
+        assert.throws(() => parseArgs(['--mode', 'profile', '--scenario', 'team']), /sim or real/);
+        assert.throws(() => parseArgs(['--mode', 'real', '--rounds', '3']), /for --scenario team/);
+        assert.throws(() => parseArgs(['--mode', 'real', '--scenario', 'team', '--rounds', '0']), /--rounds/);
+        assert.throws(() => parseArgs(['--mode', 'real', '--scenario', 'team', '--local', 'big']), /--local/);
+        assert.equal(parseArgs(['--mode', 'sim']).scenario, undefined);
     });
 });
