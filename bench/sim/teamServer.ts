@@ -16,10 +16,10 @@
  *   over all clients, Zeta's own calls and the RTT, as the real backend reads them from `/slots`
  *   and `/metrics`: a snapshot at most `pollIntervalMs` old (taken when asked and older than that).
  *
- * Simplification: Zeta's prefix cache on the engine is kept per document by `SimBackend` whatever
- * the teammates ran in between; on llama-server a teammate's request on the same slot overwrites
- * it. The simulated static policy is then faster under load than the real one (its keystrokes
- * reuse their prefix after waiting in the queue).
+ * - A document's cached prompt lives in one engine slot and is lost when another request uses
+ *   that slot (`SimRemoteBackend`), as llama-server's slot cache is overwritten. A call takes its
+ *   document's slot when it is free, else another free one; with none free it waits for the next
+ *   slot freed (llama-server's `id_slot` would wait for the document's own).
  *
  * Units: ms (virtual), tokens.
  */
@@ -64,8 +64,14 @@ export interface SimEngineOptions {
     readonly url: string;
 }
 
+/** A slot held: which one, and how to free it (once; a second call frees nothing). */
+export interface SlotLease {
+    readonly slot: number;
+    release(): void;
+}
+
 interface Waiter {
-    readonly resolve: (release: () => void) => void;
+    readonly resolve: (lease: SlotLease) => void;
     readonly reject: (e: unknown) => void;
     readonly signal: AbortSignal | undefined;
     readonly onAbort: () => void;
@@ -78,7 +84,10 @@ export function serverDevice(name: string): DeviceProfile {
 
 export class SimEngine {
     readonly device: SimDevice;
-    private busy = 0;
+    /** Free slots' indices; a freed slot goes to the back, the next request takes the front. */
+    private readonly free: number[];
+    /** Per slot: how many requests it has served (a request overwrites the slot's cached prompt). */
+    private readonly uses: number[];
     private readonly queue: Waiter[] = [];
     /** Tokens still to generate per busy slot of a teammate's request (Zeta's own calls are not counted). */
     private readonly remaining = new Set<{ left: number }>();
@@ -93,10 +102,17 @@ export class SimEngine {
         readonly options: SimEngineOptions,
     ) {
         this.device = new SimDevice(clock, serverDevice(`team server (${options.modelId})`), { [options.modelId]: options.model });
+        this.free = Array.from({ length: options.slots }, (_, i) => i);
+        this.uses = new Array<number>(options.slots).fill(0);
     }
 
     get slotsBusy(): number {
-        return this.busy;
+        return this.options.slots - this.free.length;
+    }
+
+    /** Requests slot `slot` has served so far: a cache on it survives only while this has not moved. */
+    usesOf(slot: number): number {
+        return this.uses[slot];
     }
 
     get deferred(): number {
@@ -104,14 +120,18 @@ export class SimEngine {
     }
 
     /**
-     * Takes a slot, first come first served; the returned function frees it (once). Rejects with
-     * `signal.reason` when aborted while waiting (the engine drops a closed connection's request).
+     * Takes a slot, first come first served (the request counts as a use of the slot): `preferred`
+     * when it is free (the slot holding the caller's document, as llama-server's `id_slot`), else
+     * the one free longest; with none free, the request waits in the queue for the next slot freed.
+     * Rejects with `signal.reason` when aborted while waiting (the engine drops a closed
+     * connection's request).
      */
-    acquire(signal?: AbortSignal): Promise<() => void> {
+    acquire(signal?: AbortSignal, preferred?: number): Promise<SlotLease> {
         if (signal?.aborted) return Promise.reject(signal.reason);
-        if (this.busy < this.options.slots && this.queue.length === 0) {
-            this.busy++;
-            return Promise.resolve(this.releaser());
+        if (this.queue.length === 0 && this.free.length > 0) {
+            const at = preferred === undefined ? -1 : this.free.indexOf(preferred);
+            const slot = at >= 0 ? this.free.splice(at, 1)[0] : (this.free.shift() as number);
+            return Promise.resolve(this.lease(slot));
         }
         return new Promise((resolve, reject) => {
             const w: Waiter = {
@@ -130,16 +150,20 @@ export class SimEngine {
         });
     }
 
-    private releaser(): () => void {
+    private lease(slot: number): SlotLease {
+        this.uses[slot]++;
         let done = false;
-        return () => {
-            if (done) return;
-            done = true;
-            const next = this.queue.shift();
-            if (next) {
-                next.signal?.removeEventListener('abort', next.onAbort);
-                next.resolve(this.releaser());
-            } else this.busy--;
+        return {
+            slot,
+            release: () => {
+                if (done) return;
+                done = true;
+                const next = this.queue.shift();
+                if (next) {
+                    next.signal?.removeEventListener('abort', next.onAbort);
+                    next.resolve(this.lease(slot));
+                } else this.free.push(slot);
+            },
         };
     }
 
@@ -162,7 +186,7 @@ export class SimEngine {
                 at: now,
                 reachable: true,
                 slots: this.options.slots,
-                slotsBusy: this.busy,
+                slotsBusy: this.slotsBusy,
                 deferred: this.queue.length,
                 ownInFlight: this.ownInFlight,
                 busyRemainingTokens: left,
@@ -223,10 +247,10 @@ export class SimLoadGenerator {
     private async one(r: LoadRequest): Promise<void> {
         const signal = this.ac.signal;
         const id = this.engine.options.modelId;
-        let release: (() => void) | undefined;
+        let lease: SlotLease | undefined;
         const tracked = this.engine.track(r.nPredict);
         try {
-            release = await this.engine.acquire(signal);
+            lease = await this.engine.acquire(signal);
             await this.engine.device.run(id, 'prefill', this.engine.prefillMs(r.promptTokens), signal).done;
             for (let i = 0; i < r.nPredict; i++) {
                 await this.engine.device.run(id, 'decode', this.engine.decodeMs(), signal).done;
@@ -238,7 +262,7 @@ export class SimLoadGenerator {
             else this.counts.failed++;
         } finally {
             tracked.done();
-            release?.();
+            lease?.release();
         }
     }
 
@@ -254,8 +278,17 @@ export class SimLoadGenerator {
     }
 }
 
-/** Zeta's backend for the simulated engine: RTT each way, an engine slot per call, `SimBackend` otherwise. */
+/**
+ * Zeta's backend for the simulated engine: RTT each way, an engine slot per call, `SimBackend`
+ * otherwise. A document's cached prompt lives in the engine slot its last call ran on, and only
+ * until another request (a teammate's, or ours for another document) uses that slot: a call that
+ * gets another slot, or its own after someone else, reads its prompt again, as on llama-server.
+ * (Modelled by giving `SimBackend` a new cache key for the document, which holds nothing.)
+ */
 export class SimRemoteBackend extends SimBackend {
+    /** Per document: the engine slot holding its prompt, that slot's use count then, and its key's generation. */
+    private readonly held = new Map<string, { slot: number; uses: number; generation: number }>();
+
     constructor(
         private readonly vclock: Clock,
         private readonly engine: SimEngine,
@@ -265,31 +298,48 @@ export class SimRemoteBackend extends SimBackend {
     }
 
     override generate(request: GenerateRequest, signal: AbortSignal): Promise<GenerationResult> {
-        return this.remoteCall(signal, () => super.generate(request, signal));
+        return this.remoteCall(request.cacheKey, signal, (cacheKey) => super.generate({ ...request, cacheKey }, signal));
     }
 
     override chat(request: ChatRequest, signal: AbortSignal): Promise<GenerationResult> {
-        return this.remoteCall(signal, () => super.chat(request, signal));
+        return this.remoteCall(request.cacheKey, signal, (cacheKey) => super.chat({ ...request, cacheKey }, signal));
+    }
+
+    /** What the engine holds for the document now: nothing once its slot served another request. */
+    override cachedTokens(cacheKey: string): number {
+        const h = this.held.get(cacheKey);
+        if (!h || this.engine.usesOf(h.slot) !== h.uses) return 0;
+        return super.cachedTokens(keyOf(cacheKey, h.generation));
     }
 
     remoteLoad(): RemoteLoad {
         return this.engine.load();
     }
 
-    private async remoteCall(signal: AbortSignal, call: () => Promise<GenerationResult>): Promise<GenerationResult> {
+    private async remoteCall(cacheKey: string | undefined, signal: AbortSignal, call: (cacheKey: string | undefined) => Promise<GenerationResult>): Promise<GenerationResult> {
         const half = this.engine.options.rttMs / 2;
         this.engine.ownInFlight++;
-        let release: (() => void) | undefined;
+        let lease: SlotLease | undefined;
         try {
             await sleep(this.vclock, half, signal);
-            release = await this.engine.acquire(signal);
-            const result = await call();
-            release();
-            release = undefined;
+            lease = await this.engine.acquire(signal, cacheKey === undefined ? undefined : this.held.get(cacheKey)?.slot);
+            let key = cacheKey;
+            if (cacheKey !== undefined) {
+                const h = this.held.get(cacheKey);
+                // This call is the slot's newest use (acquire counted it): the cache survives when
+                // the document's previous call was the use just before it, on the same slot.
+                const kept = h !== undefined && h.slot === lease.slot && h.uses + 1 === this.engine.usesOf(lease.slot);
+                const generation = kept ? h.generation : (h?.generation ?? 0) + 1;
+                this.held.set(cacheKey, { slot: lease.slot, uses: this.engine.usesOf(lease.slot), generation });
+                key = keyOf(cacheKey, generation);
+            }
+            const result = await call(key);
+            lease.release();
+            lease = undefined;
             await sleep(this.vclock, half, signal);
             return result;
         } finally {
-            release?.();
+            lease?.release();
             this.engine.ownInFlight--;
         }
     }
@@ -297,4 +347,9 @@ export class SimRemoteBackend extends SimBackend {
     protected override makeInfo(spec: ModelSpec): ModelInfo {
         return { ...super.makeInfo(spec), name: `simulated team server ${spec.id}`, remote: { api: 'llama-server', url: this.engine.options.url } };
     }
+}
+
+/** The `SimBackend` cache key of a document's prompt in its `generation`-th engine slot. */
+function keyOf(cacheKey: string, generation: number): string {
+    return `${cacheKey}#slot-generation-${generation}`;
 }

@@ -30,37 +30,45 @@ describe('bench team: the simulated team server', () => {
         const engine = new SimEngine(clock, engineOptions);
         const a = await engine.acquire();
         const b = await engine.acquire();
+        assert.deepEqual([a.slot, b.slot], [0, 1]);
         assert.equal(engine.slotsBusy, 2);
         const order: string[] = [];
-        const c = engine.acquire().then((release) => {
+        const c = engine.acquire().then((lease) => {
             order.push('c');
-            return release;
+            return lease;
         });
         const ac = new AbortController();
         const d = engine.acquire(ac.signal).then(
             () => order.push('d'),
             (e: unknown) => order.push(`d aborted: ${(e as Error).message}`),
         );
-        const e = engine.acquire().then((release) => {
+        const e = engine.acquire().then((lease) => {
             order.push('e');
-            return release;
+            return lease;
         });
         assert.equal(engine.deferred, 3);
         ac.abort(new Error('closed'));
         await d;
         assert.equal(engine.deferred, 2);
-        a();
-        a(); // a second call frees nothing more
-        await c;
+        a.release();
+        a.release(); // a second call frees nothing more
+        // c gets a's slot, its second use.
+        assert.equal((await c).slot, 0);
+        assert.equal(engine.usesOf(0), 2);
         assert.deepEqual(order, ['d aborted: closed', 'c']);
         assert.equal(engine.slotsBusy, 2);
         assert.equal(engine.deferred, 1);
-        b();
-        (await e)();
-        (await c)();
+        b.release();
+        assert.equal((await e).slot, 1);
+        (await e).release();
+        (await c).release();
         assert.deepEqual(order, ['d aborted: closed', 'c', 'e']);
         assert.equal(engine.slotsBusy, 0);
         assert.equal(engine.deferred, 0);
+        // Free slots: 0 then 1 (freed in that order); a caller that prefers 1 gets it, another gets 0.
+        const preferring = await engine.acquire(undefined, 1);
+        const other = await engine.acquire(undefined, 1);
+        assert.deepEqual([preferring.slot, other.slot], [1, 0]);
     });
 
     it('a burst of teammates fills both slots plus a queue, which the load report shows, no fresher than the poll interval', async () => {
@@ -159,5 +167,29 @@ describe('bench team: the simulated team server', () => {
         assert.ok(at - t0 > idleEnd, `${at - t0} vs idle ${idleEnd}`);
         assert.ok(at >= firstLoadDone);
         await gen.stop();
+    });
+
+    it('a document\'s cached prompt lasts while no other request used its slot: a teammate\'s request in between costs a full read', async () => {
+        const clock = new VirtualClock(0);
+        const engine = new SimEngine(clock, { ...engineOptions, slots: 1 });
+        const b = new SimRemoteBackend(clock, engine, backendOptions);
+        await load(clock, b);
+        const call = async (suffixWords: number): Promise<number> => {
+            const p = b.generate({ mode: 'fim', prefix: words(300), suffix: words(suffixWords), middle: '', maxTokens: 4, cacheKey: 'a.ts' }, new AbortController().signal);
+            await clock.runUntilIdle();
+            return (await p).reusedPromptTokens;
+        };
+        assert.equal(await call(50), 0);
+        // The same document next on the same slot: its prefix is reused.
+        assert.ok((await call(51)) >= 300);
+        assert.ok(b.cachedTokens('a.ts') >= 300);
+        // A teammate's request on the one slot overwrites it.
+        const gen = new SimLoadGenerator(clock, engine, [{ t: 0, burst: 0, promptTokens: 100, nPredict: 4 }], { slots: 1, queue: 0 });
+        gen.start();
+        await clock.runUntilIdle();
+        assert.equal((await gen.stop()).completed, 1);
+        assert.equal(b.cachedTokens('a.ts'), 0);
+        assert.equal(await call(52), 0);
+        assert.ok((await call(53)) >= 300);
     });
 });
