@@ -68,10 +68,11 @@ export interface TeamArgs {
 }
 
 /**
- * Rounds and segment length (ms). A real round is four replays of a 6-9 s segment (1.3 s of it
- * lead), each plus ~2 s of warm-up, drain and waiting for the server to go idle: ~40 s; 10 rounds
- * and the server's start fit in ~8 minutes on this 2-core machine. RUN_BUDGET_MS drops rounds when
- * the machine is slower (the report says how many ran).
+ * Rounds and segment length (ms). A real round is four replays of a 4-8 s segment (plus its 1.3 s
+ * lead and PRE_ROLL_MS), each plus warm-up, drain and waiting for the server to go idle: 28-51 s
+ * measured. The shipped trace (60 s) gives 9 segments, so a full run is 9 rounds: 371-385 s measured
+ * with the machine's load average at 2-10 on 2 cores, the calibration and the server's start
+ * included. RUN_BUDGET_MS drops rounds when the machine is slower (the report says how many ran).
  */
 const PLAN = { full: { rounds: 10, segmentMs: 6000 }, quick: { rounds: 2, segmentMs: 4000 } } as const;
 const RUN_BUDGET_MS = 540_000;
