@@ -206,7 +206,7 @@ async function runOne(world: TeamWorld, segment: Segment, phase: TeamPhase, poli
             warmUp: 'completion',
             onStart: () => {
                 usage.start();
-                // The teammates' first burst arrives with the segment's start: the server is full before the first keystroke.
+                // The teammates' first burst arrives now, PRE_ROLL_MS before the segment's first line: the server is full when typing starts.
                 if (phase === 'saturated' && world.startLoad) load = world.startLoad(schedule);
             },
         });
