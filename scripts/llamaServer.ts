@@ -1,5 +1,5 @@
 /**
- * Real llama-server processes for tests and the benchmark: the binary `npm run engine` builds from
+ * Real llama-server processes for tests, the benchmark and the demo: the binary `npm run engine` builds from
  * the llama.cpp source node-llama-cpp ships (built here on first use when missing: minutes), started
  * on a free loopback port with a generated model, and stopped.
  *
@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
-const REPO_ROOT = path.resolve(__dirname, '..', '..');
+const REPO_ROOT = path.resolve(__dirname, '..');
 
 /** How long a stopping server gets before SIGKILL (ms). */
 const STOP_GRACE_MS = 5_000;
@@ -54,6 +54,8 @@ export function freePort(): Promise<number> {
 export interface LlamaServerOptions {
     /** The GGUF file to serve. */
     readonly model: string;
+    /** The llama-server binary (default: `llamaServerBinary()`, found from this file's place in the repository). */
+    readonly binary?: string;
     /** Parallel slots (`--parallel`); default 2. */
     readonly slots?: number;
     /** Context size over all slots (`-c`); default 2048. */
@@ -85,7 +87,7 @@ process.once('exit', () => {
 
 /** Starts llama-server with one CPU thread on a loopback port and waits until `/health` says ok. */
 export async function startLlamaServer(options: LlamaServerOptions): Promise<LlamaServer> {
-    const binary = await llamaServerBinary();
+    const binary = options.binary ?? (await llamaServerBinary());
     const port = options.port ?? (await freePort());
     const args = [
         '-m', options.model,

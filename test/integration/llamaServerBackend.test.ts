@@ -20,7 +20,7 @@ import type { SlotReport } from '../../src/backends/remote/llamaServerSlots';
 import { ensureModels, type SyntheticModels } from '../../scripts/generatedModels';
 import { TestGate, backendContract } from '../support/backendContract';
 import { codeLines } from '../support/code';
-import { startLlamaServer, type LlamaServer } from '../support/llamaServer';
+import { startLlamaServer, type LlamaServer } from '../../scripts/llamaServer';
 
 const never = new AbortController().signal;
 const ROLES: readonly Role[] = ['coder', 'reasoner', 'embedder'];

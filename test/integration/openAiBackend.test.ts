@@ -18,7 +18,7 @@ import { OpenAiCompatibleBackend } from '../../src/backends/remote/openAi';
 import type { RemoteBackendOptions } from '../../src/backends/remote/options';
 import { ensureModels, type SyntheticModels } from '../../scripts/generatedModels';
 import { backendContract, until } from '../support/backendContract';
-import { startLlamaServer, type LlamaServer } from '../support/llamaServer';
+import { startLlamaServer, type LlamaServer } from '../../scripts/llamaServer';
 
 const never = new AbortController().signal;
 /** Slots of each test server (`--parallel`); the specs say the same. */

@@ -20,7 +20,7 @@ import { parseSettings, toModelSpecs } from '../../src/core/userSettings';
 import { createLlamaProvider, type LlamaProvider } from '../../src/backends/llamaProvider';
 import { probeMachineMemory } from '../../src/backends/machineInfo';
 import { ensureModels, type SyntheticModels } from '../../scripts/generatedModels';
-import { startLlamaServer, type LlamaServer } from '../support/llamaServer';
+import { startLlamaServer, type LlamaServer } from '../../scripts/llamaServer';
 
 /** Handles that would mean network use: a server, a datagram socket, a TCP (not pipe) connection. */
 function networkHandles(): string[] {

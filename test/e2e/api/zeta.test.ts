@@ -10,8 +10,8 @@ import * as assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { EXTENSION_ID, readFeedback, until } from './support';
 
-const EXTENSION_ID = 'zeta-dev.zeta';
 const COMMANDS = ['zeta.explainSelection', 'zeta.editSelection', 'zeta.planRefactor', 'zeta.showLoad'];
 
 interface ChatCommandResult {
@@ -20,50 +20,14 @@ interface ChatCommandResult {
     readonly reason: string;
 }
 
-interface FeedbackCounts {
-    readonly shown: number;
-    readonly accepted: number;
-    readonly dismissed: number;
-}
-
 function workspaceFile(rel: string): vscode.Uri {
     const folder = vscode.workspace.workspaceFolders?.[0];
     assert.ok(folder, 'the workbench opened without a workspace folder');
     return vscode.Uri.joinPath(folder.uri, rel);
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
 /** Cap on one wait: far above what the slowest machine needs, so only a hang reaches it. */
 const HANG_CAP_MS = 60_000;
-
-/** Asks `probe` every `everyMs` until it returns a value; `capMs` only catches a hang. */
-async function until<T>(what: string, capMs: number, probe: () => Promise<T | undefined> | T | undefined, everyMs = 200): Promise<T> {
-    const deadline = Date.now() + capMs;
-    for (;;) {
-        const v = await probe();
-        if (v !== undefined) return v;
-        if (Date.now() > deadline) throw new Error(`no ${what} within ${capMs} ms (a hang)`);
-        await sleep(everyMs);
-    }
-}
-
-/** Zeta's feedback file (written by the router, debounced) under its global storage. */
-function feedbackFile(): string | undefined {
-    const userData = process.env.ZETA_E2E_USER_DATA;
-    return userData ? path.join(userData, 'User', 'globalStorage', EXTENSION_ID, 'feedback.json') : undefined;
-}
-
-function readFeedback(modelId: string, kind: string): FeedbackCounts | undefined {
-    const file = feedbackFile();
-    if (!file || !existsSync(file)) return undefined;
-    try {
-        const data = JSON.parse(readFileSync(file, 'utf8')) as { models?: Record<string, Record<string, FeedbackCounts>> };
-        return data.models?.[modelId]?.[kind];
-    } catch {
-        return undefined; // being replaced (written to a temp name and renamed): read again
-    }
-}
 
 describe('Zeta in the extension host', function () {
     // A hang cap: each wait inside has its own.
@@ -94,7 +58,7 @@ describe('Zeta in the extension host', function () {
         assert.match(pkg.version, /^\d+\.\d+\.\d+/);
     });
 
-    it("the inline completion provider inserts the coder model's text, and acceptance is recorded as feedback", async () => {
+    it("the inline completion provider inserts a model's text, and acceptance is recorded as that model's feedback", async () => {
         const doc = await vscode.workspace.openTextDocument(workspaceFile('src/typing.py'));
         const editor = await vscode.window.showTextDocument(doc);
         await editor.edit((e) => e.insert(new vscode.Position(doc.lineCount, 0), '\ndef triple(n):\n    return '));
@@ -121,12 +85,17 @@ describe('Zeta in the extension host', function () {
         const added = inserted.slice(before.length);
         assert.ok(added.trim().length > 0, `nothing visible was inserted: ${JSON.stringify(added)}`);
 
-        // Written by the router's debounced save.
-        const counts = await until('acceptance in feedback.json', HANG_CAP_MS, () => {
-            const c = readFeedback('coder', 'completion');
-            return c && c.accepted >= 1 ? c : undefined;
+        // Written by the router's debounced save, under the model that made the suggestion: the coder
+        // unless the router spilled this completion to a faster capable model (on a busy machine, the
+        // tiny generated models' measured speeds decide).
+        const [modelId, counts] = await until('acceptance in feedback.json', HANG_CAP_MS, () => {
+            const models = readFeedback() ?? {};
+            return Object.entries(models)
+                .map(([id, kinds]) => [id, kinds.completion] as const)
+                .find(([, c]) => c !== undefined && c.accepted >= 1);
         }, 250);
-        assert.ok(counts.shown >= 1, `shown ${counts.shown}`);
+        console.log(`      the accepted suggestion was ${modelId}'s`);
+        assert.ok(counts !== undefined && counts.shown >= 1, `shown ${counts?.shown}`);
         await vscode.commands.executeCommand('workbench.action.files.revert');
     });
 

@@ -28,7 +28,7 @@
  */
 import * as http from 'node:http';
 import type { Socket } from 'node:net';
-import { startLlamaServer, freePort, type LlamaServer, type LlamaServerOptions } from '../../support/llamaServer';
+import { startLlamaServer, freePort, type LlamaServer, type LlamaServerOptions } from '../../../scripts/llamaServer';
 
 export type ProxyFault =
     | { readonly kind: 'refuse' }
