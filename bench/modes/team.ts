@@ -14,7 +14,7 @@
  * then the reverse), with the same seeded load schedule for both policies of the round. Ratios are
  * taken within a round and summarised over rounds (bench/report/team.ts `teamSummary`).
  *
- * Real: `startServer` (bench/real/llamaServer.ts: 1 thread, loopback, `--metrics`) with the
+ * Real: `startLlamaServer` (scripts/llamaServer.ts: 1 thread, loopback, `--metrics`) with the
  * generated full coder and 2 slots; Zeta reaches it through `LlamaServerBackend`; the local model is
  * the llama.cpp backend (in process, 1 thread) on the local file (`--local`, default the full coder:
  * the same model slower on this machine's in-process runtime, as a laptop beside a team box; the tiny
@@ -29,6 +29,7 @@
  */
 import { relative } from 'node:path';
 import { ensureModels } from '../../scripts/generatedModels';
+import { startLlamaServer, type LlamaServer } from '../../scripts/llamaServer';
 import type { ModelBackend, ModelSpec } from '../../src/core/backend';
 import { VirtualClock, type Clock } from '../../src/core/clock';
 import { EvalTurns } from '../../src/core/evalTurns';
@@ -37,7 +38,6 @@ import type { RoutingSettings, TextStore } from '../../src/core/tasks';
 import { LlamaServerBackend } from '../../src/backends/remote/llamaServer';
 import { hashString } from '../lib/rng';
 import { completionHandling } from '../policies';
-import { startServer, type BenchServer } from '../real/llamaServer';
 import { FullLength, machineLoad, realSetup } from '../real/setup';
 import { roundRun, segmentTrace, type Segment } from '../real/rounds';
 import { replay, virtualEnv, wallEnv, type ReplayEnv } from '../replay/harness';
@@ -381,7 +381,7 @@ export async function runTeamReal(args: TeamArgs, command: string): Promise<Team
     const localPath = args.local === 'tiny' ? (await ensureModels('tiny')).coder : setup.models.coder;
     // Paths in the report relative to the working directory (the repository's root under npm run).
     const shown = (file: string): string => relative(process.cwd(), file);
-    let server: BenchServer | undefined;
+    let server: LlamaServer | undefined;
     const stopServer = (): void => void server?.stop();
     // Ctrl-C: stop the server, then exit as interrupted (the finally below runs on every other path).
     const onSignal = (): void => {
@@ -393,7 +393,7 @@ export async function runTeamReal(args: TeamArgs, command: string): Promise<Team
     process.once('exit', stopServer);
     try {
         const t0 = performance.now();
-        server = await startServer({ model: setup.models.coder, slots: SERVER_SLOTS, contextSize: SERVER_CONTEXT });
+        server = await startLlamaServer({ model: setup.models.coder, slots: SERVER_SLOTS, contextSize: SERVER_CONTEXT });
         const url = server.url;
         log(`real team: llama-server ${url} (${shown(setup.models.coder)}, 1 thread, ${SERVER_SLOTS} slots) ready in ${((performance.now() - t0) / 1000).toFixed(1)} s; local: ${shown(localPath)} in process`);
         const specs = specsFor(url, url, { ...setup.specs[0], path: localPath });
