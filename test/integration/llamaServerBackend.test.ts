@@ -142,6 +142,18 @@ describe('LlamaServerBackend (real llama-servers)', function () {
             await assert.rejects(none.generate({ mode: 'fim', prefix: 'a', suffix: 'b', maxTokens: 2 }, never), (e: unknown) => e instanceof ModelRuntimeError && e.problem === 'unsupported');
         });
 
+        it('a server started without --embeddings: embedding is "unsupported" (the model cannot), not an engine failure', async () => {
+            const coder = await load('coder');
+            await assert.rejects(
+                coder.embed(['hello'], never),
+                (e: unknown) => e instanceof ModelRuntimeError && e.problem === 'unsupported' && /--embeddings/.test(e.message),
+            );
+            // The engine itself is fine: completions go on.
+            const r = await coder.generate({ mode: 'fim', prefix: 'let a = ', suffix: ';\n', maxTokens: 2, ignoreEndOfGeneration: true }, never);
+            assert.equal(r.generatedTokens, 2);
+            assert.equal(coder.remoteLoad().reachable, true);
+        });
+
         it('embeds as the in-process backend does (same model file, same vectors: no extra normalisation)', async () => {
             const remote = await load('embedder');
             const local = createLocal(localSpec('embedder'));

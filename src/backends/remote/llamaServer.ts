@@ -438,6 +438,10 @@ export class LlamaServerBackend implements ModelBackend {
             } catch (e) {
                 // "input (N tokens) is too large to process. increase the physical batch size (current batch size: B)":
                 // the engine's batch, not its context, bounds an embedding. Learn it, cut, and ask again once.
+                // 501: a server started without --embeddings (a generation model's server): this
+                // model cannot embed, which is not the engine failing (its completions go on).
+                if (e instanceof RemoteEngineError && e.status === 501)
+                    throw new ModelRuntimeError(loaded.spec.id, 'unsupported', `the engine at ${loaded.endpoint.url} does not serve embeddings (start llama-server with --embeddings for an embedding model)`, { cause: e });
                 const batch = e instanceof RemoteEngineError && e.status === 500 ? /too large to process[^]*?batch size:\s*(\d+)/.exec(e.message) : null;
                 if (!batch) throw e;
                 this.embedTokenLimit = Math.max(8, Number(batch[1]) - EMBED_SPECIAL_TOKENS);

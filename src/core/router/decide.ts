@@ -13,7 +13,7 @@ import type { RouterConfig } from './config';
 import { Candidate, DecisionRecordImpl } from './decision';
 import { QUALITY_WEIGHT } from './defaults';
 import { predict, type EstimateInputs } from './estimator';
-import type { Job, ModelEntry } from './state';
+import { capabilityOf, type Job, type ModelEntry } from './state';
 import type { ModelSet } from './models';
 import { choose } from './policies';
 import { COLD_PROMPT_REUSE, COLD_START_MIN_GAIN_MS, COLD_START_MIN_QUALITY, COLD_START_RATIO } from './tuning';
@@ -191,6 +191,8 @@ function hardExclusion(m: ModelEntry, job: Job): string | undefined {
     if (m.residency === 'failed') return m.error !== undefined ? `failed: ${m.error}` : 'failed to load';
     if (m.info === undefined) return 'not inspected yet';
     if (m.abandoned >= m.slots) return 'stopped responding: every slot holds a call that never returned';
+    const cannot = m.unsupported.get(capabilityOf(job.kind));
+    if (cannot !== undefined) return `cannot: ${cannot}`;
     switch (job.kind) {
         case 'completion':
             return m.canInfill ? undefined : 'no fill-in-the-middle template';

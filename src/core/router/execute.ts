@@ -23,7 +23,7 @@ import type { PauseController } from './pauses';
 import type { Residency } from './residency';
 import { jobTag, runningWait } from './snapshot';
 import type { SpeedBook } from './speeds';
-import { REMOTE_CHECK_MS, REMOTE_MIN_SILENCE_MS, REMOTE_TRICKLE_FACTOR, STALL_FACTOR, STALL_MIN_MS } from './tuning';
+import { REMOTE_CHECK_MS, REMOTE_LOAD_FRESH_MS, REMOTE_MIN_SILENCE_MS, REMOTE_TRICKLE_FACTOR, STALL_FACTOR, STALL_MIN_MS } from './tuning';
 
 /**
  * The remote watchdog gave up on a call to a remote engine (see REMOTE_MIN_SILENCE_MS): no first
@@ -258,7 +258,10 @@ export class Executor {
             const p = progress(job);
             // Progress, or a wait the router knows of (paused at its gate, its turn on the shared
             // thread, a sequence of its model): not a stall; the silence is counted from now.
-            if (p !== seen || runningWait(job, m, this.deps.turns()) !== undefined) {
+            // On a remote engine, a call with no token yet while the engine's fresh report shows it
+            // full (other clients' work running or queued) is waiting in the engine's queue, as an
+            // editor's request would: the remote rule (its objective) judges it, not this one.
+            if (p !== seen || runningWait(job, m, this.deps.turns()) !== undefined || queuedInEngine(job, m, now)) {
                 seen = p;
                 quietSince = now;
                 arm();
@@ -377,6 +380,17 @@ function remoteStall(job: Job, m: ModelEntry, now: number, started: number, limi
         `its ${job.kind} call on the remote engine trickles: ${got} token(s) in ${Math.round(streamMs)} ms after its first, where its measured speed predicts ~${Math.round(predicted)}`,
         `${m.id} too slow (a trickle: ${got} token(s) in ${Math.round(streamMs)} ms): cooling down`,
     );
+}
+
+/**
+ * Whether `job`'s call is waiting in `m`'s remote engine's own queue: no token yet, and a report no
+ * older than REMOTE_LOAD_FRESH_MS from a reachable engine shows no slot free for it. A stale report
+ * (an engine that stopped answering its polls) is no excuse: the local rule applies again.
+ */
+function queuedInEngine(job: Job, m: ModelEntry, now: number): boolean {
+    if (!m.remote || job.tokensSeen > 0) return false;
+    const rl = m.backend.remoteLoad?.();
+    return rl !== undefined && rl.reachable && rl.at !== undefined && now - rl.at <= REMOTE_LOAD_FRESH_MS && engineFull(m);
 }
 
 /** Whether `m`'s engine, at its latest load report, has no slot free for one more call of ours. */

@@ -150,6 +150,7 @@ export class ModelSet {
         m.loadWanted = true;
         // A fresh backend starts without the old one's faults (a new API key after "unauthorized").
         m.needsSetup = undefined;
+        m.unsupported.clear();
         m.coolingDownUntil = 0;
         m.remoteLoad = undefined;
         return replaced;

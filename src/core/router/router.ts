@@ -24,7 +24,7 @@
  */
 import type { ModelInfo, ModelSpec } from '../backend';
 import type { Clock } from '../clock';
-import { DeadlineError, RemoteEngineError, StalledError, SupersededError, abortError, errorMessage } from '../errors';
+import { DeadlineError, ModelRuntimeError, RemoteEngineError, StalledError, SupersededError, abortError, errorMessage } from '../errors';
 import type {
     ActivitySignal,
     CompletionTask,
@@ -50,7 +50,7 @@ import { Executor, RemoteStalledError } from './execute';
 import { markRemoteFault, remoteReason } from './remote';
 import { FeedbackModel } from './feedback';
 import { Forecaster } from './forecast';
-import { Job, type ModelEntry } from './state';
+import { Job, capabilityOf, type ModelEntry } from './state';
 import { ModelSet } from './models';
 import { PauseController } from './pauses';
 import { DebouncedSave } from './persist';
@@ -440,6 +440,11 @@ export class RouterImpl implements ZetaRouter {
             markRemoteFault(m, error, this.clock.now(), cooldownMs);
             this.logger?.warn(`model ${m.id} failed ${job.kind} task ${job.id}: ${m.error}; ${m.needsSetup !== undefined ? 'not used until its settings change' : `cooling down ${cooldownMs} ms`}`);
             this.rerouteQueue(m, error);
+        } else if (error instanceof ModelRuntimeError && error.problem === 'unsupported') {
+            // The model cannot do this kind of work (its backend said so): leave it out for that
+            // capability only; its other work goes on.
+            m.unsupported.set(capabilityOf(job.kind), errorMessage(error));
+            this.logger?.warn(`model ${m.id} cannot serve ${job.kind} task ${job.id}: ${errorMessage(error)}; it is left out for such tasks until its settings change`);
         } else {
             const cooldownMs = this.coolDown(m, 'cooling down after an error', errorMessage(error));
             this.logger?.warn(`model ${m.id} failed ${job.kind} task ${job.id}: ${m.error}; cooling down ${cooldownMs} ms`);

@@ -339,6 +339,13 @@ export class ModelEntry {
      */
     needsSetup: string | undefined;
     /**
+     * What the backend said this model cannot do, by capability (a ModelRuntimeError 'unsupported':
+     * a llama-server started without --embeddings, an engine without a chat endpoint): a hard
+     * exclusion for tasks of that capability only, never a cooldown of the whole model; cleared when
+     * reconfigure gives the model a fresh backend.
+     */
+    readonly unsupported = new Map<Capability, string>();
+    /**
      * The remote engine's load as read at the latest decision (`readRemoteLoad`), undefined for a
      * local model. Read once per decision per model so the estimator (a hot path) never calls the
      * backend; copies, so it never changes after it was read.
@@ -437,3 +444,10 @@ export class ModelEntry {
     }
 }
 
+
+/** What a task needs of a model: fill-in-the-middle, chat, or embeddings. */
+export type Capability = 'infill' | 'chat' | 'embed';
+
+export function capabilityOf(kind: TaskKind): Capability {
+    return kind === 'completion' ? 'infill' : kind === 'embed' || kind === 'embedQuery' ? 'embed' : 'chat';
+}

@@ -11,7 +11,7 @@
 import assert from 'node:assert/strict';
 import type { ModelBackend, ModelSpec, RemoteEndpoint } from '../../../src/core/backend';
 import { VirtualClock } from '../../../src/core/clock';
-import { RemoteEngineError, type RemoteProblem } from '../../../src/core/errors';
+import { ModelRuntimeError, RemoteEngineError, type RemoteProblem } from '../../../src/core/errors';
 import type { DecisionRecord, RouterLogger, Task } from '../../../src/core/tasks';
 import { FakeBackend, FakeRemoteBackend, type FakeProfile } from '../../../src/backends/fakeBackend';
 import { createRouter, type ZetaRouter } from '../../../src/core/router';
@@ -226,6 +226,31 @@ describe('router across local and remote engines', () => {
             });
         }
 
+        it('a model that cannot do a kind of work (the engine serves no embeddings) is left out for that kind only: no cooldown, its completions go on', async () => {
+            const f = makeRemoteFixture();
+            await f.clock.advance(5_000);
+            const b = f.remote('team-coder');
+            let embedCalls = 0;
+            b.embed = async () => {
+                embedCalls++;
+                throw new ModelRuntimeError('team-coder', 'unsupported', 'the engine does not serve embeddings (start llama-server with --embeddings)');
+            };
+            const q = track(f, f.router.submit({ kind: 'embedQuery', texts: ['find me'], space: 'space-team-coder' }));
+            await f.clock.runUntilIdle(120_000);
+            assert.ok(q.outcome && !q.outcome.ok, 'no other model of that space: the query fails');
+            assert.match(String(q.outcome.error), /does not serve embeddings/);
+            const s = snap(f, 'team-coder');
+            assert.equal(s.coolingDownUntil, undefined, 'not cooled down');
+            assert.equal((await serve(f, completion('a.ts', words(40), 8))).modelId, 'team-coder');
+            // The next query is refused without asking the engine again.
+            const again = track(f, f.router.submit({ kind: 'embedQuery', texts: ['find me'], space: 'space-team-coder' }));
+            await f.clock.runUntilIdle(120_000);
+            assert.ok(again.outcome && !again.outcome.ok);
+            assert.match(String(again.outcome.error), /cannot: .*does not serve embeddings/);
+            assert.equal(embedCalls, 1);
+            await f.router.dispose();
+        });
+
         it('unauthorized: left out until the model is reconfigured with a new key, not for a cooldown', async () => {
             const f = makeRemoteFixture();
             await f.clock.advance(5_000);
@@ -364,6 +389,28 @@ describe('router across local and remote engines', () => {
             const r = await serve(f, completion('a.ts', words(300), 16));
             assert.equal(r.modelId, 'team-coder', r.decision.reason);
             assert.equal(snap(f, 'team-coder').failed, 0);
+            await f.router.dispose();
+        });
+
+        it('a call waiting in a full engine’s own queue is not a stall: with no objective (static, as editors) it waits; once the engine’s report goes stale, the local rule applies again', async () => {
+            const noObjective = { ...DEFAULT_TASK_CLASSES, completion: { ...DEFAULT_TASK_CLASSES.completion, objectiveFactor: Number.POSITIVE_INFINITY } };
+            const f = makeRemoteFixture({ settings: { policy: 'static', taskClasses: noObjective } });
+            await f.clock.advance(5_000);
+            for (let i = 0; i < 3; i++) assert.equal((await serve(f, completion(`m${i}.ts`, words(40), 8))).modelId, 'team-coder');
+            // Teammates fill both slots and queue more: our call waits 20 s in the engine, far past
+            // the local rule's window (STALL_FACTOR gaps, at least STALL_MIN_MS).
+            const engine = f.remote('team-coder').engine;
+            Object.assign(engine, { othersBusy: 2, othersDeferred: 2, queueMs: 20_000 });
+            const waited = await serve(f, completion('a.ts', words(40), 8));
+            assert.equal(waited.modelId, 'team-coder', waited.decision.reason);
+            assert.equal(snap(f, 'team-coder').failed, 0);
+            assert.equal(snap(f, 'team-coder').coolingDownUntil, undefined);
+
+            // The same wait with a report that stopped coming (its last poll long ago): no excuse.
+            engine.polledAt = f.clock.now() - REMOTE_LOAD_STALE_MS;
+            const r = await serve(f, completion('b.ts', words(40), 8));
+            assert.equal(r.modelId, 'coder', r.decision.reason);
+            assert.match(r.decision.reason, /retry after team-coder stalled/);
             await f.router.dispose();
         });
 
