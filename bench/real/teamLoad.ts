@@ -1,7 +1,12 @@
 /**
  * The teammates on a real llama-server: a `LoadRequest` schedule (bench/workload/teamSchedule.ts) sent as streamed
- * `/completion` requests of exact token counts (`prompt` as token ids, `n_predict`, `ignore_eos`,
- * so each runs its whole answer), from `start()` on the wall clock. At most `slots + queue` are
+ * `/infill` requests, as their editors send completions (llama.vscode's way, and Zeta's): the
+ * prefix is the text of `promptTokens` tokens (`/detokenize` of a slice of token ids, so the engine
+ * reads about that many plus the FIM markers), `n_predict` with `ignore_eos` so each runs its whole
+ * answer, from `start()` on the wall clock. Infill, not `/completion`: llama-server never batches
+ * the two kinds of task together (measured: a 4-token /infill waited ~1 s for a running
+ * /completion to finish despite a free slot), so a `/completion` load would make any editor's
+ * infill wait for whole answers, not for a slot. At most `slots + queue` are
  * outstanding (`admit`). `stop()` aborts what is outstanding: the stream's connection closes and
  * llama-server cancels the task, freeing its slot; `waitIdle` then polls `/slots` until no slot
  * is processing, so the next replay starts on an idle server.
@@ -84,10 +89,13 @@ export class HttpLoadGenerator {
         // A different part of the text per request: teammates' prompts share no prefix with each other.
         const room = this.tokens.length - r.promptTokens;
         const from = room > 0 ? (i * 131) % room : 0;
-        const body = { prompt: this.tokens.slice(from, from + r.promptTokens), n_predict: r.nPredict, ignore_eos: true, stream: true, cache_prompt: true };
         try {
-            const res = await this.fetchFn(`${this.url}/completion`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal });
-            if (!res.ok || !res.body) throw new Error(`/completion answered ${res.status}`);
+            const text = await this.fetchFn(`${this.url}/detokenize`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ tokens: this.tokens.slice(from, from + r.promptTokens) }), signal });
+            if (!text.ok) throw new Error(`/detokenize answered ${text.status}`);
+            const prefix = ((await text.json()) as { content: string }).content;
+            const body = { input_prefix: prefix, input_suffix: '', n_predict: r.nPredict, ignore_eos: true, stream: true, cache_prompt: true };
+            const res = await this.fetchFn(`${this.url}/infill`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal });
+            if (!res.ok || !res.body) throw new Error(`/infill answered ${res.status}`);
             const reader = res.body.getReader();
             for (;;) {
                 const { done } = await reader.read();
