@@ -49,7 +49,8 @@ import { ModelRuntimeError, RemoteEngineError, errorCode, errorMessage } from '.
 import { HEADERS_TIMEOUT_MS, STREAM_IDLE_TIMEOUT_MS, joinUrl, requestJson, requestText, streamSse } from './http';
 import { ACTIVE_POLL_MS, ACTIVE_WINDOW_MS, EngineLoad, IDLE_POLL_MS, LoadPoller } from './llamaServerLoad';
 import { ANY_SLOT, SlotAffinity, type SlotReport } from './llamaServerSlots';
-import { EventQueue, StopText } from './llamaServerText';
+import { StopText } from '../stopText';
+import { EventQueue } from './eventQueue';
 import type { RemoteBackendOptions } from './options';
 import { TokenEstimate } from './tokenEstimate';
 

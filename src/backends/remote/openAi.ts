@@ -17,7 +17,7 @@
  *   backend stops at its token id: the OpenAI API has no stop-by-token-id (vLLM's `stop_token_ids`
  *   would need ids this API does not show).
  * - Stop strings are sent to the engine (it stops at once, and its `usage` stays exact) and guarded
- *   here too (StopText, llamaServerText.ts: an engine that ignores `stop` never gets a stop string
+ *   here too (StopText, backends/stopText.ts: an engine that ignores `stop` never gets a stop string
  *   into the result or a piece). `finish_reason: "stop"` means either end of generation or a stop
  *   string; vLLM says which (`stop_reason`), llama-server's /v1 and Ollama do not: then a call that
  *   had stop strings reports 'stopString', one without 'endOfGeneration' (the router does not read it).
@@ -65,7 +65,7 @@ import { fnv1a } from '../../core/hash';
 import type { Priority, WaitTag } from '../../core/scheduling';
 import { HEADERS_TIMEOUT_MS, STREAM_IDLE_TIMEOUT_MS, joinUrl, requestJson, streamSse } from './http';
 import { ACTIVE_POLL_MS, LoadPoller } from './openAiLoad';
-import { StopText } from './llamaServerText';
+import { StopText } from '../stopText';
 import { StreamedError, parseStreamEvent, parseUsage, type OpenAiFinish, type OpenAiUsage } from './openAiStream';
 import type { RemoteBackendOptions } from './options';
 import { TokenEstimate } from './tokenEstimate';

@@ -2,7 +2,7 @@
  * Reading OpenAI-style streamed completions (`/v1/completions` and `/v1/chat/completions` with
  * `stream: true`): each parsed SSE event's text piece, its `finish_reason`, and the `usage` the engine
  * sends in the last chunk (`stream_options.include_usage`). The request's stop strings are guarded on
- * the client side by StopText (llamaServerText.ts), as for llama-server's native API.
+ * the client side by StopText (backends/stopText.ts), as for llama-server's native API.
  *
  * Pure: no I/O, no clock. Units: characters, tokens.
  */

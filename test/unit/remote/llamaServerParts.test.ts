@@ -8,7 +8,8 @@ import { RemoteEngineError } from '../../../src/core/errors';
 import { finalCounts, modelName, remoteEmbeddingSpace, staleConnection } from '../../../src/backends/remote/llamaServer';
 import { EngineLoad, LoadPoller, type PollRequests } from '../../../src/backends/remote/llamaServerLoad';
 import { ANY_SLOT, SlotAffinity, type SlotReport } from '../../../src/backends/remote/llamaServerSlots';
-import { EventQueue, StopText } from '../../../src/backends/remote/llamaServerText';
+import { StopText } from '../../../src/backends/stopText';
+import { EventQueue } from '../../../src/backends/remote/eventQueue';
 
 describe('StopText', () => {
     function run(stops: string[], pieces: string[]): { text: string; emitted: string[]; stopped: boolean } {
