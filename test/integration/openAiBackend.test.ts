@@ -227,6 +227,9 @@ describe('OpenAiCompatibleBackend (llama-server /v1, real inference)', function 
                     120_000,
                     "another client's request seen in the engine's metrics",
                 );
+                // The engine's generated-tokens counter moves when a request ends: the speed is
+                // known once a teammate's request has finished between two polls.
+                await until(() => coder.remoteLoad().decodeTokensPerSec !== undefined, 120_000, "the engine's decode speed from its counters");
             } finally {
                 seen = true;
                 await teammate;

@@ -29,7 +29,8 @@ import { reportUsage } from '../../core/backend';
 import type { LlamaRuntime } from '../llamaProvider';
 import { inspectKey, inspectModel, type ModelFileValidator } from './describe';
 import { embedTexts, embeddingContext } from './embed';
-import { ListenerFailure, generateOnSequence, nativeCalls, type TokenCounters, type Usage } from './generate';
+import { ListenerFailure, settleOnAbort } from '../calls';
+import { generateOnSequence, nativeCalls, type TokenCounters, type Usage } from './generate';
 import { loadModel, unloadModel } from './load';
 import { mappedFileProblem, type Env, type Loaded } from './loaded';
 import { prepareChat, prepareGenerate, tokenizeRecent, type PreparedPrompt } from './prompts';
@@ -273,35 +274,11 @@ export class LlamaCppBackend implements ModelBackend {
             this.active.delete(running);
         };
         running.then(forget, forget);
-        return new Promise<T>((resolve, reject) => {
-            let settled = false;
-            const onAbort = (): void => {
-                if (settled) return;
-                settled = true;
-                reject(combined.reason);
-            };
-            combined.addEventListener('abort', onAbort, { once: true });
-            running.then(
-                (value) => {
-                    combined.removeEventListener('abort', onAbort);
-                    if (settled) return;
-                    settled = true;
-                    resolve(value);
-                },
-                (e: unknown) => {
-                    combined.removeEventListener('abort', onAbort);
-                    if (settled) return;
-                    settled = true;
-                    if (combined.aborted) {
-                        reject(combined.reason);
-                        return;
-                    }
-                    this.counters.errors++;
-                    if (e instanceof ListenerFailure) reject(e.cause);
-                    else if (e instanceof ModelRuntimeError || e instanceof ModelFileError) reject(e);
-                    else reject(new ModelRuntimeError(id, 'evaluationFailed', `${operation} failed in llama.cpp: ${errorMessage(e)}`, { cause: e }));
-                },
-            );
+        return settleOnAbort(running, combined, (e) => {
+            this.counters.errors++;
+            if (e instanceof ListenerFailure) return e.cause;
+            if (e instanceof ModelRuntimeError || e instanceof ModelFileError) return e;
+            return new ModelRuntimeError(id, 'evaluationFailed', `${operation} failed in llama.cpp: ${errorMessage(e)}`, { cause: e });
         });
     }
 

@@ -6,12 +6,13 @@
  */
 import type { LlamaContextSequence, LlamaModel, Token } from 'node-llama-cpp' with { 'resolution-mode': 'import' };
 import { prefillChunkSize, type GenerationResult, type StopReason, type TokenGate } from '../../core/backend';
-import { errorMessage, ModelRuntimeError } from '../../core/errors';
+import { ModelRuntimeError } from '../../core/errors';
 import type { Reservation } from '../../core/evalTurns';
 import type { Priority, WaitTag } from '../../core/scheduling';
 import type { Env, Loaded } from './loaded';
 import type { PreparedPrompt } from './prompts';
 import { DETOKENIZER_LOOKBACK, TextStream } from './textStream';
+import { ListenerFailure } from '../calls';
 
 /** Runs one native call (see `nativeCalls`). */
 export type Native = <T>(fn: () => Promise<T>) => Promise<T>;
@@ -31,13 +32,6 @@ export interface Usage {
     begun: number;
     generated: number;
     completed: boolean;
-}
-
-/** The caller's onToken threw: the call rejects with that error, and the sequence stays trusted. */
-export class ListenerFailure extends Error {
-    constructor(override readonly cause: unknown) {
-        super(`onToken threw: ${errorMessage(cause)}`);
-    }
 }
 
 /**

@@ -53,6 +53,7 @@ import { StopText } from '../stopText';
 import { EventQueue } from './eventQueue';
 import type { RemoteBackendOptions } from './options';
 import { TokenEstimate } from './tokenEstimate';
+import { ListenerFailure, settleOnAbort } from '../calls';
 
 /** `/props` (the fields used). */
 interface PropsJson {
@@ -216,13 +217,6 @@ interface Loaded {
      * text, so they are matched by id). The others are stop strings.
      */
     readonly fimStops: { readonly ids: ReadonlySet<number>; readonly strings: readonly string[] };
-}
-
-/** The caller's onToken threw: the call rejects with that error. */
-class ListenerFailure extends Error {
-    constructor(override readonly cause: unknown) {
-        super(`onToken threw: ${errorMessage(cause)}`);
-    }
 }
 
 /** One streamed generation's request, after the mode's specifics. */
@@ -696,42 +690,22 @@ export class LlamaServerBackend implements ModelBackend {
             this.lastCallAt = clock.now();
         };
         running.then(done, done);
-        return new Promise<T>((resolve, reject) => {
-            let settled = false;
-            const onAbort = (): void => {
-                if (settled) return;
-                settled = true;
-                reject(combined.reason);
-            };
-            combined.addEventListener('abort', onAbort, { once: true });
-            running.then(
-                (value) => {
-                    combined.removeEventListener('abort', onAbort);
-                    if (settled) return;
-                    settled = true;
-                    if (this.state === loaded) loaded.load.markReached();
-                    resolve(value);
-                },
-                (e: unknown) => {
-                    combined.removeEventListener('abort', onAbort);
-                    if (settled) return;
-                    settled = true;
-                    if (combined.aborted) {
-                        reject(combined.reason);
-                        return;
-                    }
-                    this.counters.errors++;
-                    if (e instanceof ListenerFailure) reject(e.cause);
-                    else if (e instanceof RemoteEngineError && e.status === 400 && /exceed_context_size|exceeds the available context size/.test(e.message)) {
-                        // The prompt, not the engine: as in process.
-                        reject(new ModelRuntimeError(loaded.spec.id, 'promptTooLong', `the prompt does not fit the engine's context of ${loaded.info.contextSize} tokens per slot (${e.message})`, { cause: e }));
-                    } else if (e instanceof RemoteEngineError) {
-                        if (e.problem !== 'protocol') loaded.load.markUnreachable(e.message);
-                        reject(e);
-                    } else if (e instanceof ModelRuntimeError) reject(e);
-                    else reject(new ModelRuntimeError(loaded.spec.id, 'evaluationFailed', `${operation} on ${loaded.endpoint.url} failed: ${errorMessage(e)}`, { cause: e }));
-                },
-            );
+        running.then(() => {
+            if (this.state === loaded) loaded.load.markReached();
+        }, () => undefined);
+        return settleOnAbort(running, combined, (e) => {
+            this.counters.errors++;
+            if (e instanceof ListenerFailure) return e.cause;
+            if (e instanceof RemoteEngineError && e.status === 400 && /exceed_context_size|exceeds the available context size/.test(e.message)) {
+                // The prompt, not the engine: as in process.
+                return new ModelRuntimeError(loaded.spec.id, 'promptTooLong', `the prompt does not fit the engine's context of ${loaded.info.contextSize} tokens per slot (${e.message})`, { cause: e });
+            }
+            if (e instanceof RemoteEngineError) {
+                if (e.problem !== 'protocol') loaded.load.markUnreachable(e.message);
+                return e;
+            }
+            if (e instanceof ModelRuntimeError) return e;
+            return new ModelRuntimeError(loaded.spec.id, 'evaluationFailed', `${operation} on ${loaded.endpoint.url} failed: ${errorMessage(e)}`, { cause: e });
         });
     }
 

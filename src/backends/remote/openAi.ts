@@ -69,6 +69,7 @@ import { StopText } from '../stopText';
 import { StreamedError, parseStreamEvent, parseUsage, type OpenAiFinish, type OpenAiUsage } from './openAiStream';
 import type { RemoteBackendOptions } from './options';
 import { TokenEstimate } from './tokenEstimate';
+import { ListenerFailure, settleOnAbort } from '../calls';
 
 /** Text sent to an embedder at inspect and load to learn its vector width. */
 const PROBE_TEXT = 'probe';
@@ -98,13 +99,6 @@ interface Loaded {
     readonly modelId: string;
     readonly lifetime: AbortController;
     readonly poller: LoadPoller;
-}
-
-/** The caller's onToken threw: the call rejects with that error (only that call). */
-class ListenerFailure extends Error {
-    constructor(override readonly cause: unknown) {
-        super(`onToken threw: ${errorMessage(cause)}`);
-    }
 }
 
 /** What a streamed call needs besides its body. */
@@ -580,44 +574,21 @@ export class OpenAiCompatibleBackend implements ModelBackend {
         this.inFlight++;
         const combined = AbortSignal.any([signal, loaded.lifetime.signal]);
         const running = (async () => work(loaded, combined, startedAt))();
-        return new Promise<T>((resolve, reject) => {
-            let settled = false;
-            const finish = (): void => {
-                combined.removeEventListener('abort', onAbort);
-            };
-            const onAbort = (): void => {
-                if (settled) return;
-                settled = true;
-                reject(combined.reason);
-            };
-            combined.addEventListener('abort', onAbort, { once: true });
-            running.then(
-                (value) => {
-                    finish();
-                    this.inFlight--;
-                    if (this.state === loaded) loaded.poller.noteCall(true);
-                    if (settled) return;
-                    settled = true;
-                    resolve(value);
-                },
-                (e: unknown) => {
-                    finish();
-                    this.inFlight--;
-                    if (settled) return;
-                    settled = true;
-                    if (combined.aborted) {
-                        reject(combined.reason);
-                        return;
-                    }
-                    this.counters.errors++;
-                    if (e instanceof ListenerFailure) reject(e.cause);
-                    else if (e instanceof RemoteEngineError) {
-                        if (this.state === loaded) loaded.poller.noteCall(false, e);
-                        reject(e);
-                    } else if (e instanceof ModelRuntimeError || e instanceof ModelFileError) reject(e);
-                    else reject(new ModelRuntimeError(id, 'evaluationFailed', `${operation} failed: ${errorMessage(e)}`, { cause: e }));
-                },
-            );
+        running.then(
+            () => {
+                this.inFlight--;
+                if (this.state === loaded) loaded.poller.noteCall(true);
+            },
+            (e: unknown) => {
+                this.inFlight--;
+                if (e instanceof RemoteEngineError && !combined.aborted && this.state === loaded) loaded.poller.noteCall(false, e);
+            },
+        );
+        return settleOnAbort(running, combined, (e) => {
+            this.counters.errors++;
+            if (e instanceof ListenerFailure) return e.cause;
+            if (e instanceof RemoteEngineError || e instanceof ModelRuntimeError || e instanceof ModelFileError) return e;
+            return new ModelRuntimeError(id, 'evaluationFailed', `${operation} failed: ${errorMessage(e)}`, { cause: e });
         });
     }
 
