@@ -56,6 +56,20 @@ export function remoteError(base: string, e: unknown, signal: AbortSignal): unkn
     }
 }
 
+/**
+ * Whether a request failed, before any answer, on a pooled keep-alive connection the engine had just
+ * closed (llama-server's HTTP library closes idle and much-used connections): undici reports "other
+ * side closed" (UND_ERR_SOCKET) or a reset, somewhere down the error's causes. Seen here between
+ * calls to a healthy llama-server.
+ */
+export function staleConnection(e: unknown): boolean {
+    for (let c: unknown = e, depth = 0; c !== undefined && c !== null && depth < 5; c = (c as { cause?: unknown }).cause, depth++) {
+        const code = errorCode(c);
+        if (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET') return true;
+    }
+    return false;
+}
+
 /** Classifies a non-2xx answer. */
 export async function statusError(base: string, res: Response): Promise<RemoteEngineError> {
     let text = '';
@@ -112,15 +126,24 @@ async function send(call: HttpCall, signal: AbortSignal): Promise<Response> {
     const headers: Record<string, string> = { accept: 'application/json, text/event-stream' };
     if (call.body !== undefined) headers['content-type'] = 'application/json';
     if (call.apiKey) headers.authorization = `Bearer ${call.apiKey}`;
-    let res: Response;
-    try {
-        res = await (call.fetch ?? fetch)(call.url, {
+    const attempt = (): Promise<Response> =>
+        (call.fetch ?? fetch)(call.url, {
             method: call.method ?? (call.body === undefined ? 'GET' : 'POST'),
             headers,
             body: call.body === undefined ? undefined : JSON.stringify(call.body),
             signal,
             redirect: 'error',
         });
+    let res: Response;
+    try {
+        try {
+            res = await attempt();
+        } catch (e) {
+            // Sent on a pooled connection the engine had just closed: it never reached the engine,
+            // so it is sent once more, on a fresh connection (an engine really gone then refuses it).
+            if (signal.aborted || !staleConnection(e)) throw e;
+            res = await attempt();
+        }
     } catch (e) {
         throw remoteError(call.base, signal.aborted ? signal.reason : e, call.signal);
     }

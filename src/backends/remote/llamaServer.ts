@@ -45,7 +45,7 @@ import {
     type TokenGate,
 } from '../../core/backend';
 import { detectFimFamily, fimTemplate } from '../../core/fim';
-import { ModelRuntimeError, RemoteEngineError, errorCode, errorMessage } from '../../core/errors';
+import { ModelRuntimeError, RemoteEngineError, errorMessage } from '../../core/errors';
 import { HEADERS_TIMEOUT_MS, STREAM_IDLE_TIMEOUT_MS, joinUrl, requestJson, requestText, streamSse } from './http';
 import { ACTIVE_POLL_MS, ACTIVE_WINDOW_MS, EngineLoad, IDLE_POLL_MS, LoadPoller } from './llamaServerLoad';
 import { ANY_SLOT, SlotAffinity, type SlotReport } from './llamaServerSlots';
@@ -98,22 +98,6 @@ export interface FinalCounts {
 }
 
 const isCount = (n: unknown): n is number => typeof n === 'number' && Number.isFinite(n) && n >= 0;
-
-/**
- * A call that failed because the pooled keep-alive connection it was sent on had just been closed
- * by the engine (llama-server's HTTP library closes idle and much-used connections): undici reports
- * "other side closed" (UND_ERR_SOCKET) or a reset before any answer. Seen here between tests on
- * /v1/models. Such a call is sent once more on a fresh connection; an engine that is really gone
- * then refuses it.
- */
-export function staleConnection(e: unknown): boolean {
-    if (!(e instanceof RemoteEngineError) || e.problem !== 'server' || e.status !== undefined) return false;
-    for (let c: unknown = e.cause, depth = 0; c !== undefined && c !== null && depth < 4; c = (c as { cause?: unknown }).cause, depth++) {
-        const code = errorCode(c);
-        if (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET') return true;
-    }
-    return false;
-}
 
 /**
  * Reads a stream's final event (`stop: true`); undefined when it is malformed (no stop reason or no
@@ -324,21 +308,13 @@ export class LlamaServerBackend implements ModelBackend {
             headersTimeoutMs: this.headersTimeoutMs,
             fetch: this.options.fetch,
         });
-        const again = async <T>(s: AbortSignal, call: () => Promise<T>): Promise<T> => {
-            try {
-                return await call();
-            } catch (e) {
-                if (s.aborted || !staleConnection(e)) throw e;
-                return call();
-            }
-        };
         const poller = new LoadPoller(
             this.options.clock,
             load,
             {
-                health: async (s) => void (await again(s, () => requestJson<unknown>(poll('/health', s)))),
-                slots: (s) => again(s, () => requestJson<SlotReport[]>(poll('/slots', s))),
-                metrics: (s) => again(s, () => requestText(poll('/metrics', s))),
+                health: async (s) => void (await requestJson<unknown>(poll('/health', s))),
+                slots: (s) => requestJson<SlotReport[]>(poll('/slots', s)),
+                metrics: (s) => requestText(poll('/metrics', s)),
             },
             active,
             idle,
@@ -580,22 +556,15 @@ export class LlamaServerBackend implements ModelBackend {
 
     /** A JSON call (all of ours are idempotent: reads, tokenize, render, embed), sent again once on a stale connection. */
     private async json<T>(endpoint: RemoteEndpoint, path: string, signal: AbortSignal, body?: unknown): Promise<T> {
-        const call = (): Promise<T> =>
-            requestJson<T>({
-                base: endpoint.url,
-                url: joinUrl(endpoint.url, path),
-                body,
-                apiKey: endpoint.apiKey,
-                signal,
-                headersTimeoutMs: this.headersTimeoutMs,
-                fetch: this.options.fetch,
-            });
-        try {
-            return await call();
-        } catch (e) {
-            if (signal.aborted || !staleConnection(e)) throw e;
-            return call();
-        }
+        return requestJson<T>({
+            base: endpoint.url,
+            url: joinUrl(endpoint.url, path),
+            body,
+            apiKey: endpoint.apiKey,
+            signal,
+            headersTimeoutMs: this.headersTimeoutMs,
+            fetch: this.options.fetch,
+        });
     }
 
     private async tokenize(endpoint: RemoteEndpoint, text: string, signal: AbortSignal): Promise<number> {
@@ -773,8 +742,7 @@ export class LlamaServerBackend implements ModelBackend {
             const queue = new EventQueue();
             void (async () => {
                 try {
-                    const events = await firstEventAgain(open, signal);
-                    for await (const raw of events) queue.push(raw);
+                    for await (const raw of open()) queue.push(raw);
                     queue.end();
                 } catch (e) {
                     queue.fail(e);
@@ -881,32 +849,6 @@ export class LlamaServerBackend implements ModelBackend {
         signal.throwIfAborted();
         return text.push(piece);
     }
-}
-
-/**
- * Opens a stream and waits for its first event; when that fails on a stale connection (see
- * `staleConnection`) before any event arrived, opens it once more. Yields every event.
- */
-async function firstEventAgain(open: () => AsyncGenerator<unknown, void, undefined>, signal: AbortSignal): Promise<AsyncGenerator<unknown, void, undefined>> {
-    let events = open();
-    let first: IteratorResult<unknown, void>;
-    try {
-        first = await events.next();
-    } catch (e) {
-        if (signal.aborted || !staleConnection(e)) throw e;
-        events = open();
-        first = await events.next();
-    }
-    const rest = events;
-    return (async function* () {
-        try {
-            if (first.done) return;
-            yield first.value;
-            yield* rest;
-        } finally {
-            await rest.return(undefined);
-        }
-    })();
 }
 
 /** The vectors of an `/embeddings` answer, in the texts' order; each the model's width. */

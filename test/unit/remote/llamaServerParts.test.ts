@@ -5,7 +5,7 @@
 import { strict as assert } from 'node:assert';
 import { VirtualClock } from '../../../src/core/clock';
 import { RemoteEngineError } from '../../../src/core/errors';
-import { finalCounts, modelName, remoteEmbeddingSpace, staleConnection } from '../../../src/backends/remote/llamaServer';
+import { finalCounts, modelName, remoteEmbeddingSpace } from '../../../src/backends/remote/llamaServer';
 import { EngineLoad, LoadPoller, type PollRequests } from '../../../src/backends/remote/llamaServerLoad';
 import { ANY_SLOT, SlotAffinity, type SlotReport } from '../../../src/backends/remote/llamaServerSlots';
 import { StopText } from '../../../src/backends/stopText';
@@ -312,12 +312,4 @@ describe('llama-server answers', () => {
         assert.notEqual(remoteEmbeddingSpace('llama-server', { api: 'llama-server', url: 'http://a' }, '/m/e.gguf', 101), at('http://a'), 'another file size');
     });
 
-    it('tells a stale pooled connection from other failures', () => {
-        const socket = Object.assign(new Error('other side closed'), { code: 'UND_ERR_SOCKET' });
-        const stale = new RemoteEngineError('http://x', 'server', 'closed', { cause: Object.assign(new TypeError('fetch failed'), { cause: socket }) });
-        assert.equal(staleConnection(stale), true);
-        assert.equal(staleConnection(new RemoteEngineError('http://x', 'server', 'HTTP 500', { status: 500 })), false);
-        assert.equal(staleConnection(new RemoteEngineError('http://x', 'refused', 'nothing', { cause: socket })), false);
-        assert.equal(staleConnection(new Error('x')), false);
-    });
 });
