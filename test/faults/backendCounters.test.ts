@@ -8,9 +8,9 @@ import { strict as assert } from 'node:assert';
 import type { TokenGate } from '../../src/core/backend';
 import { SystemClock } from '../../src/core/clock';
 import { LlamaCppBackend, validateGguf } from '../../src/backends';
-import { createLlamaProvider, type LlamaProvider, type LlamaRuntime } from '../../src/backends/llamaProvider';
+import type { LlamaRuntime } from '../../src/backends/llamaProvider';
 import { ModelFileError } from '../../src/core/errors';
-import { ensureModels, type SyntheticModels } from '../../scripts/generatedModels';
+import { tinyRuntime } from '../support/tinyRuntime';
 import { realSpec, settledWithin } from './support/routerHarness';
 
 /** `target[prop]`, with methods bound to `target` (node-llama-cpp's objects use private fields). */
@@ -22,21 +22,10 @@ function bound(target: object, prop: string | symbol): unknown {
 describe('faults: the backend counts sequences held and contexts open', function () {
     this.timeout(120_000);
 
-    let models: SyntheticModels;
-    let provider: LlamaProvider;
-
-    before(async function () {
-        this.timeout(180_000);
-        models = await ensureModels('tiny');
-        provider = createLlamaProvider({ gpu: false, maxThreads: 1 });
-    });
-
-    after(async () => {
-        await provider?.dispose();
-    });
+    const tiny = tinyRuntime();
 
     function backend(): LlamaCppBackend {
-        return new LlamaCppBackend({ runtime: provider, clock: new SystemClock(), validate: validateGguf, warmUp: 'never' });
+        return new LlamaCppBackend({ runtime: tiny.provider, clock: new SystemClock(), validate: validateGguf, warmUp: 'never' });
     }
 
     it('contexts: one per loaded model, one more once it embeds, none after unload', async () => {
@@ -44,8 +33,8 @@ describe('faults: the backend counts sequences held and contexts open', function
         const embedder = backend();
         const signal = new AbortController().signal;
         assert.equal(coder.stats().contextsOpen, 0);
-        await coder.load(realSpec('coder', models.coder), signal);
-        await embedder.load(realSpec('embedder', models.embedder), signal);
+        await coder.load(realSpec('coder', tiny.models.coder), signal);
+        await embedder.load(realSpec('embedder', tiny.models.embedder), signal);
         assert.equal(coder.stats().contextsOpen, 1);
         assert.equal(embedder.stats().contextsOpen, 2, "an embedder's embedding context is created at load");
         await coder.embed(['a text'], signal);
@@ -61,7 +50,7 @@ describe('faults: the backend counts sequences held and contexts open', function
     it("a load that fails after an embedder's embedding context exists leaves no context open", async () => {
         // The warm-up (after the embedding context is created) fails: its first step tokenizes " warm".
         const runtime = async (): Promise<LlamaRuntime> => {
-            const rt = await provider();
+            const rt = await tiny.provider();
             const llama = new Proxy(rt.llama, {
                 get: (target, prop) => {
                     if (prop !== 'loadModel') return bound(target, prop);
@@ -82,7 +71,7 @@ describe('faults: the backend counts sequences held and contexts open', function
             return { ...rt, llama, logMark: () => rt.logMark(), errorsSince: (mark: number) => rt.errorsSince(mark) };
         };
         const embedder = new LlamaCppBackend({ runtime, clock: new SystemClock(), validate: validateGguf, warmUp: 'always' });
-        const e = await embedder.load(realSpec('embedder', models.embedder), new AbortController().signal).then(
+        const e = await embedder.load(realSpec('embedder', tiny.models.embedder), new AbortController().signal).then(
             () => undefined,
             (x: unknown) => x,
         );
@@ -93,7 +82,7 @@ describe('faults: the backend counts sequences held and contexts open', function
 
     it('sequences: held from a call taking one until it returns, also when aborted mid-call', async () => {
         const coder = backend();
-        await coder.load(realSpec('coder', models.coder), new AbortController().signal);
+        await coder.load(realSpec('coder', tiny.models.coder), new AbortController().signal);
         // A gate that parks the call before its third token: the sequence is held meanwhile.
         let asked = 0;
         let parked: (() => void) | undefined;

@@ -15,8 +15,7 @@ import { parseSpeeds } from '../../src/core/router/speeds';
 import type { Levers, TextStore, PolicyName, Task, TaskResult } from '../../src/core/tasks';
 import { createLlamaCppBackendFactory } from '../../src/backends';
 import { EvalTurns } from '../../src/core/evalTurns';
-import { createLlamaProvider, type LlamaProvider } from '../../src/backends/llamaProvider';
-import { ensureModels, type SyntheticModels } from '../../scripts/generatedModels';
+import { tinyRuntime } from '../support/tinyRuntime';
 import { FullLength } from '../../bench/real/setup';
 
 type Outcome = { ok: true; value: TaskResult } | { ok: false; error: unknown };
@@ -51,28 +50,17 @@ async function within<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
 describe('router over the real backend (tiny generated models)', function () {
     this.timeout(120_000);
 
-    let models: SyntheticModels;
-    let provider: LlamaProvider;
-
-    before(async function () {
-        this.timeout(180_000);
-        models = await ensureModels('tiny');
-        provider = createLlamaProvider({ gpu: false, maxThreads: 1 });
-    });
-
-    after(async () => {
-        await provider?.dispose();
-    });
+    const tiny = tinyRuntime();
 
     /** @param fullLength generations never end early: the random models often sample end-of-generation soon (bench/real/setup.ts). */
     async function start(policy: PolicyName, speedStore?: TextStore, fullLength = false, levers: Partial<Levers> = {}): Promise<{ router: ZetaRouter; backends: ModelBackend[]; warnings: string[] }> {
         const clock = new SystemClock();
         // As the composition root does: one EvalTurns for the backends, which the router reads too.
         const turns = new EvalTurns();
-        const factory = createLlamaCppBackendFactory({ runtime: provider, clock, turns });
+        const factory = createLlamaCppBackendFactory({ runtime: tiny.provider, clock, turns });
         const backends: ModelBackend[] = [];
         const warnings: string[] = [];
-        const spec = (role: Role): ModelSpec => ({ id: role, role, path: models[role], contextSize: 2048, slots: 2, threads: 1, gpuLayers: 0, fimTemplate: 'auto' });
+        const spec = (role: Role): ModelSpec => ({ id: role, role, path: tiny.models[role], contextSize: 2048, slots: 2, threads: 1, gpuLayers: 0, fimTemplate: 'auto' });
         const router = createRouter({
             clock,
             turns,
@@ -224,7 +212,7 @@ describe('router over the real backend (tiny generated models)', function () {
 
     it('zeta: the coder reads a document ahead of the first keystroke, which then evaluates a token or two', async () => {
         const { router, warnings } = await start('zeta');
-        // As the completion provider builds it: the cursor line goes after the middle marker.
+        // As the completion tiny.provider builds it: the cursor line goes after the middle marker.
         const prefix = code(30, 'r');
         const middle = '    const total = ';
         router.readAhead({ kind: 'completion', doc: 'r.ts', prefix, middle, suffix: '\n}\n', maxTokens: 8 });

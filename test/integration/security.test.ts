@@ -17,9 +17,8 @@ import { memoryBudget } from '../../src/core/memoryBudget';
 import { createRouter, defaultRoutingSettings } from '../../src/core/router';
 import { createBackendFactory, createLlamaCppBackendFactory } from '../../src/backends';
 import { parseSettings, toModelSpecs } from '../../src/core/userSettings';
-import { createLlamaProvider, type LlamaProvider } from '../../src/backends/llamaProvider';
 import { probeMachineMemory } from '../../src/backends/machineInfo';
-import { ensureModels, type SyntheticModels } from '../../scripts/generatedModels';
+import { tinyRuntime } from '../support/tinyRuntime';
 import { startLlamaServer, type LlamaServer } from '../../scripts/llamaServer';
 
 /** Handles that would mean network use: a server, a datagram socket, a TCP (not pipe) connection. */
@@ -36,18 +35,7 @@ function networkHandles(): string[] {
 
 describe('security at run time: the real backend opens no network socket', function () {
     this.timeout(120_000);
-    let models: SyntheticModels;
-    let provider: LlamaProvider;
-
-    before(async function () {
-        this.timeout(180_000);
-        models = await ensureModels('tiny');
-        provider = createLlamaProvider({ gpu: false, maxThreads: 1 });
-    });
-
-    after(async () => {
-        await provider?.dispose();
-    });
+    const tiny = tinyRuntime();
 
     it('serves a completion, a chat and embeddings with no listener, UDP socket or TCP connection', async () => {
         assert.deepEqual(networkHandles(), [], 'the test process itself started clean');
@@ -59,11 +47,11 @@ describe('security at run time: the real backend opens no network socket', funct
         assert.deepEqual(networkHandles(), []);
         const clock = new SystemClock();
         const turns = new EvalTurns();
-        const spec = (role: Role): ModelSpec => ({ id: role, role, path: models[role], contextSize: 1024, slots: 1, threads: 1, gpuLayers: 0, fimTemplate: 'auto' });
+        const spec = (role: Role): ModelSpec => ({ id: role, role, path: tiny.models[role], contextSize: 1024, slots: 1, threads: 1, gpuLayers: 0, fimTemplate: 'auto' });
         const router = createRouter({
             clock,
             turns,
-            createBackend: createLlamaCppBackendFactory({ runtime: provider, clock, turns }),
+            createBackend: createLlamaCppBackendFactory({ runtime: tiny.provider, clock, turns }),
             settings: defaultRoutingSettings(),
             models: [spec('coder'), spec('reasoner'), spec('embedder')],
         });
@@ -85,14 +73,14 @@ describe('security at run time: the real backend opens no network socket', funct
     it("the extension's composition (settings parser, local and remote factories) opens no socket while no remote model is configured", async () => {
         assert.deepEqual(networkHandles(), [], 'the test process itself started clean');
         // As the extension reads them: the models from the environment, zeta.remoteModels unset.
-        const parsed = parseSettings({}, undefined, { ZETA_CODER_MODEL: models.coder, ZETA_REASONER_MODEL: models.reasoner, ZETA_EMBEDDER_MODEL: models.embedder, ZETA_THREADS: '1' });
+        const parsed = parseSettings({}, undefined, { ZETA_CODER_MODEL: tiny.models.coder, ZETA_REASONER_MODEL: tiny.models.reasoner, ZETA_EMBEDDER_MODEL: tiny.models.embedder, ZETA_THREADS: '1' });
         assert.deepEqual(parsed.problems, []);
         const specs = toModelSpecs(parsed.settings, () => 'a key that must never be used').map((s) => ({ ...s, contextSize: 1024, slots: 1, gpuLayers: 0 as const }));
         assert.equal(specs.length, 3);
         assert.ok(specs.every((s) => s.remote === undefined));
         const clock = new SystemClock();
         const turns = new EvalTurns();
-        const router = createRouter({ clock, turns, createBackend: createBackendFactory({ runtime: provider, clock, turns }), settings: defaultRoutingSettings(), models: specs });
+        const router = createRouter({ clock, turns, createBackend: createBackendFactory({ runtime: tiny.provider, clock, turns }), settings: defaultRoutingSettings(), models: specs });
         try {
             const [completion, embed] = await Promise.all([
                 router.submit({ kind: 'completion', doc: 'file:///b.py', prefix: 'def mul(a, b):\n    return ', suffix: '\n', maxTokens: 4 }),
@@ -108,7 +96,7 @@ describe('security at run time: the real backend opens no network socket', funct
     });
 
     it('the machine probe reads the RAM through the real runtime (CPU here) and budgets half of it or less', async () => {
-        const machine = await probeMachineMemory(provider, new AbortController().signal);
+        const machine = await probeMachineMemory(tiny.provider, new AbortController().signal);
         assert.equal(machine.gpu, false);
         assert.ok(machine.ramTotalBytes > 0 && machine.ramAvailableBytes > 0);
         const b = memoryBudget(0, machine, true);
@@ -120,20 +108,17 @@ describe('security at run time: the real backend opens no network socket', funct
 
 describe('security at run time: a configured remote model is the only place requests go', function () {
     this.timeout(180_000);
-    let models: SyntheticModels;
-    let provider: LlamaProvider;
+    const tiny = tinyRuntime();
     let server: LlamaServer | undefined;
 
     before(async function () {
         this.timeout(600_000); // builds llama-server on first use (npm run engine), minutes
-        models = await ensureModels('tiny');
-        provider = createLlamaProvider({ gpu: false, maxThreads: 1 });
-        server = await startLlamaServer({ model: models.coder, slots: 1, contextSize: 1024 });
+        server = await startLlamaServer({ model: tiny.models.coder, slots: 1, contextSize: 1024 });
     });
 
     after(async () => {
         await server?.stop();
-        await provider?.dispose();
+        await tiny.provider?.dispose();
     });
 
     it('a completion is served by the remote coder (first for its role); every TCP connection of this process goes to its URL; no listener', async () => {
@@ -141,14 +126,14 @@ describe('security at run time: a configured remote model is the only place requ
         const parsed = parseSettings(
             { remoteModels: [{ id: 'team', url, api: 'llama-server', roles: ['coder'] }] },
             undefined,
-            { ZETA_CODER_MODEL: models.coder, ZETA_THREADS: '1' },
+            { ZETA_CODER_MODEL: tiny.models.coder, ZETA_THREADS: '1' },
         );
         assert.deepEqual(parsed.problems, []);
         const specs = toModelSpecs(parsed.settings).map((s) => ({ ...s, contextSize: 1024, slots: 1, gpuLayers: 0 as const }));
         assert.deepEqual(specs.map((s) => s.id), ['team', 'coder']);
         const clock = new SystemClock();
         const turns = new EvalTurns();
-        const router = createRouter({ clock, turns, createBackend: createBackendFactory({ runtime: provider, clock, turns }), settings: defaultRoutingSettings(), models: specs });
+        const router = createRouter({ clock, turns, createBackend: createBackendFactory({ runtime: tiny.provider, clock, turns }), settings: defaultRoutingSettings(), models: specs });
         const port = String(new URL(url).port);
         const elsewhere = (): string[] => networkHandles().filter((h) => !h.startsWith(`TCP connection to 127.0.0.1:${port}`));
         try {
