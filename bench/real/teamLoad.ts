@@ -13,8 +13,8 @@
  *
  * Side effects passed in: the clock (timers) and fetch. Units: ms, tokens.
  */
-import type { Clock, TimerHandle } from '../../src/core/clock';
-import { admit, type BurstOptions, type LoadCounts, type LoadRequest } from '../workload/teamSchedule';
+import type { Clock } from '../../src/core/clock';
+import { ScheduledLoad, type BurstOptions, type LoadRequest } from '../workload/teamSchedule';
 
 export type Fetch = (input: string, init?: RequestInit) => Promise<Response>;
 
@@ -39,87 +39,37 @@ export async function promptTokens(url: string, minTokens: number, fetchFn: Fetc
     return tokens;
 }
 
-export class HttpLoadGenerator {
-    private readonly ac = new AbortController();
-    private readonly timers: TimerHandle[] = [];
-    private outstanding = 0;
-    private readonly counts = { due: 0, sent: 0, skipped: 0, completed: 0, failed: 0, aborted: 0 };
-    private readonly errors: string[] = [];
-    private readonly pending = new Set<Promise<void>>();
-
+export class HttpLoadGenerator extends ScheduledLoad {
     constructor(
-        private readonly clock: Clock,
+        clock: Clock,
         private readonly url: string,
-        private readonly schedule: readonly LoadRequest[],
-        private readonly limits: Pick<BurstOptions, 'slots' | 'queue'>,
+        schedule: readonly LoadRequest[],
+        limits: Pick<BurstOptions, 'slots' | 'queue'>,
         /** Token ids to cut prompts from (`promptTokens`); longer than the largest prompt. */
         private readonly tokens: readonly number[],
         private readonly fetchFn: Fetch = fetch,
     ) {
+        super(clock, schedule, limits);
         const most = Math.max(0, ...schedule.map((r) => r.promptTokens));
         if (tokens.length < most) throw new RangeError(`${tokens.length} prompt tokens, the schedule needs ${most}`);
     }
 
-    /** Schedules every request relative to now. */
-    start(): void {
-        this.schedule.forEach((r, i) => {
-            this.timers.push(
-                this.clock.setTimeout(() => {
-                    if (this.ac.signal.aborted) return;
-                    this.counts.due++;
-                    if (!admit(this.outstanding, this.limits)) {
-                        this.counts.skipped++;
-                        return;
-                    }
-                    this.counts.sent++;
-                    this.outstanding++;
-                    const p: Promise<void> = this.one(r, i).finally(() => {
-                        this.outstanding--;
-                        this.pending.delete(p);
-                    });
-                    this.pending.add(p);
-                }, r.t),
-            );
-        });
-    }
-
     /** One teammate's request: streamed, read to its end (or to the abort). */
-    private async one(r: LoadRequest, i: number): Promise<void> {
-        const signal = this.ac.signal;
+    protected async send(r: LoadRequest, i: number, signal: AbortSignal): Promise<void> {
         // A different part of the text per request: teammates' prompts share no prefix with each other.
         const room = this.tokens.length - r.promptTokens;
         const from = room > 0 ? (i * 131) % room : 0;
-        try {
-            const text = await this.fetchFn(`${this.url}/detokenize`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ tokens: this.tokens.slice(from, from + r.promptTokens) }), signal });
-            if (!text.ok) throw new Error(`/detokenize answered ${text.status}`);
-            const prefix = ((await text.json()) as { content: string }).content;
-            const body = { input_prefix: prefix, input_suffix: '', n_predict: r.nPredict, ignore_eos: true, stream: true, cache_prompt: true };
-            const res = await this.fetchFn(`${this.url}/infill`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal });
-            if (!res.ok || !res.body) throw new Error(`/infill answered ${res.status}`);
-            const reader = res.body.getReader();
-            for (;;) {
-                const { done } = await reader.read();
-                if (done) break;
-            }
-            this.counts.completed++;
-        } catch (e) {
-            if (signal.aborted) this.counts.aborted++;
-            else {
-                this.counts.failed++;
-                if (this.errors.length < 5) this.errors.push(e instanceof Error ? e.message : String(e));
-            }
+        const text = await this.fetchFn(`${this.url}/detokenize`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ tokens: this.tokens.slice(from, from + r.promptTokens) }), signal });
+        if (!text.ok) throw new Error(`/detokenize answered ${text.status}`);
+        const prefix = ((await text.json()) as { content: string }).content;
+        const body = { input_prefix: prefix, input_suffix: '', n_predict: r.nPredict, ignore_eos: true, stream: true, cache_prompt: true };
+        const res = await this.fetchFn(`${this.url}/infill`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal });
+        if (!res.ok || !res.body) throw new Error(`/infill answered ${res.status}`);
+        const reader = res.body.getReader();
+        for (;;) {
+            const { done } = await reader.read();
+            if (done) break;
         }
-    }
-
-    /**
-     * Stops: no request starts any more, the outstanding ones are aborted (connections closed);
-     * resolves once each has settled, with the counts.
-     */
-    async stop(): Promise<LoadCounts & { readonly errors: readonly string[] }> {
-        for (const t of this.timers) this.clock.clearTimeout(t);
-        this.ac.abort(new Error('load generator stopped'));
-        await Promise.all([...this.pending]);
-        return { ...this.counts, errors: [...this.errors] };
     }
 }
 

@@ -28,7 +28,7 @@ import { sleep, type Clock } from '../../src/core/clock';
 import { SimBackend, type SimBackendOptions } from './simBackend';
 import { SimDevice } from './device';
 import type { DeviceProfile, ModelProfile } from './speedProfile';
-import { admit, type BurstOptions, type LoadCounts, type LoadRequest } from '../workload/teamSchedule';
+import { ScheduledLoad, type BurstOptions, type LoadRequest } from '../workload/teamSchedule';
 
 /**
  * The generated full coder on this machine's llama-server (1 thread, 2 slots), measured 2026-12-03
@@ -210,42 +210,18 @@ export class SimEngine {
 }
 
 /** The teammates: replays a schedule against the engine from `start()` (virtual ms) until `stop()`. */
-export class SimLoadGenerator {
-    private readonly ac = new AbortController();
-    private outstanding = 0;
-    private counts = { due: 0, sent: 0, skipped: 0, completed: 0, failed: 0, aborted: 0 };
-    private readonly pending = new Set<Promise<void>>();
-
+export class SimLoadGenerator extends ScheduledLoad {
     constructor(
-        private readonly clock: Clock,
+        clock: Clock,
         private readonly engine: SimEngine,
-        private readonly schedule: readonly LoadRequest[],
-        private readonly limits: Pick<BurstOptions, 'slots' | 'queue'>,
-    ) {}
-
-    /** Schedules every request relative to now. */
-    start(): void {
-        for (const r of this.schedule) {
-            this.clock.setTimeout(() => {
-                if (this.ac.signal.aborted) return;
-                this.counts.due++;
-                if (!admit(this.outstanding, this.limits)) {
-                    this.counts.skipped++;
-                    return;
-                }
-                this.counts.sent++;
-                this.outstanding++;
-                const p = this.one(r).finally(() => {
-                    this.outstanding--;
-                    this.pending.delete(p);
-                });
-                this.pending.add(p);
-            }, r.t);
-        }
+        schedule: readonly LoadRequest[],
+        limits: Pick<BurstOptions, 'slots' | 'queue'>,
+    ) {
+        super(clock, schedule, limits);
     }
 
-    private async one(r: LoadRequest): Promise<void> {
-        const signal = this.ac.signal;
+    /** One teammate's request: a slot, its prefill and every token on the engine's device (an abort settles it at once). */
+    protected async send(r: LoadRequest, _index: number, signal: AbortSignal): Promise<void> {
         const id = this.engine.options.modelId;
         let lease: SlotLease | undefined;
         const tracked = this.engine.track(r.nPredict);
@@ -256,25 +232,10 @@ export class SimLoadGenerator {
                 await this.engine.device.run(id, 'decode', this.engine.decodeMs(), signal).done;
                 tracked.left--;
             }
-            this.counts.completed++;
-        } catch {
-            if (signal.aborted) this.counts.aborted++;
-            else this.counts.failed++;
         } finally {
             tracked.done();
             lease?.release();
         }
-    }
-
-    /**
-     * Cancels what is outstanding (teammates' connections closed; an abort settles a device job or
-     * a queued request at once, no virtual time passes) and resolves with the counts once each has
-     * settled; no new request starts.
-     */
-    async stop(): Promise<LoadCounts> {
-        this.ac.abort(new Error('load generator stopped'));
-        await Promise.all([...this.pending]);
-        return { ...this.counts };
     }
 }
 

@@ -14,6 +14,7 @@
  *
  * Pure: no clock, no network. Units: ms from the phase's start, tokens.
  */
+import type { Clock, TimerHandle } from '../../src/core/clock';
 import { createRng } from '../lib/rng';
 
 export type TeamPhase = 'saturated' | 'idle';
@@ -112,3 +113,77 @@ export interface LoadCounts {
 export function admit(outstanding: number, o: Pick<BurstOptions, 'slots' | 'queue'>): boolean {
     return outstanding < o.slots + o.queue;
 }
+
+/**
+ * The teammates' side of a replay, whatever serves them (a real llama-server, the simulated
+ * engine): from `start()` each scheduled request is sent at its time (clock ms) unless `slots +
+ * queue` of the generator's are outstanding (`admit`), and counted; `stop()` cancels what is
+ * outstanding and resolves with the counts once each has settled. A subclass's `send` is one
+ * request: it resolves when the request completed, rejects when it failed or `signal` aborted it.
+ */
+export abstract class ScheduledLoad {
+    private readonly ac = new AbortController();
+    private readonly timers: TimerHandle[] = [];
+    private outstanding = 0;
+    private readonly counts = { due: 0, sent: 0, skipped: 0, completed: 0, failed: 0, aborted: 0 };
+    /** The first failures' messages (at most MAX_ERRORS), for the report. */
+    private readonly errors: string[] = [];
+    private readonly pending = new Set<Promise<void>>();
+
+    constructor(
+        protected readonly clock: Clock,
+        private readonly schedule: readonly LoadRequest[],
+        private readonly limits: Pick<BurstOptions, 'slots' | 'queue'>,
+    ) {}
+
+    /** One request (`index` into the schedule). */
+    protected abstract send(r: LoadRequest, index: number, signal: AbortSignal): Promise<void>;
+
+    /** Schedules every request relative to now. */
+    start(): void {
+        this.schedule.forEach((r, i) => {
+            this.timers.push(
+                this.clock.setTimeout(() => {
+                    if (this.ac.signal.aborted) return;
+                    this.counts.due++;
+                    if (!admit(this.outstanding, this.limits)) {
+                        this.counts.skipped++;
+                        return;
+                    }
+                    this.counts.sent++;
+                    this.outstanding++;
+                    const p: Promise<void> = this.one(r, i).finally(() => {
+                        this.outstanding--;
+                        this.pending.delete(p);
+                    });
+                    this.pending.add(p);
+                }, r.t),
+            );
+        });
+    }
+
+    private async one(r: LoadRequest, i: number): Promise<void> {
+        const signal = this.ac.signal;
+        try {
+            await this.send(r, i, signal);
+            this.counts.completed++;
+        } catch (e) {
+            if (signal.aborted) this.counts.aborted++;
+            else {
+                this.counts.failed++;
+                if (this.errors.length < MAX_ERRORS) this.errors.push(e instanceof Error ? e.message : String(e));
+            }
+        }
+    }
+
+    /** Stops: no request starts any more, the outstanding ones are aborted; resolves once each has settled, with the counts. */
+    async stop(): Promise<LoadCounts & { readonly errors: readonly string[] }> {
+        for (const t of this.timers) this.clock.clearTimeout(t);
+        this.ac.abort(new Error('load generator stopped'));
+        await Promise.all([...this.pending]);
+        return { ...this.counts, errors: [...this.errors] };
+    }
+}
+
+/** Failure messages a load generator keeps for its report. */
+const MAX_ERRORS = 5;

@@ -92,7 +92,7 @@ describe('bench team: the simulated team server', () => {
         assert.ok((busy.busyRemainingTokens ?? 0) > 0 && (busy.busyRemainingTokens ?? 0) <= 4 * 64);
         await clock.runUntilIdle();
         const counts = await gen.stop();
-        assert.deepEqual(counts, { due: 4, sent: 4, skipped: 0, completed: 4, failed: 0, aborted: 0 });
+        assert.deepEqual(counts, { due: 4, sent: 4, skipped: 0, completed: 4, failed: 0, aborted: 0, errors: [] });
         assert.equal(engine.slotsBusy, 0);
         assert.equal(engine.maxDeferred, 2);
         // Four requests on a device that batches two slots at 1.07x cannot finish before their isolated work / 1.07.
