@@ -15,8 +15,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { ModelSpec } from '../../src/core/backend';
 import type { Task } from '../../src/core/tasks';
-import { createLlamaProvider, type LlamaProvider } from '../../src/backends/llamaProvider';
-import { ensureModels, type SyntheticModels } from '../../scripts/generatedModels';
+import { tinyRuntime } from '../support/tinyRuntime';
 import { code, completionTask, describeOutcome, realSpec, settledWithin, startRealRouter, waitFor, type Outcome, type RealRouter } from './support/routerHarness';
 
 /** The static policy: completions and edits always go to the coder while it can serve, so who served says whether it could. */
@@ -51,16 +50,9 @@ function coderSnapshot(h: RealRouter): ReturnType<RealRouter['router']['snapshot
 describe('faults: the model file deleted or replaced while loaded', function () {
     this.timeout(120_000);
 
-    let models: SyntheticModels;
-    let provider: LlamaProvider;
+    const tiny = tinyRuntime();
     let h: RealRouter | undefined;
     let dir: string;
-
-    before(async function () {
-        this.timeout(180_000);
-        models = await ensureModels('tiny');
-        provider = createLlamaProvider({ gpu: false, maxThreads: 1 });
-    });
 
     beforeEach(async () => {
         dir = await mkdtemp(join(tmpdir(), 'zeta-modelfile-'));
@@ -72,14 +64,10 @@ describe('faults: the model file deleted or replaced while loaded', function () 
         await rm(dir, { recursive: true, force: true });
     });
 
-    after(async () => {
-        await provider?.dispose();
-    });
-
     it('deleted: work in flight settles, the model serves on from its mapping, a reload says the file is missing, and a restored file loads again', async () => {
         const path = join(dir, 'coder.gguf');
-        await copyFile(models.coder, path);
-        h = await startRealRouter({ paths: { ...models, coder: path }, runtime: provider, settings: STATIC });
+        await copyFile(tiny.models.coder, path);
+        h = await startRealRouter({ paths: { ...tiny.models, coder: path }, runtime: tiny.provider, settings: STATIC });
         const work = coderWork(h, 'del');
         unlinkSync(path);
         for (const o of await Promise.all(work)) assert.ok(o.ok, describeOutcome(o));
@@ -98,7 +86,7 @@ describe('faults: the model file deleted or replaced while loaded', function () 
         assert.ok(elsewhere.ok, describeOutcome(elsewhere));
         assert.notEqual(elsewhere.value.modelId, 'coder');
 
-        await copyFile(models.coder, path);
+        await copyFile(tiny.models.coder, path);
         await reloadCoder(h, path, 1024);
         assert.equal(coderSnapshot(h).residency, 'loaded', coderSnapshot(h).error);
         const back = await h.run(completionTask('back.ts', code(8, 'back'), 4));
@@ -114,9 +102,9 @@ describe('faults: the model file deleted or replaced while loaded', function () 
         // In a child process: llama.cpp reads weights from the mapped file, and a read past the new
         // end of a truncated file kills the process (SIGBUS); a regression must not take the suite down.
         const copy = join(dir, 'coder.gguf');
-        await copyFile(models.coder, copy);
-        const list = join(dir, 'models.json');
-        await writeFile(list, JSON.stringify(models));
+        await copyFile(tiny.models.coder, copy);
+        const list = join(dir, 'tiny.models.json');
+        await writeFile(list, JSON.stringify(tiny.models));
         const child = spawn(process.execPath, ['--require', 'tsx/cjs', resolve(__dirname, 'support', 'truncatedModelChild.ts'), list, copy, '0'], {
             cwd: resolve(__dirname, '..', '..'),
             stdio: ['ignore', 'pipe', 'pipe'],
@@ -146,8 +134,8 @@ describe('faults: the model file deleted or replaced while loaded', function () 
 
     it('replaced by other bytes: work in flight settles on the old mapping, a reload refuses the file naming the problem, and a valid replacement loads', async () => {
         const path = join(dir, 'coder.gguf');
-        await copyFile(models.coder, path);
-        h = await startRealRouter({ paths: { ...models, coder: path }, runtime: provider, settings: STATIC });
+        await copyFile(tiny.models.coder, path);
+        h = await startRealRouter({ paths: { ...tiny.models, coder: path }, runtime: tiny.provider, settings: STATIC });
         const work = coderWork(h, 'rep');
         const junk = join(dir, 'coder.gguf.partial');
         await writeFile(junk, Buffer.alloc(64 * 1024, 0x5a));
@@ -166,7 +154,7 @@ describe('faults: the model file deleted or replaced while loaded', function () 
 
         // A valid file of another model under the same path: the reload reads what is there now.
         const next = join(dir, 'coder.gguf.next');
-        await copyFile(models.reasoner, next);
+        await copyFile(tiny.models.reasoner, next);
         await rename(next, path);
         await reloadCoder(h, path, 1024);
         assert.equal(coderSnapshot(h).residency, 'loaded', coderSnapshot(h).error);

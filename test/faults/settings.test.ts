@@ -9,8 +9,7 @@ import { copyFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Task } from '../../src/core/tasks';
-import { createLlamaProvider, type LlamaProvider } from '../../src/backends/llamaProvider';
-import { ensureModels, type SyntheticModels } from '../../scripts/generatedModels';
+import { tinyRuntime } from '../support/tinyRuntime';
 import { code, completionTask, describeOutcome, realSpec, settledWithin, startRealRouter, waitFor, type Outcome, type RealRouter } from './support/routerHarness';
 
 /** A mix of work in flight: completions superseding each other, an edit, an explanation, an embedding. */
@@ -44,15 +43,11 @@ function assertSettledCleanly(outcomes: readonly Outcome[]): void {
 describe('faults: settings changed while requests run', function () {
     this.timeout(120_000);
 
-    let models: SyntheticModels;
-    let provider: LlamaProvider;
+    const tiny = tinyRuntime();
     let h: RealRouter | undefined;
     let dir: string;
 
-    before(async function () {
-        this.timeout(180_000);
-        models = await ensureModels('tiny');
-        provider = createLlamaProvider({ gpu: false, maxThreads: 1 });
+    before(async () => {
         dir = await mkdtemp(join(tmpdir(), 'zeta-settings-'));
     });
 
@@ -62,16 +57,15 @@ describe('faults: settings changed while requests run', function () {
     });
 
     after(async () => {
-        await provider?.dispose();
         await rm(dir, { recursive: true, force: true });
     });
 
     it("a model's path: running work settles on the old file, the model reloads from the new one, and the old one is freed", async () => {
         const first = join(dir, 'coder-a.gguf');
         const second = join(dir, 'coder-b.gguf');
-        await copyFile(models.coder, first);
-        await copyFile(models.coder, second);
-        h = await startRealRouter({ paths: { ...models, coder: first }, runtime: provider });
+        await copyFile(tiny.models.coder, first);
+        await copyFile(tiny.models.coder, second);
+        h = await startRealRouter({ paths: { ...tiny.models, coder: first }, runtime: tiny.provider });
         const old = h.faulty.get('coder')!;
         const work = mixedWork(h, 'path');
         const specs = h.specs.map((s) => (s.id === 'coder' ? realSpec('coder', second) : s));
@@ -89,7 +83,7 @@ describe('faults: settings changed while requests run', function () {
     });
 
     it('the routing policy: work in flight settles, and the next decisions are made by the new policy', async () => {
-        h = await startRealRouter({ paths: models, runtime: provider });
+        h = await startRealRouter({ paths: tiny.models, runtime: tiny.provider });
         const work = mixedWork(h, 'policy');
         h.settings = { ...h.settings, policy: 'static' };
         await settledWithin(h.router.reconfigure(h.specs, h.settings), 'reconfigure');
@@ -105,7 +99,7 @@ describe('faults: settings changed while requests run', function () {
     });
 
     it('the memory budget: work in flight settles; afterwards the resident models fit the new budget when work needs a load', async () => {
-        h = await startRealRouter({ paths: models, runtime: provider });
+        h = await startRealRouter({ paths: tiny.models, runtime: tiny.provider });
         const bytes = (id: string): number => {
             const m = h!.router.snapshot().models.find((x) => x.id === id)!;
             return m.memoryBytes;
