@@ -70,6 +70,7 @@ import { StreamedError, parseStreamEvent, parseUsage, type OpenAiFinish, type Op
 import type { RemoteBackendOptions } from './options';
 import { TokenEstimate } from './tokenEstimate';
 import { ListenerFailure, settleOnAbort } from '../calls';
+import { EventQueue } from './eventQueue';
 
 /** Text sent to an embedder at inspect and load to learn its vector width. */
 const PROBE_TEXT = 'probe';
@@ -644,7 +645,7 @@ export class OpenAiCompatibleBackend implements ModelBackend {
             const wait = job.gate?.wait(signal);
             if (wait) await wait;
             signal.throwIfAborted();
-            const queue = new EventQueue();
+            const queue = new EventQueue<{ readonly event: unknown; readonly at: number }>();
             reached = true;
             void (async () => {
                 try {
@@ -658,7 +659,7 @@ export class OpenAiCompatibleBackend implements ModelBackend {
                         idleTimeoutMs: this.idleTimeoutMs,
                         fetch: this.options.fetch,
                     })) {
-                        queue.push(raw, clock.now());
+                        queue.push({ event: raw, at: clock.now() });
                     }
                     queue.end();
                 } catch (e) {
@@ -666,8 +667,9 @@ export class OpenAiCompatibleBackend implements ModelBackend {
                 }
             })();
             for (;;) {
-                const next = await queue.next();
-                if (next === undefined) break;
+                const item = await queue.next();
+                if (item.done) break;
+                const next = item.value;
                 let event;
                 try {
                     event = parseStreamEvent(next.event, job.kind);
@@ -718,50 +720,6 @@ export class OpenAiCompatibleBackend implements ModelBackend {
             firstTokenMs: firstTokenAt === undefined || job.discard ? undefined : firstTokenAt - startedAt,
             totalMs: clock.now() - startedAt,
         };
-    }
-}
-
-/**
- * Streamed events as they arrive, for one consumer. Invariant: `next()` yields every pushed event in
- * order, then undefined after `end()`, or rejects with the `fail()` error once the events before it
- * were taken.
- */
-class EventQueue {
-    private readonly items: { readonly event: unknown; readonly at: number }[] = [];
-    private ended = false;
-    private error: { readonly e: unknown } | undefined;
-    private wake: (() => void) | undefined;
-
-    /** `at`: clock ms of the event's arrival. */
-    push(event: unknown, at: number): void {
-        this.items.push({ event, at });
-        this.notify();
-    }
-
-    end(): void {
-        this.ended = true;
-        this.notify();
-    }
-
-    fail(e: unknown): void {
-        this.error = { e };
-        this.notify();
-    }
-
-    async next(): Promise<{ readonly event: unknown; readonly at: number } | undefined> {
-        for (;;) {
-            const item = this.items.shift();
-            if (item) return item;
-            if (this.error) throw this.error.e;
-            if (this.ended) return undefined;
-            await new Promise<void>((resolve) => (this.wake = resolve));
-        }
-    }
-
-    private notify(): void {
-        const wake = this.wake;
-        this.wake = undefined;
-        wake?.();
     }
 }
 
